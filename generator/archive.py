@@ -1,0 +1,149 @@
+"""The archive store on disk: archive/<distro>/<release>/<arch>/<uname>.btf.tar.xz.
+
+This module is the only reader of archive/'s layout. Listing is strict: the
+archive is written by btfhub alone, so a file that does not fit the layout is
+a mistake (a hand-copied file, a misspelt arch) and is reported rather than
+silently left out of index.json. Dotfiles are skipped: they are
+fsutil.atomic_write's temporary files and .gitkeep-style markers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import BtfhubError
+from generator.model import ARCHITECTURES, ArchiveEntry
+
+ARCHIVE_DIR = "archive"
+BTF_SUFFIX = ".btf.tar.xz"
+
+# Hashing big files is I/O plus hashlib, which both release the GIL: threads
+# overlap them. For small files the threads only fight over the GIL (20,000
+# 200-byte files hash 4x slower on two workers), so they start only when the
+# files average at least this size.
+_HASH_WORKERS = min(8, (os.cpu_count() or 1) + 1)
+_THREADS_ABOVE_AVERAGE = 256 << 10
+_READ_SIZE = 1 << 20
+_CHUNK = 256  # files per pool task, so the pool's overhead stays small
+
+
+@dataclass(frozen=True)
+class ArchiveScan:
+    entries: tuple[ArchiveEntry, ...]  # sorted by path
+    problems: tuple[str, ...]  # "archive/...: why it does not fit", sorted
+
+
+class ArchiveLayoutError(BtfhubError):
+    def __init__(self, problems: tuple[str, ...]) -> None:
+        listed = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            f"{len(problems)} path(s) in {ARCHIVE_DIR}/ do not fit "
+            f"{ARCHIVE_DIR}/<distro>/<release>/<arch>/<uname>{BTF_SUFFIX}; "
+            f"move or delete them:\n{listed}"
+        )
+        self.problems = problems
+
+
+def _visible(path: str) -> list[os.DirEntry[str]]:
+    with os.scandir(path) as it:
+        return [e for e in it if not e.name.startswith(".")]
+
+
+def _size_sha256(path: str) -> tuple[int, str]:
+    """Bytes read and their sha256, from one open file (so both describe one inode)."""
+    # os.read on a raw fd: hashlib.file_digest would allocate and zero a
+    # 256 KiB buffer per call, which dominates for small BTF tarballs.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := os.read(fd, _READ_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+        return size, digest.hexdigest()
+    finally:
+        os.close(fd)
+
+
+def _hash_chunk(paths: list[str]) -> list[tuple[int, str]]:
+    return [_size_sha256(p) for p in paths]
+
+
+def scan_archive(root: Path) -> ArchiveScan:
+    """Every BTF file under root/archive with its size and sha256, plus layout problems."""
+    base = root / ARCHIVE_DIR
+    if not base.is_dir():
+        return ArchiveScan((), ())
+    problems: list[str] = []
+    found: list[tuple[str, str, str, str, str]] = []  # distro, release, arch, uname, fs path
+
+    def rel(*parts: str) -> str:
+        return "/".join((ARCHIVE_DIR, *parts))
+
+    def expect_dir(entry: os.DirEntry[str], *parts: str) -> bool:
+        if entry.is_dir(follow_symlinks=False):
+            return True
+        problems.append(f"{rel(*parts)}: expected a directory")
+        return False
+
+    for d in _visible(str(base)):
+        if not expect_dir(d, d.name):
+            continue
+        for r in _visible(d.path):
+            if not expect_dir(r, d.name, r.name):
+                continue
+            for a in _visible(r.path):
+                if not expect_dir(a, d.name, r.name, a.name):
+                    continue
+                if a.name not in ARCHITECTURES:
+                    problems.append(
+                        f"{rel(d.name, r.name, a.name)}: unknown architecture "
+                        f"(expected one of {', '.join(ARCHITECTURES)})"
+                    )
+                    continue
+                for f in _visible(a.path):
+                    where = rel(d.name, r.name, a.name, f.name)
+                    if not f.is_file(follow_symlinks=False):
+                        problems.append(f"{where}: expected a regular file")
+                    elif not f.name.endswith(BTF_SUFFIX) or f.name == BTF_SUFFIX:
+                        problems.append(f"{where}: not a <uname>{BTF_SUFFIX} file")
+                    else:
+                        uname = f.name[: -len(BTF_SUFFIX)]
+                        found.append((d.name, r.name, a.name, uname, f.path))
+
+    paths = [fs_path for *_, fs_path in found]
+    # The first chunk, hashed in this thread, tells whether the files are big
+    # enough for threads to pay (without a stat() of every file up front).
+    digests = _hash_chunk(paths[:_CHUNK])
+    rest = [paths[i : i + _CHUNK] for i in range(_CHUNK, len(paths), _CHUNK)]
+    if rest and sum(size for size, _ in digests) >= _THREADS_ABOVE_AVERAGE * len(digests):
+        with ThreadPoolExecutor(_HASH_WORKERS) as pool:
+            digests += [d for chunk in pool.map(_hash_chunk, rest) for d in chunk]
+    else:
+        digests += [d for chunk in rest for d in _hash_chunk(chunk)]
+    entries = [
+        ArchiveEntry(
+            distro_dir=distro,
+            release_dir=release,
+            arch=arch,
+            uname=uname,
+            path=rel(distro, release, arch, uname + BTF_SUFFIX),
+            size=size,
+            sha256=digest,
+        )
+        for (distro, release, arch, uname, _), (size, digest) in zip(found, digests, strict=True)
+    ]
+    entries.sort(key=lambda e: e.path)
+    return ArchiveScan(tuple(entries), tuple(sorted(problems)))
+
+
+def list_archive(root: Path) -> list[ArchiveEntry]:
+    """The archive's BTF files, sorted by path; ArchiveLayoutError lists every misfit."""
+    scan = scan_archive(root)
+    if scan.problems:
+        raise ArchiveLayoutError(scan.problems)
+    return list(scan.entries)

@@ -1,0 +1,68 @@
+"""One kernel's build step: package stream -> vmlinux -> BTF -> checked tarball bytes.
+
+Disk use peaks at one vmlinux plus its BTF: the vmlinux is deleted as soon
+as pahole is done with it, whatever happens. Storing the result (atomic
+write into archive/) is the caller's job; this returns bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from generator.btf.check import BtfSummary, check_btf
+from generator.btf.encode import encode_btf, has_btf_section
+from generator.btf.tarball import reproducible_tar_xz
+from generator.packages import extract_vmlinux
+
+
+@dataclass(frozen=True)
+class BuiltBtf:
+    """The outcome for one kernel.
+
+    ships_btf: the vmlinux has its own .BTF section (the running kernel
+    exposes /sys/kernel/btf/vmlinux). Unless forced, nothing is encoded then
+    and tar_xz/summary are None.
+    """
+
+    uname: str
+    ships_btf: bool
+    tar_xz: bytes | None  # <uname>.btf.tar.xz, holding <uname>.btf
+    summary: BtfSummary | None
+
+    @property
+    def member_name(self) -> str:
+        return f"{self.uname}.btf"
+
+
+def build_kernel_btf(
+    stream: BinaryIO, fmt: str, uname: str, workdir: Path, *, force: bool = False
+) -> BuiltBtf:
+    """Read the package stream, encode its vmlinux as BTF and return the tarball bytes.
+
+    Stops reading `stream` once the vmlinux is out (the caller closes it).
+    Raises PackageError (package unreadable, no vmlinux) or EncodeError.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    # extract_vmlinux rejects a uname with "/" before anything is written.
+    vmlinux = workdir / f"vmlinux-{uname}"
+    raw = workdir / f"{uname}.btf"
+    try:
+        extract_vmlinux(stream, fmt, uname, vmlinux)
+        ships_btf = has_btf_section(vmlinux)
+        if ships_btf and not force:
+            return BuiltBtf(uname=uname, ships_btf=True, tar_xz=None, summary=None)
+        encode_btf(vmlinux, raw)
+        vmlinux.unlink()
+        data = raw.read_bytes()
+    finally:
+        vmlinux.unlink(missing_ok=True)
+        raw.unlink(missing_ok=True)
+    summary = check_btf(data)
+    return BuiltBtf(
+        uname=uname,
+        ships_btf=ships_btf,
+        tar_xz=reproducible_tar_xz(f"{uname}.btf", data),
+        summary=summary,
+    )

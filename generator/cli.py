@@ -1,0 +1,71 @@
+"""The `btfhub` command: argument parsing and the one error handler.
+
+Each subcommand lives in generator/commands/<name>.py and exposes
+``add_arguments(parser)`` and ``run(args) -> int``. User errors
+(BtfhubError) print one clean message and exit 1; Ctrl-C exits 130; anything
+else is a bug and exits 3 with its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from generator import __version__
+from generator.errors import BtfhubError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("generator.commands.validate", "check every manifest in catalog/"),
+    "render": ("generator.commands.render", "write README.md support tables and index.json"),
+    "merge": ("generator.commands.merge", "verify shard outputs and move them into archive/"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="btfhub",
+        description="Build and publish kernel BTF files from distributions' debug packages.",
+    )
+    parser.add_argument("--version", action="version", version=f"btfhub {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument(
+            "--root",
+            type=Path,
+            default=Path("."),
+            help="the hub's directory (holding catalog/ and archive/); default: .",
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args._run(args)
+        return code
+    except BtfhubError as exc:
+        print(f"btfhub: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        sys.stderr.close()
+        return 1
+    except KeyboardInterrupt:
+        print("btfhub: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(
+            "btfhub: internal error (a bug): please report it with the trace above", file=sys.stderr
+        )
+        return 3

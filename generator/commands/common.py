@@ -1,0 +1,44 @@
+"""Arguments shared by the commands that read upstream (plan, reconcile, sync)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from generator.reconcile import Selection
+from generator.upstream.http import UpstreamClient
+from generator.upstream.mirrors import Mirrors
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--distro", help="only this distribution (manifest name, e.g. ubuntu)")
+    parser.add_argument("--release", help="only this release id (e.g. focal-hwe, 7.9.2009)")
+    parser.add_argument("--arch", help="only this architecture (x86_64 or arm64)")
+
+
+def add_upstream_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="rewrite upstream URLs starting with FROM to start with TO (repeatable; "
+        "also BTFHUB_MIRRORS='FROM=TO ...')",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="where upstream indexes are cached for conditional GET "
+        "(default: ROOT/.btfhub-cache/http)",
+    )
+
+
+def selection(args: argparse.Namespace) -> Selection:
+    return Selection(distro=args.distro, release=args.release, arch=args.arch)
+
+
+def upstream_client(args: argparse.Namespace) -> UpstreamClient:
+    mirrors = Mirrors.parse(args.mirror, os.environ.get("BTFHUB_MIRRORS"))
+    cache_dir = args.cache_dir or (args.root / ".btfhub-cache" / "http")
+    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir)

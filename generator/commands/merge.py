@@ -1,0 +1,52 @@
+"""`btfhub merge DIR...`: bring the build jobs' shard outputs into archive/, verified.
+
+Every shard directory is checked (manifest, paths, sizes, hashes, no strays)
+before any file moves; see generator/shard_manifest.py. The failed and
+ships-btf outcomes the shards report are printed and, with --outcomes FILE,
+written as JSON for the next step (`btfhub sync`) to record in index.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from generator.lock import HubLock
+from generator.model import KernelState
+from generator.shard_manifest import merge_shards, write_outcomes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dirs", nargs="+", type=Path, metavar="DIR", help="shard output directories"
+    )
+    parser.add_argument(
+        "--outcomes",
+        type=Path,
+        metavar="FILE",
+        help="write the shards' failed / ships-btf outcomes to FILE (JSON)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    with HubLock(args.root):
+        result = merge_shards(args.root, args.dirs)
+    for o in result.outcomes:
+        if o.state is KernelState.FAILED:
+            print(f"FAILED {o.distro}/{o.release}/{o.arch} {o.uname}: {o.reason}", file=sys.stderr)
+    if result.missing_shards:
+        print(
+            f"btfhub merge: warning: no output from shard(s) {', '.join(result.missing_shards)} "
+            "(did a build job fail?); their kernels stay missing until the next run",
+            file=sys.stderr,
+        )
+    if args.outcomes is not None:
+        write_outcomes(args.outcomes, result.outcomes)
+    failed = sum(1 for o in result.outcomes if o.state is KernelState.FAILED)
+    print(
+        f"merged {len(result.shards)} shard(s): {len(result.added)} file(s) added, "
+        f"{len(result.unchanged)} already there, {failed} failed, "
+        f"{len(result.outcomes) - failed} ship their own BTF"
+    )
+    return 0

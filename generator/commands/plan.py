@@ -1,0 +1,49 @@
+"""`btfhub plan`: what upstream publishes and what the archive lacks (reads, never writes)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from generator.catalog import load_catalog
+from generator.commands.common import (
+    add_selection_arguments,
+    add_upstream_arguments,
+    selection,
+    upstream_client,
+)
+from generator.planner import format_plan, plan_to_json
+from generator.reconcile import discover, make_plan
+from generator.shards import shards_to_json, split_plan
+from generator.state import load_discovery
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_selection_arguments(parser)
+    add_upstream_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        metavar="N",
+        help="with --json: split the missing kernels into N balanced shards "
+        "(a GitHub Actions matrix)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="plan kernels that ship their own BTF as missing"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.root)
+    client = upstream_client(args)
+    found = discover(client, catalog, selection(args), force=args.force)
+    the_plan = make_plan(args.root, catalog, load_discovery(args.root), found, force=args.force)
+    if args.json:
+        out = plan_to_json(the_plan)
+        if args.shards:
+            out.update(shards_to_json(split_plan(the_plan.missing(), args.shards)))
+        print(json.dumps(out, sort_keys=True, indent=2))
+    else:
+        print(format_plan(the_plan))
+    return 0

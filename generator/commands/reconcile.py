@@ -1,0 +1,144 @@
+"""`btfhub reconcile`: build every missing BTF file, then render the tables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.catalog import load_catalog
+from generator.commands.common import (
+    add_selection_arguments,
+    add_upstream_arguments,
+    selection,
+    upstream_client,
+)
+from generator.errors import BtfhubError
+from generator.model import Catalog, KernelState, Plan
+from generator.planner import format_plan
+from generator.reconcile import (
+    DiscoveryResult,
+    KernelResult,
+    build_missing,
+    discover,
+    make_plan,
+    record_results,
+)
+from generator.render import render_hub
+from generator.shard_manifest import write_shard_manifest
+from generator.shards import select_shard
+from generator.state import load_discovery
+from generator.upstream.http import UpstreamClient
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_selection_arguments(parser)
+    add_upstream_arguments(parser)
+    parser.add_argument("--jobs", "-j", type=int, default=1, help="kernels built at once")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and exit 1 when anything is missing (a drift check)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="also build kernels that ship their own BTF (e.g. to compare against it)",
+    )
+    parser.add_argument("--shard", metavar="I/N", help="build only shard I of N of the plan")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="with --shard: write files and a shard manifest into DIR, not archive/",
+    )
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise BtfhubError(f"--shard takes I/N (e.g. 2/5), not {text!r}") from None
+    if not 1 <= i <= n:
+        raise BtfhubError(f"--shard {text}: I must be between 1 and N")
+    return i, n
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    plan: Plan
+    results: tuple[KernelResult, ...]
+    errors: tuple[tuple[str, str, str, str, str], ...]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or any(r.state is KernelState.FAILED for r in self.results)
+
+
+def reconcile(
+    root: Path,
+    catalog: Catalog,
+    client: UpstreamClient,
+    args: argparse.Namespace,
+    render: bool = True,
+) -> ReconcileReport:
+    """Discover, plan, build, record and (unless sharded) render; used by sync too."""
+    shard = parse_shard(getattr(args, "shard", None))
+    output: Path | None = getattr(args, "output", None)
+    if shard and output is None:
+        raise BtfhubError("--shard needs --output DIR (merge it later with `btfhub merge`)")
+    found: DiscoveryResult = discover(client, catalog, selection(args), force=args.force)
+    discovery = load_discovery(root)
+    the_plan = make_plan(root, catalog, discovery, found, force=args.force)
+    todo = list(the_plan.missing())
+    if shard:
+        todo = select_shard(todo, shard[0], shard[1])
+    dest = output if output is not None else root
+    results = build_missing(client, todo, dest, jobs=args.jobs, force=args.force)
+    if shard and output is not None:
+        write_shard_manifest(output, f"{shard[0]}/{shard[1]}", results)
+    else:
+        record_results(discovery, found, results)
+        if render:
+            render_hub(root, catalog, discovery)
+    return ReconcileReport(the_plan, tuple(results), tuple(found.errors))
+
+
+def print_summary(report: ReconcileReport, out: Sequence[str] | None = None) -> None:
+    results = report.results
+    built = sum(1 for r in results if r.state is KernelState.ARCHIVED)
+    ships = sum(1 for k in report.plan.kernels if k.state is KernelState.SHIPS_BTF) + sum(
+        1 for r in results if r.state is KernelState.SHIPS_BTF
+    )
+    already = sum(1 for k in report.plan.kernels if k.state is KernelState.ARCHIVED)
+    failed = [r for r in results if r.state is KernelState.FAILED]
+    for distro, release, arch, _url, message in report.errors:
+        # message names the URL already
+        print(f"FAILED {distro}/{release}/{arch}: {message}", file=sys.stderr)
+    for r in failed:
+        k = r.kernel
+        print(f"FAILED {k.distro}/{k.release}/{k.arch} {k.uname}: {r.reason}", file=sys.stderr)
+    print(
+        f"summary: {built} built, {already} already there, {ships} ship their own BTF, "
+        f"{len(failed)} failed"
+        + (f", {len(report.errors)} release/arch could not be discovered" if report.errors else "")
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.root)
+    client = upstream_client(args)
+    if args.dry_run:
+        found = discover(client, catalog, selection(args), force=args.force)
+        the_plan = make_plan(args.root, catalog, load_discovery(args.root), found, args.force)
+        print(format_plan(the_plan))
+        missing = the_plan.missing()
+        print(f"dry run: {len(missing)} kernel(s) to build")
+        return 1 if missing or found.errors else 0
+    report = reconcile(args.root, catalog, client, args)
+    print_summary(report)
+    return 1 if report.failed else 0

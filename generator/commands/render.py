@@ -1,0 +1,50 @@
+"""`btfhub render [--check]`: write README.md's support tables and index.json.
+
+Offline by design: the catalog, the discovery state kept in index.json and
+the archive/ listing are all it reads. `--check` writes nothing and exits 1
+with a diff when either file is stale, so CI can tell a manifest edit that
+was not rendered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from generator.catalog import load_catalog
+from generator.render import README_FILE, render_hub
+from generator.state import INDEX_FILE, load_discovery
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 with a diff when README.md or index.json is stale",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    root: Path = args.root
+    catalog = load_catalog(root)
+    discovery = load_discovery(root)
+    result = render_hub(root, catalog, discovery, check=args.check)
+    for path in result.unassigned:
+        print(
+            f"warning: {path} belongs to no release of the catalog (kept in index.json)",
+            file=sys.stderr,
+        )
+    if args.check:
+        if result.stale:
+            for diff in result.diffs:
+                print(diff, end="")
+            print(f"stale: {', '.join(result.changed)}; run `btfhub render` and commit the result")
+            return 1
+        print(f"{README_FILE} and {INDEX_FILE} are up to date")
+        return 0
+    for name in result.changed:
+        print(f"wrote {name}")
+    if not result.changed:
+        print(f"{README_FILE} and {INDEX_FILE} already up to date")
+    return 0

@@ -1,0 +1,21 @@
+"""Exceptions the CLI maps to clean messages (exit 1) instead of tracebacks."""
+
+
+class BtfhubError(Exception):
+    """A user-facing error: bad input, unreachable upstream, a tool failing."""
+
+
+class UpstreamError(BtfhubError):
+    """An upstream repository or index could not be read; names the URL."""
+
+
+class PackageError(BtfhubError):
+    """A package could not be fetched, verified or read (one kernel fails)."""
+
+
+class EncodeError(BtfhubError):
+    """pahole (or the BTF check) failed for one kernel."""
+
+
+class LockError(BtfhubError):
+    """Another btfhub process holds this checkout's lock."""

@@ -1,0 +1,95 @@
+"""A forward-only reader of Unix `ar` archives (the outer layer of a .deb).
+
+Format: "!<arch>\\n", then per member a 60-byte ASCII header
+(name 16, mtime 12, uid 6, gid 6, mode 8, size 10, "`\\n") followed by the
+data, padded to an even length with one "\\n". Names: System V/GNU end with
+"/" ("data.tar.xz/"), long GNU names are "/<offset>" into a "//" member,
+"/" alone is a symbol table; BSD writes "#1/<len>" and puts the name at the
+start of the data. dpkg-deb writes plain short names, but other tools
+(e.g. a repacked package) may not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from generator.errors import PackageError
+from generator.packages.stream import (
+    LimitedReader,
+    Readable,
+    read_exact,
+    read_upto,
+    skip,
+)
+
+AR_MAGIC = b"!<arch>\n"
+HEADER_LEN = 60
+
+
+@dataclass
+class ArMember:
+    """One member, positioned at its data: read it through `data` before advancing."""
+
+    name: str
+    size: int
+    data: LimitedReader
+
+
+def _field(header: bytes, start: int, end: int) -> str:
+    return header[start:end].decode("ascii", "replace").strip()
+
+
+def iter_members(stream: Readable) -> Iterator[ArMember]:
+    """Yield members in order; unread bytes of a member are skipped on advance."""
+    magic = read_upto(stream, len(AR_MAGIC))
+    if magic != AR_MAGIC:
+        if magic == b"!<thin>\n":
+            raise PackageError("not a .deb package: a thin ar archive holds no data")
+        raise PackageError(f"not a .deb package: no ar magic (starts with {magic[:8]!r})")
+    long_names = b""
+    index = 0
+    while True:
+        header = read_upto(stream, HEADER_LEN)
+        if not header:
+            return
+        if len(header) < HEADER_LEN:
+            raise PackageError("truncated package: stream ended inside an ar member header")
+        index += 1
+        if header[58:60] != b"`\n":
+            raise PackageError(f"malformed ar archive: bad header of member {index}")
+        raw_name = _field(header, 0, 16)
+        size_text = _field(header, 48, 58)
+        if not size_text.isdigit():
+            raise PackageError(f"malformed ar archive: bad size {size_text!r} of member {index}")
+        size = int(size_text)
+        data = LimitedReader(stream, size, f"ar member {raw_name!r}")
+        name = raw_name
+        if raw_name.startswith("#1/") and raw_name[3:].isdigit():
+            name_len = int(raw_name[3:])
+            if name_len > size:
+                raise PackageError(f"malformed ar archive: BSD name longer than member {index}")
+            name = (
+                read_exact(data, name_len, "an ar member name")
+                .rstrip(b"\0")
+                .decode("utf-8", "replace")
+            )
+        elif raw_name == "//":
+            # GNU long-name table: small, needed to resolve later names.
+            long_names = read_exact(data, size, "the ar long-name table")
+            name = ""
+        elif raw_name == "/" or raw_name == "/SYM64/":
+            name = ""  # symbol table
+        elif raw_name.startswith("/") and raw_name[1:].isdigit():
+            offset = int(raw_name[1:])
+            end = long_names.find(b"/\n", offset)
+            if offset >= len(long_names) or end < 0:
+                raise PackageError(f"malformed ar archive: bad long name of member {index}")
+            name = long_names[offset:end].decode("utf-8", "replace")
+        elif raw_name.endswith("/"):
+            name = raw_name[:-1]
+        if name:
+            yield ArMember(name=name, size=data.remaining, data=data)
+        data.drain()
+        if size % 2:
+            skip(stream, 1, "ar padding")

@@ -1,0 +1,297 @@
+"""Byte-stream plumbing shared by the package readers.
+
+Everything here works on a forward-only stream: the caller hands over an
+HTTP response body (already being hashed and size-checked), so nothing may
+seek, and nothing may hold more than a chunk in memory. A 282 MB Debian
+package holds a 588 MB vmlinux; reading it through these adapters keeps the
+resident set to a few MiB of buffers plus the decompressor's dictionary.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import zstandard
+
+from generator.errors import PackageError
+
+# Copy and read granularity: large enough that Python call overhead vanishes
+# next to decompression, small enough to keep memory flat.
+CHUNK = 1 << 20
+# How much compressed input the decompressors pull per read.
+INPUT_CHUNK = 256 << 10
+
+# Magic bytes of the compressions packages use (none is a prefix of another).
+MAGIC: dict[str, bytes] = {
+    "xz": b"\xfd7zXZ\x00",
+    "zstd": b"\x28\xb5\x2f\xfd",
+    "gzip": b"\x1f\x8b",
+    "bzip2": b"BZh",
+}
+MAGIC_LEN = max(len(m) for m in MAGIC.values())
+
+# What the decompressors raise on corrupt input (bz2 uses a bare OSError).
+# Converted to PackageError right at the decompress() call so that an OSError
+# from writing the output file is never mistaken for corrupt input.
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    lzma.LZMAError,
+    zlib.error,
+    zstandard.ZstdError,
+    OSError,
+    EOFError,
+)
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def sniff_compression(head: bytes) -> str | None:
+    """The compression whose magic starts `head`, or None (plain data)."""
+    for name, magic in MAGIC.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def read_exact(stream: Readable, n: int, what: str) -> bytes:
+    """Exactly n bytes, or PackageError naming what was being read."""
+    parts: list[bytes] = []
+    left = n
+    while left > 0:
+        b = stream.read(min(left, CHUNK))
+        if not b:
+            raise PackageError(f"truncated package: stream ended inside {what}")
+        parts.append(b)
+        left -= len(b)
+    return b"".join(parts)
+
+
+def read_upto(stream: Readable, n: int) -> bytes:
+    """Up to n bytes: fewer only at the end of the stream (reads may come back short)."""
+    parts: list[bytes] = []
+    left = n
+    while left > 0:
+        b = stream.read(left)
+        if not b:
+            break
+        parts.append(b)
+        left -= len(b)
+    return b"".join(parts)
+
+
+def skip(stream: Readable, n: int, what: str) -> None:
+    """Discard exactly n bytes by reading them (the stream cannot seek)."""
+    left = n
+    while left > 0:
+        b = stream.read(min(left, CHUNK))
+        if not b:
+            raise PackageError(f"truncated package: stream ended inside {what}")
+        left -= len(b)
+
+
+def copy_to_file(stream: Readable, n: int, dest: Path, what: str) -> None:
+    """Write exactly n bytes of `stream` to dest in chunks; no partial file is left."""
+    try:
+        with dest.open("wb") as out:
+            left = n
+            while left > 0:
+                b = stream.read(min(left, CHUNK))
+                if not b:
+                    raise PackageError(f"truncated package: stream ended inside {what}")
+                out.write(b)
+                left -= len(b)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+
+
+class Reader(io.RawIOBase):
+    """Base of the adapters: subclasses implement read(n); readinto follows from it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+class PrefixedReader(Reader):
+    """Bytes already read (to sniff a magic number) followed by the rest of a stream."""
+
+    def __init__(self, prefix: bytes, stream: Readable) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._stream = stream
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n is None or n < 0:
+            n = CHUNK
+        if self._prefix:
+            out, self._prefix = self._prefix[:n], self._prefix[n:]
+            return out
+        return self._stream.read(n)
+
+
+class LimitedReader(Reader):
+    """Exactly `size` bytes of an underlying stream (one archive member).
+
+    Reads never go past the member, so a reader further down (tarfile,
+    a decompressor) cannot swallow the next member's bytes; an early end of
+    the underlying stream is a truncated package, not a short member.
+    """
+
+    def __init__(self, stream: Readable, size: int, what: str) -> None:
+        super().__init__()
+        self._stream = stream
+        self.remaining = size
+        self._what = what
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n is None or n < 0 or n > self.remaining:
+            n = min(self.remaining, CHUNK)
+        if n == 0:
+            return b""
+        b = self._stream.read(n)
+        if not b:
+            raise PackageError(f"truncated package: stream ended inside {self._what}")
+        self.remaining -= len(b)
+        return b
+
+    def drain(self) -> None:
+        skip(self._stream, self.remaining, self._what)
+        self.remaining = 0
+
+
+class _BoundedDecompressor(Protocol):
+    """lzma/bz2 decompressor objects: decompress(data, max_length) with needs_input."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+class _ZlibAdapter:
+    """zlib's decompressobj, given the lzma/bz2 needs_input interface."""
+
+    def __init__(self) -> None:
+        # wbits=47: auto-detect zlib or gzip framing, 32 KiB window.
+        self._d = zlib.decompressobj(wbits=47)
+        self.eof = False
+        self.needs_input = True
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        data = self._d.unconsumed_tail + data
+        out = self._d.decompress(data, max(max_length, 0))
+        self.eof = self._d.eof
+        self.needs_input = not self._d.unconsumed_tail
+        return out
+
+
+class DecompressingReader(Reader):
+    """read(n) over a one-shot decompressor fed from a stream, bounded output per call."""
+
+    def __init__(self, stream: Readable, decompressor: _BoundedDecompressor, what: str) -> None:
+        super().__init__()
+        self._stream = stream
+        self._d = decompressor
+        self._what = what
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n is None or n < 0:
+            n = CHUNK
+        while not self._d.eof:
+            data = b""
+            if self._d.needs_input:
+                data = self._stream.read(INPUT_CHUNK)
+                if not data:
+                    raise PackageError(
+                        f"truncated package: compressed {self._what} ends before its end marker"
+                    )
+            try:
+                out = self._d.decompress(data, n)
+            except DATA_ERRORS as exc:
+                raise PackageError(f"corrupt compressed data in {self._what}: {exc}") from exc
+            if out:
+                return out
+        # Trailing bytes after the end marker (padding, a second stream) are
+        # ignored: the archive format above knows its own end.
+        return b""
+
+
+class _ZstdReader(Reader):
+    """zstandard's stream_reader with its errors turned into PackageError.
+
+    stream_reader decompresses incrementally; ZstdDecompressor().decompress()
+    would need the whole frame (and its output) in memory. It returns b"" on
+    a frame cut short rather than raising: the archive layer above, which
+    reads exact lengths, reports that truncation.
+    """
+
+    def __init__(self, stream: Readable, what: str) -> None:
+        super().__init__()
+        self._r = zstandard.ZstdDecompressor().stream_reader(
+            as_binary(stream), read_size=INPUT_CHUNK, read_across_frames=True
+        )
+        self._what = what
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n is None or n < 0:
+            n = CHUNK
+        try:
+            out: bytes = self._r.read(n)
+        except zstandard.ZstdError as exc:
+            raise PackageError(f"corrupt compressed data in {self._what}: {exc}") from exc
+        return out
+
+
+def _lzma() -> _BoundedDecompressor:
+    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+
+
+def _bz2() -> _BoundedDecompressor:
+    return bz2.BZ2Decompressor()
+
+
+_BOUNDED: dict[str, Callable[[], _BoundedDecompressor]] = {
+    "xz": _lzma,
+    "gzip": _ZlibAdapter,
+    "bzip2": _bz2,
+}
+
+
+def decompressed(stream: Readable, compression: str | None, what: str) -> Readable:
+    """A reader of `stream` decompressed with `compression` (None: as is)."""
+    if compression is None:
+        return stream
+    if compression == "zstd":
+        return _ZstdReader(stream, what)
+    factory = _BOUNDED.get(compression)
+    if factory is None:
+        raise PackageError(f"unknown compression {compression!r} for {what}")
+    return DecompressingReader(stream, factory(), what)
+
+
+def sniffed(stream: Readable, what: str) -> tuple[str | None, Readable]:
+    """Peek at the magic bytes: (compression or None, a reader that still starts at them)."""
+    head = read_upto(stream, MAGIC_LEN)
+    if not head:
+        raise PackageError(f"truncated package: {what} is empty")
+    return sniff_compression(head), PrefixedReader(head, stream)
+
+
+def as_binary(reader: Readable) -> BinaryIO:
+    """Type-level view of a reader as the BinaryIO tarfile expects (it only calls read)."""
+    return reader  # type: ignore[return-value]

@@ -1,0 +1,462 @@
+"""The one HTTP client btfhub uses: mirrors, retries, an index cache, verified streams.
+
+Two kinds of download, with different needs:
+
+- Indexes (Release, Packages.xz, repomd.xml, primary.xml.gz) are small and
+  read whole: ``get_index`` keeps them in an on-disk cache keyed by the
+  rewritten URL and revalidates with If-None-Match / If-Modified-Since, so a
+  scheduled rerun re-downloads no index that did not change. When the caller
+  knows the expected checksum (from Release or repomd.xml) a matching cached
+  body is served without any request at all.
+- Packages (0.3 to 1.7 GB) are streamed: ``open_stream`` hands out a
+  file-like object that counts and hashes the bytes as the reader pulls them.
+
+Integrity of packages read only partly. Readers stop as soon as vmlinux is
+out (often within the first fifth of an Ubuntu ddeb), and the package's
+SHA-256 covers the whole file, so it can only be checked when the stream is
+read to the end. Draining the rest of a 1.5 GB package just to hash it would
+multiply the download several times, so btfhub does NOT drain by default:
+the size and SHA-256 are verified whenever the reader reaches EOF (and a
+mismatch raises PackageError from that read), and when the reader stops
+early the bytes it used are covered by the container's own checks (xz block
+CRC64/CRC32, zstd frame checksums, gzip CRC32, the ar/tar/cpio header
+structure) and by the BTF check after pahole. That detects corruption from a
+flaky mirror, not a deliberate substitution. A caller that wants the
+cryptographic check anyway calls ``PackageStream.drain()`` before closing;
+``PackageStream.verified`` says which case happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from generator import __version__
+from generator.errors import PackageError, UpstreamError
+from generator.fsutil import atomic_write
+from generator.upstream.mirrors import Mirrors
+
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+ATTEMPTS = 4
+BACKOFF = 1.0  # seconds; attempt n waits BACKOFF * 2**(n-1)
+MAX_RETRY_AFTER = 60.0  # never sleep longer than this on a server's Retry-After
+USER_AGENT = f"btfhub/{__version__}"
+CHUNK = 1 << 20
+BUFFER = 1 << 18  # package reads: few syscalls for the small ar/tar/cpio header reads
+
+# Transport failures worth another attempt. ChunkedEncodingError is how requests
+# reports a body cut short (urllib3's IncompleteRead), e.g. a proxy dropping us.
+TRANSIENT = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+RAW_TRANSIENT = (urllib3.exceptions.HTTPError, OSError)
+
+
+def default_cache_dir(root: Path) -> Path:
+    return root / ".btfhub-cache" / "http"
+
+
+def _retryable_status(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """An expected digest, as an index lists it ("sha256", "sha1", "sha512")."""
+
+    algorithm: str
+    hexdigest: str
+
+    def of(self, data: bytes) -> str:
+        return hashlib.new(self.algorithm, data).hexdigest()
+
+    def matches(self, data: bytes) -> bool:
+        return self.of(data) == self.hexdigest.lower()
+
+
+@dataclass
+class HttpStats:
+    """What the client did; tests assert on it and the CLI prints it."""
+
+    requests: int = 0  # HTTP requests sent, retries included
+    retries: int = 0  # requests that were repeats of a failed one
+    index_bytes: int = 0  # index body bytes received from the network
+    package_bytes: int = 0  # package bytes handed to readers
+    not_modified: int = 0  # 304 answers: the cached index body was served
+    cache_hits: int = 0  # indexes served from the cache with no request (checksum known)
+    memo_hits: int = 0  # indexes asked for again within this run
+
+
+class UpstreamIndexError(UpstreamError):
+    """An index could not be fetched or read; ``url`` is the one the manifest names."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+@dataclass(frozen=True)
+class _Cached:
+    body: bytes
+    etag: str | None
+    last_modified: str | None
+
+
+class UpstreamClient:
+    """A requests.Session with mirrors, bounded retries and an index cache.
+
+    Safe to share between threads: requests' connection pool is, and the
+    counters and the in-memory index memo are guarded by a lock.
+    """
+
+    def __init__(
+        self,
+        *,
+        mirrors: Mirrors | None = None,
+        cache_dir: Path | None = None,
+        attempts: int = ATTEMPTS,
+        backoff: float = BACKOFF,
+        timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        self.mirrors = mirrors or Mirrors()
+        self.cache_dir = cache_dir
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.stats = HttpStats()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._memo: dict[str, bytes] = {}
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        # Checksums are over the bytes as published: never let a server or proxy
+        # re-encode them (requests would transparently gunzip a Content-Encoding).
+        self.session.headers["Accept-Encoding"] = "identity"
+        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=16)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> UpstreamClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def where(self, url: str) -> str:
+        """The URL for a message: the rewritten one, and the original when different."""
+        rewritten = self.mirrors.rewrite(url)
+        return url if rewritten == url else f"{rewritten} (mirror of {url})"
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
+
+    # -- requests with retries -------------------------------------------------
+
+    def _wait(self, attempt: int, response: requests.Response | None) -> None:
+        delay = self.backoff * (2 ** (attempt - 1))
+        if response is not None:
+            retry_after = response.headers.get("Retry-After", "")
+            if retry_after.isdigit():
+                delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
+        if delay > 0:
+            self._sleep(delay)
+
+    def _send(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        stream: bool,
+        error: Callable[[str], Exception],
+    ) -> requests.Response:
+        """GET with bounded retries; returns the first non-retryable response."""
+        rewritten = self.mirrors.rewrite(url)
+        failure = ""
+        for attempt in range(1, self.attempts + 1):
+            self._count(requests=1, retries=int(attempt > 1))
+            response: requests.Response | None = None
+            try:
+                response = self.session.get(
+                    rewritten, headers=headers, stream=stream, timeout=self.timeout
+                )
+            except TRANSIENT as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+            except requests.RequestException as exc:  # invalid URL, too many redirects ...
+                raise error(f"{self.where(url)}: {type(exc).__name__}: {exc}") from exc
+            else:
+                if not _retryable_status(response.status_code):
+                    return response
+                failure = f"HTTP {response.status_code} {response.reason}"
+                response.close()
+            if attempt < self.attempts:
+                self._wait(attempt, response)
+        raise error(f"{self.where(url)}: {failure} (gave up after {self.attempts} attempts)")
+
+    # -- indexes ---------------------------------------------------------------
+
+    def _cache_paths(self, rewritten: str) -> tuple[Path, Path] | None:
+        if self.cache_dir is None:
+            return None
+        key = hashlib.sha256(rewritten.encode()).hexdigest()
+        return self.cache_dir / f"{key}.body", self.cache_dir / f"{key}.json"
+
+    def _load_cache(self, rewritten: str) -> _Cached | None:
+        paths = self._cache_paths(rewritten)
+        if paths is None:
+            return None
+        body_path, meta_path = paths
+        try:
+            meta = json.loads(meta_path.read_text())
+            body = body_path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        # A torn or tampered cache entry is ignored, never trusted.
+        if meta.get("url") != rewritten or meta.get("sha256") != hashlib.sha256(body).hexdigest():
+            return None
+        return _Cached(body, meta.get("etag"), meta.get("last_modified"))
+
+    def _store_cache(self, rewritten: str, body: bytes, response: requests.Response) -> None:
+        paths = self._cache_paths(rewritten)
+        if paths is None:
+            return
+        body_path, meta_path = paths
+        meta: dict[str, Any] = {
+            "url": rewritten,
+            "etag": response.headers.get("ETag"),
+            "last_modified": response.headers.get("Last-Modified"),
+            "size": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        # Body first: the meta's sha256 guards against a crash between the writes.
+        atomic_write(body_path, body)
+        atomic_write(meta_path, (json.dumps(meta, sort_keys=True, indent=2) + "\n").encode())
+
+    def get_index(
+        self, url: str, *, size: int | None = None, checksum: Checksum | None = None
+    ) -> bytes:
+        """The body of an index file, verified against size/checksum when given."""
+        rewritten = self.mirrors.rewrite(url)
+
+        def expected(body: bytes) -> bool:
+            return (size is None or len(body) == size) and (
+                checksum is None or checksum.matches(body)
+            )
+
+        with self._lock:
+            memo = self._memo.get(rewritten)
+        if memo is not None and expected(memo):
+            self._count(memo_hits=1)
+            return memo
+
+        cached = self._load_cache(rewritten)
+        headers: dict[str, str] = {}
+        if cached is not None and (size is not None or checksum is not None):
+            if expected(cached.body):
+                self._count(cache_hits=1)
+                return self._remember(rewritten, cached.body)
+            cached = None  # the index moved on: fetch unconditionally
+        if cached is not None:
+            if cached.etag:
+                headers["If-None-Match"] = cached.etag
+            if cached.last_modified:
+                headers["If-Modified-Since"] = cached.last_modified
+
+        response = self._send(
+            url, headers=headers, stream=False, error=lambda m: UpstreamIndexError(m, url)
+        )
+        with response:
+            if response.status_code == 304 and cached is not None:
+                self._count(not_modified=1)
+                return self._remember(rewritten, cached.body)
+            if response.status_code != 200:
+                raise UpstreamIndexError(
+                    f"{self.where(url)}: HTTP {response.status_code} {response.reason}", url
+                )
+            body = response.content
+        self._count(index_bytes=len(body))
+        if size is not None and len(body) != size:
+            raise UpstreamIndexError(
+                f"{self.where(url)}: {len(body)} bytes, but the index listing it says {size}",
+                url,
+            )
+        if checksum is not None and not checksum.matches(body):
+            raise UpstreamIndexError(
+                f"{self.where(url)}: {checksum.algorithm} {checksum.of(body)} does not match "
+                f"{checksum.hexdigest} from the index listing it",
+                url,
+            )
+        self._store_cache(rewritten, body, response)
+        return self._remember(rewritten, body)
+
+    def _remember(self, rewritten: str, body: bytes) -> bytes:
+        with self._lock:
+            self._memo[rewritten] = body
+        return body
+
+    # -- packages --------------------------------------------------------------
+
+    @contextmanager
+    def open_stream(
+        self,
+        url: str,
+        expected_size: int,
+        expected_sha256: str,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Iterator[PackageStream]:
+        """A verified byte stream of a package; the connection closes on exit.
+
+        on_bytes is called with each chunk's length as the reader pulls it
+        (a progress bar).
+        """
+        stream = PackageStream(_PackageRaw(self, url, expected_size, expected_sha256, on_bytes))
+        try:
+            yield stream
+        finally:
+            stream.close()
+
+
+class _PackageRaw(io.RawIOBase):
+    """Counts and hashes bytes as the reader pulls them; verifies at EOF.
+
+    A connection failure before the first byte reaches the reader is retried
+    (the reader has seen nothing, so starting over is invisible to it); after
+    that it is a PackageError, since the reader's state cannot be rewound.
+    """
+
+    def __init__(
+        self,
+        client: UpstreamClient,
+        url: str,
+        size: int,
+        sha256: str,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._on_bytes = on_bytes
+        self._client = client
+        self.url = url
+        self.expected_size = size
+        self.expected_sha256 = sha256.lower()
+        self.bytes_read = 0
+        self.verified = False  # True once size and SHA-256 were checked at EOF
+        self._hash = hashlib.sha256()
+        self._eof = False
+        self._response: requests.Response | None = None
+        self._connect()
+
+    def _fail(self, message: str) -> PackageError:
+        return PackageError(f"{self._client.where(self.url)}: {message}")
+
+    def _connect(self) -> None:
+        response = self._client._send(self.url, headers={}, stream=True, error=PackageError)
+        if response.status_code != 200:
+            response.close()
+            raise self._fail(f"HTTP {response.status_code} {response.reason}")
+        length = response.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) != self.expected_size:
+            response.close()
+            raise self._fail(
+                f"server announces {length} bytes, but the index says {self.expected_size}"
+            )
+        self._response = response
+
+    def _read_raw(self, n: int) -> bytes:
+        attempt = 1
+        while True:
+            assert self._response is not None
+            try:
+                data: bytes = self._response.raw.read(n, decode_content=False)
+                return data
+            except RAW_TRANSIENT as exc:
+                if self.bytes_read > 0 or attempt >= self._client.attempts:
+                    raise self._fail(
+                        f"connection failed after {self.bytes_read} bytes: {exc}"
+                    ) from exc
+            self._response.close()
+            self._client._wait(attempt, None)
+            attempt += 1
+            self._connect()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.closed:
+            raise ValueError("read from a closed package stream")
+        if self._eof:
+            return 0
+        view = memoryview(buffer).cast("B")
+        data = self._read_raw(len(view))
+        if not data:
+            self._eof = True
+            self._verify()
+            return 0
+        self.bytes_read += len(data)
+        self._client._count(package_bytes=len(data))
+        if self._on_bytes is not None:
+            self._on_bytes(len(data))
+        if self.bytes_read > self.expected_size:
+            raise self._fail(f"more than the {self.expected_size} bytes the index says")
+        self._hash.update(data)
+        view[: len(data)] = data
+        return len(data)
+
+    def _verify(self) -> None:
+        if self.bytes_read != self.expected_size:
+            raise self._fail(f"{self.bytes_read} bytes, but the index says {self.expected_size}")
+        digest = self._hash.hexdigest()
+        if digest != self.expected_sha256:
+            raise self._fail(f"sha256 {digest} does not match {self.expected_sha256}")
+        self.verified = True
+
+    def close(self) -> None:
+        if self._response is not None:
+            # Closing (not releasing) drops the socket when unread bytes remain,
+            # instead of reading the rest of a large package to reuse it.
+            self._response.close()
+            self._response = None
+        super().close()
+
+
+class PackageStream(io.BufferedReader):
+    """What open_stream yields: a buffered binary file over the verified raw stream."""
+
+    def __init__(self, raw: _PackageRaw) -> None:
+        super().__init__(raw, BUFFER)
+        self._package = raw
+
+    @property
+    def verified(self) -> bool:
+        """True once the stream was read to EOF and size and SHA-256 matched."""
+        return self._package.verified
+
+    @property
+    def bytes_received(self) -> int:
+        return self._package.bytes_read
+
+    def drain(self) -> None:
+        """Read and hash the rest, raising PackageError unless size and SHA-256 match."""
+        while self.read(CHUNK):
+            pass

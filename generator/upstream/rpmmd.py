@@ -1,0 +1,155 @@
+"""Kernel debuginfo packages in rpm-md repositories (CentOS, Fedora, Oracle, Alma ...).
+
+repodata/repomd.xml names the primary index with its checksum; primary.xml
+lists every package with name, arch, version, SHA-256, size and location.
+CentOS 7's flat debuginfo directory lists every EL7 kernel ever built, so the
+primary index is parsed as a stream (iterparse, clearing each element once
+read) rather than as one tree.
+
+Names match exactly: kernel-debuginfo-common-* holds sources and no vmlinux.
+An entry whose checksum is not SHA-256 is refused with an error rather than
+skipped: btfhub never builds from a package it cannot verify, and a kernel
+that silently drops out of the plan is the failure users of the public hub
+complain about most.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from urllib.parse import urljoin
+
+from generator.model import KernelPackage, Repository, Source
+from generator.upstream.compression import open_decompressed
+from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+
+REPO_NS = "{http://linux.duke.edu/metadata/repo}"
+COMMON_NS = "{http://linux.duke.edu/metadata/common}"
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+# hashlib names for the checksum types rpm-md uses ("sha" is SHA-1 in createrepo).
+# uname -r ends up in archive paths: refuse anything that could climb out of them.
+UNAME_RE = re.compile(r"^[0-9][A-Za-z0-9.+~_-]*$")
+HASHES = {"sha": "sha1", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512"}
+
+
+def repo_root(repo: Repository, arch: str, path: str) -> str:
+    """URL of one repo root; {arch} (upstream spelling) may appear in the URL and the path."""
+    uarch = repo.upstream_arch(arch)
+    url = repo.url.replace("{arch}", uarch)
+    root = urljoin(url if url.endswith("/") else url + "/", path.replace("{arch}", uarch))
+    return root if root.endswith("/") else root + "/"
+
+
+def _primary_location(body: bytes, where: str, url: str) -> tuple[str, int | None, Checksum]:
+    try:
+        tree = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise UpstreamIndexError(f"{where}: bad XML: {exc}", url) from exc
+    for data in tree.iter(f"{REPO_NS}data"):
+        if data.get("type") != "primary":
+            continue
+        location = data.find(f"{REPO_NS}location")
+        checksum = data.find(f"{REPO_NS}checksum")
+        size = data.findtext(f"{REPO_NS}size")
+        href = location.get("href") if location is not None else None
+        if href is None or checksum is None or not checksum.text:
+            raise UpstreamIndexError(f"{where}: the primary entry lacks location or checksum", url)
+        algorithm = HASHES.get(checksum.get("type", ""))
+        if algorithm is None:
+            raise UpstreamIndexError(
+                f"{where}: unknown checksum type {checksum.get('type')!r} for primary", url
+            )
+        return (
+            href,
+            int(size) if size and size.strip().isdigit() else None,
+            Checksum(algorithm, checksum.text.strip().lower()),
+        )
+    raise UpstreamIndexError(f'{where}: no <data type="primary">', url)
+
+
+def _text(elem: ET.Element, tag: str) -> str:
+    return (elem.findtext(f"{COMMON_NS}{tag}") or "").strip()
+
+
+def _package(
+    elem: ET.Element, arch: str, repo: Repository, root: str, where: str, url: str
+) -> KernelPackage:
+    name = _text(elem, "name")
+    version = elem.find(f"{COMMON_NS}version")
+    checksum = elem.find(f"{COMMON_NS}checksum")
+    size = elem.find(f"{COMMON_NS}size")
+    location = elem.find(f"{COMMON_NS}location")
+    if version is None or size is None or location is None or checksum is None:
+        raise UpstreamIndexError(f"{where}: a {name} entry lacks version, size or location", url)
+    ver, rel, epoch = version.get("ver"), version.get("rel"), version.get("epoch", "0")
+    href, package_size = location.get("href"), size.get("package", "")
+    if not ver or not rel or not href or not package_size.isdigit():
+        raise UpstreamIndexError(f"{where}: a {name} entry has a bad version, size or href", url)
+    uarch = _text(elem, "arch")
+    if checksum.get("type") != "sha256" or not checksum.text:
+        raise UpstreamIndexError(
+            f"{where}: {name}-{ver}-{rel}.{uarch} has a {checksum.get('type')} checksum, "
+            "not sha256: btfhub builds only packages it can verify",
+            url,
+        )
+    uname = f"{ver}-{rel}.{uarch}"
+    if not UNAME_RE.match(uname):
+        raise UpstreamIndexError(f"{where}: {name}: unusable kernel release {uname!r}", url)
+    base = location.get(XML_BASE)  # rpm-md lets an entry name another base URL
+    if base:
+        base = base if base.endswith("/") else base + "/"
+    return KernelPackage(
+        uname=uname,
+        arch=arch,
+        name=name,
+        version=f"{ver}-{rel}" if epoch in ("", "0") else f"{epoch}:{ver}-{rel}",
+        url=urljoin(base or root, href),
+        size=int(package_size),
+        sha256=checksum.text.strip().lower(),
+        repository=repo.id,
+        filename=href,
+        format="rpm",
+    )
+
+
+def _packages(body: bytes, where: str, url: str) -> Iterator[ET.Element]:
+    with open_decompressed(body, where, url) as f:
+        try:
+            events = ET.iterparse(f, events=("start", "end"))
+            _, root = next(events)
+            for event, elem in events:
+                if event == "end" and elem.tag == f"{COMMON_NS}package":
+                    yield elem
+                    root.clear()  # keep memory flat over a 100k-package index
+        except ET.ParseError as exc:
+            raise UpstreamIndexError(f"{where}: bad XML: {exc}", url) from exc
+
+
+def discover_rpmmd(
+    client: UpstreamClient, repo: Repository, source: Source, arch: str
+) -> list[KernelPackage]:
+    """Kernel packages of one architecture across the source's repo roots, sorted by uname.
+
+    The first path listing a uname wins (the manifest orders them).
+    """
+    uarch = repo.upstream_arch(arch)
+    names = set(repo.packages)
+    found: dict[str, KernelPackage] = {}
+    for path in source.paths:
+        root = repo_root(repo, arch, path)
+        repomd_url = urljoin(root, "repodata/repomd.xml")
+        href, size, checksum = _primary_location(
+            client.get_index(repomd_url), client.where(repomd_url), repomd_url
+        )
+        url = urljoin(root, href)
+        where = client.where(url)
+        body = client.get_index(url, size=size, checksum=checksum)
+        for elem in _packages(body, where, url):
+            if elem.get("type", "rpm") != "rpm" or _text(elem, "name") not in names:
+                continue
+            if _text(elem, "arch") != uarch:
+                continue
+            pkg = _package(elem, arch, repo, root, where, url)
+            found.setdefault(pkg.uname, pkg)
+    return [found[u] for u in sorted(found)]

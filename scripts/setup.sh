@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything btfhub needs on a fresh Debian/Ubuntu machine:
+# the Debian tools it runs (pahole, bpftool, rpm, compressors, a C compiler
+# for test fixtures) and a project-local virtualenv with the package and its
+# test extra. Safe to rerun; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(dwarves bpftool rpm zstd xz-utils bzip2 gzip gcc libc6-dev git
+              llvm libarchive-tools cpio python3-venv python3-pip ca-certificates
+              shellcheck)
+
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "setup: installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "setup: ready (.venv/bin/btfhub)"

@@ -1,0 +1,30 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.elf import build_elf
+from tests.mirror import MirrorServer
+
+
+@pytest.fixture(scope="session")
+def fixture_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gcc -g ELF with DWARF and no .BTF: stands in for a vmlinux (built once)."""
+    return build_elf(tmp_path_factory.mktemp("elf"))
+
+
+@pytest.fixture(scope="session")
+def fixture_elf_with_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same ELF with a .BTF section added by pahole -J: a kernel shipping its own BTF."""
+    return build_elf(tmp_path_factory.mktemp("elf-btf"), with_btf=True)
+
+
+@pytest.fixture
+def mirror_server(tmp_path: Path) -> Iterator[MirrorServer]:
+    """A real HTTP upstream on 127.0.0.1 serving tmp_path/"mirror" (see tests/mirror.py)."""
+    with MirrorServer(tmp_path / "mirror") as server:
+        yield server

@@ -1,0 +1,578 @@
+"""A real upstream for tests: an HTTP server on 127.0.0.1 and repository writers.
+
+MirrorServer serves a directory the way ddebs.ubuntu.com or a CentOS mirror
+does (Content-Length, ETag, Last-Modified, 304 on conditional GET), logs
+every request so a test can assert "nothing was re-downloaded", and injects
+failures: an HTTP status, a body cut short, a dropped connection.
+
+write_apt_repo() and write_rpmmd_repo() lay packages out in the upstream
+formats (dists/<suite>/Release + Packages.xz; repodata/repomd.xml +
+primary.xml.gz) from package files on disk. Metadata is read from the real
+package with dpkg-deb / rpm, or given explicitly (AptPackage, RpmPackage)
+for decoys that need no real contents: discovery never opens a package.
+"""
+
+from __future__ import annotations
+
+import bz2
+import email.utils
+import gzip
+import hashlib
+import lzma
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import zstandard
+
+# -- the server ------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    status: int | None = None  # answer with this status and a short body
+    truncate: int | None = None  # send only this many body bytes (full Content-Length)
+    drop: bool = False  # close the connection without any answer
+    no_length: bool = False  # no Content-Length: the body ends when the connection closes
+    times: int | None = 1  # how many requests it affects; None: all
+
+
+@dataclass
+class Request:
+    """One request, logged before the answer is sent so a client never outruns the log."""
+
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
+    sent: int = field(default=0, compare=False)  # body bytes written
+    done: bool = field(default=False, compare=False)  # the handler finished writing
+
+
+class MirrorServer:
+    """ThreadingHTTPServer on 127.0.0.1:<free port> serving `directory`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.resolve()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.log: list[Request] = []
+        self.bytes_sent = 0
+        self._faults: dict[str, list[Fault]] = {}
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        # A short poll interval: shutdown() waits for it, once per test.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> MirrorServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> MirrorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- failure injection: `path` is the URL path, e.g. "/dists/focal/Release"
+
+    def fail(self, path: str, status: int = 500, times: int | None = 1) -> None:
+        self._add(path, Fault(status=status, times=times))
+
+    def truncate(self, path: str, keep: int, times: int | None = None) -> None:
+        self._add(path, Fault(truncate=keep, times=times))
+
+    def drop(self, path: str, times: int | None = 1) -> None:
+        self._add(path, Fault(drop=True, times=times))
+
+    def without_length(self, path: str, times: int | None = None) -> None:
+        self._add(path, Fault(no_length=True, times=times))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _add(self, path: str, fault: Fault) -> None:
+        with self._lock:
+            self._faults.setdefault(path, []).append(fault)
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            faults = self._faults.get(path, [])
+            while faults:
+                fault = faults[0]
+                if fault.times is None:
+                    return fault
+                if fault.times > 0:
+                    fault.times -= 1
+                    return fault
+                faults.pop(0)
+            return None
+
+    # -- what happened
+
+    def requests_for(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.log if r.path == path]
+
+    def statuses(self) -> list[int]:
+        with self._lock:
+            return [r.status for r in self.log]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+            self.bytes_sent = 0
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self.log.append(request)
+
+    def _done(self, request: Request, sent: int) -> None:
+        with self._lock:
+            request.sent = sent
+            request.done = True
+            self.bytes_sent += sent
+
+    def wait_done(self, timeout: float = 10.0) -> None:
+        """Wait until every logged request was answered in full (or abandoned)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(r.done for r in self.log):
+                    return
+            time.sleep(0.01)
+        raise TimeoutError("the mirror server is still answering")
+
+
+def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real mirrors do
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # the request log is server.log; keep pytest output clean
+
+        def do_HEAD(self) -> None:
+            self._serve(body=False)
+
+        def do_GET(self) -> None:
+            self._serve(body=True)
+
+        def _start(self, status: int) -> Request:
+            path = urllib.parse.urlsplit(self.path).path
+            request = Request(self.command, path, status, dict(self.headers))
+            server._record(request)
+            return request
+
+        def _simple(self, status: int, text: str) -> None:
+            data = text.encode()
+            request = self._start(status)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            server._done(request, 0)
+
+        def _file(self) -> Path | None:
+            path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+            target = (server.directory / path.lstrip("/")).resolve()
+            if not target.is_relative_to(server.directory) or not target.is_file():
+                return None
+            return target
+
+        def _serve(self, body: bool) -> None:
+            path = urllib.parse.urlsplit(self.path).path
+            fault = server._take_fault(path)
+            if fault is not None and fault.drop:
+                self.close_connection = True
+                server._done(self._start(0), 0)
+                return
+            if fault is not None and fault.status is not None:
+                self._simple(fault.status, f"injected failure {fault.status}\n")
+                return
+            target = self._file()
+            if target is None:
+                self._simple(404, "not found\n")
+                return
+            st = target.stat()
+            etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+            last_modified = email.utils.formatdate(st.st_mtime, usegmt=True)
+            if self._not_modified(etag, st.st_mtime):
+                request = self._start(304)
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", last_modified)
+                self.end_headers()
+                server._done(request, 0)
+                return
+            request = self._start(200)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            if fault is not None and fault.no_length:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(st.st_size))
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", last_modified)
+            self.end_headers()
+            sent = 0
+            if body:
+                limit = fault.truncate if fault is not None else None
+                sent = self._copy(target, limit)
+                if limit is not None:
+                    self.close_connection = True  # the client sees a short body
+            server._done(request, sent)
+
+        def _not_modified(self, etag: str, mtime: float) -> bool:
+            # RFC 9110: If-None-Match, when present, takes precedence over If-Modified-Since.
+            inm = self.headers.get("If-None-Match")
+            if inm is not None:
+                return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
+            ims = self.headers.get("If-Modified-Since")
+            if ims is not None:
+                try:
+                    since = email.utils.parsedate_to_datetime(ims).timestamp()
+                except (TypeError, ValueError):
+                    return False
+                return int(mtime) <= since
+            return False
+
+        def _copy(self, target: Path, limit: int | None) -> int:
+            sent = 0
+            with target.open("rb") as f:
+                while limit is None or sent < limit:
+                    want = 1 << 16 if limit is None else min(1 << 16, limit - sent)
+                    chunk = f.read(want)
+                    if not chunk:
+                        break
+                    try:
+                        self.wfile.write(chunk)
+                    except (BrokenPipeError, ConnectionResetError):
+                        break  # the client stopped reading early: normal for packages
+                    sent += len(chunk)
+            return sent
+
+    return Handler
+
+
+# -- shared helpers ----------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def compress(data: bytes, codec: str) -> bytes:
+    """Compress with "xz", "gz", "zst", "bz2" or "" (none); deterministic output."""
+    if codec == "xz":
+        return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64)
+    if codec == "gz":
+        return gzip.compress(data, mtime=0)
+    if codec == "zst":
+        return zstandard.ZstdCompressor(write_checksum=True).compress(data)
+    if codec == "bz2":
+        return bz2.compress(data)
+    if codec == "":
+        return data
+    raise ValueError(f"unknown compression {codec!r}")
+
+
+def _place(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.resolve() != src.resolve():
+        shutil.copyfile(src, dest)
+
+
+# -- apt ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AptPackage:
+    """A package file and the control fields its Packages stanza shows."""
+
+    path: Path
+    package: str
+    version: str
+    architecture: str
+    source: str = ""  # defaults to the package name
+
+    @classmethod
+    def from_deb(cls, path: Path, source: str = "") -> AptPackage:
+        fields = subprocess.run(
+            ["dpkg-deb", "-f", str(path), "Package", "Version", "Architecture", "Source"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+        values = {}
+        for line in fields.splitlines():
+            name, _, value = line.partition(":")
+            values[name.strip()] = value.strip()
+        return cls(
+            path,
+            values["Package"],
+            values["Version"],
+            values["Architecture"],
+            source or values.get("Source", "").split(" ")[0],
+        )
+
+    @property
+    def source_name(self) -> str:
+        return self.source or self.package
+
+
+def pool_dir(component: str, source: str) -> str:
+    prefix = source[:4] if source.startswith("lib") else source[:1]
+    return f"pool/{component}/{prefix}/{source}"
+
+
+def write_apt_repo(
+    root: Path,
+    base_subdir: str,
+    suite: str,
+    component: str,
+    arch: str,
+    debs: Sequence[Path | AptPackage],
+    compression: str | Sequence[str] = "xz",
+) -> Path:
+    """Write <root>/<base_subdir>/{pool,dists/<suite>} for one component and arch.
+
+    compression: "xz", "gz", "bz2", "" (plain) or several; each form is
+    written and listed in Release. Release lists every index present under
+    dists/<suite>/, so several calls build up several components or arches.
+    Returns the repository root directory.
+    """
+    repo = root / base_subdir
+    stanzas = []
+    for item in debs:
+        pkg = item if isinstance(item, AptPackage) else AptPackage.from_deb(item)
+        filename = f"{pool_dir(component, pkg.source_name)}/{pkg.path.name}"
+        _place(pkg.path, repo / filename)
+        stanza = [
+            f"Package: {pkg.package}",
+            *([f"Source: {pkg.source}"] if pkg.source and pkg.source != pkg.package else []),
+            f"Version: {pkg.version}",
+            f"Architecture: {pkg.architecture}",
+            "Maintainer: btfhub tests <tests@example.invalid>",
+            f"Filename: {filename}",
+            f"Size: {pkg.path.stat().st_size}",
+            f"SHA256: {sha256_file(pkg.path)}",
+            "Description: btfhub test fixture",
+            " A continuation line, as real descriptions have.",
+        ]
+        stanzas.append((pkg.package, pkg.version, "\n".join(stanza) + "\n"))
+    text = "\n".join(s for _, _, s in sorted(stanzas)).encode()
+    index_dir = repo / "dists" / suite / component / f"binary-{arch}"
+    index_dir.mkdir(parents=True, exist_ok=True)
+    codecs = [compression] if isinstance(compression, str) else list(compression)
+    for codec in codecs:
+        (index_dir / ("Packages" + (f".{codec}" if codec else ""))).write_bytes(
+            compress(text, codec)
+        )
+    write_release(repo / "dists" / suite, suite)
+    return repo
+
+
+def write_release(suite_dir: Path, suite: str) -> Path:
+    """dists/<suite>/Release listing every file below it with size and SHA-256."""
+    files = sorted(
+        p for p in suite_dir.rglob("*") if p.is_file() and p.name not in ("Release", "InRelease")
+    )
+    arches = sorted(
+        {p.parent.name[len("binary-") :] for p in files if p.parent.name.startswith("binary-")}
+    )
+    components = sorted({p.relative_to(suite_dir).parts[0] for p in files})
+    lines = [
+        "Origin: btfhub-tests",
+        "Label: btfhub-tests",
+        f"Suite: {suite}",
+        f"Codename: {suite.split('-')[0]}",
+        "Date: Thu, 01 Jan 1970 00:00:00 UTC",
+        f"Architectures: {' '.join(arches)}",
+        f"Components: {' '.join(components)}",
+        "Description: btfhub test repository",
+        "MD5Sum:",
+    ]
+    for p in files:
+        data, rel = p.read_bytes(), p.relative_to(suite_dir).as_posix()
+        lines.append(f" {hashlib.md5(data).hexdigest()} {len(data):>16} {rel}")
+    lines.append("SHA256:")
+    for p in files:
+        data, rel = p.read_bytes(), p.relative_to(suite_dir).as_posix()
+        lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data):>16} {rel}")
+    release = suite_dir / "Release"
+    release.write_text("\n".join(lines) + "\n")
+    return release
+
+
+# -- rpm-md -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RpmPackage:
+    """A package file and what its primary.xml entry shows."""
+
+    path: Path
+    name: str
+    version: str
+    release: str
+    arch: str
+    epoch: str = "0"
+    checksum_type: str = "sha256"  # anything else: the digest written is sha1
+
+    @classmethod
+    def from_rpm(cls, path: Path) -> RpmPackage:
+        out = subprocess.run(
+            [
+                "rpm",
+                "-qp",
+                "--nosignature",
+                "--qf",
+                "%{NAME}\\n%{EPOCHNUM}\\n%{VERSION}\\n%{RELEASE}\\n%{ARCH}\\n",
+                str(path),
+            ],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout.splitlines()
+        name, epoch, version, release, arch = out[:5]
+        return cls(path, name, version, release, arch, epoch)
+
+    @property
+    def nevra(self) -> str:
+        return f"{self.name}-{self.version}-{self.release}.{self.arch}"
+
+
+PRIMARY_EXT = {"gz": ".gz", "xz": ".xz", "zst": ".zst", "bz2": ".bz2", "": ""}
+
+
+def _primary_entry(pkg: RpmPackage, href: str) -> str:
+    if pkg.checksum_type == "sha256":
+        digest = sha256_file(pkg.path)
+    else:
+        digest = hashlib.sha1(pkg.path.read_bytes()).hexdigest()
+    size = pkg.path.stat().st_size
+    return (
+        '<package type="rpm">\n'
+        f"  <name>{escape(pkg.name)}</name>\n"
+        f"  <arch>{escape(pkg.arch)}</arch>\n"
+        f'  <version epoch="{pkg.epoch}" ver="{pkg.version}" rel="{pkg.release}"/>\n'
+        f'  <checksum type="{pkg.checksum_type}" pkgid="YES">{digest}</checksum>\n'
+        "  <summary>btfhub test fixture</summary>\n"
+        "  <description>btfhub test fixture &amp; friends</description>\n"
+        "  <packager>btfhub tests</packager>\n"
+        "  <url>https://example.invalid/</url>\n"
+        '  <time file="0" build="0"/>\n'
+        f'  <size package="{size}" installed="{size * 3}" archive="{size * 3}"/>\n'
+        f"  <location href={quoteattr(href)}/>\n"
+        "  <format>\n"
+        "    <rpm:license>GPL-2.0</rpm:license>\n"
+        f"    <rpm:sourcerpm>{escape(pkg.nevra)}.src.rpm</rpm:sourcerpm>\n"
+        '    <rpm:provides><rpm:entry name="kernel-debuginfo-fixture"/></rpm:provides>\n'
+        "  </format>\n"
+        "</package>\n"
+    )
+
+
+def write_rpmmd_repo(
+    repo_root: Path,
+    rpms: Sequence[Path | RpmPackage],
+    primary_compression: str = "gz",
+    flat: bool = True,
+    package_dir: str | None = None,
+) -> Path:
+    """Write repodata/{repomd.xml,<sha>-primary.xml.<ext>} and place the packages.
+
+    Packages go in repo_root (flat, CentOS 7 debuginfo style), in
+    Packages/<first letter>/ (flat=False, Fedora/CentOS 8 style), or in
+    package_dir relative to repo_root, which may climb out with "../" so the
+    hrefs do too. Returns repo_root.
+    """
+    repo_root.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for item in rpms:
+        pkg = item if isinstance(item, RpmPackage) else RpmPackage.from_rpm(item)
+        subdir = (
+            package_dir
+            if package_dir is not None
+            else ("" if flat else f"Packages/{pkg.name[0].lower()}")
+        )
+        href = f"{subdir.rstrip('/')}/{pkg.path.name}" if subdir else pkg.path.name
+        _place(pkg.path, (repo_root / href))
+        entries.append((pkg.nevra, _primary_entry(pkg, href)))
+    primary = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<metadata xmlns="http://linux.duke.edu/metadata/common" '
+        'xmlns:rpm="http://linux.duke.edu/metadata/rpm" '
+        f'packages="{len(entries)}">\n' + "".join(e for _, e in sorted(entries)) + "</metadata>\n"
+    ).encode()
+    filelists = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b'<filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="0"/>\n'
+    )
+    repodata = repo_root / "repodata"
+    shutil.rmtree(repodata, ignore_errors=True)
+    repodata.mkdir()
+    data_entries = []
+    for kind, raw, codec in (
+        ("primary", primary, primary_compression),
+        ("filelists", filelists, "gz"),
+    ):
+        packed = compress(raw, codec)
+        digest = hashlib.sha256(packed).hexdigest()
+        name = f"{digest}-{kind}.xml{PRIMARY_EXT[codec]}"
+        (repodata / name).write_bytes(packed)
+        data_entries.append(
+            f'  <data type="{kind}">\n'
+            f'    <checksum type="sha256">{digest}</checksum>\n'
+            f'    <open-checksum type="sha256">{hashlib.sha256(raw).hexdigest()}</open-checksum>\n'
+            f'    <location href="repodata/{name}"/>\n'
+            "    <timestamp>0</timestamp>\n"
+            f"    <size>{len(packed)}</size>\n"
+            f"    <open-size>{len(raw)}</open-size>\n"
+            "  </data>\n"
+        )
+    # filelists first: discovery must pick primary by type, not by position.
+    (repodata / "repomd.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<repomd xmlns="http://linux.duke.edu/metadata/repo" '
+        'xmlns:rpm="http://linux.duke.edu/metadata/rpm">\n'
+        "  <revision>0</revision>\n" + "".join(reversed(data_entries)) + "</repomd>\n"
+    )
+    return repo_root
+
+
+def primary_path(repo_root: Path) -> Path:
+    """The primary.xml.* file a write_rpmmd_repo() call wrote."""
+    (found,) = (repo_root / "repodata").glob("*-primary.xml*")
+    return found
+
+
+def iter_requests(server: MirrorServer, prefix: str) -> Iterator[Request]:
+    return (r for r in list(server.log) if r.path.startswith(prefix))

@@ -1,0 +1,173 @@
+"""The catalog carries the seed document's support tables, value for value.
+
+tests/data/seed-tables.md holds the seed's six tables as pipe tables; each is
+parsed here and compared, row by row and cell by cell, with the manifest of
+the same title as loaded by generator.catalog.load_catalog.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from generator.catalog import load_catalog
+from generator.model import Catalog, Distribution, Release
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = Path(__file__).resolve().parent / "data" / "seed-tables.md"
+FLAGS = {"Y": True, "-": False, "": None}
+FLAG_FIELDS = ("bpf", "btf", "hub")
+SEED_TITLES = ["CentOS 7", "CentOS 8", "CentOS Stream 8", "Alma", "Fedora", "Ubuntu"]
+
+
+@dataclass
+class SeedTable:
+    headers: list[str]
+    rows: list[list[str]]
+    note: str
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def parse_seed(text: str) -> dict[str, SeedTable]:
+    tables: dict[str, SeedTable] = {}
+    for section in re.split(r"^## ", text, flags=re.M)[1:]:
+        title, _, body = section.partition("\n")
+        lines = body.splitlines()
+        table = [_cells(line) for line in lines if line.startswith("|")]
+        note = " ".join(line.lstrip(">").strip() for line in lines if line.startswith(">"))
+        # table[1] is the |---|---| separator
+        tables[title.strip()] = SeedTable(table[0], table[2:], note)
+    return tables
+
+
+def _words(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(ROOT)
+
+
+@pytest.fixture(scope="module")
+def seed() -> dict[str, SeedTable]:
+    return parse_seed(SEED.read_text(encoding="utf-8"))
+
+
+def _distribution(catalog: Catalog, title: str) -> Distribution:
+    matches = [d for d in catalog.distributions if d.title == title]
+    assert len(matches) == 1, f"expected one manifest titled {title!r}"
+    return matches[0]
+
+
+def _value(release: Release, field: str) -> str | bool | None:
+    """The model's value behind a column, in the seed's terms."""
+    if field == "name":
+        return release.name
+    if field == "kernel":
+        return release.kernel
+    if field in FLAG_FIELDS:
+        flag: bool | None = getattr(release, field)
+        return flag
+    return release.field(field)
+
+
+def _seed_value(cell: str, field: str) -> str | bool | None:
+    if field in FLAG_FIELDS:
+        return FLAGS[cell]
+    if field in ("name", "kernel"):
+        return cell
+    return None if cell == "-" else cell  # text fields: "-" is an empty cell
+
+
+def test_seed_file_has_the_six_tables(seed: dict[str, SeedTable]) -> None:
+    assert list(seed) == SEED_TITLES
+    # A parser that lost rows would make the comparisons below vacuous.
+    assert [len(t.rows) for t in seed.values()] == [10, 6, 2, 3, 7, 8]
+
+
+@pytest.mark.parametrize("title", SEED_TITLES)
+def test_columns_in_seed_order(title: str, catalog: Catalog, seed: dict[str, SeedTable]) -> None:
+    dist = _distribution(catalog, title)
+    assert [c.header for c in dist.columns] == seed[title].headers
+
+
+@pytest.mark.parametrize("title", SEED_TITLES)
+def test_every_row_and_value(title: str, catalog: Catalog, seed: dict[str, SeedTable]) -> None:
+    dist = _distribution(catalog, title)
+    fields = [c.field for c in dist.columns]
+    rows = [r for r in seed[title].rows if r[0] != "..."]
+    expected = [[_seed_value(c, f) for c, f in zip(row, fields, strict=True)] for row in rows]
+    actual = [[_value(release, f) for f in fields] for release in dist.releases]
+    assert actual == expected
+
+
+@pytest.mark.parametrize("title", SEED_TITLES)
+def test_future_row(title: str, catalog: Catalog, seed: dict[str, SeedTable]) -> None:
+    dist = _distribution(catalog, title)
+    future_rows = [r for r in seed[title].rows if r[0] == "..."]
+    if not future_rows:
+        assert dist.future is None
+        return
+    (row,) = future_rows
+    assert dist.future is not None
+    for cell, column in zip(row[1:], dist.columns[1:], strict=True):
+        if column.field in FLAG_FIELDS:
+            assert getattr(dist.future, column.field) is FLAGS[cell], column.header
+        else:
+            assert dist.future.placeholder == cell, column.header
+
+
+@pytest.mark.parametrize("title", SEED_TITLES)
+def test_note(title: str, catalog: Catalog, seed: dict[str, SeedTable]) -> None:
+    assert _words(_distribution(catalog, title).note) == _words(seed[title].note)
+
+
+def test_hub_releases_use_the_public_archive_layout(catalog: Catalog) -> None:
+    """archive/<distro>/<release dir>/ as btfhub-archive has it; HWE under its base."""
+    dirs = {
+        (d.archive_dir, r.name): r.directory
+        for d in catalog.distributions
+        for r in d.releases
+        if r.hub
+    }
+    centos = {name: d for (distro, name), d in dirs.items() if distro == "centos"}
+    assert len(centos) == 15
+    assert centos == {name: name.split(".")[0] for name in centos}  # 7.x.y -> "7"
+    others = {k: v for k, v in dirs.items() if k[0] != "centos"}
+    assert others == {
+        ("fedora", "29"): "29",
+        ("fedora", "30"): "30",
+        ("fedora", "31"): "31",
+        ("ubuntu", "Bionic HWE"): "18.04",
+        ("ubuntu", "Focal"): "20.04",
+        ("ubuntu", "Focal HWE"): "20.04",
+        ("debian", "9 (Stretch)"): "9",
+        ("debian", "10 (Buster)"): "10",
+    }
+
+
+def test_every_hub_release_has_both_architectures(catalog: Catalog) -> None:
+    for dist in catalog.distributions:
+        for release in dist.releases:
+            assert release.architectures == ("x86_64", "arm64"), (dist.id, release.id)
+
+
+def test_debian(catalog: Catalog) -> None:
+    debian = catalog.distribution("debian")
+    rows = [(r.id, r.directory, r.kernel, r.field("release_date"), r.hub) for r in debian.releases]
+    assert rows == [
+        ("stretch", "9", "4.9.0", "2017-06-17", True),
+        ("buster", "10", "4.19.0", "2019-07-06", True),
+        ("bullseye", "11", "5.10.0", "2021-08-14", False),
+        ("bookworm", "12", "6.1.0", "2023-06-10", False),
+    ]
+    bookworm = debian.releases[-1]
+    assert [s.repository for s in bookworm.sources] == ["debian"]
+    assert debian.repository("debian").url == "http://deb.debian.org/debian/"

