@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.elf import build_elf
-from tests.mirror import MirrorServer
+from generator.mirrorkit.elf import build_elf
+from generator.mirrorkit.mirror import MirrorServer
 
 
 @pytest.fixture(scope="session")

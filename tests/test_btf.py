@@ -25,9 +25,9 @@ from generator.btf import (
 )
 from generator.btf.encode import DETACHED_FLAG, pahole, pahole_command
 from generator.errors import EncodeError
-from tests.fixtures.debpkg import build_kernel_deb
-from tests.fixtures.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
-from tests.fixtures.rpmpkg import build_rpm
+from generator.mirrorkit.debpkg import build_kernel_deb
+from generator.mirrorkit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
+from generator.mirrorkit.rpmpkg import build_rpm
 
 UNAME = "5.4.0-42-generic"
 

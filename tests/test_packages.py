@@ -12,8 +12,7 @@ from typing import BinaryIO, cast
 import pytest
 
 from generator.errors import PackageError
-from generator.packages import ar, cpio, extract_vmlinux
-from tests.fixtures.debpkg import (
+from generator.mirrorkit.debpkg import (
     build_deb,
     build_kernel_deb,
     incompressible,
@@ -22,7 +21,8 @@ from tests.fixtures.debpkg import (
     tar_link,
     write_ar,
 )
-from tests.fixtures.rpmpkg import build_rpm
+from generator.mirrorkit.rpmpkg import build_rpm
+from generator.packages import ar, cpio, extract_vmlinux
 
 DEB_UNAME = "5.4.0-42-generic"
 RPM_UNAME = "5.14.0-70.el9.x86_64"

@@ -18,6 +18,19 @@ from pathlib import Path
 import pytest
 
 from generator.errors import BtfhubError, PackageError, UpstreamError
+from generator.mirrorkit.debpkg import build_deb
+from generator.mirrorkit.mirror import (
+    AptPackage,
+    MirrorServer,
+    RpmPackage,
+    compress,
+    primary_path,
+    sha256_file,
+    write_apt_repo,
+    write_release,
+    write_rpmmd_repo,
+)
+from generator.mirrorkit.rpmpkg import build_rpm
 from generator.model import (
     Catalog,
     Column,
@@ -33,19 +46,6 @@ from generator.upstream.discover import discover_all, discover_release
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
-from tests.fixtures.debpkg import build_deb
-from tests.fixtures.rpmpkg import build_rpm
-from tests.mirror import (
-    AptPackage,
-    MirrorServer,
-    RpmPackage,
-    compress,
-    primary_path,
-    sha256_file,
-    write_apt_repo,
-    write_release,
-    write_rpmmd_repo,
-)
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"
