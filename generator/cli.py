@@ -22,7 +22,10 @@ from generator.errors import BtfhubError
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("generator.commands.validate", "check every manifest in catalog/"),
     "render": ("generator.commands.render", "write README.md support tables and index.json"),
+    "plan": ("generator.commands.plan", "list upstream kernels and what the archive lacks"),
+    "reconcile": ("generator.commands.reconcile", "build every missing BTF file, then render"),
     "merge": ("generator.commands.merge", "verify shard outputs and move them into archive/"),
+    "demo": ("generator.commands.demo", "run the main job on a built-in offline example"),
 }
 
 

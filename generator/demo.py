@@ -1,0 +1,177 @@
+"""`btfhub demo`: the main job, end to end, on a built-in offline example.
+
+It compiles a small program with DWARF (standing in for a vmlinux), packs it
+into a real Ubuntu-style .ddeb and a real CentOS-style .rpm, lays those out
+like ddebs.ubuntu.com and debuginfo.centos.org under a local HTTP server on
+127.0.0.1, and runs validate, plan, reconcile and render against a copy of
+the hub's catalog through --mirror: the same code paths as a real run,
+with only the internet replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.btf.tarball import read_tar_xz_member
+from generator.catalog import CATALOG_DIR
+from generator.errors import BtfhubError
+from generator.mirrorkit.debpkg import build_deb
+from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
+from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
+from generator.mirrorkit.rpmpkg import build_rpm
+
+UBUNTU_UNAME = "5.4.0-1001-generic"
+CENTOS_UNAME = "3.10.0-1160.99.1.el7.x86_64"
+DEBUG = "usr/lib/debug"
+__all__ = ["STRUCT_NAMES", "MirrorServer"]
+
+
+@dataclass(frozen=True)
+class DemoTarget:
+    """One (distro, release) of the example and the mirror prefix it is served under."""
+
+    distro: str
+    release: str
+    upstream: str  # the real base URL in the shipped catalog
+    prefix: str  # where the demo mirror serves it
+
+
+TARGETS = (
+    DemoTarget("ubuntu", "focal", "http://ddebs.ubuntu.com/", "ubuntu/"),
+    DemoTarget("centos7", "7.9.2009", "http://debuginfo.centos.org/", "centos/"),
+)
+
+
+def _ubuntu_ddebs(work: Path, vmlinux: Path) -> list[Path]:
+    """The real package and, beside it, the near-empty signed-flavour stub."""
+    files: dict[str, bytes | Path] = {
+        f"{DEBUG}/boot/vmlinux-{UBUNTU_UNAME}": vmlinux,
+        f"usr/share/doc/linux-image-unsigned-{UBUNTU_UNAME}-dbgsym/copyright": b"GPL-2\n",
+    }
+    links = {
+        f"{DEBUG}/lib/modules/{UBUNTU_UNAME}/vmlinux": f"../../../boot/vmlinux-{UBUNTU_UNAME}",
+        f"{DEBUG}/vmlinux-{UBUNTU_UNAME}": f"boot/vmlinux-{UBUNTU_UNAME}",
+    }
+    real = build_deb(
+        work,
+        f"linux-image-unsigned-{UBUNTU_UNAME}-dbgsym",
+        "5.4.0-1001.1",
+        "amd64",
+        files,
+        links,
+        "zst",
+    )
+    stub = build_deb(
+        work,
+        f"linux-image-{UBUNTU_UNAME}-dbgsym",
+        "5.4.0-1001.1",
+        "amd64",
+        {f"usr/share/doc/linux-image-{UBUNTU_UNAME}-dbgsym/copyright": b"GPL-2\n"},
+        {},
+        "xz",
+    )
+    out = []
+    for deb in (real, stub):
+        ddeb = deb.with_suffix(".ddeb")
+        deb.rename(ddeb)
+        out.append(ddeb)
+    return out
+
+
+def build_mirror(work: Path) -> Path:
+    """Real packages in upstream layouts under work/mirror; returns that directory."""
+    mirror = work / "mirror"
+    vmlinux = build_elf(work / "elf")
+    ddebs = [AptPackage.from_deb(p, source="linux") for p in _ubuntu_ddebs(work / "ddebs", vmlinux)]
+    for suite in ("focal", "focal-updates", "focal-proposed"):
+        write_apt_repo(
+            mirror, "ubuntu", suite, "main", "amd64", ddebs if suite == "focal-updates" else []
+        )
+    (work / "rpms").mkdir()
+    rpm = build_rpm(
+        work / "rpms",
+        "kernel-debuginfo",
+        "3.10.0",
+        "1160.99.1.el7",
+        "x86_64",
+        CENTOS_UNAME,
+        vmlinux,
+        "xz",
+    )
+    write_rpmmd_repo(mirror / "centos" / "7" / "x86_64", [rpm], primary_compression="gz")
+    return mirror
+
+
+def copy_hub(source: Path, dest: Path) -> None:
+    """A temporary hub: the catalog and README of `source`, an empty archive."""
+    if not (source / CATALOG_DIR).is_dir():
+        raise BtfhubError(f"{source} holds no {CATALOG_DIR}/: run the demo from the hub's checkout")
+    shutil.copytree(source / CATALOG_DIR, dest / CATALOG_DIR)
+    if (source / "README.md").is_file():
+        shutil.copyfile(source / "README.md", dest / "README.md")
+    (dest / "archive").mkdir()
+
+
+def selection_args(target: DemoTarget) -> list[str]:
+    return ["--distro", target.distro, "--release", target.release, "--arch", "x86_64"]
+
+
+def mirror_args(server: MirrorServer) -> list[str]:
+    return [f"--mirror={t.upstream}={server.url}{t.prefix}" for t in TARGETS]
+
+
+def table_of(readme: str, title: str) -> str:
+    """The generated section of one distribution, for printing."""
+    lines = readme.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("### ") and title in line)
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].startswith(("### ", "<!-- END"))),
+        len(lines),
+    )
+    return "\n".join(lines[start:end]).rstrip()
+
+
+def index_entries(index: dict[str, object]) -> dict[str, object]:
+    """The index.json entries of the demo's releases."""
+    distributions = index["distributions"]
+    assert isinstance(distributions, dict)
+    return {
+        f"{t.distro}/{t.release}": distributions[t.distro]["releases"][t.release] for t in TARGETS
+    }
+
+
+@contextlib.contextmanager
+def workspace(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        if any(keep.iterdir()):
+            raise BtfhubError(f"--keep {keep}: the directory must be empty")
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="btfhub-demo-") as tmp:
+        yield Path(tmp)
+
+
+def bpftool_struct(archive_file: Path, work: Path, struct: str) -> str:
+    """The C definition of one struct, as bpftool reads it from the archived BTF."""
+    name, data = read_tar_xz_member(archive_file.read_bytes())
+    raw = work / name
+    raw.write_bytes(data)
+    proc = subprocess.run(
+        ["bpftool", "btf", "dump", "file", str(raw), "format", "c"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BtfhubError(f"bpftool could not read {archive_file}: {proc.stderr.strip()}")
+    lines = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"struct {struct} {{"))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("};"))
+    return "\n".join(lines[start : end + 1])
