@@ -3,6 +3,7 @@
 # the Debian tools it runs (pahole, bpftool, rpm, compressors, a C compiler
 # for test fixtures) and a project-local virtualenv with the package and its
 # test extra. Safe to rerun; it only installs what is missing.
+# Needs Python 3.11+ (Debian 12, Ubuntu 24.04 or newer; PYTHON=... to choose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,12 +18,20 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    echo "setup: installing Debian packages: ${missing[*]}"
     $SUDO apt-get update -qq
+    # Ubuntu ships bpftool in linux-tools rather than in a package of its own.
+    if [[ " ${missing[*]} " == *" bpftool "* ]] && ! apt-cache show bpftool >/dev/null 2>&1; then
+        missing=("${missing[@]/bpftool/linux-tools-common}" linux-tools-generic)
+    fi
+    echo "setup: installing Debian packages: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: btfhub needs Python 3.11 or newer; $PYTHON is $("$PYTHON" -V 2>&1) (set PYTHON=...)" >&2
+    exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
