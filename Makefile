@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint slow bench
+.PHONY: setup demo test lint slow bench bench-real
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
@@ -26,3 +26,8 @@ slow: setup
 
 bench: setup
 	$(BIN)/python bench/catalog_bench.py
+
+# A real Debian kernel (apt-get download, ~283 MB, cached in ~/.cache/btfhub-real)
+# built by btfhub and by the classic download/dpkg-deb/pahole/tar pipeline.
+bench-real: setup
+	$(BIN)/python bench/real_kernel_bench.py

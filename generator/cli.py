@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("generator.commands.plan", "list upstream kernels and what the archive lacks"),
     "reconcile": ("generator.commands.reconcile", "build every missing BTF file, then render"),
     "merge": ("generator.commands.merge", "verify shard outputs and move them into archive/"),
+    "sync": ("generator.commands.sync", "reconcile, then commit and push the hub's files"),
     "demo": ("generator.commands.demo", "run the main job on a built-in offline example"),
 }
 

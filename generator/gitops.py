@@ -293,6 +293,14 @@ def _resolve_author(repo: _Repo, author: str | None) -> tuple[str, str]:
     return name, email
 
 
+def resolve_author(root: Path, author: str | None = None) -> tuple[str, str]:
+    """The (name, email) commit_paths would use; BtfhubError when there is none.
+
+    Lets a caller fail before hours of building rather than at the commit.
+    """
+    return _resolve_author(_Repo(root), author)
+
+
 def _ident_env(
     author: tuple[str, str], committer: tuple[str, str] | None = None, date: str | None = None
 ) -> dict[str, str]:

@@ -25,6 +25,7 @@ from generator.model import (
     Outcome,
     Plan,
     PlannedKernel,
+    archive_path,
 )
 from generator.progress import Progress
 from generator.state import Discovery
@@ -77,9 +78,7 @@ def make_plan(
         dist = catalog.distribution(distro)
         release = next(r for r in dist.releases if r.id == release_id)
         for pkg in packages:
-            candidates.add(
-                f"archive/{dist.archive_dir}/{release.directory}/{arch}/{pkg.uname}.btf.tar.xz"
-            )
+            candidates.add(archive_path(dist.archive_dir, release.directory, arch, pkg.uname))
     archived = {p for p in candidates if (root / p).is_file()}
     return planner.plan(
         catalog, found.upstream, archived, discovery.outcomes(), found.errors, force=force
@@ -127,7 +126,17 @@ def build_one(
         atomic_write(dest_root / kernel.archive_path, built.tar_xz)
         return KernelResult(kernel, KernelState.ARCHIVED, size=len(built.tar_xz))
     except BtfhubError as exc:
-        return KernelResult(kernel, KernelState.FAILED, str(exc))
+        return KernelResult(kernel, KernelState.FAILED, public_reason(client, pkg.url, str(exc)))
+
+
+def public_reason(client: UpstreamClient, url: str, message: str) -> str:
+    """A failure as index.json keeps it: naming the package's public URL, not the mirror's.
+
+    index.json is committed and published; a reason naming the mirror a run
+    used (a CI cache on 127.0.0.1, a corporate proxy) would leak its address
+    and change the file whenever the mirror changes.
+    """
+    return message.replace(client.where(url), url)
 
 
 def build_missing(

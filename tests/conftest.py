@@ -11,6 +11,23 @@ from generator.mirrorkit.elf import build_elf
 from generator.mirrorkit.mirror import MirrorServer
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run tests marked slow (a real distribution kernel: minutes, ~300 MB)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow (make slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def fixture_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A gcc -g ELF with DWARF and no .BTF: stands in for a vmlinux (built once)."""

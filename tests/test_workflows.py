@@ -9,6 +9,7 @@ shellcheck is installed (scripts/setup.sh installs it).
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -132,6 +133,37 @@ def test_reconcile_rules() -> None:
     script = "\n".join(step.get("run", "") for step in publish["steps"])
     assert ".venv/bin/btfhub merge" in script
     assert ".venv/bin/btfhub sync" in script and "--push" in script
+
+
+# What the scripts' variables and arrays stand for when their commands are parsed.
+SHELL_VALUES = {
+    '"${filters[@]}"': "--distro ubuntu --release focal",
+    '"${outcomes[@]}"': "--outcomes outcomes.json",
+    '"${dirs[@]}"': "artifacts/shard-1-of-2/ artifacts/shard-2-of-2/",
+    '"$SHARDS"': "4",
+    '"$SHARD"': "2/4",
+    '"$RUNNER_TEMP/outcomes.json"': "outcomes.json",
+}
+
+
+def test_reconcile_commands_parse_with_the_real_cli() -> None:
+    """Every `btfhub` call in reconcile.yml uses flags the CLI has (argparse exits otherwise)."""
+    from generator.cli import build_parser
+
+    parser = build_parser()
+    seen = set()
+    for job in load(RECONCILE)["jobs"].values():
+        for step in job["steps"]:
+            for line in step.get("run", "").splitlines():
+                if ".venv/bin/btfhub " not in line:
+                    continue
+                command = line.split(".venv/bin/btfhub ", 1)[1].split(" > ", 1)[0]
+                for var, value in SHELL_VALUES.items():
+                    command = command.replace(var, value)
+                assert "$" not in command, f"a variable the test does not know: {command}"
+                args = parser.parse_args(shlex.split(command))
+                seen.add(args.command)
+    assert seen == {"plan", "reconcile", "merge", "sync"}
 
 
 def test_untrusted_inputs_never_reach_a_script_directly() -> None:

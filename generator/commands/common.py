@@ -34,6 +34,16 @@ def add_upstream_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """The build options reconcile has, for the commands that build too (sync)."""
+    parser.add_argument("--jobs", "-j", type=int, default=1, help="kernels built at once")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="also build kernels that ship their own BTF (e.g. to compare against it)",
+    )
+
+
 def selection(args: argparse.Namespace) -> Selection:
     return Selection(distro=args.distro, release=args.release, arch=args.arch)
 

@@ -16,6 +16,7 @@ from generator.commands.common import (
     upstream_client,
 )
 from generator.errors import BtfhubError
+from generator.lock import HubLock
 from generator.model import Catalog, KernelState, Plan
 from generator.planner import format_plan
 from generator.reconcile import (
@@ -91,6 +92,10 @@ def reconcile(
     output: Path | None = getattr(args, "output", None)
     if shard and output is None:
         raise BtfhubError("--shard needs --output DIR (merge it later with `btfhub merge`)")
+    if output is not None and not shard:
+        # Files would land outside archive/ while index.json, rendered from
+        # archive/, went on calling those kernels missing.
+        raise BtfhubError("--output DIR goes with --shard I/N; without it files go into archive/")
     found: DiscoveryResult = discover(client, catalog, selection(args), force=args.force)
     discovery = load_discovery(root)
     the_plan = make_plan(root, catalog, discovery, found, force=args.force)
@@ -139,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         missing = the_plan.missing()
         print(f"dry run: {len(missing)} kernel(s) to build")
         return 1 if missing or found.errors else 0
-    report = reconcile(args.root, catalog, client, args)
+    with HubLock(args.root):
+        report = reconcile(args.root, catalog, client, args)
     print_summary(report)
     return 1 if report.failed else 0

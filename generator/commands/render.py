@@ -9,10 +9,12 @@ was not rendered.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 from generator.catalog import load_catalog
+from generator.lock import HubLock
 from generator.render import README_FILE, render_hub
 from generator.state import INDEX_FILE, load_discovery
 
@@ -28,8 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     root: Path = args.root
     catalog = load_catalog(root)
-    discovery = load_discovery(root)
-    result = render_hub(root, catalog, discovery, check=args.check)
+    # --check writes nothing, so it can run beside a sync; a write cannot.
+    with contextlib.nullcontext() if args.check else HubLock(root):
+        discovery = load_discovery(root)
+        result = render_hub(root, catalog, discovery, check=args.check)
     for path in result.unassigned:
         print(
             f"warning: {path} belongs to no release of the catalog (kept in index.json)",

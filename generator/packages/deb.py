@@ -18,6 +18,7 @@ from generator.packages.ar import iter_members
 from generator.packages.stream import (
     Readable,
     as_binary,
+    close_reader,
     copy_to_file,
     decompressed,
     sniffed,
@@ -70,7 +71,11 @@ def extract_deb_vmlinux(stream: Readable, uname: str, dest: Path) -> None:
                 f".deb member {member.name!r} does not hold {expected or 'plain tar'} data"
                 f" (magic says {found or 'not compressed'})"
             )
-        _extract_from_tar(decompressed(body, expected, member.name), uname, dest)
+        reader = decompressed(body, expected, member.name)
+        try:
+            _extract_from_tar(reader, uname, dest)
+        finally:
+            close_reader(reader)
         return
     raise PackageError("not a .deb package: no data.tar member")
 

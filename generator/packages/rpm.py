@@ -16,6 +16,7 @@ from generator.errors import PackageError
 from generator.packages import cpio
 from generator.packages.stream import (
     Readable,
+    close_reader,
     copy_to_file,
     decompressed,
     read_exact,
@@ -66,12 +67,16 @@ def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path) -> None:
     _skip_header(stream, "main", pad=False)
     compression, payload = sniffed(stream, "the rpm payload")
     wanted = vmlinux_path(uname)
-    for member in cpio.iter_members(decompressed(payload, compression, "the rpm payload")):
-        if _normalise(member.name) != wanted or not member.is_regular():
-            continue
-        if member.size == 0 and member.nlink > 1:
-            # A hard-linked file's data travels with its last link.
-            continue
-        copy_to_file(member.data, member.size, dest, f"cpio member {member.name!r}")
-        return
+    reader = decompressed(payload, compression, "the rpm payload")
+    try:
+        for member in cpio.iter_members(reader):
+            if _normalise(member.name) != wanted or not member.is_regular():
+                continue
+            if member.size == 0 and member.nlink > 1:
+                # A hard-linked file's data travels with its last link.
+                continue
+            copy_to_file(member.data, member.size, dest, f"cpio member {member.name!r}")
+            return
+    finally:
+        close_reader(reader)
     raise PackageError(f"package holds no vmlinux for {uname} (not a kernel-debuginfo package?)")

@@ -1,0 +1,356 @@
+"""A real Debian kernel built two ways: `btfhub reconcile` against the classic pipeline.
+
+The package is the newest linux-image-6.1.0-<N>-cloud-amd64-dbg (~283 MB,
+a ~590 MB vmlinux inside), fetched with apt-get into ~/.cache/btfhub-real
+(BTFHUB_REAL_CACHE overrides) and served from a local mirror laid out like
+deb.debian.org/debian. Both pipelines run as child processes, watched every
+50 ms through /proc:
+
+- btfhub: `btfhub reconcile --force` for debian/bookworm x86_64 into a
+  temporary hub, with the mirror in --mirror. It streams the package and
+  stops reading once the vmlinux is out.
+- classic: what the original hub scripts do: download the whole package,
+  `dpkg-deb -x`, `pahole --btf_encode_detached` with the same flags btfhub
+  passes, `tar -cJf`.
+
+Measured for each: wall time, peak RSS of the driving process and of its
+whole process tree (pahole included), peak disk used under its TMPDIR and
+output directory, bytes the mirror sent. Goals: btfhub wall <= 0.6x classic,
+btfhub peak disk <= 1.2x the vmlinux, btfhub's own RSS <= 150 MB.
+
+    .venv/bin/python bench/real_kernel_bench.py [--keep] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from generator.btf.encode import pahole, pahole_command
+from generator.mirrorkit.mirror import MirrorServer
+from generator.mirrorkit.realkernel import UPSTREAM, RealKernel, fetch, publish
+
+REPO = Path(__file__).resolve().parent.parent
+BTFHUB = REPO / ".venv" / "bin" / "btfhub"
+SAMPLE_SECONDS = 0.05
+MB = 1 << 20
+
+GOAL_WALL_RATIO = 0.6
+GOAL_DISK_RATIO = 1.2
+GOAL_OWN_RSS = 150 * MB
+
+
+# -- watching a process tree through /proc -----------------------------------------------
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _parents() -> dict[int, int]:
+    """pid -> ppid for every process (children of any thread are found this way)."""
+    result = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        result[int(entry.name)] = int(fields[1])
+    return result
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _tree(root: int) -> list[int]:
+    parents = _parents()
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [p for p, pp in parents.items() if pp in frontier]
+        tree += frontier
+    return tree
+
+
+def _disk(paths: list[Path]) -> int:
+    """Bytes in files under paths (st_size: a file being written can show blocks
+    reserved ahead of its data in st_blocks, twice its size on ext4 mid-write)."""
+    total = 0
+    # A directory inside another one given is counted once.
+    stack = [str(p) for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    total += e.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total
+
+
+@dataclass
+class Watch:
+    """Peaks seen while a child ran, and when a pahole first/last ran under it."""
+
+    own_rss: int = 0
+    tree_rss: int = 0
+    disk: int = 0
+    samples: int = 0
+    pahole_start: float | None = None
+    pahole_end: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def watch(proc: subprocess.Popen[bytes], disk_paths: list[Path], baseline: int) -> Watch:
+    w = Watch()
+    stop = threading.Event()
+
+    def sample() -> None:
+        # Lowest priority for this thread only (Linux nice is per thread): on a
+        # small machine the sampler must not slow down what it measures.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        while not stop.is_set():
+            now = time.monotonic() - w.started
+            pids = _tree(proc.pid)
+            w.own_rss = max(w.own_rss, _rss(proc.pid))
+            w.tree_rss = max(w.tree_rss, sum(_rss(p) for p in pids))
+            w.disk = max(w.disk, _disk(disk_paths) - baseline)
+            if any(_comm(p) == "pahole" for p in pids[1:]):
+                if w.pahole_start is None:
+                    w.pahole_start = now
+                w.pahole_end = now
+            w.samples += 1
+            stop.wait(SAMPLE_SECONDS)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        proc.wait()
+    finally:
+        stop.set()
+        thread.join()
+    return w
+
+
+@dataclass
+class Result:
+    name: str
+    wall: float
+    watch: Watch
+    downloaded: int
+    steps: dict[str, float]
+
+
+def run_watched(
+    name: str,
+    cmd: list[str],
+    tmpdir: Path,
+    out_dir: Path,
+    server: MirrorServer,
+) -> tuple[Result, str]:
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    paths = [tmpdir, out_dir]
+    baseline = _disk(paths)
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    sent = server.bytes_sent
+    start = time.monotonic()
+    log = tmpdir.parent / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        w = watch(proc, paths, baseline)
+    wall = time.monotonic() - start
+    output = log.read_text("utf-8", "replace")
+    server.wait_done()
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed (exit {proc.returncode}):\n{output}")
+    return Result(name, wall, w, server.bytes_sent - sent, {}), output
+
+
+# -- the two pipelines -------------------------------------------------------------------
+
+
+def run_btfhub(kernel: RealKernel, work: Path, server: MirrorServer) -> tuple[Result, Path]:
+    hub = work / "hub"
+    hub.mkdir()
+    shutil.copytree(REPO / "catalog", hub / "catalog")
+    shutil.copyfile(REPO / "README.md", hub / "README.md")
+    cmd = [
+        str(BTFHUB),
+        "reconcile",
+        "--root",
+        str(hub),
+        "--distro",
+        "debian",
+        "--release",
+        "bookworm",
+        "--arch",
+        "x86_64",
+        "--force",
+        "--mirror",
+        f"{UPSTREAM}={server.url}debian/",
+    ]
+    result, _ = run_watched("btfhub", cmd, work / "tmp-btfhub", hub, server)
+    out = hub / "archive" / "debian" / "12" / "x86_64" / f"{kernel.uname}.btf.tar.xz"
+    if not out.is_file():
+        raise SystemExit(f"btfhub reconcile succeeded but wrote no {out}")
+    w = result.watch
+    if w.pahole_start is not None and w.pahole_end is not None:
+        result.steps = {
+            "start..pahole (index, download+extract)": w.pahole_start,
+            "pahole (sampled)": w.pahole_end - w.pahole_start,
+            "after pahole (check, tar.xz, render)": result.wall - w.pahole_end,
+        }
+    return result, out
+
+
+def classic_worker(url: str, work: Path, uname: str) -> None:
+    """The classic pipeline, run in a child process so it is measured like btfhub."""
+    steps: dict[str, float] = {}
+    t = time.monotonic()
+    deb = work / "package.deb"
+    with requests.get(url, stream=True, timeout=60) as r, deb.open("wb") as f:
+        r.raise_for_status()
+        for chunk in r.iter_content(MB):
+            f.write(chunk)
+    steps["download"] = time.monotonic() - t
+    t = time.monotonic()
+    tree = work / "extracted"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+    steps["dpkg-deb -x"] = time.monotonic() - t
+    vmlinux = tree / "usr" / "lib" / "debug" / "boot" / f"vmlinux-{uname}"
+    t = time.monotonic()
+    btf = work / f"{uname}.btf"
+    # The exact command btfhub runs, so the pahole step costs the same.
+    subprocess.run(pahole_command(vmlinux, btf, pahole()), check=True, capture_output=True)
+    steps["pahole"] = time.monotonic() - t
+    t = time.monotonic()
+    subprocess.run(["tar", "-cJf", f"{uname}.btf.tar.xz", btf.name], cwd=work, check=True)
+    steps["tar -cJf"] = time.monotonic() - t
+    print(json.dumps({"steps": steps, "vmlinux_size": vmlinux.stat().st_size}))
+
+
+def run_classic(kernel: RealKernel, work: Path, server: MirrorServer) -> tuple[Result, int]:
+    tmp = work / "tmp-classic"
+    out = tmp / "classic"
+    out.mkdir(parents=True)
+    rel = next(p for p in (server.directory / "debian" / "pool").rglob(kernel.path.name))
+    url = server.url + rel.relative_to(server.directory).as_posix()
+    cmd = [sys.executable, __file__, "--classic-worker", url, str(out), kernel.uname]
+    result, output = run_watched("classic", cmd, tmp, out, server)
+    report = json.loads(output.strip().splitlines()[-1])
+    result.steps = report["steps"]
+    return result, int(report["vmlinux_size"])
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def mb(n: float) -> str:
+    return f"{n / MB:,.1f} MB"
+
+
+def show(r: Result) -> None:
+    w = r.watch
+    print(f"{r.name}:")
+    print(f"  wall time            {r.wall:8.1f} s")
+    for step, seconds in r.steps.items():
+        print(f"    {step:<40} {seconds:6.1f} s")
+    print(f"  peak RSS, own process {mb(w.own_rss):>12}")
+    print(f"  peak RSS, whole tree  {mb(w.tree_rss):>12}")
+    print(f"  peak disk used        {mb(w.disk):>12}")
+    print(f"  bytes downloaded      {mb(r.downloaded):>12}  ({r.downloaded:,} B)")
+    print(f"  ({w.samples} samples)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--workdir", type=Path, help="work here (default: a new temp dir)")
+    parser.add_argument("--classic-worker", nargs=3, metavar=("URL", "DIR", "UNAME"))
+    args = parser.parse_args()
+    if args.classic_worker:
+        url, work, uname = args.classic_worker
+        classic_worker(url, Path(work), uname)
+        return 0
+
+    kernel = fetch()
+    print(f"kernel: {kernel.package} ({mb(kernel.path.stat().st_size)}) from {kernel.path}")
+    print(f"pahole: {pahole().version}, flags {' '.join(pahole().encode_flags())}")
+    work = Path(tempfile.mkdtemp(prefix="btfhub-real-bench-", dir=args.workdir))
+    try:
+        publish(kernel, work / "mirror")
+        with MirrorServer(work / "mirror") as server:
+            ours, built = run_btfhub(kernel, work, server)
+            classic, vmlinux_size = run_classic(kernel, work, server)
+        print(f"vmlinux: {mb(vmlinux_size)}; btfhub's file: {built.stat().st_size:,} B\n")
+        show(ours)
+        show(classic)
+
+        wall = ours.wall / classic.wall
+        disk = ours.watch.disk / vmlinux_size
+        goals = [
+            (f"btfhub wall <= {GOAL_WALL_RATIO}x classic", wall <= GOAL_WALL_RATIO, f"{wall:.2f}x"),
+            (
+                f"btfhub peak disk <= {GOAL_DISK_RATIO}x vmlinux",
+                disk <= GOAL_DISK_RATIO,
+                f"{disk:.2f}x",
+            ),
+            (
+                f"btfhub own RSS <= {mb(GOAL_OWN_RSS)}",
+                ours.watch.own_rss <= GOAL_OWN_RSS,
+                mb(ours.watch.own_rss),
+            ),
+        ]
+        print("\nratios btfhub/classic:")
+        print(f"  wall time        {wall:.2f}x")
+        print(f"  peak tree RSS    {ours.watch.tree_rss / classic.watch.tree_rss:.2f}x")
+        print(f"  peak disk        {ours.watch.disk / classic.watch.disk:.2f}x")
+        print(f"  bytes downloaded {ours.downloaded / classic.downloaded:.2f}x")
+        print("goals:")
+        for label, ok, value in goals:
+            print(f"  {'PASS' if ok else 'MISS'}  {label}: {value}")
+        return 0 if all(ok for _, ok, _ in goals) else 1
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

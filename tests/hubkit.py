@@ -1,0 +1,231 @@
+"""A temporary hub in front of a local upstream, for end-to-end tests of the CLI.
+
+The hub is a copy of the repository's own catalog/ and README.md: the tests
+run the shipped manifests, whose public URLs are pointed at a MirrorServer
+on 127.0.0.1 with --mirror (or BTFHUB_MIRRORS). Repositories are laid out
+where the real ones are (ddebs.ubuntu.com/dists/..., debuginfo.centos.org/7/
+x86_64/, archives.fedoraproject.org/pub/archive/fedora/linux/...) below the
+server's directory, one top directory per host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.cli import main
+from generator.lock import LOCK_NAME
+from generator.mirrorkit.debpkg import build_deb
+from generator.mirrorkit.mirror import (
+    AptPackage,
+    MirrorServer,
+    RpmPackage,
+    write_apt_repo,
+    write_rpmmd_repo,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Public prefix -> directory below the server root holding that host's tree.
+HOSTS = {
+    "http://ddebs.ubuntu.com/": "ubuntu/",
+    "http://debuginfo.centos.org/": "centos/",
+    "https://archives.fedoraproject.org/": "fedora/",
+}
+FEDORA_LINUX = "fedora/pub/archive/fedora/linux"
+
+# Files in a hub root that are not the hub's content (both are git-ignored).
+NOT_CONTENT = (".btfhub-cache", LOCK_NAME)
+
+
+def mirror_pairs(server: MirrorServer) -> list[str]:
+    return [f"{public}={server.url}{local}" for public, local in HOSTS.items()]
+
+
+def mirror_args(server: MirrorServer) -> list[str]:
+    return [arg for pair in mirror_pairs(server) for arg in ("--mirror", pair)]
+
+
+def make_hub(path: Path) -> Path:
+    """A fresh hub at path: the shipped catalog and README, no archive, no index.json."""
+    shutil.copytree(REPO / "catalog", path / "catalog")
+    shutil.copyfile(REPO / "README.md", path / "README.md")
+    return path
+
+
+def tree_digest(root: Path, skip: Sequence[str] = NOT_CONTENT) -> dict[str, str]:
+    """{relative path: sha256} of every file below root, except the skipped top entries."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in skip or not path.is_file():
+            continue
+        out[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def archive_files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted((root / "archive").rglob("*"))
+        if p.is_file()
+    }
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def btfhub(capsys: pytest.CaptureFixture[str], root: Path, *argv: str) -> Run:
+    """`btfhub --root ROOT ARGV...` in process, with its exit code and both outputs."""
+    capsys.readouterr()  # drop anything printed before
+    command, *rest = argv
+    code = main([command, "--root", str(root), *rest])
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+# -- Ubuntu ------------------------------------------------------------------------
+
+
+def build_ddeb(
+    directory: Path,
+    package: str,
+    version: str,
+    uname: str,
+    vmlinux: Path | None,
+    compression: str = "xz",
+    source: str = "linux",
+) -> AptPackage:
+    """A real .ddeb in the Ubuntu dbgsym layout; vmlinux None: the signed-flavour stub.
+
+    The stub has the same symlinks named vmlinux as the real package, pointing
+    at a boot/vmlinux-<uname> it does not hold, as Ubuntu's does.
+    """
+    workdir = directory / f"{package}_{version}".replace("~", "_")
+    workdir.mkdir(parents=True)
+    debug = "usr/lib/debug"
+    files: dict[str, bytes | Path] = {
+        f"{debug}/.build-id/ab/cdef0123456789.debug": b"not the kernel\n",
+        f"{debug}/boot/System.map-{uname}": b"ffffffff81000000 T _stext\n",
+        f"usr/share/doc/{package}/copyright": b"GPL-2\n",
+    }
+    if vmlinux is not None:
+        files[f"{debug}/boot/vmlinux-{uname}"] = vmlinux
+    symlinks = {
+        f"{debug}/lib/modules/{uname}/vmlinux": f"../../../boot/vmlinux-{uname}",
+        f"{debug}/vmlinux-{uname}": f"boot/vmlinux-{uname}",
+    }
+    deb = build_deb(workdir, package, version, "amd64", files, symlinks, compression)
+    ddeb = deb.with_suffix(".ddeb")
+    deb.rename(ddeb)
+    return AptPackage.from_deb(ddeb, source=source)
+
+
+def write_ubuntu(
+    server: MirrorServer, suites: Mapping[str, Sequence[AptPackage]], arch: str = "amd64"
+) -> None:
+    """dists/<suite>/ (Release + Packages.xz) and pool/ for each suite, like ddebs.ubuntu.com."""
+    for suite, debs in suites.items():
+        write_apt_repo(server.directory, "ubuntu", suite, "main", arch, debs, "xz")
+
+
+def focal_suites(
+    focal: Sequence[AptPackage] = (),
+    updates: Sequence[AptPackage] = (),
+    proposed: Sequence[AptPackage] = (),
+) -> dict[str, Sequence[AptPackage]]:
+    """The three suites the Focal rows read (an empty one still has its indexes)."""
+    return {"focal": focal, "focal-updates": updates, "focal-proposed": proposed}
+
+
+def pool_path(pkg: AptPackage) -> str:
+    """The URL path the server sees when a package is downloaded."""
+    return f"/ubuntu/pool/main/{pkg.source_name[:1]}/{pkg.source_name}/{pkg.path.name}"
+
+
+# -- rpm-md ------------------------------------------------------------------------
+
+
+def meta_only(directory: Path, name: str, version: str, release: str, arch: str) -> RpmPackage:
+    """An index entry whose file is just bytes (discovery never opens a package)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}-{version}-{release}.{arch}.rpm"
+    path.write_bytes(f"decoy {name}-{version}-{release}\n".encode())
+    return RpmPackage(path, name, version, release, arch)
+
+
+def write_centos(
+    server: MirrorServer, major: str, rpms: Sequence[Path | RpmPackage], codec: str = "gz"
+) -> Path:
+    """debuginfo.centos.org/<major>/x86_64/: flat for 7, Packages/ for 8."""
+    return write_rpmmd_repo(
+        server.directory / f"centos/{major}/x86_64",
+        rpms,
+        codec,
+        flat=True,
+        package_dir="Packages" if major == "8" else None,
+    )
+
+
+def write_fedora(
+    server: MirrorServer,
+    release: str,
+    ga: Sequence[Path | RpmPackage],
+    updates: Sequence[Path | RpmPackage],
+    codec: str = "zst",
+) -> tuple[Path, Path]:
+    """The archived release tree and its updates, each with Packages/k/."""
+    base = server.directory / FEDORA_LINUX
+    tree = write_rpmmd_repo(
+        base / f"releases/{release}/Everything/x86_64/debug/tree", ga, codec, flat=False
+    )
+    upd = write_rpmmd_repo(
+        base / f"updates/{release}/Everything/x86_64/debug", updates, codec, flat=False
+    )
+    return tree, upd
+
+
+def package_requests(server: MirrorServer) -> list[str]:
+    """Paths of every package download the server saw (.ddeb, .deb, .rpm)."""
+    return [r.path for r in list(server.log) if r.path.endswith((".ddeb", ".deb", ".rpm"))]
+
+
+# -- reading the hub -----------------------------------------------------------------
+
+
+def load_index(root: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((root / "index.json").read_text())
+    return data
+
+
+def kernels(root: Path, distro: str, release: str, arch: str = "x86_64") -> dict[str, Any]:
+    """index.json's kernels of one release and arch, by uname."""
+    release_entry = load_index(root)["distributions"][distro]["releases"][release]
+    found: dict[str, Any] = release_entry["architectures"][arch]["kernels"]
+    return found
+
+
+def states(root: Path, distro: str, release: str, arch: str = "x86_64") -> dict[str, str]:
+    return {u: k["state"] for u, k in kernels(root, distro, release, arch).items()}
+
+
+def hub_cell(root: Path, name: str) -> str:
+    """The HUB cell (the last column) of the README table row whose first cell is name."""
+    for line in (root / "README.md").read_text().splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == name:
+            return cells[-1]
+    raise AssertionError(f"README.md has no table row for {name!r}")

@@ -1,0 +1,212 @@
+"""A small hub in git and its upstream, for the sync and shard-flow tests.
+
+The hub: two manifests (Ubuntu focal and jammy from a ddebs-like apt
+repository, Debian buster from a Debian-like one), a README with the
+generated-section markers and the real .gitignore rules, committed to a bare
+remote. The upstream: real packages built with dpkg-deb around the fixture
+ELF, in apt repositories served by MirrorServer, reached through --mirror
+from the manifests' (unreachable) URLs, as a real run reaches ddebs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from generator.mirrorkit.debpkg import build_deb
+from generator.mirrorkit.mirror import MirrorServer, write_apt_repo
+from generator.render import BEGIN_MARKER, END_MARKER
+
+BOT = "Hub Bot <bot@example.org>"
+HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json\n"
+UBUNTU_URL = "http://ddebs.example.invalid/"
+DEBIAN_URL = "http://debian.example.invalid/debian/"
+
+UBUNTU = (
+    HEADER
+    + f"""\
+title: Ubuntu
+archive_dir: ubuntu
+architectures: [x86_64]
+columns:
+  - {{header: Ubuntu Ver, field: name}}
+  - {{header: Kernel, field: kernel}}
+  - {{header: BPF, field: bpf}}
+  - {{header: BTF, field: btf}}
+  - {{header: HUB, field: hub}}
+repositories:
+  - id: ddebs
+    kind: apt
+    url: {UBUNTU_URL}
+    packages: ["linux-image-unsigned-{{uname}}-dbgsym", "linux-image-{{uname}}-dbgsym"]
+    flavours: [generic]
+releases:
+  - name: Focal
+    kernel: "5.4.0"
+    directory: "20.04"
+    bpf: true
+    btf: false
+    hub: true
+    sources:
+      - repository: ddebs
+        suites: [focal]
+  - name: Jammy
+    kernel: "5.15.0"
+    directory: "22.04"
+    bpf: true
+    btf: false
+    hub: true
+    sources:
+      - repository: ddebs
+        suites: [jammy]
+"""
+)
+
+DEBIAN = (
+    HEADER
+    + f"""\
+title: Debian
+archive_dir: debian
+architectures: [x86_64]
+columns:
+  - {{header: Debian, field: name}}
+  - {{header: Kernel, field: kernel}}
+  - {{header: BPF, field: bpf}}
+  - {{header: BTF, field: btf}}
+  - {{header: HUB, field: hub}}
+repositories:
+  - id: debian
+    kind: apt
+    url: {DEBIAN_URL}
+    packages: ["linux-image-{{uname}}-dbg"]
+    flavours: ["cloud-{{arch}}"]
+releases:
+  - name: 10 (Buster)
+    id: buster
+    kernel: "4.19.0"
+    directory: "10"
+    bpf: true
+    btf: false
+    hub: true
+    sources:
+      - repository: debian
+        suites: [buster]
+"""
+)
+
+README = f"# A test hub\n\nHand-written prose.\n\n{BEGIN_MARKER}\n{END_MARKER}\n\nMore prose.\n"
+GITIGNORE = ".btfhub-cache/\n.btfhub.lock\n"
+
+# (archive dir, release id, suite, package-name pattern) by the kernel series a uname starts with.
+SUITES = {
+    "5.4.0-": ("ubuntu", "focal", "focal", "linux-image-unsigned-{}-dbgsym"),
+    "5.15.0-": ("ubuntu", "jammy", "jammy", "linux-image-unsigned-{}-dbgsym"),
+    "4.19.0-": ("debian", "buster", "buster", "linux-image-{}-dbg"),
+}
+
+
+def where(uname: str) -> tuple[str, str, str, str]:
+    return next(v for k, v in SUITES.items() if uname.startswith(k))
+
+
+def archive_file(uname: str) -> str:
+    distro, release, *_ = where(uname)
+    directory = {"focal": "20.04", "jammy": "22.04", "buster": "10"}[release]
+    return f"archive/{distro}/{directory}/x86_64/{uname}.btf.tar.xz"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.rstrip("\n")
+
+
+def isolate_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user or system git config; commits are authored by BOT via the environment."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("BTFHUB_GIT_AUTHOR", BOT)
+    monkeypatch.delenv("BTFHUB_MIRRORS", raising=False)
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def make_remote(tmp_path: Path, extra: dict[str, str] | None = None) -> Path:
+    """A bare remote whose main holds the catalog, README.md and .gitignore (and `extra`)."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(bare), str(seed))
+    (seed / "catalog").mkdir()
+    (seed / "catalog" / "ubuntu.yaml").write_text(UBUNTU)
+    (seed / "catalog" / "debian.yaml").write_text(DEBIAN)
+    (seed / "README.md").write_text(README)
+    (seed / ".gitignore").write_text(GITIGNORE)
+    for name, text in (extra or {}).items():
+        (seed / name).write_text(text)
+    git(seed, "add", "-A")
+    git(seed, "-c", "user.name=Seed", "-c", "user.email=seed@example.org", "commit", "-qm", "seed")
+    git(seed, "push", "-q", "origin", "main")
+    return bare
+
+
+def clone(remote: Path, name: str) -> Path:
+    dest = remote.parent / name
+    git(remote.parent, "clone", "-q", str(remote), str(dest))
+    return dest
+
+
+def publish(
+    mirror_dir: Path,
+    work: Path,
+    vmlinux: Path,
+    good: Iterable[str],
+    bad: Iterable[str] = (),
+    shipping: tuple[Path, Iterable[str]] | None = None,
+) -> None:
+    """Real packages for `good` kernels, vmlinux-less ones for `bad`, in their apt repos.
+
+    `shipping`: a vmlinux with a .BTF section and the kernels packaged with it.
+    Every suite is (re)written, empty ones too, so discovery always finds
+    each Release file. A bad kernel's package lists fine and fails to build.
+    """
+    debs: dict[tuple[str, str], list[Path]] = {(d, s): [] for d, _, s, _ in SUITES.values()}
+    kernels: list[tuple[str, Path | None]] = [(u, vmlinux) for u in good]
+    kernels += [(u, None) for u in bad]
+    if shipping is not None:
+        kernels += [(u, shipping[0]) for u in shipping[1]]
+    for uname, elf in kernels:
+        distro, _release, suite, pattern = where(uname)
+        files: dict[str, bytes | Path] = {f"usr/share/doc/{uname}/copyright": b"GPL-2\n"}
+        if elf is not None:
+            files[f"usr/lib/debug/boot/vmlinux-{uname}"] = elf
+        pkgdir = work / "debs" / uname
+        pkgdir.mkdir(parents=True, exist_ok=True)
+        debs[(distro, suite)].append(
+            build_deb(pkgdir, pattern.format(uname), "1.0", "amd64", files, compression="xz")
+        )
+    for (distro, suite), pkgs in debs.items():
+        write_apt_repo(mirror_dir, distro, suite, "main", "amd64", pkgs)
+
+
+def mirror_args(server: MirrorServer) -> list[str]:
+    return [
+        f"--mirror={UBUNTU_URL}={server.url}ubuntu/",
+        f"--mirror={DEBIAN_URL}={server.url}debian/",
+    ]
+
+
+def archive_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted((root / "archive").rglob("*"))
+        if p.is_file()
+    }
+
+
+def committed(root: Path, rev: str = "HEAD") -> list[str]:
+    """The files a commit changed, as 'A\\tpath' / 'M\\tpath' lines, sorted."""
+    return sorted(git(root, "show", "--name-status", "--format=", rev).splitlines())

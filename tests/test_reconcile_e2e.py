@@ -1,0 +1,832 @@
+"""`btfhub plan` and `btfhub reconcile` end to end: shipped catalog, local upstream, real tools.
+
+Every test runs the CLI in process against a temporary hub (a copy of
+catalog/ and README.md) whose manifests' public URLs are pointed at a
+MirrorServer on 127.0.0.1. The packages are real: .ddeb files built with
+dpkg-deb and .rpm files built with rpmbuild around a gcc -g ELF (built once
+per session), read by the real package readers and encoded by the real
+pahole; bpftool reads the results back.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import socket
+import subprocess
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator.commands import common
+from generator.lock import LOCK_NAME
+from generator.mirrorkit.elf import STRUCT_NAMES
+from generator.mirrorkit.mirror import AptPackage, MirrorServer, RpmPackage, write_release
+from generator.mirrorkit.rpmpkg import build_rpm
+from generator.upstream.http import UpstreamClient
+from tests.hubkit import (
+    FEDORA_LINUX,
+    Run,
+    archive_files,
+    btfhub,
+    build_ddeb,
+    focal_suites,
+    hub_cell,
+    kernels,
+    make_hub,
+    meta_only,
+    mirror_args,
+    mirror_pairs,
+    package_requests,
+    pool_path,
+    states,
+    tree_digest,
+    write_centos,
+    write_fedora,
+    write_ubuntu,
+)
+
+FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
+UBUNTU_2004 = "archive/ubuntu/20.04/x86_64"
+K26, K42, K48, K77, K99 = (f"5.4.0-{n}-generic" for n in (26, 42, 48, 77, 99))
+HWE = "5.8.0-43-generic"
+
+
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries as usual but without the backoff sleeps; no mirrors from the environment."""
+    monkeypatch.setattr(common, "UpstreamClient", functools.partial(UpstreamClient, backoff=0.0))
+    monkeypatch.delenv("BTFHUB_MIRRORS", raising=False)
+
+
+@pytest.fixture(scope="session")
+def debs(
+    tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path, fixture_elf_with_btf: Path
+) -> dict[str, AptPackage]:
+    """Ubuntu ddebs, built once: unsigned images with vmlinux, signed-flavour stubs without."""
+    base = tmp_path_factory.mktemp("e2e-ddebs")
+
+    def unsigned(
+        uname: str, version: str, compression: str, *, source: str = "linux", btf: bool = False
+    ) -> AptPackage:
+        name = f"linux-image-unsigned-{uname}-dbgsym"
+        elf = fixture_elf_with_btf if btf else fixture_elf
+        return build_ddeb(base, name, version, uname, elf, compression, source)
+
+    def stub(uname: str, version: str, compression: str = "xz") -> AptPackage:
+        name = f"linux-image-{uname}-dbgsym"
+        return build_ddeb(base, name, version, uname, None, compression)
+
+    return {
+        "u26": unsigned(K26, "5.4.0-26.30", "xz"),
+        "s26": stub(K26, "5.4.0-26.30", "xz"),
+        "u42": unsigned(K42, "5.4.0-42.46", "zst"),
+        "s42": stub(K42, "5.4.0-42.46", "zst"),
+        "u48": unsigned(K48, "5.4.0-48.52", "xz"),
+        "u77": unsigned(K77, "5.4.0-77.86", "xz", btf=True),
+        # Only the stub was published for this one: there is no vmlinux to be had.
+        "s99": stub(K99, "5.4.0-99.112", "xz"),
+        "hwe": unsigned(HWE, "5.8.0-43.49~20.04.9", "zst", source="linux-hwe-5.8"),
+        "bionic": unsigned(K42, "5.4.0-42.46~18.04.1", "xz", source="linux-hwe-5.4"),
+    }
+
+
+# (version, release, payload) of kernel-debuginfo packages, all x86_64.
+RPMS = {
+    "c7_1160": ("3.10.0", "1160.el7", "xz"),
+    "c7_1160_2": ("3.10.0", "1160.2.1.el7", "xz"),
+    "c7_1062": ("3.10.0", "1062.el7", "xz"),
+    # 3.10.0-123 (7.0.1406) is a prefix of it, but not on a version boundary.
+    "c7_1234": ("3.10.0", "1234.el7", "xz"),
+    "c8_193": ("4.18.0", "193.el8", "zstd"),
+    "f31_ga": ("5.3.7", "301.fc31", "zstd"),
+    "f31_upd": ("5.8.18", "100.fc31", "zstd"),
+}
+
+
+def rpm_uname(key: str) -> str:
+    version, release, _ = RPMS[key]
+    return f"{version}-{release}.x86_64"
+
+
+@pytest.fixture(scope="session")
+def rpms(tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("e2e-rpms")
+    return {
+        key: build_rpm(
+            base / key,
+            "kernel-debuginfo",
+            version,
+            release,
+            "x86_64",
+            rpm_uname(key),
+            fixture_elf,
+            payload,
+        )
+        for key, (version, release, payload) in RPMS.items()
+    }
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Path:
+    return make_hub(tmp_path / "hub")
+
+
+def reconcile(
+    capsys: pytest.CaptureFixture[str], root: Path, server: MirrorServer, *args: str
+) -> Run:
+    return btfhub(capsys, root, "reconcile", *mirror_args(server), *args)
+
+
+def btf_as_c(tmp_path: Path, tar_xz: bytes, uname: str) -> str:
+    """bpftool's C dump of the BTF inside an archive file (checks the tarball form too)."""
+    with tarfile.open(fileobj=io.BytesIO(tar_xz), mode="r:xz") as tar:
+        (member,) = tar.getmembers()
+        assert (member.name, member.isreg(), member.mode, member.mtime) == (
+            f"{uname}.btf",
+            True,
+            0o444,
+            0,
+        )
+        assert (member.uid, member.gid, member.uname, member.gname) == (0, 0, "root", "root")
+        body = tar.extractfile(member)
+        assert body is not None
+        raw = tmp_path / f"{uname}.btf"
+        raw.write_bytes(body.read())
+    return subprocess.run(
+        ["bpftool", "btf", "dump", "file", str(raw), "format", "c"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def payload_compressor(rpm: Path) -> str:
+    return subprocess.run(
+        ["rpm", "-qp", "--nosignature", "--qf", "%{PAYLOADCOMPRESSOR}", str(rpm)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def assert_fixture_types(c_source: str) -> None:
+    for name in STRUCT_NAMES:
+        assert f"struct {name} {{" in c_source
+
+
+# -- 1. Ubuntu: xz and zstd ddebs, signed stub next to the unsigned image -----------
+
+
+def test_focal_builds_only_the_unsigned_ddebs(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    # One kernel's data.tar is xz, the other's zstd (as Ubuntu switched to).
+    assert b"data.tar.xz" in debs["u26"].path.read_bytes()[:512]
+    assert b"data.tar.zst" in debs["u42"].path.read_bytes()[:512]
+    write_ubuntu(
+        mirror_server,
+        focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"]]),
+    )
+
+    run = reconcile(capsys, hub, mirror_server, *FOCAL)
+
+    assert run.code == 0, run.err
+    assert "summary: 2 built, 0 already there, 0 ship their own BTF, 0 failed" in run.out
+    # The stubs are never downloaded: the unsigned package is preferred by name.
+    assert sorted(package_requests(mirror_server)) == sorted(
+        [pool_path(debs["u26"]), pool_path(debs["u42"])]
+    )
+    files = archive_files(hub)
+    assert sorted(files) == [f"{UBUNTU_2004}/{K26}.btf.tar.xz", f"{UBUNTU_2004}/{K42}.btf.tar.xz"]
+    for uname in (K26, K42):
+        assert_fixture_types(btf_as_c(tmp_path, files[f"{UBUNTU_2004}/{uname}.btf.tar.xz"], uname))
+    listed = kernels(hub, "ubuntu", "focal")
+    assert {u: k["state"] for u, k in listed.items()} == {K26: "archived", K42: "archived"}
+    assert listed[K26]["package"]["name"] == f"linux-image-unsigned-{K26}-dbgsym"
+    assert listed[K42]["path"] == f"{UBUNTU_2004}/{K42}.btf.tar.xz"
+    assert hub_cell(hub, "Focal") == "Y"
+    assert hub_cell(hub, "Focal HWE") == "pending"  # not selected, so not discovered
+
+
+# -- 2. a uname with only the stub: failed, the others still build ------------------
+
+
+def test_stub_only_kernel_fails_and_the_others_build(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(
+        mirror_server,
+        focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"]], [debs["s99"]]),
+    )
+
+    run = reconcile(capsys, hub, mirror_server, *FOCAL)
+
+    assert run.code == 1
+    assert f"FAILED ubuntu/focal/x86_64 {K99}:" in run.err
+    assert "no vmlinux" in run.err
+    assert "summary: 2 built, 0 already there, 0 ship their own BTF, 1 failed" in run.out
+    assert sorted(archive_files(hub)) == [
+        f"{UBUNTU_2004}/{K26}.btf.tar.xz",
+        f"{UBUNTU_2004}/{K42}.btf.tar.xz",
+    ]
+    failed = kernels(hub, "ubuntu", "focal")[K99]
+    assert failed["state"] == "failed"
+    assert "no vmlinux" in failed["reason"]
+    assert failed["package"]["name"] == f"linux-image-{K99}-dbgsym"
+    assert hub_cell(hub, "Focal") == "2/3"
+
+
+# -- 3. CentOS 7: one flat repository, releases by kernel series ---------------------
+
+
+def test_centos7_kernels_land_in_their_releases(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    rpms: dict[str, Path],
+) -> None:
+    assert {payload_compressor(rpms[k]) for k in RPMS if k.startswith("c7_")} == {"xz"}
+    decoys = tmp_path / "decoys"
+    write_centos(
+        mirror_server,
+        "7",
+        [
+            rpms["c7_1160"],
+            rpms["c7_1160_2"],
+            rpms["c7_1062"],
+            rpms["c7_1234"],
+            meta_only(decoys, "kernel-debuginfo-common-x86_64", "3.10.0", "1160.el7", "x86_64"),
+        ],
+        codec="gz",
+    )
+
+    run = reconcile(capsys, hub, mirror_server, "--distro", "centos7", "--arch", "x86_64")
+
+    assert run.code == 0, run.err
+    built = [rpm_uname(k) for k in ("c7_1062", "c7_1160", "c7_1160_2")]
+    assert sorted(archive_files(hub)) == sorted(
+        f"archive/centos/7/x86_64/{u}.btf.tar.xz" for u in built
+    )
+    assert sorted(package_requests(mirror_server)) == sorted(
+        f"/centos/7/x86_64/kernel-debuginfo-{u}.rpm" for u in built
+    )
+    assert states(hub, "centos7", "7.9.2009") == {
+        rpm_uname("c7_1160"): "archived",
+        rpm_uname("c7_1160_2"): "archived",
+    }
+    assert states(hub, "centos7", "7.7.1908") == {rpm_uname("c7_1062"): "archived"}
+    # The decoy belongs to no release: never listed, never downloaded, never built.
+    assert "1234.el7" not in (hub / "index.json").read_text()
+    assert states(hub, "centos7", "7.0.1406") == {}
+    assert hub_cell(hub, "7.9.2009") == "Y"
+    assert hub_cell(hub, "7.7.1908") == "Y"
+    assert hub_cell(hub, "7.0.1406") == "0/0"
+    assert hub_cell(hub, "7.8.2003") == "0/0"
+
+
+# -- 4. CentOS 8 and Fedora 31: zstd payloads, Packages/ layouts ----------------------
+
+
+def test_centos8_and_fedora31_zstd_rpms(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    rpms: dict[str, Path],
+) -> None:
+    for key in ("c8_193", "f31_ga", "f31_upd"):
+        assert payload_compressor(rpms[key]) == "zstd"
+    decoys = tmp_path / "decoys"
+
+    def common_decoy(key: str) -> RpmPackage:
+        version, release, _ = RPMS[key]
+        return meta_only(decoys, "kernel-debuginfo-common-x86_64", version, release, "x86_64")
+
+    write_centos(mirror_server, "8", [rpms["c8_193"], common_decoy("c8_193")], codec="xz")
+    write_fedora(
+        mirror_server,
+        "31",
+        ga=[rpms["f31_ga"], common_decoy("f31_ga")],
+        updates=[rpms["f31_upd"], common_decoy("f31_upd")],
+    )
+
+    centos = reconcile(capsys, hub, mirror_server, "--distro", "centos8", "--arch", "x86_64")
+    assert centos.code == 0, centos.err
+    fedora = reconcile(
+        capsys, hub, mirror_server, "--distro", "fedora", "--release", "31", "--arch", "x86_64"
+    )
+    assert fedora.code == 0, fedora.err
+
+    c8, ga, upd = rpm_uname("c8_193"), rpm_uname("f31_ga"), rpm_uname("f31_upd")
+    files = archive_files(hub)
+    assert sorted(files) == [
+        f"archive/centos/8/x86_64/{c8}.btf.tar.xz",
+        f"archive/fedora/31/x86_64/{ga}.btf.tar.xz",
+        f"archive/fedora/31/x86_64/{upd}.btf.tar.xz",
+    ]
+    assert sorted(package_requests(mirror_server)) == [
+        f"/centos/8/x86_64/Packages/kernel-debuginfo-{c8}.rpm",
+        f"/{FEDORA_LINUX}/releases/31/Everything/x86_64/debug/tree/Packages/k/"
+        f"kernel-debuginfo-{ga}.rpm",
+        f"/{FEDORA_LINUX}/updates/31/Everything/x86_64/debug/Packages/k/kernel-debuginfo-{upd}.rpm",
+    ]
+    assert states(hub, "centos8", "8.2.2004") == {c8: "archived"}
+    assert states(hub, "fedora", "31") == {ga: "archived", upd: "archived"}
+    assert hub_cell(hub, "8.2.2004") == "Y"
+    assert_fixture_types(
+        btf_as_c(tmp_path, files[f"archive/fedora/31/x86_64/{upd}.btf.tar.xz"], upd)
+    )
+
+
+# -- 5. a failed download, then a successful rerun -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "symptom"),
+    [("status", "HTTP 500"), ("truncated", "connection failed after"), ("drop", "gave up after")],
+)
+def test_failed_download_is_recorded_then_retried(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+    fault: str,
+    symptom: str,
+) -> None:
+    write_ubuntu(mirror_server, focal_suites([debs["u26"], debs["s26"]]))
+    path = pool_path(debs["u26"])
+    if fault == "status":
+        mirror_server.fail(path, 500, times=None)
+    elif fault == "truncated":  # the full Content-Length announced, a third of the body sent
+        mirror_server.truncate(path, keep=debs["u26"].path.stat().st_size // 3, times=None)
+    else:
+        mirror_server.drop(path, times=None)
+
+    first = reconcile(capsys, hub, mirror_server, *FOCAL)
+
+    assert first.code == 1
+    assert f"FAILED ubuntu/focal/x86_64 {K26}:" in first.err
+    assert archive_files(hub) == {}
+    entry = kernels(hub, "ubuntu", "focal")[K26]
+    assert entry["state"] == "failed"
+    assert symptom in entry["reason"]
+    # The reason names the package's public URL; index.json is committed and
+    # must not change (or leak an address) with the mirror a run happened to use.
+    public = f"http://ddebs.ubuntu.com{pool_path(debs['u26']).removeprefix('/ubuntu')}"
+    assert public in entry["reason"]
+    assert mirror_server.url not in (hub / "index.json").read_text()
+    assert hub_cell(hub, "Focal") == "0/1"
+
+    mirror_server.clear_faults()
+    second = reconcile(capsys, hub, mirror_server, *FOCAL)
+
+    assert second.code == 0, second.err
+    assert sorted(archive_files(hub)) == [f"{UBUNTU_2004}/{K26}.btf.tar.xz"]
+    entry = kernels(hub, "ubuntu", "focal")[K26]
+    assert entry["state"] == "archived"
+    assert "reason" not in entry
+    assert hub_cell(hub, "Focal") == "Y"
+
+
+# -- 6. idempotency: a rerun downloads nothing and changes nothing ------------------
+
+
+def assert_quiet_reruns(
+    capsys: pytest.CaptureFixture[str],
+    hub: Path,
+    server: MirrorServer,
+    args: tuple[str, ...],
+    summary: str,
+    index_paths: set[str],
+) -> None:
+    """The second and third runs download no package and no index byte, and write nothing."""
+    # The index cache counts here: a rerun must not rewrite it either.
+    before = tree_digest(hub, skip=(LOCK_NAME,))
+    for _ in range(2):
+        server.clear_log()
+        again = reconcile(capsys, hub, server, *args)
+        assert again.code == 0, again.err
+        assert summary in again.out
+        assert package_requests(server) == []
+        assert tree_digest(hub, skip=(LOCK_NAME,)) == before
+        # The top indexes (Release, repomd.xml) are revalidated and answered
+        # 304; the ones they list come from the cache by their checksum.
+        assert {r.path for r in server.log} == index_paths
+        assert {r.status for r in server.log} == {304}
+        server.wait_done()
+        assert server.bytes_sent == 0
+
+
+def test_rerun_downloads_nothing_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(
+        mirror_server,
+        focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"]], [debs["u77"]]),
+    )
+    first = reconcile(capsys, hub, mirror_server, *FOCAL)
+    assert first.code == 0, first.err
+    assert len(archive_files(hub)) == 2
+
+    assert_quiet_reruns(
+        capsys,
+        hub,
+        mirror_server,
+        FOCAL,
+        "summary: 0 built, 2 already there, 1 ship their own BTF, 0 failed",
+        {f"/ubuntu/dists/{s}/Release" for s in ("focal", "focal-updates", "focal-proposed")},
+    )
+
+
+def test_rpmmd_rerun_downloads_nothing_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    rpms: dict[str, Path],
+) -> None:
+    write_centos(mirror_server, "7", [rpms["c7_1160"], rpms["c7_1062"]])
+    args = ("--distro", "centos7", "--arch", "x86_64")
+    first = reconcile(capsys, hub, mirror_server, *args)
+    assert first.code == 0, first.err
+    assert len(archive_files(hub)) == 2
+
+    assert_quiet_reruns(
+        capsys,
+        hub,
+        mirror_server,
+        args,
+        "summary: 0 built, 2 already there, 0 ship their own BTF, 0 failed",
+        {"/centos/7/x86_64/repodata/repomd.xml"},
+    )
+
+
+# -- 7. byte-identical output from two separate hubs ---------------------------------
+
+
+def test_same_kernel_in_two_hubs_gives_identical_bytes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    rpms: dict[str, Path],
+) -> None:
+    write_fedora(mirror_server, "31", ga=[rpms["f31_ga"]], updates=[])
+    args = ("--distro", "fedora", "--release", "31", "--arch", "x86_64")
+    one, two = make_hub(tmp_path / "one"), make_hub(tmp_path / "two")
+
+    assert reconcile(capsys, one, mirror_server, *args).code == 0
+    assert reconcile(capsys, two, mirror_server, *args).code == 0
+
+    # Both hubs downloaded and built it: nothing was shared between them.
+    assert len(package_requests(mirror_server)) == 2
+    files = archive_files(one)
+    assert list(files) == [f"archive/fedora/31/x86_64/{rpm_uname('f31_ga')}.btf.tar.xz"]
+    assert files == archive_files(two)
+    assert tree_digest(one) == tree_digest(two)  # index.json and README.md too
+
+
+# -- 8. kernels that ship their own BTF ----------------------------------------------
+
+
+def test_ships_btf_is_recorded_skipped_and_built_when_forced(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(mirror_server, focal_suites([debs["u26"], debs["s26"]], [], [debs["u77"]]))
+
+    first = reconcile(capsys, hub, mirror_server, *FOCAL)
+
+    assert first.code == 0, first.err
+    assert "summary: 1 built, 0 already there, 1 ship their own BTF, 0 failed" in first.out
+    assert sorted(archive_files(hub)) == [f"{UBUNTU_2004}/{K26}.btf.tar.xz"]
+    assert states(hub, "ubuntu", "focal") == {K26: "archived", K77: "ships-btf"}
+    assert hub_cell(hub, "Focal") == "Y"
+
+    mirror_server.clear_log()
+    second = reconcile(capsys, hub, mirror_server, *FOCAL)
+    assert second.code == 0, second.err
+    assert package_requests(mirror_server) == []  # not even downloaded to look again
+    assert states(hub, "ubuntu", "focal") == {K26: "archived", K77: "ships-btf"}
+
+    mirror_server.clear_log()
+    forced = reconcile(
+        capsys, hub, mirror_server, "--force", "--distro", "ubuntu", "--release", "focal",
+        "--arch", "x86_64",
+    )  # fmt: skip
+    assert forced.code == 0, forced.err
+    assert package_requests(mirror_server) == [pool_path(debs["u77"])]
+    files = archive_files(hub)
+    assert sorted(files) == [f"{UBUNTU_2004}/{K26}.btf.tar.xz", f"{UBUNTU_2004}/{K77}.btf.tar.xz"]
+    assert_fixture_types(btf_as_c(tmp_path, files[f"{UBUNTU_2004}/{K77}.btf.tar.xz"], K77))
+    assert states(hub, "ubuntu", "focal") == {K26: "archived", K77: "archived"}
+
+
+# -- 9. broken repositories fail only the releases they serve ------------------------
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on: connections are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def _bionic_missing(server: MirrorServer, debs: dict[str, AptPackage]) -> list[str]:
+    return []  # no dists/bionic*/ at all: Release is a 404
+
+
+def _bionic_truncated_packages(server: MirrorServer, debs: dict[str, AptPackage]) -> list[str]:
+    write_ubuntu(server, {"bionic": [debs["bionic"]], "bionic-updates": [], "bionic-proposed": []})
+    suite = server.directory / "ubuntu/dists/bionic"
+    packages = suite / "main/binary-amd64/Packages.xz"
+    packages.write_bytes(packages.read_bytes()[:-40])
+    write_release(suite, "bionic")  # Release lists the truncated file as it is
+    return []
+
+
+def _fedora_broken(server: MirrorServer, debs: dict[str, AptPackage]) -> list[str]:
+    base = server.directory / FEDORA_LINUX
+    bad = base / "releases/30/Everything/x86_64/debug/tree/repodata/repomd.xml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        '<?xml version="1.0"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo"><data'
+    )
+    dead = f"http://127.0.0.1:{closed_port()}/fedora/"
+    return [
+        "--mirror",
+        f"https://archives.fedoraproject.org/pub/archive/fedora/linux/releases/29/={dead}",
+    ]
+
+
+FEDORA_REPOMD = (
+    "https://archives.fedoraproject.org/pub/archive/fedora/linux/releases/{}/"
+    "Everything/x86_64/debug/tree/repodata/repomd.xml"
+)
+
+# A layout writes the broken repository and returns extra reconcile arguments.
+Layout = Callable[[MirrorServer, dict[str, AptPackage]], list[str]]
+
+BROKEN: dict[str, tuple[Layout, tuple[str, ...], dict[str, tuple[str, ...]]]] = {
+    # name: (layout, reconcile filters, {failed target: texts its message holds})
+    "release-404": (
+        _bionic_missing,
+        ("--distro", "ubuntu", "--arch", "x86_64"),
+        {"ubuntu/bionic-hwe/x86_64": ("http://ddebs.ubuntu.com/dists/bionic/Release", "404")},
+    ),
+    "truncated-packages-xz": (
+        _bionic_truncated_packages,
+        ("--distro", "ubuntu", "--arch", "x86_64"),
+        {
+            "ubuntu/bionic-hwe/x86_64": (
+                "http://ddebs.ubuntu.com/dists/bionic/main/binary-amd64/Packages.xz",
+                "bad xz stream",
+            )
+        },
+    ),
+    "unreachable-and-bad-repomd": (
+        _fedora_broken,
+        ("--distro", "fedora", "--arch", "x86_64"),
+        {
+            "fedora/29/x86_64": (FEDORA_REPOMD.format(29), "ConnectionError", "gave up after"),
+            "fedora/30/x86_64": (FEDORA_REPOMD.format(30), "bad XML"),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", list(BROKEN))
+def test_broken_repository_fails_only_its_releases(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+    rpms: dict[str, Path],
+    scenario: str,
+) -> None:
+    layout, filters, expected = BROKEN[scenario]
+    # The healthy release of the same run: Focal, or Fedora 31.
+    write_ubuntu(mirror_server, focal_suites([debs["u26"], debs["s26"]]))
+    write_fedora(mirror_server, "31", ga=[rpms["f31_ga"]], updates=[])
+    extra = layout(mirror_server, debs)
+
+    plan = btfhub(capsys, hub, "plan", *mirror_args(mirror_server), *extra, *filters, "--json")
+    assert plan.code == 0, plan.err  # plan reports; it is reconcile that fails
+    errors = json.loads(plan.out)["errors"]
+    assert {f"{e['distro']}/{e['release']}/{e['arch']}": e["url"] for e in errors} == {
+        target: texts[0] for target, texts in expected.items()
+    }
+
+    run = reconcile(capsys, hub, mirror_server, *extra, *filters)
+
+    assert run.code == 1
+    failed_lines = [line for line in run.err.splitlines() if line.startswith("FAILED ")]
+    assert len(failed_lines) == len(expected), run.err
+    for target, texts in expected.items():
+        (line,) = [line for line in failed_lines if line.startswith(f"FAILED {target}:")]
+        for text in texts:
+            assert text in line
+    assert f"{len(expected)} release/arch could not be discovered" in run.out
+    assert "summary: 1 built" in run.out
+    healthy = (
+        f"{UBUNTU_2004}/{K26}.btf.tar.xz"
+        if filters[1] == "ubuntu"
+        else f"archive/fedora/31/x86_64/{rpm_uname('f31_ga')}.btf.tar.xz"
+    )
+    assert list(archive_files(hub)) == [healthy]
+    # A release whose discovery failed keeps what the hub knew: nothing yet.
+    for target in expected:
+        _, release, _ = target.split("/")
+        name = {"bionic-hwe": "Bionic HWE"}.get(release, release)
+        assert hub_cell(hub, name) == "pending"
+
+
+# -- 10. plan --json and reconcile --dry-run --------------------------------------------
+
+
+def test_plan_json_and_dry_run(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(
+        mirror_server,
+        focal_suites(
+            [debs["u26"], debs["s26"]], [debs["u42"], debs["s42"]], [debs["s99"], debs["u77"]]
+        ),
+    )
+    before = tree_digest(hub)
+    dry = reconcile(capsys, hub, mirror_server, *FOCAL, "--dry-run")
+    assert dry.code == 1
+    assert "dry run: 4 kernel(s) to build" in dry.out
+    assert tree_digest(hub) == before
+    assert package_requests(mirror_server) == []
+
+    assert reconcile(capsys, hub, mirror_server, *FOCAL).code == 1  # K99 fails
+    # Upstream publishes a new kernel.
+    write_ubuntu(mirror_server, {"focal-updates": [debs["u42"], debs["s42"], debs["u48"]]})
+    mirror_server.clear_log()
+    before = tree_digest(hub)
+
+    plan = btfhub(capsys, hub, "plan", *mirror_args(mirror_server), *FOCAL, "--json")
+
+    assert plan.code == 0, plan.err
+    data = json.loads(plan.out)
+    by_uname = {k["uname"]: k for k in data["kernels"]}
+    assert {u: k["state"] for u, k in by_uname.items()} == {
+        K26: "archived",
+        K42: "archived",
+        K48: "missing",
+        K77: "ships-btf",
+        K99: "failed",
+    }
+    assert "no vmlinux" in by_uname[K99]["reason"]
+    assert by_uname[K48]["archive_path"] == f"{UBUNTU_2004}/{K48}.btf.tar.xz"
+    assert by_uname[K48]["package"]["name"] == f"linux-image-unsigned-{K48}-dbgsym"
+    assert by_uname[K48]["package"]["url"] == "http://ddebs.ubuntu.com" + pool_path(
+        debs["u48"]
+    ).removeprefix("/ubuntu")
+    assert data["summary"] == {
+        "archived": 2,
+        "missing": 1,
+        "failed": 1,
+        "ships-btf": 1,
+        "errors": 0,
+    }
+    assert data["errors"] == []
+
+    dry = reconcile(capsys, hub, mirror_server, *FOCAL, "--dry-run")
+    assert dry.code == 1
+    assert "dry run: 2 kernel(s) to build" in dry.out  # the new one, and the failed retried
+    assert tree_digest(hub) == before
+    assert package_requests(mirror_server) == []
+
+    # The stub-only upload is withdrawn; the new kernel gets built: no drift left.
+    write_ubuntu(mirror_server, {"focal-proposed": [debs["u77"]]})
+    assert reconcile(capsys, hub, mirror_server, *FOCAL).code == 0
+    before = tree_digest(hub)
+    mirror_server.clear_log()
+    dry = reconcile(capsys, hub, mirror_server, *FOCAL, "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    assert "dry run: 0 kernel(s) to build" in dry.out
+    assert tree_digest(hub) == before
+    assert package_requests(mirror_server) == []
+
+
+# -- 11. --jobs 2 ----------------------------------------------------------------------
+
+
+def test_parallel_jobs_give_the_same_bytes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(
+        mirror_server,
+        focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"], debs["hwe"]]),
+    )
+    # "20.04" selects Focal and Focal HWE: three kernels into one directory.
+    args = ("--distro", "ubuntu", "--release", "20.04", "--arch", "x86_64")
+    serial, parallel = make_hub(tmp_path / "serial"), make_hub(tmp_path / "parallel")
+
+    assert reconcile(capsys, serial, mirror_server, *args, "--jobs", "1").code == 0
+    run = reconcile(capsys, parallel, mirror_server, *args, "--jobs", "2")
+
+    assert run.code == 0, run.err
+    assert "summary: 3 built" in run.out
+    files = archive_files(parallel)
+    assert sorted(files) == [f"{UBUNTU_2004}/{u}.btf.tar.xz" for u in sorted((K26, K42, HWE))]
+    assert files == archive_files(serial)
+    assert tree_digest(parallel) == tree_digest(serial)
+    assert states(parallel, "ubuntu", "focal-hwe") == {HWE: "archived"}
+
+
+# -- 12. mirrors from the environment --------------------------------------------------
+
+
+def test_mirrors_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(mirror_server, focal_suites([debs["u26"], debs["s26"]]))
+    monkeypatch.setenv("BTFHUB_MIRRORS", " ".join(mirror_pairs(mirror_server)))
+
+    run = btfhub(capsys, hub, "reconcile", *FOCAL)  # no --mirror
+
+    assert run.code == 0, run.err
+    assert package_requests(mirror_server) == [pool_path(debs["u26"])]
+    assert list(archive_files(hub)) == [f"{UBUNTU_2004}/{K26}.btf.tar.xz"]
+
+
+# -- 13. shards merged give what one run gives -------------------------------------
+
+
+def test_shards_merged_equal_one_run(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(
+        mirror_server,
+        focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"], debs["hwe"]]),
+    )
+    args = ("--distro", "ubuntu", "--release", "20.04", "--arch", "x86_64")
+    whole, sharded = make_hub(tmp_path / "whole"), make_hub(tmp_path / "sharded")
+    assert reconcile(capsys, whole, mirror_server, *args).code == 0
+
+    outputs = [tmp_path / "shard-1", tmp_path / "shard-2"]
+    for i, out in enumerate(outputs, 1):
+        run = reconcile(
+            capsys, sharded, mirror_server, *args, "--shard", f"{i}/2", "--output", str(out)
+        )
+        assert run.code == 0, run.err
+    assert not (sharded / "archive").exists()  # a shard writes only into its output
+    assert all(archive_files(out) for out in outputs)  # the work was split
+
+    merged = btfhub(capsys, sharded, "merge", *(str(out) for out in outputs))
+
+    assert merged.code == 0, merged.err
+    assert len(archive_files(whole)) == 3
+    assert archive_files(sharded) == archive_files(whole)
+
+
+def test_output_without_shard_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(mirror_server, focal_suites([debs["u26"], debs["s26"]]))
+    before = tree_digest(hub)
+
+    run = reconcile(capsys, hub, mirror_server, *FOCAL, "--output", str(tmp_path / "out"))
+
+    assert run.code == 1
+    assert "--output DIR goes with --shard" in run.err
+    assert not (tmp_path / "out").exists()
+    assert tree_digest(hub) == before
+    assert mirror_server.log == []  # refused before asking upstream anything
