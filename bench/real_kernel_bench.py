@@ -40,7 +40,7 @@ import requests
 
 from generator.btf.encode import pahole, pahole_command
 from generator.mirrorkit.mirror import MirrorServer
-from generator.mirrorkit.realkernel import UPSTREAM, RealKernel, fetch, publish
+from generator.mirrorkit.realkernel import RealKernel, fetch, publish, reconcile_args
 
 REPO = Path(__file__).resolve().parent.parent
 BTFHUB = REPO / ".venv" / "bin" / "btfhub"
@@ -209,21 +209,7 @@ def run_btfhub(kernel: RealKernel, work: Path, server: MirrorServer) -> tuple[Re
     hub.mkdir()
     shutil.copytree(REPO / "catalog", hub / "catalog")
     shutil.copyfile(REPO / "README.md", hub / "README.md")
-    cmd = [
-        str(BTFHUB),
-        "reconcile",
-        "--root",
-        str(hub),
-        "--distro",
-        "debian",
-        "--release",
-        "bookworm",
-        "--arch",
-        "x86_64",
-        "--force",
-        "--mirror",
-        f"{UPSTREAM}={server.url}debian/",
-    ]
+    cmd = [str(BTFHUB), *reconcile_args(hub, server.url)]
     result, _ = run_watched("btfhub", cmd, work / "tmp-btfhub", hub, server)
     out = hub / "archive" / "debian" / "12" / "x86_64" / f"{kernel.uname}.btf.tar.xz"
     if not out.is_file():

@@ -39,14 +39,7 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             failed = False
             for target in demo.TARGETS:
-                select = [
-                    "--distro",
-                    target.distro,
-                    "--release",
-                    target.release,
-                    "--arch",
-                    "x86_64",
-                ]
+                select = demo.selection_args(target)
                 _step(f"btfhub plan {' '.join(select)}")
                 failed |= main(["plan", *common, *select, *mirrors]) != 0
                 _step(f"btfhub reconcile {' '.join(select)}")
@@ -54,14 +47,7 @@ def run(args: argparse.Namespace) -> int:
             _step("btfhub reconcile again: nothing left to build, nothing downloaded")
             before = server.bytes_sent
             for target in demo.TARGETS:
-                select = [
-                    "--distro",
-                    target.distro,
-                    "--release",
-                    target.release,
-                    "--arch",
-                    "x86_64",
-                ]
+                select = demo.selection_args(target)
                 failed |= main(["reconcile", *common, *select, *mirrors]) != 0
             print(f"bytes served by the mirror on the rerun: {server.bytes_sent - before}")
         _step("btfhub render --check")

@@ -15,12 +15,12 @@ import dataclasses
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import BtfhubError
 from generator.mirrorkit.mirror import AptPackage, pool_dir, write_apt_repo
+from generator.mirrorkit.tools import run
 
 CACHE_ENV = "BTFHUB_REAL_CACHE"
 DEFAULT_CACHE = Path.home() / ".cache" / "btfhub-real"
@@ -42,16 +42,28 @@ def cache_dir() -> Path:
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise BtfhubError(f"{cmd[0]} is not installed: a real kernel needs Debian's apt") from None
-    if proc.returncode != 0:
-        raise BtfhubError(
-            f"{' '.join(cmd)} exited {proc.returncode}\n"
-            f"stdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}"
-        )
-    return proc.stdout
+    return run(cmd, cwd).stdout.decode()
+
+
+def reconcile_args(hub: Path, mirror_url: str) -> list[str]:
+    """`btfhub reconcile` arguments building this kernel from a local mirror.
+
+    bookworm is hub: false (its kernels ship BTF), so it is named and forced.
+    """
+    return [
+        "reconcile",
+        "--root",
+        str(hub),
+        "--distro",
+        "debian",
+        "--release",
+        "bookworm",
+        "--arch",
+        "x86_64",
+        "--force",
+        "--mirror",
+        f"{UPSTREAM}={mirror_url}debian/",
+    ]
 
 
 def _abi(package: str) -> int:

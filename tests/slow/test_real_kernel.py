@@ -21,7 +21,7 @@ from generator.btf import check_btf, extract_btf_section, read_tar_xz_member
 from generator.btf.check import BtfSummary
 from generator.cli import main
 from generator.mirrorkit.mirror import MirrorServer
-from generator.mirrorkit.realkernel import UPSTREAM, RealKernel, fetch, publish
+from generator.mirrorkit.realkernel import RealKernel, fetch, publish, reconcile_args
 from generator.packages import extract_vmlinux
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,22 +57,7 @@ def test_real_debian_kernel_matches_its_own_btf(
 
     with MirrorServer(tmp_path / "mirror") as server:
         start = time.monotonic()
-        code = main(
-            [
-                "reconcile",
-                "--root",
-                str(hub),
-                "--distro",
-                "debian",
-                "--release",
-                "bookworm",
-                "--arch",
-                "x86_64",
-                "--force",
-                "--mirror",
-                f"{UPSTREAM}={server.url}debian/",
-            ]
-        )
+        code = main(reconcile_args(hub, server.url))
         build_seconds = time.monotonic() - start
         server.wait_done()
         downloaded = server.bytes_sent
