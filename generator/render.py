@@ -23,6 +23,7 @@ from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
 from generator.index import build_index, dump_index, flag_cell
 from generator.model import Catalog, Distribution, Release
+from generator.resources import find_resource
 from generator.state import INDEX_FILE, Discovery
 
 BEGIN_MARKER = "<!-- BEGIN GENERATED: support tables -->"
@@ -30,7 +31,7 @@ END_MARKER = "<!-- END GENERATED: support tables -->"
 
 # Templates ship with the tool (next to the generator package), not with the
 # hub checkout: `--root` points at data, the layout is the tool's.
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = "templates"
 TABLES_TEMPLATE = "support-tables.md.j2"
 
 # The public hub's order (RHEL family by age, then Fedora and Ubuntu) keeps
@@ -136,7 +137,7 @@ def build_table(distro: Distribution, releases_index: Mapping[str, Any]) -> Tabl
 
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        loader=jinja2.FileSystemLoader(find_resource(TEMPLATES_DIR)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # markdown, not HTML
         keep_trailing_newline=True,

@@ -23,11 +23,12 @@ from jsonschema.exceptions import ValidationError
 
 from generator.catalog import Diagnostic, ManifestDocument, dotted, slug
 from generator.errors import BtfhubError
+from generator.resources import find_resource
 from generator.yamlpos import Path_
 
 # The schema that matches this code: it lives in the same repository as the
 # generator, so a hub root in a temporary directory (tests) needs no copy.
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
+SCHEMA_FILE = "schemas/manifest.schema.json"
 
 # Editors (yaml-language-server) find the schema through this first line.
 HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json"
@@ -38,10 +39,11 @@ DATE_FIELDS = ("release_date", "rhel_date")
 
 @functools.cache
 def load_schema() -> dict[str, Any]:
+    path = find_resource(SCHEMA_FILE)
     try:
-        schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise BtfhubError(f"cannot read the manifest schema {SCHEMA_FILE}: {exc}") from None
+        raise BtfhubError(f"cannot read the manifest schema {path}: {exc}") from None
     return schema
 
 
