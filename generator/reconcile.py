@@ -112,6 +112,7 @@ def build_one(
     dest_root: Path,
     progress: Progress,
     force: bool,
+    verify: bool = False,
 ) -> KernelResult:
     pkg = kernel.package
     assert pkg is not None
@@ -121,6 +122,8 @@ def build_one(
             client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
         ):
             built = build_kernel_btf(body, pkg.format, pkg.uname, Path(tmp), force=force)
+            if verify:
+                body.drain()  # the rest of the package, for the index's SHA-256
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelResult(kernel, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz)
@@ -145,6 +148,7 @@ def build_missing(
     dest_root: Path,
     jobs: int = 1,
     force: bool = False,
+    verify: bool = False,
 ) -> list[KernelResult]:
     """Build each kernel with `jobs` workers (downloads and encodes overlap)."""
     total_bytes = sum(k.package.size for k in kernels if k.package)
@@ -153,7 +157,8 @@ def build_missing(
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [
-                pool.submit(build_one, client, k, dest_root, progress, force) for k in kernels
+                pool.submit(build_one, client, k, dest_root, progress, force, verify)
+                for k in kernels
             ]
             for fut in as_completed(futures):
                 res = fut.result()  # a bug in a worker propagates here

@@ -830,3 +830,35 @@ def test_output_without_shard_is_refused(
     assert not (tmp_path / "out").exists()
     assert tree_digest(hub) == before
     assert mirror_server.log == []  # refused before asking upstream anything
+
+
+# -- 14. --verify-packages: the SHA-256 of the whole package, on request -------------
+
+
+def test_verify_packages_reads_to_the_end_and_checks_the_sha256(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    tmp_path: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    write_ubuntu(mirror_server, focal_suites(updates=[debs["u26"]]))
+    # The mirror's copy went bad after the index was signed: same size, its
+    # last byte (past the vmlinux, in the xz footer) changed.
+    served = mirror_server.directory / pool_path(debs["u26"]).lstrip("/")
+    data = bytearray(served.read_bytes())
+    data[-1] ^= 0xFF
+    served.write_bytes(bytes(data))
+    select = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
+
+    quick = make_hub(tmp_path / "quick")
+    run = reconcile(capsys, quick, mirror_server, *select)
+    # Reading stops once vmlinux is out: the damage is never read.
+    assert run.code == 0, run.err
+    assert list(archive_files(quick)) == [f"{UBUNTU_2004}/{K26}.btf.tar.xz"]
+
+    strict = make_hub(tmp_path / "strict")
+    run = reconcile(capsys, strict, mirror_server, *select, "--verify-packages")
+    assert run.code == 1
+    assert "sha256" in run.err.lower() or "SHA-256" in run.err
+    assert archive_files(strict) == {}
+    assert states(strict, "ubuntu", "focal") == {K26: "failed"}

@@ -35,12 +35,19 @@ def add_upstream_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
-    """The build options reconcile has, for the commands that build too (sync)."""
+    """The build options of the commands that build (reconcile, sync)."""
     parser.add_argument("--jobs", "-j", type=int, default=1, help="kernels built at once")
     parser.add_argument(
         "--force",
         action="store_true",
         help="also build kernels that ship their own BTF (e.g. to compare against it)",
+    )
+    parser.add_argument(
+        "--verify-packages",
+        action="store_true",
+        help="download each package to its end to check the SHA-256 its repository "
+        "index gives (by default reading stops once vmlinux is out, covered by the "
+        "compression checksums and the BTF check)",
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from generator.catalog import load_catalog
 from generator.commands.common import (
+    add_build_arguments,
     add_selection_arguments,
     add_upstream_arguments,
     selection,
@@ -37,16 +38,11 @@ from generator.upstream.http import UpstreamClient
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_selection_arguments(parser)
     add_upstream_arguments(parser)
-    parser.add_argument("--jobs", "-j", type=int, default=1, help="kernels built at once")
+    add_build_arguments(parser)
     parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the plan and exit 1 when anything is missing (a drift check)",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="also build kernels that ship their own BTF (e.g. to compare against it)",
     )
     parser.add_argument("--shard", metavar="I/N", help="build only shard I of N of the plan")
     parser.add_argument(
@@ -103,7 +99,14 @@ def reconcile(
     if shard:
         todo = select_shard(todo, shard[0], shard[1])
     dest = output if output is not None else root
-    results = build_missing(client, todo, dest, jobs=args.jobs, force=args.force)
+    results = build_missing(
+        client,
+        todo,
+        dest,
+        jobs=args.jobs,
+        force=args.force,
+        verify=getattr(args, "verify_packages", False),
+    )
     if shard and output is not None:
         write_shard_manifest(output, f"{shard[0]}/{shard[1]}", results)
     else:
