@@ -1,9 +1,9 @@
-# Two entry points a fresh machine needs: `make demo` and `make test`.
-# Both install what is missing first (scripts/setup.sh).
+# Shortcuts for developers. A fresh machine may lack make: the README's two
+# commands are the scripts themselves (scripts/setup.sh, scripts/test.sh).
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint slow bench bench-real
+.PHONY: setup demo test slow bench bench-real
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
@@ -13,13 +13,8 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 demo: setup
 	$(BIN)/btfhub demo
 
-lint: setup
-	$(BIN)/ruff check generator tests bench
-	$(BIN)/ruff format --check generator tests bench
-	$(BIN)/mypy generator
-
-test: lint
-	$(BIN)/pytest -q
+test:
+	./scripts/test.sh
 
 slow: setup
 	$(BIN)/pytest -q -m slow --run-slow tests/slow

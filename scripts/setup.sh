@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(dwarves bpftool rpm zstd xz-utils bzip2 gzip gcc libc6-dev git
+DEB_PACKAGES=(dwarves bpftool rpm zstd xz-utils bzip2 gzip gcc libc6-dev git make
               llvm libarchive-tools cpio python3-venv python3-pip ca-certificates
               shellcheck)
 
