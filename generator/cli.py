@@ -30,7 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or with `only`, one where just that command's module is imported.
+
+    Importing every command pulls in requests, GitPython and Jinja2; a
+    pre-commit `btfhub validate` should not pay for them on every commit.
+    """
     parser = argparse.ArgumentParser(
         prog="btfhub",
         description="Build and publish kernel BTF files from distributions' debug packages.",
@@ -38,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"btfhub {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is not None and name != only:
+            continue  # listed in --help, never parsed: its module stays unloaded
+        module = importlib.import_module(module_name)
         p.add_argument(
             "--root",
             type=Path,
@@ -52,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         code: int = args._run(args)

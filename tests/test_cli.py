@@ -1,0 +1,44 @@
+"""The command line: one error handler, and only the chosen command is imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator.cli import COMMANDS, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_validate_loads_neither_http_nor_git_nor_templates() -> None:
+    code = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        f"rc = main(['validate', '--root', {str(REPO)!r}])\n"
+        "heavy = sorted({'requests', 'git', 'jinja2'} & set(sys.modules))\n"
+        "print(rc, heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[-1] == "0 []"
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name, (_, help_text) in COMMANDS.items():
+        assert name in out
+        assert help_text in out
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["bogus"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err
