@@ -107,7 +107,11 @@ def test_reconcile_rules() -> None:
     assert wf["concurrency"] == {"group": "btfhub-reconcile", "cancel-in-progress": False}
     assert wf["permissions"] == {"contents": "read"}
 
-    jobs = wf["jobs"]
+    jobs = dict(wf["jobs"])
+    report = jobs.pop("report-failure")
+    # It only reports a failed scheduled run: issues, never contents.
+    assert report["permissions"] == {"issues": "write"}
+    assert "failure()" in report["if"] and "schedule" in report["if"]
     assert list(jobs) == ["plan", "build", "publish"]
     for name, job in jobs.items():
         expected = "write" if name == "publish" else "read"
