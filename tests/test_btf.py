@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import lzma
+import random
 import re
 import shutil
 import struct
@@ -24,6 +25,7 @@ from generator.btf import (
     reproducible_tar_xz,
 )
 from generator.btf.encode import DETACHED_FLAG, pahole, pahole_command
+from generator.btf.tarball import xz_block_size, xz_compress
 from generator.errors import EncodeError
 from generator.mirrorkit.debpkg import build_kernel_deb
 from generator.mirrorkit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
@@ -491,3 +493,39 @@ def test_check_accepts_the_running_kernels_btf() -> None:
     ).stdout
     assert summary.types == len(re.findall(rb"^\[\d+\]", dump, re.MULTILINE))
     assert "task_struct" in summary.struct_names
+
+
+def test_tarball_compression_uses_two_blocks_and_ignores_the_core_count(tmp_path: Path) -> None:
+    # A BTF-sized input (3 MiB of incompressible-ish bytes): two xz blocks, so
+    # two cores compress it; the bytes equal xz's with 4 or 8 threads, so a
+    # rebuild on a bigger machine gives the same archive file.
+    data = random.Random(7).randbytes(1 << 20) * 3
+    assert xz_block_size(len(data)) == 3 << 19
+    assert xz_block_size(10) == 1 << 20
+    ours = xz_compress(data)
+    assert lzma.decompress(ours) == data
+    for threads in ("4", "8"):
+        theirs = subprocess.run(
+            ["xz", "-6", "--check=crc64", f"-T{threads}", f"--block-size={3 << 19}", "-c"],
+            input=data,
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert theirs == ours
+    path = tmp_path / "x.xz"
+    path.write_bytes(ours)
+    listing = subprocess.run(
+        ["xz", "--robot", "-l", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    totals = next(line.split("\t") for line in listing.splitlines() if line.startswith("totals"))
+    assert totals[2] == "2"  # blocks
+
+
+def test_tarball_compression_ignores_xz_environment(
+    monkeypatch: pytest.MonkeyPatch, encoded: Path
+) -> None:
+    data = encoded.read_bytes()
+    expected = reproducible_tar_xz(f"{UNAME}.btf", data)
+    monkeypatch.setenv("XZ_OPT", "-9e")
+    monkeypatch.setenv("XZ_DEFAULTS", "--check=sha256")
+    assert reproducible_tar_xz(f"{UNAME}.btf", data) == expected

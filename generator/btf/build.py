@@ -60,7 +60,7 @@ def build_kernel_btf(
     finally:
         vmlinux.unlink(missing_ok=True)
         raw.unlink(missing_ok=True)
-    # liblzma compresses without the GIL, so the (pure Python) check runs
+    # xz compresses in a subprocess (two threads), so the (pure Python) check runs
     # alongside instead of after it; a failed check still discards the tarball.
     with ThreadPoolExecutor(1, thread_name_prefix="tar-xz") as pool:
         tar_xz = pool.submit(reproducible_tar_xz, f"{uname}.btf", data)
