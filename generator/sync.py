@@ -127,7 +127,7 @@ def _learnt(
 def _build(
     root: Path, catalog: Catalog, client: UpstreamClient, args: argparse.Namespace
 ) -> RunResult:
-    report = reconcile(root, catalog, client, args)
+    report = reconcile(catalog, client, args)
     print_summary(report)
     outcomes: list[tuple[OutcomeKey, Outcome | None]] = []
     failed = []

@@ -6,7 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from generator.reconcile import Selection
+from generator.model import Catalog, Plan
+from generator.reconcile import DiscoveryResult, Selection, discover, make_plan
+from generator.state import Discovery, load_discovery
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 
@@ -53,6 +55,15 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def selection(args: argparse.Namespace) -> Selection:
     return Selection(distro=args.distro, release=args.release, arch=args.arch)
+
+
+def discover_and_plan(
+    args: argparse.Namespace, catalog: Catalog, client: UpstreamClient
+) -> tuple[DiscoveryResult, Discovery, Plan]:
+    """What upstream lists for the selection, the hub's recorded state, and the plan."""
+    found = discover(client, catalog, selection(args), force=args.force)
+    discovery = load_discovery(args.root)
+    return found, discovery, make_plan(args.root, catalog, discovery, found, force=args.force)
 
 
 def upstream_client(args: argparse.Namespace) -> UpstreamClient:

@@ -9,13 +9,11 @@ from generator.catalog import load_catalog
 from generator.commands.common import (
     add_selection_arguments,
     add_upstream_arguments,
-    selection,
+    discover_and_plan,
     upstream_client,
 )
 from generator.planner import format_plan, plan_to_json
-from generator.reconcile import discover, make_plan
 from generator.shards import shards_to_json, split_plan
-from generator.state import load_discovery
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.root)
     client = upstream_client(args)
-    found = discover(client, catalog, selection(args), force=args.force)
-    the_plan = make_plan(args.root, catalog, load_discovery(args.root), found, force=args.force)
+    _, _, the_plan = discover_and_plan(args, catalog, client)
     if args.json:
         out = plan_to_json(the_plan)
         if args.shards:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from generator.commands.common import (
     add_build_arguments,
     add_selection_arguments,
     add_upstream_arguments,
-    selection,
+    discover_and_plan,
     upstream_client,
 )
 from generator.errors import BtfhubError
@@ -21,17 +20,13 @@ from generator.lock import HubLock
 from generator.model import Catalog, KernelState, Plan
 from generator.planner import format_plan
 from generator.reconcile import (
-    DiscoveryResult,
     KernelResult,
     build_missing,
-    discover,
-    make_plan,
     record_results,
 )
 from generator.render import render_hub
 from generator.shard_manifest import write_shard_manifest
 from generator.shards import select_shard
-from generator.state import load_discovery
 from generator.upstream.http import UpstreamClient
 
 
@@ -77,13 +72,13 @@ class ReconcileReport:
 
 
 def reconcile(
-    root: Path,
     catalog: Catalog,
     client: UpstreamClient,
     args: argparse.Namespace,
     render: bool = True,
 ) -> ReconcileReport:
-    """Discover, plan, build, record and (unless sharded) render; used by sync too."""
+    """Discover, plan, build, record and (unless sharded) render args.root; sync uses it too."""
+    root: Path = args.root
     shard = parse_shard(getattr(args, "shard", None))
     output: Path | None = getattr(args, "output", None)
     if shard and output is None:
@@ -92,9 +87,7 @@ def reconcile(
         # Files would land outside archive/ while index.json, rendered from
         # archive/, went on calling those kernels missing.
         raise BtfhubError("--output DIR goes with --shard I/N; without it files go into archive/")
-    found: DiscoveryResult = discover(client, catalog, selection(args), force=args.force)
-    discovery = load_discovery(root)
-    the_plan = make_plan(root, catalog, discovery, found, force=args.force)
+    found, discovery, the_plan = discover_and_plan(args, catalog, client)
     todo = list(the_plan.missing())
     if shard:
         todo = select_shard(todo, shard[0], shard[1])
@@ -116,7 +109,7 @@ def reconcile(
     return ReconcileReport(the_plan, tuple(results), tuple(found.errors))
 
 
-def print_summary(report: ReconcileReport, out: Sequence[str] | None = None) -> None:
+def print_summary(report: ReconcileReport) -> None:
     results = report.results
     built = sum(1 for r in results if r.state is KernelState.ARCHIVED)
     ships = sum(1 for k in report.plan.kernels if k.state is KernelState.SHIPS_BTF) + sum(
@@ -141,13 +134,12 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.root)
     client = upstream_client(args)
     if args.dry_run:
-        found = discover(client, catalog, selection(args), force=args.force)
-        the_plan = make_plan(args.root, catalog, load_discovery(args.root), found, args.force)
+        found, _, the_plan = discover_and_plan(args, catalog, client)
         print(format_plan(the_plan))
         missing = the_plan.missing()
         print(f"dry run: {len(missing)} kernel(s) to build")
         return 1 if missing or found.errors else 0
     with HubLock(args.root):
-        report = reconcile(args.root, catalog, client, args)
+        report = reconcile(catalog, client, args)
     print_summary(report)
     return 1 if report.failed else 0
