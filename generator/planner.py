@@ -241,3 +241,49 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
         ],
         "summary": summary(the_plan),
     }
+
+
+def plan_from_json(doc: Any, source: str = "plan") -> Plan:
+    """The inverse of plan_to_json, for build jobs working from the plan job's file.
+
+    Shards then split the very plan the matrix was made from, even when
+    upstream published something between the two jobs.
+    """
+    try:
+        kernels = tuple(_kernel_from_json(k) for k in doc["kernels"])
+        errors = tuple(
+            (e["distro"], e["release"], e["arch"], e["url"], e["message"]) for e in doc["errors"]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BtfhubError(f"{source}: not a `btfhub plan --json` document ({exc!r})") from None
+    return Plan(kernels=kernels, errors=errors)
+
+
+def _kernel_from_json(k: Mapping[str, Any]) -> PlannedKernel:
+    pkg = k["package"]
+    package = (
+        None
+        if pkg is None
+        else KernelPackage(
+            uname=str(k["uname"]),
+            arch=str(k["arch"]),
+            name=str(pkg["name"]),
+            version=str(pkg["version"]),
+            url=str(pkg["url"]),
+            size=int(pkg["size"]),
+            sha256=str(pkg["sha256"]),
+            repository=str(pkg["repository"]),
+            filename=str(pkg["filename"]),
+            format=str(pkg["format"]),
+        )
+    )
+    return PlannedKernel(
+        distro=str(k["distro"]),
+        release=str(k["release"]),
+        arch=str(k["arch"]),
+        uname=str(k["uname"]),
+        state=KernelState(k["state"]),
+        package=package,
+        archive_path=str(k["archive_path"]),
+        reason=k["reason"],
+    )

@@ -42,3 +42,20 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["bogus"])
     assert exc.value.code == 2
     assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def test_plan_file_goes_with_a_shard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"kernels": [], "errors": []}')
+    hub = tmp_path / "hub"
+    (hub / "catalog").mkdir(parents=True)
+    for manifest in (REPO / "catalog").glob("*.yaml"):
+        (hub / "catalog" / manifest.name).write_bytes(manifest.read_bytes())
+    assert main(["reconcile", "--root", str(hub), "--plan", str(plan)]) == 1
+    assert "--plan FILE goes with --shard I/N" in capsys.readouterr().err
+    assert not (hub / "archive").exists()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    args = ["--shard", "1/1", "--output", str(tmp_path / "out"), "--plan", str(bad)]
+    assert main(["reconcile", "--root", str(hub), *args]) == 1
+    assert f"--plan {bad}: cannot read it" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from generator.model import (
     Release,
     Source,
 )
-from generator.planner import format_plan, plan, plan_to_json, select
+from generator.planner import format_plan, plan, plan_from_json, plan_to_json, select
 
 
 def release(
@@ -304,3 +304,18 @@ def test_select_filters() -> None:
 def test_select_unknown_names(kwargs: dict[str, str], error: str) -> None:
     with pytest.raises(BtfhubError, match=error):
         select(CATALOG, **kwargs)
+
+
+def test_plan_json_round_trips_for_the_build_jobs() -> None:
+
+    the_plan = plan(
+        CATALOG,
+        {("ubuntu", "focal", "x86_64"): [pkg("5.4.0-42-generic"), pkg("5.4.0-26-generic")]},
+        archived={"archive/ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz"},
+        outcomes={},
+        errors=[("ubuntu", "focal", "arm64", "http://x/", "boom")],
+    )
+    doc = json.loads(json.dumps(plan_to_json(the_plan)))
+    assert plan_from_json(doc) == the_plan
+    with pytest.raises(BtfhubError, match=r"p\.json: not a `btfhub plan --json` document"):
+        plan_from_json({"kernels": [{"distro": "ubuntu"}]}, "p.json")

@@ -72,19 +72,37 @@ def test_sharded_run_equals_one_reconcile(
     planned = {k["uname"] for s in plan["shards"] for k in s["kernels"]}
     assert planned == set(GOOD + BAD + SHIPS_BTF)
 
+    # The plan job's output is the build jobs' input (an artifact in CI).
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+
     outputs = []
     codes = []
+    mirror_server.clear_log()
     for label in labels:
         i = label.split("/")[0]
         shard_hub = clone(remote, f"s{i}")
         out = tmp_path / f"out{i}"
         codes.append(
-            btfhub("reconcile", shard_hub, *mirrors, "--shard", label, "--output", str(out))
+            btfhub(
+                "reconcile",
+                shard_hub,
+                *mirrors,
+                "--shard",
+                label,
+                "--output",
+                str(out),
+                "--plan",
+                str(plan_file),
+            )
         )
         outputs.append(out)
         # A build job writes into its output only.
         assert not (shard_hub / "archive").exists() and not (shard_hub / "index.json").exists()
     assert sorted(codes) == [0, 0, 1]  # the shard with the bad kernel fails
+    # Working from the plan file, the build jobs asked upstream for packages only.
+    fetched = [r.path for r in mirror_server.log]
+    assert fetched and all(path.endswith(".deb") for path in fetched), fetched
 
     merged = clone(remote, "m")
     outcomes = tmp_path / "outcomes.json"

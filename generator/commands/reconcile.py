@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from generator.commands.common import (
 from generator.errors import BtfhubError
 from generator.lock import HubLock
 from generator.model import Catalog, KernelState, Plan
-from generator.planner import format_plan
+from generator.planner import format_plan, plan_from_json
 from generator.reconcile import (
     KernelResult,
     build_missing,
@@ -45,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="with --shard: write files and a shard manifest into DIR, not archive/",
+    )
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        metavar="FILE",
+        help="with --shard: split this `btfhub plan --json` output instead of asking "
+        "upstream again, so every shard job works from the plan the matrix came from",
     )
 
 
@@ -79,6 +87,7 @@ def reconcile(
 ) -> ReconcileReport:
     """Discover, plan, build, record and (unless sharded) render args.root; sync uses it too."""
     root: Path = args.root
+    verify: bool = getattr(args, "verify_packages", False)
     shard = parse_shard(getattr(args, "shard", None))
     output: Path | None = getattr(args, "output", None)
     if shard and output is None:
@@ -87,19 +96,23 @@ def reconcile(
         # Files would land outside archive/ while index.json, rendered from
         # archive/, went on calling those kernels missing.
         raise BtfhubError("--output DIR goes with --shard I/N; without it files go into archive/")
+    plan_file: Path | None = getattr(args, "plan", None)
+    if plan_file is not None:
+        if not shard or output is None:
+            raise BtfhubError("--plan FILE goes with --shard I/N (the plan job's output)")
+        the_plan = read_plan(plan_file)
+        todo = select_shard(list(the_plan.missing()), shard[0], shard[1])
+        results = build_missing(
+            client, todo, output, jobs=args.jobs, force=args.force, verify=verify
+        )
+        write_shard_manifest(output, f"{shard[0]}/{shard[1]}", results)
+        return ReconcileReport(the_plan, tuple(results), the_plan.errors)
     found, discovery, the_plan = discover_and_plan(args, catalog, client)
     todo = list(the_plan.missing())
     if shard:
         todo = select_shard(todo, shard[0], shard[1])
     dest = output if output is not None else root
-    results = build_missing(
-        client,
-        todo,
-        dest,
-        jobs=args.jobs,
-        force=args.force,
-        verify=getattr(args, "verify_packages", False),
-    )
+    results = build_missing(client, todo, dest, jobs=args.jobs, force=args.force, verify=verify)
     if shard and output is not None:
         write_shard_manifest(output, f"{shard[0]}/{shard[1]}", results)
     else:
@@ -107,6 +120,14 @@ def reconcile(
         if render:
             render_hub(root, catalog, discovery)
     return ReconcileReport(the_plan, tuple(results), tuple(found.errors))
+
+
+def read_plan(path: Path) -> Plan:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BtfhubError(f"--plan {path}: cannot read it: {exc}") from None
+    return plan_from_json(doc, str(path))
 
 
 def print_summary(report: ReconcileReport) -> None:
