@@ -120,7 +120,7 @@ def _source(raw: dict[str, Any]) -> Source:
     )
 
 
-def build_distribution(doc: ManifestDocument) -> Distribution:
+def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distribution:
     """Build the model from a document that validation accepted."""
     assert doc.loaded is not None
     raw: dict[str, Any] = doc.loaded.data
@@ -134,6 +134,9 @@ def build_distribution(doc: ManifestDocument) -> Distribution:
             components=tuple(r.get("components", ("main",))),
             packages=tuple(r["packages"]),
             flavours=tuple(r.get("flavours", ())),
+            keyring=(
+                str((root or Path(".")).resolve() / r["keyring"]) if r.get("keyring") else None
+            ),
         )
         for r in raw.get("repositories", [])
     )
@@ -198,4 +201,4 @@ def load_catalog(root: Path) -> Catalog:
     diagnostics = validate_documents(root, docs)
     if diagnostics:
         raise CatalogInvalid(diagnostics)
-    return Catalog(tuple(build_distribution(d) for d in docs))
+    return Catalog(tuple(build_distribution(d, root) for d in docs))

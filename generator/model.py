@@ -47,6 +47,9 @@ class Repository:
     packages: tuple[str, ...] = ()
     # apt only: flavours to keep (suffix of uname), {arch} = upstream arch.
     flavours: tuple[str, ...] = ()
+    # apt only: OpenPGP public keys (absolute path once loaded) that must sign
+    # each suite's Release (Release.gpg); None: the signature is not checked.
+    keyring: str | None = None
 
     def upstream_arch(self, arch: str) -> str:
         return UPSTREAM_ARCH[self.kind][arch]

@@ -58,6 +58,7 @@ def validate_documents(root: Path, docs: list[ManifestDocument]) -> list[Diagnos
             continue
         found.update(_schema_diagnostics(validator, doc))
         found.update(_rule_diagnostics(doc))
+        found.update(_keyring_rules(root, doc))
     return sorted(found, key=lambda d: (d.file, d.line, d.col, d.path, d.message))
 
 
@@ -231,13 +232,27 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
             )
         first.setdefault(rid, i)
         if repo.get("kind") == "rpm-md":
-            for key in ("components", "flavours"):
+            for key in ("components", "flavours", "keyring"):
                 if key in repo:
                     yield _at_key(doc, (*path, key), "only apt repositories have this key")
         elif repo.get("kind") == "apt" and isinstance(repo.get("packages"), list):
             for j, pattern in enumerate(repo["packages"]):
                 if isinstance(pattern, str) and "{uname}" not in pattern:
                     yield _at(doc, (*path, "packages", j), "an apt package pattern needs {uname}")
+
+
+def _keyring_rules(root: Path, doc: ManifestDocument) -> Iterator[Diagnostic]:
+    data = doc.loaded.data if doc.loaded is not None else None
+    if not isinstance(data, dict):
+        return
+    for i, repo in _items(data, "repositories"):
+        keyring = repo.get("keyring")
+        if not isinstance(keyring, str):
+            continue
+        if ".." in Path(keyring).parts:
+            yield _at(doc, ("repositories", i, "keyring"), "must stay inside the hub (no ..)")
+        elif not (root / keyring).is_file():
+            yield _at(doc, ("repositories", i, "keyring"), f"no such file: {keyring}")
 
 
 def _release_id(release: dict[str, Any]) -> tuple[str, str | None]:

@@ -402,7 +402,9 @@ def write_apt_repo(
 def write_release(suite_dir: Path, suite: str) -> Path:
     """dists/<suite>/Release listing every file below it with size and SHA-256."""
     files = sorted(
-        p for p in suite_dir.rglob("*") if p.is_file() and p.name not in ("Release", "InRelease")
+        p
+        for p in suite_dir.rglob("*")
+        if p.is_file() and p.name not in ("Release", "InRelease", "Release.gpg")
     )
     arches = sorted(
         {p.parent.name[len("binary-") :] for p in files if p.parent.name.startswith("binary-")}

@@ -2,17 +2,20 @@
 
 The chain of trust follows apt's: dists/<suite>/Release lists every index
 with its size and SHA-256, each Packages index lists every package with its
-size and SHA-256. (Release's own signature, InRelease/Release.gpg, is not
-checked yet.) deb822 is parsed here rather than with python-debian, whose
-parser guesses encodings and skips malformed lines silently: a broken index
-must fail loudly with its URL and line number.
+size and SHA-256. Release's own signature (Release.gpg) is checked with
+gpgv when the repository names a keyring in its manifest. deb822 is
+parsed here rather than with python-debian, whose parser guesses encodings
+and skips malformed lines silently: a broken index must fail loudly with its URL and line number.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urljoin
 
 from debian.debian_support import Version
@@ -73,6 +76,28 @@ class IndexEntry:
     name: str  # relative to dists/<suite>/, e.g. main/binary-amd64/Packages.xz
     size: int
     sha256: str
+
+
+def verify_signature(data: bytes, signature: bytes, keyring: str, where: str, url: str) -> None:
+    """gpgv: `signature` (Release.gpg) is a good signature of `data` by a key in `keyring`."""
+    with tempfile.TemporaryDirectory(prefix="btfhub-gpgv-") as tmp:
+        data_file, sig_file = Path(tmp, "Release"), Path(tmp, "Release.gpg")
+        data_file.write_bytes(data)
+        sig_file.write_bytes(signature)
+        try:
+            proc = subprocess.run(
+                ["gpgv", "--keyring", keyring, str(sig_file), str(data_file)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise BtfhubError("gpgv is not installed (run scripts/setup.sh)") from None
+    if proc.returncode != 0:
+        detail = " ".join(proc.stderr.split())[-300:]
+        raise UpstreamIndexError(
+            f"{where}: bad or missing signature (Release.gpg, keyring {keyring}): {detail}", url
+        )
 
 
 def parse_release(body: bytes, where: str, url: str) -> dict[str, IndexEntry]:
@@ -191,7 +216,11 @@ def discover_apt(
     for suite in source.suites:
         release_url = urljoin(root, f"dists/{suite}/Release")
         release_where = client.where(release_url)
-        entries = parse_release(client.get_index(release_url), release_where, release_url)
+        release = client.get_index(release_url)
+        if repo.keyring is not None:
+            signature = client.get_index(release_url + ".gpg")
+            verify_signature(release, signature, repo.keyring, release_where, release_url)
+        entries = parse_release(release, release_where, release_url)
         for component in repo.components:
             entry = pick_index(entries, component, uarch, release_where, release_url)
             url = urljoin(root, f"dists/{suite}/{entry.name}")
