@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,14 +18,9 @@ from generator.gitops import (
     hub_changes,
     push_with_retry,
 )
+from tests.hubrepo import clone, git
 
 BOT = "Hub Bot <bot@example.org>"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.rstrip("\n")
 
 
 def regenerate(root: Path) -> Sequence[str]:
@@ -77,12 +71,6 @@ def remote(tmp_path: Path) -> Path:
     git(seed, "-c", "user.name=Seed", "-c", "user.email=seed@example.org", "commit", "-qm", "seed")
     git(seed, "push", "-q", "origin", "main")
     return bare
-
-
-def clone(remote: Path, name: str) -> Path:
-    dest = remote.parent / name
-    git(remote.parent, "clone", "-q", str(remote), str(dest))
-    return dest
 
 
 def test_nothing_changed_makes_no_commit(remote: Path) -> None:
