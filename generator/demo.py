@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from generator.btf.tarball import read_tar_xz_member
 from generator.catalog import CATALOG_DIR
 from generator.errors import BtfhubError
+from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.debpkg import build_deb
 from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
 from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
@@ -163,15 +163,7 @@ def bpftool_struct(archive_file: Path, work: Path, struct: str) -> str:
     name, data = read_tar_xz_member(archive_file.read_bytes())
     raw = work / name
     raw.write_bytes(data)
-    proc = subprocess.run(
-        ["bpftool", "btf", "dump", "file", str(raw), "format", "c"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BtfhubError(f"bpftool could not read {archive_file}: {proc.stderr.strip()}")
-    lines = proc.stdout.splitlines()
+    lines = dump_c(raw).splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"struct {struct} {{"))
     end = next(i for i in range(start, len(lines)) if lines[i].startswith("};"))
     return "\n".join(lines[start : end + 1])

@@ -27,20 +27,12 @@ from generator.btf import (
 from generator.btf.encode import DETACHED_FLAG, pahole, pahole_command
 from generator.btf.tarball import xz_block_size, xz_compress
 from generator.errors import EncodeError
+from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.debpkg import build_kernel_deb
 from generator.mirrorkit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
 from generator.mirrorkit.rpmpkg import build_rpm
 
 UNAME = "5.4.0-42-generic"
-
-
-def bpftool_c(btf: Path) -> str:
-    return subprocess.run(
-        ["bpftool", "btf", "dump", "file", str(btf), "format", "c"],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +46,7 @@ def encoded(tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path) -> Path
 
 
 def test_encode_holds_fixture_types(encoded: Path) -> None:
-    c = bpftool_c(encoded)
+    c = dump_c(encoded)
     for name in STRUCT_NAMES:
         assert f"struct {name} {{" in c
     assert f"union {UNION_NAME} {{" in c

@@ -23,6 +23,7 @@ import pytest
 
 from generator.commands import common
 from generator.lock import LOCK_NAME
+from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.elf import STRUCT_NAMES
 from generator.mirrorkit.mirror import AptPackage, MirrorServer, RpmPackage, write_release
 from generator.mirrorkit.rpmpkg import build_rpm
@@ -156,12 +157,7 @@ def btf_as_c(tmp_path: Path, tar_xz: bytes, uname: str) -> str:
         assert body is not None
         raw = tmp_path / f"{uname}.btf"
         raw.write_bytes(body.read())
-    return subprocess.run(
-        ["bpftool", "btf", "dump", "file", str(raw), "format", "c"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    return dump_c(raw)
 
 
 def payload_compressor(rpm: Path) -> str:
