@@ -297,20 +297,17 @@ FEDORA_BASE = "archives.fedoraproject.org/pub/archive/fedora/linux"
 FEDORA_REL = re.compile(r"^(?P<n>\d+)\.fc(?P<release>\d+)")
 
 
-def fedora_updates_dir(release: int, uarch: str) -> str:
-    # Fedora 28 added "Everything" to the updates tree (modularity); older ones lack it.
-    everything = "Everything/" if release >= 28 else ""
-    return f"updates/{release}/{everything}{uarch}/debug"
-
-
 def publish_fedora(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
-    """The GA kernel (release 300 and up) in releases/N/.../debug/tree, later
-    ones in the updates tree, which keeps only the newest kernel."""
+    """The GA kernel (release 300 and up) in releases/N/Everything/<arch>/debug/tree,
+    later ones in updates/N/Everything/<arch>/debug, which keeps only the newest
+    kernel (so the public hub has each release's first and last). The archive
+    keeps both trees for both architectures from Fedora 24 on; aarch64 24-27
+    were secondary-architecture releases, absent here (and from the public hub)."""
     repos: dict[str, list[IndexedRpm]] = {}
     for release in sorted({int(k.release_dir) for k in kernels}):
-        for uarch in RPM_ARCH.values():
+        for uarch in RPM_ARCH.values() if release >= 28 else ("x86_64",):
             repos[f"{FEDORA_BASE}/releases/{release}/Everything/{uarch}/debug/tree"] = []
-            repos[f"{FEDORA_BASE}/{fedora_updates_dir(release, uarch)}"] = []
+            repos[f"{FEDORA_BASE}/updates/{release}/Everything/{uarch}/debug"] = []
     for k in kernels:
         m = RPM_UNAME.match(k.uname)
         rel = FEDORA_REL.match(m["rel"]) if m else None
@@ -321,7 +318,7 @@ def publish_fedora(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]
         tree = (
             f"releases/{release}/Everything/{uarch}/debug/tree"
             if int(rel["n"]) >= 300
-            else fedora_updates_dir(release, uarch)
+            else f"updates/{release}/Everything/{uarch}/debug"
         )
         repos[f"{FEDORA_BASE}/{tree}"].append(_rpm_entry(k, "Packages/k/"))
     _write_rpm_repos(mirror, repos)
@@ -353,9 +350,16 @@ class Coverage:
     planned: frozenset[str]  # archive paths the plan lists
     skipped: dict[str, str]  # distribution -> why it was not laid out
     plan_errors: tuple[str, ...]
+    # (distro dir, release dir, arch) that some release with hub: true builds
+    built_dirs: frozenset[tuple[str, str, str]]
 
     def missed(self) -> list[ArchivedKernel]:
         return [k for k in self.wanted if k.path not in self.planned]
+
+    def why_missed(self, k: ArchivedKernel) -> str:
+        if (k.distro, k.release_dir, k.arch) not in self.built_dirs:
+            return "no release with hub: true builds this directory and arch"
+        return "published upstream, but no release's series, flavours or suites take it"
 
     def share(self) -> float:
         hit = len(self.wanted) - len(self.missed())
@@ -384,7 +388,15 @@ def measure(
     laid_out = {k.distro for k in wanted}
     # Only the manifests of the distributions laid out are planned, one run
     # each: any other would reach for its real upstream.
-    manifests = [d.id for d in load_catalog(hub_root).distributions if d.archive_dir in laid_out]
+    catalog = load_catalog(hub_root)
+    manifests = [d.id for d in catalog.distributions if d.archive_dir in laid_out]
+    built_dirs = frozenset(
+        (d.archive_dir, r.directory, arch)
+        for d in catalog.distributions
+        for r in d.releases
+        if r.hub is True
+        for arch in r.architectures
+    )
     planned: set[str] = set()
     errors: list[str] = []
     with MirrorServer(mirror) as server:
@@ -394,7 +406,7 @@ def measure(
             errors += [
                 f"{e['distro']}/{e['release']}/{e['arch']}: {e['message']}" for e in doc["errors"]
             ]
-    return Coverage(tuple(sorted(wanted)), frozenset(planned), skipped, tuple(errors))
+    return Coverage(tuple(sorted(wanted)), frozenset(planned), skipped, tuple(errors), built_dirs)
 
 
 def run_plan(
@@ -440,7 +452,7 @@ def report(cov: Coverage) -> str:
     missed = cov.missed()
     if missed:
         lines.append(f"missed ({len(missed)}):")
-        lines += [f"  {k.path}" for k in missed]
+        lines += [f"  {k.path}: {cov.why_missed(k)}" for k in missed]
     return "\n".join(lines)
 
 
@@ -463,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "share": round(cov.share(), 4),
                     "skipped": cov.skipped,
                     "plan_errors": list(cov.plan_errors),
-                    "missed": [k.path for k in cov.missed()],
+                    "missed": {k.path: cov.why_missed(k) for k in cov.missed()},
                 },
                 sort_keys=True,
                 indent=2,
