@@ -41,6 +41,8 @@ from generator.mirrorkit.mirror import (
     write_release,
     write_rpmmd_index,
 )
+from generator.model import Catalog
+from generator.upstream.discover import LISTERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = ROOT / "tests" / "data" / "public-hub-files.txt"
@@ -325,20 +327,128 @@ def publish_fedora(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]
     return [FEDORA_BASE.split("/")[0]]
 
 
+# -- Oracle Linux: oss.oracle.com --------------------------------------------------------
+
+ORACLE_HOST = "oss.oracle.com"
+OL_UNAME = re.compile(r"^(?P<ver>[^-]+)-(?P<rel>.+)\.(?P<arch>x86_64|aarch64)$")
+
+
+def _apache_row(name: str) -> str:
+    return (
+        '<tr><td valign="top"><img src="/icons/unknown.gif" alt="[   ]"></td>'
+        f'<td><a href="{name}">{name}</a></td>'
+        '<td align="right">2021-06-01 12:00  </td><td align="right">512M</td>'
+        "<td>&nbsp;</td></tr>\n"
+    )
+
+
+def publish_ol(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
+    """ol<N>/debuginfo/: one flat directory for both arches, an Apache listing and
+    no repodata; RHCK is kernel-debuginfo, UEK (el7uek, el8uek) kernel-uek-debuginfo,
+    each beside its -common- twin (sources only)."""
+    listings: dict[str, list[str]] = {}
+    for release in sorted({k.release_dir for k in kernels}):
+        if release not in ("7", "8"):
+            raise ValueError(f"ol/{release}: no Oracle Linux debuginfo directory for it")
+        listings[release] = []
+    for k in kernels:
+        m = OL_UNAME.match(k.uname)
+        if m is None or ARCH_OF_RPM[m["arch"]] != k.arch:
+            raise _fail(k, "not an RPM kernel release (<ver>-<rel>.<arch>) of its directory's arch")
+        uek = "uek" in m["rel"]
+        name = "kernel-uek-debuginfo" if uek else "kernel-debuginfo"
+        common = (
+            f"kernel-uek-debuginfo-common-{k.uname}.rpm"
+            if uek
+            else f"kernel-debuginfo-common-{m['arch']}-{k.uname}.rpm"
+        )
+        listings[k.release_dir] += [f"{name}-{k.uname}.rpm", common]
+    for release, names in listings.items():
+        path = f"/ol{release}/debuginfo/"
+        html = (
+            '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n'
+            f"<html>\n <head>\n  <title>Index of {path}</title>\n </head>\n <body>\n"
+            f"<h1>Index of {path}</h1>\n<table>\n"
+            '<tr><th valign="top"><img src="/icons/blank.gif" alt="[ICO]"></th>'
+            '<th><a href="?C=N;O=D">Name</a></th><th><a href="?C=M;O=A">Last modified</a></th>'
+            '<th><a href="?C=S;O=A">Size</a></th><th><a href="?C=D;O=A">Description</a></th></tr>\n'
+            '<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td>'
+            f'<td><a href="/ol{release}/">Parent Directory</a></td><td>&nbsp;</td>'
+            '<td align="right">  - </td><td>&nbsp;</td></tr>\n'
+            + "".join(_apache_row(n) for n in sorted(names))
+            + "</table>\n</body></html>\n"
+        )
+        directory = mirror / ORACLE_HOST / f"ol{release}" / "debuginfo"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "index.html").write_text(html)
+    return [ORACLE_HOST]
+
+
+# -- Amazon Linux: mirror.list -> rpm-md -------------------------------------------------
+
+AL2_HOST = "amazonlinux.us-east-1.amazonaws.com"
+AL1_HOST = "repo.us-east-1.amazonaws.com"
+AL1_PACKAGES_HOST = "packages.us-east-1.amazonaws.com"
+AMZN_UNAME = re.compile(r"^(?P<ver>[^-]+)-(?P<rel>.+)\.amzn(?P<n>[12])\.(?P<arch>x86_64|aarch64)$")
+
+
+def publish_amzn(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
+    """Every repository is reached through a mirror.list whose first line is
+    the rpm-md base. Amazon Linux 2: 2/core/latest/debuginfo/<arch>/mirror.list
+    for the 4.14 kernels, 2/extras/kernel-<X.Y>/latest/debuginfo/<arch>/ for the
+    5.4, 5.10 and 5.15 extras. Amazon Linux 1: latest/updates/debuginfo/mirror.list,
+    whose base names $basearch, as yum substitutes it."""
+    repos: dict[str, list[IndexedRpm]] = {}
+    lists: dict[str, str] = {}
+    for k in kernels:
+        m = AMZN_UNAME.match(k.uname)
+        if m is None or m["n"] != k.release_dir or ARCH_OF_RPM[m["arch"]] != k.arch:
+            raise _fail(k, f"not an Amazon Linux {k.release_dir} kernel of its directory's arch")
+        uarch = m["arch"]
+        if k.release_dir == "1":
+            pointer = f"{AL1_HOST}/latest/updates/debuginfo/mirror.list"
+            base = f"{AL1_PACKAGES_HOST}/2018.03/updates/{_digest(pointer)[:12]}/debuginfo"
+            lists[pointer] = f"http://{base}/$basearch/"
+            root = f"{base}/{uarch}"
+        else:
+            series = ".".join(m["ver"].split(".")[:2])
+            repo = "core" if series == "4.14" else f"extras/kernel-{series}"
+            pointer = f"{AL2_HOST}/2/{repo}/latest/debuginfo/{uarch}/mirror.list"
+            root = f"{AL2_HOST}/2/{repo}/2.0/debuginfo/{uarch}/{_digest(pointer)[:12]}"
+            lists[pointer] = f"http://{root}/"
+        repos.setdefault(root, []).append(_rpm_entry(k, "Packages/"))
+    for pointer, line in lists.items():
+        (mirror / pointer).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / pointer).write_text(line + "\n")
+    _write_rpm_repos(mirror, repos)
+    return sorted({p.split("/")[0] for p in [*lists, *repos]})
+
+
 Publisher = Callable[[Path, Sequence[ArchivedKernel]], list[str]]
 PUBLISHERS: dict[str, Publisher] = {
     "ubuntu": publish_ubuntu,
     "debian": publish_debian,
     "centos": publish_centos,
     "fedora": publish_fedora,
+    "ol": publish_ol,
+    "amzn": publish_amzn,
 }
 # Distributions of the public hub this script does not lay out, and why.
 NOT_LAID_OUT = {
-    "ol": "oss.oracle.com's HTML listings: no index writer here yet",
-    "amzn": "Amazon Linux's mirror.list repositories: no index writer here yet",
     "rhel": "needs a subscription (entitlement certificate)",
     "sles": "needs SUSE registration credentials",
 }
+
+
+def catalog_gap(catalog: Catalog, distro: str) -> str | None:
+    """Why the catalog cannot plan a distribution yet, or None when it can."""
+    manifests = [d for d in catalog.distributions if d.archive_dir == distro]
+    if not manifests:
+        return f"the catalog has no manifest with archive_dir {distro!r} yet"
+    unknown = sorted({r.kind for d in manifests for r in d.repositories if r.kind not in LISTERS})
+    if unknown:
+        return f"repository kind(s) {', '.join(unknown)} not known to this generator yet"
+    return None
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -375,20 +485,21 @@ def measure(
         if not distros or k.distro in distros:
             by_distro[k.distro].append(k)
     mirror = work / "mirror"
+    catalog = load_catalog(hub_root)
     hosts: set[str] = set()
     skipped: dict[str, str] = {}
     wanted: list[ArchivedKernel] = []
     for distro, ks in sorted(by_distro.items()):
         publisher = PUBLISHERS.get(distro)
-        if publisher is None:
-            skipped[distro] = NOT_LAID_OUT.get(distro, "no upstream layout known")
+        gap = catalog_gap(catalog, distro)
+        if publisher is None or gap is not None:
+            skipped[distro] = NOT_LAID_OUT.get(distro, gap or "no upstream layout known")
             continue
         hosts.update(publisher(mirror, ks))
         wanted.extend(ks)
     laid_out = {k.distro for k in wanted}
     # Only the manifests of the distributions laid out are planned, one run
     # each: any other would reach for its real upstream.
-    catalog = load_catalog(hub_root)
     manifests = [d.id for d in catalog.distributions if d.archive_dir in laid_out]
     built_dirs = frozenset(
         (d.archive_dir, r.directory, arch)

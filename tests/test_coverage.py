@@ -15,12 +15,19 @@ import lzma
 import shutil
 import sys
 from collections import defaultdict
+from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import requests
 
+from generator.mirrorkit.mirror import MirrorServer
+from generator.model import Repository, Source
 from generator.upstream.apt import iter_stanzas
+from generator.upstream.http import UpstreamClient
+from generator.upstream.mirrors import Mirrors
+from generator.upstream.rpmmd import discover_rpmmd
 
 REPO = Path(__file__).resolve().parent.parent
 LIST = REPO / "tests" / "data" / "public-hub-files.txt"
@@ -55,14 +62,23 @@ def test_the_saved_list_is_the_public_hubs() -> None:
     by_distro: dict[str, int] = defaultdict(int)
     for k in kernels:
         by_distro[k.distro] += 1
-    # centos, debian and fedora whole (the issue's 120, 153 and 24); ubuntu's six
-    # folders truncated to the 100 files the index lists each.
-    assert dict(by_distro) == {"centos": 120, "debian": 153, "fedora": 24, "ubuntu": 600}
+    # centos, debian and fedora whole (the issue's 120, 153 and 24);
+    # ubuntu's six folders, ol/7's two and amzn/2's two truncated to the 100
+    # files the index lists each (the header of the file says so).
+    assert dict(by_distro) == {
+        "amzn": 216,
+        "centos": 120,
+        "debian": 153,
+        "fedora": 24,
+        "ol": 291,
+        "ubuntu": 600,
+    }
 
 
 def test_a_slice_of_the_public_hub_is_planned(tmp_path: Path) -> None:
     kernels = _slice()
-    result = cov.measure(kernels, REPO, tmp_path)
+    # This branch's distributions; ol and amzn are measured once their kinds exist.
+    result = cov.measure(kernels, REPO, tmp_path, ("ubuntu", "debian", "centos", "fedora"))
     assert result.plan_errors == ()
     missed = {k.path: result.why_missed(k) for k in result.missed()}
     # Only the releases whose kernels ship BTF (hub: false in the seed's tables).
@@ -76,6 +92,27 @@ def test_a_slice_of_the_public_hub_is_planned(tmp_path: Path) -> None:
     assert len(result.wanted) - len(missed) > 100
     report = cov.report(result)
     assert "ubuntu/16.04/arm64" in report and "100.0%" in report
+
+
+def test_a_distribution_the_catalog_lacks_is_skipped_saying_why(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    (hub / "catalog").mkdir(parents=True)
+    shutil.copy(REPO / "catalog" / "centos8.yaml", hub / "catalog")
+    shutil.copytree(REPO / "schemas", hub / "schemas")
+    kernels = cov.parse_list(
+        [
+            "centos/8/x86_64/4.18.0-348.el8.x86_64.btf.tar.xz",
+            "ol/8/x86_64/5.4.17-2120.el8uek.x86_64.btf.tar.xz",
+            "rhel/8/x86_64/4.18.0-348.el8.x86_64.btf.tar.xz",
+        ]
+    )
+    result = cov.measure(kernels, hub, tmp_path / "work")
+    assert result.skipped == {
+        "ol": "the catalog has no manifest with archive_dir 'ol' yet",
+        "rhel": "needs a subscription (entitlement certificate)",
+    }
+    assert [k.distro for k in result.wanted] == ["centos"] and result.share() == 1.0
+    assert "skipped ol: the catalog has no manifest" in cov.report(result)
 
 
 def test_the_measure_sees_a_catalog_that_misses_a_component(tmp_path: Path) -> None:
@@ -211,3 +248,69 @@ def test_a_kernel_its_upstream_cannot_hold_is_refused(tmp_path: Path) -> None:
     (k,) = cov.parse_list(["fedora/25/x86_64/4.5.5-300.fc24.x86_64.btf.tar.xz"])
     with pytest.raises(ValueError, match="not a Fedora 25 kernel"):
         cov.publish_fedora(tmp_path, [k])
+
+
+def test_oracle_layout_is_an_apache_listing_of_both_arches(tmp_path: Path) -> None:
+    kernels = cov.parse_list(
+        [
+            "ol/7/x86_64/3.10.0-1160.119.1.0.1.el7.x86_64.btf.tar.xz",
+            "ol/7/arm64/4.14.35-1902.0.9.el7uek.aarch64.btf.tar.xz",
+        ]
+    )
+    assert cov.publish_ol(tmp_path, kernels) == ["oss.oracle.com"]
+    with MirrorServer(tmp_path) as server:
+        # The directory URL answers with its listing, as oss.oracle.com's Apache does.
+        page = requests.get(f"{server.url}oss.oracle.com/ol7/debuginfo/", timeout=10)
+    assert page.status_code == 200
+    links = _links(page.text)
+    assert {
+        "kernel-debuginfo-3.10.0-1160.119.1.0.1.el7.x86_64.rpm",
+        "kernel-debuginfo-common-x86_64-3.10.0-1160.119.1.0.1.el7.x86_64.rpm",
+        "kernel-uek-debuginfo-4.14.35-1902.0.9.el7uek.aarch64.rpm",
+        "kernel-uek-debuginfo-common-4.14.35-1902.0.9.el7uek.aarch64.rpm",
+    } <= links
+    assert not (tmp_path / "oss.oracle.com/ol7/debuginfo/repodata").exists()
+
+
+def _links(page: str) -> set[str]:
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hrefs: set[str] = set()
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.hrefs |= {v for k, v in attrs if tag == "a" and k == "href" and v}
+
+    parser = Links()
+    parser.feed(page)
+    return parser.hrefs
+
+
+def test_amazon_layout_resolves_through_mirror_list_to_rpm_md(tmp_path: Path) -> None:
+    """Each mirror.list's first line is an rpm-md base the real rpm-md lister reads."""
+    kernels = cov.parse_list(
+        [
+            "amzn/2/x86_64/4.14.26-54.32.amzn2.x86_64.btf.tar.xz",
+            "amzn/2/arm64/5.10.50-44.132.amzn2.aarch64.btf.tar.xz",
+            "amzn/1/x86_64/4.14.42-52.37.amzn1.x86_64.btf.tar.xz",
+        ]
+    )
+    hosts = cov.publish_amzn(tmp_path, kernels)
+    assert hosts == [cov.AL2_HOST, cov.AL1_PACKAGES_HOST, cov.AL1_HOST]
+    pointers = {
+        ("x86_64", f"{cov.AL2_HOST}/2/core/latest/debuginfo/x86_64/mirror.list"),
+        ("arm64", f"{cov.AL2_HOST}/2/extras/kernel-5.10/latest/debuginfo/aarch64/mirror.list"),
+        ("x86_64", f"{cov.AL1_HOST}/latest/updates/debuginfo/mirror.list"),
+    }
+    with MirrorServer(tmp_path) as server:
+        mirrors = Mirrors.parse([f"http://{h}/={server.url}{h}/" for h in hosts])
+        client = UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache")
+        found = set()
+        for arch, pointer in pointers:
+            base = (tmp_path / pointer).read_text().splitlines()[0]
+            base = base.replace("$basearch", cov.RPM_ARCH[arch])
+            repo = Repository("amzn", "rpm-md", base, packages=("kernel-debuginfo",))
+            found |= {
+                p.uname for p in discover_rpmmd(client, repo, Source("amzn", paths=("",)), arch)
+            }
+    assert found == {k.uname for k in kernels}
