@@ -12,9 +12,10 @@ directory and architecture, then the kernels the plan misses.
     .venv/bin/python bench/coverage.py [LIST] [--root DIR] [--distro D ...] [--json]
 
 The upstream layouts are modelled here, in one place, from what the
-upstreams publish (see docs/ and each publisher's comments); the catalog
-is never consulted to decide where a kernel goes, so a miss is the
-catalog's, not the mirror's.
+upstreams publish (each publisher's docstring and comments say what it
+models); the catalog is never consulted to decide where a kernel goes, so
+a miss is the catalog's, not the mirror's. The catalog only says which
+distributions can be planned at all (a manifest whose kinds are known).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.catalog import load_catalog
+from generator.errors import BtfhubError
 from generator.mirrorkit.mirror import (
     IndexedDeb,
     IndexedRpm,
@@ -41,13 +43,13 @@ from generator.mirrorkit.mirror import (
     write_release,
     write_rpmmd_index,
 )
-from generator.model import Catalog
+from generator.model import UPSTREAM_ARCH, Catalog, archive_path
 from generator.upstream.discover import LISTERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = ROOT / "tests" / "data" / "public-hub-files.txt"
-DEB_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
-RPM_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
+DEB_ARCH = UPSTREAM_ARCH["apt"]
+RPM_ARCH = UPSTREAM_ARCH["rpm-md"]
 ARCH_OF_RPM = {v: k for k, v in RPM_ARCH.items()}
 SUFFIX = ".btf.tar.xz"
 
@@ -63,7 +65,7 @@ class ArchivedKernel:
 
     @property
     def path(self) -> str:
-        return f"archive/{self.distro}/{self.release_dir}/{self.arch}/{self.uname}{SUFFIX}"
+        return archive_path(self.distro, self.release_dir, self.arch, self.uname)
 
 
 def parse_list(lines: Iterable[str], where: str = "list") -> list[ArchivedKernel]:
@@ -191,6 +193,10 @@ DEBIAN_POINT_RELEASE_ABIS = {
     "buster": {17, 18, 20, 21},
     "bullseye": {9, 10},
 }
+# The last ABI stretch-backports published (4.19.0-0.bpo.9, 4.19.118-2~bpo9+1);
+# later bpo ABIs are stretch LTS's linux-4.19. Buster's 5.10 LTS kernels are
+# named 0.deb10.N instead, so every buster bpo ABI is a backport.
+DEBIAN_LAST_BACKPORTS_ABI = {"stretch": 9, "buster": 1_000, "bullseye": 1_000}
 DEBIAN_UNAME = re.compile(
     r"^(?P<upstream>\d+\.\d+)\.0-(?P<abi>\d+|0\.bpo\.\d+|0\.deb\d+\.\d+)-(?P<flavour>[a-z0-9-]+)$"
 )
@@ -213,8 +219,15 @@ def publish_debian(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]
         if m is None:
             raise _fail(k, "not a Debian kernel release (X.Y.0-ABI-flavour)")
         upstream, abi = m["upstream"], m["abi"]
-        if ".bpo." in abi:
-            # Backports: the next release's kernel rebuilt, 4.19.0-0.bpo.19 = 4.19.232-1~bpo9+1.
+        if ".bpo." in abi and int(abi.rsplit(".", 1)[1]) > DEBIAN_LAST_BACKPORTS_ABI[codename]:
+            # Stretch LTS carried linux-4.19 in its security archive, keeping
+            # the backports ABI name (4.19.0-0.bpo.19 = 4.19.232-1~deb9u1).
+            n = int(abi.rsplit(".", 1)[1])
+            where = (security_repo, security_suite)
+            source = f"linux-{upstream}"
+            version = f"{upstream}.{n * 10}-1~deb{k.release_dir}u1"
+        elif ".bpo." in abi:
+            # Backports: the next release's kernel rebuilt (4.19.118-2~bpo9+1).
             n = int(abi.rsplit(".", 1)[1])
             where = (main_repo, f"{codename}-backports")
             source, version = "linux", f"{upstream}.{n * 10}-1~bpo{k.release_dir}+1"
@@ -330,7 +343,6 @@ def publish_fedora(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]
 # -- Oracle Linux: oss.oracle.com --------------------------------------------------------
 
 ORACLE_HOST = "oss.oracle.com"
-OL_UNAME = re.compile(r"^(?P<ver>[^-]+)-(?P<rel>.+)\.(?P<arch>x86_64|aarch64)$")
 
 
 def _apache_row(name: str) -> str:
@@ -352,7 +364,7 @@ def publish_ol(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
             raise ValueError(f"ol/{release}: no Oracle Linux debuginfo directory for it")
         listings[release] = []
     for k in kernels:
-        m = OL_UNAME.match(k.uname)
+        m = RPM_UNAME.match(k.uname)
         if m is None or ARCH_OF_RPM[m["arch"]] != k.arch:
             raise _fail(k, "not an RPM kernel release (<ver>-<rel>.<arch>) of its directory's arch")
         uek = "uek" in m["rel"]
@@ -574,9 +586,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--distro", action="append", default=[], help="only these (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    kernels = parse_list(args.list.read_text().splitlines(), str(args.list))
-    with tempfile.TemporaryDirectory(prefix="btfhub-coverage-") as tmp:
-        cov = measure(kernels, args.root.resolve(), Path(tmp), args.distro)
+    try:
+        kernels = parse_list(args.list.read_text().splitlines(), str(args.list))
+        with tempfile.TemporaryDirectory(prefix="btfhub-coverage-") as tmp:
+            cov = measure(kernels, args.root.resolve(), Path(tmp), args.distro)
+    except (OSError, ValueError, RuntimeError, BtfhubError) as exc:
+        print(f"coverage: error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(
             json.dumps(

@@ -179,6 +179,7 @@ def test_debian_layout_follows_the_archives(tmp_path: Path) -> None:
             "debian/9/x86_64/4.9.0-13-amd64.btf.tar.xz",
             "debian/9/x86_64/4.9.0-19-rt-amd64.btf.tar.xz",
             "debian/9/arm64/4.19.0-0.bpo.19-arm64.btf.tar.xz",
+            "debian/9/x86_64/4.19.0-0.bpo.9-amd64.btf.tar.xz",  # not in the public hub
             "debian/10/arm64/5.10.0-0.deb10.17-cloud-arm64.btf.tar.xz",
             "debian/11/x86_64/5.10.0-9-amd64.btf.tar.xz",
         ]
@@ -193,8 +194,12 @@ def test_debian_layout_follows_the_archives(tmp_path: Path) -> None:
     assert "linux-image-4.9.0-19-rt-amd64-dbg" in _packages(
         security / "stretch/updates/main/binary-amd64/Packages.xz"
     )
-    bpo = _packages(archive / "stretch-backports/main/binary-arm64/Packages.xz")
-    assert bpo["linux-image-4.19.0-0.bpo.19-arm64-dbg"]["version"].endswith("~bpo9+1")
+    # Stretch LTS's linux-4.19 kept the backports ABI name, in the security archive.
+    lts9 = _packages(security / "stretch/updates/main/binary-arm64/Packages.xz")
+    stanza = lts9["linux-image-4.19.0-0.bpo.19-arm64-dbg"]
+    assert stanza["source"] == "linux-4.19" and stanza["version"].endswith("~deb9u1")
+    bpo = _packages(archive / "stretch-backports/main/binary-amd64/Packages.xz")
+    assert bpo["linux-image-4.19.0-0.bpo.9-amd64-dbg"]["version"].endswith("~bpo9+1")
     lts = _packages(security / "buster/updates/main/binary-arm64/Packages.xz")
     stanza = lts["linux-image-5.10.0-0.deb10.17-cloud-arm64-dbg"]
     assert stanza["source"] == "linux-5.10"
@@ -314,3 +319,13 @@ def test_amazon_layout_resolves_through_mirror_list_to_rpm_md(tmp_path: Path) ->
                 p.uname for p in discover_rpmmd(client, repo, Source("amzn", paths=("",)), arch)
             }
     assert found == {k.uname for k in kernels}
+
+
+def test_a_bad_list_exits_2_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "list.txt"
+    bad.write_text("ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz\nnot/a/path\n")
+    assert cov.main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"coverage: error: {bad}:2: not <distro>/<release>/<arch>/")
