@@ -408,8 +408,10 @@ def publish_amzn(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
     """Every repository is reached through a mirror.list whose first line is
     the rpm-md base. Amazon Linux 2: 2/core/latest/debuginfo/<arch>/mirror.list
     for the 4.14 kernels, 2/extras/kernel-<X.Y>/latest/debuginfo/<arch>/ for the
-    5.4, 5.10 and 5.15 extras. Amazon Linux 1: latest/updates/debuginfo/mirror.list,
-    whose base names $basearch, as yum substitutes it."""
+    5.4, 5.10 and 5.15 extras. Amazon Linux 1 (releasever "latest", an alias of
+    2018.03): <releasever>/{main,updates}/debuginfo/mirror.list, whose base names
+    $basearch for yum to fill in; its later kernels are updates (main holds
+    what 2018.03 shipped with)."""
     repos: dict[str, list[IndexedRpm]] = {}
     lists: dict[str, str] = {}
     for k in kernels:
@@ -418,10 +420,15 @@ def publish_amzn(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
             raise _fail(k, f"not an Amazon Linux {k.release_dir} kernel of its directory's arch")
         uarch = m["arch"]
         if k.release_dir == "1":
-            pointer = f"{AL1_HOST}/latest/updates/debuginfo/mirror.list"
-            base = f"{AL1_PACKAGES_HOST}/2018.03/updates/{_digest(pointer)[:12]}/debuginfo"
-            lists[pointer] = f"http://{base}/$basearch/"
-            root = f"{base}/{uarch}"
+            for repo in ("main", "updates"):
+                base = f"{AL1_PACKAGES_HOST}/2018.03/{repo}/{_digest(repo)[:12]}/debuginfo"
+                for releasever in ("latest", "2018.03"):
+                    lists[f"{AL1_HOST}/{releasever}/{repo}/debuginfo/mirror.list"] = (
+                        f"http://{base}/$basearch/"
+                    )
+                repos.setdefault(f"{base}/{uarch}", [])
+            root = f"{AL1_PACKAGES_HOST}/2018.03/updates/{_digest('updates')[:12]}/debuginfo"
+            root = f"{root}/{uarch}"
         else:
             series = ".".join(m["ver"].split(".")[:2])
             repo = "core" if series == "4.14" else f"extras/kernel-{series}"

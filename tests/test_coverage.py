@@ -306,6 +306,8 @@ def test_amazon_layout_resolves_through_mirror_list_to_rpm_md(tmp_path: Path) ->
         ("x86_64", f"{cov.AL2_HOST}/2/core/latest/debuginfo/x86_64/mirror.list"),
         ("arm64", f"{cov.AL2_HOST}/2/extras/kernel-5.10/latest/debuginfo/aarch64/mirror.list"),
         ("x86_64", f"{cov.AL1_HOST}/latest/updates/debuginfo/mirror.list"),
+        ("x86_64", f"{cov.AL1_HOST}/2018.03/updates/debuginfo/mirror.list"),
+        ("x86_64", f"{cov.AL1_HOST}/2018.03/main/debuginfo/mirror.list"),  # empty
     }
     with MirrorServer(tmp_path) as server:
         mirrors = Mirrors.parse([f"http://{h}/={server.url}{h}/" for h in hosts])
