@@ -399,6 +399,7 @@ def publish_ol(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
 # -- Amazon Linux: mirror.list -> rpm-md -------------------------------------------------
 
 AL2_HOST = "amazonlinux.us-east-1.amazonaws.com"
+AL2_TOPICS = ("core", "extras/kernel-5.4", "extras/kernel-5.10", "extras/kernel-5.15")
 AL1_HOST = "repo.us-east-1.amazonaws.com"
 AL1_PACKAGES_HOST = "packages.us-east-1.amazonaws.com"
 AMZN_UNAME = re.compile(r"^(?P<ver>[^-]+)-(?P<rel>.+)\.amzn(?P<n>[12])\.(?P<arch>x86_64|aarch64)$")
@@ -414,6 +415,14 @@ def publish_amzn(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
     what 2018.03 shipped with)."""
     repos: dict[str, list[IndexedRpm]] = {}
     lists: dict[str, str] = {}
+    if any(k.release_dir == "2" for k in kernels):
+        # Every topic is published for both arches, with or without listed kernels.
+        for topic in AL2_TOPICS:
+            for uarch in RPM_ARCH.values():
+                pointer = f"{AL2_HOST}/2/{topic}/latest/debuginfo/{uarch}/mirror.list"
+                root = f"{AL2_HOST}/2/{topic}/2.0/debuginfo/{uarch}/{_digest(pointer)[:12]}"
+                lists[pointer] = f"http://{root}/"
+                repos[root] = []
     for k in kernels:
         m = AMZN_UNAME.match(k.uname)
         if m is None or m["n"] != k.release_dir or ARCH_OF_RPM[m["arch"]] != k.arch:
@@ -431,10 +440,11 @@ def publish_amzn(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
             root = f"{root}/{uarch}"
         else:
             series = ".".join(m["ver"].split(".")[:2])
-            repo = "core" if series == "4.14" else f"extras/kernel-{series}"
-            pointer = f"{AL2_HOST}/2/{repo}/latest/debuginfo/{uarch}/mirror.list"
-            root = f"{AL2_HOST}/2/{repo}/2.0/debuginfo/{uarch}/{_digest(pointer)[:12]}"
-            lists[pointer] = f"http://{root}/"
+            topic = "core" if series == "4.14" else f"extras/kernel-{series}"
+            if topic not in AL2_TOPICS:
+                raise _fail(k, f"no Amazon Linux 2 repository for kernel {series}")
+            pointer = f"{AL2_HOST}/2/{topic}/latest/debuginfo/{uarch}/mirror.list"
+            root = lists[pointer].removeprefix("http://").rstrip("/")
         repos.setdefault(root, []).append(_rpm_entry(k, "Packages/"))
     for pointer, line in lists.items():
         (mirror / pointer).parent.mkdir(parents=True, exist_ok=True)

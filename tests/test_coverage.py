@@ -321,6 +321,11 @@ def test_amazon_layout_resolves_through_mirror_list_to_rpm_md(tmp_path: Path) ->
                 p.uname for p in discover_rpmmd(client, repo, Source("amzn", paths=("",)), arch)
             }
     assert found == {k.uname for k in kernels}
+    # Every Amazon Linux 2 topic is there for both arches, listed kernels or not.
+    for topic in ("core", "extras/kernel-5.4", "extras/kernel-5.15"):
+        assert (
+            tmp_path / cov.AL2_HOST / "2" / topic / "latest/debuginfo/aarch64/mirror.list"
+        ).is_file()
 
 
 def test_a_bad_list_exits_2_with_its_line(
