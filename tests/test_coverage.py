@@ -336,3 +336,25 @@ def test_a_bad_list_exits_2_with_its_line(
     assert cov.main([str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"coverage: error: {bad}:2: not <distro>/<release>/<arch>/")
+
+
+def test_a_release_whose_discovery_fails_is_reported_not_fatal(tmp_path: Path) -> None:
+    """A suite the upstream does not publish: plan exits 1, the measure goes on."""
+    hub = tmp_path / "hub"
+    shutil.copytree(REPO / "catalog", hub / "catalog")
+    shutil.copytree(REPO / "schemas", hub / "schemas")
+    manifest = hub / "catalog" / "ubuntu.yaml"
+    text = manifest.read_text()
+    suites = "suites: [xenial, xenial-updates, xenial-proposed]"
+    assert suites in text
+    manifest.write_text(text.replace(suites, "suites: [xenial, xenial-updates, xenial-hwe]"))
+    kernels = cov.parse_list(
+        [
+            "ubuntu/16.04/x86_64/4.10.0-14-generic.btf.tar.xz",
+            "ubuntu/20.04/x86_64/5.4.0-100-generic.btf.tar.xz",
+        ]
+    )
+    result = cov.measure(kernels, hub, tmp_path / "work")
+    assert result.plan_errors and all("xenial-hwe/Release" in e for e in result.plan_errors)
+    assert [k.release_dir for k in result.missed()] == ["16.04"]
+    assert "plan error: ubuntu/xenial" in cov.report(result)
