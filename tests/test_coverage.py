@@ -98,6 +98,8 @@ def test_a_distribution_the_catalog_lacks_is_skipped_saying_why(tmp_path: Path) 
     hub = tmp_path / "hub"
     (hub / "catalog").mkdir(parents=True)
     shutil.copy(REPO / "catalog" / "centos8.yaml", hub / "catalog")
+    if (REPO / "catalog" / "keys").is_dir():  # the keyrings manifests name
+        shutil.copytree(REPO / "catalog" / "keys", hub / "catalog" / "keys")
     shutil.copytree(REPO / "schemas", hub / "schemas")
     kernels = cov.parse_list(
         [
