@@ -137,6 +137,8 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             keyring=(
                 str((root or Path(".")).resolve() / r["keyring"]) if r.get("keyring") else None
             ),
+            mirrorlist=bool(r.get("mirrorlist", False)),
+            credentials=r.get("credentials"),
         )
         for r in raw.get("repositories", [])
     )

@@ -18,8 +18,13 @@ ARCHITECTURES = ("x86_64", "arm64")
 # How each repository kind spells an architecture upstream.
 UPSTREAM_ARCH = {
     "apt": {"x86_64": "amd64", "arm64": "arm64"},
+    "launchpad": {"x86_64": "amd64", "arm64": "arm64"},
     "rpm-md": {"x86_64": "x86_64", "arm64": "aarch64"},
+    "html-listing": {"x86_64": "x86_64", "arm64": "aarch64"},
 }
+
+# Repository kinds and the Source field naming where in the repository to read.
+REPOSITORY_KINDS = ("apt", "rpm-md", "launchpad", "html-listing")
 
 KERNEL_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-\d+)?$")
 
@@ -35,10 +40,10 @@ class Position:
 
 @dataclass(frozen=True)
 class Repository:
-    """A debug-symbol repository a manifest names (kind apt or rpm-md)."""
+    """A debug-symbol repository a manifest names (one of REPOSITORY_KINDS)."""
 
     id: str
-    kind: str  # "apt" | "rpm-md"
+    kind: str  # "apt" | "rpm-md" | "launchpad" | "html-listing"
     url: str  # base URL; may hold {arch} (upstream spelling)
     components: tuple[str, ...] = ("main",)  # apt only
     # Package-name patterns holding {uname}, most preferred first. For a
@@ -50,6 +55,11 @@ class Repository:
     # apt only: OpenPGP public keys (absolute path once loaded) that must sign
     # each suite's Release (Release.gpg); None: the signature is not checked.
     keyring: str | None = None
+    # rpm-md only: each path holds a mirror.list naming the real repo root (Amazon Linux).
+    mirrorlist: bool = False
+    # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
+    # e.g. "rhel-cdn"); None: public.
+    credentials: str | None = None
 
     def upstream_arch(self, arch: str) -> str:
         return UPSTREAM_ARCH[self.kind][arch]
@@ -60,8 +70,8 @@ class Source:
     """One release's use of a repository: apt suites or rpm-md paths."""
 
     repository: str
-    suites: tuple[str, ...] = ()  # apt: dists/<suite>
-    paths: tuple[str, ...] = ()  # rpm-md: repo roots relative to the repo URL
+    suites: tuple[str, ...] = ()  # apt: dists/<suite>; launchpad: distro series (focal)
+    paths: tuple[str, ...] = ()  # rpm-md, html-listing: relative to the repo URL
 
 
 @dataclass(frozen=True)
@@ -144,8 +154,11 @@ class KernelPackage:
     name: str  # package name
     version: str
     url: str  # absolute URL (after mirror rewriting is applied at fetch)
-    size: int
-    sha256: str
+    # Both None when the index gives none (Oracle's flat HTML listings): then
+    # the package's own RPM signature is the only trust anchor, and the build
+    # step refuses the package until it can check that.
+    size: int | None
+    sha256: str | None
     repository: str  # repository id
     filename: str  # path relative to the repository root as the index says
     format: str  # "deb" | "rpm"
@@ -196,6 +209,9 @@ class Plan:
     kernels: tuple[PlannedKernel, ...]
     # (distro, release, arch, url, message) for repositories/indexes that failed
     errors: tuple[tuple[str, str, str, str, str], ...] = field(default=())
+    # (distro, release, arch, message): releases skipped because the operator
+    # gave no credentials for their repositories (RHEL, SLES); not a failure.
+    needs_credentials: tuple[tuple[str, str, str, str], ...] = field(default=())
 
     def missing(self) -> tuple[PlannedKernel, ...]:
         return tuple(

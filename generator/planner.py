@@ -116,6 +116,7 @@ def plan(
     outcomes: Mapping[OutcomeKey, Outcome],
     errors: Sequence[PlanError] = (),
     force: bool = False,
+    needs_credentials: Sequence[tuple[str, str, str, str]] = (),
 ) -> Plan:
     """One PlannedKernel per archive path, sorted by (distro, release, arch, uname).
 
@@ -156,7 +157,11 @@ def plan(
                         reason=reason,
                     )
     kernels = sorted(claimed.values(), key=lambda k: (k.distro, k.release, k.arch, k.uname))
-    return Plan(kernels=tuple(kernels), errors=tuple(sorted(errors)))
+    return Plan(
+        kernels=tuple(kernels),
+        errors=tuple(sorted(errors)),
+        needs_credentials=tuple(sorted(needs_credentials)),
+    )
 
 
 # -- output --------------------------------------------------------------------
@@ -195,11 +200,18 @@ def format_plan(the_plan: Plan) -> str:
         lines.append(f"error: {distro}/{release}/{arch}: discovery failed: {message}")
         if url and url not in message:
             lines.append(f"  url: {url}")
+    for distro, release, arch, message in the_plan.needs_credentials:
+        lines.append(f"skipped: {distro}/{release}/{arch}: {message}")
     counts = summary(the_plan)
     parts = [f"{counts[s.value]} {s.value}" for s in _SUMMARY_ORDER]
     lines.append(
         f"{len(the_plan.kernels)} kernels: {', '.join(parts)}; "
         f"{counts['errors']} discovery error(s)"
+        + (
+            f"; {len(the_plan.needs_credentials)} release/arch need credentials"
+            if the_plan.needs_credentials
+            else ""
+        )
     )
     return "\n".join(lines)
 
@@ -239,6 +251,10 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
             {"distro": d, "release": r, "arch": a, "url": u, "message": m}
             for d, r, a, u, m in the_plan.errors
         ],
+        "needs_credentials": [
+            {"distro": d, "release": r, "arch": a, "message": m}
+            for d, r, a, m in the_plan.needs_credentials
+        ],
         "summary": summary(the_plan),
     }
 
@@ -254,9 +270,14 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
         errors = tuple(
             (e["distro"], e["release"], e["arch"], e["url"], e["message"]) for e in doc["errors"]
         )
-    except (KeyError, TypeError, ValueError) as exc:
+        # Absent from plans written before the credentials kinds existed.
+        needs_credentials = tuple(
+            (str(e["distro"]), str(e["release"]), str(e["arch"]), str(e["message"]))
+            for e in doc.get("needs_credentials", [])
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BtfhubError(f"{source}: not a `btfhub plan --json` document ({exc!r})") from None
-    return Plan(kernels=kernels, errors=errors)
+    return Plan(kernels=kernels, errors=errors, needs_credentials=needs_credentials)
 
 
 def _kernel_from_json(k: Mapping[str, Any]) -> PlannedKernel:
@@ -270,8 +291,8 @@ def _kernel_from_json(k: Mapping[str, Any]) -> PlannedKernel:
             name=str(pkg["name"]),
             version=str(pkg["version"]),
             url=str(pkg["url"]),
-            size=int(pkg["size"]),
-            sha256=str(pkg["sha256"]),
+            size=None if pkg["size"] is None else int(pkg["size"]),
+            sha256=None if pkg["sha256"] is None else str(pkg["sha256"]),
             repository=str(pkg["repository"]),
             filename=str(pkg["filename"]),
             format=str(pkg["format"]),

@@ -29,6 +29,7 @@ from generator.model import (
 )
 from generator.progress import Progress
 from generator.state import Discovery
+from generator.upstream.credentials import CredentialsMissing
 from generator.upstream.discover import discover_release
 from generator.upstream.http import UpstreamClient
 
@@ -46,6 +47,8 @@ class Selection:
 class DiscoveryResult:
     upstream: dict[UpstreamKey, list[KernelPackage]] = field(default_factory=dict)
     errors: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    # (distro, release, arch, message): skipped, the operator gave no credentials.
+    needs_credentials: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def discover(
@@ -59,6 +62,8 @@ def discover(
         key = (dist.id, release.id, arch)
         try:
             result.upstream[key] = discover_release(client, dist, release, arch)
+        except CredentialsMissing as exc:
+            result.needs_credentials.append((dist.id, release.id, arch, str(exc)))
         except BtfhubError as exc:
             url = getattr(exc, "url", "")
             result.errors.append((dist.id, release.id, arch, str(url), str(exc)))
@@ -81,7 +86,13 @@ def make_plan(
             candidates.add(archive_path(dist.archive_dir, release.directory, arch, pkg.uname))
     archived = {p for p in candidates if (root / p).is_file()}
     return planner.plan(
-        catalog, found.upstream, archived, discovery.outcomes(), found.errors, force=force
+        catalog,
+        found.upstream,
+        archived,
+        discovery.outcomes(),
+        found.errors,
+        force=force,
+        needs_credentials=found.needs_credentials,
     )
 
 
@@ -116,6 +127,14 @@ def build_one(
 ) -> KernelResult:
     pkg = kernel.package
     assert pkg is not None
+    if pkg.sha256 is None or pkg.size is None:
+        # Oracle's flat listings give no checksum: only the RPM's own signature
+        # could vouch for the bytes, and nothing is published unverified.
+        return KernelResult(
+            kernel,
+            KernelState.FAILED,
+            f"{pkg.url}: no index checksum and RPM signature checking is not available",
+        )
     try:
         with (
             tempfile.TemporaryDirectory(prefix="btfhub-build-") as tmp,
@@ -151,7 +170,7 @@ def build_missing(
     verify: bool = False,
 ) -> list[KernelResult]:
     """Build each kernel with `jobs` workers (downloads and encodes overlap)."""
-    total_bytes = sum(k.package.size for k in kernels if k.package)
+    total_bytes = sum(k.package.size or 0 for k in kernels if k.package)
     progress = Progress(len(kernels), total_bytes)
     results: list[KernelResult] = []
     try:

@@ -20,13 +20,15 @@ files discovery no longer sees upstream).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from generator.errors import BtfhubError
 from generator.model import KernelPackage, KernelState, Outcome
+
+T = TypeVar("T")
 
 INDEX_FILE = "index.json"
 SCHEMA_VERSION = 1
@@ -45,8 +47,8 @@ class KnownKernel:
     # Relative to the repository root as the index says; never a mirror URL,
     # so that index.json does not change when a mirror does.
     filename: str
-    package_size: int
-    package_sha256: str
+    package_size: int | None  # None: the index gives none (Oracle's HTML listings)
+    package_sha256: str | None
     # What an earlier build learnt (FAILED with reason, or SHIPS_BTF); None
     # when nothing was learnt yet or the kernel got built.
     outcome: Outcome | None = None
@@ -151,6 +153,10 @@ def _int(value: Any, where: str) -> int:
     return value
 
 
+def _optional(read: Callable[[Any, str], T], value: Any, where: str) -> T | None:
+    return None if value is None else read(value, where)
+
+
 def _known_kernel(uname: str, raw: Mapping[str, Any], where: str) -> KnownKernel | None:
     """The KnownKernel an index entry stands for, or None for archive-only kernels."""
     if "package" not in raw:
@@ -175,8 +181,8 @@ def _known_kernel(uname: str, raw: Mapping[str, Any], where: str) -> KnownKernel
         version=_str(pkg.get("version"), f"{where}.package.version"),
         repository=_str(pkg.get("repository"), f"{where}.package.repository"),
         filename=_str(pkg.get("filename"), f"{where}.package.filename"),
-        package_size=_int(pkg.get("size"), f"{where}.package.size"),
-        package_sha256=_str(pkg.get("sha256"), f"{where}.package.sha256"),
+        package_size=_optional(_int, pkg.get("size"), f"{where}.package.size"),
+        package_sha256=_optional(_str, pkg.get("sha256"), f"{where}.package.sha256"),
         outcome=outcome,
     )
 

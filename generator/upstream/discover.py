@@ -22,11 +22,25 @@ from generator.model import (
     series_matches,
 )
 from generator.upstream.apt import discover_apt
+from generator.upstream.credentials import load_credentials
+from generator.upstream.htmllisting import discover_htmllisting
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.launchpad import discover_launchpad
 from generator.upstream.rpmmd import discover_rpmmd
 
 Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]]
-LISTERS: dict[str, Lister] = {"apt": discover_apt, "rpm-md": discover_rpmmd}
+LISTERS: dict[str, Lister] = {
+    "apt": discover_apt,
+    "rpm-md": discover_rpmmd,
+    "launchpad": discover_launchpad,
+    "html-listing": discover_htmllisting,
+}
+
+
+def credentials_prefix(repo: Repository) -> str:
+    """The URL prefix a repository's credentials are sent to: its URL up to any {arch}."""
+    return repo.url.split("{", 1)[0]
+
 
 # (distro id, release id, arch, url, message): a release whose discovery failed.
 DiscoveryError = tuple[str, str, str, str, str]
@@ -44,6 +58,12 @@ class Discovery:
             if lister is None:
                 raise BtfhubError(f"repository {repo.id}: unknown kind {repo.kind!r}")
             try:
+                if repo.credentials is not None:
+                    # CredentialsMissing (an UpstreamError) is remembered like any
+                    # failure: the operator's environment does not change mid-run.
+                    self.client.authorize(
+                        credentials_prefix(repo), load_credentials(repo.credentials, repo.id)
+                    )
                 self._memo[key] = lister(self.client, repo, source, arch)
             except UpstreamError as exc:
                 self._memo[key] = exc

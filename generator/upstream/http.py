@@ -45,6 +45,7 @@ import urllib3.exceptions
 from generator import __version__
 from generator.errors import PackageError, UpstreamError
 from generator.fsutil import atomic_write
+from generator.upstream.credentials import Credentials
 from generator.upstream.mirrors import Mirrors
 
 CONNECT_TIMEOUT = 10.0
@@ -144,6 +145,8 @@ class UpstreamClient:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._memo: dict[str, bytes] = {}
+        # Public URL prefix -> credentials for the repository under it.
+        self._credentials: dict[str, Credentials] = {}
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         # Checksums are over the bytes as published: never let a server or proxy
@@ -161,6 +164,30 @@ class UpstreamClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def authorize(self, prefix: str, credentials: Credentials) -> None:
+        """Send `credentials` with every request for a URL under `prefix` (public form).
+
+        Matched on the URL the manifest names, before mirror rewriting, so a
+        private mirror of a subscription repository gets the same credentials.
+        """
+        with self._lock:
+            self._credentials[prefix] = credentials
+
+    def _request_options(self, url: str) -> dict[str, Any]:
+        with self._lock:
+            prefixes = [p for p in self._credentials if url.startswith(p)]
+            if not prefixes:
+                return {}
+            creds = self._credentials[max(prefixes, key=len)]
+        options: dict[str, Any] = {}
+        if creds.cert is not None:
+            options["cert"] = creds.cert
+        if creds.ca is not None:
+            options["verify"] = creds.ca
+        if creds.auth is not None:
+            options["auth"] = creds.auth
+        return options
 
     def where(self, url: str) -> str:
         """The URL for a message: the rewritten one, and the original when different."""
@@ -193,13 +220,14 @@ class UpstreamClient:
     ) -> requests.Response:
         """GET with bounded retries; returns the first non-retryable response."""
         rewritten = self.mirrors.rewrite(url)
+        options = self._request_options(url)
         failure = ""
         for attempt in range(1, self.attempts + 1):
             self._count(requests=1, retries=int(attempt > 1))
             response: requests.Response | None = None
             try:
                 response = self.session.get(
-                    rewritten, headers=headers, stream=stream, timeout=self.timeout
+                    rewritten, headers=headers, stream=stream, timeout=self.timeout, **options
                 )
             except TRANSIENT as exc:
                 failure = f"{type(exc).__name__}: {exc}"

@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 from generator.model import KernelPackage, Repository, Source
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+from generator.upstream.mirrorlist import MIRROR_LIST, resolve_mirror_list
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
@@ -138,6 +139,8 @@ def discover_rpmmd(
     found: dict[str, KernelPackage] = {}
     for path in source.paths:
         root = repo_root(repo, arch, path)
+        if repo.mirrorlist:
+            root = resolve_mirror_list(client, urljoin(root, MIRROR_LIST), uarch)
         repomd_url = urljoin(root, "repodata/repomd.xml")
         href, size, checksum = _primary_location(
             client.get_index(repomd_url), client.where(repomd_url), repomd_url
