@@ -139,6 +139,7 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             ),
             mirrorlist=bool(r.get("mirrorlist", False)),
             credentials=r.get("credentials"),
+            kernel_release=r.get("kernel_release", "rpm"),
         )
         for r in raw.get("repositories", [])
     )

@@ -60,6 +60,10 @@ class Repository:
     # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
     # e.g. "rhel-cdn"); None: public.
     credentials: str | None = None
+    # rpm-md only: how uname -r follows from a package: "rpm" ({ver}-{rel}.{arch},
+    # Red Hat family) or "suse" ({ver}-{rel minus its last number}-{flavour} of
+    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default).
+    kernel_release: str = "rpm"
 
     def upstream_arch(self, arch: str) -> str:
         return UPSTREAM_ARCH[self.kind][arch]

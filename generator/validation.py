@@ -48,6 +48,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "keyring": ("apt",),
     "flavours": ("apt", "launchpad"),
     "mirrorlist": ("rpm-md",),
+    "kernel_release": ("rpm-md",),
 }
 
 

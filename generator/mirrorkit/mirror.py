@@ -197,6 +197,9 @@ def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
         def _file(self) -> Path | None:
             path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
             target = (server.directory / path.lstrip("/")).resolve()
+            if target.is_dir() and path.endswith("/"):
+                # A directory URL answers with its index page, as Apache's does.
+                target = target / "index.html"
             if not target.is_relative_to(server.directory) or not target.is_file():
                 return None
             return target
