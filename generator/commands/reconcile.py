@@ -144,10 +144,14 @@ def print_summary(report: ReconcileReport) -> None:
     for r in failed:
         k = r.kernel
         print(f"FAILED {k.distro}/{k.release}/{k.arch} {k.uname}: {r.reason}", file=sys.stderr)
+    skipped = report.plan.needs_credentials
+    for distro, release, arch, message in skipped:
+        print(f"skipped {distro}/{release}/{arch}: {message}")
     print(
         f"summary: {built} built, {already} already there, {ships} ship their own BTF, "
         f"{len(failed)} failed"
         + (f", {len(report.errors)} release/arch could not be discovered" if report.errors else "")
+        + (f", {len(skipped)} release/arch need credentials" if skipped else "")
     )
 
 

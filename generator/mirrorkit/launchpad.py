@@ -44,6 +44,7 @@ class Publication:
     path: Path
     status: str = "Published"
     sha256: str | None = None  # what binaryFileUrls claims; None: the file's real digest
+    size: int | None = None  # likewise for the size
 
     @property
     def das_link(self) -> str:
@@ -73,7 +74,7 @@ class Publication:
         data = self.path.read_bytes()
         return {
             "url": f"{WEB_PUBLIC}{ARCHIVE}/+files/{self.path.name}",
-            "size": len(data),
+            "size": len(data) if self.size is None else self.size,
             "sha1": hashlib.sha1(data).hexdigest(),
             "sha256": self.sha256 or hashlib.sha256(data).hexdigest(),
         }
