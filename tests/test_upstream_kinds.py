@@ -310,3 +310,18 @@ def test_basic_auth_goes_only_to_the_repository_that_needs_it(
     assert private.headers.get("Authorization") == expected
     assert "Authorization" not in public.headers
     assert json.dumps(public.headers).count("s3cret") == 0
+
+
+def test_launchpad_file_list_is_fetched_once_per_kernel_with_a_cache(
+    tmp_path: Path, stand_in: LaunchpadStandIn
+) -> None:
+    path = _file(tmp_path, "linux-image-unsigned-5.4.0-42-generic-dbgsym_1_amd64.ddeb")
+    stand_in.publish(path, "linux-image-unsigned-5.4.0-42-generic-dbgsym", "1", "focal")
+    mirrors = Mirrors.parse(stand_in.mirror_pairs(), None)
+    source = Source("lp", suites=("focal",))
+    for _ in range(2):  # two runs sharing the on-disk index cache
+        with UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache") as client:
+            (pkg,) = discover_launchpad(client, LP_REPO, source, "x86_64")
+            assert pkg.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert len(stand_in.requests_for("binaryFileUrls")) == 1
+    assert len(stand_in.requests_for("getPublishedBinaries")) == 2  # the listing may move on

@@ -282,9 +282,18 @@ class UpstreamClient:
         atomic_write(meta_path, (json.dumps(meta, sort_keys=True, indent=2) + "\n").encode())
 
     def get_index(
-        self, url: str, *, size: int | None = None, checksum: Checksum | None = None
+        self,
+        url: str,
+        *,
+        size: int | None = None,
+        checksum: Checksum | None = None,
+        immutable: bool = False,
     ) -> bytes:
-        """The body of an index file, verified against size/checksum when given."""
+        """The body of an index file, verified against size/checksum when given.
+
+        immutable: the URL's answer never changes (a Launchpad publication's
+        file list), so a cached body is served without asking again.
+        """
         rewritten = self.mirrors.rewrite(url)
 
         def expected(body: bytes) -> bool:
@@ -300,6 +309,9 @@ class UpstreamClient:
 
         cached = self._load_cache(rewritten)
         headers: dict[str, str] = {}
+        if cached is not None and immutable and size is None and checksum is None:
+            self._count(cache_hits=1)
+            return self._remember(rewritten, cached.body)
         if cached is not None and (size is not None or checksum is not None):
             if expected(cached.body):
                 self._count(cache_hits=1)

@@ -18,7 +18,10 @@ every publication. Two calls of the API (https://api.launchpad.net/1.0/):
 
 Only Published and Superseded publications count: a Deleted or Obsolete one's
 files may be gone from the librarian. The second call is made only for the
-package that wins each uname, once per kernel.
+package that wins each uname, and only once per kernel ever when the index
+cache is on (its answer never changes). The first call's substring query
+returns every linux-image-* publication of a series and arch (both dbgsym and
+not): tens of pages for a long-lived series, revalidated on each run.
 """
 
 from __future__ import annotations
@@ -64,9 +67,9 @@ def query_prefixes(repo: Repository, uarch: str) -> list[str]:
     return kept
 
 
-def _json(client: UpstreamClient, url: str) -> Any:
+def _json(client: UpstreamClient, url: str, immutable: bool = False) -> Any:
     where = client.where(url)
-    body = client.get_index(url)
+    body = client.get_index(url, immutable=immutable)
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -125,7 +128,9 @@ def _file(client: UpstreamClient, candidate: _Candidate, where_from: str) -> tup
     """(url, size, sha256) of the candidate's package file."""
     url = f"{candidate.self_link}?ws.op=binaryFileUrls&include_meta=true"
     where = client.where(url)
-    files = _json(client, url)
+    # A publication's files never change: with the index cache, each kernel
+    # costs this request once, not on every scheduled run.
+    files = _json(client, url, immutable=True)
     if not isinstance(files, list):
         raise UpstreamIndexError(f"{where}: binaryFileUrls did not return a list", url)
     for item in files:
