@@ -126,6 +126,22 @@ def test_oracle_listing_is_planned_but_never_published_without_a_checksum(
     assert package_requests(mirror_server) == []  # refused before a byte was fetched
     assert states(hub, "ol", "8-uek-r6") == {OL_UNAME: "failed"}
     assert hub_cell(hub, "8 UEK R6") == "0/1"
+    # index.json keeps the missing checksum as null and reads it back.
+    assert kernels(hub, "ol", "8-uek-r6")[OL_UNAME]["package"]["sha256"] is None
+    again = btfhub(capsys, hub, "reconcile", *mirror, *OL8)
+    assert again.code == 1
+    assert "no index checksum" in again.err
+    # A build job working from the plan file refuses it the same way.
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan.out)
+    shard = btfhub(
+        capsys, hub, "reconcile", *mirror, *OL8,
+        "--shard", "1/1", "--plan", str(plan_file), "--output", str(tmp_path / "shard"),
+    )  # fmt: skip
+    assert shard.code == 1
+    assert "no index checksum and RPM signature checking is not available" in shard.err
+    assert not list((tmp_path / "shard").rglob("*.btf.tar.xz"))
+    assert archive_files(hub) == {}
 
     # The listed URL is a working kernel-debuginfo package: once its RPM signature
     # can be checked, these same bytes build (not published here: nothing vouches).
@@ -384,3 +400,56 @@ def test_rhel_needs_credentials_then_builds_with_the_entitlement_certificate(
     assert sorted(files) == [path]
     assert states(hub, "rhel", "8") == {RHEL_UNAME: "archived"}
     assert_fixture_btf(tmp_path, files[path], RHEL_UNAME)
+
+
+# -- SLES: registration credentials as basic auth, SUSE's names and layout -------------
+
+SLES_UNAME = "5.3.18-59.5-default"
+SLES_USER = ("SCC_0123456789", "s3cret-registration")
+
+
+def test_sles_needs_credentials_then_builds_suse_kernel_names(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fixture_elf: Path,
+) -> None:
+    # SUSE keeps vmlinux at /usr/lib/debug/boot/vmlinux-<uname>.debug, and the
+    # package release's last number (.2) is not part of uname -r.
+    rpm = build_rpm(
+        tmp_path / "rpms", "kernel-default-debuginfo", "5.3.18", "59.5.2", "x86_64", SLES_UNAME,
+        None, extra={f"/usr/lib/debug/boot/vmlinux-{SLES_UNAME}.debug": fixture_elf.read_bytes()},
+    )  # fmt: skip
+    hub = make_hub(tmp_path / "hub")
+    monkeypatch.delenv("BTFHUB_SUSE_USER", raising=False)
+    monkeypatch.delenv("BTFHUB_SUSE_PASSWORD_FILE", raising=False)
+    with MirrorServer(tmp_path / "scc", basic_auth=SLES_USER) as scc:
+        base = "SLE-Module-Basesystem/15-SP3/x86_64"
+        write_rpmmd_repo(scc.directory / f"Products/{base}/product_debug", [], flat=False)
+        write_rpmmd_repo(scc.directory / f"Updates/{base}/update_debug", [rpm], flat=False)
+        mirror = ("--mirror", f"https://updates.suse.com/SUSE/={scc.url}")
+        sles = ("--distro", "sles", "--release", "15.3")
+
+        plan = btfhub(capsys, hub, "plan", *mirror, *sles)
+        assert plan.code == 0, plan.err
+        assert "skipped: sles/15.3/x86_64: needs credentials" in plan.out
+        assert scc.log == []
+
+        password = tmp_path / "password"
+        password.write_text("wrong\n")
+        monkeypatch.setenv("BTFHUB_SUSE_USER", SLES_USER[0])
+        monkeypatch.setenv("BTFHUB_SUSE_PASSWORD_FILE", str(password))
+        run = btfhub(capsys, hub, "reconcile", *mirror, *sles)
+        assert run.code == 1
+        assert "HTTP 401" in run.err
+        assert "https://updates.suse.com/SUSE/Products/" in run.err
+
+        password.write_text(SLES_USER[1] + "\n")
+        run = btfhub(capsys, hub, "reconcile", *mirror, *sles)
+        assert run.code == 0, run.err
+        assert "summary: 1 built" in run.out
+    path = f"archive/sles/15.3/x86_64/{SLES_UNAME}.btf.tar.xz"
+    files = archive_files(hub)
+    assert sorted(files) == [path]
+    assert states(hub, "sles", "15.3") == {SLES_UNAME: "archived"}
+    assert_fixture_btf(tmp_path, files[path], SLES_UNAME)

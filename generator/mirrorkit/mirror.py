@@ -14,6 +14,7 @@ for decoys that need no real contents: discovery never opens a package.
 
 from __future__ import annotations
 
+import base64
 import bz2
 import email.utils
 import gzip
@@ -59,7 +60,10 @@ class Request:
 class MirrorServer:
     """ThreadingHTTPServer on 127.0.0.1:<free port> serving `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, basic_auth: tuple[str, str] | None = None) -> None:
+        # basic_auth: answer 401 to any request without these credentials (an
+        # RMT/SMT mirror of SUSE's repositories, say).
+        self.basic_auth = basic_auth
         self.directory = directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.log: list[Request] = []
@@ -204,8 +208,17 @@ def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                 return None
             return target
 
+        def _authorized(self) -> bool:
+            if server.basic_auth is None:
+                return True
+            token = base64.b64encode(":".join(server.basic_auth).encode()).decode()
+            return self.headers.get("Authorization") == f"Basic {token}"
+
         def _serve(self, body: bool) -> None:
             path = urllib.parse.urlsplit(self.path).path
+            if not self._authorized():
+                self._simple(401, "authentication required\n")
+                return
             fault = server._take_fault(path)
             if fault is not None and fault.drop:
                 self.close_connection = True
