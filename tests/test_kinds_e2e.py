@@ -27,7 +27,7 @@ from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.elf import STRUCT_NAMES
 from generator.mirrorkit.launchpad import LaunchpadStandIn
 from generator.mirrorkit.listing import write_html_listing
-from generator.mirrorkit.mirror import MirrorServer, write_rpmmd_repo
+from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_rpmmd_repo
 from generator.mirrorkit.rpmpkg import build_rpm
 from generator.mirrorkit.tls import ClientCertMirrorServer, make_pki
 from generator.upstream.http import UpstreamClient
@@ -41,8 +41,10 @@ from tests.hubkit import (
     kernels,
     make_hub,
     meta_only,
+    mirror_args,
     package_requests,
     states,
+    write_ubuntu,
 )
 
 CREDENTIAL_VARS = ("BTFHUB_RHEL_CERT", "BTFHUB_RHEL_KEY", "BTFHUB_RHEL_CA")
@@ -453,3 +455,75 @@ def test_sles_needs_credentials_then_builds_suse_kernel_names(
     assert sorted(files) == [path]
     assert states(hub, "sles", "15.3") == {SLES_UNAME: "archived"}
     assert_fixture_btf(tmp_path, files[path], SLES_UNAME)
+
+
+# -- Launchpad as the fallback of ddebs.ubuntu.com (how catalog/ubuntu.yaml can use it) --
+
+FALLBACK_MANIFEST = """\
+# yaml-language-server: $schema=../schemas/manifest.schema.json
+title: Ubuntu with a Launchpad fallback
+archive_dir: ubuntu
+directory: "20.04"
+architectures: [x86_64]
+columns:
+  - {header: Ubuntu, field: name}
+  - {header: HUB, field: hub}
+repositories:
+  - id: ddebs
+    kind: apt
+    url: http://ddebs.ubuntu.com/
+    packages: ["linux-image-unsigned-{uname}-dbgsym", "linux-image-{uname}-dbgsym"]
+    flavours: [generic]
+  - id: launchpad
+    kind: launchpad
+    url: https://api.launchpad.net/1.0/ubuntu/+archive/primary
+    packages: ["linux-image-unsigned-{uname}-dbgsym", "linux-image-{uname}-dbgsym"]
+    flavours: [generic]
+releases:
+  - name: Focal
+    kernel: "5.4.0"
+    hub: true
+    sources:
+      - repository: ddebs
+        suites: [focal, focal-updates]
+      - repository: launchpad
+        suites: [focal]
+"""
+
+
+def test_launchpad_fills_in_what_ddebs_no_longer_indexes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mirror_server: MirrorServer
+) -> None:
+    k26 = "5.4.0-26-generic"
+    decoys = tmp_path / "decoys"
+    decoys.mkdir()
+
+    def ddeb(uname: str, version: str) -> AptPackage:
+        name = f"linux-image-unsigned-{uname}-dbgsym"
+        path = decoys / f"{name}_{version}_amd64.ddeb"
+        path.write_bytes(f"{name} {version}\n".encode())
+        return AptPackage(path, name, version, "amd64", "linux")
+
+    current, old = ddeb(K42, "5.4.0-42.46"), ddeb(k26, "5.4.0-26.30")
+    write_ubuntu(mirror_server, {"focal": [], "focal-updates": [current]})
+    hub = tmp_path / "hub"
+    (hub / "catalog").mkdir(parents=True)
+    (hub / "catalog/ubuntu.yaml").write_text(FALLBACK_MANIFEST)
+    shutil.copyfile(REPO / "README.md", hub / "README.md")
+    with LaunchpadStandIn() as lp:
+        for pkg in (current, old):  # Launchpad has both; ddebs only the current one
+            lp.publish(pkg.path, pkg.package, pkg.version, "focal", status="Superseded")
+        plan = btfhub(capsys, hub, "plan", "--json", *lp_args(lp), *mirror_args(mirror_server))
+    assert plan.code == 0, plan.err
+    doc = json.loads(plan.out)
+    assert doc["errors"] == []
+    sources = {
+        k["uname"]: (k["package"]["repository"], k["package"]["url"]) for k in doc["kernels"]
+    }
+    assert sources == {
+        K42: ("ddebs", f"http://ddebs.ubuntu.com/pool/main/l/linux/{current.path.name}"),
+        k26: (
+            "launchpad",
+            f"https://launchpad.net/ubuntu/+archive/primary/+files/{old.path.name}",
+        ),
+    }
