@@ -4,9 +4,12 @@ rhel/7, rhel/8, sles/12.3 ...) and use the repository kinds their upstreams need
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from generator.catalog import load_catalog
+from generator.cli import main
 from generator.model import Catalog, archive_path, series_matches
 from tests.hubkit import REPO
 
@@ -85,3 +88,72 @@ def test_repository_kinds(catalog: Catalog) -> None:
         ("rhel", "rhel-cdn"): ("rpm-md", False, "rhel-cdn", "rpm"),
         ("sles", "suse"): ("rpm-md", False, "suse", "suse"),
     }
+
+
+BAD_KINDS = """\
+# yaml-language-server: $schema=../schemas/manifest.schema.json
+title: X
+archive_dir: x
+directory: "1"
+columns:
+  - {header: X, field: name}
+repositories:
+  - id: lp
+    kind: launchpad
+    url: https://api.launchpad.net/1.0/ubuntu
+    packages: [linux-image-dbgsym]
+    mirrorlist: true
+  - id: listing
+    kind: html-listing
+    url: https://oss.example/ol7/debuginfo/
+    packages: ["kernel-debuginfo-{uname}.rpm"]
+    flavours: [uek]
+    credentials: oracle
+  - id: apt
+    kind: apt
+    url: http://apt.example/
+    packages: ["k-{uname}"]
+    kernel_release: suse
+releases:
+  - name: A
+    kernel: "5.4"
+    hub: true
+    sources:
+      - repository: lp
+        paths: [""]
+      - repository: listing
+        suites: [focal]
+"""
+
+
+def test_new_kinds_are_validated_with_positions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog/x.yaml").write_text(BAD_KINDS)
+
+    code = main(["validate", "--root", str(tmp_path)])
+
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert out == [
+        "catalog/x.yaml:10:10: repositories[0].url: a launchpad URL names an archive, "
+        "e.g. https://api.launchpad.net/1.0/ubuntu/+archive/primary",
+        "catalog/x.yaml:11:16: repositories[0].packages[0]: "
+        "a launchpad package pattern needs {uname}",
+        "catalog/x.yaml:12:5: repositories[0].mirrorlist: only rpm-md repositories have this key",
+        "catalog/x.yaml:17:5: repositories[1].flavours: "
+        "only apt and launchpad repositories have this key",
+        "catalog/x.yaml:18:18: repositories[1].credentials: unknown credentials kind 'oracle' "
+        "(expected one of: rhel-cdn, suse)",
+        "catalog/x.yaml:23:5: repositories[2].kernel_release: "
+        "only rpm-md repositories have this key",
+        "catalog/x.yaml:29:9: releases[0].sources[0]: repository 'lp' is launchpad: "
+        "the source needs suites",
+        "catalog/x.yaml:30:9: releases[0].sources[0].paths: repository 'lp' is launchpad: "
+        "it has no paths",
+        "catalog/x.yaml:31:9: releases[0].sources[1]: repository 'listing' is html-listing: "
+        "the source needs paths",
+        "catalog/x.yaml:32:9: releases[0].sources[1].suites: "
+        "repository 'listing' is html-listing: it has no suites",
+    ]
