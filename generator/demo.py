@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.tarball import read_tar_xz_member
-from generator.catalog import CATALOG_DIR
 from generator.errors import BtfhubError
+from generator.manifest import CATALOG_DIR
 from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.debpkg import build_deb
 from generator.mirrorkit.elf import STRUCT_NAMES, build_elf

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from generator.catalog import TEXT_FIELDS, Diagnostic
+from generator.catalog import TEXT_FIELDS
 from generator.cli import main
+from generator.manifest import Diagnostic
 from generator.model import ARCHITECTURES, KERNEL_RE
 from generator.validation import load_schema
 
