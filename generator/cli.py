@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser, or with `only`, one where just that command's module is imported.
 
-    Importing every command pulls in requests, GitPython and Jinja2; a
+    Importing every command pulls in requests and Jinja2; a
     pre-commit `btfhub validate` should not pay for them on every commit.
     """
     parser = argparse.ArgumentParser(

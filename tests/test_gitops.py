@@ -1,4 +1,4 @@
-"""generator/gitops.py against real git: a bare remote and clones in tmp_path."""
+"""generator/gitops/ against real git: a bare remote and clones in tmp_path."""
 
 from __future__ import annotations
 
@@ -377,3 +377,36 @@ def test_push_race_from_a_shallow_clone(remote: Path) -> None:
     assert git(remote, "show", "--name-only", "--format=", "main").splitlines() == sorted(
         ["README.md", b_file, "index.json"]
     )
+
+
+def test_commit_info_reads_any_author_and_message(tmp_path: Path) -> None:
+    """Names and messages that look like commit headers are read as data, not parsed as text."""
+    from generator.gitops.runner import Repo
+
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "f").write_text("x")
+    git(work, "add", "f")
+    message = "subject <a@b> 1 +0000\n\nauthor Eve <eve@example.org> 0 +0000\nparent deadbeef\n"
+    git(
+        work,
+        "-c",
+        "user.name=Zoë <Q> O'Neil",
+        "-c",
+        "user.email=zoe@example.org",
+        "commit",
+        "-q",
+        "--cleanup=verbatim",
+        "-m",
+        message,
+    )
+    repo = Repo(work)
+    head = repo.head()
+    assert head is not None
+    info = repo.commit_info(head)
+    assert info.parents == ()
+    assert info.author[:2] == ("Zoë Q O'Neil", "zoe@example.org")
+    assert info.author[2].split()[0].isdigit()
+    assert info.message.rstrip("\n") == message.rstrip("\n")
+    assert info.tree == repo.tree_of(head)
