@@ -30,6 +30,8 @@ from generator.mirrorkit.mirror import (
     write_apt_repo,
     write_rpmmd_repo,
 )
+from generator.upstream.http import UpstreamClient
+from generator.upstream.mirrors import Mirrors
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,11 +88,16 @@ class Run:
     err: str
 
 
+def quick_upstream(mirrors: Mirrors, cache_dir: Path) -> UpstreamClient:
+    """The commands' upstream client for tests: retries as usual, without the backoff sleeps."""
+    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, backoff=0.0)
+
+
 def btfhub(capsys: pytest.CaptureFixture[str], root: Path, *argv: str) -> Run:
     """`btfhub --root ROOT ARGV...` in process, with its exit code and both outputs."""
     capsys.readouterr()  # drop anything printed before
     command, *rest = argv
-    code = main([command, "--root", str(root), *rest])
+    code = main([command, "--root", str(root), *rest], upstream=quick_upstream)
     captured = capsys.readouterr()
     return Run(code, captured.out, captured.err)
 

@@ -16,8 +16,8 @@ import pytest
 
 from generator.cli import main
 from generator.mirrorkit.mirror import MirrorServer
-from generator.model import KernelState
-from generator.shard_manifest import ShardOutcome, write_outcomes
+from generator.model import KernelId, KernelOutcome, KernelState
+from generator.shards.outcomes import write_outcomes
 from tests.hubrepo import (
     BOT,
     archive_bytes,
@@ -288,10 +288,16 @@ def test_skip_build_records_outcomes_and_renders(
     write_outcomes(
         outcomes,
         [
-            ShardOutcome("ubuntu", "focal", "x86_64", FOCAL_BAD, KernelState.FAILED, "pahole: 1"),
-            ShardOutcome("debian", "buster", "x86_64", BUSTER_1, KernelState.SHIPS_BTF, "has .BTF"),
+            KernelOutcome(
+                KernelId("ubuntu", "focal", "x86_64", FOCAL_BAD), KernelState.FAILED, "pahole: 1"
+            ),
+            KernelOutcome(
+                KernelId("debian", "buster", "x86_64", BUSTER_1), KernelState.SHIPS_BTF, "has .BTF"
+            ),
             # Upstream dropped it since the build: warned about, not recorded.
-            ShardOutcome("ubuntu", "jammy", "x86_64", JAMMY_1, KernelState.FAILED, "gone"),
+            KernelOutcome(
+                KernelId("ubuntu", "jammy", "x86_64", JAMMY_1), KernelState.FAILED, "gone"
+            ),
         ],
     )
     code = sync(hub, mirror_server, "--skip-build", "--outcomes", str(outcomes), "--commit")

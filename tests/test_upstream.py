@@ -37,12 +37,13 @@ from generator.model import (
     Distribution,
     KernelPackage,
     Release,
+    ReleaseArch,
     Repository,
     Source,
     series_matches,
 )
 from generator.upstream.apt import discover_apt, flavour_of
-from generator.upstream.discover import discover_all, discover_release
+from generator.upstream.discover import SourceListings, discover_all
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
@@ -931,9 +932,8 @@ def test_releases_sharing_a_repository_fetch_it_once(
         repositories=(centos_repo(),),
     )
     with make_client(tmp_path, mirror_server) as client:
-        found = {
-            r.id: [p.uname for p in discover_release(client, dist, r, "x86_64")] for r in releases
-        }
+        listings = SourceListings(client)
+        found = {r.id: [p.uname for p in listings.release(dist, r, "x86_64")] for r in releases}
     assert found == {
         "7.0.1406": ["3.10.0-123.4.2.el7.x86_64", "3.10.0-123.el7.x86_64"],
         "7.9.2009": ["3.10.0-1160.el7.x86_64"],
@@ -960,16 +960,18 @@ def test_discover_all_keeps_going_after_a_failure(
     )
     catalog = Catalog((dist,))
     with make_client(tmp_path, mirror_server) as client:
-        listings, errors = discover_all(
+        found = discover_all(
             client, [(dist, r, "x86_64") for r in catalog.distributions[0].releases]
         )
-    assert list(listings) == [("centos7", "7.0.1406", "x86_64")]
+    assert list(found.kernels) == [ReleaseArch("centos7", "7.0.1406", "x86_64")]
     url = "http://debuginfo.centos.org/7/x86_64/missing/repodata/repomd.xml"
-    assert [e[:4] for e in errors] == [
-        ("centos7", "7.1.1503", "x86_64", url),
-        ("centos7", "7.2.1511", "x86_64", url),
+    assert [(e.target, e.url) for e in found.failures] == [
+        (ReleaseArch("centos7", "7.1.1503", "x86_64"), url),
+        (ReleaseArch("centos7", "7.2.1511", "x86_64"), url),
     ]
-    assert "HTTP 404" in errors[0][4]
+    assert "HTTP 404" in found.failures[0].message
+    assert found.failures[0].cause == "HTTP 404 Not Found"
+    assert not found.failures[0].unreachable
     # The failure is remembered: the shared broken repository was asked once.
     assert len(mirror_server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
 
@@ -990,7 +992,7 @@ def test_discover_release_first_source_wins(
         repositories=(centos_repo(),),
     )
     with make_client(tmp_path, mirror_server) as client:
-        (pkg,) = discover_release(client, dist, release, "x86_64")
+        (pkg,) = SourceListings(client).release(dist, release, "x86_64")
     assert "/x86_64/b/" in pkg.url
 
 

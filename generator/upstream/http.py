@@ -35,9 +35,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -66,8 +67,46 @@ TRANSIENT = (
 RAW_TRANSIENT = (urllib3.exceptions.HTTPError, OSError)
 
 
-def default_cache_dir(root: Path) -> Path:
-    return root / ".btfhub-cache" / "http"
+@dataclass(frozen=True)
+class Cause:
+    """Why a request failed, in plain words, and whether a retry could help."""
+
+    text: str  # e.g. "the host name does not resolve"
+    unreachable: bool  # the host could not be reached at all (a mirror would help)
+    final: bool  # retrying cannot fix it (name resolution, TLS verification)
+    host: str = ""  # the host contacted (a mirror's, when one is used)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """exc and its causes: requests wraps urllib3's MaxRetryError, whose reason is the cause."""
+    found: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in found:
+        found.append(seen)
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else seen.__context__
+    return found
+
+
+def transport_cause(exc: BaseException) -> Cause:
+    """The plain-words cause of a requests exception."""
+    chain = _chain(exc)
+
+    def has(*types: type[BaseException]) -> bool:
+        return any(isinstance(e, types) for e in chain)
+
+    if has(urllib3.exceptions.NameResolutionError):
+        return Cause("the host name does not resolve", unreachable=True, final=True)
+    if has(urllib3.exceptions.SSLError, requests.exceptions.SSLError):
+        return Cause("TLS verification failed", unreachable=False, final=True)
+    if has(ConnectionRefusedError):
+        return Cause("the connection was refused", unreachable=True, final=False)
+    # urllib3's NewConnectionError is a ConnectTimeoutError too: test for it first.
+    if has(urllib3.exceptions.NewConnectionError):
+        return Cause("no connection could be made", unreachable=True, final=False)
+    if has(urllib3.exceptions.ConnectTimeoutError, requests.ConnectTimeout):
+        return Cause("the connection timed out", unreachable=True, final=False)
+    return Cause(type(exc).__name__, unreachable=False, final=False)
 
 
 def _retryable_status(status: int) -> bool:
@@ -102,11 +141,20 @@ class HttpStats:
 
 
 class UpstreamIndexError(UpstreamError):
-    """An index could not be fetched or read; ``url`` is the one the manifest names."""
+    """An index could not be fetched or read; ``url`` is the one the manifest names.
 
-    def __init__(self, message: str, url: str) -> None:
+    cause says why in plain words ("the host name does not resolve", "HTTP
+    404 Not Found"); unreachable is True when the host could not be reached.
+    """
+
+    def __init__(
+        self, message: str, url: str, cause: str = "", unreachable: bool = False, host: str = ""
+    ) -> None:
         super().__init__(message)
         self.url = url
+        self.cause = cause or message
+        self.unreachable = unreachable
+        self.host = host or urlsplit(url).netloc  # the host contacted
 
 
 @dataclass(frozen=True)
@@ -189,11 +237,16 @@ class UpstreamClient:
         *,
         headers: dict[str, str],
         stream: bool,
-        error: Callable[[str], Exception],
+        error: Callable[[str, Cause], Exception],
     ) -> requests.Response:
-        """GET with bounded retries; returns the first non-retryable response."""
+        """GET with bounded retries; returns the first non-retryable response.
+
+        Failures retrying cannot fix (a name that does not resolve, a TLS
+        verification failure) fail at once.
+        """
         rewritten = self.mirrors.rewrite(url)
         failure = ""
+        cause = Cause("", unreachable=False, final=False)
         for attempt in range(1, self.attempts + 1):
             self._count(requests=1, retries=int(attempt > 1))
             response: requests.Response | None = None
@@ -203,16 +256,21 @@ class UpstreamClient:
                 )
             except TRANSIENT as exc:
                 failure = f"{type(exc).__name__}: {exc}"
+                cause = replace(transport_cause(exc), host=urlsplit(rewritten).netloc)
+                if cause.final:
+                    raise error(f"{self.where(url)}: {cause.text} ({failure})", cause) from exc
             except requests.RequestException as exc:  # invalid URL, too many redirects ...
-                raise error(f"{self.where(url)}: {type(exc).__name__}: {exc}") from exc
+                cause = Cause(type(exc).__name__, unreachable=False, final=True)
+                raise error(f"{self.where(url)}: {type(exc).__name__}: {exc}", cause) from exc
             else:
                 if not _retryable_status(response.status_code):
                     return response
                 failure = f"HTTP {response.status_code} {response.reason}"
+                cause = Cause(failure, unreachable=False, final=False)
                 response.close()
             if attempt < self.attempts:
                 self._wait(attempt, response)
-        raise error(f"{self.where(url)}: {failure} (gave up after {self.attempts} attempts)")
+        raise error(f"{self.where(url)}: {failure} (gave up after {self.attempts} attempts)", cause)
 
     # -- indexes ---------------------------------------------------------------
 
@@ -284,16 +342,18 @@ class UpstreamClient:
                 headers["If-Modified-Since"] = cached.last_modified
 
         response = self._send(
-            url, headers=headers, stream=False, error=lambda m: UpstreamIndexError(m, url)
+            url,
+            headers=headers,
+            stream=False,
+            error=lambda m, c: UpstreamIndexError(m, url, c.text, c.unreachable, c.host),
         )
         with response:
             if response.status_code == 304 and cached is not None:
                 self._count(not_modified=1)
                 return self._remember(rewritten, cached.body)
             if response.status_code != 200:
-                raise UpstreamIndexError(
-                    f"{self.where(url)}: HTTP {response.status_code} {response.reason}", url
-                )
+                status = f"HTTP {response.status_code} {response.reason}"
+                raise UpstreamIndexError(f"{self.where(url)}: {status}", url, status)
             body = response.content
         self._count(index_bytes=len(body))
         if size is not None and len(body) != size:
@@ -370,7 +430,9 @@ class _PackageRaw(io.RawIOBase):
         return PackageError(f"{self._client.where(self.url)}: {message}")
 
     def _connect(self) -> None:
-        response = self._client._send(self.url, headers={}, stream=True, error=PackageError)
+        response = self._client._send(
+            self.url, headers={}, stream=True, error=lambda m, _: PackageError(m)
+        )
         if response.status_code != 200:
             response.close()
             raise self._fail(f"HTTP {response.status_code} {response.reason}")
