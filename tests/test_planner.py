@@ -22,7 +22,15 @@ from generator.model import (
     Selection,
     Source,
 )
-from generator.planner import format_plan, plan, plan_from_json, plan_to_json, select
+from generator.planner import (
+    MIRROR_HINT,
+    describe_failures,
+    format_plan,
+    plan,
+    plan_from_json,
+    plan_to_json,
+    select,
+)
 
 
 def release(
@@ -344,3 +352,32 @@ def test_plan_json_round_trips_for_the_build_jobs() -> None:
     assert plan_from_json(doc) == the_plan
     with pytest.raises(BtfhubError, match=r"p\.json: not a `btfhub plan --json` document"):
         plan_from_json({"kernels": [{"distro": "ubuntu"}]}, "p.json")
+
+
+def test_describe_failures_gives_an_unreachable_host_one_line_and_a_hint() -> None:
+    dead = [
+        DiscoveryFailure(
+            ReleaseArch("ubuntu", r, a),
+            f"http://ddebs.ubuntu.com/dists/{r}/Release",
+            "urllib3 text",
+            "the host name does not resolve",
+            unreachable=True,
+            host="ddebs.ubuntu.com",
+        )
+        for r in ("focal", "bionic")
+        for a in ("x86_64", "arm64")
+    ]
+    other = failure("centos7", "7.9.2009", "x86_64", "http://x/repomd.xml", "HTTP 404")
+    lines = describe_failures([*dead, other], "FAILED ")
+    assert lines == [
+        "FAILED centos7/7.9.2009/x86_64: discovery failed: HTTP 404",
+        "  url: http://x/repomd.xml",
+        "FAILED ddebs.ubuntu.com: cannot be reached (the host name does not resolve); "
+        "blocks 4 release/arch: ubuntu/bionic/arm64, ubuntu/bionic/x86_64, "
+        "ubuntu/focal/arm64, ubuntu/focal/x86_64",
+        MIRROR_HINT,
+    ]
+    assert describe_failures([other], "") == [
+        "centos7/7.9.2009/x86_64: discovery failed: HTTP 404",
+        "  url: http://x/repomd.xml",
+    ]
