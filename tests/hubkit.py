@@ -47,12 +47,14 @@ FEDORA_LINUX = "fedora/pub/archive/fedora/linux"
 NOT_CONTENT = (".btfhub-cache", LOCK_NAME)
 
 
-def mirror_pairs(server: MirrorServer) -> list[str]:
-    return [f"{public}={server.url}{local}" for public, local in HOSTS.items()]
+def mirror_pairs(server: MirrorServer, hosts: Mapping[str, str] = HOSTS) -> list[str]:
+    """FROM=TO pairs pointing each public prefix at its directory on the server."""
+    return [f"{public}={server.url}{local}" for public, local in hosts.items()]
 
 
-def mirror_args(server: MirrorServer) -> list[str]:
-    return [arg for pair in mirror_pairs(server) for arg in ("--mirror", pair)]
+def mirror_args(server: MirrorServer, hosts: Mapping[str, str] = HOSTS) -> list[str]:
+    """--mirror arguments for mirror_pairs (the shipped catalog's hosts by default)."""
+    return [arg for pair in mirror_pairs(server, hosts) for arg in ("--mirror", pair)]
 
 
 def make_hub(path: Path) -> Path:
@@ -74,6 +76,7 @@ def tree_digest(root: Path, skip: Sequence[str] = NOT_CONTENT) -> dict[str, str]
 
 
 def archive_files(root: Path) -> dict[str, bytes]:
+    """{path relative to root: bytes} of every file under root/archive."""
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted((root / "archive").rglob("*"))

@@ -20,6 +20,7 @@ from generator.shards.manifest import (
 )
 from generator.shards.merge import merge_shards
 from generator.shards.outcomes import read_outcomes
+from tests.hubkit import archive_files
 
 
 def kernel_at(rel: str) -> KernelId:
@@ -82,14 +83,6 @@ def shards(tmp_path: Path) -> list[Path]:
     ]
 
 
-def archive_listing(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted((root / "archive").rglob("*"))
-        if p.is_file()
-    }
-
-
 def test_manifest_format(shards: list[Path]) -> None:
     raw = json.loads((shards[1] / MANIFEST_NAME).read_text())
     data = b"centos"
@@ -127,7 +120,7 @@ def test_good_merge_of_three_shards_and_idempotent_rerun(
     outcomes_file = tmp_path / "outcomes.json"
     argv = ["merge", "--root", str(hub), "--outcomes", str(outcomes_file), *map(str, shards)]
     assert main(argv) == 0
-    assert archive_listing(hub) == {
+    assert archive_files(hub) == {
         f"{C}/3.10.0-1.el7.x86_64.btf.tar.xz": b"centos",
         "archive/ubuntu/20.04/arm64/5.4.0-2-generic.btf.tar.xz": b"arm",
         f"{U}/5.4.0-1-generic.btf.tar.xz": b"already here",
@@ -154,7 +147,7 @@ def test_good_merge_of_three_shards_and_idempotent_rerun(
 
 
 def assert_nothing_moved(hub: Path) -> None:
-    assert archive_listing(hub) == {f"{U}/5.4.0-1-generic.btf.tar.xz": b"already here"}
+    assert archive_files(hub) == {f"{U}/5.4.0-1-generic.btf.tar.xz": b"already here"}
     dirs = sorted(p.relative_to(hub).as_posix() for p in hub.rglob("*") if p.is_dir())
     assert dirs == ["archive", "archive/ubuntu", "archive/ubuntu/20.04", f"{U}"]
 

@@ -53,11 +53,6 @@ K26, K42, K48, K77, K99 = (f"5.4.0-{n}-generic" for n in (26, 42, 48, 77, 99))
 HWE = "5.8.0-43-generic"
 
 
-@pytest.fixture(autouse=True)
-def _no_environment_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("BTFHUB_MIRRORS", raising=False)
-
-
 @pytest.fixture(scope="session")
 def debs(
     tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path, fixture_elf_with_btf: Path

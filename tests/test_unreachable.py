@@ -52,11 +52,6 @@ def host_lines(text: str, host: str) -> list[str]:
     return [line for line in text.splitlines() if f"{host}: cannot be reached" in line]
 
 
-@pytest.fixture(autouse=True)
-def _no_environment_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("BTFHUB_MIRRORS", raising=False)
-
-
 def test_a_name_that_does_not_resolve_fails_at_once_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
