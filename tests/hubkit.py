@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,14 @@ def mirror_pairs(server: MirrorServer, hosts: Mapping[str, str] = HOSTS) -> list
 def mirror_args(server: MirrorServer, hosts: Mapping[str, str] = HOSTS) -> list[str]:
     """--mirror arguments for mirror_pairs (the shipped catalog's hosts by default)."""
     return [arg for pair in mirror_pairs(server, hosts) for arg in ("--mirror", pair)]
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (free a moment ago): connections are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 def make_hub(path: Path) -> Path:

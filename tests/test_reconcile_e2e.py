@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import subprocess
 import tarfile
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from tests.hubkit import (
     archive_files,
     btfhub,
     build_ddeb,
+    closed_port,
     focal_suites,
     hub_cell,
     kernels,
@@ -525,14 +525,6 @@ def test_ships_btf_is_recorded_skipped_and_built_when_forced(
 
 
 # -- 9. broken repositories fail only the releases they serve ------------------------
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def _bionic_missing(server: MirrorServer, debs: dict[str, AptPackage]) -> list[str]:

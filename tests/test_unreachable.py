@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import ssl
 import subprocess
 import threading
@@ -27,7 +26,7 @@ from generator.mirrorkit.mirror import MirrorServer
 from generator.model import Selection
 from generator.planner import select
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from tests.hubkit import make_hub, quick_upstream
+from tests.hubkit import closed_port, make_hub, quick_upstream
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 
@@ -38,14 +37,6 @@ def ubuntu_targets(hub: Path) -> list[str]:
     selected = select(catalog, Selection(distro="ubuntu"))
     assert len(selected) > 1
     return sorted(f"{d.id}/{r.id}/{arch}" for d, r, arch in selected)
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def host_lines(text: str, host: str) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import time
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from generator.upstream.discover import SourceListings, discover_all
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
+from tests.hubkit import closed_port
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"
@@ -617,9 +617,7 @@ def test_gives_up_after_bounded_attempts(tmp_path: Path, mirror_server: MirrorSe
 
 
 def test_unreachable_host_names_the_url(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago: connection refused
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     client = UpstreamClient(cache_dir=None, attempts=2, backoff=0.0, timeout=(2.0, 2.0))
     url = f"http://127.0.0.1:{port}/dists/x/Release"
     with pytest.raises(
@@ -874,7 +872,7 @@ def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: MirrorServ
         discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
-# -- discover_release: series and sharing ---------------------------------------------
+# -- SourceListings.release: series and sharing -------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -976,7 +974,7 @@ def test_discover_all_keeps_going_after_a_failure(
     assert len(mirror_server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
 
 
-def test_discover_release_first_source_wins(
+def test_release_listing_first_source_wins(
     tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64/a", [centos_rpms["123"]])
