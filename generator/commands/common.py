@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from generator.hub.build import BuildOptions
-from generator.hub.run import ReconcileReport
-from generator.model import DiscoveryFailure, KernelOutcome, KernelState, Selection
-from generator.planner import describe_failures
+from generator.model import Selection
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import ENV_VAR, Mirrors
 
@@ -77,35 +74,3 @@ def upstream_client(args: argparse.Namespace) -> UpstreamClient:
     cache_dir = args.cache_dir or (args.root / ".btfhub-cache" / "http")
     factory: UpstreamFactory = args.upstream_factory or default_upstream
     return factory(mirrors, cache_dir)
-
-
-def print_failures(failures: tuple[DiscoveryFailure, ...]) -> None:
-    """Discovery failures on stderr: one line per unreachable host, one per other failure."""
-    for line in describe_failures(failures, "FAILED "):
-        print(line, file=sys.stderr)
-
-
-def print_failed_kernels(outcomes: tuple[KernelOutcome, ...]) -> int:
-    failed = [o for o in outcomes if o.state is KernelState.FAILED]
-    for o in failed:
-        print(f"FAILED {o.kernel.label}: {o.reason}", file=sys.stderr)
-    return len(failed)
-
-
-def undiscovered(failures: tuple[DiscoveryFailure, ...]) -> str:
-    return f", {len(failures)} release/arch could not be discovered" if failures else ""
-
-
-def print_summary(report: ReconcileReport) -> None:
-    outcomes = report.outcomes
-    built = sum(1 for o in outcomes if o.state is KernelState.ARCHIVED)
-    ships = sum(1 for k in report.plan.kernels if k.state is KernelState.SHIPS_BTF) + sum(
-        1 for o in outcomes if o.state is KernelState.SHIPS_BTF
-    )
-    already = sum(1 for k in report.plan.kernels if k.state is KernelState.ARCHIVED)
-    print_failures(report.failures)
-    failed = print_failed_kernels(outcomes)
-    print(
-        f"summary: {built} built, {already} already there, {ships} ship their own BTF, "
-        f"{failed} failed" + undiscovered(report.failures)
-    )

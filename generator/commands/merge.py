@@ -12,8 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from generator.commands.output import report_failed_kernels
 from generator.lock import HubLock
 from generator.model import KernelState
+from generator.progress import Reporter
 from generator.shards.merge import merge_shards
 from generator.shards.outcomes import write_outcomes
 
@@ -33,9 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     with HubLock(args.root):
         result = merge_shards(args.root, args.dirs)
-    for o in result.outcomes:
-        if o.state is KernelState.FAILED:
-            print(f"FAILED {o.kernel.label}: {o.reason}", file=sys.stderr)
+    report_failed_kernels(Reporter(), result.outcomes)
     if result.missing_shards:
         missing = ", ".join(s.label for s in result.missing_shards)
         print(

@@ -13,12 +13,13 @@ from generator.catalog import load_catalog
 from generator.commands.common import (
     add_selection_arguments,
     add_upstream_arguments,
-    print_failures,
     selection,
     upstream_client,
 )
+from generator.commands.output import report_failures
 from generator.hub.run import plan_hub
 from generator.planner import format_plan, plan_to_json
+from generator.progress import Reporter
 from generator.shards.split import shards_to_json, split_plan
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         if args.shards:
             out.update(shards_to_json(split_plan(the_plan.missing(), args.shards)))
         print(json.dumps(out, sort_keys=True, indent=2))
-        print_failures(the_plan.failures)  # stderr: the JSON on stdout stays parseable
+        report_failures(Reporter(), the_plan.failures)  # stderr: stdout stays JSON
     else:
         print(format_plan(the_plan))
     return 1 if the_plan.failures else 0

@@ -11,10 +11,10 @@ from generator.commands.common import (
     add_selection_arguments,
     add_upstream_arguments,
     build_options,
-    print_summary,
     selection,
     upstream_client,
 )
+from generator.commands.output import report_summary
 from generator.errors import BtfhubError
 from generator.hub.run import ShardJob, build_shard, plan_hub, reconcile
 from generator.lock import HubLock
@@ -88,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
                 )
             else:
                 report = reconcile(args.root, catalog, client, selection(args), options, reporter)
-    print_summary(report)
+    report_summary(reporter, report)
     return 1 if report.failed else 0

@@ -28,12 +28,14 @@ from generator.commands.common import (
     add_selection_arguments,
     add_upstream_arguments,
     build_options,
-    print_failed_kernels,
-    print_failures,
-    print_summary,
     selection,
-    undiscovered,
     upstream_client,
+)
+from generator.commands.output import (
+    report_failed_kernels,
+    report_failures,
+    report_summary,
+    undiscovered,
 )
 from generator.errors import BtfhubError
 from generator.hub import publish
@@ -94,10 +96,10 @@ def run(args: argparse.Namespace) -> int:
             recorded = record_only(
                 root, catalog, client, selection(args), args.force, given, reporter
             )
-            print_failures(recorded.failures)
-            failed = print_failed_kernels(recorded.outcomes)
+            report_failures(reporter, recorded.failures)
+            failed = report_failed_kernels(reporter, recorded.outcomes)
             ships = sum(1 for o in recorded.outcomes if o.state is KernelState.SHIPS_BTF)
-            print(
+            reporter.info(
                 f"summary: recorded {failed} failed and {ships} shipping their own BTF"
                 + undiscovered(recorded.failures)
             )
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             report = reconcile(
                 root, catalog, client, selection(args), build_options(args), reporter
             )
-            print_summary(report)
+            report_summary(reporter, report)
             listing, outcomes, failures = report.listing, report.outcomes, report.failures
         if options.commits:
             learnt = publish.learnt(root, listing, outcomes)
