@@ -190,6 +190,10 @@ class KernelId(NamedTuple):
         return f"{self.distro}/{self.release}/{self.arch} {self.uname}"
 
 
+# What building a kernel can come to (MISSING is a plan's state, never an outcome).
+OUTCOME_STATES = (KernelState.ARCHIVED, KernelState.FAILED, KernelState.SHIPS_BTF)
+
+
 @dataclass(frozen=True)
 class KernelOutcome:
     """What building a kernel came to, now or in an earlier run.
@@ -205,9 +209,6 @@ class KernelOutcome:
     def __post_init__(self) -> None:
         if self.state not in OUTCOME_STATES:
             raise ValueError(f"an outcome is built, failed or ships-btf, not {self.state}")
-
-
-OUTCOME_STATES = (KernelState.ARCHIVED, KernelState.FAILED, KernelState.SHIPS_BTF)
 
 
 @dataclass(frozen=True)
