@@ -193,4 +193,9 @@ def load_hub_state(root: Path) -> HubState:
             f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
             "restore it from git or delete it to start discovery afresh"
         ) from exc
-    return hub_state_from_index(data, str(path))
+    try:
+        return hub_state_from_index(data, str(path))
+    except jsonschemas.DocumentInvalid as exc:
+        raise BtfhubError(
+            f"{exc}\nrestore it from git, or delete it to start discovery afresh"
+        ) from None
