@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from generator.errors import BtfhubError, PackageError, UpstreamError
 from generator.mirrorkit.debpkg import build_deb
@@ -43,7 +44,7 @@ from generator.model import (
 )
 from generator.upstream.apt import discover_apt, flavour_of
 from generator.upstream.discover import SourceListings, discover_all
-from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.http import RetryPolicy, UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
 from tests.hubkit import closed_port
@@ -614,6 +615,19 @@ def test_gives_up_after_bounded_attempts(tmp_path: Path, mirror_server: MirrorSe
     assert "gave up after 4 attempts" in str(err.value)
     assert f"{mirror_server.url}ubuntu/dists/focal/Release" in str(err.value)
     assert len(mirror_server.log) == 4
+
+
+@pytest.mark.parametrize(("retry_after", "slept"), [(None, 0.5), ("3", 3.0), ("1000", 60.0)])
+def test_retry_policy_waits_the_backoff_or_a_longer_retry_after(
+    retry_after: str | None, slept: float
+) -> None:
+    sleeps: list[float] = []
+    policy = RetryPolicy.for_attempts(4, 0.5, sleeps.append, None)
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    response = urllib3.HTTPResponse(status=503, headers=headers)
+    policy = policy.increment("GET", "/dists/focal/Release", response=response)
+    policy.sleep(response)
+    assert sleeps == [slept]  # capped at MAX_RETRY_AFTER (60 s)
 
 
 def test_unreachable_host_names_the_url(tmp_path: Path) -> None:

@@ -158,7 +158,6 @@ class RetryPolicy(Retry):
             redirect=None,  # requests follows redirects itself
             status_forcelist=RETRY_STATUSES,
             backoff_factor=backoff,
-            retry_after_max=MAX_RETRY_AFTER,
             raise_on_status=False,  # the last response is returned: its status is the message
             sleep_fn=sleep_fn,
             on_retry=on_retry,
@@ -193,7 +192,7 @@ class RetryPolicy(Retry):
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         delay = self.get_backoff_time()
         if response is not None and self.respect_retry_after_header:
-            delay = max(delay, self.get_retry_after(response) or 0.0)
+            delay = max(delay, min(self.get_retry_after(response) or 0.0, MAX_RETRY_AFTER))
         if delay > 0:
             self.sleep_fn(delay)
 
