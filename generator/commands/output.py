@@ -25,7 +25,7 @@ def report_failures(reporter: Reporter, failures: tuple[DiscoveryFailure, ...]) 
 def report_failed_kernels(reporter: Reporter, outcomes: tuple[KernelOutcome, ...]) -> int:
     failed = [o for o in outcomes if o.state is KernelState.FAILED]
     for o in failed:
-        reporter.failed(f"{o.kernel.label}: {o.reason}")
+        reporter.failed(f"{o.kernel.label}: {o.reason or 'unknown reason'}")
     return len(failed)
 
 
