@@ -18,9 +18,7 @@ from generator.gitops import (
     hub_changes,
     push_with_retry,
 )
-from tests.hubrepo import clone, git
-
-BOT = "Hub Bot <bot@example.org>"
+from tests.hubrepo import BOT, clone, git
 
 
 def regenerate(root: Path) -> Sequence[str]:
@@ -43,16 +41,6 @@ def add_archive(root: Path, rel: str, data: bytes) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return f"archive/{rel}"
-
-
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No user or system git config: identities come only from what a test sets.
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("BTFHUB_GIT_AUTHOR", BOT)
-    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
