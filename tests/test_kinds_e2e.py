@@ -25,11 +25,9 @@ from generator.btf.build import build_kernel_btf
 from generator.commands import common
 from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.elf import STRUCT_NAMES
-from generator.mirrorkit.launchpad import LaunchpadStandIn
 from generator.mirrorkit.listing import write_html_listing
 from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_rpmmd_repo
 from generator.mirrorkit.rpmpkg import build_rpm
-from generator.mirrorkit.tls import ClientCertMirrorServer, make_pki
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from tests.hubkit import (
@@ -46,6 +44,8 @@ from tests.hubkit import (
     states,
     write_ubuntu,
 )
+from tests.launchpad_standin import LaunchpadStandIn
+from tests.tls_mirror import ClientCertMirrorServer, make_pki
 
 CREDENTIAL_VARS = ("BTFHUB_RHEL_CERT", "BTFHUB_RHEL_KEY", "BTFHUB_RHEL_CA")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from generator.errors import UpstreamError
-from generator.mirrorkit.launchpad import LaunchpadStandIn
 from generator.mirrorkit.listing import write_html_listing
 from generator.mirrorkit.mirror import MirrorServer, RpmPackage, write_rpmmd_repo
 from generator.model import Repository, Source
@@ -25,6 +24,7 @@ from generator.upstream.launchpad import discover_launchpad
 from generator.upstream.mirrorlist import parse_mirror_list
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
+from tests.launchpad_standin import LaunchpadStandIn
 
 ORACLE = "https://oss.oracle.com/ol7/debuginfo/"
 
