@@ -11,7 +11,6 @@ real RPMs and a real .ddeb around a gcc -g ELF, encoded by the real pahole.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -22,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from generator.btf.build import build_kernel_btf
-from generator.commands import common
 from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.elf import STRUCT_NAMES
 from generator.mirrorkit.listing import write_html_listing
@@ -51,9 +49,8 @@ CREDENTIAL_VARS = ("BTFHUB_RHEL_CERT", "BTFHUB_RHEL_KEY", "BTFHUB_RHEL_CA")
 
 
 @pytest.fixture(autouse=True)
-def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries as usual but without the backoff sleeps; nothing from the environment."""
-    monkeypatch.setattr(common, "UpstreamClient", functools.partial(UpstreamClient, backoff=0.0))
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No mirrors or credentials from the environment (btfhub() injects a quick client)."""
     for name in ("BTFHUB_MIRRORS", *CREDENTIAL_VARS):
         monkeypatch.delenv(name, raising=False)
 
