@@ -137,6 +137,7 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             keyring=(
                 str((root or Path(".")).resolve() / r["keyring"]) if r.get("keyring") else None
             ),
+            unsigned=r.get("unsigned") is True,
         )
         for r in raw.get("repositories", [])
     )

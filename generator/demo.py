@@ -25,6 +25,7 @@ from generator.mirrorkit.debpkg import build_deb
 from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
 from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
 from generator.mirrorkit.rpmpkg import build_rpm
+from generator.mirrorkit.signing import default_signer
 
 UBUNTU_UNAME = "5.4.0-1001-generic"
 CENTOS_UNAME = "3.10.0-1160.99.1.el7.x86_64"
@@ -124,6 +125,11 @@ def selection_args(target: DemoTarget) -> list[str]:
 
 def mirror_args(server: MirrorServer) -> list[str]:
     return [f"--mirror={t.upstream}={server.url}{t.prefix}" for t in TARGETS]
+
+
+def trust_args() -> list[str]:
+    """The demo mirror is signed by a key made for this run: the run is told to trust it."""
+    return [f"--keyring={default_signer().public_key}"]
 
 
 def table_of(readme: str, title: str) -> str:

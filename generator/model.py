@@ -47,9 +47,13 @@ class Repository:
     packages: tuple[str, ...] = ()
     # apt only: flavours to keep (suffix of uname), {arch} = upstream arch.
     flavours: tuple[str, ...] = ()
-    # apt only: OpenPGP public keys (absolute path once loaded) that must sign
-    # each suite's Release (Release.gpg); None: the signature is not checked.
+    # OpenPGP public keys (absolute path once loaded) that must sign what the
+    # repository publishes: apt InRelease/Release.gpg, rpm-md repomd.xml.asc
+    # and each RPM's header. The run's --keyring files are trusted too.
     keyring: str | None = None
+    # True only for a repository that truly publishes no signature: its
+    # indexes are still checked down the chain, but nothing anchors them.
+    unsigned: bool = False
 
     def upstream_arch(self, arch: str) -> str:
         return UPSTREAM_ARCH[self.kind][arch]
@@ -145,7 +149,9 @@ class KernelPackage:
     version: str
     url: str  # absolute URL (after mirror rewriting is applied at fetch)
     size: int
-    sha256: str
+    # From the index; None where the index gives none (a flat HTML listing):
+    # then the package's own signed RPM header is what verifies it.
+    sha256: str | None
     repository: str  # repository id
     filename: str  # path relative to the repository root as the index says
     format: str  # "deb" | "rpm"

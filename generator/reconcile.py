@@ -25,12 +25,14 @@ from generator.model import (
     Outcome,
     Plan,
     PlannedKernel,
+    Repository,
     archive_path,
 )
 from generator.progress import Progress
 from generator.state import Discovery
 from generator.upstream.discover import discover_release
 from generator.upstream.http import UpstreamClient
+from generator.verify import PackageVerification
 
 UpstreamKey = tuple[str, str, str]
 
@@ -112,24 +114,43 @@ def build_one(
     dest_root: Path,
     progress: Progress,
     force: bool,
-    verify: bool = False,
+    catalog: Catalog,
 ) -> KernelResult:
     pkg = kernel.package
     assert pkg is not None
     try:
+        repo = _repository(catalog, kernel.distro, pkg.repository)
+        keyring = client.trust.keyring(repo)
         with (
             tempfile.TemporaryDirectory(prefix="btfhub-build-") as tmp,
             client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
+            PackageVerification(body, pkg, keyring, client.where(pkg.url)) as check,
         ):
-            built = build_kernel_btf(body, pkg.format, pkg.uname, Path(tmp), force=force)
-            if verify:
-                body.drain()  # the rest of the package, for the index's SHA-256
+            built = build_kernel_btf(
+                check.reader(),
+                pkg.format,
+                pkg.uname,
+                Path(tmp),
+                force=force,
+                on_extracted=check.vmlinux_extracted,
+            )
+            check.finish()  # nothing is published from a package that did not verify
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelResult(kernel, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz)
         return KernelResult(kernel, KernelState.ARCHIVED, size=len(built.tar_xz))
     except BtfhubError as exc:
         return KernelResult(kernel, KernelState.FAILED, public_reason(client, pkg.url, str(exc)))
+
+
+def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:
+    try:
+        return catalog.distribution(distro).repository(repo_id)
+    except KeyError:
+        raise BtfhubError(
+            f"{distro}: the plan names repository {repo_id!r}, which the catalog does not "
+            "have: no keys to verify its package against"
+        ) from None
 
 
 def public_reason(client: UpstreamClient, url: str, message: str) -> str:
@@ -148,7 +169,8 @@ def build_missing(
     dest_root: Path,
     jobs: int = 1,
     force: bool = False,
-    verify: bool = False,
+    *,
+    catalog: Catalog,
 ) -> list[KernelResult]:
     """Build each kernel with `jobs` workers (downloads and encodes overlap)."""
     total_bytes = sum(k.package.size for k in kernels if k.package)
@@ -157,7 +179,7 @@ def build_missing(
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [
-                pool.submit(build_one, client, k, dest_root, progress, force, verify)
+                pool.submit(build_one, client, k, dest_root, progress, force, catalog)
                 for k in kernels
             ]
             for fut in as_completed(futures):

@@ -46,7 +46,7 @@ class KnownKernel:
     # so that index.json does not change when a mirror does.
     filename: str
     package_size: int
-    package_sha256: str
+    package_sha256: str | None  # None: the index lists none (the signed RPM header verifies)
     # What an earlier build learnt (FAILED with reason, or SHIPS_BTF); None
     # when nothing was learnt yet or the kernel got built.
     outcome: Outcome | None = None
@@ -176,7 +176,9 @@ def _known_kernel(uname: str, raw: Mapping[str, Any], where: str) -> KnownKernel
         repository=_str(pkg.get("repository"), f"{where}.package.repository"),
         filename=_str(pkg.get("filename"), f"{where}.package.filename"),
         package_size=_int(pkg.get("size"), f"{where}.package.size"),
-        package_sha256=_str(pkg.get("sha256"), f"{where}.package.sha256"),
+        package_sha256=(
+            None if pkg.get("sha256") is None else _str(pkg["sha256"], f"{where}.package.sha256")
+        ),
         outcome=outcome,
     )
 

@@ -231,8 +231,13 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
                 f"duplicate repository id {rid!r} (as repositories[{first[rid]}])",
             )
         first.setdefault(rid, i)
+        # Without a keyring a repository is still signed: by keys the run is
+        # given (--keyring, BTFHUB_KEYRINGS), or it fails; only `unsigned: true`
+        # goes without (tests/test_keys.py holds the shipped ones to a keyring).
+        if repo.get("unsigned") is True and "keyring" in repo:
+            yield _at_key(doc, (*path, "unsigned"), "a repository with a keyring is not unsigned")
         if repo.get("kind") == "rpm-md":
-            for key in ("components", "flavours", "keyring"):
+            for key in ("components", "flavours"):
                 if key in repo:
                     yield _at_key(doc, (*path, key), "only apt repositories have this key")
         elif repo.get("kind") == "apt" and isinstance(repo.get("packages"), list):

@@ -38,6 +38,7 @@ repositories:
     kind: apt
     url: http://deb.example/
     packages: ["linux-image-{uname}-dbg"]
+    unsigned: true
 releases:
   - name: One
     kernel: "5.4.0"
@@ -113,7 +114,7 @@ def test_tab_in_indentation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:27:1: invalid YAML: a tab character where YAML allows only spaces"
+        "catalog/x.yaml:28:1: invalid YAML: a tab character where YAML allows only spaces"
         " (indent with spaces)",
     )
 
@@ -123,13 +124,13 @@ def test_unclosed_quote_points_at_the_opening_quote(
 ) -> None:
     text = edit('    kernel: "5.8.0"\n', "    kernel: '5.8.0\n")
     assert_reports(
-        tmp_path, capsys, text, "catalog/x.yaml:27:13: invalid YAML: unclosed quoted string"
+        tmp_path, capsys, text, "catalog/x.yaml:28:13: invalid YAML: unclosed quoted string"
     )
 
 
 def test_duplicate_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = edit("    bpf: true\n    btf: true\n", "    bpf: true\n    bpf: true\n")
-    assert_reports(tmp_path, capsys, text, "catalog/x.yaml:29:5: invalid YAML: duplicate key 'bpf'")
+    assert_reports(tmp_path, capsys, text, "catalog/x.yaml:30:5: invalid YAML: duplicate key 'bpf'")
 
 
 # --- schema --------------------------------------------------------------------
@@ -141,8 +142,8 @@ def test_unknown_key_points_at_the_key(tmp_path: Path, capsys: pytest.CaptureFix
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:25:5: releases[1]: missing required key 'kernel'",
-        "catalog/x.yaml:27:5: releases[1].kernal: unknown key (did you mean 'kernel'?)",
+        "catalog/x.yaml:26:5: releases[1]: missing required key 'kernel'",
+        "catalog/x.yaml:28:5: releases[1].kernal: unknown key (did you mean 'kernel'?)",
     )
 
 
@@ -165,9 +166,9 @@ def test_bad_kernel_and_series(tmp_path: Path, capsys: pytest.CaptureFixture[str
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:27:13: releases[1].kernel: '5.8.x' is not a kernel version"
+        "catalog/x.yaml:28:13: releases[1].kernel: '5.8.x' is not a kernel version"
         " (expected e.g. 5.4.0 or 3.10.0-123)",
-        "catalog/x.yaml:28:23: releases[1].series[1]: 'linux-5.9' is not a kernel version"
+        "catalog/x.yaml:29:23: releases[1].series[1]: 'linux-5.9' is not a kernel version"
         " (expected e.g. 5.4.0 or 3.10.0-123)",
     )
 
@@ -190,7 +191,7 @@ def test_flag_spelt_like_the_table(tmp_path: Path, capsys: pytest.CaptureFixture
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:29:10: releases[1].btf: expected true, false or null, got 'Y'",
+        "catalog/x.yaml:30:10: releases[1].btf: expected true, false or null, got 'Y'",
     )
 
 
@@ -222,7 +223,7 @@ def test_duplicate_release_points_at_the_second(
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:25:11: releases[1].name: duplicate release 'one' (as releases[0])",
+        "catalog/x.yaml:26:11: releases[1].name: duplicate release 'one' (as releases[0])",
     )
 
 
@@ -232,7 +233,7 @@ def test_duplicate_explicit_release_id(tmp_path: Path, capsys: pytest.CaptureFix
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:26:9: releases[1].id: duplicate release 'one' (as releases[0])",
+        "catalog/x.yaml:27:9: releases[1].id: duplicate release 'one' (as releases[0])",
     )
 
 
@@ -245,8 +246,8 @@ def test_impossible_date(date: str, tmp_path: Path, capsys: pytest.CaptureFixtur
         tmp_path,
         capsys,
         text,
-        f"catalog/x.yaml:26:19: releases[1].release_date: impossible date '{date}'",
-        f"catalog/x.yaml:27:16: releases[1].rhel_date: impossible date '{date}'",
+        f"catalog/x.yaml:27:19: releases[1].release_date: impossible date '{date}'",
+        f"catalog/x.yaml:28:16: releases[1].rhel_date: impossible date '{date}'",
     )
 
 
@@ -256,7 +257,7 @@ def test_malformed_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:26:19: releases[1].release_date: '03/02/2021' is not a date"
+        "catalog/x.yaml:27:19: releases[1].release_date: '03/02/2021' is not a date"
         " (expected e.g. 2020-04 or 2020-04-23)",
     )
 
@@ -267,7 +268,7 @@ def test_btf_without_bpf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:29:10: releases[1].btf: btf is true but bpf is not: a kernel with BTF"
+        "catalog/x.yaml:30:10: releases[1].btf: btf is true but bpf is not: a kernel with BTF"
         " runs BPF",
     )
 
@@ -278,7 +279,7 @@ def test_hub_without_repository(tmp_path: Path, capsys: pytest.CaptureFixture[st
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:30:10: releases[1].hub: hub is true but no sources: no debug repository"
+        "catalog/x.yaml:31:10: releases[1].hub: hub is true but no sources: no debug repository"
         " to build from",
     )
 
@@ -291,7 +292,7 @@ def test_source_naming_an_unknown_repository(
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:23:21: releases[0].sources[0].repository: unknown repository 'ddebs'"
+        "catalog/x.yaml:24:21: releases[0].sources[0].repository: unknown repository 'ddebs'"
         " (defined: debs)",
     )
 
@@ -304,9 +305,9 @@ def test_apt_source_with_paths_instead_of_suites(
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:23:9: releases[0].sources[0]: repository 'debs' is apt: the source needs"
+        "catalog/x.yaml:24:9: releases[0].sources[0]: repository 'debs' is apt: the source needs"
         " suites",
-        "catalog/x.yaml:24:9: releases[0].sources[0].paths: repository 'debs' is apt: it has no"
+        "catalog/x.yaml:25:9: releases[0].sources[0].paths: repository 'debs' is apt: it has no"
         " paths",
     )
 
@@ -320,9 +321,9 @@ def test_rpm_source_with_suites(tmp_path: Path, capsys: pytest.CaptureFixture[st
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:23:9: releases[0].sources[0]: repository 'debs' is rpm-md: the source"
+        "catalog/x.yaml:24:9: releases[0].sources[0]: repository 'debs' is rpm-md: the source"
         " needs paths",
-        "catalog/x.yaml:24:9: releases[0].sources[0].suites: repository 'debs' is rpm-md: it has"
+        "catalog/x.yaml:25:9: releases[0].sources[0].suites: repository 'debs' is rpm-md: it has"
         " no suites",
     )
 
@@ -336,12 +337,13 @@ def test_release_without_archive_directory(
         tmp_path,
         capsys,
         text,
-        "catalog/x.yaml:16:5: releases[0]: no archive directory: set directory here or at the top",
+        "catalog/x.yaml:17:5: releases[0]: no archive directory: set directory here or at the top",
     )
 
 
 def test_repository_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rpm = "  - id: rpms\n    kind: rpm-md\n    url: http://rpm.example/\n    packages: [k]\n"
+    rpm += "    unsigned: true\n"
     text = edit("releases:\n", f"{rpm}    flavours: [generic]\n{rpm}releases:\n")
     text = edit('["linux-image-{uname}-dbg"]', '["linux-image-dbg"]', text)
     assert_reports(
@@ -349,10 +351,30 @@ def test_repository_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         capsys,
         text,
         "catalog/x.yaml:15:16: repositories[0].packages[0]: an apt package pattern needs {uname}",
-        "catalog/x.yaml:20:5: repositories[1].flavours: only apt repositories have this key",
-        "catalog/x.yaml:21:9: repositories[2].id: duplicate repository id 'rpms'"
+        "catalog/x.yaml:22:5: repositories[1].flavours: only apt repositories have this key",
+        "catalog/x.yaml:23:9: repositories[2].id: duplicate repository id 'rpms'"
         " (as repositories[1])",
     )
+
+
+def test_unsigned_and_a_keyring_exclude_each_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = tmp_path / "both"
+    (both / "keys").mkdir(parents=True)
+    (both / "keys" / "archive.asc").write_text("a key file\n")
+    assert_reports(
+        both,
+        capsys,
+        edit("    unsigned: true\n", "    unsigned: true\n    keyring: keys/archive.asc\n"),
+        "catalog/x.yaml:16:5: repositories[0].unsigned: a repository with a keyring is not "
+        "unsigned",
+    )
+    signed = tmp_path / "signed"
+    (signed / "keys").mkdir(parents=True)
+    (signed / "keys" / "archive.asc").write_text("a key file\n")
+    text = edit("    unsigned: true\n", "    keyring: keys/archive.asc\n")
+    assert validate(hub(signed, x=text), capsys) == (0, ["1 manifests, 2 releases: valid"])
 
 
 # --- everything at once, and CI ---------------------------------------------------
@@ -366,8 +388,8 @@ def test_all_errors_in_all_files_at_once(
     code, lines = validate(hub(tmp_path, a=broken_yaml, b=broken_rule, c=GOOD), capsys)
     assert code == 1
     assert lines == [
-        "catalog/a.yaml:27:13: invalid YAML: unclosed quoted string",
-        "catalog/b.yaml:29:10: releases[1].btf: btf is true but bpf is not: a kernel with BTF"
+        "catalog/a.yaml:28:13: invalid YAML: unclosed quoted string",
+        "catalog/b.yaml:30:10: releases[1].btf: btf is true but bpf is not: a kernel with BTF"
         " runs BPF",
     ]
 
@@ -380,9 +402,9 @@ def test_github_annotations(
     code, lines = validate(hub(tmp_path, x=text), capsys)
     assert code == 1
     assert lines == [
-        "catalog/x.yaml:29:10: releases[1].btf: btf is true but bpf is not: a kernel with BTF"
+        "catalog/x.yaml:30:10: releases[1].btf: btf is true but bpf is not: a kernel with BTF"
         " runs BPF",
-        "::error file=catalog/x.yaml,line=29,col=10::releases[1].btf: btf is true but bpf is"
+        "::error file=catalog/x.yaml,line=30,col=10::releases[1].btf: btf is true but bpf is"
         " not: a kernel with BTF runs BPF",
     ]
 

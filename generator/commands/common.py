@@ -9,6 +9,7 @@ from pathlib import Path
 from generator.model import Catalog, Plan
 from generator.reconcile import DiscoveryResult, Selection, discover, make_plan
 from generator.state import Discovery, load_discovery
+from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 
@@ -29,6 +30,15 @@ def add_upstream_arguments(parser: argparse.ArgumentParser) -> None:
         "also BTFHUB_MIRRORS='FROM=TO ...')",
     )
     parser.add_argument(
+        "--keyring",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="also trust the OpenPGP keys in FILE (armored or binary) for every repository, "
+        "e.g. a private mirror's re-signing key (repeatable; also BTFHUB_KEYRINGS='FILE ...')",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         help="where upstream indexes are cached for conditional GET "
@@ -43,13 +53,6 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         "--force",
         action="store_true",
         help="also build kernels that ship their own BTF (e.g. to compare against it)",
-    )
-    parser.add_argument(
-        "--verify-packages",
-        action="store_true",
-        help="download each package to its end to check the SHA-256 its repository "
-        "index gives (by default reading stops once vmlinux is out, covered by the "
-        "compression checksums and the BTF check)",
     )
 
 
@@ -69,4 +72,5 @@ def discover_and_plan(
 def upstream_client(args: argparse.Namespace) -> UpstreamClient:
     mirrors = Mirrors.parse(args.mirror, os.environ.get("BTFHUB_MIRRORS"))
     cache_dir = args.cache_dir or (args.root / ".btfhub-cache" / "http")
-    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir)
+    trust = TrustPolicy.from_sources(args.keyring)
+    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, trust=trust)

@@ -87,7 +87,6 @@ def reconcile(
 ) -> ReconcileReport:
     """Discover, plan, build, record and (unless sharded) render args.root; sync uses it too."""
     root: Path = args.root
-    verify: bool = getattr(args, "verify_packages", False)
     shard = parse_shard(getattr(args, "shard", None))
     output: Path | None = getattr(args, "output", None)
     if shard and output is None:
@@ -103,7 +102,7 @@ def reconcile(
         the_plan = read_plan(plan_file)
         todo = select_shard(list(the_plan.missing()), shard[0], shard[1])
         results = build_missing(
-            client, todo, output, jobs=args.jobs, force=args.force, verify=verify
+            client, todo, output, jobs=args.jobs, force=args.force, catalog=catalog
         )
         write_shard_manifest(output, f"{shard[0]}/{shard[1]}", results)
         return ReconcileReport(the_plan, tuple(results), the_plan.errors)
@@ -112,7 +111,7 @@ def reconcile(
     if shard:
         todo = select_shard(todo, shard[0], shard[1])
     dest = output if output is not None else root
-    results = build_missing(client, todo, dest, jobs=args.jobs, force=args.force, verify=verify)
+    results = build_missing(client, todo, dest, jobs=args.jobs, force=args.force, catalog=catalog)
     if shard and output is not None:
         write_shard_manifest(output, f"{shard[0]}/{shard[1]}", results)
     else:

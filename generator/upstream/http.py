@@ -11,19 +11,13 @@ Two kinds of download, with different needs:
 - Packages (0.3 to 1.7 GB) are streamed: ``open_stream`` hands out a
   file-like object that counts and hashes the bytes as the reader pulls them.
 
-Integrity of packages read only partly. Readers stop as soon as vmlinux is
-out (often within the first fifth of an Ubuntu ddeb), and the package's
-SHA-256 covers the whole file, so it can only be checked when the stream is
-read to the end. Draining the rest of a 1.5 GB package just to hash it would
-multiply the download several times, so btfhub does NOT drain by default:
-the size and SHA-256 are verified whenever the reader reaches EOF (and a
-mismatch raises PackageError from that read), and when the reader stops
-early the bytes it used are covered by the container's own checks (xz block
-CRC64/CRC32, zstd frame checksums, gzip CRC32, the ar/tar/cpio header
-structure) and by the BTF check after pahole. That detects corruption from a
-flaky mirror, not a deliberate substitution. A caller that wants the
-cryptographic check anyway calls ``PackageStream.drain()`` before closing;
-``PackageStream.verified`` says which case happened.
+Every package is verified in full before anything derived from it is
+published. Readers stop as soon as vmlinux is out (often within the first
+fifth of an Ubuntu ddeb), but the package's SHA-256 covers the whole file:
+the build (generator.verify) then drains the rest of the stream through the
+hash, with no decompression, while pahole runs, and publishes only when
+size and SHA-256 match the index. Size and digest are checked whenever the
+stream reaches EOF, and a mismatch raises PackageError from that read.
 """
 
 from __future__ import annotations
@@ -45,6 +39,7 @@ import urllib3.exceptions
 from generator import __version__
 from generator.errors import PackageError, UpstreamError
 from generator.fsutil import atomic_write
+from generator.trust import TrustPolicy
 from generator.upstream.mirrors import Mirrors
 
 CONNECT_TIMEOUT = 10.0
@@ -104,9 +99,10 @@ class HttpStats:
 class UpstreamIndexError(UpstreamError):
     """An index could not be fetched or read; ``url`` is the one the manifest names."""
 
-    def __init__(self, message: str, url: str) -> None:
+    def __init__(self, message: str, url: str, status: int | None = None) -> None:
         super().__init__(message)
         self.url = url
+        self.status = status  # the HTTP status when the server answered with an error
 
 
 @dataclass(frozen=True)
@@ -132,10 +128,13 @@ class UpstreamClient:
         backoff: float = BACKOFF,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
         sleep: Callable[[float], None] = time.sleep,
+        trust: TrustPolicy | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
         self.mirrors = mirrors or Mirrors()
+        # The keys signatures are checked against (BTFHUB_KEYRINGS when not given).
+        self.trust = trust if trust is not None else TrustPolicy.from_sources()
         self.cache_dir = cache_dir
         self.attempts = attempts
         self.backoff = backoff
@@ -155,6 +154,7 @@ class UpstreamClient:
 
     def close(self) -> None:
         self.session.close()
+        self.trust.close()
 
     def __enter__(self) -> UpstreamClient:
         return self
@@ -292,7 +292,9 @@ class UpstreamClient:
                 return self._remember(rewritten, cached.body)
             if response.status_code != 200:
                 raise UpstreamIndexError(
-                    f"{self.where(url)}: HTTP {response.status_code} {response.reason}", url
+                    f"{self.where(url)}: HTTP {response.status_code} {response.reason}",
+                    url,
+                    response.status_code,
                 )
             body = response.content
         self._count(index_bytes=len(body))
@@ -310,6 +312,15 @@ class UpstreamClient:
         self._store_cache(rewritten, body, response)
         return self._remember(rewritten, body)
 
+    def find_index(self, url: str) -> bytes | None:
+        """get_index for a file that may not exist (InRelease, repomd.xml.asc): None on 404/410."""
+        try:
+            return self.get_index(url)
+        except UpstreamIndexError as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
+
     def _remember(self, rewritten: str, body: bytes) -> bytes:
         with self._lock:
             self._memo[rewritten] = body
@@ -322,11 +333,13 @@ class UpstreamClient:
         self,
         url: str,
         expected_size: int,
-        expected_sha256: str,
+        expected_sha256: str | None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> Iterator[PackageStream]:
         """A verified byte stream of a package; the connection closes on exit.
 
+        expected_sha256 None (an index that lists no digest): only the size is
+        checked here; the caller verifies the package another way.
         on_bytes is called with each chunk's length as the reader pulls it
         (a progress bar).
         """
@@ -350,7 +363,7 @@ class _PackageRaw(io.RawIOBase):
         client: UpstreamClient,
         url: str,
         size: int,
-        sha256: str,
+        sha256: str | None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
@@ -358,9 +371,9 @@ class _PackageRaw(io.RawIOBase):
         self._client = client
         self.url = url
         self.expected_size = size
-        self.expected_sha256 = sha256.lower()
+        self.expected_sha256 = sha256.lower() if sha256 is not None else None
         self.bytes_read = 0
-        self.verified = False  # True once size and SHA-256 were checked at EOF
+        self.verified = False  # True once size (and SHA-256, if known) were checked at EOF
         self._hash = hashlib.sha256()
         self._eof = False
         self._response: requests.Response | None = None
@@ -427,8 +440,10 @@ class _PackageRaw(io.RawIOBase):
         if self.bytes_read != self.expected_size:
             raise self._fail(f"{self.bytes_read} bytes, but the index says {self.expected_size}")
         digest = self._hash.hexdigest()
-        if digest != self.expected_sha256:
-            raise self._fail(f"sha256 {digest} does not match {self.expected_sha256}")
+        if self.expected_sha256 is not None and digest != self.expected_sha256:
+            raise self._fail(
+                f"sha256 {digest} does not match {self.expected_sha256} from the index"
+            )
         self.verified = True
 
     def close(self) -> None:
@@ -449,14 +464,22 @@ class PackageStream(io.BufferedReader):
 
     @property
     def verified(self) -> bool:
-        """True once the stream was read to EOF and size and SHA-256 matched."""
+        """True once the stream was read to EOF and size and SHA-256 (if known) matched."""
         return self._package.verified
+
+    @property
+    def has_index_digest(self) -> bool:
+        return self._package.expected_sha256 is not None
 
     @property
     def bytes_received(self) -> int:
         return self._package.bytes_read
 
     def drain(self) -> None:
-        """Read and hash the rest, raising PackageError unless size and SHA-256 match."""
+        """Read and hash the rest, raising PackageError unless size and SHA-256 match.
+
+        The bytes are only hashed, never decompressed; safe to call from another
+        thread once the reader is done with the stream.
+        """
         while self.read(CHUNK):
             pass

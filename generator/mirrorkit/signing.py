@@ -1,0 +1,103 @@
+"""Signing for test and demo mirrors: a throwaway key, signed the way upstreams sign.
+
+Upstream repositories are signed (InRelease and Release.gpg, repomd.xml.asc,
+RPM header signatures), and btfhub refuses what is not, so the local
+mirrors of the tests and the demo are signed too: by a key generated at
+run time in a temporary GnuPG home, never by weakening the default. The
+run is told to trust it with BTFHUB_KEYRINGS or --keyring (public_key).
+
+Each process gets one default signer (default_signer()), generated on
+first use and removed at exit; tests that need a second key ("a stranger")
+make their own Signer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+
+class Signer:
+    """A GnuPG home holding one passphrase-less ed25519 signing key."""
+
+    def __init__(self, home: Path, name: str = "btfhub test archive") -> None:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home = home
+        self.name = name
+        self.env = {**os.environ, "GNUPGHOME": str(home)}
+        uid = f"{name} <{name.replace(' ', '-')}@example.invalid>"
+        self.gpg("--quick-gen-key", uid, "ed25519", "sign", "never")
+        self.public_key = home / "public-key.asc"
+        self.public_key.write_bytes(self.gpg("--armor", "--export"))
+
+    def gpg(self, *args: str) -> bytes:
+        cmd = ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
+        proc = subprocess.run([*cmd, *args], env=self.env, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"gpg {' '.join(args)}: {proc.stderr.decode(errors='replace')}")
+        return proc.stdout
+
+    def fingerprint(self) -> str:
+        for line in self.gpg("--with-colons", "--list-keys").decode().splitlines():
+            if line.startswith("fpr:"):
+                return line.split(":")[9]
+        raise RuntimeError("the signer has no key")
+
+    def sign_release(self, release: Path) -> None:
+        """InRelease (clearsigned) and Release.gpg (detached, armored) next to Release."""
+        self.gpg("--clearsign", "-o", str(release.with_name("InRelease")), str(release))
+        self.gpg("--armor", "--detach-sign", "-o", f"{release}.gpg", str(release))
+
+    def sign_detached(self, path: Path, suffix: str = ".asc") -> Path:
+        """An armored detached signature of path (repomd.xml.asc)."""
+        out = path.with_name(path.name + suffix)
+        self.gpg("--armor", "--detach-sign", "-o", str(out), str(path))
+        return out
+
+    def sign_rpm(self, rpm: Path) -> None:
+        """Add an RPM header signature with rpmsign, as distributions' build systems do."""
+        cmd = [
+            "rpmsign",
+            "--addsign",
+            "--define",
+            f"_gpg_name {self.fingerprint()}",
+            "--define",
+            "__gpg /usr/bin/gpg",
+            "--define",
+            f"_gpg_path {self.home}",
+            str(rpm),
+        ]
+        # No terminal: rpmsign would otherwise try to ask for a passphrase on it.
+        proc = subprocess.run(
+            cmd, env=self.env, stdin=subprocess.DEVNULL, capture_output=True, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"rpmsign {rpm}: {proc.stderr.decode(errors='replace')}")
+
+    def close(self) -> None:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=self.env, check=False)
+
+
+_default: Signer | None = None
+_default_lock = threading.Lock()
+
+
+def default_signer() -> Signer:
+    """The process's test archive key (made on first use, removed at exit)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            tmp = tempfile.TemporaryDirectory(prefix="btfhub-test-gpg-")
+            signer = Signer(Path(tmp.name) / "home")
+
+            def cleanup() -> None:
+                signer.close()
+                tmp.cleanup()
+
+            atexit.register(cleanup)
+            _default = signer
+        return _default
