@@ -3,9 +3,11 @@
 It compiles a small program with DWARF (standing in for a vmlinux), packs it
 into a real Ubuntu-style .ddeb and a real CentOS-style .rpm, lays those out
 like ddebs.ubuntu.com and debuginfo.centos.org under a local HTTP server on
-127.0.0.1, and runs validate, plan, reconcile and render against a copy of
-the hub's catalog through --mirror: the same code paths as a real run,
-with only the internet replaced.
+127.0.0.1, signs them as those upstreams do (InRelease, an RPM header
+signature) with a key made for the run and passed with --keyring, and runs
+validate, plan, reconcile and render against a copy of the hub's catalog
+through --mirror: the same code paths as a real run, signature checks
+included, with only the internet replaced.
 """
 
 from __future__ import annotations

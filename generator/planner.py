@@ -271,7 +271,7 @@ def _kernel_from_json(k: Mapping[str, Any]) -> PlannedKernel:
             version=str(pkg["version"]),
             url=str(pkg["url"]),
             size=int(pkg["size"]),
-            sha256=str(pkg["sha256"]),
+            sha256=None if pkg["sha256"] is None else str(pkg["sha256"]),
             repository=str(pkg["repository"]),
             filename=str(pkg["filename"]),
             format=str(pkg["format"]),
