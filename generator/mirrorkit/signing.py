@@ -24,18 +24,28 @@ from pathlib import Path
 class Signer:
     """A GnuPG home holding one passphrase-less ed25519 signing key."""
 
-    def __init__(self, home: Path, name: str = "btfhub test archive") -> None:
+    def __init__(
+        self,
+        home: Path,
+        name: str = "btfhub test archive",
+        *,
+        expire: str = "never",
+        faked_time: str | None = None,
+    ) -> None:
+        """faked_time (e.g. 20200101T000000): make the key and sign as of then (an old archive)."""
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.home = home
         self.name = name
         self.env = {**os.environ, "GNUPGHOME": str(home)}
+        self._faked = ["--faked-system-time", faked_time] if faked_time else []
         uid = f"{name} <{name.replace(' ', '-')}@example.invalid>"
-        self.gpg("--quick-gen-key", uid, "ed25519", "sign", "never")
+        self.gpg("--quick-gen-key", uid, "ed25519", "sign", expire)
         self.public_key = home / "public-key.asc"
         self.public_key.write_bytes(self.gpg("--armor", "--export"))
 
     def gpg(self, *args: str) -> bytes:
         cmd = ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
+        cmd += self._faked
         proc = subprocess.run([*cmd, *args], env=self.env, capture_output=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"gpg {' '.join(args)}: {proc.stderr.decode(errors='replace')}")
