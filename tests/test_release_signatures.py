@@ -16,7 +16,7 @@ import pytest
 
 from generator.mirrorkit.mirror import AptPackage, MirrorServer
 from generator.mirrorkit.rpmpkg import build_rpm
-from generator.mirrorkit.signing import Signer
+from generator.mirrorkit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
 from tests.hubkit import (
     Run,
@@ -268,9 +268,15 @@ def test_repomd_signature_is_checked_where_published(
     rpms.mkdir()
     rpm = build_rpm(rpms, "kernel-debuginfo", "3.10.0", "1160.el7", "x86_64", uname, fixture_elf)
     repo = write_centos(mirror_server, "7", [rpm])
+    default_signer().sign_detached(repo / "repodata" / "repomd.xml")
+    signed = plan_json(capsys, make_hub(tmp_path / "signed"), mirror_server, *CENTOS)
+    assert signed["errors"] == []
+    assert [k["uname"] for k in signed["kernels"]] == [uname]  # type: ignore[attr-defined]
+    assert mirror_server.requests_for("/centos/7/x86_64/repodata/repomd.xml.asc")
+
     stranger.sign_detached(repo / "repodata" / "repomd.xml")
     run = btfhub(capsys, make_hub(tmp_path / "hub"), "plan", *mirror_args(mirror_server), *CENTOS)
-    assert "repodata/repomd.xml.asc" in run.out
+    assert "debuginfo.centos.org/7/x86_64/repodata/repomd.xml.asc" in run.out
     assert "no good signature by a trusted key" in run.out
     assert f"{uname}" not in run.out.split("error:")[0]  # nothing planned from it
 
