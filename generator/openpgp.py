@@ -11,7 +11,9 @@ does, the verdict comes from --status-fd: at least one VALIDSIG by a key of
 the keyring, and no BADSIG. A signature by an expired key (EXPKEYSIG) is
 accepted: archived suites (stretch on archive.debian.org) stay signed by the
 key of their time, and an expired key does not make a past signature forged.
-A revoked key (REVKEYSIG) is refused.
+A revoked key (REVKEYSIG) is refused, and so is a signature over a weak
+digest (MD5, SHA-1, RIPEMD-160), as apt refuses it: a SHA-1 collision lets
+a signed text be swapped for another.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from generator.errors import BtfhubError
 ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
 GPGV_TIMEOUT = 120.0  # seconds; a Release is small, an RPM header a few MiB
+# OpenPGP hash algorithm ids (RFC 4880 9.4) too weak to vouch for anything.
+WEAK_DIGESTS = {1: "MD5", 2: "SHA-1", 3: "RIPEMD-160"}
 
 
 class SignatureError(BtfhubError):
@@ -185,9 +189,14 @@ class Keyring:
             if len(parts) < 2 or parts[0] != "[GNUPG:]":
                 continue
             word = parts[1]
-            if word == "VALIDSIG" and len(parts) >= 3:
-                # The last field is the primary key's fingerprint (a subkey may sign).
-                good.append(parts[-1].upper())
+            if word == "VALIDSIG" and len(parts) >= 10:
+                # VALIDSIG fpr date ts expire version reserved pk-algo hash-algo class
+                # primary-fpr: the last is the primary key's (a subkey may sign).
+                digest = int(parts[9]) if parts[9].isdigit() else 0
+                if digest in WEAK_DIGESTS:
+                    bad.append(f"{parts[-1]} signed over the weak digest {WEAK_DIGESTS[digest]}")
+                else:
+                    good.append(parts[-1].upper())
             elif word in ("BADSIG", "REVKEYSIG"):
                 bad.append(" ".join(parts[1:4]))
             elif word == "NO_PUBKEY" and len(parts) >= 3:

@@ -68,6 +68,26 @@ def test_a_signature_made_before_the_key_expired_counts(tmp_path: Path) -> None:
         old.close()
 
 
+def test_a_signature_over_a_weak_digest_is_refused(tmp_path: Path) -> None:
+    """As apt refuses SHA-1: a collision would let the signed text be swapped."""
+    rsa = Signer(tmp_path / "rsa", "rsa", algorithm="rsa2048")
+    data = tmp_path / "Release"
+    data.write_bytes(b"Suite: stable\n")
+    ring = keyring(rsa)
+    try:
+        for digest, accepted in (("SHA256", True), ("SHA1", False)):
+            sig = tmp_path / f"Release.{digest}.sig"
+            rsa.gpg("--digest-algo", digest, "--detach-sign", "-o", str(sig), str(data))
+            if accepted:
+                ring.verify_detached(data.read_bytes(), sig.read_bytes(), "Release")
+            else:
+                with pytest.raises(SignatureError, match="signed over the weak digest SHA-1"):
+                    ring.verify_detached(data.read_bytes(), sig.read_bytes(), "Release")
+    finally:
+        ring.close()
+        rsa.close()
+
+
 def test_clearsigned_text_is_what_gpgv_vouches_for(
     tmp_path: Path, signers: dict[str, Signer]
 ) -> None:

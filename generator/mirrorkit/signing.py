@@ -31,6 +31,7 @@ class Signer:
         *,
         expire: str = "never",
         faked_time: str | None = None,
+        algorithm: str = "ed25519",
     ) -> None:
         """faked_time (e.g. 20200101T000000): make the key and sign as of then (an old archive)."""
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -39,7 +40,7 @@ class Signer:
         self.env = {**os.environ, "GNUPGHOME": str(home)}
         self._faked = ["--faked-system-time", faked_time] if faked_time else []
         uid = f"{name} <{name.replace(' ', '-')}@example.invalid>"
-        self.gpg("--quick-gen-key", uid, "ed25519", "sign", expire)
+        self.gpg("--quick-gen-key", uid, algorithm, "sign", expire)
         self.public_key = home / "public-key.asc"
         self.public_key.write_bytes(self.gpg("--armor", "--export"))
 
