@@ -7,6 +7,7 @@ A real package built by rpmbuild and signed by rpmsign; rpm itself
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from generator.errors import PackageError
-from generator.mirrorkit.rpmpkg import build_rpm
-from generator.mirrorkit.signing import default_signer
+from generator.mirrorkit.rpmpkg import build_rpm, with_header_signature
+from generator.mirrorkit.signing import Signer, default_signer, v3_rsa_sha256_signature
 from generator.openpgp import Keyring, SignatureError
 from generator.packages.rpmsig import RpmHeaders, read_headers
 
@@ -59,6 +60,57 @@ def test_file_digests_are_the_ones_rpm_reads(signed_rpm: Path, trusted: Keyring)
     assert parsed.consumed == signed_rpm.read_bytes()[: len(parsed.consumed)]
     with pytest.raises(PackageError, match="lists no digest for /usr/lib/debug/nothing"):
         parsed.file_digest("/usr/lib/debug/nothing")
+
+
+def rpm_checksig(rpm: Path, key: Path, tmp_path: Path) -> str:
+    """rpm's own verdict, with only `key` imported into a scratch rpmdb."""
+    root = tmp_path / f"rpmdb-{rpm.stem}"
+    root.mkdir()
+    subprocess.run(["rpmkeys", "--root", str(root), "--import", str(key)], check=True)
+    return subprocess.run(
+        ["rpmkeys", "--root", str(root), "-Kv", str(rpm)], capture_output=True, text=True
+    ).stdout
+
+
+def test_rpm_agrees_the_header_signature_is_good(signed_rpm: Path, tmp_path: Path) -> None:
+    verdict = rpm_checksig(signed_rpm, default_signer().public_key, tmp_path)
+    assert re.search(r"Header V4 EdDSA/SHA256 Signature, key ID [0-9a-f]{8}: OK", verdict), verdict
+
+
+def test_a_v3_header_signature_as_el7_packages_carry_verifies(
+    tmp_path: Path, fixture_elf: Path
+) -> None:
+    """CentOS/RHEL 7 RPMs carry V3 RSA/SHA256 header signatures; gpg makes only V4 ones."""
+    rsa = Signer(tmp_path / "rsa", "el7 style", algorithm="rsa2048")
+    try:
+        unsigned = build_rpm(
+            tmp_path,
+            "kernel-debuginfo",
+            "3.10.0",
+            "1160.el7",
+            "x86_64",
+            UNAME,
+            fixture_elf,
+            signed=False,
+        )
+        data = unsigned.read_bytes()
+        signature = v3_rsa_sha256_signature(rsa, headers(data).main.signed, int(time.time()))
+        el7 = tmp_path / "el7" / unsigned.name
+        el7.parent.mkdir()
+        el7.write_bytes(with_header_signature(data, signature))
+
+        assert "Header V3 RSA/SHA256 Signature, key ID" in rpm_checksig(
+            el7, rsa.public_key, tmp_path
+        )
+        ring = Keyring((rsa.public_key,))
+        try:
+            parsed = headers(el7.read_bytes())
+            parsed.verify(ring, el7.name)
+            assert parsed.file_digest(VMLINUX)[0] == "sha256"
+        finally:
+            ring.close()
+    finally:
+        rsa.close()
 
 
 def test_any_change_to_the_signed_header_breaks_the_signature(
