@@ -868,3 +868,25 @@ def test_a_package_whose_bytes_differ_from_the_index_is_never_published(
     mirror_server.wait_done()
     (request,) = [r for r in mirror_server.log if r.path.endswith(".ddeb")]
     assert request.sent == len(data)
+
+
+def test_a_download_cut_short_after_the_vmlinux_is_never_published(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    tmp_path: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    """The body ends a few bytes early, past vmlinux: only reading to the end notices."""
+    write_ubuntu(mirror_server, focal_suites(updates=[debs["u26"]]))
+    path = pool_path(debs["u26"])
+    size = (mirror_server.directory / path.lstrip("/")).stat().st_size
+    mirror_server.truncate(path, keep=size - 8)
+    hub = make_hub(tmp_path / "hub")
+    run = reconcile(capsys, hub, mirror_server, "--distro", "ubuntu", "--release", "focal")
+    assert run.code == 1
+    assert K26 in run.err and debs["u26"].path.name in run.err
+    assert (
+        f"after {size - 8} bytes" in run.err or f"{size - 8} bytes, but the index says" in run.err
+    )
+    assert archive_files(hub) == {}
+    assert states(hub, "ubuntu", "focal") == {K26: "failed"}
