@@ -40,10 +40,11 @@ from generator.model import (
     Distribution,
     KernelState,
     Release,
+    ReleaseArch,
     archive_path,
     series_matches,
 )
-from generator.state import SCHEMA_VERSION, Discovery, KnownKernel
+from generator.state import SCHEMA_VERSION, HubState, KnownKernel
 
 GENERATED_BY = "btfhub render; do not edit (catalog/*.yaml and the archive are the sources)"
 
@@ -86,7 +87,7 @@ def hub_status(release: Release, architectures: Mapping[str, Mapping[str, Any]])
 
 def _package(known: KnownKernel) -> dict[str, Any]:
     return {
-        "name": known.package,
+        "name": known.package_name,
         "version": known.version,
         "repository": known.repository,
         "filename": known.filename,
@@ -104,6 +105,7 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
             "path": file.path,
             "size": file.size,
             "sha256": file.sha256,
+            "blob": file.blob,
         }
     elif known is not None and known.outcome is not None:
         entry = {"state": known.outcome.state.value}
@@ -117,7 +119,7 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
 
 
 def _file_entry(file: ArchiveEntry) -> dict[str, Any]:
-    return {"path": file.path, "size": file.size, "sha256": file.sha256}
+    return {"path": file.path, "size": file.size, "sha256": file.sha256, "blob": file.blob}
 
 
 def _release_metadata(release: Release) -> dict[str, Any]:
@@ -171,7 +173,7 @@ def _assign_archive_only(
 
 
 def build_index(
-    catalog: Catalog, discovery: Discovery, archive: Sequence[ArchiveEntry]
+    catalog: Catalog, state: HubState, archive: Sequence[ArchiveEntry]
 ) -> dict[str, Any]:
     """The whole index.json document (see the module docstring)."""
     files = {e.path: e for e in archive}
@@ -185,7 +187,7 @@ def build_index(
     # so that the series fallback only handles the rest.
     claimed: set[str] = set()
     for slot in slots:
-        listed = discovery.known(slot.distro.id, slot.release.id, slot.arch) or {}
+        listed = state.known(ReleaseArch(slot.distro.id, slot.release.id, slot.arch)) or {}
         for uname in listed:
             path = archive_path(slot.distro.archive_dir, slot.release.directory, slot.arch, uname)
             if path in files:
@@ -206,7 +208,7 @@ def build_index(
     releases_arches: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
     for i, slot in enumerate(slots):
         d, r, arch = slot.distro, slot.release, slot.arch
-        known_list = discovery.known(d.id, r.id, arch)
+        known_list = state.known(ReleaseArch(d.id, r.id, arch))
         kernels: dict[str, Any] = {}
         for uname, known in (known_list or {}).items():
             path = archive_path(d.archive_dir, r.directory, arch, uname)

@@ -78,8 +78,14 @@ class PackageVerification:
         if self._keyring is None:
             return self._stream
         self._headers = read_headers(self._stream)
+        signature = self._headers.header_signature()
+        if signature is None:
+            raise PackageError(
+                f"{self._where}: the package carries no header signature (unsigned rpm)"
+            )
+        what = f"{self._where} (rpm header signature)"
         try:
-            self._headers.verify(self._keyring, self._where)
+            self._keyring.verify_detached(self._headers.main.signed, signature, what)
         except SignatureError as exc:
             raise PackageError(str(exc)) from None
         # The package reader parses lead and headers again, from memory.

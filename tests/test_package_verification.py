@@ -1,7 +1,7 @@
 """Packages verified in full before publishing: the index digest, or the RPM's signed header.
 
 Real rpmbuild/rpmsign packages served over real HTTP, built through
-reconcile.build_one as a run does. KernelPackage.sha256 None stands for a
+generator.hub.build.build_one as a run does. KernelPackage.sha256 None stands for a
 package whose index lists no checksum (Oracle's flat HTML directories):
 only its signed header can vouch for it.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from generator.btf.tarball import read_tar_xz_member
+from generator.hub.build import BuildOptions, build_one
 from generator.mirrorkit.mirror import MirrorServer
 from generator.mirrorkit.rpmpkg import build_rpm
 from generator.mirrorkit.signing import Signer, default_signer
@@ -22,6 +23,8 @@ from generator.model import (
     Catalog,
     Column,
     Distribution,
+    KernelId,
+    KernelOutcome,
     KernelPackage,
     KernelState,
     PlannedKernel,
@@ -29,7 +32,6 @@ from generator.model import (
 )
 from generator.packages.rpmsig import read_headers
 from generator.progress import Progress
-from generator.reconcile import KernelResult, build_one
 from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
 
@@ -85,7 +87,7 @@ def build(
     rpm: Path,
     the_catalog: Catalog,
     sha256: str | None = None,
-) -> KernelResult:
+) -> KernelOutcome:
     served = server.directory / "ol8" / rpm.name
     served.parent.mkdir(parents=True, exist_ok=True)
     served.write_bytes(rpm.read_bytes())
@@ -101,12 +103,10 @@ def build(
         filename=rpm.name,
         format="rpm",
     )
-    kernel = PlannedKernel("ol", "8", "x86_64", UNAME, KernelState.MISSING, pkg, ARCHIVE)
+    kernel = PlannedKernel(KernelId("ol", "8", "x86_64", UNAME), KernelState.MISSING, pkg, ARCHIVE)
     dest = tmp_path / "hub"
     with UpstreamClient(cache_dir=None, backoff=0.0, trust=TrustPolicy()) as client:
-        return build_one(
-            client, kernel, dest, Progress(1, pkg.size), force=False, catalog=the_catalog
-        )
+        return build_one(client, kernel, dest, Progress(1, pkg.size), BuildOptions(), the_catalog)
 
 
 def test_signed_header_alone_verifies_a_package_the_index_gives_no_checksum_for(

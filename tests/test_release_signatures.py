@@ -72,6 +72,8 @@ def plan_json(
     run = btfhub(capsys, hub, "plan", "--json", *mirror_args(server), *args)
     assert run.code == 0, run.err
     doc: dict[str, object] = json.loads(run.out)
+    # plan exits 1 exactly when a discovery failed; the JSON is printed either way.
+    assert run.code == (1 if doc["errors"] else 0), run.err
     return doc
 
 

@@ -12,7 +12,8 @@ import argparse
 import os
 import sys
 
-from generator.catalog import CatalogInvalid, Diagnostic, load_catalog
+from generator.catalog import CatalogInvalid, load_catalog
+from generator.manifest import Diagnostic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,9 @@ The signature covers the header's immutable region exactly as rpm hashes
 it: the header magic, the region's entry count and data length, its
 entries and its data. Tags outside the region are unsigned and never read.
 The packages/rpm.py reader skips headers without parsing them; this module
-reads them once more from memory (read_headers hands the bytes back).
+reads them once more from memory (read_headers hands the bytes back). The
+signature itself is checked by generator.verify with gpgv (generator.openpgp):
+`signed` is the data, header_signature() the detached signature.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import struct
 from dataclasses import dataclass
 
 from generator.errors import PackageError
-from generator.openpgp import Keyring, SignatureError
 from generator.packages.stream import Readable, read_exact, read_upto
 
 LEAD_LEN = 96
@@ -165,13 +166,6 @@ class RpmHeaders:
             if blob:
                 return blob
         return None
-
-    def verify(self, keyring: Keyring, what: str) -> None:
-        """The main header is signed by a key of `keyring` (SignatureError otherwise)."""
-        blob = self.header_signature()
-        if blob is None:
-            raise SignatureError(f"{what}: the package carries no header signature (unsigned rpm)")
-        keyring.verify_detached(self.main.signed, blob, f"{what} (rpm header signature)")
 
     def file_digest(self, path: str) -> tuple[str, str]:
         """(hashlib algorithm, hex digest) the signed header gives for `path` (absolute)."""
