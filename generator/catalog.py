@@ -58,6 +58,7 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             keyring=(
                 str((root or Path(".")).resolve() / r["keyring"]) if r.get("keyring") else None
             ),
+            unsigned=r.get("unsigned") is True,
             mirrorlist=bool(r.get("mirrorlist", False)),
             credentials=r.get("credentials"),
             kernel_release=r.get("kernel_release", "rpm"),

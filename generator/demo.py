@@ -3,9 +3,11 @@
 It compiles a small program with DWARF (standing in for a vmlinux), packs it
 into a real Ubuntu-style .ddeb and a real CentOS-style .rpm, lays those out
 like ddebs.ubuntu.com and debuginfo.centos.org under a local HTTP server on
-127.0.0.1, and runs validate, plan, reconcile and render against a copy of
-the hub's catalog through --mirror: the same code paths as a real run,
-with only the internet replaced.
+127.0.0.1, signs them as those upstreams do (InRelease, an RPM header
+signature) with a key made for the run and passed with --keyring, and runs
+validate, plan, reconcile and render against a copy of the hub's catalog
+through --mirror: the same code paths as a real run, signature checks
+included, with only the internet replaced.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from generator.mirrorkit.debpkg import build_deb
 from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
 from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
 from generator.mirrorkit.rpmpkg import build_rpm
+from generator.mirrorkit.signing import default_signer
 from generator.render import BEGIN_MARKER, END_MARKER
 
 UBUNTU_UNAME = "5.4.0-1001-generic"
@@ -125,6 +128,11 @@ def selection_args(target: DemoTarget) -> list[str]:
 
 def mirror_args(server: MirrorServer) -> list[str]:
     return [f"--mirror={t.upstream}={server.url}{t.prefix}" for t in TARGETS]
+
+
+def trust_args() -> list[str]:
+    """The demo mirror is signed by a key made for this run: the run is told to trust it."""
+    return [f"--keyring={default_signer().public_key}"]
 
 
 def table_of(readme: str, title: str) -> str:

@@ -10,6 +10,7 @@ reads it back). No timestamps: rendering twice gives the same bytes.
      "generated_by": "...",
      "distributions": {<manifest id>: {
          "title", "archive_dir", "url",
+         "unsigned_repositories": [<repository id>],   # only when a manifest says unsigned: true
          "releases": {<release id>: {
              "name", "directory", "kernel", "series", <text fields>,
              "flags": {"bpf", "btf", "hub"},      # the manifest's booleans / null
@@ -215,6 +216,9 @@ def build_index(
             "url": d.url,
             "releases": {},
         }
+        unsigned = sorted(r.id for r in d.repositories if r.unsigned)
+        if unsigned:  # consumers see which files no signature vouches for
+            distributions[d.id]["unsigned_repositories"] = unsigned
     releases_arches: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
     for i, slot in enumerate(slots):
         d, r, arch = slot.distro, slot.release, slot.arch

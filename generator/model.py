@@ -49,9 +49,13 @@ class Repository:
     packages: tuple[str, ...] = ()
     # apt only: flavours to keep (suffix of uname), {arch} = upstream arch.
     flavours: tuple[str, ...] = ()
-    # apt only: OpenPGP public keys (absolute path once loaded) that must sign
-    # each suite's Release (Release.gpg); None: the signature is not checked.
+    # OpenPGP public keys (absolute path once loaded) that must sign what the
+    # repository publishes: apt InRelease/Release.gpg, rpm-md repomd.xml.asc
+    # and each RPM's header. The run's --keyring files are trusted too.
     keyring: str | None = None
+    # True only for a repository that truly publishes no signature: its
+    # indexes are still checked down the chain, but nothing anchors them.
+    unsigned: bool = False
     # rpm-md only: each path holds a mirror.list naming the real repo root (Amazon Linux).
     mirrorlist: bool = False
     # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
@@ -155,9 +159,9 @@ class KernelPackage:
     name: str  # package name
     version: str
     url: str  # absolute URL (after mirror rewriting is applied at fetch)
-    # Both None when the index gives none (Oracle's flat HTML listings): then
-    # the package's own RPM signature is the only trust anchor, and the build
-    # step refuses the package until it can check that.
+    # Both None where the index gives none (a flat HTML listing, Oracle's):
+    # then the package's own signed RPM header is what verifies it, and the
+    # size is whatever the server sends (the transport still checks it).
     size: int | None
     sha256: str | None
     repository: str  # repository id

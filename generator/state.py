@@ -52,7 +52,7 @@ class KnownKernel:
     # so that index.json does not change when a mirror does.
     filename: str
     package_size: int | None  # None: the index gives none (Oracle's HTML listings)
-    package_sha256: str | None
+    package_sha256: str | None  # None: the index lists none (the signed RPM header verifies)
     # What an earlier build learnt (FAILED with reason, or SHIPS_BTF); None
     # when nothing was learnt yet or the kernel got built.
     outcome: KernelOutcome | None = None

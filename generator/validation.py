@@ -45,7 +45,7 @@ PATTERN_KINDS = frozenset({"apt", "launchpad", "html-listing"})
 # Keys only some kinds have.
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "components": ("apt",),
-    "keyring": ("apt",),
+    "keyring": ("apt", "rpm-md", "html-listing"),
     "flavours": ("apt", "launchpad"),
     "mirrorlist": ("rpm-md",),
     "kernel_release": ("rpm-md",),
@@ -246,6 +246,11 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
                 f"duplicate repository id {rid!r} (as repositories[{first[rid]}])",
             )
         first.setdefault(rid, i)
+        # Without a keyring a repository is still signed: by keys the run is
+        # given (--keyring, BTFHUB_KEYRINGS), or it fails; only `unsigned: true`
+        # goes without (tests/test_keys.py holds the shipped ones to a keyring).
+        if repo.get("unsigned") is True and "keyring" in repo:
+            yield _at_key(doc, (*path, "unsigned"), "a repository with a keyring is not unsigned")
         kind = repo.get("kind")
         for key, owners in KIND_KEYS.items():
             if key in repo and kind in KIND_SUITES | KIND_PATHS and kind not in owners:

@@ -6,6 +6,7 @@ configuration, no mirrors from the developer's environment.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 
 from generator.mirrorkit.elf import build_elf
 from generator.mirrorkit.mirror import MirrorServer
+from generator.mirrorkit.signing import default_signer
+from generator.trust import KEYRINGS_ENV
 from tests.hubrepo import BOT
 
 
@@ -31,6 +34,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trusted_test_key() -> Iterator[Path]:
+    """The test mirrors' signing key, trusted by every run as an operator would (BTFHUB_KEYRINGS).
+
+    The mirrorkit writers sign Release files and RPMs with it; a test that
+    needs an untrusted signature makes a Signer of its own.
+    """
+    key = default_signer().public_key
+    before = os.environ.get(KEYRINGS_ENV)
+    os.environ[KEYRINGS_ENV] = str(key)
+    yield key
+    if before is None:
+        os.environ.pop(KEYRINGS_ENV, None)
+    else:
+        os.environ[KEYRINGS_ENV] = before
 
 
 @pytest.fixture(autouse=True)

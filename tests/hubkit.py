@@ -31,6 +31,7 @@ from generator.mirrorkit.mirror import (
     write_apt_repo,
     write_rpmmd_repo,
 )
+from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 
@@ -100,9 +101,9 @@ class Run:
     err: str
 
 
-def quick_upstream(mirrors: Mirrors, cache_dir: Path) -> UpstreamClient:
+def quick_upstream(mirrors: Mirrors, cache_dir: Path, trust: TrustPolicy) -> UpstreamClient:
     """The commands' upstream client for tests: retries as usual, without the backoff sleeps."""
-    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, backoff=0.0)
+    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, backoff=0.0, trust=trust)
 
 
 def btfhub(capsys: pytest.CaptureFixture[str], root: Path, *argv: str) -> Run:

@@ -20,14 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from generator.btf.build import build_kernel_btf
 from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.elf import STRUCT_NAMES
 from generator.mirrorkit.listing import write_html_listing
 from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_rpmmd_repo
 from generator.mirrorkit.rpmpkg import build_rpm
-from generator.upstream.http import UpstreamClient
-from generator.upstream.mirrors import Mirrors
+from generator.mirrorkit.signing import Signer
 from tests.hubkit import (
     REPO,
     archive_files,
@@ -79,26 +77,34 @@ OL_UNAME = "5.4.17-2102.206.1.el8uek.x86_64"
 OL8 = ("--distro", "ol", "--release", "8-uek-r6", "--arch", "x86_64")
 
 
-def test_oracle_listing_is_planned_but_never_published_without_a_checksum(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
-    fixture_elf: Path,
-) -> None:
-    rpms = tmp_path / "rpms"
+def oracle_listing(
+    server: MirrorServer, rpms: Path, fixture_elf: Path, signer: Signer | None = None
+) -> Path:
+    """ol8/debuginfo/ with a signed UEK kernel-debuginfo, its -common- twin and an aarch64 one."""
     rpm = build_rpm(
-        rpms, "kernel-uek-debuginfo", "5.4.17", "2102.206.1.el8uek", "x86_64", OL_UNAME, fixture_elf
-    )
-    # The -common- twin (sources, no vmlinux) and the other arch sit next to it.
+        rpms, "kernel-uek-debuginfo", "5.4.17", "2102.206.1.el8uek", "x86_64", OL_UNAME,
+        fixture_elf, signer=signer,
+    )  # fmt: skip
     common_rpm = build_rpm(
-        rpms, "kernel-uek-debuginfo-common", "5.4.17", "2102.206.1.el8uek", "x86_64", OL_UNAME, None
-    )
-    listing = mirror_server.directory / "oracle/ol8/debuginfo"
+        rpms, "kernel-uek-debuginfo-common", "5.4.17", "2102.206.1.el8uek", "x86_64", OL_UNAME,
+        None,
+    )  # fmt: skip
+    listing = server.directory / "oracle/ol8/debuginfo"
     listing.mkdir(parents=True)
     for path in (rpm, common_rpm):
         shutil.copyfile(path, listing / path.name)
     meta_only(listing, "kernel-uek-debuginfo", "5.4.17", "2102.206.1.el8uek", "aarch64")
     write_html_listing(listing, "/ol8/debuginfo")
+    return rpm
+
+
+def test_oracle_listing_builds_what_the_rpm_signature_verifies(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    fixture_elf: Path,
+) -> None:
+    rpm = oracle_listing(mirror_server, tmp_path / "rpms", fixture_elf)
     hub = make_hub(tmp_path / "hub")
     mirror = ("--mirror", f"https://oss.oracle.com/={mirror_server.url}oracle/")
 
@@ -114,23 +120,43 @@ def test_oracle_listing_is_planned_but_never_published_without_a_checksum(
         f"archive/ol/8/x86_64/{OL_UNAME}.btf.tar.xz",
     )
     package = kernel["package"]
+    # No index checksum exists: the record says so, and the RPM's header signature verifies it.
     assert (package["sha256"], package["size"]) == (None, None)
     assert package["url"] == f"https://oss.oracle.com/ol8/debuginfo/{rpm.name}"
 
     run = btfhub(capsys, hub, "reconcile", *mirror, *OL8)
 
-    assert run.code == 1
-    assert "no index checksum and RPM signature checking is not available" in run.err
-    assert archive_files(hub) == {}
-    assert package_requests(mirror_server) == []  # refused before a byte was fetched
-    assert states(hub, "ol", "8-uek-r6") == {OL_UNAME: "failed"}
-    assert hub_cell(hub, "8 UEK R6") == "0/1"
-    # index.json keeps the missing checksum as null and reads it back.
+    assert run.code == 0, run.err
+    assert "summary: 1 built" in run.out
+    path = f"archive/ol/8/x86_64/{OL_UNAME}.btf.tar.xz"
+    files = archive_files(hub)
+    assert sorted(files) == [path]
+    assert package_requests(mirror_server) == [f"/oracle/ol8/debuginfo/{rpm.name}"]
     assert kernels(hub, "ol", "8-uek-r6")[OL_UNAME]["package"]["sha256"] is None
-    again = btfhub(capsys, hub, "reconcile", *mirror, *OL8)
-    assert again.code == 1
-    assert "no index checksum" in again.err
+    assert hub_cell(hub, "8 UEK R6") == "Y"
+    assert_fixture_btf(tmp_path, files[path], OL_UNAME)
+
+
+def test_oracle_rpm_signed_by_a_stranger_is_never_published(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    fixture_elf: Path,
+) -> None:
+    stranger = Signer(tmp_path / "gpg", "stranger")
+    oracle_listing(mirror_server, tmp_path / "rpms", fixture_elf, signer=stranger)
+    hub = make_hub(tmp_path / "hub")
+    mirror = ("--mirror", f"https://oss.oracle.com/={mirror_server.url}oracle/")
+
+    run = btfhub(capsys, hub, "reconcile", *mirror, *OL8)
+
+    assert run.code == 1
+    assert f"FAILED ol/8-uek-r6/x86_64 {OL_UNAME}:" in run.err
+    assert "rpm header signature" in run.err
+    assert archive_files(hub) == {}
+    assert states(hub, "ol", "8-uek-r6") == {OL_UNAME: "failed"}
     # A build job working from the plan file refuses it the same way.
+    plan = btfhub(capsys, hub, "plan", *mirror, *OL8, "--json")
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(plan.out)
     shard = btfhub(
@@ -138,35 +164,20 @@ def test_oracle_listing_is_planned_but_never_published_without_a_checksum(
         "--shard", "1/1", "--plan", str(plan_file), "--output", str(tmp_path / "shard"),
     )  # fmt: skip
     assert shard.code == 1
-    assert "no index checksum and RPM signature checking is not available" in shard.err
+    assert "rpm header signature" in shard.err
     assert not list((tmp_path / "shard").rglob("*.btf.tar.xz"))
-    assert archive_files(hub) == {}
-
-    # The listed URL is a working kernel-debuginfo package: once its RPM signature
-    # can be checked, these same bytes build (not published here: nothing vouches).
-    mirrors = Mirrors.parse([mirror[1]], None)
-    with (
-        UpstreamClient(mirrors=mirrors) as client,
-        client.open_stream(package["url"], rpm.stat().st_size, sha256(rpm)) as body,
-    ):
-        built = build_kernel_btf(body, "rpm", OL_UNAME, tmp_path / "work")
-    assert built.tar_xz is not None
-    assert_fixture_btf(tmp_path, built.tar_xz, OL_UNAME)
 
 
 # -- Amazon Linux: rpm-md behind mirror.list --------------------------------------------
 
 AMZN2_UNAME = "4.14.355-275.570.amzn2.x86_64"
 S3 = "https://amazonlinux-2-repos-us-east-1.s3.dualstack.us-east-1.amazonaws.com/"
-AL1_PACKAGES = "http://packages.us-east-1.amazonaws.com/"
 
 
 def amazon_mirrors(server: MirrorServer) -> list[str]:
     pairs = {
         "http://amazonlinux.us-east-1.amazonaws.com/": "amzn2-lists/",
-        "http://repo.us-east-1.amazonaws.com/": "amzn1-lists/",
         S3: "s3/",
-        AL1_PACKAGES: "al1-packages/",
     }
     return [
         a for public, local in pairs.items() for a in ("--mirror", f"{public}={server.url}{local}")
@@ -223,32 +234,6 @@ def test_amazon_linux_2_builds_through_its_mirror_list(
     assert_fixture_btf(tmp_path, files[path], AMZN2_UNAME)
 
 
-def test_amazon_linux_1_mirror_list_names_basearch(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], mirror_server: MirrorServer
-) -> None:
-    uname = "4.14.252-131.483.amzn1.x86_64"
-    write_rpmmd_repo(
-        mirror_server.directory / "al1-packages/2018.03/main/debuginfo/x86_64",
-        [meta_only(tmp_path / "p", "kernel-debuginfo", "4.14.252", "131.483.amzn1", "x86_64")],
-    )
-    lists = mirror_server.directory / "amzn1-lists/2018.03/main/debuginfo"
-    lists.mkdir(parents=True)
-    (lists / "mirror.list").write_text(f"{AL1_PACKAGES}2018.03/main/debuginfo/$basearch\n")
-    hub = make_hub(tmp_path / "hub")
-
-    plan = btfhub(
-        capsys, hub, "plan", *amazon_mirrors(mirror_server), "--distro", "amzn", "--release", "1",
-        "--json",
-    )  # fmt: skip
-
-    assert plan.code == 0, plan.err
-    doc = json.loads(plan.out)
-    assert doc["errors"] == []
-    assert [(k["uname"], k["archive_path"]) for k in doc["kernels"]] == [
-        (uname, f"archive/amzn/1/x86_64/{uname}.btf.tar.xz")
-    ]
-
-
 # -- Launchpad: a test-only manifest ----------------------------------------------------
 
 LP_MANIFEST = """\
@@ -265,6 +250,7 @@ repositories:
   - id: launchpad
     kind: launchpad
     url: https://api.launchpad.net/1.0/ubuntu/+archive/primary
+    unsigned: true  # Launchpad's API answers carry no signature (HTTPS only)
     packages: ["linux-image-unsigned-{uname}-dbgsym", "linux-image-{uname}-dbgsym"]
     flavours: [generic]
 releases:
@@ -474,6 +460,7 @@ repositories:
   - id: launchpad
     kind: launchpad
     url: https://api.launchpad.net/1.0/ubuntu/+archive/primary
+    unsigned: true  # Launchpad's API answers carry no signature (HTTPS only)
     packages: ["linux-image-unsigned-{uname}-dbgsym", "linux-image-{uname}-dbgsym"]
     flavours: [generic]
 releases:

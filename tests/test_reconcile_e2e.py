@@ -10,6 +10,7 @@ pahole; bpftool reads the results back.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -396,8 +397,13 @@ def assert_quiet_reruns(
     args: tuple[str, ...],
     summary: str,
     index_paths: set[str],
+    absent: frozenset[str] = frozenset(),
 ) -> None:
-    """The second and third runs download no package and no index byte, and write nothing."""
+    """The second and third runs download no package and no index byte, and write nothing.
+
+    absent: optional files asked for and answered 404 (repomd.xml.asc where
+    the upstream publishes none).
+    """
     # The index cache counts here: a rerun must not rewrite it either.
     before = tree_digest(hub, skip=(LOCK_NAME,))
     for _ in range(2):
@@ -407,10 +413,11 @@ def assert_quiet_reruns(
         assert summary in again.out
         assert package_requests(server) == []
         assert tree_digest(hub, skip=(LOCK_NAME,)) == before
-        # The top indexes (Release, repomd.xml) are revalidated and answered
+        # The top indexes (InRelease, repomd.xml) are revalidated and answered
         # 304; the ones they list come from the cache by their checksum.
-        assert {r.path for r in server.log} == index_paths
-        assert {r.status for r in server.log} == {304}
+        assert {r.path for r in server.log} == index_paths | absent
+        assert {r.status for r in server.log if r.path not in absent} == {304}
+        assert {r.status for r in server.log if r.path in absent} <= {404}
         server.wait_done()
         assert server.bytes_sent == 0
 
@@ -435,7 +442,7 @@ def test_rerun_downloads_nothing_and_changes_nothing(
         mirror_server,
         FOCAL,
         "summary: 0 built, 2 already there, 1 ship their own BTF, 0 failed",
-        {f"/ubuntu/dists/{s}/Release" for s in ("focal", "focal-updates", "focal-proposed")},
+        {f"/ubuntu/dists/{s}/InRelease" for s in ("focal", "focal-updates", "focal-proposed")},
     )
 
 
@@ -458,6 +465,7 @@ def test_rpmmd_rerun_downloads_nothing_and_changes_nothing(
         args,
         "summary: 0 built, 2 already there, 0 ship their own BTF, 0 failed",
         {"/centos/7/x86_64/repodata/repomd.xml"},
+        frozenset({"/centos/7/x86_64/repodata/repomd.xml.asc"}),
     )
 
 
@@ -820,10 +828,10 @@ def test_output_without_shard_is_refused(
     assert mirror_server.log == []  # refused before asking upstream anything
 
 
-# -- 14. --verify-packages: the SHA-256 of the whole package, on request -------------
+# -- 14. every package verified in full, by default ------------------------------------
 
 
-def test_verify_packages_reads_to_the_end_and_checks_the_sha256(
+def test_a_package_whose_bytes_differ_from_the_index_is_never_published(
     capsys: pytest.CaptureFixture[str],
     mirror_server: MirrorServer,
     tmp_path: Path,
@@ -831,22 +839,46 @@ def test_verify_packages_reads_to_the_end_and_checks_the_sha256(
 ) -> None:
     write_ubuntu(mirror_server, focal_suites(updates=[debs["u26"]]))
     # The mirror's copy went bad after the index was signed: same size, its
-    # last byte (past the vmlinux, in the xz footer) changed.
+    # last byte (past the vmlinux, in the xz footer) changed, so the reader
+    # that stops at vmlinux never sees the damage: only the full hash does.
     served = mirror_server.directory / pool_path(debs["u26"]).lstrip("/")
+    good = hashlib.sha256(served.read_bytes()).hexdigest()
     data = bytearray(served.read_bytes())
     data[-1] ^= 0xFF
     served.write_bytes(bytes(data))
+    bad = hashlib.sha256(data).hexdigest()
     select = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 
-    quick = make_hub(tmp_path / "quick")
-    run = reconcile(capsys, quick, mirror_server, *select)
-    # Reading stops once vmlinux is out: the damage is never read.
-    assert run.code == 0, run.err
-    assert list(archive_files(quick)) == [f"{UBUNTU_2004}/{K26}.btf.tar.xz"]
-
-    strict = make_hub(tmp_path / "strict")
-    run = reconcile(capsys, strict, mirror_server, *select, "--verify-packages")
+    hub = make_hub(tmp_path / "hub")
+    run = reconcile(capsys, hub, mirror_server, *select)
     assert run.code == 1
-    assert "sha256" in run.err.lower() or "SHA-256" in run.err
-    assert archive_files(strict) == {}
-    assert states(strict, "ubuntu", "focal") == {K26: "failed"}
+    assert f"sha256 {bad} does not match {good} from the index" in run.err
+    assert K26 in run.err
+    assert archive_files(hub) == {}
+    assert states(hub, "ubuntu", "focal") == {K26: "failed"}
+    # The whole package was read (the rest drained through the hash).
+    mirror_server.wait_done()
+    (request,) = [r for r in mirror_server.log if r.path.endswith(".ddeb")]
+    assert request.sent == len(data)
+
+
+def test_a_download_cut_short_after_the_vmlinux_is_never_published(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    tmp_path: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    """The body ends a few bytes early, past vmlinux: only reading to the end notices."""
+    write_ubuntu(mirror_server, focal_suites(updates=[debs["u26"]]))
+    path = pool_path(debs["u26"])
+    size = (mirror_server.directory / path.lstrip("/")).stat().st_size
+    mirror_server.truncate(path, keep=size - 8)
+    hub = make_hub(tmp_path / "hub")
+    run = reconcile(capsys, hub, mirror_server, "--distro", "ubuntu", "--release", "focal")
+    assert run.code == 1
+    assert K26 in run.err and debs["u26"].path.name in run.err
+    assert (
+        f"after {size - 8} bytes" in run.err or f"{size - 8} bytes, but the index says" in run.err
+    )
+    assert archive_files(hub) == {}
+    assert states(hub, "ubuntu", "focal") == {K26: "failed"}

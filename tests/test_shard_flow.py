@@ -108,7 +108,7 @@ def test_sharded_run_equals_one_reconcile(
     assert code == 1  # the failure is reported, and committed
     # The publish step discovers (its listings go into index.json) but builds nothing.
     paths = [r.path for r in mirror_server.log]
-    assert "/ubuntu/dists/focal/Release" in paths
+    assert "/ubuntu/dists/focal/InRelease" in paths
     assert not [p for p in paths if p.endswith(".deb")]
 
     assert archive_files(merged) == archive_files(unsharded)

@@ -31,6 +31,7 @@ from generator.mirrorkit.mirror import (
     write_rpmmd_repo,
 )
 from generator.mirrorkit.rpmpkg import build_rpm
+from generator.mirrorkit.signing import default_signer
 from generator.model import (
     Catalog,
     Column,
@@ -277,7 +278,7 @@ def test_apt_prefers_xz_and_needs_only_listed_forms(
         found = discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
     assert [p.uname for p in found] == ["5.4.0-26-generic"]
     assert [r.path for r in mirror_server.log] == [
-        "/ubuntu/dists/focal/Release",
+        "/ubuntu/dists/focal/InRelease",
         "/ubuntu/dists/focal/main/binary-amd64/Packages.xz",
     ]
 
@@ -312,7 +313,11 @@ def test_apt_missing_release_names_both_urls(tmp_path: Path, mirror_server: Mirr
     assert f"(mirror of {UBUNTU}dists/focal/Release)" in message
     assert "HTTP 404" in message
     assert err.value.url == f"{UBUNTU}dists/focal/Release"
-    assert len(mirror_server.log) == 1  # a 404 is an answer, not retried
+    # InRelease, then Release: each 404 is an answer, not retried.
+    assert [r.path for r in mirror_server.log] == [
+        "/ubuntu/dists/focal/InRelease",
+        "/ubuntu/dists/focal/Release",
+    ]
 
 
 def test_apt_arch_not_listed(
@@ -321,7 +326,7 @@ def test_apt_arch_not_listed(
     write_apt_repo(
         mirror_server.directory, "ubuntu", "focal", "main", "amd64", [ubuntu_pkgs["u26"]]
     )
-    with pytest.raises(UpstreamError, match=r"dists/focal/Release.*main/binary-arm64/Packages"):
+    with pytest.raises(UpstreamError, match=r"dists/focal/InRelease.*main/binary-arm64/Packages"):
         _discover_focal(tmp_path, mirror_server, "arm64")
 
 
@@ -419,7 +424,8 @@ def test_apt_release_without_sha256(tmp_path: Path, mirror_server: MirrorServer)
     suite = mirror_server.directory / "ubuntu/dists/focal"
     suite.mkdir(parents=True)
     (suite / "Release").write_text("Origin: x\nMD5Sum:\n 0123 12 main/binary-amd64/Packages\n")
-    with pytest.raises(UpstreamError, match=r"dists/focal/Release.*no SHA256 field"):
+    default_signer().sign_release(suite / "Release")
+    with pytest.raises(UpstreamError, match=r"dists/focal/InRelease.*no SHA256 field"):
         _discover_focal(tmp_path, mirror_server)
 
 
@@ -500,9 +506,9 @@ def test_rerun_downloads_no_unchanged_index(
     # Release files are revalidated (304); Packages whose SHA-256 the Release
     # still lists come from the cache without a request.
     assert [(r.path.rsplit("/", 2)[-2:], r.status) for r in mirror_server.log] == [
-        (["focal", "Release"], 304),
-        (["focal-updates", "Release"], 304),
-        (["focal-proposed", "Release"], 304),
+        (["focal", "InRelease"], 304),
+        (["focal-updates", "InRelease"], 304),
+        (["focal-proposed", "InRelease"], 304),
     ]
     assert mirror_server.bytes_sent == 0
     assert (client.stats.index_bytes, client.stats.not_modified, client.stats.cache_hits) == (
@@ -529,7 +535,7 @@ def test_rerun_downloads_no_unchanged_index(
         third = discover_apt(client, ddebs_repo(flavours=()), FOCAL, "x86_64")
     assert "5.4.0-26-lowlatency" in [p.uname for p in third]
     assert [(r.path, r.status) for r in mirror_server.log if r.status == 200] == [
-        ("/ubuntu/dists/focal-proposed/Release", 200),
+        ("/ubuntu/dists/focal-proposed/InRelease", 200),
         ("/ubuntu/dists/focal-proposed/main/binary-amd64/Packages", 200),
     ]
 
@@ -577,13 +583,13 @@ def test_retries_then_succeeds_with_exponential_backoff(
     tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    mirror_server.fail("/ubuntu/dists/focal/Release", 500, times=1)
-    mirror_server.fail("/ubuntu/dists/focal/Release", 503, times=1)
+    mirror_server.fail("/ubuntu/dists/focal/InRelease", 500, times=1)
+    mirror_server.fail("/ubuntu/dists/focal/InRelease", 503, times=1)
     sleeps: list[float] = []
     with make_client(tmp_path, mirror_server, backoff=0.5, sleep=sleeps.append) as client:
         found = discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
     assert [p.uname for p in found] == ["5.4.0-26-generic", "5.4.0-42-generic"]
-    assert [r.status for r in mirror_server.requests_for("/ubuntu/dists/focal/Release")] == [
+    assert [r.status for r in mirror_server.requests_for("/ubuntu/dists/focal/InRelease")] == [
         500,
         503,
         200,
@@ -597,7 +603,7 @@ def test_retries_429_and_dropped_connections(
     tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage], fault: str
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    path = "/ubuntu/dists/focal/Release"
+    path = "/ubuntu/dists/focal/InRelease"
     if fault == "429":
         mirror_server.fail(path, 429, times=2)
     else:
@@ -608,12 +614,12 @@ def test_retries_429_and_dropped_connections(
 
 
 def test_gives_up_after_bounded_attempts(tmp_path: Path, mirror_server: MirrorServer) -> None:
-    mirror_server.fail("/ubuntu/dists/focal/Release", 502, times=None)
+    mirror_server.fail("/ubuntu/dists/focal/InRelease", 502, times=None)
     with pytest.raises(UpstreamError) as err:
         _discover_focal(tmp_path, mirror_server)
     assert "HTTP 502" in str(err.value)
     assert "gave up after 4 attempts" in str(err.value)
-    assert f"{mirror_server.url}ubuntu/dists/focal/Release" in str(err.value)
+    assert f"{mirror_server.url}ubuntu/dists/focal/InRelease" in str(err.value)
     assert len(mirror_server.log) == 4
 
 
@@ -951,7 +957,9 @@ def test_releases_sharing_a_repository_fetch_it_once(
         "7.9.2009": ["3.10.0-1160.el7.x86_64"],
         "7.5.1804": [],
     }
-    assert len(mirror_server.log) == 2  # repomd.xml and primary, once for three releases
+    # repomd.xml, its signature (a 404: the RPMs' own are the anchor) and primary,
+    # once for three releases.
+    assert len(mirror_server.log) == 3
 
 
 def test_discover_all_keeps_going_after_a_failure(
@@ -1162,4 +1170,4 @@ def test_apt_suite_with_a_slash(tmp_path: Path, mirror_server: MirrorServer) -> 
             client, repo, Source("security", suites=("buster/updates",)), "x86_64"
         )
     assert pkg.uname == "4.19.0-21-cloud-amd64"
-    assert mirror_server.log[0].path == "/security/dists/buster/updates/Release"
+    assert mirror_server.log[0].path == "/security/dists/buster/updates/InRelease"

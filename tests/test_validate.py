@@ -250,6 +250,20 @@ BROKEN: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
             " (as repositories[1])",
         ),
     ),
+    "unsigned-with-a-keyring": (
+        (
+            (
+                '    packages: ["linux-image-{uname}-dbg"]\n',
+                '    packages: ["linux-image-{uname}-dbg"]\n'
+                "    unsigned: true\n    keyring: keys/archive.asc\n",
+            ),
+        ),
+        (
+            "catalog/x.yaml:16:5: repositories[0].unsigned: a repository with a keyring is not"
+            " unsigned",
+            "catalog/x.yaml:17:14: repositories[0].keyring: no such file: keys/archive.asc",
+        ),
+    ),
 }
 
 

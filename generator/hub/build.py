@@ -3,6 +3,9 @@
 A kernel that fails to build is reported with its reason and the others go
 on. Only BtfhubError subclasses count as a kernel failure: anything else is
 a bug and propagates, so a worker never swallows an exception into a log line.
+Every package is verified in full (generator.verify) before its BTF is
+stored: against the index's SHA-256 and, for RPMs from a signed repository,
+against the package's own signed header, with the keys the catalog names.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from pathlib import Path
 from generator.btf.build import build_kernel_btf
 from generator.errors import BtfhubError
 from generator.fsutil import atomic_write
-from generator.model import KernelOutcome, KernelState, PlannedKernel
+from generator.model import Catalog, KernelOutcome, KernelState, PlannedKernel, Repository
 from generator.progress import Progress, Reporter
 from generator.upstream.http import UpstreamClient
+from generator.verify import PackageVerification
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,6 @@ class BuildOptions:
 
     jobs: int = 1  # kernels built at once
     force: bool = False  # also build kernels that ship their own BTF
-    # Read each package to its end to check the index's SHA-256 (see upstream/http.py).
-    verify_packages: bool = False
 
 
 _STATUS = {
@@ -44,26 +46,28 @@ def build_one(
     dest_root: Path,
     progress: Progress,
     options: BuildOptions,
+    catalog: Catalog,
 ) -> KernelOutcome:
-    """Fetch one kernel's package, encode its BTF and store it at dest_root/archive_path."""
+    """Fetch one kernel's package, encode its BTF, verify the package, store the BTF."""
     pkg = kernel.package
     assert pkg is not None
-    if pkg.sha256 is None or pkg.size is None:
-        # Oracle's flat listings give no checksum: only the RPM's own signature
-        # could vouch for the bytes, and nothing is published unverified.
-        return KernelOutcome(
-            kernel.id,
-            KernelState.FAILED,
-            f"{pkg.url}: no index checksum and RPM signature checking is not available",
-        )
     try:
+        repo = _repository(catalog, kernel.id.distro, pkg.repository)
+        keyring = client.trust.keyring(repo)
         with (
             tempfile.TemporaryDirectory(prefix="btfhub-build-") as tmp,
             client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
+            PackageVerification(body, pkg, keyring, client.where(pkg.url)) as check,
         ):
-            built = build_kernel_btf(body, pkg.format, pkg.uname, Path(tmp), force=options.force)
-            if options.verify_packages:
-                body.drain()  # the rest of the package, for the index's SHA-256
+            built = build_kernel_btf(
+                check.reader(),
+                pkg.format,
+                pkg.uname,
+                Path(tmp),
+                force=options.force,
+                on_extracted=check.vmlinux_extracted,
+            )
+            check.finish()  # nothing is stored from a package that did not verify
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz)
@@ -72,6 +76,16 @@ def build_one(
         return KernelOutcome(
             kernel.id, KernelState.FAILED, public_reason(client, pkg.url, str(exc))
         )
+
+
+def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:
+    try:
+        return catalog.distribution(distro).repository(repo_id)
+    except KeyError:
+        raise BtfhubError(
+            f"{distro}: the plan names repository {repo_id!r}, which the catalog does not "
+            "have: no keys to verify its package against"
+        ) from None
 
 
 def public_reason(client: UpstreamClient, url: str, message: str) -> str:
@@ -90,6 +104,7 @@ def build_missing(
     dest_root: Path,
     options: BuildOptions,
     reporter: Reporter,
+    catalog: Catalog,
 ) -> tuple[KernelOutcome, ...]:
     """Build each kernel with options.jobs workers (downloads and encodes overlap).
 
@@ -101,7 +116,10 @@ def build_missing(
         reporter.progress(len(kernels), total_bytes) as progress,
         ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool,
     ):
-        futures = [pool.submit(build_one, client, k, dest_root, progress, options) for k in kernels]
+        futures = [
+            pool.submit(build_one, client, k, dest_root, progress, options, catalog)
+            for k in kernels
+        ]
         for fut in as_completed(futures):
             outcome = fut.result()  # a bug in a worker propagates here
             outcomes.append(outcome)

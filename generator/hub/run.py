@@ -147,7 +147,7 @@ def reconcile(
     listing = discover(client, catalog, selection, options.force)
     state = load_hub_state(root)
     the_plan = plan(root, catalog, state, listing, options.force)
-    outcomes = build_missing(client, the_plan.missing(), root, options, reporter)
+    outcomes = build_missing(client, the_plan.missing(), root, options, reporter, catalog)
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)
     render(root, catalog, state)
@@ -180,7 +180,7 @@ def build_shard(
         listing = discover(client, catalog, selection, options.force)
         the_plan = plan(root, catalog, load_hub_state(root), listing, options.force)
     todo = select_shard(the_plan.missing(), job.shard)
-    outcomes = build_missing(client, todo, job.output, options, reporter)
+    outcomes = build_missing(client, todo, job.output, options, reporter, catalog)
     write_shard_manifest(job.output, job.shard, _archive_paths(todo), outcomes)
     return ReconcileReport(the_plan, outcomes, listing)
 

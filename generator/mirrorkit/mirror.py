@@ -33,6 +33,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import zstandard
 
+from generator.mirrorkit.signing import Signer, default_signer
+
 # -- the server ------------------------------------------------------------------
 
 
@@ -376,6 +378,9 @@ def write_apt_repo(
     arch: str,
     debs: Sequence[Path | AptPackage],
     compression: str | Sequence[str] = "xz",
+    *,
+    signed: bool = True,
+    signer: Signer | None = None,
 ) -> Path:
     """Write <root>/<base_subdir>/{pool,dists/<suite>} for one component and arch.
 
@@ -411,12 +416,18 @@ def write_apt_repo(
         (index_dir / ("Packages" + (f".{codec}" if codec else ""))).write_bytes(
             compress(text, codec)
         )
-    write_release(repo / "dists" / suite, suite)
+    write_release(repo / "dists" / suite, suite, signed=signed, signer=signer)
     return repo
 
 
-def write_release(suite_dir: Path, suite: str) -> Path:
-    """dists/<suite>/Release listing every file below it with size and SHA-256."""
+def write_release(
+    suite_dir: Path, suite: str, *, signed: bool = True, signer: Signer | None = None
+) -> Path:
+    """dists/<suite>/Release listing every file below it with size and SHA-256.
+
+    Signed like an upstream suite (InRelease and Release.gpg) by `signer`,
+    the process's test key by default; signed=False leaves neither.
+    """
     files = sorted(
         p
         for p in suite_dir.rglob("*")
@@ -446,6 +457,10 @@ def write_release(suite_dir: Path, suite: str) -> Path:
         lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data):>16} {rel}")
     release = suite_dir / "Release"
     release.write_text("\n".join(lines) + "\n")
+    for stale in ("InRelease", "Release.gpg"):
+        (suite_dir / stale).unlink(missing_ok=True)
+    if signed:
+        (signer or default_signer()).sign_release(release)
     return release
 
 
@@ -524,6 +539,8 @@ def write_rpmmd_repo(
     primary_compression: str = "gz",
     flat: bool = True,
     package_dir: str | None = None,
+    *,
+    repomd_signer: Signer | None = None,
 ) -> Path:
     """Write repodata/{repomd.xml,<sha>-primary.xml.<ext>} and place the packages.
 
@@ -583,6 +600,10 @@ def write_rpmmd_repo(
         'xmlns:rpm="http://linux.duke.edu/metadata/rpm">\n'
         "  <revision>0</revision>\n" + "".join(reversed(data_entries)) + "</repomd>\n"
     )
+    # Most debuginfo repositories publish no repomd.xml.asc (their RPMs are
+    # signed instead); a test that wants one passes a signer.
+    if repomd_signer is not None:
+        repomd_signer.sign_detached(repodata / "repomd.xml")
     return repo_root
 
 

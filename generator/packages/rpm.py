@@ -29,9 +29,9 @@ def vmlinux_path(uname: str) -> str:
     return f"usr/lib/debug/lib/modules/{uname}/vmlinux"
 
 
-def vmlinux_paths(uname: str) -> frozenset[str]:
+def vmlinux_paths(uname: str) -> tuple[str, str]:
     """Where kernel debuginfo RPMs keep vmlinux: Red Hat family, then SUSE."""
-    return frozenset({vmlinux_path(uname), f"usr/lib/debug/boot/vmlinux-{uname}.debug"})
+    return vmlinux_path(uname), f"usr/lib/debug/boot/vmlinux-{uname}.debug"
 
 
 def _skip_header(stream: Readable, what: str, pad: bool) -> None:

@@ -11,19 +11,13 @@ Two kinds of download, with different needs:
 - Packages (0.3 to 1.7 GB) are streamed: ``open_stream`` hands out a
   file-like object that counts and hashes the bytes as the reader pulls them.
 
-Integrity of packages read only partly. Readers stop as soon as vmlinux is
-out (often within the first fifth of an Ubuntu ddeb), and the package's
-SHA-256 covers the whole file, so it can only be checked when the stream is
-read to the end. Draining the rest of a 1.5 GB package just to hash it would
-multiply the download several times, so btfhub does NOT drain by default:
-the size and SHA-256 are verified whenever the reader reaches EOF (and a
-mismatch raises PackageError from that read), and when the reader stops
-early the bytes it used are covered by the container's own checks (xz block
-CRC64/CRC32, zstd frame checksums, gzip CRC32, the ar/tar/cpio header
-structure) and by the BTF check after pahole. That detects corruption from a
-flaky mirror, not a deliberate substitution. A caller that wants the
-cryptographic check anyway calls ``PackageStream.drain()`` before closing;
-``PackageStream.verified`` says which case happened.
+Every package is verified in full before anything derived from it is
+published. Readers stop as soon as vmlinux is out (often within the first
+fifth of an Ubuntu ddeb), but the package's SHA-256 covers the whole file:
+the build (generator.verify) then drains the rest of the stream through the
+hash, with no decompression, while pahole runs, and publishes only when
+size and SHA-256 match the index. Size and digest are checked whenever the
+stream reaches EOF, and a mismatch raises PackageError from that read.
 """
 
 from __future__ import annotations
@@ -51,6 +45,7 @@ from urllib3.util.retry import Retry
 from generator import __version__
 from generator.errors import PackageError, UpstreamError
 from generator.fsutil import atomic_write
+from generator.trust import TrustPolicy
 from generator.upstream.credentials import Credentials
 from generator.upstream.mirrors import Mirrors
 
@@ -229,17 +224,25 @@ class UpstreamIndexError(UpstreamError):
     """An index could not be fetched or read; ``url`` is the one the manifest names.
 
     cause says why in plain words ("the host name does not resolve", "HTTP
-    404 Not Found"); unreachable is True when the host could not be reached.
+    404 Not Found"); unreachable is True when the host could not be reached;
+    status is the HTTP status when the server answered with an error.
     """
 
     def __init__(
-        self, message: str, url: str, cause: str = "", unreachable: bool = False, host: str = ""
+        self,
+        message: str,
+        url: str,
+        cause: str = "",
+        unreachable: bool = False,
+        host: str = "",
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.url = url
         self.cause = cause or message
         self.unreachable = unreachable
         self.host = host or urlsplit(url).netloc  # the host contacted
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -265,10 +268,13 @@ class UpstreamClient:
         backoff: float = BACKOFF,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
         sleep: Callable[[float], None] = time.sleep,
+        trust: TrustPolicy | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
         self.mirrors = mirrors or Mirrors()
+        # The keys signatures are checked against (BTFHUB_KEYRINGS when not given).
+        self.trust = trust if trust is not None else TrustPolicy.from_sources()
         self.cache_dir = cache_dir
         self.attempts = attempts
         self.backoff = backoff
@@ -295,6 +301,7 @@ class UpstreamClient:
 
     def close(self) -> None:
         self.session.close()
+        self.trust.close()
 
     def __enter__(self) -> UpstreamClient:
         return self
@@ -500,7 +507,9 @@ class UpstreamClient:
                 return self._remember(rewritten, cached.body)
             if response.status_code != 200:
                 status = f"HTTP {response.status_code} {response.reason}"
-                raise UpstreamIndexError(f"{self.where(url)}: {status}", url, status)
+                raise UpstreamIndexError(
+                    f"{self.where(url)}: {status}", url, status, status=response.status_code
+                )
             body = response.content
         self._count(index_bytes=len(body))
         if size is not None and len(body) != size:
@@ -517,6 +526,15 @@ class UpstreamClient:
         self._store_cache(rewritten, body, response)
         return self._remember(rewritten, body)
 
+    def find_index(self, url: str) -> bytes | None:
+        """get_index for a file that may not exist (InRelease, repomd.xml.asc): None on 404/410."""
+        try:
+            return self.get_index(url)
+        except UpstreamIndexError as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
+
     def _remember(self, rewritten: str, body: bytes) -> bytes:
         with self._lock:
             self._memo[rewritten] = body
@@ -528,12 +546,16 @@ class UpstreamClient:
     def open_stream(
         self,
         url: str,
-        expected_size: int,
-        expected_sha256: str,
+        expected_size: int | None,
+        expected_sha256: str | None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> Iterator[PackageStream]:
         """A verified byte stream of a package; the connection closes on exit.
 
+        expected_sha256 None (an index that lists no digest): only the size is
+        checked here; the caller verifies the package another way. With
+        expected_size None too (an HTML listing gives neither) the server's
+        Content-Length is all there is, which the transport enforces.
         on_bytes is called with each chunk's length as the reader pulls it
         (a progress bar).
         """
@@ -556,8 +578,8 @@ class _PackageRaw(io.RawIOBase):
         self,
         client: UpstreamClient,
         url: str,
-        size: int,
-        sha256: str,
+        size: int | None,
+        sha256: str | None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
@@ -565,9 +587,9 @@ class _PackageRaw(io.RawIOBase):
         self._client = client
         self.url = url
         self.expected_size = size
-        self.expected_sha256 = sha256.lower()
+        self.expected_sha256 = sha256.lower() if sha256 is not None else None
         self.bytes_read = 0
-        self.verified = False  # True once size and SHA-256 were checked at EOF
+        self.verified = False  # True once size (and SHA-256, if known) were checked at EOF
         self._hash = hashlib.sha256()
         self._eof = False
         self._response: requests.Response | None = None
@@ -584,7 +606,12 @@ class _PackageRaw(io.RawIOBase):
             response.close()
             raise self._fail(f"HTTP {response.status_code} {response.reason}")
         length = response.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) != self.expected_size:
+        if (
+            self.expected_size is not None
+            and length is not None
+            and length.isdigit()
+            and int(length) != self.expected_size
+        ):
             response.close()
             raise self._fail(
                 f"server announces {length} bytes, but the index says {self.expected_size}"
@@ -626,18 +653,20 @@ class _PackageRaw(io.RawIOBase):
         self._client._count(package_bytes=len(data))
         if self._on_bytes is not None:
             self._on_bytes(len(data))
-        if self.bytes_read > self.expected_size:
+        if self.expected_size is not None and self.bytes_read > self.expected_size:
             raise self._fail(f"more than the {self.expected_size} bytes the index says")
         self._hash.update(data)
         view[: len(data)] = data
         return len(data)
 
     def _verify(self) -> None:
-        if self.bytes_read != self.expected_size:
+        if self.expected_size is not None and self.bytes_read != self.expected_size:
             raise self._fail(f"{self.bytes_read} bytes, but the index says {self.expected_size}")
         digest = self._hash.hexdigest()
-        if digest != self.expected_sha256:
-            raise self._fail(f"sha256 {digest} does not match {self.expected_sha256}")
+        if self.expected_sha256 is not None and digest != self.expected_sha256:
+            raise self._fail(
+                f"sha256 {digest} does not match {self.expected_sha256} from the index"
+            )
         self.verified = True
 
     def close(self) -> None:
@@ -658,14 +687,22 @@ class PackageStream(io.BufferedReader):
 
     @property
     def verified(self) -> bool:
-        """True once the stream was read to EOF and size and SHA-256 matched."""
+        """True once the stream was read to EOF and size and SHA-256 (if known) matched."""
         return self._package.verified
+
+    @property
+    def has_index_digest(self) -> bool:
+        return self._package.expected_sha256 is not None
 
     @property
     def bytes_received(self) -> int:
         return self._package.bytes_read
 
     def drain(self) -> None:
-        """Read and hash the rest, raising PackageError unless size and SHA-256 match."""
+        """Read and hash the rest, raising PackageError unless size and SHA-256 match.
+
+        The bytes are only hashed, never decompressed; safe to call from another
+        thread once the reader is done with the stream.
+        """
         while self.read(CHUNK):
             pass
