@@ -22,7 +22,8 @@ file (its ``result`` says why).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,16 @@ def detect_host(host_root: str | Path = "/") -> Host:
     return _detect_host(Path(host_root))
 
 
+@contextmanager
+def _client(client: HubClient | None) -> Iterator[HubClient]:
+    """The caller's client, or one of our own that is closed afterwards."""
+    if client is not None:
+        yield client
+        return
+    with HubClient() as own:
+        yield own
+
+
 def _index_location(index: IndexLocation, root: Path) -> str:
     if index is None:
         return str(root / "index.json")
@@ -204,15 +215,17 @@ def lookup(
     the hub has no file for is a result with found False and the reason.
     """
     root = Path(root)
-    facts, uname, machine, host_btf = _describe(os_release, host_root, id, version_id, kernel, arch)
-    rules = load_host_rules(rules_path(root))
-    own_client = client is None
-    http = client or HubClient()
-    try:
+    described = _describe(os_release, host_root, id, version_id, kernel, arch)
+    with _client(client) as http:
         hub = _open(index, base_url, root, http)
-    finally:
-        if own_client:
-            http.close()
+    return _lookup_in(hub, root, described)
+
+
+def _lookup_in(
+    hub: HubIndex, root: Path, described: tuple[OsRelease, str, str, bool]
+) -> LookupResult:
+    facts, uname, machine, host_btf = described
+    rules = load_host_rules(rules_path(root))
     try:
         where = locate(rules, facts, uname, machine)
     except NotMapped as exc:
@@ -269,21 +282,14 @@ def fetch(
     KernelNotFound when the hub has no file for it.
     """
     root = Path(root)
-    own_client = client is None
-    http = client or HubClient()
-    try:
-        result = lookup(
-            os_release=os_release, host_root=host_root, id=id, version_id=version_id,
-            kernel=kernel, arch=arch, index=index, base_url=base_url, root=root, client=http,
-        )  # fmt: skip
+    described = _describe(os_release, host_root, id, version_id, kernel, arch)
+    with _client(client) as http:
+        hub = _open(index, base_url, root, http)
+        result = _lookup_in(hub, root, described)
         if result.file is None:
             raise KernelNotFound(result)
-        hub = _open(index, base_url, root, http)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         return source.raw_btf(result.file, Path(output))
-    finally:
-        if own_client:
-            http.close()
 
 
 def fetch_selected(
@@ -299,16 +305,11 @@ def fetch_selected(
     """Every archived file the selectors match, as raw BTF in the archive's layout:
     output_dir/<distro>/<release>/<arch>/<uname -r>.btf."""
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
-    own_client = client is None
-    http = client or HubClient()
-    try:
+    with _client(client) as http:
         hub = _open(index, base_url, Path(root), http)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
         return [source.raw_btf(f, out / f.btf_name) for f in select_files(hub.document, chosen)]
-    finally:
-        if own_client:
-            http.close()
 
 
 def min_core(
@@ -335,9 +336,7 @@ def min_core(
     """
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     usable, rejected = check_objects([Path(o) for o in objects])
-    own_client = client is None
-    http = client or HubClient()
-    try:
+    with _client(client) as http:
         hub = _open(index, base_url, Path(root), http)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
@@ -350,9 +349,6 @@ def min_core(
             jobs=jobs,
             progress=progress,
         )
-    finally:
-        if own_client:
-            http.close()
     if pack_file is not None:
         names = [k.file.btf_name for k in report.kernels if k.size is not None]
         pack(out, names, Path(pack_file), dot_prefix=dot_prefix)
