@@ -34,7 +34,11 @@ GENERATED_BY = "btfhub min-core"
 
 
 class MinCoreError(BtfhubError):
-    """min-core cannot run as asked (no usable object, bpftool missing ...)."""
+    """min-core cannot run as asked (bad input: no usable object, --jobs 0)."""
+
+
+class BpftoolMissing(BtfhubError):
+    """bpftool is not installed: no kernel can be minimized."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def bpftool_min_core(full: Path, out: Path, objects: Sequence[BpfObject]) -> Non
     try:
         proc = subprocess.run(cmd, capture_output=True, check=False)
     except FileNotFoundError:
-        raise MinCoreError(f"{BPFTOOL} is not installed (run scripts/setup.sh)") from None
+        raise BpftoolMissing(f"{BPFTOOL} is not installed (run scripts/setup.sh)") from None
     if proc.returncode != 0:
         output = (proc.stderr or proc.stdout).decode(errors="replace").strip()
         raise EncodeError(f"bpftool gen min_core_btf exited {proc.returncode}: {output[-1500:]}")
@@ -197,9 +201,11 @@ def min_core(
                 small_path = Path(tmp) / "min.btf"
                 bpftool_min_core(full_path, small_path, objects)
                 small = small_path.read_bytes()
-            check_btf(small)
+            if check_btf(small).types == 0:
+                # bpftool succeeds with an empty file when no type matches.
+                raise EncodeError("none of the objects' CO-RE types is in this kernel's BTF")
         except (BtfhubError, OSError) as exc:
-            if isinstance(exc, MinCoreError):
+            if isinstance(exc, BpftoolMissing):
                 raise
             return KernelOutcome(file, full_size, None, None, False, str(exc))
         write_if_changed(out, small)
