@@ -8,9 +8,10 @@
         api.fetch("vmlinux.btf", index="https://example.org/hub/index.json")
 
 Every function takes the hub's ``index`` (a path or an http(s) URL of its
-index.json; default ``<root>/index.json``) and an optional ``base_url`` the
-files are downloaded from (default: beside a URL index; beside a local
-index, files are read from that checkout). Downloads are verified against
+index.json; default ``$BTFHUB_INDEX``, else ``<root>/index.json``) and an
+optional ``base_url`` the files are downloaded from (default
+``$BTFHUB_BASE_URL``, else beside a URL index; beside a local index, files
+are read from that checkout). Downloads are verified against
 the index's size and sha256 and cached by sha256 under ``cache_dir``
 (default ``$XDG_CACHE_HOME/btfhub``), so fetching a file again makes no
 request. The `btfhub lookup`, `fetch` and `min-core` commands are thin
@@ -79,6 +80,10 @@ __all__ = [
 ]
 
 IndexLocation = str | Path | None
+
+# A tool configures its hub once: where index.json is, where files are served.
+ENV_INDEX = "BTFHUB_INDEX"
+ENV_BASE_URL = "BTFHUB_BASE_URL"
 
 
 class KernelNotFound(BtfhubError):
@@ -161,13 +166,14 @@ def _client(client: HubClient | None) -> Iterator[HubClient]:
 
 
 def _index_location(index: IndexLocation, root: Path) -> str:
-    if index is None:
-        return str(root / "index.json")
-    return str(index)
+    if index is not None:
+        return str(index)
+    return os.environ.get(ENV_INDEX) or str(root / "index.json")
 
 
 def _open(index: IndexLocation, base_url: str | None, root: Path, client: HubClient) -> HubIndex:
-    return read_index(_index_location(index, root), client, base_url)
+    base = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or None
+    return read_index(_index_location(index, root), client, base)
 
 
 def _describe(

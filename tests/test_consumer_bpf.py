@@ -300,3 +300,24 @@ def test_pack_refuses_names_over_the_ustar_name_field(tmp_path: Path) -> None:
         pack(tmp_path, [long_name], tmp_path / "b.tar.gz")
     assert f"{long_name} ({len(long_name)} bytes)" in str(info.value)
     assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_manifest_matches_its_schema_and_a_damaged_one_is_not_trusted(
+    capsys: pytest.CaptureFixture[str], hub: Path, bpf: Bpf, tmp_path: Path
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    from generator.consumer.mincore import manifest_schema
+
+    out = tmp_path / "min"
+    argv = ["min-core", "--bpf", str(bpf.task), "--output", str(out), "--select", "distro=rhel"]
+    assert btfhub(capsys, hub, *argv).code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    Draft202012Validator(manifest_schema()).validate(manifest)
+    manifest["kernels"][RHEL_MIN]["sha256"] = "not a digest"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    run = btfhub(capsys, hub, *argv)
+    assert run.code == 0 and "(unchanged)" not in run.out
+    Draft202012Validator(manifest_schema()).validate(
+        json.loads((out / "manifest.json").read_text())
+    )

@@ -258,3 +258,27 @@ def test_fetch_select_gets_many_in_the_archive_layout(
 def test_fetch_select_rejects_bad_filters(capsys: pytest.CaptureFixture[str], hub: Path) -> None:
     run = btfhub(capsys, hub, "fetch", "--select", "os=ubuntu", "--output", "x")
     assert run.code == 1 and "expected distro=..,release=..,arch=..,kernel=GLOB" in run.err
+
+
+def test_environment_configures_the_hub(
+    capsys: pytest.CaptureFixture[str],
+    hub: Path,
+    served: MirrorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fixture_btf: bytes,
+) -> None:
+    # A tool sets BTFHUB_INDEX once; lookup prints the URL, fetch downloads from beside it.
+    monkeypatch.setenv("BTFHUB_INDEX", f"{served.url}index.json")
+    elsewhere = tmp_path / "not-a-hub"
+    elsewhere.mkdir()
+    run = btfhub(capsys, elsewhere, "lookup", *RHEL)
+    assert run.code == 0, run.err
+    assert f"url: {served.url}{RHEL_PATH}" in run.out.splitlines()
+    out = tmp_path / "v.btf"
+    assert btfhub(capsys, elsewhere, "fetch", *RHEL, "--output", str(out)).code == 0
+    assert out.read_bytes() == fixture_btf
+    monkeypatch.setenv("BTFHUB_INDEX", str(hub / "index.json"))
+    monkeypatch.setenv("BTFHUB_BASE_URL", "https://mirror.example/hub")
+    run = btfhub(capsys, elsewhere, "lookup", *RHEL)
+    assert f"url: https://mirror.example/hub/{RHEL_PATH}" in run.out.splitlines()

@@ -17,12 +17,13 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--index",
         metavar="PATH_OR_URL",
-        help="the hub's index.json, a path or an http(s) URL (default: ROOT/index.json)",
+        help="the hub's index.json, a path or an http(s) URL "
+        "(default: $BTFHUB_INDEX, else ROOT/index.json)",
     )
     parser.add_argument(
         "--base-url",
-        help="download files from BASE_URL/archive/... (default: beside a URL --index; "
-        "beside a local one, files are read from that checkout)",
+        help="download files from BASE_URL/archive/... (default: $BTFHUB_BASE_URL, else "
+        "beside a URL --index; beside a local one, files are read from that checkout)",
     )
 
 
@@ -50,9 +51,7 @@ def add_host_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def host_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    if args.version_id is not None and args.id is None and args.os_release is None:
-        # A version alone overrides the machine's own os-release: allowed.
-        pass
+    # --version-id alone overrides the version of the os-release file read.
     return {
         "os_release": args.os_release,
         "host_root": args.host_root,

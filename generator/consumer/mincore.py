@@ -10,6 +10,7 @@ the only code that runs bpftool.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import tempfile
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from generator.btf.check import check_btf
 from generator.btf.elf import find_section
 from generator.consumer.btffile import read_btf_member
@@ -27,9 +30,11 @@ from generator.consumer.fetch import FileSource
 from generator.consumer.hubindex import HubFile
 from generator.errors import BtfhubError, EncodeError
 from generator.fsutil import dump_json, write_if_changed
+from generator.resources import find_resource
 
 BPFTOOL = "bpftool"
 MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "schemas/min-core-manifest.schema.json"
 GENERATED_BY = "btfhub min-core"
 
 
@@ -144,12 +149,21 @@ def bpftool_min_core(full: Path, out: Path, objects: Sequence[BpfObject]) -> Non
         raise EncodeError(f"bpftool gen min_core_btf exited {proc.returncode}: {output[-1500:]}")
 
 
+@functools.cache
+def manifest_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(find_resource(MANIFEST_SCHEMA).read_text(encoding="utf-8"))
+    return schema
+
+
 def _load_manifest(path: Path) -> dict[str, Any]:
+    """The previous run's manifest, or {} when there is none or it is not one of ours."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) and data.get("generated_by") == GENERATED_BY else {}
+    if not Draft202012Validator(manifest_schema()).is_valid(data):
+        return {}  # hand-edited or damaged: redo everything rather than trust it
+    return data if isinstance(data, dict) else {}
 
 
 def _current(previous: dict[str, Any], file: HubFile, out: Path) -> dict[str, Any] | None:
