@@ -111,6 +111,8 @@ KERNELS = (
     Kernel("centos", "7", "x86_64", "3.10.0-1160.el7.x86_64"),
     Kernel("centos", "8", "x86_64", "4.18.0-305.3.1.el8.x86_64"),
     Kernel("fedora", "31", "x86_64", "5.3.7-301.fc31.x86_64"),
+    # No series of Fedora 31 covers it: index.json lists it as unassigned.
+    Kernel("fedora", "31", "x86_64", "6.5.0-1.fc31.x86_64"),
     Kernel("rhel", "8", "x86_64", "4.18.0-305.el8.x86_64"),
     Kernel("ol", "7", "x86_64", "3.10.0-1160.119.1.0.1.el7.x86_64"),
     Kernel("amzn", "2", "x86_64", "4.14.336-257.562.amzn2.x86_64"),

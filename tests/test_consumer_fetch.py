@@ -235,6 +235,7 @@ def test_fetch_select_gets_many_in_the_archive_layout(
         capsys, hub, "fetch", "--index", str(hub / "index.json"), "--base-url", served.url,
         "--select", "distro=ubuntu,arch=x86_64,kernel=5.*-generic",
         "--select", "distro=centos7", "--select", "distro=amzn,release=1",
+        "--select", "distro=fedora,kernel=6.*",
         "--output", str(out),
     )  # fmt: skip
     assert run.code == 0, run.err
@@ -242,17 +243,18 @@ def test_fetch_select_gets_many_in_the_archive_layout(
     assert got == [
         "amzn/1/x86_64/4.14.355-196.768.amzn1.x86_64.btf",
         "centos/7/x86_64/3.10.0-1160.el7.x86_64.btf",
+        "fedora/31/x86_64/6.5.0-1.fc31.x86_64.btf",
         "ubuntu/20.04/x86_64/5.4.0-42-generic.btf",
         "ubuntu/20.04/x86_64/5.8.0-63-generic.btf",
     ]
     assert all(p.read_bytes() == fixture_btf for p in out.rglob("*.btf"))
-    assert len(file_requests(served)) == 4
-    assert run.out.splitlines()[-1] == f"fetched 4 file(s) into {out}: 4 download"
+    assert len(file_requests(served)) == 5
+    assert run.out.splitlines()[-1] == f"fetched 5 file(s) into {out}: 5 download"
     # Again: everything from the cache, nothing downloaded.
     run = btfhub(capsys, hub, "fetch", "--index", str(hub / "index.json"), "--base-url",
                  served.url, "--select", "release=focal-hwe", "--output", str(out))  # fmt: skip
     assert run.out.splitlines()[-1] == f"fetched 1 file(s) into {out}: 1 cache"
-    assert len(file_requests(served)) == 4
+    assert len(file_requests(served)) == 5
 
 
 def test_fetch_select_rejects_bad_filters(capsys: pytest.CaptureFixture[str], hub: Path) -> None:

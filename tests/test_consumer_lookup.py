@@ -193,6 +193,17 @@ def test_lookup_finds_every_os_release(
     assert answer["host_btf"] is False and answer["hub_needed"] is True
 
 
+def test_lookup_finds_a_file_in_no_catalog_release(
+    capsys: pytest.CaptureFixture[str], hub: Path
+) -> None:
+    code, answer = lookup_json(
+        capsys, hub, "--os-release", str(OS_RELEASES / "fedora-31"), "--kernel",
+        "6.5.0-1.fc31.x86_64", "--arch", "x86_64",
+    )  # fmt: skip
+    assert code == 0 and answer["reason"] == "archived (in no catalog release)"
+    assert answer["catalog"] == {"distribution": None, "release": None}
+
+
 def test_lookup_by_fields_with_quotes_aliases_and_codenames(
     capsys: pytest.CaptureFixture[str], hub: Path
 ) -> None:

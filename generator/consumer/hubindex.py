@@ -267,13 +267,15 @@ class Selector:
             fields[key] = value
         return cls(**fields)
 
-    def _matches(self, slot: _Slot, file: HubFile) -> bool:
-        if self.distro and self.distro not in (file.archive_dir, slot.distro):
+    def _matches(self, slot: _Slot | None, file: HubFile) -> bool:
+        """slot None: a file index.json lists as unassigned (no catalog release)."""
+        distro_names = (file.archive_dir, slot.distro) if slot else (file.archive_dir,)
+        if self.distro and self.distro not in distro_names:
             return False
         release_names = (
-            file.release_dir,
-            slot.release,
-            str(slot.release_entry.get("name", "")),
+            (file.release_dir, slot.release, str(slot.release_entry.get("name", "")))
+            if slot
+            else (file.release_dir,)
         )
         if self.release and self.release not in release_names:
             return False
@@ -293,4 +295,7 @@ def select_files(index: Mapping[str, Any], selectors: Sequence[Selector]) -> lis
             file = _file(slot, entry, uname)
             if not selectors or any(s._matches(slot, file) for s in selectors):
                 chosen.setdefault(file.path, file)
+    for file in _unassigned(index):
+        if not selectors or any(s._matches(None, file) for s in selectors):
+            chosen.setdefault(file.path, file)
     return [chosen[p] for p in sorted(chosen)]
