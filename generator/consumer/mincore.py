@@ -135,7 +135,7 @@ class MinCoreReport:
 
 
 def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.2f}%" if whole else "-"
+    return f"{100 * part / whole:.3g}%" if whole else "-"
 
 
 def bpftool_min_core(full: Path, out: Path, objects: Sequence[BpfObject]) -> None:
