@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,10 @@ def test_parse_strips_quotes_both_ways() -> None:
     centos = parse_os_release((OS_RELEASES / "centos-7").read_text())
     assert (fedora.id, fedora.version_id, fedora.version_codename) == ("fedora", "31", None)
     assert (centos.id, centos.version_id, centos.name) == ("centos", "7", "CentOS Linux")
-    single = parse_os_release("ID='ol'\nVERSION_ID='7.9' # comment stays out\n")
-    assert (single.id, single.version_id) == ("ol", "7.9 # comment stays out")
+    single = parse_os_release("# a comment\nID='ol'\nVERSION_ID='7.9'\nVERSION_CODENAME=\n")
+    assert (single.id, single.version_id, single.version_codename) == ("ol", "7.9", None)
+    escaped = parse_os_release('ID=rhel\nNAME="Red \\"Hat\\""\n')
+    assert escaped.name == 'Red "Hat"'
 
 
 @pytest.mark.parametrize(
@@ -63,6 +66,7 @@ def test_parse_strips_quotes_both_ways() -> None:
         ("NAME=Foo\nVERSION_ID=1\n", "no ID= line"),
         ("ID=ubuntu\nthis is not os-release\n", "not a KEY=value line"),
         ('ID="ubuntu\n', "No closing quotation"),
+        ("ID=ubuntu\nVERSION=20.04 LTS\n", "value must be quoted"),
     ],
 )
 def test_parse_rejects_bad_files(text: str, message: str) -> None:
@@ -346,6 +350,17 @@ def test_lookup_host_with_own_btf_needs_no_hub(
     assert answer["host_btf"] is True and answer["hub_needed"] is False
     run = btfhub(capsys, hub, "lookup", "--host-root", str(host))
     assert "the hub is not needed" in run.out.splitlines()[0]
+
+
+def test_detect_host_reads_a_mounted_root(tmp_path: Path) -> None:
+    (tmp_path / "usr/lib").mkdir(parents=True)
+    (tmp_path / "usr/lib/os-release").write_bytes((OS_RELEASES / "ol-7.9").read_bytes())
+    host = api.detect_host(tmp_path)
+    assert (host.os_release.id, host.os_release.version_id) == ("ol", "7.9")
+    assert host.kernel == os.uname().release and host.machine == os.uname().machine
+    assert host.has_kernel_btf is False
+    with pytest.raises(HostInputError, match="no os-release file"):
+        api.detect_host(tmp_path / "empty")
 
 
 def test_api_lookup_matches_cli(hub: Path) -> None:

@@ -57,7 +57,10 @@ def parse_os_release(text: str, source: str = "os-release") -> OsRelease:
             words = shlex.split(raw, comments=False, posix=True)
         except ValueError as exc:
             raise HostInputError(f"{source}:{number}: {exc}: {line!r}") from None
-        fields[key] = " ".join(words)
+        if len(words) > 1:
+            # os-release(5) values are one shell word: "7 (Core)" must be quoted.
+            raise HostInputError(f"{source}:{number}: value must be quoted: {line!r}")
+        fields[key] = words[0] if words else ""
     ident = fields.get("ID", "").strip()
     if not ident:
         raise HostInputError(f"{source}: no ID= line (is it an os-release file?)")
