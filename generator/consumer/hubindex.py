@@ -178,6 +178,14 @@ def _unassigned(index: Mapping[str, Any]) -> Iterator[HubFile]:
             yield _file(None, _obj(entry), name[: -len(_SUFFIX)])
 
 
+def _state(entry: Mapping[str, Any]) -> KernelState:
+    """A kernel's state; one this btfhub does not know (a newer index) counts as missing."""
+    try:
+        return KernelState(str(entry.get("state")))
+    except ValueError:
+        return KernelState.MISSING
+
+
 def find_kernel(index: Mapping[str, Any], where: ArchiveLocation) -> KernelAnswer:
     """What the index says about one machine's file; never matches another uname."""
     slots = [s for s in _slots(index) if s.archive_dir == where.archive_dir]
@@ -200,10 +208,10 @@ def find_kernel(index: Mapping[str, Any], where: ArchiveLocation) -> KernelAnswe
     in_arch = [s for s in in_release if s.arch == where.arch]
     listed = [(s, _obj(s.kernels[where.kernel])) for s in in_arch if where.kernel in s.kernels]
     order = (KernelState.ARCHIVED, KernelState.FAILED, KernelState.SHIPS_BTF, KernelState.MISSING)
-    listed.sort(key=lambda se: order.index(KernelState(se[1].get("state", "missing"))))
+    listed.sort(key=lambda se: order.index(_state(se[1])))
     if listed:
         slot, entry = listed[0]
-        state = KernelState(entry.get("state", "missing"))
+        state = _state(entry)
         answer = {
             KernelState.ARCHIVED: (Availability.FOUND, "archived"),
             KernelState.FAILED: (
