@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         loc = exc.result.location
         where = f" ({loc.path})" if loc is not None else ""
         print(f"not found{where}: {exc.result.reason}", file=sys.stderr)
+        if exc.result.host_btf:
+            print("(this machine has /sys/kernel/btf/vmlinux: use that)", file=sys.stderr)
         return 1
     print(f"{fetched.output}: {fetched.file.path} ({fetched.source}, sha256 {fetched.file.sha256})")
     return 0
