@@ -48,7 +48,7 @@ from generator.consumer.hubindex import (
     read_index,
     select_files,
 )
-from generator.consumer.mincore import KernelOutcome, MinCoreReport, check_objects
+from generator.consumer.mincore import MinCoreReport, MinimizedKernel, check_objects
 from generator.consumer.mincore import min_core as _min_core
 from generator.consumer.osrelease import (
     KERNEL_BTF,
@@ -99,7 +99,7 @@ class LookupResult:
     """What the hub holds for one machine, and where to get it."""
 
     os_release: OsRelease
-    kernel: str
+    uname: str  # uname -r
     machine: str
     location: ArchiveLocation | None  # None: the rules know no directory for it
     availability: Availability
@@ -129,12 +129,12 @@ class LookupResult:
             "host": {
                 "id": self.os_release.id,
                 "version_id": self.os_release.version_id,
-                "kernel": self.kernel,
+                "kernel": self.uname,
                 "machine": self.machine,
             },
             "path": loc.path if loc else None,
             "archive": (
-                {"distro": loc.archive_dir, "release": loc.release_dir, "arch": loc.arch}
+                {"distro": loc.distro_dir, "release": loc.release_dir, "arch": loc.arch}
                 if loc
                 else None
             ),
@@ -242,7 +242,7 @@ def _lookup_in(
         )
         return LookupResult(
             os_release=facts,
-            kernel=uname,
+            uname=uname,
             machine=machine,
             location=None,
             availability=state,
@@ -256,7 +256,7 @@ def _lookup_in(
     file = answer.file
     return LookupResult(
         os_release=facts,
-        kernel=uname,
+        uname=uname,
         machine=machine,
         location=where,
         availability=answer.availability,
@@ -331,7 +331,7 @@ def min_core(
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
-    progress: Callable[[KernelOutcome], None] | None = None,
+    progress: Callable[[MinimizedKernel], None] | None = None,
 ) -> MinCoreReport:
     """BTFGen: every selected archived kernel minimized for the objects' CO-RE relocations.
 

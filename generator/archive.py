@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import BtfhubError
-from generator.model import ARCHITECTURES, ArchiveEntry
-
-ARCHIVE_DIR = "archive"
-BTF_SUFFIX = ".btf.tar.xz"
+from generator.model import ARCHITECTURES, ARCHIVE_DIR, BTF_SUFFIX, ArchiveEntry, archive_path
 
 # Hashing big files is I/O plus hashlib, which both release the GIL: threads
 # overlap them. For small files the threads only fight over the GIL (20,000
@@ -131,7 +128,7 @@ def scan_archive(root: Path) -> ArchiveScan:
             release_dir=release,
             arch=arch,
             uname=uname,
-            path=rel(distro, release, arch, uname + BTF_SUFFIX),
+            path=archive_path(distro, release, arch, uname),
             size=size,
             sha256=digest,
         )

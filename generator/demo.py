@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.tarball import read_tar_xz_member
-from generator.catalog import CATALOG_DIR
 from generator.errors import BtfhubError
+from generator.manifest import CATALOG_DIR
 from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.debpkg import build_deb
 from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
 from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
 from generator.mirrorkit.rpmpkg import build_rpm
+from generator.render import BEGIN_MARKER, END_MARKER
 
 UBUNTU_UNAME = "5.4.0-1001-generic"
 CENTOS_UNAME = "3.10.0-1160.99.1.el7.x86_64"
@@ -127,13 +128,30 @@ def mirror_args(server: MirrorServer) -> list[str]:
 
 
 def table_of(readme: str, title: str) -> str:
-    """The generated section of one distribution, for printing."""
+    """One distribution's support table from README.md's generated section, for printing.
+
+    Only the generated section is searched, for a heading that is exactly the
+    title (or the title as a link): the hand-written guide above it has
+    headings that merely mention a distribution ("a new Ubuntu HWE series").
+    """
     lines = readme.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("### ") and title in line)
-    end = next(
-        (i for i in range(start + 1, len(lines)) if lines[i].startswith(("### ", "<!-- END"))),
-        len(lines),
+    try:
+        begin = lines.index(BEGIN_MARKER)
+        end_marker = lines.index(END_MARKER, begin)
+    except ValueError:
+        raise BtfhubError("README.md has no generated support tables section") from None
+    headings = (f"### {title}", f"### [{title}](")
+    start = next(
+        (
+            i
+            for i in range(begin + 1, end_marker)
+            if lines[i] == headings[0] or lines[i].startswith(headings[1])
+        ),
+        None,
     )
+    if start is None:
+        raise BtfhubError(f"README.md's generated section has no {title!r} table")
+    end = next((i for i in range(start + 1, end_marker) if lines[i].startswith("### ")), end_marker)
     return "\n".join(lines[start:end]).rstrip()
 
 

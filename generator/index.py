@@ -39,10 +39,11 @@ from generator.model import (
     Distribution,
     KernelState,
     Release,
+    ReleaseArch,
     archive_path,
     series_matches,
 )
-from generator.state import SCHEMA_VERSION, Discovery, KnownKernel
+from generator.state import SCHEMA_VERSION, HubState, KnownKernel
 
 GENERATED_BY = "btfhub render; do not edit (catalog/*.yaml and the archive are the sources)"
 
@@ -85,7 +86,7 @@ def hub_status(release: Release, architectures: Mapping[str, Mapping[str, Any]])
 
 def _package(known: KnownKernel) -> dict[str, Any]:
     return {
-        "name": known.package,
+        "name": known.package_name,
         "version": known.version,
         "repository": known.repository,
         "filename": known.filename,
@@ -170,7 +171,7 @@ def _assign_archive_only(
 
 
 def build_index(
-    catalog: Catalog, discovery: Discovery, archive: Sequence[ArchiveEntry]
+    catalog: Catalog, state: HubState, archive: Sequence[ArchiveEntry]
 ) -> dict[str, Any]:
     """The whole index.json document (see the module docstring)."""
     files = {e.path: e for e in archive}
@@ -184,7 +185,7 @@ def build_index(
     # so that the series fallback only handles the rest.
     claimed: set[str] = set()
     for slot in slots:
-        listed = discovery.known(slot.distro.id, slot.release.id, slot.arch) or {}
+        listed = state.known(ReleaseArch(slot.distro.id, slot.release.id, slot.arch)) or {}
         for uname in listed:
             path = archive_path(slot.distro.archive_dir, slot.release.directory, slot.arch, uname)
             if path in files:
@@ -202,7 +203,7 @@ def build_index(
     releases_arches: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
     for i, slot in enumerate(slots):
         d, r, arch = slot.distro, slot.release, slot.arch
-        known_list = discovery.known(d.id, r.id, arch)
+        known_list = state.known(ReleaseArch(d.id, r.id, arch))
         kernels: dict[str, Any] = {}
         for uname, known in (known_list or {}).items():
             path = archive_path(d.archive_dir, r.directory, arch, uname)

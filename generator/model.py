@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
 
 # Canonical architecture names, as used in archive/ directories.
 ARCHITECTURES = ("x86_64", "arm64")
@@ -23,14 +25,9 @@ UPSTREAM_ARCH = {
 
 KERNEL_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-\d+)?$")
 
-
-@dataclass(frozen=True)
-class Position:
-    """Where a value sits in a manifest, for diagnostics (1-based)."""
-
-    file: str
-    line: int
-    col: int
+# The archive layout: ARCHIVE_DIR/<distro dir>/<release dir>/<arch>/<uname>BTF_SUFFIX.
+ARCHIVE_DIR = "archive"
+BTF_SUFFIX = ".btf.tar.xz"
 
 
 @dataclass(frozen=True)
@@ -158,6 +155,79 @@ class KernelState(enum.StrEnum):
     SHIPS_BTF = "ships-btf"
 
 
+class ReleaseArch(NamedTuple):
+    """One (distribution, release, architecture): what discovery lists, keys of listings.
+
+    A NamedTuple so that it sorts and hashes like the plain tuple it stands for.
+    """
+
+    distro: str  # manifest id
+    release: str  # release id
+    arch: str  # canonical arch
+
+    @property
+    def label(self) -> str:
+        return f"{self.distro}/{self.release}/{self.arch}"
+
+    def kernel(self, uname: str) -> KernelId:
+        return KernelId(self.distro, self.release, self.arch, uname)
+
+
+class KernelId(NamedTuple):
+    """The one identity of a kernel in the hub: the release row it belongs to and its uname."""
+
+    distro: str  # manifest id
+    release: str  # release id
+    arch: str  # canonical arch
+    uname: str  # uname -r
+
+    @property
+    def release_arch(self) -> ReleaseArch:
+        return ReleaseArch(self.distro, self.release, self.arch)
+
+    @property
+    def label(self) -> str:
+        return f"{self.distro}/{self.release}/{self.arch} {self.uname}"
+
+
+# What building a kernel can come to (MISSING is a plan's state, never an outcome).
+OUTCOME_STATES = (KernelState.ARCHIVED, KernelState.FAILED, KernelState.SHIPS_BTF)
+
+
+@dataclass(frozen=True)
+class KernelOutcome:
+    """What building a kernel came to, now or in an earlier run.
+
+    ARCHIVED: built (recording it clears an earlier failure); FAILED with the
+    reason; SHIPS_BTF: its vmlinux has a .BTF section, nothing to build.
+    """
+
+    kernel: KernelId
+    state: KernelState
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in OUTCOME_STATES:
+            raise ValueError(f"an outcome is built, failed or ships-btf, not {self.state}")
+
+
+@dataclass(frozen=True)
+class DiscoveryFailure:
+    """A (release, arch) whose upstream listing could not be read this run.
+
+    cause says in plain words why (e.g. "the host name does not resolve");
+    unreachable is True when the host could not be reached at all, which a
+    local mirror (--mirror) would get round.
+    """
+
+    target: ReleaseArch
+    url: str  # the index URL the manifest names ("" when none is known)
+    message: str  # the full error, naming the URL
+    cause: str = ""
+    unreachable: bool = False
+    host: str = ""  # the host contacted: the URL's, or its mirror's
+
+
 @dataclass(frozen=True)
 class ArchiveEntry:
     """A BTF file present in archive/."""
@@ -172,19 +242,8 @@ class ArchiveEntry:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What an earlier run learnt about a kernel (persisted in index.json)."""
-
-    state: KernelState  # FAILED or SHIPS_BTF
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
 class PlannedKernel:
-    distro: str  # manifest id
-    release: str  # release id
-    arch: str
-    uname: str
+    id: KernelId
     state: KernelState
     package: KernelPackage | None
     archive_path: str  # where its BTF lives / will live
@@ -194,13 +253,49 @@ class PlannedKernel:
 @dataclass(frozen=True)
 class Plan:
     kernels: tuple[PlannedKernel, ...]
-    # (distro, release, arch, url, message) for repositories/indexes that failed
-    errors: tuple[tuple[str, str, str, str, str], ...] = field(default=())
+    # (release, arch) listings that could not be read: their kernels are not planned.
+    failures: tuple[DiscoveryFailure, ...] = ()
 
     def missing(self) -> tuple[PlannedKernel, ...]:
         return tuple(
             k for k in self.kernels if k.state in (KernelState.MISSING, KernelState.FAILED)
         )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The --distro / --release / --arch filters; None selects everything."""
+
+    distro: str | None = None
+    release: str | None = None  # a release id, name or archive directory
+    arch: str | None = None
+
+
+_SHARD_RE = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
+
+
+@dataclass(frozen=True, order=True)
+class ShardId:
+    """Shard I of N (1-based), written "I/N" on the command line and in manifests."""
+
+    index: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.total:
+            raise ValueError(f"shard {self.index}/{self.total}: I must be between 1 and N")
+
+    @classmethod
+    def parse(cls, text: str) -> ShardId:
+        """ "I/N" -> ShardId; ValueError naming the expected form otherwise."""
+        m = _SHARD_RE.match(text)
+        if m is None:
+            raise ValueError(f"a shard is I/N (e.g. 2/5), not {text!r}")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.total}"
 
 
 def series_matches(series: str, uname: str) -> bool:
@@ -216,4 +311,17 @@ def series_matches(series: str, uname: str) -> bool:
 
 
 def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> str:
-    return f"archive/{distro_dir}/{release_dir}/{arch}/{uname}.btf.tar.xz"
+    """The one spelling of the archive layout: where a kernel's BTF file lives."""
+    return f"{ARCHIVE_DIR}/{distro_dir}/{release_dir}/{arch}/{uname}{BTF_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class UpstreamListing:
+    """What discovery found upstream this run: kernels per (release, arch), and failures.
+
+    A failed (release, arch) is absent from kernels, so the planner neither
+    builds nor forgets its kernels.
+    """
+
+    kernels: Mapping[ReleaseArch, tuple[KernelPackage, ...]]
+    failures: tuple[DiscoveryFailure, ...] = ()

@@ -21,8 +21,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from generator.catalog import Diagnostic, ManifestDocument, dotted, slug
 from generator.errors import BtfhubError
+from generator.manifest import Diagnostic, ManifestDocument, dotted, slug
 from generator.resources import find_resource
 from generator.yamlpos import Path_
 

@@ -1,4 +1,8 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures.
+
+Every test runs hermetic (see hermetic_environment): no user or system git
+configuration, no mirrors from the developer's environment.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pytest
 
 from generator.mirrorkit.elf import build_elf
 from generator.mirrorkit.mirror import MirrorServer
+from tests.hubrepo import BOT
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,6 +31,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user or system git config, commits authored by BOT, no BTFHUB_MIRRORS.
+
+    A test that wants one of these sets it itself (monkeypatch.setenv).
+    """
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("BTFHUB_GIT_AUTHOR", BOT)
+    monkeypatch.delenv("BTFHUB_MIRRORS", raising=False)
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture(scope="session")

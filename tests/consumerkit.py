@@ -18,9 +18,16 @@ from pathlib import Path
 from generator.btf.tarball import reproducible_tar_xz
 from generator.catalog import load_catalog
 from generator.fsutil import atomic_write
-from generator.model import KernelPackage, KernelState, Outcome, archive_path
+from generator.model import (
+    KernelId,
+    KernelOutcome,
+    KernelPackage,
+    KernelState,
+    ReleaseArch,
+    archive_path,
+)
 from generator.render import render_hub
-from generator.state import Discovery
+from generator.state import HubState
 from tests.hubkit import make_hub
 
 OS_RELEASES = Path(__file__).resolve().parent / "data" / "os-release"
@@ -150,25 +157,25 @@ def build_consumer_hub(root: Path, btf: bytes, kernels: Sequence[Kernel] = KERNE
     """A hub at root holding `btf` (raw BTF bytes) for every archived kernel, rendered."""
     make_hub(root)
     write_extra_manifests(root)
-    discovery = Discovery()
-    listings: dict[tuple[str, str, str], list[KernelPackage]] = {}
+    state = HubState()
+    listings: dict[ReleaseArch, list[KernelPackage]] = {}
     for kernel in kernels:
         if kernel.state is KernelState.ARCHIVED:
             data = reproducible_tar_xz(f"{kernel.uname}.btf", btf)
             atomic_write(root / kernel.path, data)
         if kernel.listed is not None:
             distro, release = kernel.listed
-            listings.setdefault((distro, release, kernel.arch), []).append(_package(kernel))
-    for (distro, release, arch), packages in listings.items():
-        discovery.record_listing(distro, release, arch, packages)
+            target = ReleaseArch(distro, release, kernel.arch)
+            listings.setdefault(target, []).append(_package(kernel))
+    for target, packages in listings.items():
+        state.record_listing(target, packages)
     for kernel in kernels:
         if kernel.listed is not None and kernel.state in (
             KernelState.FAILED,
             KernelState.SHIPS_BTF,
         ):
             distro, release = kernel.listed
-            discovery.record_outcome(
-                distro, release, kernel.arch, kernel.uname, Outcome(kernel.state, kernel.reason)
-            )
-    render_hub(root, load_catalog(root), discovery)
+            kid = KernelId(distro, release, kernel.arch, kernel.uname)
+            state.record_outcome(KernelOutcome(kid, kernel.state, kernel.reason))
+    render_hub(root, load_catalog(root), state)
     return root

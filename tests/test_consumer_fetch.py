@@ -18,7 +18,7 @@ from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
 from generator.mirrorkit.mirror import MirrorServer
 from generator.render import render_hub
-from generator.state import load_discovery
+from generator.state import load_hub_state
 from tests.consumerkit import OS_RELEASES, build_consumer_hub
 from tests.hubkit import btfhub
 
@@ -126,13 +126,13 @@ def test_fetch_refuses_a_file_that_does_not_match_the_index(
         run = btfhub(capsys, hub, "fetch", *RHEL, "--index", str(hub / "index.json"),
                      "--base-url", server.url, "--output", str(out))  # fmt: skip
         assert run.code == 1
-        assert "does not match index.json's" in run.err
+        assert f"{RHEL_PATH}: sha256 " in run.err and " does not match " in run.err
         server.truncate(f"/{RHEL_PATH}", keep=100)
         shutil.copyfile(hub / RHEL_PATH, tampered)
         run = btfhub(capsys, hub, "fetch", *RHEL, "--index", str(hub / "index.json"),
                      "--base-url", server.url, "--output", str(out))  # fmt: skip
         assert run.code == 1
-        assert "cannot download" in run.err or "bytes, index.json says" in run.err
+        assert "connection failed after 100 bytes" in run.err or "but the index says" in run.err
     assert not out.exists()
     assert not list(cache_home.rglob("*.btf.tar.xz"))
     assert not [p for p in cache_home.rglob("*") if p.is_file()]
@@ -190,7 +190,7 @@ def test_fetch_refuses_archives_the_hub_does_not_write(
 ) -> None:
     # The file is listed with its real size and sha256: only its content is wrong.
     (hub / RHEL_PATH).write_bytes(_tar_xz(members, fixture_btf))
-    render_hub(hub, load_catalog(hub), load_discovery(hub))
+    render_hub(hub, load_catalog(hub), load_hub_state(hub))
     out = tmp_path / "v.btf"
     run = btfhub(capsys, hub, "fetch", *RHEL, "--output", str(out))
     assert run.code == 1
@@ -202,7 +202,7 @@ def test_fetch_refuses_invalid_btf(
     capsys: pytest.CaptureFixture[str], hub: Path, tmp_path: Path
 ) -> None:
     (hub / RHEL_PATH).write_bytes(_tar_xz([_member(f"{RHEL_KERNEL}.btf")], b"\x9f\xeb\x01\x00junk"))
-    render_hub(hub, load_catalog(hub), load_discovery(hub))
+    render_hub(hub, load_catalog(hub), load_hub_state(hub))
     run = btfhub(capsys, hub, "fetch", *RHEL, "--output", str(tmp_path / "v.btf"))
     assert run.code == 1 and "malformed BTF" in run.err
 
@@ -284,3 +284,14 @@ def test_environment_configures_the_hub(
     monkeypatch.setenv("BTFHUB_BASE_URL", "https://mirror.example/hub")
     run = btfhub(capsys, elsewhere, "lookup", *RHEL)
     assert f"url: https://mirror.example/hub/{RHEL_PATH}" in run.out.splitlines()
+
+
+def test_an_index_that_breaks_its_schema_is_refused(
+    capsys: pytest.CaptureFixture[str], hub: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "index.json"
+    bad.write_text('{"schema_version": 1, "distributions": {"u": {"releases": []}}}\n')
+    run = btfhub(capsys, hub, "lookup", *RHEL, "--index", str(bad))
+    assert run.code == 1
+    assert f"{bad}: 1 problem(s) with its contents:" in run.err
+    assert "$.distributions.u.releases" in run.err

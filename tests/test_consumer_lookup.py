@@ -103,7 +103,7 @@ def test_parse_rejects_bad_files(text: str, message: str) -> None:
 )
 def test_locate_rules(os_release: OsRelease, machine: str, expected: str, match: MatchKind) -> None:
     where = locate(RULES, os_release, "5.4.0-42-generic", machine)
-    assert f"{where.archive_dir}/{where.release_dir}/{where.arch}" == expected
+    assert f"{where.distro_dir}/{where.release_dir}/{where.arch}" == expected
     assert where.match is match
     assert where.path == f"archive/{expected}/5.4.0-42-generic.btf.tar.xz"
 
@@ -357,7 +357,7 @@ def test_detect_host_reads_a_mounted_root(tmp_path: Path) -> None:
     (tmp_path / "usr/lib/os-release").write_bytes((OS_RELEASES / "ol-7.9").read_bytes())
     host = api.detect_host(tmp_path)
     assert (host.os_release.id, host.os_release.version_id) == ("ol", "7.9")
-    assert host.kernel == os.uname().release and host.machine == os.uname().machine
+    assert host.uname == os.uname().release and host.machine == os.uname().machine
     assert host.has_kernel_btf is False
     with pytest.raises(HostInputError, match="no os-release file"):
         api.detect_host(tmp_path / "empty")

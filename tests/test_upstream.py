@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import time
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from generator.errors import BtfhubError, PackageError, UpstreamError
 from generator.mirrorkit.debpkg import build_deb
@@ -37,15 +37,17 @@ from generator.model import (
     Distribution,
     KernelPackage,
     Release,
+    ReleaseArch,
     Repository,
     Source,
     series_matches,
 )
 from generator.upstream.apt import discover_apt, flavour_of
-from generator.upstream.discover import discover_all, discover_release
-from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.discover import SourceListings, discover_all
+from generator.upstream.http import RetryPolicy, UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
+from tests.hubkit import closed_port
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"
@@ -615,10 +617,21 @@ def test_gives_up_after_bounded_attempts(tmp_path: Path, mirror_server: MirrorSe
     assert len(mirror_server.log) == 4
 
 
+@pytest.mark.parametrize(("retry_after", "slept"), [(None, 0.5), ("3", 3.0), ("1000", 60.0)])
+def test_retry_policy_waits_the_backoff_or_a_longer_retry_after(
+    retry_after: str | None, slept: float
+) -> None:
+    sleeps: list[float] = []
+    policy = RetryPolicy.for_attempts(4, 0.5, sleeps.append, None)
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    response = urllib3.HTTPResponse(status=503, headers=headers)
+    policy = policy.increment("GET", "/dists/focal/Release", response=response)
+    policy.sleep(response)
+    assert sleeps == [slept]  # capped at MAX_RETRY_AFTER (60 s)
+
+
 def test_unreachable_host_names_the_url(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago: connection refused
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     client = UpstreamClient(cache_dir=None, attempts=2, backoff=0.0, timeout=(2.0, 2.0))
     url = f"http://127.0.0.1:{port}/dists/x/Release"
     with pytest.raises(
@@ -873,7 +886,7 @@ def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: MirrorServ
         discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
-# -- discover_release: series and sharing ---------------------------------------------
+# -- SourceListings.release: series and sharing -------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -931,9 +944,8 @@ def test_releases_sharing_a_repository_fetch_it_once(
         repositories=(centos_repo(),),
     )
     with make_client(tmp_path, mirror_server) as client:
-        found = {
-            r.id: [p.uname for p in discover_release(client, dist, r, "x86_64")] for r in releases
-        }
+        listings = SourceListings(client)
+        found = {r.id: [p.uname for p in listings.release(dist, r, "x86_64")] for r in releases}
     assert found == {
         "7.0.1406": ["3.10.0-123.4.2.el7.x86_64", "3.10.0-123.el7.x86_64"],
         "7.9.2009": ["3.10.0-1160.el7.x86_64"],
@@ -960,21 +972,23 @@ def test_discover_all_keeps_going_after_a_failure(
     )
     catalog = Catalog((dist,))
     with make_client(tmp_path, mirror_server) as client:
-        listings, errors = discover_all(
+        found = discover_all(
             client, [(dist, r, "x86_64") for r in catalog.distributions[0].releases]
         )
-    assert list(listings) == [("centos7", "7.0.1406", "x86_64")]
+    assert list(found.kernels) == [ReleaseArch("centos7", "7.0.1406", "x86_64")]
     url = "http://debuginfo.centos.org/7/x86_64/missing/repodata/repomd.xml"
-    assert [e[:4] for e in errors] == [
-        ("centos7", "7.1.1503", "x86_64", url),
-        ("centos7", "7.2.1511", "x86_64", url),
+    assert [(e.target, e.url) for e in found.failures] == [
+        (ReleaseArch("centos7", "7.1.1503", "x86_64"), url),
+        (ReleaseArch("centos7", "7.2.1511", "x86_64"), url),
     ]
-    assert "HTTP 404" in errors[0][4]
+    assert "HTTP 404" in found.failures[0].message
+    assert found.failures[0].cause == "HTTP 404 Not Found"
+    assert not found.failures[0].unreachable
     # The failure is remembered: the shared broken repository was asked once.
     assert len(mirror_server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
 
 
-def test_discover_release_first_source_wins(
+def test_release_listing_first_source_wins(
     tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64/a", [centos_rpms["123"]])
@@ -990,7 +1004,7 @@ def test_discover_release_first_source_wins(
         repositories=(centos_repo(),),
     )
     with make_client(tmp_path, mirror_server) as client:
-        (pkg,) = discover_release(client, dist, release, "x86_64")
+        (pkg,) = SourceListings(client).release(dist, release, "x86_64")
     assert "/x86_64/b/" in pkg.url
 
 

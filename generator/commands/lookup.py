@@ -53,7 +53,7 @@ def describe(result: api.LookupResult) -> list[str]:
             f"size: {result.file.size}",
             f"sha256: {result.file.sha256}",
             f"match: {loc.match.value} ({result.os_release.id} "
-            f"{result.os_release.version_id or ''} -> {loc.archive_dir}/{loc.release_dir}, "
+            f"{result.os_release.version_id or ''} -> {loc.distro_dir}/{loc.release_dir}, "
             f"catalog {result.file.distro}/{result.file.release})",
         ]
     else:

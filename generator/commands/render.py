@@ -16,7 +16,7 @@ from pathlib import Path
 from generator.catalog import load_catalog
 from generator.lock import HubLock
 from generator.render import README_FILE, render_hub
-from generator.state import INDEX_FILE, load_discovery
+from generator.state import INDEX_FILE, load_hub_state
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(root)
     # --check writes nothing, so it can run beside a sync; a write cannot.
     with contextlib.nullcontext() if args.check else HubLock(root):
-        discovery = load_discovery(root)
-        result = render_hub(root, catalog, discovery, check=args.check)
+        result = render_hub(root, catalog, load_hub_state(root), check=args.check)
     for path in result.unassigned:
         print(
             f"warning: {path} belongs to no release of the catalog (kept in index.json)",

@@ -12,8 +12,9 @@ import argparse
 import os
 import sys
 
-from generator.catalog import CatalogInvalid, Diagnostic, load_catalog
+from generator.catalog import CatalogInvalid, load_catalog
 from generator.consumer.hostmap import HOST_RULES_FILE, check_host_rules
+from generator.manifest import Diagnostic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,10 +1,12 @@
 """The hub's own files over HTTP: index.json and the BTF files, cached by sha256.
 
-This is the only consumer code that talks HTTP. A BTF file is streamed to a
-temporary file in the cache while its size and sha256 are checked against
-index.json, and only a match is moved into place (the bandersnatch way), so
-the cache never holds a file the index does not vouch for. A cached file is
-keyed by its sha256: fetching it again makes no request.
+HTTP itself is upstream/http.py's (one client for the whole generator:
+retries, mirrors, a verified stream). Here a BTF file is streamed into a
+temporary file in the cache; the stream checks its size and sha256 against
+index.json as it reaches the end, and only a match is moved into place (the
+bandersnatch way), so the cache never holds a file the index does not
+vouch for. A cached file is keyed by its sha256: fetching it again makes no
+request.
 """
 
 from __future__ import annotations
@@ -12,24 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
-
-from generator import __version__
 from generator.errors import BtfhubError
+from generator.upstream.http import UpstreamClient
 
-TIMEOUT = (10.0, 60.0)  # connect, read
 CHUNK = 1 << 20
-USER_AGENT = f"btfhub/{__version__}"
 
 
 class DownloadError(BtfhubError):
-    """A hub file could not be downloaded, or did not match index.json."""
+    """A hub file could not be read, or did not match index.json."""
 
 
 def default_cache_dir() -> Path:
@@ -39,24 +36,13 @@ def default_cache_dir() -> Path:
 
 
 class HubClient:
-    """A requests session with retries on transient failures; counts requests made."""
+    """The hub's index and files through the generator's one HTTP client."""
 
-    def __init__(self, attempts: int = 3) -> None:
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        retry = Retry(
-            total=attempts - 1,
-            backoff_factor=0.5,
-            status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=("GET",),
-        )
-        adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.requests = 0
+    def __init__(self, http: UpstreamClient | None = None) -> None:
+        self.http = http or UpstreamClient()
 
     def close(self) -> None:
-        self.session.close()
+        self.http.close()
 
     def __enter__(self) -> HubClient:
         return self
@@ -64,22 +50,11 @@ class HubClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, url: str, *, stream: bool) -> requests.Response:
-        self.requests += 1
-        try:
-            response = self.session.get(url, stream=stream, timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            raise DownloadError(f"cannot download {url}: {exc}") from None
-        if response.status_code != 200:
-            response.close()
-            raise DownloadError(f"cannot download {url}: HTTP {response.status_code}")
-        return response
-
     def get_json(self, url: str) -> Any:
-        response = self._get(url, stream=False)
+        body = self.http.get_index(url)
         try:
-            return response.json()
-        except json.JSONDecodeError as exc:
+            return json.loads(body)
+        except ValueError as exc:
             raise DownloadError(f"{url} is not JSON: {exc}") from None
 
     def download_to(self, url: str, dest: Path, size: int, sha256: str) -> None:
@@ -87,28 +62,11 @@ class HubClient:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
         try:
-            digest = hashlib.sha256()
-            received = 0
-            with os.fdopen(fd, "wb") as out, self._get(url, stream=True) as response:
-                try:
-                    for chunk in response.iter_content(CHUNK):
-                        received += len(chunk)
-                        if received > size:
-                            raise DownloadError(
-                                f"{url}: more than the {size} bytes index.json gives"
-                            )
-                        digest.update(chunk)
-                        out.write(chunk)
-                except requests.RequestException as exc:
-                    raise DownloadError(f"cannot download {url}: {exc}") from None
+            with os.fdopen(fd, "wb") as out, self.http.open_stream(url, size, sha256) as stream:
+                # Reading to the end is what checks size and sha256 (PackageError).
+                shutil.copyfileobj(stream, out, CHUNK)
                 out.flush()
                 os.fsync(out.fileno())
-            if received != size:
-                raise DownloadError(f"{url}: {received} bytes, index.json says {size}")
-            if digest.hexdigest() != sha256:
-                raise DownloadError(
-                    f"{url}: sha256 {digest.hexdigest()} does not match index.json's {sha256}"
-                )
             os.chmod(tmp, 0o644)
             os.replace(tmp, dest)
         except BaseException:

@@ -57,5 +57,5 @@ class FileSource:
 
     def raw_btf(self, file: HubFile, output: Path) -> Fetched:
         archive, how = self.archive_file(file)
-        written = extract_btf(archive, file.kernel, output)
+        written = extract_btf(archive, file.uname, output)
         return Fetched(file, output, how, written)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.catalog import Diagnostic, ManifestDocument
 from generator.consumer.osrelease import HostInputError, OsRelease
 from generator.errors import BtfhubError
+from generator.manifest import Diagnostic, ManifestDocument
 from generator.model import archive_path
 from generator.resources import find_resource
 from generator.yamlpos import YamlSyntaxError, load_yaml
@@ -80,15 +80,15 @@ class ArchiveLocation:
     """Where a machine's BTF file lives in the archive (whether or not it is there)."""
 
     distro: str  # the rule's os-release ID, e.g. "rhel"
-    archive_dir: str  # e.g. "rhel"
+    distro_dir: str  # under archive/, e.g. "rhel" (a manifest's archive_dir)
     release_dir: str  # e.g. "8"
     arch: str  # e.g. "x86_64"
-    kernel: str  # uname -r
+    uname: str  # uname -r
     match: MatchKind
 
     @property
     def path(self) -> str:
-        return archive_path(self.archive_dir, self.release_dir, self.arch, self.kernel)
+        return archive_path(self.distro_dir, self.release_dir, self.arch, self.uname)
 
 
 class NotMapped(Exception):
@@ -251,9 +251,9 @@ def locate(rules: HostRules, os_release: OsRelease, kernel: str, machine: str) -
             break
     return ArchiveLocation(
         distro=rule.id,
-        archive_dir=archive_dir,
+        distro_dir=archive_dir,
         release_dir=release_dir(rule, os_release),
         arch=arch,
-        kernel=kernel,
+        uname=kernel,
         match=match,
     )

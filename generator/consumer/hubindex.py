@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
+from generator import jsonschemas
 from generator.consumer.download import HubClient
 from generator.consumer.hostmap import ArchiveLocation
 from generator.errors import BtfhubError
-from generator.model import KernelState
-from generator.state import SCHEMA_VERSION
+from generator.model import ARCHIVE_DIR, BTF_SUFFIX, ArchiveEntry, KernelId, KernelState
 
 
 class HubIndexError(BtfhubError):
@@ -42,22 +42,41 @@ class Availability(enum.StrEnum):
 
 @dataclass(frozen=True)
 class HubFile:
-    """An archived BTF file as index.json lists it."""
+    """An archived BTF file as index.json lists it, and the catalog kernel it belongs to."""
 
-    archive_dir: str
-    release_dir: str
-    arch: str
-    kernel: str
-    path: str  # archive/<distro>/<release>/<arch>/<uname>.btf.tar.xz
-    size: int
-    sha256: str
-    distro: str | None  # manifest id; None for an unassigned file
-    release: str | None  # release id
+    entry: ArchiveEntry
+    id: KernelId | None  # None: a file index.json lists as unassigned
+
+    @property
+    def path(self) -> str:
+        return self.entry.path
+
+    @property
+    def size(self) -> int:
+        return self.entry.size
+
+    @property
+    def sha256(self) -> str:
+        return self.entry.sha256
+
+    @property
+    def uname(self) -> str:
+        return self.entry.uname
+
+    @property
+    def distro(self) -> str | None:
+        """The manifest id (None when unassigned)."""
+        return self.id.distro if self.id else None
+
+    @property
+    def release(self) -> str | None:
+        return self.id.release if self.id else None
 
     @property
     def btf_name(self) -> str:
         """<distro>/<release>/<arch>/<uname>.btf: where consumers keep the raw file."""
-        return f"{self.archive_dir}/{self.release_dir}/{self.arch}/{self.kernel}.btf"
+        e = self.entry
+        return f"{e.distro_dir}/{e.release_dir}/{e.arch}/{e.uname}.btf"
 
 
 @dataclass(frozen=True)
@@ -108,10 +127,9 @@ def read_index(location: str, client: HubClient, base_url: str | None = None) ->
             raise HubIndexError(f"cannot read {path}: {exc}") from None
         base = base_url
         local_root = None if base_url else path.resolve().parent
-    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
-        raise HubIndexError(
-            f"{location} is not a btfhub index.json of schema_version {SCHEMA_VERSION}"
-        )
+    # Checked like the hub checks its own (schemas/index.schema.json): a damaged
+    # or foreign index is refused, every problem named, before a field is used.
+    jsonschemas.check(document, jsonschemas.INDEX_SCHEMA, location)
     return HubIndex(document, location, base, local_root)
 
 
@@ -146,36 +164,25 @@ def _slots(index: Mapping[str, Any]) -> Iterator[_Slot]:
                 )
 
 
-def _file(slot_or_none: _Slot | None, entry: Mapping[str, Any], uname: str) -> HubFile:
+def _file(slot: _Slot | None, entry: Mapping[str, Any], uname: str) -> HubFile:
     path = str(entry["path"])
     parts = path.split("/")
-    if len(parts) != 5 or parts[0] != "archive":
-        raise HubIndexError(f"index.json: {path!r} is not an archive path")
+    if len(parts) != 5 or parts[0] != ARCHIVE_DIR or parts[4] != uname + BTF_SUFFIX:
+        raise HubIndexError(f"index.json: {path!r} is not the archive path of {uname}")
     size, sha256 = entry.get("size"), entry.get("sha256")
     if not isinstance(size, int) or not isinstance(sha256, str):
         raise HubIndexError(f"index.json: {path} has no size and sha256")
-    return HubFile(
-        archive_dir=parts[1],
-        release_dir=parts[2],
-        arch=parts[3],
-        kernel=uname,
-        path=path,
-        size=size,
-        sha256=sha256,
-        distro=slot_or_none.distro if slot_or_none else None,
-        release=slot_or_none.release if slot_or_none else None,
-    )
-
-
-_SUFFIX = ".btf.tar.xz"
+    archived = ArchiveEntry(parts[1], parts[2], parts[3], uname, path, size, sha256)
+    kernel = KernelId(slot.distro, slot.release, slot.arch, uname) if slot else None
+    return HubFile(archived, kernel)
 
 
 def _unassigned(index: Mapping[str, Any]) -> Iterator[HubFile]:
     for entry in index.get("unassigned") or ():
         path = str(_obj(entry).get("path", ""))
         name = path.rsplit("/", 1)[-1]
-        if name.endswith(_SUFFIX):
-            yield _file(None, _obj(entry), name[: -len(_SUFFIX)])
+        if name.endswith(BTF_SUFFIX):
+            yield _file(None, _obj(entry), name[: -len(BTF_SUFFIX)])
 
 
 def _state(entry: Mapping[str, Any]) -> KernelState:
@@ -188,25 +195,25 @@ def _state(entry: Mapping[str, Any]) -> KernelState:
 
 def find_kernel(index: Mapping[str, Any], where: ArchiveLocation) -> KernelAnswer:
     """What the index says about one machine's file; never matches another uname."""
-    slots = [s for s in _slots(index) if s.archive_dir == where.archive_dir]
+    slots = [s for s in _slots(index) if s.archive_dir == where.distro_dir]
     for file in _unassigned(index):
         if file.path == where.path:
             return KernelAnswer(Availability.FOUND, "archived (in no catalog release)", file)
     if not slots:
         return KernelAnswer(
             Availability.NOT_IN_CATALOG,
-            f"distribution {where.archive_dir!r} is not in the hub's catalog",
+            f"distribution {where.distro_dir!r} is not in the hub's catalog",
         )
     in_release = [s for s in slots if str(s.release_entry.get("directory")) == where.release_dir]
     if not in_release:
         covered = sorted({str(s.release_entry.get("directory")) for s in slots})
         return KernelAnswer(
             Availability.RELEASE_NOT_COVERED,
-            f"{where.archive_dir} {where.release_dir} is not covered by the hub "
+            f"{where.distro_dir} {where.release_dir} is not covered by the hub "
             f"(it covers: {', '.join(covered)})",
         )
     in_arch = [s for s in in_release if s.arch == where.arch]
-    listed = [(s, _obj(s.kernels[where.kernel])) for s in in_arch if where.kernel in s.kernels]
+    listed = [(s, _obj(s.kernels[where.uname])) for s in in_arch if where.uname in s.kernels]
     order = (KernelState.ARCHIVED, KernelState.FAILED, KernelState.SHIPS_BTF, KernelState.MISSING)
     listed.sort(key=lambda se: order.index(_state(se[1])))
     if listed:
@@ -227,24 +234,24 @@ def find_kernel(index: Mapping[str, Any], where: ArchiveLocation) -> KernelAnswe
                 "published upstream but not archived yet (the next reconcile builds it)",
             ),
         }[state]
-        found = _file(slot, entry, where.kernel) if state is KernelState.ARCHIVED else None
+        found = _file(slot, entry, where.uname) if state is KernelState.ARCHIVED else None
         return KernelAnswer(*answer, file=found, distro=slot.distro, release=slot.release)
     names = ", ".join(sorted({s.release_entry.get("name", s.release) for s in in_release}))
     flags = [_obj(s.release_entry.get("flags")) for s in in_release]
     if all(f.get("btf") is True and f.get("hub") is not True for f in flags):
         return KernelAnswer(
             Availability.SHIPS_BTF,
-            f"{where.archive_dir} {where.release_dir} ({names}) kernels ship their own BTF: "
+            f"{where.distro_dir} {where.release_dir} ({names}) kernels ship their own BTF: "
             "the hub is not needed",
         )
     if not in_arch:
         return KernelAnswer(
             Availability.RELEASE_NOT_COVERED,
-            f"{where.archive_dir} {where.release_dir} is not covered on {where.arch}",
+            f"{where.distro_dir} {where.release_dir} is not covered on {where.arch}",
         )
     return KernelAnswer(
         Availability.NOT_ARCHIVED,
-        f"kernel {where.kernel} is not archived for {where.archive_dir}/{where.release_dir}/"
+        f"kernel {where.uname} is not archived for {where.distro_dir}/{where.release_dir}/"
         f"{where.arch} ({names}): not among the kernels the hub knows",
     )
 
@@ -277,19 +284,20 @@ class Selector:
 
     def _matches(self, slot: _Slot | None, file: HubFile) -> bool:
         """slot None: a file index.json lists as unassigned (no catalog release)."""
-        distro_names = (file.archive_dir, slot.distro) if slot else (file.archive_dir,)
+        e = file.entry
+        distro_names = (e.distro_dir, slot.distro) if slot else (e.distro_dir,)
         if self.distro and self.distro not in distro_names:
             return False
         release_names = (
-            (file.release_dir, slot.release, str(slot.release_entry.get("name", "")))
+            (e.release_dir, slot.release, str(slot.release_entry.get("name", "")))
             if slot
-            else (file.release_dir,)
+            else (e.release_dir,)
         )
         if self.release and self.release not in release_names:
             return False
-        if self.arch and self.arch != file.arch:
+        if self.arch and self.arch != e.arch:
             return False
-        return not self.kernel or fnmatch.fnmatchcase(file.kernel, self.kernel)
+        return not self.kernel or fnmatch.fnmatchcase(e.uname, self.kernel)
 
 
 def select_files(index: Mapping[str, Any], selectors: Sequence[Selector]) -> list[HubFile]:

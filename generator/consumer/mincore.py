@@ -10,7 +10,6 @@ the only code that runs bpftool.
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import tempfile
@@ -20,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
+from generator import jsonschemas
 from generator.btf.check import check_btf
 from generator.btf.elf import find_section
 from generator.consumer.btffile import read_btf_member
@@ -30,11 +28,9 @@ from generator.consumer.fetch import FileSource
 from generator.consumer.hubindex import HubFile
 from generator.errors import BtfhubError, EncodeError
 from generator.fsutil import dump_json, write_if_changed
-from generator.resources import find_resource
 
 BPFTOOL = "bpftool"
 MANIFEST = "manifest.json"
-MANIFEST_SCHEMA = "schemas/min-core-manifest.schema.json"
 GENERATED_BY = "btfhub min-core"
 
 
@@ -87,7 +83,7 @@ def check_objects(paths: Sequence[Path]) -> tuple[list[BpfObject], list[Rejected
 
 
 @dataclass(frozen=True)
-class KernelOutcome:
+class MinimizedKernel:
     file: HubFile
     full_size: int
     size: int | None  # None: failed
@@ -100,11 +96,11 @@ class KernelOutcome:
 class MinCoreReport:
     objects: tuple[BpfObject, ...]
     rejected: tuple[RejectedObject, ...]
-    kernels: tuple[KernelOutcome, ...]
+    kernels: tuple[MinimizedKernel, ...]
     manifest: Path
 
     @property
-    def failures(self) -> tuple[KernelOutcome, ...]:
+    def failures(self) -> tuple[MinimizedKernel, ...]:
         return tuple(k for k in self.kernels if k.size is None)
 
     @property
@@ -149,19 +145,13 @@ def bpftool_min_core(full: Path, out: Path, objects: Sequence[BpfObject]) -> Non
         raise EncodeError(f"bpftool gen min_core_btf exited {proc.returncode}: {output[-1500:]}")
 
 
-@functools.cache
-def manifest_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(find_resource(MANIFEST_SCHEMA).read_text(encoding="utf-8"))
-    return schema
-
-
 def _load_manifest(path: Path) -> dict[str, Any]:
     """The previous run's manifest, or {} when there is none or it is not one of ours."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not Draft202012Validator(manifest_schema()).is_valid(data):
+    if jsonschemas.problems(data, jsonschemas.MIN_CORE_MANIFEST_SCHEMA, str(path)):
         return {}  # hand-edited or damaged: redo everything rather than trust it
     return data if isinstance(data, dict) else {}
 
@@ -186,7 +176,7 @@ def min_core(
     output: Path,
     *,
     jobs: int = 1,
-    progress: Callable[[KernelOutcome], None] | None = None,
+    progress: Callable[[MinimizedKernel], None] | None = None,
 ) -> MinCoreReport:
     """Minimize every file for objects into output/<distro>/<release>/<arch>/<uname>.btf."""
     if not objects:
@@ -199,15 +189,15 @@ def min_core(
     same_objects = previous.get("objects") == object_list
     kept = previous.get("kernels", {}) if same_objects else {}
 
-    def one(file: HubFile) -> KernelOutcome:
+    def one(file: HubFile) -> MinimizedKernel:
         out = output / file.btf_name
         entry = _current(kept, file, out)
         if entry is not None:
-            return KernelOutcome(file, entry["full_size"], entry["size"], entry["sha256"], True)
+            return MinimizedKernel(file, entry["full_size"], entry["size"], entry["sha256"], True)
         full_size = 0
         try:
             archive, _ = source.archive_file(file)
-            full = read_btf_member(archive, file.kernel)
+            full = read_btf_member(archive, file.uname)
             full_size = len(full)
             with tempfile.TemporaryDirectory(prefix="btfhub-min-core.") as tmp:
                 full_path = Path(tmp) / "full.btf"
@@ -221,12 +211,12 @@ def min_core(
         except (BtfhubError, OSError) as exc:
             if isinstance(exc, BpftoolMissing):
                 raise
-            return KernelOutcome(file, full_size, None, None, False, str(exc))
+            return MinimizedKernel(file, full_size, None, None, False, str(exc))
         write_if_changed(out, small)
         size, sha256 = file_sha256(out)
-        return KernelOutcome(file, full_size, size, sha256, False)
+        return MinimizedKernel(file, full_size, size, sha256, False)
 
-    outcomes: list[KernelOutcome] = []
+    outcomes: list[MinimizedKernel] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for outcome in pool.map(one, files):
             outcomes.append(outcome)

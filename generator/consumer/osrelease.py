@@ -38,7 +38,7 @@ class Host:
     """A machine as the hub sees it: os-release, kernel release and machine name."""
 
     os_release: OsRelease
-    kernel: str  # uname -r
+    uname: str  # uname -r
     machine: str  # uname -m, e.g. x86_64, aarch64
     has_kernel_btf: bool  # /sys/kernel/btf/vmlinux exists: the hub is not needed
 
@@ -99,7 +99,7 @@ def detect_host(host_root: Path = Path("/")) -> Host:
     uname = os.uname()
     return Host(
         os_release=read_os_release(find_os_release(host_root)),
-        kernel=uname.release,
+        uname=uname.release,
         machine=uname.machine,
         has_kernel_btf=(host_root / KERNEL_BTF).exists(),
     )

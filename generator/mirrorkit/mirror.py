@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -574,7 +574,3 @@ def primary_path(repo_root: Path) -> Path:
     """The primary.xml.* file a write_rpmmd_repo() call wrote."""
     (found,) = (repo_root / "repodata").glob("*-primary.xml*")
     return found
-
-
-def iter_requests(server: MirrorServer, prefix: str) -> Iterator[Request]:
-    return (r for r in list(server.log) if r.path.startswith(prefix))

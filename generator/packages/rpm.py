@@ -13,17 +13,9 @@ import struct
 from pathlib import Path
 
 from generator.errors import PackageError
-from generator.packages import cpio
-from generator.packages.stream import (
-    Readable,
-    close_reader,
-    copy_to_file,
-    decompressed,
-    read_exact,
-    read_upto,
-    skip,
-    sniffed,
-)
+from generator.packages.cpio import iter_members
+from generator.packages.decompress import close_reader, decompressed, sniffed
+from generator.packages.stream import Readable, copy_to_file, read_exact, read_upto, skip
 
 LEAD_LEN = 96
 LEAD_MAGIC = b"\xed\xab\xee\xdb"
@@ -69,7 +61,7 @@ def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path) -> None:
     wanted = vmlinux_path(uname)
     reader = decompressed(payload, compression, "the rpm payload")
     try:
-        for member in cpio.iter_members(reader):
+        for member in iter_members(reader):
             if _normalise(member.name) != wanted or not member.is_regular():
                 continue
             if member.size == 0 and member.nlink > 1:
