@@ -104,6 +104,7 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
             "path": file.path,
             "size": file.size,
             "sha256": file.sha256,
+            "blob": file.blob,
         }
     elif known is not None and known.outcome is not None:
         entry = {"state": known.outcome.state.value}
@@ -117,7 +118,7 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
 
 
 def _file_entry(file: ArchiveEntry) -> dict[str, Any]:
-    return {"path": file.path, "size": file.size, "sha256": file.sha256}
+    return {"path": file.path, "size": file.size, "sha256": file.sha256, "blob": file.blob}
 
 
 def _release_metadata(release: Release) -> dict[str, Any]:

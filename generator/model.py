@@ -239,6 +239,23 @@ class ArchiveEntry:
     path: str  # relative to the hub root, POSIX separators
     size: int
     sha256: str
+    # git's blob id of the bytes (sha1 of "blob <size>\0" + data): what git
+    # knows of a committed file without reading it, so a later run can reuse
+    # size and sha256 recorded in index.json instead of hashing the file again.
+    blob: str
+
+    @property
+    def digest(self) -> FileDigest:
+        return FileDigest(self.size, self.sha256, self.blob)
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """What index.json records of an archive file's bytes."""
+
+    size: int
+    sha256: str
+    blob: str
 
 
 @dataclass(frozen=True)

@@ -189,11 +189,19 @@ def _unified(name: str, old: bytes | None, new: bytes) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
 
 
-def render_hub(root: Path, catalog: Catalog, state: HubState, check: bool = False) -> RenderResult:
+def render_hub(
+    root: Path,
+    catalog: Catalog,
+    state: HubState,
+    check: bool = False,
+    clean_blobs: Mapping[str, str] | None = None,
+) -> RenderResult:
     """Render README.md and index.json for root; write them unless check.
 
     Both files are computed before either is written, so a failure (a broken
     README marker, a stray archive file) leaves both as they were.
+    clean_blobs (path -> git blob id of files git reports unchanged) lets the
+    archive listing reuse the digests state recorded instead of reading them.
     """
     readme_path = root / README_FILE
     try:
@@ -203,7 +211,7 @@ def render_hub(root: Path, catalog: Catalog, state: HubState, check: bool = Fals
             f"{readme_path} not found: the tables go between its "
             "<!-- BEGIN/END GENERATED: support tables --> markers"
         ) from None
-    archive = list_archive(root)
+    archive = list_archive(root, state.files, clean_blobs)
     index = build_index(catalog, state, archive)
     tables = render_tables(catalog, index)
     try:

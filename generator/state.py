@@ -27,7 +27,14 @@ from typing import Any
 
 from generator import jsonschemas
 from generator.errors import BtfhubError
-from generator.model import KernelId, KernelOutcome, KernelPackage, KernelState, ReleaseArch
+from generator.model import (
+    FileDigest,
+    KernelId,
+    KernelOutcome,
+    KernelPackage,
+    KernelState,
+    ReleaseArch,
+)
 
 INDEX_FILE = "index.json"
 SCHEMA_VERSION = 1
@@ -73,6 +80,9 @@ class HubState:
     """
 
     lists: dict[ReleaseArch, dict[str, KnownKernel]] = field(default_factory=dict)
+    # What index.json recorded of each archive file's bytes, by path: lets the
+    # archive listing skip hashing files git reports unchanged (see archive.py).
+    files: dict[str, FileDigest] = field(default_factory=dict)
 
     def record_listing(self, target: ReleaseArch, packages: Sequence[KernelPackage]) -> None:
         """Replace the list for (distro, release, arch), keeping known outcomes.
@@ -149,6 +159,12 @@ def _known_kernel(target: ReleaseArch, uname: str, raw: Mapping[str, Any]) -> Kn
     )
 
 
+def _record_file(state: HubState, raw: Mapping[str, Any]) -> None:
+    """Remember a file entry's digest; entries written before blobs were recorded have none."""
+    if "path" in raw and "blob" in raw:
+        state.files[raw["path"]] = FileDigest(raw["size"], raw["sha256"], raw["blob"])
+
+
 def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
     """The HubState an index.json document holds; DocumentInvalid names every problem.
 
@@ -163,9 +179,13 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
         )
     jsonschemas.check(index, jsonschemas.INDEX_SCHEMA, source)
     state = HubState()
+    for raw_file in index.get("unassigned", []):
+        _record_file(state, raw_file)
     for distro, raw_distro in index.get("distributions", {}).items():
         for release, raw_release in raw_distro.get("releases", {}).items():
             for arch, raw_arch in raw_release.get("architectures", {}).items():
+                for raw_kernel in raw_arch["kernels"].values():
+                    _record_file(state, raw_kernel)
                 if not raw_arch["discovered"]:
                     continue
                 target = ReleaseArch(distro, release, arch)

@@ -446,6 +446,7 @@ def _entry(distro_dir: str, release_dir: str, uname: str) -> ArchiveEntry:
         f"archive/{distro_dir}/{release_dir}/x86_64/{uname}.btf.tar.xz",
         10,
         "0" * 64,
+        "1" * 40,
     )
 
 

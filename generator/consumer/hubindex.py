@@ -172,7 +172,9 @@ def _file(slot: _Slot | None, entry: Mapping[str, Any], uname: str) -> HubFile:
     size, sha256 = entry.get("size"), entry.get("sha256")
     if not isinstance(size, int) or not isinstance(sha256, str):
         raise HubIndexError(f"index.json: {path} has no size and sha256")
-    archived = ArchiveEntry(parts[1], parts[2], parts[3], uname, path, size, sha256)
+    # The blob id is the hub's own shortcut (render); a consumer checks sha256.
+    blob = str(entry.get("blob") or "")
+    archived = ArchiveEntry(parts[1], parts[2], parts[3], uname, path, size, sha256, blob)
     kernel = KernelId(slot.distro, slot.release, slot.arch, uname) if slot else None
     return HubFile(archived, kernel)
 

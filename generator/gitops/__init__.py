@@ -13,7 +13,13 @@ from __future__ import annotations
 from generator.gitops.author import AUTHOR_ENV, parse_author, resolve_author
 from generator.gitops.commit import commit_paths
 from generator.gitops.message import commit_message
-from generator.gitops.paths import ARCHIVE_DIR, GENERATED_FILES, check_hub_paths, hub_changes
+from generator.gitops.paths import (
+    ARCHIVE_DIR,
+    GENERATED_FILES,
+    check_hub_paths,
+    clean_blobs,
+    hub_changes,
+)
 from generator.gitops.push import Regenerate, current_branch, push_with_retry
 from generator.gitops.runner import GitError
 
@@ -24,6 +30,7 @@ __all__ = [
     "GitError",
     "Regenerate",
     "check_hub_paths",
+    "clean_blobs",
     "commit_message",
     "commit_paths",
     "current_branch",

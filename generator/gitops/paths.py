@@ -53,3 +53,34 @@ def hub_changes(root: Path) -> list[str]:
     )[1]
     paths = {record[3:] for record in out.split("\0") if len(record) > 3}
     return sorted(paths)
+
+
+def clean_blobs(root: Path, under: str = ARCHIVE_DIR) -> dict[str, str]:
+    """Blob ids of the tracked files under `under` that the work tree has unchanged.
+
+    `git ls-files -s` gives the index's blob for every tracked file without
+    reading one; `git diff-files` then names those whose work-tree bytes
+    differ from the index (git compares stat data and re-reads only files
+    whose stat changed), and they are left out: the caller hashes them. An
+    empty result, outside a git checkout, just means "hash everything".
+    """
+    try:
+        repo = Repo(root)
+    except BtfhubError:
+        return {}
+    status, listed, _ = repo.run("ls-files", "-s", "-z", "--", under, check=False)
+    if status != 0:
+        return {}
+    blobs: dict[str, str] = {}
+    for record in listed.split("\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition("\t")
+        mode, sha, stage = meta.split()
+        if stage == "0" and mode.startswith("100"):
+            blobs[path] = sha
+    # --refresh-free: diff-files itself trusts unchanged stat data and re-reads the rest.
+    changed = repo.run("diff-files", "--name-only", "-z", "--", under)[1]
+    for path in changed.split("\0"):
+        blobs.pop(path, None)
+    return blobs

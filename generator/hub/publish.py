@@ -25,9 +25,9 @@ from typing import Any
 from generator import gitops
 from generator.catalog import load_catalog
 from generator.errors import BtfhubError
+from generator.hub.run import render
 from generator.model import ARCHIVE_DIR, KernelOutcome, KernelState, ReleaseArch, UpstreamListing
 from generator.progress import Reporter
-from generator.render import render_hub
 from generator.state import INDEX_FILE, KnownKernel, load_hub_state
 
 
@@ -64,7 +64,7 @@ class Learnt:
                     f"{outcome.kernel.label}: not listed by discovery, "
                     f"its outcome ({outcome.state.value}) is not recorded"
                 )
-        return list(render_hub(root, catalog, state).changed)
+        return list(render(root, catalog, state).changed)
 
 
 def learnt(

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import planner
+from generator import gitops, planner
 from generator.errors import BtfhubError
 from generator.hub.build import BuildOptions, build_missing
 from generator.model import (
@@ -89,9 +89,16 @@ def record(
     return warnings
 
 
-def render(root: Path, catalog: Catalog, state: HubState) -> RenderResult:
-    """Write README.md's tables and index.json for root."""
-    return render_hub(root, catalog, state)
+def render(
+    root: Path, catalog: Catalog, state: HubState, *, check: bool = False, verify: bool = False
+) -> RenderResult:
+    """Write README.md's tables and index.json for root (with check: only compare).
+
+    Archive files git reports unchanged keep the digests index.json recorded
+    for them (no read); verify re-reads and hashes every file instead.
+    """
+    blobs = {} if verify else gitops.clean_blobs(root)
+    return render_hub(root, catalog, state, check=check, clean_blobs=blobs)
 
 
 # -- the runs --------------------------------------------------------------------------
