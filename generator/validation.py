@@ -364,3 +364,15 @@ def _source_rules(
         for key, owners in (("paths", KIND_SUITES), ("suites", KIND_PATHS)):
             if kind in owners and key in source:
                 yield _at_key(doc, (*spath, key), f"repository {rid!r} is {kind}: it has no {key}")
+
+
+def schema_diagnostics(schema: Mapping[str, Any], doc: ManifestDocument) -> list[Diagnostic]:
+    """Every problem of a YAML file checked by a schema alone (e.g. catalog/hosts/).
+
+    Reworded and positioned like the manifests' own, so `btfhub validate`
+    prints one kind of line for every file it checks.
+    """
+    if doc.syntax_error is not None:
+        return [doc.syntax_error]
+    found = set(_schema_diagnostics(Draft202012Validator(schema), doc))
+    return sorted(found, key=lambda d: (d.file, d.line, d.col, d.path, d.message))
