@@ -43,6 +43,7 @@ from generator.mirrorkit.mirror import (
     write_release,
     write_rpmmd_index,
 )
+from generator.mirrorkit.signing import default_signer
 from generator.model import UPSTREAM_ARCH, Catalog, archive_path
 from generator.upstream.discover import LISTERS
 
@@ -567,6 +568,9 @@ def run_plan(
         for scheme in ("http", "https"):
             mirrors += ["--mirror", f"{scheme}://{host}/={server_url}{host}/"]
     cmd = [sys.executable, "-m", "generator", "plan", "--json", "--root", str(hub_root)]
+    # The local copy is re-signed with a key made for the run (as a private
+    # mirror re-signs), which the run is told to trust, like an operator would.
+    cmd += ["--keyring", str(default_signer().public_key)]
     cmd += ["--distro", manifest, "--cache-dir", str(cache), *mirrors]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     # Exit 1 with the JSON printed all the same means some discovery failed:

@@ -13,17 +13,9 @@ import struct
 from pathlib import Path
 
 from generator.errors import PackageError
-from generator.packages import cpio
-from generator.packages.stream import (
-    Readable,
-    close_reader,
-    copy_to_file,
-    decompressed,
-    read_exact,
-    read_upto,
-    skip,
-    sniffed,
-)
+from generator.packages.cpio import iter_members
+from generator.packages.decompress import close_reader, decompressed, sniffed
+from generator.packages.stream import Readable, copy_to_file, read_exact, read_upto, skip
 
 LEAD_LEN = 96
 LEAD_MAGIC = b"\xed\xab\xee\xdb"
@@ -35,6 +27,11 @@ MAX_DATA = 256 << 20
 
 def vmlinux_path(uname: str) -> str:
     return f"usr/lib/debug/lib/modules/{uname}/vmlinux"
+
+
+def vmlinux_paths(uname: str) -> tuple[str, str]:
+    """Where kernel debuginfo RPMs keep vmlinux: Red Hat family, then SUSE."""
+    return vmlinux_path(uname), f"usr/lib/debug/boot/vmlinux-{uname}.debug"
 
 
 def _skip_header(stream: Readable, what: str, pad: bool) -> None:
@@ -66,11 +63,11 @@ def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path) -> None:
     _skip_header(stream, "signature", pad=True)
     _skip_header(stream, "main", pad=False)
     compression, payload = sniffed(stream, "the rpm payload")
-    wanted = vmlinux_path(uname)
+    wanted = vmlinux_paths(uname)
     reader = decompressed(payload, compression, "the rpm payload")
     try:
-        for member in cpio.iter_members(reader):
-            if _normalise(member.name) != wanted or not member.is_regular():
+        for member in iter_members(reader):
+            if _normalise(member.name) not in wanted or not member.is_regular():
                 continue
             if member.size == 0 and member.nlink > 1:
                 # A hard-linked file's data travels with its last link.
