@@ -12,6 +12,8 @@ import enum
 import re
 from dataclasses import dataclass, field
 
+from generator.errors import BtfhubError
+
 # Canonical architecture names, as used in archive/ directories.
 ARCHITECTURES = ("x86_64", "arm64")
 
@@ -22,6 +24,16 @@ UPSTREAM_ARCH = {
 }
 
 KERNEL_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-\d+)?$")
+
+# One directory or file name of an archive path: no "/", no "..", no leading
+# dot, no control or space characters. Manifests (directories) and upstream
+# indexes (uname -r) are checked against it long before; archive_path()
+# checks again because it is the one place such names become paths.
+PATH_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+~-]*$")
+
+
+class UnsafeNameError(BtfhubError):
+    """A name that would become part of a file path is not a plain file name."""
 
 
 @dataclass(frozen=True)
@@ -216,4 +228,25 @@ def series_matches(series: str, uname: str) -> bool:
 
 
 def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> str:
+    for what, part in (
+        ("archive directory", distro_dir),
+        ("release directory", release_dir),
+        ("architecture", arch),
+        ("kernel release", uname),
+    ):
+        if not PATH_PART_RE.fullmatch(part):
+            raise UnsafeNameError(f"refusing {what} {part!r}: not a plain file name")
     return f"archive/{distro_dir}/{release_dir}/{arch}/{uname}.btf.tar.xz"
+
+
+def is_archive_path(path: str) -> bool:
+    """True when path has the archive layout's shape (what archive_path() makes)."""
+    parts = path.split("/")
+    suffix = ".btf.tar.xz"
+    return (
+        len(parts) == 5
+        and parts[0] == "archive"
+        and parts[3] in ARCHITECTURES
+        and parts[4].endswith(suffix)
+        and all(PATH_PART_RE.fullmatch(p) for p in (*parts[1:4], parts[4][: -len(suffix)]))
+    )

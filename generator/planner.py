@@ -22,6 +22,7 @@ from generator.model import (
     PlannedKernel,
     Release,
     archive_path,
+    is_archive_path,
 )
 
 Target = tuple[Distribution, Release, str]
@@ -260,7 +261,13 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
 
 
 def _kernel_from_json(k: Mapping[str, Any]) -> PlannedKernel:
+    # A build job writes to archive_path and downloads url: a plan file that
+    # could name ../../anything or file:///etc would be a way out of the hub.
+    if not is_archive_path(str(k["archive_path"])):
+        raise ValueError(f"archive_path {k['archive_path']!r} is not of the archive layout")
     pkg = k["package"]
+    if pkg is not None and not str(pkg["url"]).startswith(("http://", "https://")):
+        raise ValueError(f"package url {pkg['url']!r} is not http(s)")
     package = (
         None
         if pkg is None

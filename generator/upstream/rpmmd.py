@@ -94,7 +94,7 @@ def _package(
             url,
         )
     uname = f"{ver}-{rel}.{uarch}"
-    if not UNAME_RE.match(uname):
+    if not UNAME_RE.fullmatch(uname):
         raise UpstreamIndexError(f"{where}: {name}: unusable kernel release {uname!r}", url)
     base = location.get(XML_BASE)  # rpm-md lets an entry name another base URL
     if base:
