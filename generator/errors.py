@@ -19,3 +19,7 @@ class EncodeError(BtfhubError):
 
 class LockError(BtfhubError):
     """Another btfhub process holds this checkout's lock."""
+
+
+class MalformedPackageError(PackageError):
+    """A package dpkg or rpm would refuse (a .. member, two vmlinux, sizes that disagree)."""

@@ -121,7 +121,15 @@ def build_one(
             tempfile.TemporaryDirectory(prefix="btfhub-build-") as tmp,
             client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
         ):
-            built = build_kernel_btf(body, pkg.format, pkg.uname, Path(tmp), force=force)
+            built = build_kernel_btf(
+                body,
+                pkg.format,
+                pkg.uname,
+                Path(tmp),
+                force=force,
+                package=package_file(pkg),
+                size=pkg.size,
+            )
             if verify:
                 body.drain()  # the rest of the package, for the index's SHA-256
         if built.tar_xz is None:  # ships its own BTF and not forced
@@ -130,6 +138,11 @@ def build_one(
         return KernelResult(kernel, KernelState.ARCHIVED, size=len(built.tar_xz))
     except BtfhubError as exc:
         return KernelResult(kernel, KernelState.FAILED, public_reason(client, pkg.url, str(exc)))
+
+
+def package_file(pkg: KernelPackage) -> str:
+    """The package's file name, as messages name it (the index's Filename / href)."""
+    return pkg.filename.rsplit("/", 1)[-1] or pkg.name
 
 
 def public_reason(client: UpstreamClient, url: str, message: str) -> str:

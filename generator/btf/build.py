@@ -38,7 +38,14 @@ class BuiltBtf:
 
 
 def build_kernel_btf(
-    stream: BinaryIO, fmt: str, uname: str, workdir: Path, *, force: bool = False
+    stream: BinaryIO,
+    fmt: str,
+    uname: str,
+    workdir: Path,
+    *,
+    force: bool = False,
+    package: str = "",
+    size: int | None = None,
 ) -> BuiltBtf:
     """Read the package stream, encode its vmlinux as BTF and return the tarball bytes.
 
@@ -50,7 +57,7 @@ def build_kernel_btf(
     vmlinux = workdir / f"vmlinux-{uname}"
     raw = workdir / f"{uname}.btf"
     try:
-        extract_vmlinux(stream, fmt, uname, vmlinux)
+        extract_vmlinux(stream, fmt, uname, vmlinux, package=package, size=size)
         ships_btf = has_btf_section(vmlinux)
         if ships_btf and not force:
             return BuiltBtf(uname=uname, ships_btf=True, tar_xz=None, summary=None)
