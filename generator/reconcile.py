@@ -8,7 +8,6 @@ propagates, so a worker never swallows an exception into a log line.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from generator import planner
 from generator.btf.build import build_kernel_btf
-from generator.errors import BtfhubError
+from generator.errors import BtfhubError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
     Catalog,
@@ -31,6 +30,7 @@ from generator.progress import Progress
 from generator.state import Discovery
 from generator.upstream.discover import discover_release
 from generator.upstream.http import UpstreamClient
+from generator.workdir import WorkArea
 
 UpstreamKey = tuple[str, str, str]
 
@@ -59,6 +59,8 @@ def discover(
         key = (dist.id, release.id, arch)
         try:
             result.upstream[key] = discover_release(client, dist, release, arch)
+        except StorageError:
+            raise  # a full disk (the index cache) is the run's failure, not the release's
         except BtfhubError as exc:
             url = getattr(exc, "url", "")
             result.errors.append((dist.id, release.id, arch, str(url), str(exc)))
@@ -113,19 +115,25 @@ def build_one(
     progress: Progress,
     force: bool,
     verify: bool = False,
+    *,
+    work: WorkArea,
 ) -> KernelResult:
+    """Build one kernel in its own directory of the run's work area.
+
+    A full disk (StorageError) is not this kernel's failure: it stops the run.
+    """
     pkg = kernel.package
     assert pkg is not None
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="btfhub-build-") as tmp,
+            work.kernel_dir() as tmp,
             client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
         ):
             built = build_kernel_btf(
                 body,
                 pkg.format,
                 pkg.uname,
-                Path(tmp),
+                tmp,
                 force=force,
                 package=package_file(pkg),
                 size=pkg.size,
@@ -134,8 +142,10 @@ def build_one(
                 body.drain()  # the rest of the package, for the index's SHA-256
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelResult(kernel, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
-        atomic_write(dest_root / kernel.archive_path, built.tar_xz)
+        atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
         return KernelResult(kernel, KernelState.ARCHIVED, size=len(built.tar_xz))
+    except StorageError:
+        raise
     except BtfhubError as exc:
         return KernelResult(kernel, KernelState.FAILED, public_reason(client, pkg.url, str(exc)))
 
@@ -162,15 +172,21 @@ def build_missing(
     jobs: int = 1,
     force: bool = False,
     verify: bool = False,
+    *,
+    work: WorkArea,
 ) -> list[KernelResult]:
-    """Build each kernel with `jobs` workers (downloads and encodes overlap)."""
+    """Build each kernel with `jobs` workers (downloads and encodes overlap).
+
+    A StorageError (disk full) propagates once the running builds are done;
+    what they archived is whole, and the next run records it.
+    """
     total_bytes = sum(k.package.size for k in kernels if k.package)
     progress = Progress(len(kernels), total_bytes)
     results: list[KernelResult] = []
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [
-                pool.submit(build_one, client, k, dest_root, progress, force, verify)
+                pool.submit(build_one, client, k, dest_root, progress, force, verify, work=work)
                 for k in kernels
             ]
             for fut in as_completed(futures):

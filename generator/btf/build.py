@@ -7,6 +7,7 @@ write into archive/) is the caller's job; this returns bytes.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import BinaryIO
 from generator.btf.check import BtfSummary, check_btf
 from generator.btf.encode import encode_btf, has_btf_section
 from generator.btf.tarball import reproducible_tar_xz
+from generator.errors import EncodeError, StorageError
+from generator.fsutil import storage_error
 from generator.packages import extract_vmlinux
 
 
@@ -35,6 +38,18 @@ class BuiltBtf:
     @property
     def member_name(self) -> str:
         return f"{self.uname}.btf"
+
+
+# Below this much free space, a tool failing to write is taken for a full disk.
+LOW_SPACE = 1 << 20
+
+
+def _disk_full(directory: Path) -> bool:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < LOW_SPACE
 
 
 def build_kernel_btf(
@@ -61,9 +76,23 @@ def build_kernel_btf(
         ships_btf = has_btf_section(vmlinux)
         if ships_btf and not force:
             return BuiltBtf(uname=uname, ships_btf=True, tar_xz=None, summary=None)
-        encode_btf(vmlinux, raw)
+        try:
+            encode_btf(vmlinux, raw)
+        except EncodeError as exc:
+            # pahole reports a full disk as just another failure to write.
+            if _disk_full(workdir):
+                raise StorageError(
+                    f"cannot write the BTF of {uname} in {workdir}: no space left on device; "
+                    "free some space and run again"
+                ) from exc
+            raise
         vmlinux.unlink()
         data = raw.read_bytes()
+    except OSError as exc:
+        full = storage_error(exc, workdir)
+        if full is not None:
+            raise full from exc
+        raise
     finally:
         vmlinux.unlink(missing_ok=True)
         raw.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from generator.render import render_hub
 from generator.shard_manifest import write_shard_manifest
 from generator.shards import select_shard
 from generator.upstream.http import UpstreamClient
+from generator.workdir import WorkArea
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,9 +103,10 @@ def reconcile(
             raise BtfhubError("--plan FILE goes with --shard I/N (the plan job's output)")
         the_plan = read_plan(plan_file)
         todo = select_shard(list(the_plan.missing()), shard[0], shard[1])
-        results = build_missing(
-            client, todo, output, jobs=args.jobs, force=args.force, verify=verify
-        )
+        with WorkArea(root) as work:
+            results = build_missing(
+                client, todo, output, jobs=args.jobs, force=args.force, verify=verify, work=work
+            )
         write_shard_manifest(output, f"{shard[0]}/{shard[1]}", results)
         return ReconcileReport(the_plan, tuple(results), the_plan.errors)
     found, discovery, the_plan = discover_and_plan(args, catalog, client)
@@ -112,7 +114,10 @@ def reconcile(
     if shard:
         todo = select_shard(todo, shard[0], shard[1])
     dest = output if output is not None else root
-    results = build_missing(client, todo, dest, jobs=args.jobs, force=args.force, verify=verify)
+    with WorkArea(root) as work:
+        results = build_missing(
+            client, todo, dest, jobs=args.jobs, force=args.force, verify=verify, work=work
+        )
     if shard and output is not None:
         write_shard_manifest(output, f"{shard[0]}/{shard[1]}", results)
     else:
