@@ -8,7 +8,7 @@ watchdog, so a loop that never ends fails the test instead of hanging it.
 
 The example count is bounded (BTFHUB_FUZZ_EXAMPLES, default 150 per
 target) so the suite stays quick; raise it for a longer campaign, e.g.
-BTFHUB_FUZZ_EXAMPLES=5000 .venv/bin/pytest tests/test_fuzz.py. Bugs found
+BTFHUB_FUZZ_EXAMPLES=5000 BTFHUB_FUZZ_RANDOM=1 .venv/bin/pytest tests/test_fuzz.py. Bugs found
 keep their input as an @example, so they are checked on every run.
 """
 
@@ -49,7 +49,9 @@ URL = "http://fuzz.example/index"
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,  # the watchdog bounds time; deadlines flake on a busy machine
-    derandomize=True,  # the same examples on every run: CI stays reproducible
+    # The same examples on every run, so CI stays reproducible; a campaign sets
+    # BTFHUB_FUZZ_RANDOM=1 to explore new ones (hypothesis prints a failure's seed).
+    derandomize=os.environ.get("BTFHUB_FUZZ_RANDOM") != "1",
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )

@@ -129,15 +129,29 @@ def extracting(hub: Path, pid: int) -> bool:
     return any(p.stat().st_size > 0 for p in (hub / WORK_DIR).glob("*/kernel-*/vmlinux-*"))
 
 
+def encoding(pid: int) -> bool:
+    """Whether pahole is encoding under pid (not one of its --version/--help probes)."""
+    for child, comm in descendants(pid).items():
+        if comm != "pahole":
+            continue
+        try:
+            # The encoding run names the kernel's file; the probes do not.
+            if UNAME.encode() in Path(f"/proc/{child}/cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def in_pahole(hub: Path, pid: int) -> bool:
-    return "pahole" in descendants(pid).values()
+    return encoding(pid)
 
 
 def after_pahole() -> Callable[[Path, int], bool]:
     seen = {"pahole": False}
 
     def moment(hub: Path, pid: int) -> bool:
-        running = "pahole" in descendants(pid).values()
+        running = encoding(pid)
         if running:
             seen["pahole"] = True
         return seen["pahole"] and not running

@@ -134,18 +134,21 @@ def _check_member(info: tarfile.TarInfo, wanted: set[str], seen: set[str]) -> bo
         return False
     if info.isreg() and not info.issparse():
         return True
-    kind = (
-        "hard link"
-        if info.islnk()
-        else "device"
-        if info.ischr() or info.isblk()
-        else "sparse file"
-        if info.issparse()
-        else "directory"
-        if info.isdir()
-        else f"tar member of type {info.type!r}"
-    )
+    kind = _kind(info)
     raise MalformedPackageError(f"malformed package: data.tar member {info.name!r} is a {kind}")
+
+
+def _kind(info: tarfile.TarInfo) -> str:
+    """What a tar member is, in words, for messages."""
+    if info.islnk():
+        return "hard link"
+    if info.ischr() or info.isblk():
+        return "device"
+    if info.issparse():
+        return "sparse file"
+    if info.isdir():
+        return "directory"
+    return f"tar member of type {info.type!r}"
 
 
 def _extract_from_tar(data: Readable, uname: str, dest: Path) -> None:
