@@ -8,6 +8,7 @@ propagates, so a worker never swallows an exception into a log line.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -177,20 +178,37 @@ def build_missing(
 ) -> list[KernelResult]:
     """Build each kernel with `jobs` workers (downloads and encodes overlap).
 
-    A StorageError (disk full) propagates once the running builds are done;
-    what they archived is whole, and the next run records it.
+    A StorageError (disk full) or a bug cancels the kernels not started yet
+    and propagates once the running builds are done; what they archived is
+    whole, and the next run records it.
     """
     total_bytes = sum(k.package.size for k in kernels if k.package)
     progress = Progress(len(kernels), total_bytes)
     results: list[KernelResult] = []
+    stop = threading.Event()  # set by the first worker that fails the run
+
+    def build(kernel: PlannedKernel) -> KernelResult | None:
+        if stop.is_set():
+            return None  # no point downloading more onto a full disk
+        try:
+            return build_one(client, kernel, dest_root, progress, force, verify, work=work)
+        except BaseException:
+            stop.set()
+            raise
+
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [
-                pool.submit(build_one, client, k, dest_root, progress, force, verify, work=work)
-                for k in kernels
-            ]
+            futures = [pool.submit(build, k) for k in kernels]
             for fut in as_completed(futures):
-                res = fut.result()  # a bug in a worker propagates here
+                try:
+                    res = fut.result()  # a full disk or a bug in a worker propagates here
+                except BaseException:
+                    stop.set()
+                    for pending in futures:
+                        pending.cancel()
+                    raise
+                if res is None:
+                    continue  # skipped after another worker's failure, which follows
                 results.append(res)
                 label = (
                     f"{res.kernel.distro}/{res.kernel.release}/{res.kernel.arch} {res.kernel.uname}"

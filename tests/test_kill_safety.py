@@ -40,7 +40,7 @@ TOOLS = ("pahole", "xz", "setpriv", "sh", "llvm-objcopy")
 
 
 @pytest.fixture(scope="module")
-def large_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MirrorServer]:
+def large_package(tmp_path_factory: pytest.TempPathFactory) -> AptPackage:
     """focal's unsigned dbgsym of UNAME, holding a large vmlinux (zstd, as fast as real xz)."""
     base = tmp_path_factory.mktemp("large")
     elf = build_large_elf(base / "elf", copies=60)
@@ -48,8 +48,15 @@ def large_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MirrorSer
         base / "pkgs", f"linux-image-unsigned-{UNAME}-dbgsym", "5.4.0-42.46", UNAME, elf, "zst"
     )
     elf.unlink()  # only the package is needed now
-    with MirrorServer(base / "mirror") as server:
-        write_ubuntu(server, focal_suites([pkg]))
+    return pkg
+
+
+@pytest.fixture(scope="module")
+def large_mirror(
+    tmp_path_factory: pytest.TempPathFactory, large_package: AptPackage
+) -> Iterator[MirrorServer]:
+    with MirrorServer(tmp_path_factory.mktemp("mirror")) as server:
+        write_ubuntu(server, focal_suites([large_package]))
         yield server
 
 
@@ -272,3 +279,27 @@ def test_full_disk_fails_cleanly_and_the_next_run_recovers(
     finally:
         if how == "tmpfs":
             subprocess.run(["umount", str(small)], check=False)
+
+
+def test_a_full_disk_stops_the_run_before_the_next_download(
+    tmp_path: Path, large_package: AptPackage, fixture_elf: Path
+) -> None:
+    """The kernels after the one that hit the full disk are not even downloaded."""
+    small_uname = "5.4.0-77-generic"
+    small = build_ddeb(
+        tmp_path / "pkgs",
+        f"linux-image-unsigned-{small_uname}-dbgsym",
+        "5.4.0-77.1",
+        small_uname,
+        fixture_elf,
+    )
+    with MirrorServer(tmp_path / "mirror") as server:
+        write_ubuntu(server, focal_suites([large_package, small]))
+        hub = make_hub(tmp_path / "hub")
+        proc = start(hub, server, preexec_fn=_limit_file_size(16 << 20))
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 1, (out, err)
+        assert "btfhub: error: cannot write" in err.decode()
+        downloads = [r.path for r in server.log if r.path.endswith(".ddeb")]
+        assert [Path(d).name for d in downloads] == [large_package.path.name]
+        assert not (hub / "archive").exists() or not any((hub / "archive").rglob("*"))
