@@ -26,6 +26,7 @@ from tests.hubkit import (
     kernels,
     make_hub,
     mirror_args,
+    write_centos,
     write_ubuntu,
 )
 from tests.test_packages import DEB_UNAME, RPM_UNAME, as_io, stream_of
@@ -343,3 +344,55 @@ def test_reconcile_refuses_a_traversal_ddeb(
     assert sorted(archive_files(hub)) == [f"archive/ubuntu/20.04/x86_64/{K26}.btf.tar.xz"]
     assert kernels(hub, "ubuntu", "focal")[DEB_UNAME]["state"] == "failed"
     assert not (tmp_path / "x").exists()
+
+
+def test_reconcile_refuses_an_rpm_whose_vmlinux_is_a_hard_link(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: MirrorServer,
+    fixture_elf: Path,
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    good_uname, bad_uname = "3.10.0-1160.el7.x86_64", "3.10.0-1160.2.1.el7.x86_64"
+    good = build_rpm(
+        tmp_path / "good",
+        "kernel-debuginfo",
+        "3.10.0",
+        "1160.el7",
+        "x86_64",
+        good_uname,
+        fixture_elf,
+    )
+    modules = f"/usr/lib/debug/lib/modules/{bad_uname}"
+    bad = build_rpm(
+        tmp_path / "bad",
+        "kernel-debuginfo",
+        "3.10.0",
+        "1160.2.1.el7",
+        "x86_64",
+        bad_uname,
+        None,
+        extra={f"{modules}/vmlinux.real": fixture_elf.read_bytes()},
+        hardlinks={f"{modules}/vmlinux": f"{modules}/vmlinux.real"},
+    )
+    write_centos(mirror_server, "7", [good, bad])
+
+    run = btfhub(
+        capsys,
+        hub,
+        "reconcile",
+        *mirror_args(mirror_server),
+        "--distro",
+        "centos7",
+        "--release",
+        "7.9.2009",
+        "--arch",
+        "x86_64",
+    )
+
+    assert run.code == 1
+    assert (
+        f"FAILED centos7/7.9.2009/x86_64 {bad_uname}: {bad.name}: malformed package: "
+        f"{modules}/vmlinux is a hard link (with {modules}/vmlinux.real)"
+    ) in run.err
+    assert sorted(archive_files(hub)) == [f"archive/centos/7/x86_64/{good_uname}.btf.tar.xz"]
