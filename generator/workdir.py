@@ -14,6 +14,7 @@ and a run killed mid-write leaves its temporary file here, not in archive/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -53,11 +54,39 @@ def sweep(base: Path) -> list[Path]:
     return removed
 
 
+# What fsutil.atomic_write and the shard merge leave behind when killed mid-write:
+# ".<file name>.<8 random characters from mkstemp>.tmp".
+STALE_WRITE_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+ROOT_FILES = ("README.md", "index.json")
+ROOT_FILES_DOT = tuple(f".{name}." for name in ROOT_FILES)
+
+
+def sweep_stale_writes(root: Path) -> list[Path]:
+    """Remove temporary files a killed writer left in archive/ or beside README.md/index.json.
+
+    Only safe while holding the hub's lock (no other writer can be mid-write).
+    """
+    candidates = [p for p in Path(root).glob(".*.tmp") if p.name.startswith(ROOT_FILES_DOT)]
+    for directory, _dirs, files in os.walk(Path(root) / "archive"):
+        candidates.extend(Path(directory) / f for f in files if f.startswith("."))
+    removed = []
+    for path in sorted(candidates):
+        if STALE_WRITE_RE.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 class WorkArea:
-    """This run's work directory; entering it first sweeps the dead runs' ones."""
+    """This run's work directory; entering it first sweeps the dead runs' ones.
+
+    Enter it holding the hub's lock (reconcile and sync do): it also removes
+    the temporary files of writes a killed run left unfinished.
+    """
 
     def __init__(self, root: Path) -> None:
-        self.base = Path(root) / WORK_DIR
+        self.root = Path(root)
+        self.base = self.root / WORK_DIR
         self._path: Path | None = None
         self._fd: int | None = None
         self.swept: list[Path] = []
@@ -69,7 +98,7 @@ class WorkArea:
         return self._path
 
     def __enter__(self) -> WorkArea:
-        self.swept = sweep(self.base)
+        self.swept = sweep(self.base) + sweep_stale_writes(self.root)
         self.base.mkdir(parents=True, exist_ok=True)
         self._path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.base))
         self._fd = claim(self._path / OWNER)

@@ -199,3 +199,25 @@ def test_atomic_write_keeps_its_temporary_file_in_tmp_dir(
     atomic_write(target, b"data", tmp_dir=work)
     assert target.read_bytes() == b"data"
     assert Path(seen[0]).parent == work
+
+
+def test_writes_a_killed_run_left_unfinished_are_swept(tmp_path: Path) -> None:
+    arch = tmp_path / "archive" / "ubuntu" / "20.04" / "x86_64"
+    arch.mkdir(parents=True)
+    stale = [
+        arch / ".5.4.0-42-generic.btf.tar.xz.k2j4_x9a.tmp",
+        tmp_path / ".index.json.abcd1234.tmp",
+        tmp_path / ".README.md.zz9_zz9z.tmp",
+    ]
+    kept = [
+        arch / "5.4.0-42-generic.btf.tar.xz",
+        tmp_path / "archive" / ".gitkeep",
+        tmp_path / ".other.abcd1234.tmp",  # not a file btfhub writes at the top
+        tmp_path / "index.json",
+    ]
+    for path in stale + kept:
+        path.write_bytes(b"x")
+    with WorkArea(tmp_path) as work:
+        assert sorted(work.swept) == sorted(stale)
+    assert [p for p in stale if p.exists()] == []
+    assert all(p.exists() for p in kept)
