@@ -26,8 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from generator.btf.build import build_kernel_btf
+from generator.errors import StorageError
 from generator.mirrorkit.elf import build_large_elf
 from generator.mirrorkit.mirror import AptPackage, MirrorServer
+from generator.packages import extract_vmlinux
 from generator.workdir import OWNER, WORK_DIR
 from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_args, write_ubuntu
 
@@ -303,3 +306,27 @@ def test_a_full_disk_stops_the_run_before_the_next_download(
         downloads = [r.path for r in server.log if r.path.endswith(".ddeb")]
         assert [Path(d).name for d in downloads] == [large_package.path.name]
         assert not (hub / "archive").exists() or not any((hub / "archive").rglob("*"))
+
+
+def test_pahole_on_a_full_disk_is_a_storage_error(
+    tmp_path: Path, large_package: AptPackage
+) -> None:
+    """The vmlinux fits, its BTF does not: pahole's failure is the disk's, not the kernel's."""
+    probe = tmp_path / "probe"
+    with large_package.path.open("rb") as f:
+        extract_vmlinux(f, "deb", UNAME, probe)
+    pages = -(-probe.stat().st_size // 4096)
+    probe.unlink()
+    small = tmp_path / "small"
+    # Room for the vmlinux and 256 KiB: the BTF takes over 1 MB.
+    if not _tmpfs(small, str((pages + 64) * 4096)):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        with (
+            large_package.path.open("rb") as f,
+            pytest.raises(StorageError, match=f"cannot write the BTF of {UNAME}"),
+        ):
+            build_kernel_btf(f, "deb", UNAME, small / "work")
+        assert list((small / "work").iterdir()) == []  # the vmlinux went too
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

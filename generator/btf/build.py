@@ -40,16 +40,22 @@ class BuiltBtf:
         return f"{self.uname}.btf"
 
 
-# Below this much free space, a tool failing to write is taken for a full disk.
+# pahole reports a full disk only as a failure to write ("Could only write N
+# bytes ... aborting", exit 1) and deletes its partial file. When it fails
+# with less room left than its BTF could take, the disk is to blame, not the
+# kernel: a BTF file is about 1% of its vmlinux (4 MB of 588 MB), so less
+# than 1/32 of the vmlinux, or 1 MiB, counts as full.
 LOW_SPACE = 1 << 20
+BTF_SHARE = 32
 
 
-def _disk_full(directory: Path) -> bool:
+def _disk_full(directory: Path, vmlinux: Path) -> bool:
     try:
-        st = os.statvfs(directory)
+        free = os.statvfs(directory)
+        needed = max(LOW_SPACE, vmlinux.stat().st_size // BTF_SHARE)
     except OSError:
         return False
-    return st.f_bavail * st.f_frsize < LOW_SPACE
+    return free.f_bavail * free.f_frsize < needed
 
 
 def build_kernel_btf(
@@ -79,8 +85,7 @@ def build_kernel_btf(
         try:
             encode_btf(vmlinux, raw)
         except EncodeError as exc:
-            # pahole reports a full disk as just another failure to write.
-            if _disk_full(workdir):
+            if _disk_full(workdir, vmlinux):
                 raise StorageError(
                     f"cannot write the BTF of {uname} in {workdir}: no space left on device; "
                     "free some space and run again"
