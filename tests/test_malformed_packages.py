@@ -17,7 +17,7 @@ from generator.errors import MalformedPackageError, PackageError
 from generator.mirrorkit.debpkg import tar_bytes, tar_file, tar_link, write_ar
 from generator.mirrorkit.mirror import AptPackage, MirrorServer
 from generator.mirrorkit.rpmpkg import build_rpm
-from generator.packages import extract_vmlinux
+from generator.packages import ar, extract_vmlinux
 from tests.hubkit import (
     archive_files,
     btfhub,
@@ -396,3 +396,18 @@ def test_reconcile_refuses_an_rpm_whose_vmlinux_is_a_hard_link(
         f"{modules}/vmlinux is a hard link (with {modules}/vmlinux.real)"
     ) in run.err
     assert sorted(archive_files(hub)) == [f"archive/centos/7/x86_64/{good_uname}.btf.tar.xz"]
+
+
+@pytest.mark.parametrize(
+    ("raw_name", "match"),
+    [("//", "ar long-name table of 5242880 bytes"), ("#1/5242880", "has a 5242880-byte name")],
+)
+def test_ar_names_are_never_read_whole_into_memory(
+    tmp_path: Path, raw_name: str, match: str
+) -> None:
+    """A name table or BSD name as big as the package is refused before it is read."""
+    header = f"{raw_name:<16}{0:<12}{0:<6}{0:<6}{0o100644:<8o}{5 << 20:<10}`\n".encode()
+    stream = stream_of(b"!<arch>\n" + header + b"\0" * (5 << 20))
+    with pytest.raises(MalformedPackageError, match=match):
+        list(ar.iter_members(stream))
+    assert stream.bytes_read == 8 + 60  # nothing of the member was read

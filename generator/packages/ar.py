@@ -25,6 +25,10 @@ from generator.packages.stream import (
 
 AR_MAGIC = b"!<arch>\n"
 HEADER_LEN = 60
+# Names are held in memory: a hostile package must not make a name (BSD) or
+# the GNU long-name table as big as itself. dpkg's own limits are far lower.
+MAX_NAME = 4096
+MAX_LONG_NAMES = 1 << 20
 
 
 @dataclass
@@ -80,6 +84,10 @@ def iter_members(stream: Readable, total: int | None = None) -> Iterator[ArMembe
         name = raw_name
         if raw_name.startswith("#1/") and raw_name[3:].isdigit():
             name_len = int(raw_name[3:])
+            if name_len > MAX_NAME:
+                raise MalformedPackageError(
+                    f"malformed package: ar member {index} has a {name_len}-byte name"
+                )
             if name_len > size:
                 raise PackageError(f"malformed ar archive: BSD name longer than member {index}")
             name = (
@@ -89,6 +97,10 @@ def iter_members(stream: Readable, total: int | None = None) -> Iterator[ArMembe
             )
         elif raw_name == "//":
             # GNU long-name table: small, needed to resolve later names.
+            if size > MAX_LONG_NAMES:
+                raise MalformedPackageError(
+                    f"malformed package: ar long-name table of {size} bytes"
+                )
             long_names = read_exact(data, size, "the ar long-name table")
             name = ""
         elif raw_name == "/" or raw_name == "/SYM64/":
