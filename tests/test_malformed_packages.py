@@ -7,6 +7,7 @@ then edited byte for byte where rpmbuild cannot be made to misbehave.
 
 from __future__ import annotations
 
+import io
 import re
 import tarfile
 from pathlib import Path
@@ -411,3 +412,24 @@ def test_ar_names_are_never_read_whole_into_memory(
     with pytest.raises(MalformedPackageError, match=match):
         list(ar.iter_members(stream))
     assert stream.bytes_read == 8 + 60  # nothing of the member was read
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_deb_huge_extended_tar_header_is_refused_unread(tmp_path: Path, fmt: int) -> None:
+    """tarfile reads a long name or pax header whole: one of 5 MiB is refused first."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as tar:
+        info = tarfile.TarInfo("./" + "x" * (5 << 20))
+        tar.addfile(info, io.BytesIO(b""))
+    ar_members = [
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", b""),
+        ("data.tar", out.getvalue()),
+    ]
+    data = write_ar(tmp_path / "p.deb", ar_members).read_bytes()
+    stream = stream_of(data)
+    with pytest.raises(
+        PackageError, match=r"malformed data\.tar in \.deb: a 52428\d+-byte extended"
+    ):
+        extract_vmlinux(as_io(stream), "deb", DEB_UNAME, tmp_path / "vmlinux")
+    assert stream.bytes_read < 1 << 20

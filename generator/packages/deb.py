@@ -151,11 +151,35 @@ def _kind(info: tarfile.TarInfo) -> str:
     return f"tar member of type {info.type!r}"
 
 
+# GNU long names and pax headers: tarfile reads each whole into memory, so
+# one as big as the package would be; real ones are a few hundred bytes.
+MAX_EXTENDED_HEADER = 1 << 20
+_EXTENDED_TYPES = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses an extended header too big to hold in memory."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_TYPES and self.size > MAX_EXTENDED_HEADER:
+            raise tarfile.ReadError(f"a {self.size}-byte extended header for {self.name!r}")
+        member: tarfile.TarInfo = super()._proc_member(tar)  # type: ignore[misc]
+        return member
+
+
 def _extract_from_tar(data: Readable, uname: str, dest: Path) -> None:
     wanted = set(vmlinux_paths(uname))
     seen: set[str] = set()
     try:
-        with tarfile.open(fileobj=as_binary(data), mode="r|", bufsize=TAR_BUFSIZE) as tar:
+        with tarfile.open(
+            fileobj=as_binary(data), mode="r|", bufsize=TAR_BUFSIZE, tarinfo=_BoundedTarInfo
+        ) as tar:
             for info in tar:
                 # First regular file at any candidate path wins: in a stream
                 # there is no going back, and the candidates are one file.
