@@ -45,11 +45,11 @@ def sweep(base: Path) -> list[Path]:
     except FileNotFoundError:
         return removed
     for entry in entries:
-        if entry.is_dir() and not entry.is_symlink() and not _owner_alive(entry):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
-        elif not entry.is_dir():
+        if entry.is_symlink() or not entry.is_dir():
             entry.unlink(missing_ok=True)  # nothing but run directories belongs here
+            removed.append(entry)
+        elif not _owner_alive(entry):
+            shutil.rmtree(entry, ignore_errors=True)  # never follows a link inside
             removed.append(entry)
     return removed
 

@@ -83,8 +83,13 @@ def test_a_directory_without_its_owner_file_is_judged_by_its_pid(tmp_path: Path)
     gone.mkdir(parents=True)
     ours.mkdir()
     (base / "junk").write_bytes(b"")
-    assert sweep(base) == [gone, base / "junk"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_bytes(b"x")
+    (base / "link").symlink_to(elsewhere)
+    assert sweep(base) == [gone, base / "junk", base / "link"]
     assert ours.exists()
+    assert (elsewhere / "keep").exists()  # a link is removed, never followed
 
 
 def test_claim_is_exclusive_and_dropped_on_close(tmp_path: Path) -> None:
