@@ -26,15 +26,23 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generator import shard_manifest
-from generator.model import KernelPackage, KernelState, PlannedKernel, archive_path
-from generator.shards import balance, select_shard, split_plan
+from generator.model import (
+    KernelId,
+    KernelOutcome,
+    KernelPackage,
+    KernelState,
+    PlannedKernel,
+    ShardId,
+    archive_path,
+)
+from generator.shards import merge
+from generator.shards.manifest import write_shard_manifest
+from generator.shards.split import balance, select_shard, split_plan
 
 SHARDS = 20
 
@@ -59,10 +67,7 @@ def synthetic_plan(n: int, seed: int = 20240601) -> list[PlannedKernel]:
         )
         kernels.append(
             PlannedKernel(
-                distro="ubuntu",
-                release=f"r{i % 7}",
-                arch="x86_64",
-                uname=uname,
+                id=KernelId("ubuntu", f"r{i % 7}", "x86_64", uname),
                 state=KernelState.MISSING,
                 package=pkg,
                 archive_path=archive_path("ubuntu", f"{i % 7}", "x86_64", uname),
@@ -77,7 +82,7 @@ def bench_split() -> None:
     shards = split_plan(kernels, SHARDS)
     split_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    mine = select_shard(kernels, 7, SHARDS)
+    mine = select_shard(kernels, ShardId(7, SHARDS))
     select_s = time.perf_counter() - t0
     total = sum(s.cost for s in shards)
     counts = [len(s.kernels) for s in shards]
@@ -86,13 +91,6 @@ def bench_split() -> None:
     print(f"  kernels per shard: {min(counts)}..{max(counts)}")
     print(f"  split time: {split_s * 1000:.0f} ms; select_shard(7/20): {select_s * 1000:.0f} ms")
     assert len(mine) == counts[6]
-
-
-@dataclass(frozen=True)
-class _Result:
-    kernel: PlannedKernel
-    state: KernelState
-    reason: str | None = None
 
 
 def _rchar() -> int:
@@ -114,7 +112,7 @@ def merge_child(n_files: int) -> dict[str, float]:
         total_bytes = 0
         for s in range(SHARDS):
             out = base / f"shard-{s + 1}"
-            results = []
+            paths: dict[KernelId, str] = {}
             for j in range(per_shard):
                 uname = f"6.1.0-{s}.{j}-cloud-amd64"
                 rel = archive_path("debian", f"{10 + j % 3}", "x86_64", uname)
@@ -122,21 +120,19 @@ def merge_child(n_files: int) -> dict[str, float]:
                 total_bytes += len(data)
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 (out / rel).write_bytes(data)
-                k = PlannedKernel(
-                    "debian", "bookworm", "x86_64", uname, KernelState.MISSING, None, rel
-                )
-                results.append(_Result(k, KernelState.ARCHIVED))
-            shard_manifest.write_shard_manifest(out, f"{s + 1}/{SHARDS}", results)
+                paths[KernelId("debian", "bookworm", "x86_64", uname)] = rel
+            outcomes = [KernelOutcome(k, KernelState.ARCHIVED) for k in paths]
+            write_shard_manifest(out, ShardId(s + 1, SHARDS), paths, outcomes)
             dirs.append(out)
 
         opens: Counter[str] = Counter()
-        real_open: Callable[[Path], BinaryIO] = shard_manifest._open_source
+        real_open: Callable[[Path], BinaryIO] = merge.open_no_follow
 
         def counting_open(path: Path) -> BinaryIO:
             opens[str(path)] += 1
             return real_open(path)
 
-        shard_manifest._open_source = counting_open
+        merge.open_no_follow = counting_open
         # os.sync() flushes the whole machine's dirty pages, so its time depends
         # on what else runs here: timed apart from the merge's own work.
         sync_s = 0.0
@@ -152,13 +148,13 @@ def merge_child(n_files: int) -> dict[str, float]:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rchar0 = _rchar()
         t0 = time.perf_counter()
-        result = shard_manifest.merge_shards(root, dirs)
+        result = merge.merge_shards(root, dirs)
         merge_s = time.perf_counter() - t0
         read_bytes = _rchar() - rchar0
         merge_sync_s, sync_s = sync_s, 0.0
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        again = shard_manifest.merge_shards(root, dirs)
+        again = merge.merge_shards(root, dirs)
         remerge_s = time.perf_counter() - t0
         assert len(result.added) == SHARDS * per_shard and not again.added
         return {

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import BtfhubError
-from generator.model import ARCHITECTURES, ArchiveEntry
-
-ARCHIVE_DIR = "archive"
-BTF_SUFFIX = ".btf.tar.xz"
+from generator.model import (
+    ARCHITECTURES,
+    ARCHIVE_DIR,
+    BTF_SUFFIX,
+    ArchiveEntry,
+    FileDigest,
+    archive_path,
+)
 
 # Hashing big files is I/O plus hashlib, which both release the GIL: threads
 # overlap them. For small files the threads only fight over the GIL (20,000
@@ -53,28 +58,50 @@ def _visible(path: str) -> list[os.DirEntry[str]]:
         return [e for e in it if not e.name.startswith(".")]
 
 
-def _size_sha256(path: str) -> tuple[int, str]:
-    """Bytes read and their sha256, from one open file (so both describe one inode)."""
+def file_digest(path: str) -> FileDigest:
+    """Size, sha256 and git blob id of a file, from one open file and one read of it."""
     # os.read on a raw fd: hashlib.file_digest would allocate and zero a
     # 256 KiB buffer per call, which dominates for small BTF tarballs.
     fd = os.open(path, os.O_RDONLY)
     try:
-        digest = hashlib.sha256()
+        # git's blob header needs the size before the data: take it from the
+        # open file and insist the bytes read agree (a file being rewritten
+        # under us must not get a digest that describes neither version).
+        expected = os.fstat(fd).st_size
+        sha256 = hashlib.sha256()
+        blob = hashlib.sha1(f"blob {expected}\0".encode(), usedforsecurity=False)
         size = 0
         while chunk := os.read(fd, _READ_SIZE):
-            digest.update(chunk)
+            sha256.update(chunk)
+            blob.update(chunk)
             size += len(chunk)
-        return size, digest.hexdigest()
     finally:
         os.close(fd)
+    if size != expected:
+        raise BtfhubError(f"{path} changed while it was read ({expected} then {size} bytes)")
+    return FileDigest(size, sha256.hexdigest(), blob.hexdigest())
 
 
-def _hash_chunk(paths: list[str]) -> list[tuple[int, str]]:
-    return [_size_sha256(p) for p in paths]
+def _hash_chunk(paths: list[str]) -> list[FileDigest]:
+    return [file_digest(p) for p in paths]
 
 
-def scan_archive(root: Path) -> ArchiveScan:
-    """Every BTF file under root/archive with its size and sha256, plus layout problems."""
+def scan_archive(
+    root: Path,
+    recorded: Mapping[str, FileDigest] | None = None,
+    clean_blobs: Mapping[str, str] | None = None,
+) -> ArchiveScan:
+    """Every BTF file under root/archive with its size and sha256, plus layout problems.
+
+    recorded: what index.json says of each file's bytes; clean_blobs: the
+    blob id git has for each file it knows to be unchanged in the work tree.
+    A file whose recorded blob is the one git reports keeps its recorded size
+    and sha256 without being read: with 20,000 files of the public hub's
+    sizes, hashing them all would cost minutes on every run. Any other file
+    (new, modified, untracked, recorded without a blob) is read and hashed.
+    """
+    recorded = recorded or {}
+    clean_blobs = clean_blobs or {}
     base = root / ARCHIVE_DIR
     if not base.is_dir():
         return ArchiveScan((), ())
@@ -115,35 +142,49 @@ def scan_archive(root: Path) -> ArchiveScan:
                         uname = f.name[: -len(BTF_SUFFIX)]
                         found.append((d.name, r.name, a.name, uname, f.path))
 
-    paths = [fs_path for *_, fs_path in found]
+    known: dict[int, FileDigest] = {}
+    for i, (distro, release, arch, uname, _) in enumerate(found):
+        rel_path = archive_path(distro, release, arch, uname)
+        digest = recorded.get(rel_path)
+        if digest is not None and clean_blobs.get(rel_path) == digest.blob:
+            known[i] = digest
+    paths = [fs_path for i, (*_, fs_path) in enumerate(found) if i not in known]
     # The first chunk, hashed in this thread, tells whether the files are big
     # enough for threads to pay (without a stat() of every file up front).
     digests = _hash_chunk(paths[:_CHUNK])
     rest = [paths[i : i + _CHUNK] for i in range(_CHUNK, len(paths), _CHUNK)]
-    if rest and sum(size for size, _ in digests) >= _THREADS_ABOVE_AVERAGE * len(digests):
+    if rest and sum(d.size for d in digests) >= _THREADS_ABOVE_AVERAGE * len(digests):
         with ThreadPoolExecutor(_HASH_WORKERS) as pool:
             digests += [d for chunk in pool.map(_hash_chunk, rest) for d in chunk]
     else:
         digests += [d for chunk in rest for d in _hash_chunk(chunk)]
-    entries = [
-        ArchiveEntry(
-            distro_dir=distro,
-            release_dir=release,
-            arch=arch,
-            uname=uname,
-            path=rel(distro, release, arch, uname + BTF_SUFFIX),
-            size=size,
-            sha256=digest,
+    hashed = iter(digests)
+    entries = []
+    for i, (distro, release, arch, uname, _) in enumerate(found):
+        digest = known[i] if i in known else next(hashed)
+        entries.append(
+            ArchiveEntry(
+                distro_dir=distro,
+                release_dir=release,
+                arch=arch,
+                uname=uname,
+                path=archive_path(distro, release, arch, uname),
+                size=digest.size,
+                sha256=digest.sha256,
+                blob=digest.blob,
+            )
         )
-        for (distro, release, arch, uname, _), (size, digest) in zip(found, digests, strict=True)
-    ]
     entries.sort(key=lambda e: e.path)
     return ArchiveScan(tuple(entries), tuple(sorted(problems)))
 
 
-def list_archive(root: Path) -> list[ArchiveEntry]:
+def list_archive(
+    root: Path,
+    recorded: Mapping[str, FileDigest] | None = None,
+    clean_blobs: Mapping[str, str] | None = None,
+) -> list[ArchiveEntry]:
     """The archive's BTF files, sorted by path; ArchiveLayoutError lists every misfit."""
-    scan = scan_archive(root)
+    scan = scan_archive(root, recorded, clean_blobs)
     if scan.problems:
         raise ArchiveLayoutError(scan.problems)
     return list(scan.entries)

@@ -14,9 +14,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import __version__
 from generator.errors import BtfhubError
+
+if TYPE_CHECKING:  # the commands' modules load only when chosen (see build_parser)
+    from generator.commands.common import UpstreamFactory
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,13 +31,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("generator.commands.merge", "verify shard outputs and move them into archive/"),
     "sync": ("generator.commands.sync", "reconcile, then commit and push the hub's files"),
     "demo": ("generator.commands.demo", "run the main job on a built-in offline example"),
+    "lookup": ("generator.commands.lookup", "find this machine's BTF file in the hub, or why not"),
+    "fetch": ("generator.commands.fetch", "download and verify BTF files, extract the raw BTF"),
+    "min-core": (
+        "generator.commands.min_core",
+        "minimized BTF of the hub's kernels for BPF objects",
+    ),
 }
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser, or with `only`, one where just that command's module is imported.
 
-    Importing every command pulls in requests, GitPython and Jinja2; a
+    Importing every command pulls in requests and Jinja2; a
     pre-commit `btfhub validate` should not pay for them on every commit.
     """
     parser = argparse.ArgumentParser(
@@ -58,11 +68,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, upstream: UpstreamFactory | None = None) -> int:
+    """Run one command; `upstream` makes the upstream client instead of the default one.
+
+    The way to give the commands another client (a test's, with no backoff
+    sleeps): nothing needs patching.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
+    args.upstream_factory = upstream
     try:
         code: int = args._run(args)
         return code

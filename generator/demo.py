@@ -3,9 +3,11 @@
 It compiles a small program with DWARF (standing in for a vmlinux), packs it
 into a real Ubuntu-style .ddeb and a real CentOS-style .rpm, lays those out
 like ddebs.ubuntu.com and debuginfo.centos.org under a local HTTP server on
-127.0.0.1, and runs validate, plan, reconcile and render against a copy of
-the hub's catalog through --mirror: the same code paths as a real run,
-with only the internet replaced.
+127.0.0.1, signs them as those upstreams do (InRelease, an RPM header
+signature) with a key made for the run and passed with --keyring, and runs
+validate, plan, reconcile and render against a copy of the hub's catalog
+through --mirror: the same code paths as a real run, signature checks
+included, with only the internet replaced.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.tarball import read_tar_xz_member
-from generator.catalog import CATALOG_DIR
 from generator.errors import BtfhubError
+from generator.manifest import CATALOG_DIR
 from generator.mirrorkit.bpftool import dump_c
 from generator.mirrorkit.debpkg import build_deb
 from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
 from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
 from generator.mirrorkit.rpmpkg import build_rpm
+from generator.mirrorkit.signing import default_signer
+from generator.render import BEGIN_MARKER, END_MARKER
 
 UBUNTU_UNAME = "5.4.0-1001-generic"
 CENTOS_UNAME = "3.10.0-1160.99.1.el7.x86_64"
@@ -126,14 +130,36 @@ def mirror_args(server: MirrorServer) -> list[str]:
     return [f"--mirror={t.upstream}={server.url}{t.prefix}" for t in TARGETS]
 
 
+def trust_args() -> list[str]:
+    """The demo mirror is signed by a key made for this run: the run is told to trust it."""
+    return [f"--keyring={default_signer().public_key}"]
+
+
 def table_of(readme: str, title: str) -> str:
-    """The generated section of one distribution, for printing."""
+    """One distribution's support table from README.md's generated section, for printing.
+
+    Only the generated section is searched, for a heading that is exactly the
+    title (or the title as a link): the hand-written guide above it has
+    headings that merely mention a distribution ("a new Ubuntu HWE series").
+    """
     lines = readme.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("### ") and title in line)
-    end = next(
-        (i for i in range(start + 1, len(lines)) if lines[i].startswith(("### ", "<!-- END"))),
-        len(lines),
+    try:
+        begin = lines.index(BEGIN_MARKER)
+        end_marker = lines.index(END_MARKER, begin)
+    except ValueError:
+        raise BtfhubError("README.md has no generated support tables section") from None
+    headings = (f"### {title}", f"### [{title}](")
+    start = next(
+        (
+            i
+            for i in range(begin + 1, end_marker)
+            if lines[i] == headings[0] or lines[i].startswith(headings[1])
+        ),
+        None,
     )
+    if start is None:
+        raise BtfhubError(f"README.md's generated section has no {title!r} table")
+    end = next((i for i in range(start + 1, end_marker) if lines[i].startswith("### ")), end_marker)
     return "\n".join(lines[start:end]).rstrip()
 
 

@@ -10,6 +10,7 @@ reads it back). No timestamps: rendering twice gives the same bytes.
      "generated_by": "...",
      "distributions": {<manifest id>: {
          "title", "archive_dir", "url",
+         "unsigned_repositories": [<repository id>],   # only when a manifest says unsigned: true
          "releases": {<release id>: {
              "name", "directory", "kernel", "series", <text fields>,
              "flags": {"bpf", "btf", "hub"},      # the manifest's booleans / null
@@ -39,10 +40,11 @@ from generator.model import (
     Distribution,
     KernelState,
     Release,
+    ReleaseArch,
     archive_path,
     series_matches,
 )
-from generator.state import SCHEMA_VERSION, Discovery, KnownKernel
+from generator.state import SCHEMA_VERSION, HubState, KnownKernel
 
 GENERATED_BY = "btfhub render; do not edit (catalog/*.yaml and the archive are the sources)"
 
@@ -63,7 +65,11 @@ def flag_cell(value: bool | None) -> str:
     return "Y" if value else "-"
 
 
-def hub_status(release: Release, architectures: Mapping[str, Mapping[str, Any]]) -> str:
+def hub_status(
+    release: Release,
+    architectures: Mapping[str, Mapping[str, Any]],
+    needs_credentials: bool = False,
+) -> str:
     """The HUB cell for a release, from its index entries per architecture.
 
     `pending` until the hub knows a kernel (nothing discovered, nothing
@@ -76,7 +82,9 @@ def hub_status(release: Release, architectures: Mapping[str, Mapping[str, Any]])
     kernels = [k for a in architectures.values() for k in a["kernels"].values()]
     discovered = any(a["discovered"] for a in architectures.values())
     if not kernels and not discovered:
-        return "pending"
+        # A subscription repository (RHEL, SLES) nobody gave credentials for
+        # would otherwise look like a run that is merely late.
+        return "needs credentials" if needs_credentials else "pending"
     done = sum(1 for k in kernels if k["state"] in (KernelState.ARCHIVED, KernelState.SHIPS_BTF))
     if kernels and done == len(kernels):
         return "Y"
@@ -85,7 +93,7 @@ def hub_status(release: Release, architectures: Mapping[str, Mapping[str, Any]])
 
 def _package(known: KnownKernel) -> dict[str, Any]:
     return {
-        "name": known.package,
+        "name": known.package_name,
         "version": known.version,
         "repository": known.repository,
         "filename": known.filename,
@@ -103,6 +111,7 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
             "path": file.path,
             "size": file.size,
             "sha256": file.sha256,
+            "blob": file.blob,
         }
     elif known is not None and known.outcome is not None:
         entry = {"state": known.outcome.state.value}
@@ -116,7 +125,7 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
 
 
 def _file_entry(file: ArchiveEntry) -> dict[str, Any]:
-    return {"path": file.path, "size": file.size, "sha256": file.sha256}
+    return {"path": file.path, "size": file.size, "sha256": file.sha256, "blob": file.blob}
 
 
 def _release_metadata(release: Release) -> dict[str, Any]:
@@ -169,8 +178,16 @@ def _assign_archive_only(
     return assigned, unassigned
 
 
+def _needs_credentials(distro: Distribution, release: Release) -> bool:
+    repos = {repo.id: repo for repo in distro.repositories}
+    return any(
+        s.repository in repos and repos[s.repository].credentials is not None
+        for s in release.sources
+    )
+
+
 def build_index(
-    catalog: Catalog, discovery: Discovery, archive: Sequence[ArchiveEntry]
+    catalog: Catalog, state: HubState, archive: Sequence[ArchiveEntry]
 ) -> dict[str, Any]:
     """The whole index.json document (see the module docstring)."""
     files = {e.path: e for e in archive}
@@ -184,7 +201,7 @@ def build_index(
     # so that the series fallback only handles the rest.
     claimed: set[str] = set()
     for slot in slots:
-        listed = discovery.known(slot.distro.id, slot.release.id, slot.arch) or {}
+        listed = state.known(ReleaseArch(slot.distro.id, slot.release.id, slot.arch)) or {}
         for uname in listed:
             path = archive_path(slot.distro.archive_dir, slot.release.directory, slot.arch, uname)
             if path in files:
@@ -199,10 +216,13 @@ def build_index(
             "url": d.url,
             "releases": {},
         }
+        unsigned = sorted(r.id for r in d.repositories if r.unsigned)
+        if unsigned:  # consumers see which files no signature vouches for
+            distributions[d.id]["unsigned_repositories"] = unsigned
     releases_arches: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
     for i, slot in enumerate(slots):
         d, r, arch = slot.distro, slot.release, slot.arch
-        known_list = discovery.known(d.id, r.id, arch)
+        known_list = state.known(ReleaseArch(d.id, r.id, arch))
         kernels: dict[str, Any] = {}
         for uname, known in (known_list or {}).items():
             path = archive_path(d.archive_dir, r.directory, arch, uname)
@@ -218,7 +238,7 @@ def build_index(
             arches = releases_arches[(d.id, r.id)]
             distributions[d.id]["releases"][r.id] = {
                 **_release_metadata(r),
-                "hub": hub_status(r, arches),
+                "hub": hub_status(r, arches, _needs_credentials(d, r)),
                 "architectures": arches,
             }
     return {

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
-
-from generator.errors import BtfhubError
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
 
 # Canonical architecture names, as used in archive/ directories.
 ARCHITECTURES = ("x86_64", "arm64")
@@ -20,8 +20,13 @@ ARCHITECTURES = ("x86_64", "arm64")
 # How each repository kind spells an architecture upstream.
 UPSTREAM_ARCH = {
     "apt": {"x86_64": "amd64", "arm64": "arm64"},
+    "launchpad": {"x86_64": "amd64", "arm64": "arm64"},
     "rpm-md": {"x86_64": "x86_64", "arm64": "aarch64"},
+    "html-listing": {"x86_64": "x86_64", "arm64": "aarch64"},
 }
+
+# Repository kinds: apt and launchpad sources name suites, rpm-md and html-listing paths.
+REPOSITORY_KINDS = ("apt", "rpm-md", "launchpad", "html-listing")
 
 KERNEL_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-\d+)?$")
 
@@ -32,25 +37,25 @@ KERNEL_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-\d+)?$")
 PATH_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+~-]*$")
 
 
-class UnsafeNameError(BtfhubError):
-    """A name that would become part of a file path is not a plain file name."""
+class UnsafeNameError(ValueError):
+    """A name that would become part of a file path is not a plain file name.
+
+    Validation (manifests) and discovery (uname -r from an index) refuse such
+    names with a clean error long before; reaching this guard is a bug.
+    """
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where a value sits in a manifest, for diagnostics (1-based)."""
-
-    file: str
-    line: int
-    col: int
+# The archive layout: ARCHIVE_DIR/<distro dir>/<release dir>/<arch>/<uname>BTF_SUFFIX.
+ARCHIVE_DIR = "archive"
+BTF_SUFFIX = ".btf.tar.xz"
 
 
 @dataclass(frozen=True)
 class Repository:
-    """A debug-symbol repository a manifest names (kind apt or rpm-md)."""
+    """A debug-symbol repository a manifest names (one of REPOSITORY_KINDS)."""
 
     id: str
-    kind: str  # "apt" | "rpm-md"
+    kind: str  # "apt" | "rpm-md" | "launchpad" | "html-listing"
     url: str  # base URL; may hold {arch} (upstream spelling)
     components: tuple[str, ...] = ("main",)  # apt only
     # Package-name patterns holding {uname}, most preferred first. For a
@@ -59,9 +64,22 @@ class Repository:
     packages: tuple[str, ...] = ()
     # apt only: flavours to keep (suffix of uname), {arch} = upstream arch.
     flavours: tuple[str, ...] = ()
-    # apt only: OpenPGP public keys (absolute path once loaded) that must sign
-    # each suite's Release (Release.gpg); None: the signature is not checked.
+    # OpenPGP public keys (absolute path once loaded) that must sign what the
+    # repository publishes: apt InRelease/Release.gpg, rpm-md repomd.xml.asc
+    # and each RPM's header. The run's --keyring files are trusted too.
     keyring: str | None = None
+    # True only for a repository that truly publishes no signature: its
+    # indexes are still checked down the chain, but nothing anchors them.
+    unsigned: bool = False
+    # rpm-md only: each path holds a mirror.list naming the real repo root (Amazon Linux).
+    mirrorlist: bool = False
+    # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
+    # e.g. "rhel-cdn"); None: public.
+    credentials: str | None = None
+    # rpm-md only: how uname -r follows from a package: "rpm" ({ver}-{rel}.{arch},
+    # Red Hat family) or "suse" ({ver}-{rel minus its last number}-{flavour} of
+    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default).
+    kernel_release: str = "rpm"
 
     def upstream_arch(self, arch: str) -> str:
         return UPSTREAM_ARCH[self.kind][arch]
@@ -72,8 +90,8 @@ class Source:
     """One release's use of a repository: apt suites or rpm-md paths."""
 
     repository: str
-    suites: tuple[str, ...] = ()  # apt: dists/<suite>
-    paths: tuple[str, ...] = ()  # rpm-md: repo roots relative to the repo URL
+    suites: tuple[str, ...] = ()  # apt: dists/<suite>; launchpad: distro series (focal)
+    paths: tuple[str, ...] = ()  # rpm-md, html-listing: relative to the repo URL
 
 
 @dataclass(frozen=True)
@@ -156,8 +174,11 @@ class KernelPackage:
     name: str  # package name
     version: str
     url: str  # absolute URL (after mirror rewriting is applied at fetch)
-    size: int
-    sha256: str
+    # Both None where the index gives none (a flat HTML listing, Oracle's):
+    # then the package's own signed RPM header is what verifies it, and the
+    # size is whatever the server sends (the transport still checks it).
+    size: int | None
+    sha256: str | None
     repository: str  # repository id
     filename: str  # path relative to the repository root as the index says
     format: str  # "deb" | "rpm"
@@ -168,6 +189,79 @@ class KernelState(enum.StrEnum):
     MISSING = "missing"
     FAILED = "failed"
     SHIPS_BTF = "ships-btf"
+
+
+class ReleaseArch(NamedTuple):
+    """One (distribution, release, architecture): what discovery lists, keys of listings.
+
+    A NamedTuple so that it sorts and hashes like the plain tuple it stands for.
+    """
+
+    distro: str  # manifest id
+    release: str  # release id
+    arch: str  # canonical arch
+
+    @property
+    def label(self) -> str:
+        return f"{self.distro}/{self.release}/{self.arch}"
+
+    def kernel(self, uname: str) -> KernelId:
+        return KernelId(self.distro, self.release, self.arch, uname)
+
+
+class KernelId(NamedTuple):
+    """The one identity of a kernel in the hub: the release row it belongs to and its uname."""
+
+    distro: str  # manifest id
+    release: str  # release id
+    arch: str  # canonical arch
+    uname: str  # uname -r
+
+    @property
+    def release_arch(self) -> ReleaseArch:
+        return ReleaseArch(self.distro, self.release, self.arch)
+
+    @property
+    def label(self) -> str:
+        return f"{self.distro}/{self.release}/{self.arch} {self.uname}"
+
+
+# What building a kernel can come to (MISSING is a plan's state, never an outcome).
+OUTCOME_STATES = (KernelState.ARCHIVED, KernelState.FAILED, KernelState.SHIPS_BTF)
+
+
+@dataclass(frozen=True)
+class KernelOutcome:
+    """What building a kernel came to, now or in an earlier run.
+
+    ARCHIVED: built (recording it clears an earlier failure); FAILED with the
+    reason; SHIPS_BTF: its vmlinux has a .BTF section, nothing to build.
+    """
+
+    kernel: KernelId
+    state: KernelState
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in OUTCOME_STATES:
+            raise ValueError(f"an outcome is built, failed or ships-btf, not {self.state}")
+
+
+@dataclass(frozen=True)
+class DiscoveryFailure:
+    """A (release, arch) whose upstream listing could not be read this run.
+
+    cause says in plain words why (e.g. "the host name does not resolve");
+    unreachable is True when the host could not be reached at all, which a
+    local mirror (--mirror) would get round.
+    """
+
+    target: ReleaseArch
+    url: str  # the index URL the manifest names ("" when none is known)
+    message: str  # the full error, naming the URL
+    cause: str = ""
+    unreachable: bool = False
+    host: str = ""  # the host contacted: the URL's, or its mirror's
 
 
 @dataclass(frozen=True)
@@ -181,22 +275,28 @@ class ArchiveEntry:
     path: str  # relative to the hub root, POSIX separators
     size: int
     sha256: str
+    # git's blob id of the bytes (sha1 of "blob <size>\0" + data): what git
+    # knows of a committed file without reading it, so a later run can reuse
+    # size and sha256 recorded in index.json instead of hashing the file again.
+    blob: str
+
+    @property
+    def digest(self) -> FileDigest:
+        return FileDigest(self.size, self.sha256, self.blob)
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What an earlier run learnt about a kernel (persisted in index.json)."""
+class FileDigest:
+    """What index.json records of an archive file's bytes."""
 
-    state: KernelState  # FAILED or SHIPS_BTF
-    reason: str | None = None
+    size: int
+    sha256: str
+    blob: str
 
 
 @dataclass(frozen=True)
 class PlannedKernel:
-    distro: str  # manifest id
-    release: str  # release id
-    arch: str
-    uname: str
+    id: KernelId
     state: KernelState
     package: KernelPackage | None
     archive_path: str  # where its BTF lives / will live
@@ -206,13 +306,52 @@ class PlannedKernel:
 @dataclass(frozen=True)
 class Plan:
     kernels: tuple[PlannedKernel, ...]
-    # (distro, release, arch, url, message) for repositories/indexes that failed
-    errors: tuple[tuple[str, str, str, str, str], ...] = field(default=())
+    # (release, arch) listings that could not be read: their kernels are not planned.
+    failures: tuple[DiscoveryFailure, ...] = ()
+    # (release, arch) skipped because their repositories need credentials the
+    # operator did not give (RHEL, SLES): not a failure of the run.
+    needs_credentials: tuple[DiscoveryFailure, ...] = ()
 
     def missing(self) -> tuple[PlannedKernel, ...]:
         return tuple(
             k for k in self.kernels if k.state in (KernelState.MISSING, KernelState.FAILED)
         )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The --distro / --release / --arch filters; None selects everything."""
+
+    distro: str | None = None
+    release: str | None = None  # a release id, name or archive directory
+    arch: str | None = None
+
+
+_SHARD_RE = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
+
+
+@dataclass(frozen=True, order=True)
+class ShardId:
+    """Shard I of N (1-based), written "I/N" on the command line and in manifests."""
+
+    index: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.total:
+            raise ValueError(f"shard {self.index}/{self.total}: I must be between 1 and N")
+
+    @classmethod
+    def parse(cls, text: str) -> ShardId:
+        """ "I/N" -> ShardId; ValueError naming the expected form otherwise."""
+        m = _SHARD_RE.match(text)
+        if m is None:
+            raise ValueError(f"a shard is I/N (e.g. 2/5), not {text!r}")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.total}"
 
 
 def series_matches(series: str, uname: str) -> bool:
@@ -228,6 +367,7 @@ def series_matches(series: str, uname: str) -> bool:
 
 
 def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> str:
+    """The one spelling of the archive layout: where a kernel's BTF file lives."""
     for what, part in (
         ("archive directory", distro_dir),
         ("release directory", release_dir),
@@ -236,17 +376,31 @@ def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> st
     ):
         if not PATH_PART_RE.fullmatch(part):
             raise UnsafeNameError(f"refusing {what} {part!r}: not a plain file name")
-    return f"archive/{distro_dir}/{release_dir}/{arch}/{uname}.btf.tar.xz"
+    return f"{ARCHIVE_DIR}/{distro_dir}/{release_dir}/{arch}/{uname}{BTF_SUFFIX}"
 
 
 def is_archive_path(path: str) -> bool:
     """True when path has the archive layout's shape (what archive_path() makes)."""
     parts = path.split("/")
-    suffix = ".btf.tar.xz"
+    suffix = BTF_SUFFIX
     return (
         len(parts) == 5
-        and parts[0] == "archive"
+        and parts[0] == ARCHIVE_DIR
         and parts[3] in ARCHITECTURES
         and parts[4].endswith(suffix)
         and all(PATH_PART_RE.fullmatch(p) for p in (*parts[1:4], parts[4][: -len(suffix)]))
     )
+
+
+@dataclass(frozen=True)
+class UpstreamListing:
+    """What discovery found upstream this run: kernels per (release, arch), and failures.
+
+    A failed (release, arch) is absent from kernels, so the planner neither
+    builds nor forgets its kernels.
+    """
+
+    kernels: Mapping[ReleaseArch, tuple[KernelPackage, ...]]
+    failures: tuple[DiscoveryFailure, ...] = ()
+    # Skipped for want of the operator's credentials (absent from kernels too).
+    needs_credentials: tuple[DiscoveryFailure, ...] = ()

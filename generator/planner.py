@@ -10,25 +10,27 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from generator import jsonschemas
 from generator.errors import BtfhubError
 from generator.model import (
     ARCHITECTURES,
     Catalog,
+    DiscoveryFailure,
     Distribution,
+    KernelId,
+    KernelOutcome,
     KernelPackage,
     KernelState,
-    Outcome,
     Plan,
     PlannedKernel,
     Release,
+    ReleaseArch,
+    Selection,
     archive_path,
     is_archive_path,
 )
 
 Target = tuple[Distribution, Release, str]
-UpstreamKey = tuple[str, str, str]  # (distro id, release id, arch)
-OutcomeKey = tuple[str, str, str, str]  # (distro id, release id, arch, uname)
-PlanError = tuple[str, str, str, str, str]  # (distro, release, arch, url, message)
 
 
 def _wanted(release: Release) -> bool:
@@ -36,11 +38,7 @@ def _wanted(release: Release) -> bool:
 
 
 def select(
-    catalog: Catalog,
-    distro: str | None = None,
-    release: str | None = None,
-    arch: str | None = None,
-    force: bool = False,
+    catalog: Catalog, selection: Selection | None = None, force: bool = False
 ) -> list[Target]:
     """The (distribution, release, arch) the hub builds, narrowed by the filters.
 
@@ -53,6 +51,8 @@ def select(
     Names that match nothing are errors listing the valid ones, and so is a
     filter that leaves nothing to build: a typo must not look like "all done".
     """
+    selection = selection or Selection()
+    distro, release, arch = selection.distro, selection.release, selection.arch
     dists = list(catalog.distributions)
     if distro is not None:
         dists = [d for d in dists if d.id == distro]
@@ -91,10 +91,10 @@ def select(
 
 
 def _state(
-    key: OutcomeKey,
+    key: KernelId,
     path: str,
     archived: Collection[str],
-    outcomes: Mapping[OutcomeKey, Outcome],
+    outcomes: Mapping[KernelId, KernelOutcome],
     force: bool,
 ) -> tuple[KernelState, str | None]:
     if path in archived:
@@ -112,11 +112,12 @@ def _state(
 
 def plan(
     catalog: Catalog,
-    upstream: Mapping[UpstreamKey, Sequence[KernelPackage]],
+    upstream: Mapping[ReleaseArch, Sequence[KernelPackage]],
     archived: Collection[str],
-    outcomes: Mapping[OutcomeKey, Outcome],
-    errors: Sequence[PlanError] = (),
+    outcomes: Mapping[KernelId, KernelOutcome],
+    failures: Sequence[DiscoveryFailure] = (),
     force: bool = False,
+    needs_credentials: Sequence[DiscoveryFailure] = (),
 ) -> Plan:
     """One PlannedKernel per archive path, sorted by (distro, release, arch, uname).
 
@@ -140,24 +141,29 @@ def plan(
             if not _wanted(release) and not force:
                 continue
             for arch in release.architectures:
-                for pkg in upstream.get((dist.id, release.id, arch), ()):
+                for pkg in upstream.get(ReleaseArch(dist.id, release.id, arch), ()):
                     path = archive_path(dist.archive_dir, release.directory, arch, pkg.uname)
                     if path in claimed:
                         continue
-                    key = (dist.id, release.id, arch, pkg.uname)
+                    key = KernelId(dist.id, release.id, arch, pkg.uname)
                     state, reason = _state(key, path, archived_set, outcomes, force)
                     claimed[path] = PlannedKernel(
-                        distro=dist.id,
-                        release=release.id,
-                        arch=arch,
-                        uname=pkg.uname,
+                        id=key,
                         state=state,
                         package=pkg,
                         archive_path=path,
                         reason=reason,
                     )
-    kernels = sorted(claimed.values(), key=lambda k: (k.distro, k.release, k.arch, k.uname))
-    return Plan(kernels=tuple(kernels), errors=tuple(sorted(errors)))
+    kernels = sorted(claimed.values(), key=lambda k: k.id)
+    return Plan(
+        kernels=tuple(kernels),
+        failures=tuple(sorted(failures, key=_failure_order)),
+        needs_credentials=tuple(sorted(needs_credentials, key=_failure_order)),
+    )
+
+
+def _failure_order(f: DiscoveryFailure) -> tuple[ReleaseArch, str, str]:
+    return (f.target, f.url, f.message)
 
 
 # -- output --------------------------------------------------------------------
@@ -174,17 +180,14 @@ def summary(the_plan: Plan) -> dict[str, int]:
     counts = {state.value: 0 for state in _SUMMARY_ORDER}
     for k in the_plan.kernels:
         counts[k.state.value] += 1
-    counts["errors"] = len(the_plan.errors)
+    counts["errors"] = len(the_plan.failures)
     return counts
 
 
 def format_plan(the_plan: Plan) -> str:
     """A table for people: one kernel a line, then discovery errors and a summary."""
     header = ("DISTRO", "RELEASE", "ARCH", "UNAME", "STATE")
-    rows = [
-        (k.distro, k.release, k.arch, k.uname, k.state.value, k.reason or "")
-        for k in the_plan.kernels
-    ]
+    rows = [(*k.id, k.state.value, k.reason or "") for k in the_plan.kernels]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     lines = []
     if rows:
@@ -192,17 +195,57 @@ def format_plan(the_plan: Plan) -> str:
         for row in rows:
             cells = "  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True))
             lines.append(f"{cells}  {row[5]}".rstrip())
-    for distro, release, arch, url, message in the_plan.errors:
-        lines.append(f"error: {distro}/{release}/{arch}: discovery failed: {message}")
-        if url and url not in message:
-            lines.append(f"  url: {url}")
+    lines += describe_failures(the_plan.failures, "error: ")
+    lines += describe_skipped(the_plan.needs_credentials)
     counts = summary(the_plan)
     parts = [f"{counts[s.value]} {s.value}" for s in _SUMMARY_ORDER]
     lines.append(
         f"{len(the_plan.kernels)} kernels: {', '.join(parts)}; "
         f"{counts['errors']} discovery error(s)"
+        + (
+            f"; {len(the_plan.needs_credentials)} release/arch need credentials"
+            if the_plan.needs_credentials
+            else ""
+        )
     )
     return "\n".join(lines)
+
+
+def describe_skipped(skipped: Sequence[DiscoveryFailure]) -> list[str]:
+    """Releases skipped for want of the operator's credentials: one line each."""
+    return [f"skipped: {f.target.label}: {f.message}" for f in skipped]
+
+
+MIRROR_HINT = (
+    "hint: when a host cannot be reached from here at all (no network, a firewall), "
+    "serve a copy of it and point --mirror FROM=TO (or BTFHUB_MIRRORS) at the copy"
+)
+
+
+def describe_failures(failures: Sequence[DiscoveryFailure], prefix: str) -> list[str]:
+    """Discovery failures for people: one line per unreachable host, one per other failure.
+
+    A host that cannot be reached fails every release it serves for the same
+    reason: one line names the host, the cause in plain words and the
+    releases it blocks, and a hint at --mirror follows.
+    """
+    lines: list[str] = []
+    hosts: dict[tuple[str, str], set[str]] = {}
+    for f in failures:
+        if f.unreachable and f.host:
+            hosts.setdefault((f.host, f.cause), set()).add(f.target.label)
+            continue
+        lines.append(f"{prefix}{f.target.label}: discovery failed: {f.message}")
+        if f.url and f.url not in f.message:
+            lines.append(f"  url: {f.url}")
+    for (host, cause), targets in sorted(hosts.items()):
+        lines.append(
+            f"{prefix}{host}: cannot be reached ({cause}); "
+            f"blocks {len(targets)} release/arch: {', '.join(sorted(targets))}"
+        )
+    if hosts:
+        lines.append(MIRROR_HINT)
+    return lines
 
 
 def _package_json(pkg: KernelPackage | None) -> dict[str, Any] | None:
@@ -225,10 +268,10 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
     return {
         "kernels": [
             {
-                "distro": k.distro,
-                "release": k.release,
-                "arch": k.arch,
-                "uname": k.uname,
+                "distro": k.id.distro,
+                "release": k.id.release,
+                "arch": k.id.arch,
+                "uname": k.id.uname,
                 "state": k.state.value,
                 "archive_path": k.archive_path,
                 "reason": k.reason,
@@ -237,8 +280,26 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
             for k in the_plan.kernels
         ],
         "errors": [
-            {"distro": d, "release": r, "arch": a, "url": u, "message": m}
-            for d, r, a, u, m in the_plan.errors
+            {
+                "distro": f.target.distro,
+                "release": f.target.release,
+                "arch": f.target.arch,
+                "url": f.url,
+                "message": f.message,
+                "cause": f.cause,
+                "unreachable": f.unreachable,
+                "host": f.host,
+            }
+            for f in the_plan.failures
+        ],
+        "needs_credentials": [
+            {
+                "distro": f.target.distro,
+                "release": f.target.release,
+                "arch": f.target.arch,
+                "message": f.message,
+            }
+            for f in the_plan.needs_credentials
         ],
         "summary": summary(the_plan),
     }
@@ -248,49 +309,64 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
     """The inverse of plan_to_json, for build jobs working from the plan job's file.
 
     Shards then split the very plan the matrix was made from, even when
-    upstream published something between the two jobs.
+    upstream published something between the two jobs. The document is
+    checked against schemas/plan.schema.json first.
     """
-    try:
-        kernels = tuple(_kernel_from_json(k) for k in doc["kernels"])
-        errors = tuple(
-            (e["distro"], e["release"], e["arch"], e["url"], e["message"]) for e in doc["errors"]
+    found = jsonschemas.problems(doc, jsonschemas.PLAN_SCHEMA, source)
+    if found:
+        raise jsonschemas.DocumentInvalid(f"{source}: not a `btfhub plan --json` document", found)
+    kernels = tuple(_kernel_from_json(k, source) for k in doc["kernels"])
+    failures = tuple(
+        DiscoveryFailure(
+            ReleaseArch(e["distro"], e["release"], e["arch"]),
+            e["url"],
+            e["message"],
+            e.get("cause", ""),
+            e.get("unreachable", False),
+            e.get("host", ""),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BtfhubError(f"{source}: not a `btfhub plan --json` document ({exc!r})") from None
-    return Plan(kernels=kernels, errors=errors)
+        for e in doc["errors"]
+    )
+    # Absent from plans written before the subscription repositories existed.
+    needs_credentials = tuple(
+        DiscoveryFailure(
+            ReleaseArch(e["distro"], e["release"], e["arch"]), "", e["message"], "needs credentials"
+        )
+        for e in doc.get("needs_credentials", [])
+    )
+    return Plan(kernels=kernels, failures=failures, needs_credentials=needs_credentials)
 
 
-def _kernel_from_json(k: Mapping[str, Any]) -> PlannedKernel:
+def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
     # A build job writes to archive_path and downloads url: a plan file that
     # could name ../../anything or file:///etc would be a way out of the hub.
     if not is_archive_path(str(k["archive_path"])):
-        raise ValueError(f"archive_path {k['archive_path']!r} is not of the archive layout")
+        raise BtfhubError(
+            f"{source}: archive_path {k['archive_path']!r} is not of the archive layout"
+        )
     pkg = k["package"]
     if pkg is not None and not str(pkg["url"]).startswith(("http://", "https://")):
-        raise ValueError(f"package url {pkg['url']!r} is not http(s)")
+        raise BtfhubError(f"{source}: package url {pkg['url']!r} is not http(s)")
     package = (
         None
         if pkg is None
         else KernelPackage(
-            uname=str(k["uname"]),
-            arch=str(k["arch"]),
-            name=str(pkg["name"]),
-            version=str(pkg["version"]),
-            url=str(pkg["url"]),
-            size=int(pkg["size"]),
-            sha256=str(pkg["sha256"]),
-            repository=str(pkg["repository"]),
-            filename=str(pkg["filename"]),
-            format=str(pkg["format"]),
+            uname=k["uname"],
+            arch=k["arch"],
+            name=pkg["name"],
+            version=pkg["version"],
+            url=pkg["url"],
+            size=pkg["size"],
+            sha256=pkg["sha256"],
+            repository=pkg["repository"],
+            filename=pkg["filename"],
+            format=pkg["format"],
         )
     )
     return PlannedKernel(
-        distro=str(k["distro"]),
-        release=str(k["release"]),
-        arch=str(k["arch"]),
-        uname=str(k["uname"]),
+        id=KernelId(k["distro"], k["release"], k["arch"], k["uname"]),
         state=KernelState(k["state"]),
         package=package,
-        archive_path=str(k["archive_path"]),
+        archive_path=k["archive_path"],
         reason=k["reason"],
     )

@@ -1,7 +1,10 @@
-"""Progress reporting: a bar on a terminal, one log line per kernel otherwise.
+"""How a run talks to people: one Reporter for messages, a Progress for the builds.
 
-CI logs get one line per finished kernel (greppable, no carriage returns);
-an interactive terminal gets a single updating line with kernels and bytes.
+Nothing below the commands prints: the application layer (generator/hub/)
+reports warnings and build progress through the Reporter it is given, and
+the commands print the reports it returns. CI logs get one line per
+finished kernel (greppable, no carriage returns); an interactive terminal
+gets a single updating line with kernels and bytes.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 
@@ -64,3 +69,46 @@ class Progress:
             f"{human_bytes(self.done_bytes)} / {human_bytes(self.total_bytes)}"
         )
         self.out.flush()
+
+
+class Reporter:
+    """The one channel a run reports through: results to `out`, the rest to `err`.
+
+    The streams are looked up when written to (not when the Reporter is
+    made), so output captured or redirected later still lands in the right place.
+    """
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self._out = out
+        self._err = err
+
+    @property
+    def out(self) -> TextIO:
+        return self._out or sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        return self._err or sys.stderr
+
+    def info(self, text: str) -> None:
+        """A result line (stdout): what was done."""
+        print(text, file=self.out, flush=True)
+
+    def failed(self, text: str) -> None:
+        """Something that failed (a kernel, a release's discovery): `FAILED text` on stderr."""
+        print(f"FAILED {text}", file=self.err, flush=True)
+
+    def warning(self, text: str) -> None:
+        print(f"warning: {text}", file=self.err, flush=True)
+
+    def note(self, text: str) -> None:
+        """Context for a person, on stderr (a hint, a discovery failure)."""
+        print(text, file=self.err, flush=True)
+
+    @contextmanager
+    def progress(self, total_kernels: int, total_bytes: int) -> Iterator[Progress]:
+        progress = Progress(total_kernels, total_bytes, self.err)
+        try:
+            yield progress
+        finally:
+            progress.close()

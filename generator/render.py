@@ -24,7 +24,7 @@ from generator.fsutil import write_if_changed
 from generator.index import build_index, dump_index, flag_cell
 from generator.model import Catalog, Distribution, Release
 from generator.resources import find_resource
-from generator.state import INDEX_FILE, Discovery
+from generator.state import INDEX_FILE, HubState
 
 BEGIN_MARKER = "<!-- BEGIN GENERATED: support tables -->"
 END_MARKER = "<!-- END GENERATED: support tables -->"
@@ -38,21 +38,6 @@ TABLES_TEMPLATE = "support-tables.md.j2"
 # the README familiar to its readers; any other manifest follows, by title.
 # Manifest ids: an id missing from the catalog is simply skipped.
 LEADING_TABLES = ("centos7", "centos8", "centos-stream8", "alma", "fedora", "ubuntu")
-
-# build_index lives in generator/index.py; importable from here too, as the
-# render step's other half.
-__all__ = [
-    "BEGIN_MARKER",
-    "END_MARKER",
-    "RenderResult",
-    "Table",
-    "build_index",
-    "build_table",
-    "ordered",
-    "render_hub",
-    "render_readme",
-    "render_tables",
-]
 
 FLAG_FIELDS = ("bpf", "btf")
 # A markdown delimiter row needs at least three dashes to be read everywhere.
@@ -205,12 +190,18 @@ def _unified(name: str, old: bytes | None, new: bytes) -> str:
 
 
 def render_hub(
-    root: Path, catalog: Catalog, discovery: Discovery, check: bool = False
+    root: Path,
+    catalog: Catalog,
+    state: HubState,
+    check: bool = False,
+    clean_blobs: Mapping[str, str] | None = None,
 ) -> RenderResult:
     """Render README.md and index.json for root; write them unless check.
 
     Both files are computed before either is written, so a failure (a broken
     README marker, a stray archive file) leaves both as they were.
+    clean_blobs (path -> git blob id of files git reports unchanged) lets the
+    archive listing reuse the digests state recorded instead of reading them.
     """
     readme_path = root / README_FILE
     try:
@@ -220,8 +211,8 @@ def render_hub(
             f"{readme_path} not found: the tables go between its "
             "<!-- BEGIN/END GENERATED: support tables --> markers"
         ) from None
-    archive = list_archive(root)
-    index = build_index(catalog, discovery, archive)
+    archive = list_archive(root, state.files, clean_blobs)
+    index = build_index(catalog, state, archive)
     tables = render_tables(catalog, index)
     try:
         readme_text = old_readme.decode("utf-8")

@@ -3,7 +3,7 @@
 `btfhub render` never touches the network: the kernels each release has
 upstream, their packages and the outcome of earlier builds (a failure and its
 reason, or a kernel that ships its own BTF) are kept in the committed
-index.json. Discovery updates a Discovery object and render writes it back,
+index.json. A run records what it learnt in a HubState and render writes it back,
 so a render after a discovery run shows exactly what that run found.
 
 On disk (index.json; generator/index.py describes the whole document):
@@ -25,13 +25,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from generator import jsonschemas
 from generator.errors import BtfhubError
-from generator.model import KernelPackage, KernelState, Outcome
+from generator.model import (
+    FileDigest,
+    KernelId,
+    KernelOutcome,
+    KernelPackage,
+    KernelState,
+    ReleaseArch,
+)
 
 INDEX_FILE = "index.json"
 SCHEMA_VERSION = 1
-
-ListKey = tuple[str, str, str]  # (distro id, release id, arch)
 
 
 @dataclass(frozen=True)
@@ -39,23 +45,23 @@ class KnownKernel:
     """One kernel discovery found upstream for a (distro, release, arch)."""
 
     uname: str
-    package: str
+    package_name: str
     version: str
     repository: str  # repository id in the manifest
     # Relative to the repository root as the index says; never a mirror URL,
     # so that index.json does not change when a mirror does.
     filename: str
-    package_size: int
-    package_sha256: str
+    package_size: int | None  # None: the index gives none (Oracle's HTML listings)
+    package_sha256: str | None  # None: the index lists none (the signed RPM header verifies)
     # What an earlier build learnt (FAILED with reason, or SHIPS_BTF); None
     # when nothing was learnt yet or the kernel got built.
-    outcome: Outcome | None = None
+    outcome: KernelOutcome | None = None
 
     @classmethod
-    def from_package(cls, pkg: KernelPackage, outcome: Outcome | None = None) -> KnownKernel:
+    def from_package(cls, pkg: KernelPackage, outcome: KernelOutcome | None = None) -> KnownKernel:
         return cls(
             uname=pkg.uname,
-            package=pkg.name,
+            package_name=pkg.name,
             version=pkg.version,
             repository=pkg.repository,
             filename=pkg.filename,
@@ -66,164 +72,138 @@ class KnownKernel:
 
 
 @dataclass
-class Discovery:
-    """Every list discovery has made, keyed by (distro, release, arch).
+class HubState:
+    """What the hub knows between runs: every listing discovery made, with outcomes.
 
     A key being present means discovery ran for it (an empty dict is "upstream
     has no kernel"), which is what tells HUB `pending` from `0/0`.
     """
 
-    lists: dict[ListKey, dict[str, KnownKernel]] = field(default_factory=dict)
+    lists: dict[ReleaseArch, dict[str, KnownKernel]] = field(default_factory=dict)
+    # What index.json recorded of each archive file's bytes, by path: lets the
+    # archive listing skip hashing files git reports unchanged (see archive.py).
+    files: dict[str, FileDigest] = field(default_factory=dict)
 
-    def record_listing(
-        self, distro: str, release: str, arch: str, packages: Sequence[KernelPackage]
-    ) -> None:
+    def record_listing(self, target: ReleaseArch, packages: Sequence[KernelPackage]) -> None:
         """Replace the list for (distro, release, arch), keeping known outcomes.
 
         The caller lists preferred packages first: when two packages carry
         the same uname the first one is kept (see Repository.packages).
         """
-        old = self.lists.get((distro, release, arch), {})
+        old = self.lists.get(target, {})
         new: dict[str, KnownKernel] = {}
         for pkg in packages:
-            if pkg.arch != arch:
-                raise ValueError(f"package {pkg.name} is {pkg.arch}, listed for {arch}")
+            if pkg.arch != target.arch:
+                raise ValueError(f"package {pkg.name} is {pkg.arch}, listed for {target.arch}")
             if pkg.uname in new:
                 continue
             previous = old.get(pkg.uname)
             new[pkg.uname] = KnownKernel.from_package(
                 pkg, previous.outcome if previous is not None else None
             )
-        self.lists[(distro, release, arch)] = new
+        self.lists[target] = new
 
-    def record_outcome(
-        self, distro: str, release: str, arch: str, uname: str, outcome: Outcome | None
-    ) -> None:
-        """Remember what building uname taught us (None clears it, e.g. after a build)."""
-        if outcome is not None and outcome.state not in (
-            KernelState.FAILED,
-            KernelState.SHIPS_BTF,
-        ):
-            raise ValueError(f"an outcome is failed or ships-btf, not {outcome.state}")
-        kernels = self.lists.get((distro, release, arch))
-        if kernels is None or uname not in kernels:
-            # Outcomes belong to listed kernels: an outcome for a kernel that
-            # was never listed would be lost at the next render anyway.
-            raise KeyError(f"{distro}/{release}/{arch}: {uname} was not discovered")
-        kernels[uname] = replace(kernels[uname], outcome=outcome)
+    def record_outcome(self, outcome: KernelOutcome) -> None:
+        """Remember what building a kernel taught us; a build (ARCHIVED) clears it.
 
-    def outcomes(self) -> dict[tuple[str, str, str, str], Outcome]:
+        KeyError when discovery does not list the kernel: outcomes belong to
+        listed kernels, one for a kernel never listed would be lost at the
+        next render anyway.
+        """
+        k = outcome.kernel
+        kernels = self.lists.get(k.release_arch)
+        if kernels is None or k.uname not in kernels:
+            raise KeyError(f"{k.release_arch.label}: {k.uname} was not discovered")
+        kept: KernelOutcome | None = None
+        if outcome.state is KernelState.FAILED:
+            kept = outcome
+        elif outcome.state is KernelState.SHIPS_BTF:
+            # index.json keeps no reason for it: the same in memory as read back.
+            kept = KernelOutcome(k, outcome.state)
+        kernels[k.uname] = replace(kernels[k.uname], outcome=kept)
+
+    def outcomes(self) -> dict[KernelId, KernelOutcome]:
         return {
-            (distro, release, arch, uname): known.outcome
-            for (distro, release, arch), kernels in self.lists.items()
-            for uname, known in kernels.items()
+            known.outcome.kernel: known.outcome
+            for kernels in self.lists.values()
+            for known in kernels.values()
             if known.outcome is not None
         }
 
-    def known(self, distro: str, release: str, arch: str) -> dict[str, KnownKernel] | None:
+    def known(self, target: ReleaseArch) -> dict[str, KnownKernel] | None:
         """The list for (distro, release, arch), or None when never discovered."""
-        return self.lists.get((distro, release, arch))
+        return self.lists.get(target)
 
 
 # --- reading index.json --------------------------------------------------------
 
 
-class _Malformed(Exception):
-    """A structural problem at a JSON path; turned into a BtfhubError naming the file."""
-
-
-def _obj(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _Malformed(f"{where}: expected an object")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise _Malformed(f"{where}: expected a string")
-    return value
-
-
-def _int(value: Any, where: str) -> int:
-    # bool is an int in Python; a size of `true` is still malformed.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _Malformed(f"{where}: expected an integer")
-    return value
-
-
-def _known_kernel(uname: str, raw: Mapping[str, Any], where: str) -> KnownKernel | None:
-    """The KnownKernel an index entry stands for, or None for archive-only kernels."""
-    if "package" not in raw:
-        return None
-    pkg = _obj(raw["package"], f"{where}.package")
-    state = _str(raw.get("state"), f"{where}.state")
-    try:
-        kernel_state = KernelState(state)
-    except ValueError:
-        raise _Malformed(f"{where}.state: unknown state {state!r}") from None
-    outcome: Outcome | None = None
-    if kernel_state is KernelState.FAILED:
-        reason = raw.get("reason")
-        outcome = Outcome(
-            KernelState.FAILED, None if reason is None else _str(reason, f"{where}.reason")
-        )
-    elif kernel_state is KernelState.SHIPS_BTF:
-        outcome = Outcome(KernelState.SHIPS_BTF)
+def _known_kernel(target: ReleaseArch, uname: str, raw: Mapping[str, Any]) -> KnownKernel:
+    """The KnownKernel of a schema-checked index entry that carries a package."""
+    pkg = raw["package"]
+    state = KernelState(raw["state"])
+    outcome: KernelOutcome | None = None
+    if state is KernelState.FAILED:
+        outcome = KernelOutcome(target.kernel(uname), state, raw.get("reason"))
+    elif state is KernelState.SHIPS_BTF:
+        outcome = KernelOutcome(target.kernel(uname), state)
     return KnownKernel(
         uname=uname,
-        package=_str(pkg.get("name"), f"{where}.package.name"),
-        version=_str(pkg.get("version"), f"{where}.package.version"),
-        repository=_str(pkg.get("repository"), f"{where}.package.repository"),
-        filename=_str(pkg.get("filename"), f"{where}.package.filename"),
-        package_size=_int(pkg.get("size"), f"{where}.package.size"),
-        package_sha256=_str(pkg.get("sha256"), f"{where}.package.sha256"),
+        package_name=pkg["name"],
+        version=pkg["version"],
+        repository=pkg["repository"],
+        filename=pkg["filename"],
+        package_size=pkg["size"],
+        package_sha256=pkg["sha256"],
         outcome=outcome,
     )
 
 
-def discovery_from_index(index: Mapping[str, Any]) -> Discovery:
-    """Rebuild the Discovery an index.json document holds (raises _Malformed)."""
-    version = index.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise _Malformed(
-            f"schema_version: {version!r} is not supported (this btfhub reads {SCHEMA_VERSION})"
+def _record_file(state: HubState, raw: Mapping[str, Any]) -> None:
+    """Remember a file entry's digest; entries written before blobs were recorded have none."""
+    if "path" in raw and "blob" in raw:
+        state.files[raw["path"]] = FileDigest(raw["size"], raw["sha256"], raw["blob"])
+
+
+def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
+    """The HubState an index.json document holds; DocumentInvalid names every problem.
+
+    Only architectures marked discovered hold a listing, and only their
+    kernels that carry a "package" come from discovery (the others are
+    archive files discovery no longer sees upstream).
+    """
+    if isinstance(index, dict) and index.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise BtfhubError(
+            f"{source}: schema_version: {index['schema_version']!r} is not supported "
+            f"(this btfhub reads {SCHEMA_VERSION})"
         )
-    discovery = Discovery()
-    distributions = _obj(index.get("distributions", {}), "distributions")
-    for distro, raw_distro in distributions.items():
-        where_d = f"distributions.{distro}"
-        releases = _obj(_obj(raw_distro, where_d).get("releases", {}), f"{where_d}.releases")
-        for release, raw_release in releases.items():
-            where_r = f"{where_d}.releases.{release}"
-            arches = _obj(
-                _obj(raw_release, where_r).get("architectures", {}), f"{where_r}.architectures"
-            )
-            for arch, raw_arch in arches.items():
-                where_a = f"{where_r}.architectures.{arch}"
-                raw_arch = _obj(raw_arch, where_a)
-                discovered = raw_arch.get("discovered", False)
-                if not isinstance(discovered, bool):
-                    raise _Malformed(f"{where_a}.discovered: expected true or false")
-                if not discovered:
+    jsonschemas.check(index, jsonschemas.INDEX_SCHEMA, source)
+    state = HubState()
+    for raw_file in index.get("unassigned", []):
+        _record_file(state, raw_file)
+    for distro, raw_distro in index.get("distributions", {}).items():
+        for release, raw_release in raw_distro.get("releases", {}).items():
+            for arch, raw_arch in raw_release.get("architectures", {}).items():
+                for raw_kernel in raw_arch["kernels"].values():
+                    _record_file(state, raw_kernel)
+                if not raw_arch["discovered"]:
                     continue
-                kernels: dict[str, KnownKernel] = {}
-                raw_kernels = _obj(raw_arch.get("kernels", {}), f"{where_a}.kernels")
-                for uname, raw_kernel in raw_kernels.items():
-                    where_k = f"{where_a}.kernels.{uname}"
-                    known = _known_kernel(uname, _obj(raw_kernel, where_k), where_k)
-                    if known is not None:
-                        kernels[uname] = known
-                discovery.lists[(distro, release, arch)] = kernels
-    return discovery
+                target = ReleaseArch(distro, release, arch)
+                state.lists[target] = {
+                    uname: _known_kernel(target, uname, raw)
+                    for uname, raw in raw_arch["kernels"].items()
+                    if "package" in raw
+                }
+    return state
 
 
-def load_discovery(root: Path) -> Discovery:
-    """The discovery state kept in root/index.json; empty when there is no file yet."""
+def load_hub_state(root: Path) -> HubState:
+    """The hub state kept in root/index.json; empty when there is no file yet."""
     path = root / INDEX_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Discovery()
+        return HubState()
     except (OSError, UnicodeDecodeError) as exc:
         raise BtfhubError(f"{path}: cannot read the hub state: {exc}") from exc
     try:
@@ -234,6 +214,8 @@ def load_discovery(root: Path) -> Discovery:
             "restore it from git or delete it to start discovery afresh"
         ) from exc
     try:
-        return discovery_from_index(_obj(data, "(document)"))
-    except _Malformed as exc:
-        raise BtfhubError(f"{path}: malformed hub state: {exc}") from exc
+        return hub_state_from_index(data, str(path))
+    except jsonschemas.DocumentInvalid as exc:
+        raise BtfhubError(
+            f"{exc}\nrestore it from git, or delete it to start discovery afresh"
+        ) from None

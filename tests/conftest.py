@@ -1,7 +1,12 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures.
+
+Every test runs hermetic (see hermetic_environment): no user or system git
+configuration, no mirrors from the developer's environment.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +14,9 @@ import pytest
 
 from generator.mirrorkit.elf import build_elf
 from generator.mirrorkit.mirror import MirrorServer
+from generator.mirrorkit.signing import default_signer
+from generator.trust import KEYRINGS_ENV
+from tests.hubrepo import BOT
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,6 +34,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trusted_test_key() -> Iterator[Path]:
+    """The test mirrors' signing key, trusted by every run as an operator would (BTFHUB_KEYRINGS).
+
+    The mirrorkit writers sign Release files and RPMs with it; a test that
+    needs an untrusted signature makes a Signer of its own.
+    """
+    key = default_signer().public_key
+    before = os.environ.get(KEYRINGS_ENV)
+    os.environ[KEYRINGS_ENV] = str(key)
+    yield key
+    if before is None:
+        os.environ.pop(KEYRINGS_ENV, None)
+    else:
+        os.environ[KEYRINGS_ENV] = before
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user or system git config, commits authored by BOT, no BTFHUB_MIRRORS.
+
+    A test that wants one of these sets it itself (monkeypatch.setenv).
+    """
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("BTFHUB_GIT_AUTHOR", BOT)
+    monkeypatch.delenv("BTFHUB_MIRRORS", raising=False)
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ from generator.mirrorkit.mirror import (
     write_apt_repo,
     write_rpmmd_repo,
 )
+from generator.trust import TrustPolicy
+from generator.upstream.http import UpstreamClient
+from generator.upstream.mirrors import Mirrors
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,12 +49,22 @@ FEDORA_LINUX = "fedora/pub/archive/fedora/linux"
 NOT_CONTENT = (".btfhub-cache", LOCK_NAME)
 
 
-def mirror_pairs(server: MirrorServer) -> list[str]:
-    return [f"{public}={server.url}{local}" for public, local in HOSTS.items()]
+def mirror_pairs(server: MirrorServer, hosts: Mapping[str, str] = HOSTS) -> list[str]:
+    """FROM=TO pairs pointing each public prefix at its directory on the server."""
+    return [f"{public}={server.url}{local}" for public, local in hosts.items()]
 
 
-def mirror_args(server: MirrorServer) -> list[str]:
-    return [arg for pair in mirror_pairs(server) for arg in ("--mirror", pair)]
+def mirror_args(server: MirrorServer, hosts: Mapping[str, str] = HOSTS) -> list[str]:
+    """--mirror arguments for mirror_pairs (the shipped catalog's hosts by default)."""
+    return [arg for pair in mirror_pairs(server, hosts) for arg in ("--mirror", pair)]
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (free a moment ago): connections are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 def make_hub(path: Path) -> Path:
@@ -72,6 +86,7 @@ def tree_digest(root: Path, skip: Sequence[str] = NOT_CONTENT) -> dict[str, str]
 
 
 def archive_files(root: Path) -> dict[str, bytes]:
+    """{path relative to root: bytes} of every file under root/archive."""
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted((root / "archive").rglob("*"))
@@ -86,11 +101,16 @@ class Run:
     err: str
 
 
+def quick_upstream(mirrors: Mirrors, cache_dir: Path, trust: TrustPolicy) -> UpstreamClient:
+    """The commands' upstream client for tests: retries as usual, without the backoff sleeps."""
+    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, backoff=0.0, trust=trust)
+
+
 def btfhub(capsys: pytest.CaptureFixture[str], root: Path, *argv: str) -> Run:
     """`btfhub --root ROOT ARGV...` in process, with its exit code and both outputs."""
     capsys.readouterr()  # drop anything printed before
     command, *rest = argv
-    code = main([command, "--root", str(root), *rest])
+    code = main([command, "--root", str(root), *rest], upstream=quick_upstream)
     captured = capsys.readouterr()
     return Run(code, captured.out, captured.err)
 

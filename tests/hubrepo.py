@@ -14,12 +14,11 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-import pytest
-
 from generator.mirrorkit.debpkg import build_deb
-from generator.mirrorkit.mirror import MirrorServer, write_apt_repo
+from generator.mirrorkit.mirror import write_apt_repo
 from generator.render import BEGIN_MARKER, END_MARKER
 
+# The commit author of the tests' hubs (BTFHUB_GIT_AUTHOR, set by tests/conftest.py).
 BOT = "Hub Bot <bot@example.org>"
 HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json\n"
 UBUNTU_URL = "http://ddebs.example.invalid/"
@@ -124,16 +123,6 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout.rstrip("\n")
 
 
-def isolate_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No user or system git config; commits are authored by BOT via the environment."""
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("BTFHUB_GIT_AUTHOR", BOT)
-    monkeypatch.delenv("BTFHUB_MIRRORS", raising=False)
-    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def make_remote(tmp_path: Path, extra: dict[str, str] | None = None) -> Path:
     """A bare remote whose main holds the catalog, README.md and .gitignore (and `extra`)."""
     bare = tmp_path / "remote.git"
@@ -192,19 +181,8 @@ def publish(
         write_apt_repo(mirror_dir, distro, suite, "main", "amd64", pkgs)
 
 
-def mirror_args(server: MirrorServer) -> list[str]:
-    return [
-        f"--mirror={UBUNTU_URL}={server.url}ubuntu/",
-        f"--mirror={DEBIAN_URL}={server.url}debian/",
-    ]
-
-
-def archive_bytes(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted((root / "archive").rglob("*"))
-        if p.is_file()
-    }
+# Public prefix -> directory below the server root holding that repository.
+HOSTS = {UBUNTU_URL: "ubuntu/", DEBIAN_URL: "debian/"}
 
 
 def committed(root: Path, rev: str = "HEAD") -> list[str]:

@@ -6,6 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from generator.demo import table_of
+from generator.errors import BtfhubError
+from generator.render import BEGIN_MARKER, END_MARKER
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -30,6 +36,12 @@ def test_demo_builds_both_example_kernels_and_keeps_them(tmp_path: Path) -> None
         "archive/centos/7/x86_64/3.10.0-1160.99.1.el7.x86_64.btf.tar.xz",
         "archive/ubuntu/20.04/x86_64/5.4.0-1001-generic.btf.tar.xz",
     ]
+    # The README sections printed are the two support tables, not the guide's
+    # worked example whose heading also mentions Ubuntu.
+    for title, heading in (("CentOS 7", "### [CentOS 7]("), ("Ubuntu", "### [Ubuntu](")):
+        section = out.split(f"=== README.md: {title} ===\n", 1)[1].split("\n===", 1)[0]
+        assert section.lstrip("\n").startswith(heading), section[:200]
+        assert "| 20.04" in section if title == "Ubuntu" else "| 7.9.2009" in section
     # The demo works on a copy: the checkout's own archive and index stay untouched.
     assert not (REPO / "archive" / "ubuntu").exists()
 
@@ -45,3 +57,39 @@ def test_demo_refuses_a_non_empty_keep_dir(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "must be empty" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+README = f"""# hub
+
+### Worked example: a new Ubuntu HWE series
+
+prose
+
+{BEGIN_MARKER}
+### [CentOS 7](https://example.org/centos)
+
+| a |
+
+### Ubuntu
+
+| b |
+{END_MARKER}
+"""
+
+
+@pytest.mark.parametrize(
+    ("title", "table"),
+    [
+        ("Ubuntu", "### Ubuntu\n\n| b |"),
+        ("CentOS 7", "### [CentOS 7](https://example.org/centos)\n\n| a |"),
+    ],
+)
+def test_table_of_reads_the_generated_section_only(title: str, table: str) -> None:
+    assert table_of(README, title) == table
+
+
+def test_table_of_names_a_missing_table() -> None:
+    with pytest.raises(BtfhubError, match="no 'Debian' table"):
+        table_of(README, "Debian")
+    with pytest.raises(BtfhubError, match="no generated support tables"):
+        table_of("# hub\n", "Ubuntu")

@@ -1,4 +1,4 @@
-"""generator/gitops.py against real git: a bare remote and clones in tmp_path."""
+"""generator/gitops/ against real git: a bare remote and clones in tmp_path."""
 
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ from generator.gitops import (
     hub_changes,
     push_with_retry,
 )
-from tests.hubrepo import clone, git
-
-BOT = "Hub Bot <bot@example.org>"
+from tests.hubrepo import BOT, clone, git
 
 
 def regenerate(root: Path) -> Sequence[str]:
@@ -43,16 +41,6 @@ def add_archive(root: Path, rel: str, data: bytes) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return f"archive/{rel}"
-
-
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No user or system git config: identities come only from what a test sets.
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("BTFHUB_GIT_AUTHOR", BOT)
-    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -377,3 +365,36 @@ def test_push_race_from_a_shallow_clone(remote: Path) -> None:
     assert git(remote, "show", "--name-only", "--format=", "main").splitlines() == sorted(
         ["README.md", b_file, "index.json"]
     )
+
+
+def test_commit_info_reads_any_author_and_message(tmp_path: Path) -> None:
+    """Names and messages that look like commit headers are read as data, not parsed as text."""
+    from generator.gitops.runner import Repo
+
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "f").write_text("x")
+    git(work, "add", "f")
+    message = "subject <a@b> 1 +0000\n\nauthor Eve <eve@example.org> 0 +0000\nparent deadbeef\n"
+    git(
+        work,
+        "-c",
+        "user.name=Zoë <Q> O'Neil",
+        "-c",
+        "user.email=zoe@example.org",
+        "commit",
+        "-q",
+        "--cleanup=verbatim",
+        "-m",
+        message,
+    )
+    repo = Repo(work)
+    head = repo.head()
+    assert head is not None
+    info = repo.commit_info(head)
+    assert info.parents == ()
+    assert info.author[:2] == ("Zoë Q O'Neil", "zoe@example.org")
+    assert info.author[2].split()[0].isdigit()
+    assert info.message.rstrip("\n") == message.rstrip("\n")
+    assert info.tree == repo.tree_of(head)

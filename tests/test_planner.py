@@ -10,15 +10,27 @@ from generator.errors import BtfhubError
 from generator.model import (
     Catalog,
     Column,
+    DiscoveryFailure,
     Distribution,
+    KernelId,
+    KernelOutcome,
     KernelPackage,
     KernelState,
-    Outcome,
     Plan,
     Release,
+    ReleaseArch,
+    Selection,
     Source,
 )
-from generator.planner import format_plan, plan, plan_from_json, plan_to_json, select
+from generator.planner import (
+    MIRROR_HINT,
+    describe_failures,
+    format_plan,
+    plan,
+    plan_from_json,
+    plan_to_json,
+    select,
+)
 
 
 def release(
@@ -90,24 +102,37 @@ def pkg(uname: str, arch: str = "x86_64") -> KernelPackage:
 
 
 UPSTREAM = {
-    ("ubuntu", "focal", "x86_64"): [pkg("5.4.0-26-generic"), pkg("5.4.0-42-generic")],
-    ("ubuntu", "focal", "arm64"): [pkg("5.4.0-42-generic", "arm64")],
-    ("ubuntu", "focal-hwe", "x86_64"): [pkg("5.4.0-42-generic"), pkg("5.8.0-43-generic")],
-    ("centos7", "7.0.1406", "x86_64"): [pkg("3.10.0-123.el7.x86_64")],
+    ReleaseArch("ubuntu", "focal", "x86_64"): [pkg("5.4.0-26-generic"), pkg("5.4.0-42-generic")],
+    ReleaseArch("ubuntu", "focal", "arm64"): [pkg("5.4.0-42-generic", "arm64")],
+    ReleaseArch("ubuntu", "focal-hwe", "x86_64"): [
+        pkg("5.4.0-42-generic"),
+        pkg("5.8.0-43-generic"),
+    ],
+    ReleaseArch("centos7", "7.0.1406", "x86_64"): [pkg("3.10.0-123.el7.x86_64")],
 }
 
 
 def states(p: Plan) -> list[tuple[str, str, str, str, str]]:
-    return [(k.distro, k.release, k.arch, k.uname, k.state.value) for k in p.kernels]
+    return [(*k.id, k.state.value) for k in p.kernels]
+
+
+def outcome(
+    distro: str, release: str, uname: str, state: KernelState, reason: str | None = None
+) -> dict[KernelId, KernelOutcome]:
+    """{kernel: outcome} for one x86_64 kernel."""
+    kernel = KernelId(distro, release, "x86_64", uname)
+    return {kernel: KernelOutcome(kernel, state, reason)}
+
+
+def failure(distro: str, release: str, arch: str, url: str, message: str) -> DiscoveryFailure:
+    return DiscoveryFailure(ReleaseArch(distro, release, arch), url, message)
 
 
 def test_plan_states_and_order() -> None:
     archived = {"archive/ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz"}
     outcomes = {
-        ("ubuntu", "focal-hwe", "x86_64", "5.8.0-43-generic"): Outcome(
-            KernelState.FAILED, "pahole exited 1"
-        ),
-        ("centos7", "7.0.1406", "x86_64", "3.10.0-123.el7.x86_64"): Outcome(KernelState.SHIPS_BTF),
+        **outcome("ubuntu", "focal-hwe", "5.8.0-43-generic", KernelState.FAILED, "pahole exited 1"),
+        **outcome("centos7", "7.0.1406", "3.10.0-123.el7.x86_64", KernelState.SHIPS_BTF),
     }
     the_plan = plan(CATALOG, UPSTREAM, archived, outcomes)
     assert states(the_plan) == [
@@ -122,20 +147,18 @@ def test_plan_states_and_order() -> None:
     assert failed.archive_path == "archive/ubuntu/20.04/x86_64/5.8.0-43-generic.btf.tar.xz"
     assert failed.package == pkg("5.8.0-43-generic")
     # Failed kernels are retried; archived and ships-btf ones are not.
-    assert [k.uname for k in the_plan.missing()] == [
+    assert [k.id.uname for k in the_plan.missing()] == [
         "5.4.0-42-generic",
         "5.4.0-42-generic",
         "5.8.0-43-generic",
     ]
-    assert [k.arch for k in the_plan.missing()] == ["arm64", "x86_64", "x86_64"]
+    assert [k.id.arch for k in the_plan.missing()] == ["arm64", "x86_64", "x86_64"]
 
 
 def test_force_plans_kernels_that_ship_btf() -> None:
-    outcomes = {
-        ("centos7", "7.0.1406", "x86_64", "3.10.0-123.el7.x86_64"): Outcome(KernelState.SHIPS_BTF)
-    }
+    outcomes = outcome("centos7", "7.0.1406", "3.10.0-123.el7.x86_64", KernelState.SHIPS_BTF)
     archived = {"archive/centos/7/x86_64/3.10.0-123.el7.x86_64.btf.tar.xz"}
-    upstream = {("centos7", "7.0.1406", "x86_64"): [pkg("3.10.0-123.el7.x86_64")]}
+    upstream = {ReleaseArch("centos7", "7.0.1406", "x86_64"): [pkg("3.10.0-123.el7.x86_64")]}
     assert states(plan(CATALOG, upstream, (), outcomes, force=True))[0][4] == "missing"
     # ... but an archived file stays archived, force or not.
     assert states(plan(CATALOG, upstream, archived, outcomes, force=True))[0][4] == "archived"
@@ -145,8 +168,10 @@ def test_same_archive_path_from_two_releases_is_planned_once() -> None:
     the_plan = plan(CATALOG, UPSTREAM, (), {})
     paths = [k.archive_path for k in the_plan.kernels]
     assert len(paths) == len(set(paths))
-    shared = [k for k in the_plan.kernels if k.uname == "5.4.0-42-generic" and k.arch == "x86_64"]
-    assert [(k.release, k.archive_path) for k in shared] == [
+    shared = [
+        k for k in the_plan.kernels if k.id.uname == "5.4.0-42-generic" and k.id.arch == "x86_64"
+    ]
+    assert [(k.id.release, k.archive_path) for k in shared] == [
         ("focal", "archive/ubuntu/20.04/x86_64/5.4.0-42-generic.btf.tar.xz")
     ]
     assert len(the_plan.missing()) == len({k.archive_path for k in the_plan.missing()})
@@ -154,24 +179,26 @@ def test_same_archive_path_from_two_releases_is_planned_once() -> None:
 
 def test_releases_the_hub_does_not_build_are_ignored() -> None:
     upstream = {
-        ("ubuntu", "bionic", "x86_64"): [pkg("4.15.0-20-generic")],  # hub: false
-        ("centos7", "7.0.1406", "arm64"): [pkg("3.10.0-123.el7.aarch64", "arm64")],  # no arm64
+        ReleaseArch("ubuntu", "bionic", "x86_64"): [pkg("4.15.0-20-generic")],  # hub: false
+        ReleaseArch("centos7", "7.0.1406", "arm64"): [
+            pkg("3.10.0-123.el7.aarch64", "arm64")
+        ],  # no arm64
     }
     assert plan(CATALOG, upstream, (), {}).kernels == ()
 
 
 def test_unknown_release_in_listing_is_a_bug() -> None:
     with pytest.raises(ValueError, match="not in the catalog"):
-        plan(CATALOG, {("ubuntu", "jammy", "x86_64"): []}, (), {})
+        plan(CATALOG, {ReleaseArch("ubuntu", "jammy", "x86_64"): []}, (), {})
 
 
 def test_errors_are_kept_sorted() -> None:
     errors = [
-        ("ubuntu", "focal", "x86_64", "http://b/", "HTTP 404"),
-        ("centos7", "7.0.1406", "x86_64", "http://a/", "bad XML"),
+        failure("ubuntu", "focal", "x86_64", "http://b/", "HTTP 404"),
+        failure("centos7", "7.0.1406", "x86_64", "http://a/", "bad XML"),
     ]
     the_plan = plan(CATALOG, {}, (), {}, errors)
-    assert [e[0] for e in the_plan.errors] == ["centos7", "ubuntu"]
+    assert [e.target.distro for e in the_plan.failures] == ["centos7", "ubuntu"]
 
 
 def test_plan_is_deterministic_whatever_the_input_order() -> None:
@@ -180,12 +207,10 @@ def test_plan_is_deterministic_whatever_the_input_order() -> None:
 
 
 def test_format_plan() -> None:
-    outcomes = {
-        ("ubuntu", "focal-hwe", "x86_64", "5.8.0-43-generic"): Outcome(
-            KernelState.FAILED, "pahole exited 1"
-        )
-    }
-    errors = [("centos7", "7.9.2009", "x86_64", "http://x/repomd.xml", "HTTP 404")]
+    outcomes = outcome(
+        "ubuntu", "focal-hwe", "5.8.0-43-generic", KernelState.FAILED, "pahole exited 1"
+    )
+    errors = [failure("centos7", "7.9.2009", "x86_64", "http://x/repomd.xml", "HTTP 404")]
     text = format_plan(plan(CATALOG, UPSTREAM, (), outcomes, errors))
     lines = text.splitlines()
     assert lines[0].split() == ["DISTRO", "RELEASE", "ARCH", "UNAME", "STATE"]
@@ -210,7 +235,7 @@ def test_format_plan() -> None:
 
 
 def test_plan_to_json() -> None:
-    errors = [("centos7", "7.9.2009", "x86_64", "http://x/repomd.xml", "HTTP 404")]
+    errors = [failure("centos7", "7.9.2009", "x86_64", "http://x/repomd.xml", "HTTP 404")]
     out = plan_to_json(plan(CATALOG, UPSTREAM, (), {}, errors))
     json.dumps(out)  # plain JSON types only
     first = out["kernels"][0]
@@ -240,6 +265,9 @@ def test_plan_to_json() -> None:
             "arch": "x86_64",
             "url": "http://x/repomd.xml",
             "message": "HTTP 404",
+            "cause": "",
+            "unreachable": False,
+            "host": "",
         }
     ]
     assert out["summary"] == {
@@ -270,19 +298,19 @@ def test_select_everything_the_hub_builds() -> None:
 
 
 def test_select_filters() -> None:
-    assert targets(select(CATALOG, distro="centos7", arch="x86_64")) == [
+    assert targets(select(CATALOG, Selection(distro="centos7", arch="x86_64"))) == [
         ("centos7", "7.0.1406", "x86_64"),
         ("centos7", "7.9.2009", "x86_64"),
     ]
-    assert targets(select(CATALOG, release="focal-hwe", arch="arm64")) == [
+    assert targets(select(CATALOG, Selection(release="focal-hwe", arch="arm64"))) == [
         ("ubuntu", "focal-hwe", "arm64")
     ]
     # A release directory selects every release archived there; a name works too.
-    assert targets(select(CATALOG, release="20.04", arch="x86_64")) == [
+    assert targets(select(CATALOG, Selection(release="20.04", arch="x86_64"))) == [
         ("ubuntu", "focal", "x86_64"),
         ("ubuntu", "focal-hwe", "x86_64"),
     ]
-    assert targets(select(CATALOG, release="Focal HWE", arch="x86_64")) == [
+    assert targets(select(CATALOG, Selection(release="Focal HWE", arch="x86_64"))) == [
         ("ubuntu", "focal-hwe", "x86_64")
     ]
 
@@ -303,19 +331,53 @@ def test_select_filters() -> None:
 )
 def test_select_unknown_names(kwargs: dict[str, str], error: str) -> None:
     with pytest.raises(BtfhubError, match=error):
-        select(CATALOG, **kwargs)
+        select(CATALOG, Selection(**kwargs))
 
 
 def test_plan_json_round_trips_for_the_build_jobs() -> None:
 
     the_plan = plan(
         CATALOG,
-        {("ubuntu", "focal", "x86_64"): [pkg("5.4.0-42-generic"), pkg("5.4.0-26-generic")]},
+        {
+            ReleaseArch("ubuntu", "focal", "x86_64"): [
+                pkg("5.4.0-42-generic"),
+                pkg("5.4.0-26-generic"),
+            ]
+        },
         archived={"archive/ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz"},
         outcomes={},
-        errors=[("ubuntu", "focal", "arm64", "http://x/", "boom")],
+        failures=[failure("ubuntu", "focal", "arm64", "http://x/", "boom")],
     )
     doc = json.loads(json.dumps(plan_to_json(the_plan)))
     assert plan_from_json(doc) == the_plan
     with pytest.raises(BtfhubError, match=r"p\.json: not a `btfhub plan --json` document"):
         plan_from_json({"kernels": [{"distro": "ubuntu"}]}, "p.json")
+
+
+def test_describe_failures_gives_an_unreachable_host_one_line_and_a_hint() -> None:
+    dead = [
+        DiscoveryFailure(
+            ReleaseArch("ubuntu", r, a),
+            f"http://ddebs.ubuntu.com/dists/{r}/Release",
+            "urllib3 text",
+            "the host name does not resolve",
+            unreachable=True,
+            host="ddebs.ubuntu.com",
+        )
+        for r in ("focal", "bionic")
+        for a in ("x86_64", "arm64")
+    ]
+    other = failure("centos7", "7.9.2009", "x86_64", "http://x/repomd.xml", "HTTP 404")
+    lines = describe_failures([*dead, other], "FAILED ")
+    assert lines == [
+        "FAILED centos7/7.9.2009/x86_64: discovery failed: HTTP 404",
+        "  url: http://x/repomd.xml",
+        "FAILED ddebs.ubuntu.com: cannot be reached (the host name does not resolve); "
+        "blocks 4 release/arch: ubuntu/bionic/arm64, ubuntu/bionic/x86_64, "
+        "ubuntu/focal/arm64, ubuntu/focal/x86_64",
+        MIRROR_HINT,
+    ]
+    assert describe_failures([other], "") == [
+        "centos7/7.9.2009/x86_64: discovery failed: HTTP 404",
+        "  url: http://x/repomd.xml",
+    ]

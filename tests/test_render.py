@@ -27,9 +27,10 @@ from generator.model import (
     Column,
     Distribution,
     Release,
+    ReleaseArch,
 )
 from generator.render import BEGIN_MARKER, END_MARKER, render_readme, render_tables
-from generator.state import Discovery, load_discovery
+from generator.state import HubState, load_hub_state
 
 HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json\n"
 
@@ -125,8 +126,8 @@ def _arch(kernels: dict[str, Any], discovered: bool = True) -> dict[str, Any]:
     return {"discovered": discovered, "kernels": kernels}
 
 
-# Discovery state as an earlier sync would have left it (only the parts
-# load_discovery reads; render rewrites the rest).
+# Hub state as an earlier sync would have left it (only the parts
+# load_hub_state reads; render rewrites the rest).
 DISCOVERY_INDEX: dict[str, Any] = {
     "schema_version": 1,
     "distributions": {
@@ -355,17 +356,20 @@ def test_archive_only_kernels_go_to_the_matching_release_or_unassigned(
     ]
 
 
-def test_rendered_index_round_trips_as_discovery_state(hub: Path) -> None:
-    written = load_discovery(hub)
+DEMO_11 = ReleaseArch("demo", "1.1", "x86_64")
+
+
+def test_rendered_index_round_trips_as_hub_state(hub: Path) -> None:
+    written = load_hub_state(hub)
     assert render(hub) == 0
-    reread = load_discovery(hub)
+    reread = load_hub_state(hub)
     # Archived kernels lose an old failure (the file wins); all else survives.
     assert set(reread.lists) == set(written.lists)
-    assert reread.lists[("demo", "1.1", "x86_64")]["5.4.0-20.4.x86_64"].outcome == (
-        written.lists[("demo", "1.1", "x86_64")]["5.4.0-20.4.x86_64"].outcome
+    assert reread.lists[DEMO_11]["5.4.0-20.4.x86_64"].outcome == (
+        written.lists[DEMO_11]["5.4.0-20.4.x86_64"].outcome
     )
-    assert reread.lists[("demo", "1.1", "x86_64")]["5.4.0-20.5.x86_64"].outcome is None
-    assert "5.4.0-10.0.aarch64" not in reread.lists[("demo", "1.0", "arm64")]
+    assert reread.lists[DEMO_11]["5.4.0-20.5.x86_64"].outcome is None
+    assert "5.4.0-10.0.aarch64" not in reread.lists[ReleaseArch("demo", "1.0", "arm64")]
 
 
 @pytest.mark.parametrize(
@@ -442,6 +446,7 @@ def _entry(distro_dir: str, release_dir: str, uname: str) -> ArchiveEntry:
         f"archive/{distro_dir}/{release_dir}/x86_64/{uname}.btf.tar.xz",
         10,
         "0" * 64,
+        "1" * 40,
     )
 
 
@@ -493,7 +498,7 @@ def test_archive_only_files_follow_the_most_specific_series_across_shared_dirs()
         _entry("centos", "8", "4.18.0-3050.el8.x86_64"),  # not series 4.18.0-305
         _entry("stream", "8", "4.18.0-240.el8.x86_64"),  # two releases, one kernel
     ]
-    index = build_index(catalog, Discovery(), archive)
+    index = build_index(catalog, HubState(), archive)
 
     def unames(distro: str, release: str) -> list[str]:
         r = index["distributions"][distro]["releases"][release]
@@ -514,8 +519,8 @@ def test_archive_only_files_follow_the_most_specific_series_across_shared_dirs()
 
 def test_zero_kernels_discovered_is_not_a_yes() -> None:
     catalog = Catalog((_distro("d", "d", _release("d", "r", "1", ("5.4.0",))),))
-    discovery = Discovery()
-    discovery.record_listing("d", "r", "x86_64", [])
+    discovery = HubState()
+    discovery.record_listing(ReleaseArch("d", "r", "x86_64"), [])
     index = build_index(catalog, discovery, [])
     assert index["distributions"]["d"]["releases"]["r"]["hub"] == "0/0"
     assert "| r    | 0/0 |" in render_tables(catalog, index)
@@ -526,7 +531,7 @@ def test_tables_follow_the_public_hub_order_then_titles() -> None:
     catalog = Catalog(
         tuple(_distro(n, n, _release(n, "r", "1", ("5.4.0",), hub=False)) for n in names)
     )
-    text = render_tables(catalog, build_index(catalog, Discovery(), []))
+    text = render_tables(catalog, build_index(catalog, HubState(), []))
     headings = re.findall(r"^### (.+)$", text, re.M)
     assert headings == ["Centos7", "Fedora", "Ubuntu", "Alpha", "Zeta"]
 

@@ -7,8 +7,15 @@ import random
 
 import pytest
 
-from generator.model import KernelPackage, KernelState, PlannedKernel, archive_path
-from generator.shards import (
+from generator.model import (
+    KernelId,
+    KernelPackage,
+    KernelState,
+    PlannedKernel,
+    ShardId,
+    archive_path,
+)
+from generator.shards.split import (
     DEFAULT_COST,
     balance,
     expected_cost,
@@ -36,10 +43,7 @@ def kernel(
             format="deb",
         )
     return PlannedKernel(
-        distro="ubuntu",
-        release=release,
-        arch=arch,
-        uname=uname,
+        id=KernelId("ubuntu", release, arch, uname),
         state=KernelState.MISSING,
         package=package,
         archive_path=archive_path("ubuntu", "20.04", arch, uname),
@@ -70,7 +74,7 @@ def test_balanced_by_package_size() -> None:
 def test_longest_first_greedy_assignment() -> None:
     kernels = [kernel(n, size) for n, size in [("a", 10), ("b", 9), ("c", 8), ("d", 1), ("e", 1)]]
     shards = split_plan(kernels, 2)
-    assert [sorted(k.uname for k in s.kernels) for s in shards] == [["a", "d", "e"], ["b", "c"]]
+    assert [sorted(k.id.uname for k in s.kernels) for s in shards] == [["a", "d", "e"], ["b", "c"]]
     assert [s.cost for s in shards] == [12, 17]
     assert balance(shards) == pytest.approx(17 / 12)
 
@@ -103,10 +107,10 @@ def test_unknown_size_costs_the_default() -> None:
 def test_select_shard_recomputes_the_same_partition() -> None:
     kernels = many(97)
     shards = split_plan(kernels, 5)
-    again = [select_shard(list(reversed(kernels)), i, 5) for i in range(1, 6)]
+    again = [select_shard(list(reversed(kernels)), ShardId(i, 5)) for i in range(1, 6)]
     assert [list(s.kernels) for s in shards] == again
     with pytest.raises(ValueError):
-        select_shard(kernels, 6, 5)
+        ShardId(6, 5)
     with pytest.raises(ValueError):
         split_plan(kernels, 0)
 
@@ -117,7 +121,7 @@ def test_more_shards_than_kernels() -> None:
     assert [len(s.kernels) for s in shards] == [1, 1, 0, 0]
     out = shards_to_json(shards)
     assert out["matrix"] == {"shard": ["1/4", "2/4"]}
-    assert select_shard(kernels, 3, 4) == []
+    assert select_shard(kernels, ShardId(3, 4)) == []
     assert balance(shards) == pytest.approx(7 / 5)
 
 
@@ -138,3 +142,18 @@ def test_shards_to_json() -> None:
     }
     assert out["balance"] >= 1.0
     assert shards_to_json(split_plan([], 4))["matrix"] == {"shard": []}
+
+
+@pytest.mark.parametrize(
+    ("text", "shard"),
+    [("1/1", ShardId(1, 1)), ("2/5", ShardId(2, 5)), ("12/12", ShardId(12, 12))],
+)
+def test_shard_id_parses_i_of_n(text: str, shard: ShardId) -> None:
+    assert ShardId.parse(text) == shard
+    assert shard.label == text
+
+
+@pytest.mark.parametrize("text", ["0/1", "6/5", "2", "a/b", "1/0", "-1/3", " 1/2", "1/2/3"])
+def test_shard_id_refuses_anything_else(text: str) -> None:
+    with pytest.raises(ValueError, match=r"I/N|between 1 and N"):
+        ShardId.parse(text)

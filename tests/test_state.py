@@ -1,4 +1,4 @@
-"""The discovery state kept in index.json: recording, loading, round trip."""
+"""The hub state kept in index.json: recording, loading, round trip."""
 
 from __future__ import annotations
 
@@ -14,15 +14,25 @@ from generator.model import (
     Catalog,
     Column,
     Distribution,
+    KernelId,
+    KernelOutcome,
     KernelPackage,
     KernelState,
-    Outcome,
     Release,
+    ReleaseArch,
 )
-from generator.state import Discovery, KnownKernel, load_discovery
+from generator.state import HubState, KnownKernel, load_hub_state
 
-FAILED = Outcome(KernelState.FAILED, "no vmlinux in the package")
-SHIPS = Outcome(KernelState.SHIPS_BTF)
+FOCAL = ReleaseArch("ubuntu", "focal", "x86_64")
+U_R = ReleaseArch("u", "r", "x86_64")
+
+
+def failed(kernel: KernelId) -> KernelOutcome:
+    return KernelOutcome(kernel, KernelState.FAILED, "no vmlinux in the package")
+
+
+def ships(kernel: KernelId) -> KernelOutcome:
+    return KernelOutcome(kernel, KernelState.SHIPS_BTF)
 
 
 def pkg(uname: str, arch: str = "x86_64", name: str | None = None) -> KernelPackage:
@@ -42,18 +52,18 @@ def pkg(uname: str, arch: str = "x86_64", name: str | None = None) -> KernelPack
 
 
 def test_record_listing_replaces_the_list_and_keeps_outcomes_of_listed_kernels() -> None:
-    d = Discovery()
-    d.record_listing("ubuntu", "focal", "x86_64", [pkg("5.4.0-1"), pkg("5.4.0-2")])
-    d.record_outcome("ubuntu", "focal", "x86_64", "5.4.0-1", FAILED)
-    d.record_outcome("ubuntu", "focal", "x86_64", "5.4.0-2", SHIPS)
-    d.record_listing("ubuntu", "focal", "x86_64", [pkg("5.4.0-2"), pkg("5.4.0-3")])
-    listed = d.known("ubuntu", "focal", "x86_64")
+    d = HubState()
+    d.record_listing(FOCAL, [pkg("5.4.0-1"), pkg("5.4.0-2")])
+    d.record_outcome(failed(FOCAL.kernel("5.4.0-1")))
+    d.record_outcome(ships(FOCAL.kernel("5.4.0-2")))
+    d.record_listing(FOCAL, [pkg("5.4.0-2"), pkg("5.4.0-3")])
+    listed = d.known(FOCAL)
     assert listed is not None and sorted(listed) == ["5.4.0-2", "5.4.0-3"]
-    assert d.outcomes() == {("ubuntu", "focal", "x86_64", "5.4.0-2"): SHIPS}
+    assert d.outcomes() == {FOCAL.kernel("5.4.0-2"): ships(FOCAL.kernel("5.4.0-2"))}
     # The persisted package never carries the (mirror-dependent) URL.
     assert listed["5.4.0-3"] == KnownKernel(
         uname="5.4.0-3",
-        package="linux-image-unsigned-5.4.0-3-dbgsym",
+        package_name="linux-image-unsigned-5.4.0-3-dbgsym",
         version="5.4.0-42.46",
         repository="ddebs",
         filename="pool/main/l/linux/linux-image-unsigned-5.4.0-3-dbgsym.ddeb",
@@ -62,32 +72,31 @@ def test_record_listing_replaces_the_list_and_keeps_outcomes_of_listed_kernels()
         outcome=None,
     )
     # Other lists are untouched; an empty listing is still "discovered".
-    d.record_listing("ubuntu", "focal", "arm64", [])
-    assert d.known("ubuntu", "focal", "arm64") == {}
-    assert d.known("ubuntu", "bionic", "x86_64") is None
+    d.record_listing(ReleaseArch("ubuntu", "focal", "arm64"), [])
+    assert d.known(ReleaseArch("ubuntu", "focal", "arm64")) == {}
+    assert d.known(ReleaseArch("ubuntu", "bionic", "x86_64")) is None
 
 
 def test_the_first_package_of_a_uname_wins() -> None:
-    d = Discovery()
-    d.record_listing(
-        "u", "r", "x86_64", [pkg("5.4.0-1", name="unsigned"), pkg("5.4.0-1", name="signed")]
-    )
-    assert d.lists[("u", "r", "x86_64")]["5.4.0-1"].package == "unsigned"
+    d = HubState()
+    d.record_listing(U_R, [pkg("5.4.0-1", name="unsigned"), pkg("5.4.0-1", name="signed")])
+    assert d.lists[U_R]["5.4.0-1"].package_name == "unsigned"
 
 
 def test_record_outcome_refuses_unlisted_kernels_and_non_outcomes() -> None:
-    d = Discovery()
-    d.record_listing("u", "r", "x86_64", [pkg("5.4.0-1")])
+    d = HubState()
+    d.record_listing(U_R, [pkg("5.4.0-1")])
     with pytest.raises(KeyError):
-        d.record_outcome("u", "r", "x86_64", "5.4.0-9", FAILED)
+        d.record_outcome(failed(U_R.kernel("5.4.0-9")))
     with pytest.raises(KeyError):
-        d.record_outcome("u", "r", "arm64", "5.4.0-1", FAILED)
+        d.record_outcome(failed(KernelId("u", "r", "arm64", "5.4.0-1")))
     with pytest.raises(ValueError):
-        d.record_outcome("u", "r", "x86_64", "5.4.0-1", Outcome(KernelState.ARCHIVED))
+        KernelOutcome(U_R.kernel("5.4.0-1"), KernelState.MISSING)  # not an outcome
     with pytest.raises(ValueError):
-        d.record_listing("u", "r", "x86_64", [pkg("5.4.0-1", arch="arm64")])
-    d.record_outcome("u", "r", "x86_64", "5.4.0-1", FAILED)
-    d.record_outcome("u", "r", "x86_64", "5.4.0-1", None)  # built since: cleared
+        d.record_listing(U_R, [pkg("5.4.0-1", arch="arm64")])
+    d.record_outcome(failed(U_R.kernel("5.4.0-1")))
+    assert d.outcomes() == {U_R.kernel("5.4.0-1"): failed(U_R.kernel("5.4.0-1"))}
+    d.record_outcome(KernelOutcome(U_R.kernel("5.4.0-1"), KernelState.ARCHIVED))  # built since
     assert d.outcomes() == {}
 
 
@@ -119,21 +128,21 @@ def _catalog() -> Catalog:
     )
 
 
-def test_discovery_survives_a_trip_through_index_json(tmp_path: Path) -> None:
-    d = Discovery()
-    d.record_listing("ubuntu", "focal", "x86_64", [pkg("5.4.0-1"), pkg("5.4.0-2")])
-    d.record_listing("ubuntu", "focal", "arm64", [])
-    d.record_outcome("ubuntu", "focal", "x86_64", "5.4.0-1", FAILED)
-    d.record_outcome("ubuntu", "focal", "x86_64", "5.4.0-2", SHIPS)
+def test_hub_state_survives_a_trip_through_index_json(tmp_path: Path) -> None:
+    d = HubState()
+    d.record_listing(FOCAL, [pkg("5.4.0-1"), pkg("5.4.0-2")])
+    d.record_listing(ReleaseArch("ubuntu", "focal", "arm64"), [])
+    d.record_outcome(failed(FOCAL.kernel("5.4.0-1")))
+    d.record_outcome(ships(FOCAL.kernel("5.4.0-2")))
     data = dump_json(build_index(_catalog(), d, []))
     (tmp_path / "index.json").write_bytes(data)
-    loaded = load_discovery(tmp_path)
+    loaded = load_hub_state(tmp_path)
     assert loaded.lists == d.lists
     assert dump_json(build_index(_catalog(), loaded, [])) == data
 
 
 def test_a_missing_index_is_an_empty_state(tmp_path: Path) -> None:
-    assert load_discovery(tmp_path).lists == {}
+    assert load_hub_state(tmp_path).lists == {}
 
 
 @pytest.mark.parametrize(
@@ -141,7 +150,7 @@ def test_a_missing_index_is_an_empty_state(tmp_path: Path) -> None:
     [
         ("{not json", r"index\.json:1:2: not valid JSON"),
         ('{"schema_version": 2}', r"schema_version: 2 is not supported"),
-        ("[]", r"\(document\): expected an object"),
+        ("[]", r"\$: \[\] is not of type 'object'"),
         (
             json.dumps(
                 {
@@ -167,8 +176,8 @@ def test_a_missing_index_is_an_empty_state(tmp_path: Path) -> None:
                     },
                 }
             ),
-            r"distributions\.u\.releases\.r\.architectures\.x86_64\.kernels\.5\.4\.0-1"
-            r"\.package\.version: expected a string",
+            r"\$\.distributions\.u\.releases\.r\.architectures\.x86_64\.kernels\['5\.4\.0-1'\]"
+            r"\.package: 'version' is a required property",
         ),
     ],
 )
@@ -177,5 +186,5 @@ def test_a_malformed_index_names_the_file_and_the_problem(
 ) -> None:
     (tmp_path / "index.json").write_text(text)
     with pytest.raises(BtfhubError, match=message) as info:
-        load_discovery(tmp_path)
+        load_hub_state(tmp_path)
     assert str(tmp_path / "index.json") in str(info.value)

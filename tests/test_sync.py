@@ -16,18 +16,17 @@ import pytest
 
 from generator.cli import main
 from generator.mirrorkit.mirror import MirrorServer
-from generator.model import KernelState
-from generator.shard_manifest import ShardOutcome, write_outcomes
+from generator.model import KernelId, KernelOutcome, KernelState
+from generator.shards.outcomes import write_outcomes
+from tests.hubkit import archive_files, mirror_args
 from tests.hubrepo import (
     BOT,
-    archive_bytes,
+    HOSTS,
     archive_file,
     clone,
     committed,
     git,
-    isolate_git,
     make_remote,
-    mirror_args,
     publish,
 )
 
@@ -40,18 +39,13 @@ BUSTER_1 = "4.19.0-1-cloud-amd64"
 NO_VMLINUX = f"package holds no vmlinux for {FOCAL_BAD} (a signed-flavour dbgsym stub?)"
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path, monkeypatch)
-
-
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
     return make_remote(tmp_path, extra={"NOTES.md": "maintainers' notes\n"})
 
 
 def sync(root: Path, server: MirrorServer, *extra: str) -> int:
-    return main(["sync", "--root", str(root), *mirror_args(server), *extra])
+    return main(["sync", "--root", str(root), *mirror_args(server, HOSTS), *extra])
 
 
 def kernel(root: Path, distro: str, release: str, uname: str, rev: str | None = None) -> Any:
@@ -182,7 +176,7 @@ def test_push_race_both_kernels_land_and_are_rendered(
         [f"A\t{archive_file(FOCAL_1)}", "M\tREADME.md", "M\tindex.json"]
     )
     assert f"focal/x86_64 {FOCAL_1}" in git(fresh, "log", "-1", "--format=%B")
-    assert set(archive_bytes(fresh)) == {archive_file(FOCAL_1), archive_file(BUSTER_1)}
+    assert set(archive_files(fresh)) == {archive_file(FOCAL_1), archive_file(BUSTER_1)}
     # The generated files were re-rendered from both runs' state, not hand-merged.
     for distro, release, uname in (("ubuntu", "focal", FOCAL_1), ("debian", "buster", BUSTER_1)):
         entry = kernel(fresh, distro, release, uname)
@@ -256,8 +250,8 @@ def test_a_second_run_fails_naming_the_holder(
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         for argv in (
-            ["sync", "--root", str(hub), *mirror_args(mirror_server), "--commit"],
-            ["reconcile", "--root", str(hub), *mirror_args(mirror_server)],
+            ["sync", "--root", str(hub), *mirror_args(mirror_server, HOSTS), "--commit"],
+            ["reconcile", "--root", str(hub), *mirror_args(mirror_server, HOSTS)],
             ["render", "--root", str(hub)],
         ):
             assert main(argv) == 1
@@ -288,10 +282,16 @@ def test_skip_build_records_outcomes_and_renders(
     write_outcomes(
         outcomes,
         [
-            ShardOutcome("ubuntu", "focal", "x86_64", FOCAL_BAD, KernelState.FAILED, "pahole: 1"),
-            ShardOutcome("debian", "buster", "x86_64", BUSTER_1, KernelState.SHIPS_BTF, "has .BTF"),
+            KernelOutcome(
+                KernelId("ubuntu", "focal", "x86_64", FOCAL_BAD), KernelState.FAILED, "pahole: 1"
+            ),
+            KernelOutcome(
+                KernelId("debian", "buster", "x86_64", BUSTER_1), KernelState.SHIPS_BTF, "has .BTF"
+            ),
             # Upstream dropped it since the build: warned about, not recorded.
-            ShardOutcome("ubuntu", "jammy", "x86_64", JAMMY_1, KernelState.FAILED, "gone"),
+            KernelOutcome(
+                KernelId("ubuntu", "jammy", "x86_64", JAMMY_1), KernelState.FAILED, "gone"
+            ),
         ],
     )
     code = sync(hub, mirror_server, "--skip-build", "--outcomes", str(outcomes), "--commit")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import time
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from generator.errors import BtfhubError, PackageError, UpstreamError
 from generator.mirrorkit.debpkg import build_deb
@@ -31,21 +31,24 @@ from generator.mirrorkit.mirror import (
     write_rpmmd_repo,
 )
 from generator.mirrorkit.rpmpkg import build_rpm
+from generator.mirrorkit.signing import default_signer
 from generator.model import (
     Catalog,
     Column,
     Distribution,
     KernelPackage,
     Release,
+    ReleaseArch,
     Repository,
     Source,
     series_matches,
 )
 from generator.upstream.apt import discover_apt, flavour_of
-from generator.upstream.discover import discover_all, discover_release
-from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.discover import SourceListings, discover_all
+from generator.upstream.http import RetryPolicy, UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
+from tests.hubkit import closed_port
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"
@@ -275,7 +278,7 @@ def test_apt_prefers_xz_and_needs_only_listed_forms(
         found = discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
     assert [p.uname for p in found] == ["5.4.0-26-generic"]
     assert [r.path for r in mirror_server.log] == [
-        "/ubuntu/dists/focal/Release",
+        "/ubuntu/dists/focal/InRelease",
         "/ubuntu/dists/focal/main/binary-amd64/Packages.xz",
     ]
 
@@ -310,7 +313,11 @@ def test_apt_missing_release_names_both_urls(tmp_path: Path, mirror_server: Mirr
     assert f"(mirror of {UBUNTU}dists/focal/Release)" in message
     assert "HTTP 404" in message
     assert err.value.url == f"{UBUNTU}dists/focal/Release"
-    assert len(mirror_server.log) == 1  # a 404 is an answer, not retried
+    # InRelease, then Release: each 404 is an answer, not retried.
+    assert [r.path for r in mirror_server.log] == [
+        "/ubuntu/dists/focal/InRelease",
+        "/ubuntu/dists/focal/Release",
+    ]
 
 
 def test_apt_arch_not_listed(
@@ -319,7 +326,7 @@ def test_apt_arch_not_listed(
     write_apt_repo(
         mirror_server.directory, "ubuntu", "focal", "main", "amd64", [ubuntu_pkgs["u26"]]
     )
-    with pytest.raises(UpstreamError, match=r"dists/focal/Release.*main/binary-arm64/Packages"):
+    with pytest.raises(UpstreamError, match=r"dists/focal/InRelease.*main/binary-arm64/Packages"):
         _discover_focal(tmp_path, mirror_server, "arm64")
 
 
@@ -417,7 +424,8 @@ def test_apt_release_without_sha256(tmp_path: Path, mirror_server: MirrorServer)
     suite = mirror_server.directory / "ubuntu/dists/focal"
     suite.mkdir(parents=True)
     (suite / "Release").write_text("Origin: x\nMD5Sum:\n 0123 12 main/binary-amd64/Packages\n")
-    with pytest.raises(UpstreamError, match=r"dists/focal/Release.*no SHA256 field"):
+    default_signer().sign_release(suite / "Release")
+    with pytest.raises(UpstreamError, match=r"dists/focal/InRelease.*no SHA256 field"):
         _discover_focal(tmp_path, mirror_server)
 
 
@@ -500,9 +508,9 @@ def test_rerun_downloads_no_unchanged_index(
     # Release files are revalidated (304); Packages whose SHA-256 the Release
     # still lists come from the cache without a request.
     assert [(r.path.rsplit("/", 2)[-2:], r.status) for r in mirror_server.log] == [
-        (["focal", "Release"], 304),
-        (["focal-updates", "Release"], 304),
-        (["focal-proposed", "Release"], 304),
+        (["focal", "InRelease"], 304),
+        (["focal-updates", "InRelease"], 304),
+        (["focal-proposed", "InRelease"], 304),
     ]
     assert mirror_server.bytes_sent == 0
     assert (client.stats.index_bytes, client.stats.not_modified, client.stats.cache_hits) == (
@@ -529,7 +537,7 @@ def test_rerun_downloads_no_unchanged_index(
         third = discover_apt(client, ddebs_repo(flavours=()), FOCAL, "x86_64")
     assert "5.4.0-26-lowlatency" in [p.uname for p in third]
     assert [(r.path, r.status) for r in mirror_server.log if r.status == 200] == [
-        ("/ubuntu/dists/focal-proposed/Release", 200),
+        ("/ubuntu/dists/focal-proposed/InRelease", 200),
         ("/ubuntu/dists/focal-proposed/main/binary-amd64/Packages", 200),
     ]
 
@@ -577,13 +585,13 @@ def test_retries_then_succeeds_with_exponential_backoff(
     tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    mirror_server.fail("/ubuntu/dists/focal/Release", 500, times=1)
-    mirror_server.fail("/ubuntu/dists/focal/Release", 503, times=1)
+    mirror_server.fail("/ubuntu/dists/focal/InRelease", 500, times=1)
+    mirror_server.fail("/ubuntu/dists/focal/InRelease", 503, times=1)
     sleeps: list[float] = []
     with make_client(tmp_path, mirror_server, backoff=0.5, sleep=sleeps.append) as client:
         found = discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
     assert [p.uname for p in found] == ["5.4.0-26-generic", "5.4.0-42-generic"]
-    assert [r.status for r in mirror_server.requests_for("/ubuntu/dists/focal/Release")] == [
+    assert [r.status for r in mirror_server.requests_for("/ubuntu/dists/focal/InRelease")] == [
         500,
         503,
         200,
@@ -597,7 +605,7 @@ def test_retries_429_and_dropped_connections(
     tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage], fault: str
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    path = "/ubuntu/dists/focal/Release"
+    path = "/ubuntu/dists/focal/InRelease"
     if fault == "429":
         mirror_server.fail(path, 429, times=2)
     else:
@@ -608,19 +616,30 @@ def test_retries_429_and_dropped_connections(
 
 
 def test_gives_up_after_bounded_attempts(tmp_path: Path, mirror_server: MirrorServer) -> None:
-    mirror_server.fail("/ubuntu/dists/focal/Release", 502, times=None)
+    mirror_server.fail("/ubuntu/dists/focal/InRelease", 502, times=None)
     with pytest.raises(UpstreamError) as err:
         _discover_focal(tmp_path, mirror_server)
     assert "HTTP 502" in str(err.value)
     assert "gave up after 4 attempts" in str(err.value)
-    assert f"{mirror_server.url}ubuntu/dists/focal/Release" in str(err.value)
+    assert f"{mirror_server.url}ubuntu/dists/focal/InRelease" in str(err.value)
     assert len(mirror_server.log) == 4
 
 
+@pytest.mark.parametrize(("retry_after", "slept"), [(None, 0.5), ("3", 3.0), ("1000", 60.0)])
+def test_retry_policy_waits_the_backoff_or_a_longer_retry_after(
+    retry_after: str | None, slept: float
+) -> None:
+    sleeps: list[float] = []
+    policy = RetryPolicy.for_attempts(4, 0.5, sleeps.append, None)
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    response = urllib3.HTTPResponse(status=503, headers=headers)
+    policy = policy.increment("GET", "/dists/focal/Release", response=response)
+    policy.sleep(response)
+    assert sleeps == [slept]  # capped at MAX_RETRY_AFTER (60 s)
+
+
 def test_unreachable_host_names_the_url(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago: connection refused
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     client = UpstreamClient(cache_dir=None, attempts=2, backoff=0.0, timeout=(2.0, 2.0))
     url = f"http://127.0.0.1:{port}/dists/x/Release"
     with pytest.raises(
@@ -875,7 +894,7 @@ def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: MirrorServ
         discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
-# -- discover_release: series and sharing ---------------------------------------------
+# -- SourceListings.release: series and sharing -------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -933,15 +952,16 @@ def test_releases_sharing_a_repository_fetch_it_once(
         repositories=(centos_repo(),),
     )
     with make_client(tmp_path, mirror_server) as client:
-        found = {
-            r.id: [p.uname for p in discover_release(client, dist, r, "x86_64")] for r in releases
-        }
+        listings = SourceListings(client)
+        found = {r.id: [p.uname for p in listings.release(dist, r, "x86_64")] for r in releases}
     assert found == {
         "7.0.1406": ["3.10.0-123.4.2.el7.x86_64", "3.10.0-123.el7.x86_64"],
         "7.9.2009": ["3.10.0-1160.el7.x86_64"],
         "7.5.1804": [],
     }
-    assert len(mirror_server.log) == 2  # repomd.xml and primary, once for three releases
+    # repomd.xml, its signature (a 404: the RPMs' own are the anchor) and primary,
+    # once for three releases.
+    assert len(mirror_server.log) == 3
 
 
 def test_discover_all_keeps_going_after_a_failure(
@@ -962,21 +982,23 @@ def test_discover_all_keeps_going_after_a_failure(
     )
     catalog = Catalog((dist,))
     with make_client(tmp_path, mirror_server) as client:
-        listings, errors = discover_all(
+        found = discover_all(
             client, [(dist, r, "x86_64") for r in catalog.distributions[0].releases]
         )
-    assert list(listings) == [("centos7", "7.0.1406", "x86_64")]
+    assert list(found.kernels) == [ReleaseArch("centos7", "7.0.1406", "x86_64")]
     url = "http://debuginfo.centos.org/7/x86_64/missing/repodata/repomd.xml"
-    assert [e[:4] for e in errors] == [
-        ("centos7", "7.1.1503", "x86_64", url),
-        ("centos7", "7.2.1511", "x86_64", url),
+    assert [(e.target, e.url) for e in found.failures] == [
+        (ReleaseArch("centos7", "7.1.1503", "x86_64"), url),
+        (ReleaseArch("centos7", "7.2.1511", "x86_64"), url),
     ]
-    assert "HTTP 404" in errors[0][4]
+    assert "HTTP 404" in found.failures[0].message
+    assert found.failures[0].cause == "HTTP 404 Not Found"
+    assert not found.failures[0].unreachable
     # The failure is remembered: the shared broken repository was asked once.
     assert len(mirror_server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
 
 
-def test_discover_release_first_source_wins(
+def test_release_listing_first_source_wins(
     tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64/a", [centos_rpms["123"]])
@@ -992,7 +1014,7 @@ def test_discover_release_first_source_wins(
         repositories=(centos_repo(),),
     )
     with make_client(tmp_path, mirror_server) as client:
-        (pkg,) = discover_release(client, dist, release, "x86_64")
+        (pkg,) = SourceListings(client).release(dist, release, "x86_64")
     assert "/x86_64/b/" in pkg.url
 
 
@@ -1150,4 +1172,4 @@ def test_apt_suite_with_a_slash(tmp_path: Path, mirror_server: MirrorServer) -> 
             client, repo, Source("security", suites=("buster/updates",)), "x86_64"
         )
     assert pkg.uname == "4.19.0-21-cloud-amd64"
-    assert mirror_server.log[0].path == "/security/dists/buster/updates/Release"
+    assert mirror_server.log[0].path == "/security/dists/buster/updates/InRelease"

@@ -8,6 +8,7 @@ write into archive/) is the caller's job; this returns bytes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,13 @@ def build_kernel_btf(
     force: bool = False,
     package: str = "",
     size: int | None = None,
+    on_extracted: Callable[[Path], None] | None = None,
 ) -> BuiltBtf:
     """Read the package stream, encode its vmlinux as BTF and return the tarball bytes.
 
     Stops reading `stream` once the vmlinux is out (the caller closes it).
+    on_extracted(vmlinux) runs right after that, before pahole: the caller
+    verifies the package alongside the encoding (generator.verify).
     Raises PackageError (package unreadable, no vmlinux) or EncodeError.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +83,8 @@ def build_kernel_btf(
     raw = workdir / f"{uname}.btf"
     try:
         extract_vmlinux(stream, fmt, uname, vmlinux, package=package, size=size)
+        if on_extracted is not None:
+            on_extracted(vmlinux)
         ships_btf = has_btf_section(vmlinux)
         if ships_btf and not force:
             return BuiltBtf(uname=uname, ships_btf=True, tar_xz=None, summary=None)

@@ -1,16 +1,21 @@
-"""Arguments shared by the commands that read upstream (plan, reconcile, sync)."""
+"""Arguments and output shared by the commands that read upstream (plan, reconcile, sync)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from generator.model import Catalog, Plan
-from generator.reconcile import DiscoveryResult, Selection, discover, make_plan
-from generator.state import Discovery, load_discovery
+from generator.hub.build import BuildOptions
+from generator.model import Selection
+from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
-from generator.upstream.mirrors import Mirrors
+from generator.upstream.mirrors import ENV_VAR, Mirrors
+
+# How a command gets its upstream client: cli.main(upstream=...) may pass
+# another factory (a test: no backoff sleeps); cli.main stores it on every args.
+UpstreamFactory = Callable[[Mirrors, Path, TrustPolicy], UpstreamClient]
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +34,15 @@ def add_upstream_arguments(parser: argparse.ArgumentParser) -> None:
         "also BTFHUB_MIRRORS='FROM=TO ...')",
     )
     parser.add_argument(
+        "--keyring",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="also trust the OpenPGP keys in FILE (armored or binary) for every repository, "
+        "e.g. a private mirror's re-signing key (repeatable; also BTFHUB_KEYRINGS='FILE ...')",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         help="where upstream indexes are cached for conditional GET "
@@ -44,29 +58,24 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also build kernels that ship their own BTF (e.g. to compare against it)",
     )
-    parser.add_argument(
-        "--verify-packages",
-        action="store_true",
-        help="download each package to its end to check the SHA-256 its repository "
-        "index gives (by default reading stops once vmlinux is out, covered by the "
-        "compression checksums and the BTF check)",
-    )
 
 
 def selection(args: argparse.Namespace) -> Selection:
     return Selection(distro=args.distro, release=args.release, arch=args.arch)
 
 
-def discover_and_plan(
-    args: argparse.Namespace, catalog: Catalog, client: UpstreamClient
-) -> tuple[DiscoveryResult, Discovery, Plan]:
-    """What upstream lists for the selection, the hub's recorded state, and the plan."""
-    found = discover(client, catalog, selection(args), force=args.force)
-    discovery = load_discovery(args.root)
-    return found, discovery, make_plan(args.root, catalog, discovery, found, force=args.force)
+def build_options(args: argparse.Namespace) -> BuildOptions:
+    return BuildOptions(jobs=args.jobs, force=args.force)
+
+
+def default_upstream(mirrors: Mirrors, cache_dir: Path, trust: TrustPolicy) -> UpstreamClient:
+    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, trust=trust)
 
 
 def upstream_client(args: argparse.Namespace) -> UpstreamClient:
-    mirrors = Mirrors.parse(args.mirror, os.environ.get("BTFHUB_MIRRORS"))
+    mirrors = Mirrors.parse(args.mirror, os.environ.get(ENV_VAR))
     cache_dir = args.cache_dir or (args.root / ".btfhub-cache" / "http")
-    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir)
+    # The run's added keys: --keyring files, then BTFHUB_KEYRINGS (generator.trust).
+    trust = TrustPolicy.from_sources(args.keyring)
+    factory: UpstreamFactory = args.upstream_factory or default_upstream
+    return factory(mirrors, cache_dir, trust)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         with demo.MirrorServer(mirror) as server:
             print(f"local upstream mirror: {server.url} (serving {mirror})")
             common = ["--root", str(hub)]
-            mirrors = demo.mirror_args(server)
+            mirrors = demo.mirror_args(server) + demo.trust_args()
             _step("btfhub validate")
             if main(["validate", *common]) != 0:
                 return 1

@@ -1,7 +1,7 @@
 """`btfhub merge DIR...`: bring the build jobs' shard outputs into archive/, verified.
 
 Every shard directory is checked (manifest, paths, sizes, hashes, no strays)
-before any file moves; see generator/shard_manifest.py. The failed and
+before any file moves; see generator/shards/merge.py. The failed and
 ships-btf outcomes the shards report are printed and, with --outcomes FILE,
 written as JSON for the next step (`btfhub sync`) to record in index.json.
 """
@@ -12,9 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from generator.commands.output import report_failed_kernels
 from generator.lock import HubLock
 from generator.model import KernelState
-from generator.shard_manifest import merge_shards, write_outcomes
+from generator.progress import Reporter
+from generator.shards.merge import merge_shards
+from generator.shards.outcomes import write_outcomes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,12 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     with HubLock(args.root):
         result = merge_shards(args.root, args.dirs)
-    for o in result.outcomes:
-        if o.state is KernelState.FAILED:
-            print(f"FAILED {o.distro}/{o.release}/{o.arch} {o.uname}: {o.reason}", file=sys.stderr)
+    report_failed_kernels(Reporter(), result.outcomes)
     if result.missing_shards:
+        missing = ", ".join(s.label for s in result.missing_shards)
         print(
-            f"btfhub merge: warning: no output from shard(s) {', '.join(result.missing_shards)} "
+            f"btfhub merge: warning: no output from shard(s) {missing} "
             "(did a build job fail?); their kernels stay missing until the next run",
             file=sys.stderr,
         )

@@ -1,4 +1,8 @@
-"""`btfhub plan`: what upstream publishes and what the archive lacks (reads, never writes)."""
+"""`btfhub plan`: what upstream publishes and what the archive lacks (reads, never writes).
+
+Exit 0 when every selected release was discovered, 1 when any discovery
+failed; the plan (table or JSON) is printed either way.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,15 @@ from generator.catalog import load_catalog
 from generator.commands.common import (
     add_selection_arguments,
     add_upstream_arguments,
-    discover_and_plan,
+    selection,
     upstream_client,
 )
+from generator.commands.output import report_failures
+from generator.hub.run import plan_hub
+from generator.model import Catalog
 from generator.planner import format_plan, plan_to_json
-from generator.shards import shards_to_json, split_plan
+from generator.progress import Reporter
+from generator.shards.split import shards_to_json, split_plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,13 +42,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.root)
-    client = upstream_client(args)
-    _, _, the_plan = discover_and_plan(args, catalog, client)
+    with upstream_client(args) as client:
+        the_plan = plan_hub(args.root, catalog, client, selection(args), args.force)
+    unsigned = unsigned_repositories(catalog, args.distro)
     if args.json:
         out = plan_to_json(the_plan)
+        out["unsigned_repositories"] = unsigned
         if args.shards:
             out.update(shards_to_json(split_plan(the_plan.missing(), args.shards)))
         print(json.dumps(out, sort_keys=True, indent=2))
+        report_failures(Reporter(), the_plan.failures)  # stderr: stdout stays JSON
     else:
         print(format_plan(the_plan))
-    return 0
+        for u in unsigned:
+            print(
+                f"unsigned: {u['distro']}/{u['repository']} ({u['url']}): its manifest says "
+                "`unsigned: true`, so no signature vouches for what is built from it"
+            )
+    return 1 if the_plan.failures else 0
+
+
+def unsigned_repositories(catalog: Catalog, distro: str | None) -> list[dict[str, str]]:
+    """The repositories a manifest marks `unsigned: true` (of the selected distribution)."""
+    return [
+        {"distro": d.id, "repository": r.id, "url": r.url}
+        for d in catalog.distributions
+        if distro is None or d.id == distro
+        for r in d.repositories
+        if r.unsigned
+    ]

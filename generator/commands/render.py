@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 from generator.catalog import load_catalog
+from generator.hub.run import render
 from generator.lock import HubLock
-from generator.render import README_FILE, render_hub
-from generator.state import INDEX_FILE, load_discovery
+from generator.render import README_FILE
+from generator.state import INDEX_FILE, load_hub_state
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write nothing; exit 1 with a diff when README.md or index.json is stale",
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="read and hash every archive file, even those git reports unchanged "
+        "(whose recorded size and sha256 are trusted otherwise)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(root)
     # --check writes nothing, so it can run beside a sync; a write cannot.
     with contextlib.nullcontext() if args.check else HubLock(root):
-        discovery = load_discovery(root)
-        result = render_hub(root, catalog, discovery, check=args.check)
+        result = render(root, catalog, load_hub_state(root), check=args.check, verify=args.verify)
     for path in result.unassigned:
         print(
             f"warning: {path} belongs to no release of the catalog (kept in index.json)",

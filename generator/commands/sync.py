@@ -1,8 +1,20 @@
-"""`btfhub sync`: reconcile (or record the shards' outcomes), then commit and push.
+"""`btfhub sync`: the GitOps loop in one locked run.
+
+    reconcile (discover, build, record, render)            default
+    discover, record the shards' outcomes, render          --skip-build
+    commit the hub's files                                 --commit
+    push, re-rendering on top of the remote                --push
+
+--skip-build is the publish step of the sharded workflow: the build jobs
+built the files, `btfhub merge` put them into archive/ and wrote their
+failed / ships-btf outcomes to a file. Discovery still runs (index fetches,
+cached by conditional GET): the listings it records are what index.json
+shows for every kernel, so the sharded flow renders the very bytes one
+unsharded reconcile would.
 
 Exit 0 when everything was built (or recorded) and published, 1 when a
 kernel failed or a release could not be discovered (what was built is still
-committed, failures and all) or on any error. See generator/sync.py.
+committed, failures and all) or on any error. See generator/hub/publish.py.
 """
 
 from __future__ import annotations
@@ -10,12 +22,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from generator.catalog import load_catalog
 from generator.commands.common import (
     add_build_arguments,
     add_selection_arguments,
     add_upstream_arguments,
+    build_options,
+    selection,
+    upstream_client,
 )
-from generator.sync import run_sync
+from generator.commands.output import (
+    report_failed_kernels,
+    report_failures,
+    report_summary,
+    undiscovered,
+)
+from generator.errors import BtfhubError
+from generator.hub import publish
+from generator.hub.run import reconcile, record_only
+from generator.lock import HubLock
+from generator.model import KernelOutcome, KernelState, UpstreamListing
+from generator.progress import Reporter
+from generator.shards.outcomes import read_outcomes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,4 +81,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_sync(args.root, args)
+    if args.outcomes is not None and not args.skip_build:
+        raise BtfhubError("--outcomes FILE goes with --skip-build (a build run has its own)")
+    root: Path = args.root
+    options = publish.PublishOptions(args.commit, args.push, args.remote, args.branch)
+    reporter = Reporter()
+    listing: UpstreamListing | None
+    outcomes: tuple[KernelOutcome, ...]
+    with HubLock(root), upstream_client(args) as client:
+        catalog = load_catalog(root)
+        branch = publish.prepare(root, options)
+        if args.skip_build:
+            given = read_outcomes(args.outcomes) if args.outcomes is not None else ()
+            recorded = record_only(
+                root, catalog, client, selection(args), args.force, given, reporter
+            )
+            report_failures(reporter, recorded.failures)
+            failed = report_failed_kernels(reporter, recorded.outcomes)
+            ships = sum(1 for o in recorded.outcomes if o.state is KernelState.SHIPS_BTF)
+            reporter.info(
+                f"summary: recorded {failed} failed and {ships} shipping their own BTF"
+                + undiscovered(recorded.failures)
+            )
+            listing, outcomes, failures = recorded.listing, recorded.outcomes, recorded.failures
+        else:
+            report = reconcile(
+                root, catalog, client, selection(args), build_options(args), reporter
+            )
+            report_summary(reporter, report)
+            listing, outcomes, failures = report.listing, report.outcomes, report.failures
+        if options.commits:
+            learnt = publish.learnt(root, listing, outcomes)
+            publish.publish(root, options, branch, learnt, reporter)
+    failed_kernel = any(o.state is KernelState.FAILED for o in outcomes)
+    return 1 if failed_kernel or failures else 0

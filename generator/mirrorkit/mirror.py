@@ -14,6 +14,7 @@ for decoys that need no real contents: discovery never opens a package.
 
 from __future__ import annotations
 
+import base64
 import bz2
 import email.utils
 import gzip
@@ -24,13 +25,15 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import zstandard
+
+from generator.mirrorkit.signing import Signer, default_signer
 
 # -- the server ------------------------------------------------------------------
 
@@ -59,7 +62,10 @@ class Request:
 class MirrorServer:
     """ThreadingHTTPServer on 127.0.0.1:<free port> serving `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, basic_auth: tuple[str, str] | None = None) -> None:
+        # basic_auth: answer 401 to any request without these credentials (an
+        # RMT/SMT mirror of SUSE's repositories, say).
+        self.basic_auth = basic_auth
         self.directory = directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.log: list[Request] = []
@@ -197,12 +203,24 @@ def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
         def _file(self) -> Path | None:
             path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
             target = (server.directory / path.lstrip("/")).resolve()
+            if target.is_dir() and path.endswith("/"):
+                # A directory URL answers with its index page, as Apache's does.
+                target = target / "index.html"
             if not target.is_relative_to(server.directory) or not target.is_file():
                 return None
             return target
 
+        def _authorized(self) -> bool:
+            if server.basic_auth is None:
+                return True
+            token = base64.b64encode(":".join(server.basic_auth).encode()).decode()
+            return self.headers.get("Authorization") == f"Basic {token}"
+
         def _serve(self, body: bool) -> None:
             path = urllib.parse.urlsplit(self.path).path
+            if not self._authorized():
+                self._simple(401, "authentication required\n")
+                return
             fault = server._take_fault(path)
             if fault is not None and fault.drop:
                 self.close_connection = True
@@ -360,6 +378,9 @@ def write_apt_repo(
     arch: str,
     debs: Sequence[Path | AptPackage],
     compression: str | Sequence[str] = "xz",
+    *,
+    signed: bool = True,
+    signer: Signer | None = None,
 ) -> Path:
     """Write <root>/<base_subdir>/{pool,dists/<suite>} for one component and arch.
 
@@ -395,12 +416,18 @@ def write_apt_repo(
         (index_dir / ("Packages" + (f".{codec}" if codec else ""))).write_bytes(
             compress(text, codec)
         )
-    write_release(repo / "dists" / suite, suite)
+    write_release(repo / "dists" / suite, suite, signed=signed, signer=signer)
     return repo
 
 
-def write_release(suite_dir: Path, suite: str) -> Path:
-    """dists/<suite>/Release listing every file below it with size and SHA-256."""
+def write_release(
+    suite_dir: Path, suite: str, *, signed: bool = True, signer: Signer | None = None
+) -> Path:
+    """dists/<suite>/Release listing every file below it with size and SHA-256.
+
+    Signed like an upstream suite (InRelease and Release.gpg) by `signer`,
+    the process's test key by default; signed=False leaves neither.
+    """
     files = sorted(
         p
         for p in suite_dir.rglob("*")
@@ -430,6 +457,10 @@ def write_release(suite_dir: Path, suite: str) -> Path:
         lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data):>16} {rel}")
     release = suite_dir / "Release"
     release.write_text("\n".join(lines) + "\n")
+    for stale in ("InRelease", "Release.gpg"):
+        (suite_dir / stale).unlink(missing_ok=True)
+    if signed:
+        (signer or default_signer()).sign_release(release)
     return release
 
 
@@ -508,6 +539,8 @@ def write_rpmmd_repo(
     primary_compression: str = "gz",
     flat: bool = True,
     package_dir: str | None = None,
+    *,
+    repomd_signer: Signer | None = None,
 ) -> Path:
     """Write repodata/{repomd.xml,<sha>-primary.xml.<ext>} and place the packages.
 
@@ -567,6 +600,10 @@ def write_rpmmd_repo(
         'xmlns:rpm="http://linux.duke.edu/metadata/rpm">\n'
         "  <revision>0</revision>\n" + "".join(reversed(data_entries)) + "</repomd>\n"
     )
+    # Most debuginfo repositories publish no repomd.xml.asc (their RPMs are
+    # signed instead); a test that wants one passes a signer.
+    if repomd_signer is not None:
+        repomd_signer.sign_detached(repodata / "repomd.xml")
     return repo_root
 
 
@@ -574,7 +611,3 @@ def primary_path(repo_root: Path) -> Path:
     """The primary.xml.* file a write_rpmmd_repo() call wrote."""
     (found,) = (repo_root / "repodata").glob("*-primary.xml*")
     return found
-
-
-def iter_requests(server: MirrorServer, prefix: str) -> Iterator[Request]:
-    return (r for r in list(server.log) if r.path.startswith(prefix))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from generator.errors import BtfhubError
 from generator.mirrorkit.mirror import AptPackage, pool_dir, write_apt_repo
+from generator.mirrorkit.signing import default_signer
 from generator.mirrorkit.tools import run
 
 CACHE_ENV = "BTFHUB_REAL_CACHE"
@@ -63,6 +64,9 @@ def reconcile_args(hub: Path, mirror_url: str) -> list[str]:
         "--force",
         "--mirror",
         f"{UPSTREAM}={mirror_url}debian/",
+        # publish() signs the mirror's InRelease with this process's test key.
+        "--keyring",
+        str(default_signer().public_key),
     ]
 
 

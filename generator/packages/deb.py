@@ -15,14 +15,8 @@ from pathlib import Path
 
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages.ar import iter_members
-from generator.packages.stream import (
-    Readable,
-    as_binary,
-    close_reader,
-    copy_to_file,
-    decompressed,
-    sniffed,
-)
+from generator.packages.decompress import close_reader, decompressed, sniffed
+from generator.packages.stream import Readable, as_binary, copy_to_file
 
 # data.tar suffix -> compression; verified against the magic bytes too.
 DATA_TAR_COMPRESSION: dict[str, str | None] = {

@@ -17,7 +17,8 @@ import stat
 from pathlib import Path
 
 from generator.errors import MalformedPackageError, PackageError
-from generator.packages import cpio
+from generator.packages.cpio import iter_members
+from generator.packages.decompress import close_reader, decompressed, sniffed
 from generator.packages.rpmheader import (
     LEAD_LEN,
     SIGTAG_LONGSIZE,
@@ -31,22 +32,27 @@ from generator.packages.rpmheader import (
     read_header,
     read_lead,
 )
-from generator.packages.stream import (
-    Readable,
-    close_reader,
-    copy_to_file,
-    decompressed,
-    sniffed,
-)
+from generator.packages.stream import Readable, copy_to_file
 
 
 def vmlinux_path(uname: str) -> str:
     return f"usr/lib/debug/lib/modules/{uname}/vmlinux"
 
 
+def vmlinux_paths(uname: str) -> tuple[str, str]:
+    """Where kernel debuginfo RPMs keep vmlinux: Red Hat family, then SUSE."""
+    return vmlinux_path(uname), f"usr/lib/debug/boot/vmlinux-{uname}.debug"
+
+
 def _vmlinux_entry(files: list[FileEntry], uname: str) -> FileEntry:
-    """The header's one vmlinux entry, refusing two, a link, a device or a hard link."""
-    wanted = "/" + vmlinux_path(uname)
+    """The header's one vmlinux entry, refusing two, a link, a device or a hard link.
+
+    The first candidate path the header lists is the vmlinux (a package
+    holds one of them); that path listed twice is refused.
+    """
+    listed = {f.path for f in files}
+    candidates = ["/" + p for p in vmlinux_paths(uname)]
+    wanted = next((p for p in candidates if p in listed), candidates[0])
     found = [f for f in files if f.path == wanted]
     if not found:
         raise PackageError(
@@ -94,7 +100,7 @@ def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path, size: int | No
     reader = decompressed(payload, compression, "the rpm payload")
     seen: set[str] = set()
     try:
-        for member in cpio.iter_members(reader):
+        for member in iter_members(reader):
             check_member_name(member.name, "the rpm payload")
             path = normalise(member.name)
             header_entry = listed.get(path)

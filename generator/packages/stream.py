@@ -5,22 +5,18 @@ HTTP response body (already being hashed and size-checked), so nothing may
 seek, and nothing may hold more than a chunk in memory. A 282 MB Debian
 package holds a 588 MB vmlinux; reading it through these adapters keeps the
 resident set to a few MiB of buffers plus the decompressor's dictionary.
-(The multi-threaded xz reader, generator.packages.xz, holds up to
+(Decoders are chosen in generator.packages.decompress; the multi-threaded
+xz reader, generator.packages.xz, holds up to
 MAX_AHEAD decoded bytes more: 48 MiB, for twice the speed on 2 cores.)
 """
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
-import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-import zstandard
-
+from generator import codecs
 from generator.errors import PackageError
 
 # Copy and read granularity: large enough that Python call overhead vanishes
@@ -29,37 +25,9 @@ CHUNK = 1 << 20
 # How much compressed input the decompressors pull per read.
 INPUT_CHUNK = 256 << 10
 
-# Magic bytes of the compressions packages use (none is a prefix of another).
-MAGIC: dict[str, bytes] = {
-    "xz": b"\xfd7zXZ\x00",
-    "zstd": b"\x28\xb5\x2f\xfd",
-    "gzip": b"\x1f\x8b",
-    "bzip2": b"BZh",
-}
-MAGIC_LEN = max(len(m) for m in MAGIC.values())
-
-# What the decompressors raise on corrupt input (bz2 uses a bare OSError).
-# Converted to PackageError right at the decompress() call so that an OSError
-# from writing the output file is never mistaken for corrupt input.
-DATA_ERRORS: tuple[type[BaseException], ...] = (
-    lzma.LZMAError,
-    zlib.error,
-    zstandard.ZstdError,
-    OSError,
-    EOFError,
-)
-
 
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
-
-
-def sniff_compression(head: bytes) -> str | None:
-    """The compression whose magic starts `head`, or None (plain data)."""
-    for name, magic in MAGIC.items():
-        if head.startswith(magic):
-            return name
-    return None
 
 
 def read_exact(stream: Readable, n: int, what: str) -> bytes:
@@ -173,39 +141,10 @@ class LimitedReader(Reader):
         self.remaining = 0
 
 
-class _BoundedDecompressor(Protocol):
-    """lzma/bz2 decompressor objects: decompress(data, max_length) with needs_input."""
-
-    @property
-    def eof(self) -> bool: ...
-
-    @property
-    def needs_input(self) -> bool: ...
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
-
-
-class _ZlibAdapter:
-    """zlib's decompressobj, given the lzma/bz2 needs_input interface."""
-
-    def __init__(self) -> None:
-        # wbits=47: auto-detect zlib or gzip framing, 32 KiB window.
-        self._d = zlib.decompressobj(wbits=47)
-        self.eof = False
-        self.needs_input = True
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
-        data = self._d.unconsumed_tail + data
-        out = self._d.decompress(data, max(max_length, 0))
-        self.eof = self._d.eof
-        self.needs_input = not self._d.unconsumed_tail
-        return out
-
-
 class DecompressingReader(Reader):
     """read(n) over a one-shot decompressor fed from a stream, bounded output per call."""
 
-    def __init__(self, stream: Readable, decompressor: _BoundedDecompressor, what: str) -> None:
+    def __init__(self, stream: Readable, decompressor: codecs.Decompressor, what: str) -> None:
         super().__init__()
         self._stream = stream
         self._d = decompressor
@@ -224,89 +163,13 @@ class DecompressingReader(Reader):
                     )
             try:
                 out = self._d.decompress(data, n)
-            except DATA_ERRORS as exc:
+            except codecs.DATA_ERRORS as exc:
                 raise PackageError(f"corrupt compressed data in {self._what}: {exc}") from exc
             if out:
                 return out
         # Trailing bytes after the end marker (padding, a second stream) are
         # ignored: the archive format above knows its own end.
         return b""
-
-
-class _ZstdReader(Reader):
-    """zstandard's stream_reader with its errors turned into PackageError.
-
-    stream_reader decompresses incrementally; ZstdDecompressor().decompress()
-    would need the whole frame (and its output) in memory. It returns b"" on
-    a frame cut short rather than raising: the archive layer above, which
-    reads exact lengths, reports that truncation.
-    """
-
-    def __init__(self, stream: Readable, what: str) -> None:
-        super().__init__()
-        self._r = zstandard.ZstdDecompressor().stream_reader(
-            as_binary(stream), read_size=INPUT_CHUNK, read_across_frames=True
-        )
-        self._what = what
-
-    def read(self, n: int = -1, /) -> bytes:
-        if n is None or n < 0:
-            n = CHUNK
-        try:
-            out: bytes = self._r.read(n)
-        except zstandard.ZstdError as exc:
-            raise PackageError(f"corrupt compressed data in {self._what}: {exc}") from exc
-        return out
-
-
-def _lzma() -> _BoundedDecompressor:
-    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-
-
-def _bz2() -> _BoundedDecompressor:
-    return bz2.BZ2Decompressor()
-
-
-_BOUNDED: dict[str, Callable[[], _BoundedDecompressor]] = {
-    "xz": _lzma,
-    "gzip": _ZlibAdapter,
-    "bzip2": _bz2,
-}
-
-
-def decompressed(stream: Readable, compression: str | None, what: str) -> Readable:
-    """A reader of `stream` decompressed with `compression` (None: as is).
-
-    Pass it to close_reader() when done: the xz reader runs worker threads.
-    """
-    if compression is None:
-        return stream
-    if compression == "zstd":
-        return _ZstdReader(stream, what)
-    if compression == "xz":
-        # Imported here: the xz module builds on the readers above.
-        from generator.packages.xz import xz_reader
-
-        return xz_reader(stream, what)
-    factory = _BOUNDED.get(compression)
-    if factory is None:
-        raise PackageError(f"unknown compression {compression!r} for {what}")
-    return DecompressingReader(stream, factory(), what)
-
-
-def close_reader(reader: Readable) -> None:
-    """Close a reader that has a close() (releases a decoder's threads and buffers)."""
-    close = getattr(reader, "close", None)
-    if callable(close):
-        close()
-
-
-def sniffed(stream: Readable, what: str) -> tuple[str | None, Readable]:
-    """Peek at the magic bytes: (compression or None, a reader that still starts at them)."""
-    head = read_upto(stream, MAGIC_LEN)
-    if not head:
-        raise PackageError(f"truncated package: {what} is empty")
-    return sniff_compression(head), PrefixedReader(head, stream)
 
 
 def as_binary(reader: Readable) -> BinaryIO:

@@ -1,9 +1,12 @@
 """Kernel debug packages in an apt repository (Ubuntu ddebs, Debian main).
 
-The chain of trust follows apt's: dists/<suite>/Release lists every index
-with its size and SHA-256, each Packages index lists every package with its
-size and SHA-256. Release's own signature (Release.gpg) is checked with
-gpgv when the repository names a keyring in its manifest. deb822 is
+The chain of trust follows apt's: dists/<suite>/InRelease (or Release with
+its detached Release.gpg) is signed by the repository's archive key and
+lists every index with its size and SHA-256; each Packages index lists
+every package with its size and SHA-256. The signature is checked with
+gpgv against the repository's keyring (generator.trust) unless its
+manifest entry says `unsigned: true`; the Release text that is parsed is
+the one gpgv vouches for. deb822 is
 parsed here rather than with python-debian, whose parser guesses encodings
 and skips malformed lines silently: a broken index must fail loudly with its URL and line number.
 """
@@ -11,17 +14,15 @@ and skips malformed lines silently: a broken index must fail loudly with its URL
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urljoin
 
 from debian.debian_support import Version
 
 from generator.errors import BtfhubError
 from generator.model import KernelPackage, Repository, Source
+from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
 
@@ -78,26 +79,45 @@ class IndexEntry:
     sha256: str
 
 
-def verify_signature(data: bytes, signature: bytes, keyring: str, where: str, url: str) -> None:
-    """gpgv: `signature` (Release.gpg) is a good signature of `data` by a key in `keyring`."""
-    with tempfile.TemporaryDirectory(prefix="btfhub-gpgv-") as tmp:
-        data_file, sig_file = Path(tmp, "Release"), Path(tmp, "Release.gpg")
-        data_file.write_bytes(data)
-        sig_file.write_bytes(signature)
+def signed_release(
+    client: UpstreamClient, repo: Repository, root: str, suite: str
+) -> tuple[bytes, str, str]:
+    """(Release text, where, url) of one suite, its signature checked unless unsigned.
+
+    InRelease first, as apt does; Release + Release.gpg when a suite has no
+    InRelease (older archives). A bad signature, one by an unknown key or
+    none at all fails the suite with the URL of what was read.
+    """
+    release_url = urljoin(root, f"dists/{suite}/Release")
+    try:
+        keyring = client.trust.keyring(repo)
+    except BtfhubError as exc:
+        raise UpstreamIndexError(f"{client.where(release_url)}: {exc}", release_url) from None
+    if keyring is None:  # unsigned: true in the manifest
+        return client.get_index(release_url), client.where(release_url), release_url
+    inrelease_url = urljoin(root, f"dists/{suite}/InRelease")
+    inrelease = client.find_index(inrelease_url)
+    if inrelease is not None:
+        where = client.where(inrelease_url)
         try:
-            proc = subprocess.run(
-                ["gpgv", "--keyring", keyring, str(sig_file), str(data_file)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-        except FileNotFoundError:
-            raise BtfhubError("gpgv is not installed (run scripts/setup.sh)") from None
-    if proc.returncode != 0:
-        detail = " ".join(proc.stderr.split())[-300:]
+            text, _ = keyring.verify_clearsigned(inrelease, where)
+        except SignatureError as exc:
+            raise UpstreamIndexError(str(exc), inrelease_url) from None
+        return text, where, inrelease_url
+    where = client.where(release_url)
+    release = client.get_index(release_url)
+    signature = client.find_index(release_url + ".gpg")
+    if signature is None:
         raise UpstreamIndexError(
-            f"{where}: bad or missing signature (Release.gpg, keyring {keyring}): {detail}", url
+            f"{where}: not signed: neither InRelease nor Release.gpg exists (HTTP 404); "
+            "a repository without signatures must say `unsigned: true` in its manifest",
+            release_url,
         )
+    try:
+        keyring.verify_detached(release, signature, f"{where} (Release.gpg)")
+    except SignatureError as exc:
+        raise UpstreamIndexError(str(exc), release_url) from None
+    return release, where, release_url
 
 
 def parse_release(body: bytes, where: str, url: str) -> dict[str, IndexEntry]:
@@ -216,12 +236,7 @@ def discover_apt(
     wanted_flavours = flavours(repo, uarch)
     best: dict[str, _Candidate] = {}
     for suite in source.suites:
-        release_url = urljoin(root, f"dists/{suite}/Release")
-        release_where = client.where(release_url)
-        release = client.get_index(release_url)
-        if repo.keyring is not None:
-            signature = client.get_index(release_url + ".gpg")
-            verify_signature(release, signature, repo.keyring, release_where, release_url)
+        release, release_where, release_url = signed_release(client, repo, root, suite)
         entries = parse_release(release, release_where, release_url)
         for component in repo.components:
             entry = pick_index(entries, component, uarch, release_where, release_url)

@@ -1,100 +1,25 @@
-"""Streaming decompression of index files, picking the codec from magic bytes.
+"""Decoded index bodies (Packages.xz, primary.xml.zst ...), codec from magic bytes.
 
-Indexes are named Packages.xz or primary.xml.zst, but mirrors and proxies
-have been known to serve them re-encoded, and the name says nothing once a
-URL is rewritten: the first bytes are the only reliable signal. Every codec
-is driven incrementally with an explicit end-of-stream check, because some
-(zstandard's stream_reader, for one) return a truncated stream's prefix
-without complaint.
+The codecs themselves are generator.codecs, shared with the package readers;
+this module turns their errors into the index error that names the URL.
 """
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
-import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
-import zstandard
-
+from generator import codecs
 from generator.upstream.http import UpstreamIndexError
-
-IN_CHUNK = 1 << 16
-
-MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-    (b"BZh", "bzip2"),
-)
-
-ERRORS: tuple[type[BaseException], ...] = (
-    zlib.error,
-    lzma.LZMAError,
-    OSError,
-    EOFError,
-    ValueError,
-    zstandard.ZstdError,
-)
-
-
-class _Decompressor(Protocol):
-    @property
-    def eof(self) -> bool: ...
-
-    @property
-    def unused_data(self) -> bytes: ...
-
-    def decompress(self, data: bytes) -> bytes: ...
-
-
-def sniff(head: bytes) -> str:
-    """ "gzip", "xz", "zstd", "bzip2", or "" for data that is not compressed."""
-    for magic, name in MAGIC:
-        if head.startswith(magic):
-            return name
-    return ""
-
-
-def _decompressor(codec: str) -> _Decompressor:
-    if codec == "gzip":
-        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    if codec == "xz":
-        return lzma.LZMADecompressor()
-    if codec == "bzip2":
-        return bz2.BZ2Decompressor()
-    decomp: Any = zstandard.ZstdDecompressor().decompressobj()
-    return decomp  # type: ignore[no-any-return]
 
 
 def decompressed_chunks(body: bytes, where: str, url: str) -> Iterator[bytes]:
-    """Yield the decompressed bytes of body; UpstreamIndexError on a bad stream.
-
-    Concatenated streams (multi-member gzip, several zstd frames) are read to
-    the end, as the command-line tools do.
-    """
-    codec = sniff(body[:8])
-    if not codec:
-        yield body
-        return
-    pending = memoryview(body)
+    """Yield the decompressed bytes of body; UpstreamIndexError on a bad stream."""
+    codec = codecs.sniff(body[: codecs.MAGIC_LEN])
     try:
-        while True:
-            decomp = _decompressor(codec)
-            while not decomp.eof and pending:
-                chunk, pending = bytes(pending[:IN_CHUNK]), pending[IN_CHUNK:]
-                out = decomp.decompress(chunk)
-                if out:
-                    yield out
-            if not decomp.eof:
-                raise EOFError("the compressed stream ends early (truncated?)")
-            rest = decomp.unused_data + bytes(pending)
-            if not rest.strip(b"\x00"):  # trailing padding is allowed after xz/gzip
-                return
-            pending = memoryview(rest)
-    except ERRORS as exc:
+        yield from codecs.decompress_all(body)
+    except codecs.DATA_ERRORS as exc:
         raise UpstreamIndexError(f"{where}: bad {codec} stream: {exc}", url) from exc
 
 

@@ -2,40 +2,59 @@
 
 Releases share repositories heavily: CentOS 7's ten point releases all read
 one flat debuginfo directory, Ubuntu's HWE rows read the same suites as
-their base release. A Discovery remembers each (repository, source, arch)
-listing for the run, failures included, so a repository that is down costs
-one round of retries rather than one per release.
+their base release. SourceListings remembers each (repository, source,
+arch) listing for the run, failures included, so a repository that is down
+costs one round of requests rather than one per release.
+
+Repository kinds are dispatched by kind string through LISTERS, the one
+registry of listers: a new kind is a module with a Lister and a line here.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable
 
-from generator.errors import BtfhubError, UpstreamError
+from generator.errors import BtfhubError
 from generator.model import (
+    DiscoveryFailure,
     Distribution,
     KernelPackage,
     Release,
+    ReleaseArch,
     Repository,
     Source,
+    UpstreamListing,
     series_matches,
 )
 from generator.upstream.apt import discover_apt
+from generator.upstream.credentials import CredentialsMissing, load_credentials
+from generator.upstream.htmllisting import discover_htmllisting
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.launchpad import discover_launchpad
 from generator.upstream.rpmmd import discover_rpmmd
 
+CREDENTIALS_CAUSE = "needs credentials"
+
 Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]]
-LISTERS: dict[str, Lister] = {"apt": discover_apt, "rpm-md": discover_rpmmd}
+LISTERS: dict[str, Lister] = {
+    "apt": discover_apt,
+    "rpm-md": discover_rpmmd,
+    "launchpad": discover_launchpad,
+    "html-listing": discover_htmllisting,
+}
 
-# (distro id, release id, arch, url, message): a release whose discovery failed.
-DiscoveryError = tuple[str, str, str, str, str]
+
+def credentials_prefix(repo: Repository) -> str:
+    """The URL prefix a repository's credentials are sent to: its URL up to any {arch}."""
+    return repo.url.split("{", 1)[0]
 
 
-class Discovery:
+class SourceListings:
+    """The kernel packages each (repository, source, arch) lists, read once per run."""
+
     def __init__(self, client: UpstreamClient) -> None:
         self.client = client
-        self._memo: dict[tuple[Repository, Source, str], list[KernelPackage] | UpstreamError] = {}
+        self._memo: dict[tuple[Repository, Source, str], list[KernelPackage] | BtfhubError] = {}
 
     def source(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         key = (repo, source, arch)
@@ -44,11 +63,17 @@ class Discovery:
             if lister is None:
                 raise BtfhubError(f"repository {repo.id}: unknown kind {repo.kind!r}")
             try:
+                if repo.credentials is not None:
+                    # CredentialsMissing (an UpstreamError) is remembered like any
+                    # failure: the operator's environment does not change mid-run.
+                    self.client.authorize(
+                        credentials_prefix(repo), load_credentials(repo.credentials, repo.id)
+                    )
                 self._memo[key] = lister(self.client, repo, source, arch)
-            except UpstreamError as exc:
+            except BtfhubError as exc:
                 self._memo[key] = exc
         result = self._memo[key]
-        if isinstance(result, UpstreamError):
+        if isinstance(result, BtfhubError):
             raise result
         return result
 
@@ -74,36 +99,31 @@ class Discovery:
         return [found[u] for u in sorted(found)]
 
 
-_DISCOVERIES: weakref.WeakKeyDictionary[UpstreamClient, Discovery] = weakref.WeakKeyDictionary()
-
-
-def discovery_for(client: UpstreamClient) -> Discovery:
-    """The Discovery that lives as long as the client: one per run."""
-    if client not in _DISCOVERIES:
-        _DISCOVERIES[client] = Discovery(client)
-    return _DISCOVERIES[client]
-
-
-def discover_release(
-    client: UpstreamClient, dist: Distribution, release: Release, arch: str
-) -> list[KernelPackage]:
-    return discovery_for(client).release(dist, release, arch)
+def discovery_failure(target: ReleaseArch, exc: BtfhubError) -> DiscoveryFailure:
+    if isinstance(exc, UpstreamIndexError):
+        return DiscoveryFailure(target, exc.url, str(exc), exc.cause, exc.unreachable, exc.host)
+    return DiscoveryFailure(target, "", str(exc))
 
 
 def discover_all(
     client: UpstreamClient, targets: Iterable[tuple[Distribution, Release, str]]
-) -> tuple[dict[tuple[str, str, str], list[KernelPackage]], list[DiscoveryError]]:
+) -> UpstreamListing:
     """Listings for every target, and the targets that failed (the run goes on).
 
     A failed target is absent from the listings, so the planner neither
-    builds nor forgets its kernels; the error is reported instead.
+    builds nor forgets its kernels; the failure is reported instead.
     """
-    listings: dict[tuple[str, str, str], list[KernelPackage]] = {}
-    errors: list[DiscoveryError] = []
+    listings = SourceListings(client)
+    kernels: dict[ReleaseArch, tuple[KernelPackage, ...]] = {}
+    failures: list[DiscoveryFailure] = []
+    skipped: list[DiscoveryFailure] = []
     for dist, release, arch in targets:
+        target = ReleaseArch(dist.id, release.id, arch)
         try:
-            listings[(dist.id, release.id, arch)] = discover_release(client, dist, release, arch)
-        except UpstreamError as exc:
-            url = exc.url if isinstance(exc, UpstreamIndexError) else ""
-            errors.append((dist.id, release.id, arch, url, str(exc)))
-    return listings, errors
+            kernels[target] = tuple(listings.release(dist, release, arch))
+        except CredentialsMissing as exc:
+            # Not a failure: a public run without subscriptions stays green.
+            skipped.append(DiscoveryFailure(target, "", str(exc), CREDENTIALS_CAUSE))
+        except BtfhubError as exc:
+            failures.append(discovery_failure(target, exc))
+    return UpstreamListing(kernels, tuple(failures), tuple(skipped))

@@ -11,19 +11,13 @@ Two kinds of download, with different needs:
 - Packages (0.3 to 1.7 GB) are streamed: ``open_stream`` hands out a
   file-like object that counts and hashes the bytes as the reader pulls them.
 
-Integrity of packages read only partly. Readers stop as soon as vmlinux is
-out (often within the first fifth of an Ubuntu ddeb), and the package's
-SHA-256 covers the whole file, so it can only be checked when the stream is
-read to the end. Draining the rest of a 1.5 GB package just to hash it would
-multiply the download several times, so btfhub does NOT drain by default:
-the size and SHA-256 are verified whenever the reader reaches EOF (and a
-mismatch raises PackageError from that read), and when the reader stops
-early the bytes it used are covered by the container's own checks (xz block
-CRC64/CRC32, zstd frame checksums, gzip CRC32, the ar/tar/cpio header
-structure) and by the BTF check after pahole. That detects corruption from a
-flaky mirror, not a deliberate substitution. A caller that wants the
-cryptographic check anyway calls ``PackageStream.drain()`` before closing;
-``PackageStream.verified`` says which case happened.
+Every package is verified in full before anything derived from it is
+published. Readers stop as soon as vmlinux is out (often within the first
+fifth of an Ubuntu ddeb), but the package's SHA-256 covers the whole file:
+the build (generator.verify) then drains the rest of the stream through the
+hash, with no decompression, while pahole runs, and publishes only when
+size and SHA-256 match the index. Size and digest are checked whenever the
+stream reaches EOF, and a mismatch raises PackageError from that read.
 """
 
 from __future__ import annotations
@@ -35,16 +29,24 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import ProtocolError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from generator import __version__
 from generator.errors import PackageError, UpstreamError
 from generator.fsutil import atomic_write
+from generator.trust import TrustPolicy
+from generator.upstream.credentials import Credentials
 from generator.upstream.mirrors import Mirrors
 
 CONNECT_TIMEOUT = 10.0
@@ -56,22 +58,139 @@ USER_AGENT = f"btfhub/{__version__}"
 CHUNK = 1 << 20
 BUFFER = 1 << 18  # package reads: few syscalls for the small ar/tar/cpio header reads
 
-# Transport failures worth another attempt. ChunkedEncodingError is how requests
-# reports a body cut short (urllib3's IncompleteRead), e.g. a proxy dropping us.
-TRANSIENT = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
+# Statuses worth another attempt: rate limiting and server errors.
+RETRY_STATUSES = frozenset([429, *range(500, 600)])
 RAW_TRANSIENT = (urllib3.exceptions.HTTPError, OSError)
 
 
-def default_cache_dir(root: Path) -> Path:
-    return root / ".btfhub-cache" / "http"
+@dataclass(frozen=True)
+class Cause:
+    """Why a request failed, in plain words, and whether a retry could help."""
+
+    text: str  # e.g. "the host name does not resolve"
+    unreachable: bool  # the host could not be reached at all (a mirror would help)
+    final: bool  # retrying cannot fix it (name resolution, TLS verification)
+    host: str = ""  # the host contacted (a mirror's, when one is used)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """exc and its causes: requests wraps urllib3's MaxRetryError, whose reason is the cause."""
+    found: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in found:
+        found.append(seen)
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else seen.__context__
+    return found
+
+
+def transport_cause(exc: BaseException) -> Cause:
+    """The plain-words cause of a requests exception."""
+    chain = _chain(exc)
+
+    def has(*types: type[BaseException]) -> bool:
+        return any(isinstance(e, types) for e in chain)
+
+    if has(urllib3.exceptions.NameResolutionError):
+        return Cause("the host name does not resolve", unreachable=True, final=True)
+    if has(urllib3.exceptions.SSLError, requests.exceptions.SSLError):
+        return Cause("TLS verification failed", unreachable=False, final=True)
+    if has(ConnectionRefusedError):
+        return Cause("the connection was refused", unreachable=True, final=False)
+    # urllib3's NewConnectionError is a ConnectTimeoutError too: test for it first.
+    if has(urllib3.exceptions.NewConnectionError):
+        return Cause("no connection could be made", unreachable=True, final=False)
+    if has(urllib3.exceptions.ConnectTimeoutError, requests.ConnectTimeout):
+        return Cause("the connection timed out", unreachable=True, final=False)
+    return Cause(type(exc).__name__, unreachable=False, final=False)
 
 
 def _retryable_status(status: int) -> bool:
-    return status == 429 or 500 <= status <= 599
+    return status in RETRY_STATUSES
+
+
+def backoff_delay(backoff: float, failures: int) -> float:
+    """The wait after the n-th failed attempt: backoff * 2**(n-1)."""
+    return backoff * (2 ** (failures - 1)) if failures > 0 else 0.0
+
+
+class RetryPolicy(Retry):
+    """urllib3's Retry with btfhub's rules, mounted on the client's session.
+
+    Each failed attempt waits BACKOFF * 2**(n-1), or the server's Retry-After
+    when longer (at most MAX_RETRY_AFTER), through an injectable sleep (tests
+    record the waits instead). A host name that does not resolve fails at
+    once; so does a TLS verification failure (urllib3 counts it as an
+    "other" error, of which none are allowed). Every retry is reported to
+    on_retry (the client's request counters).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        sleep_fn: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.sleep_fn = sleep_fn
+        self.on_retry = on_retry
+
+    @classmethod
+    def for_attempts(
+        cls,
+        attempts: int,
+        backoff: float,
+        sleep_fn: Callable[[float], None],
+        on_retry: Callable[[], None] | None,
+    ) -> RetryPolicy:
+        retries = attempts - 1
+        return cls(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            redirect=None,  # requests follows redirects itself
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=backoff,
+            raise_on_status=False,  # the last response is returned: its status is the message
+            sleep_fn=sleep_fn,
+            on_retry=on_retry,
+        )
+
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("sleep_fn", self.sleep_fn)
+        kw.setdefault("on_retry", self.on_retry)
+        return super().new(**kw)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        policy = self
+        if isinstance(error, urllib3.exceptions.NameResolutionError):
+            # Retrying cannot make a name resolve: no attempts left, so urllib3 gives up.
+            policy = self.new(total=0)
+        new = super(RetryPolicy, policy).increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry is not None:
+            self.on_retry()
+        return new
+
+    def get_backoff_time(self) -> float:
+        return backoff_delay(self.backoff_factor, len(self.history))
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        delay = self.get_backoff_time()
+        if response is not None and self.respect_retry_after_header:
+            delay = max(delay, min(self.get_retry_after(response) or 0.0, MAX_RETRY_AFTER))
+        if delay > 0:
+            self.sleep_fn(delay)
 
 
 @dataclass(frozen=True)
@@ -102,11 +221,28 @@ class HttpStats:
 
 
 class UpstreamIndexError(UpstreamError):
-    """An index could not be fetched or read; ``url`` is the one the manifest names."""
+    """An index could not be fetched or read; ``url`` is the one the manifest names.
 
-    def __init__(self, message: str, url: str) -> None:
+    cause says why in plain words ("the host name does not resolve", "HTTP
+    404 Not Found"); unreachable is True when the host could not be reached;
+    status is the HTTP status when the server answered with an error.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        url: str,
+        cause: str = "",
+        unreachable: bool = False,
+        host: str = "",
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.url = url
+        self.cause = cause or message
+        self.unreachable = unreachable
+        self.host = host or urlsplit(url).netloc  # the host contacted
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -132,10 +268,13 @@ class UpstreamClient:
         backoff: float = BACKOFF,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
         sleep: Callable[[float], None] = time.sleep,
+        trust: TrustPolicy | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
         self.mirrors = mirrors or Mirrors()
+        # The keys signatures are checked against (BTFHUB_KEYRINGS when not given).
+        self.trust = trust if trust is not None else TrustPolicy.from_sources()
         self.cache_dir = cache_dir
         self.attempts = attempts
         self.backoff = backoff
@@ -144,23 +283,55 @@ class UpstreamClient:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._memo: dict[str, bytes] = {}
+        self.retry = RetryPolicy.for_attempts(
+            attempts, backoff, sleep, lambda: self._count(requests=1, retries=1)
+        )
+        # Public URL prefix -> credentials for the repository under it.
+        self._credentials: dict[str, Credentials] = {}
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         # Checksums are over the bytes as published: never let a server or proxy
         # re-encode them (requests would transparently gunzip a Content-Encoding).
         self.session.headers["Accept-Encoding"] = "identity"
-        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=16)
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=8, pool_maxsize=16, max_retries=self.retry
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
     def close(self) -> None:
         self.session.close()
+        self.trust.close()
 
     def __enter__(self) -> UpstreamClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def authorize(self, prefix: str, credentials: Credentials) -> None:
+        """Send `credentials` with every request for a URL under `prefix` (public form).
+
+        Matched on the URL the manifest names, before mirror rewriting, so a
+        private mirror of a subscription repository gets the same credentials.
+        """
+        with self._lock:
+            self._credentials[prefix] = credentials
+
+    def _request_options(self, url: str) -> dict[str, Any]:
+        with self._lock:
+            prefixes = [p for p in self._credentials if url.startswith(p)]
+            if not prefixes:
+                return {}
+            creds = self._credentials[max(prefixes, key=len)]
+        options: dict[str, Any] = {}
+        if creds.cert is not None:
+            options["cert"] = creds.cert
+        if creds.ca is not None:
+            options["verify"] = creds.ca
+        if creds.auth is not None:
+            options["auth"] = creds.auth
+        return options
 
     def where(self, url: str) -> str:
         """The URL for a message: the rewritten one, and the original when different."""
@@ -175,11 +346,9 @@ class UpstreamClient:
     # -- requests with retries -------------------------------------------------
 
     def _wait(self, attempt: int, response: requests.Response | None) -> None:
-        delay = self.backoff * (2 ** (attempt - 1))
-        if response is not None:
-            retry_after = response.headers.get("Retry-After", "")
-            if retry_after.isdigit():
-                delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
+        """The backoff after failed attempt `attempt` (a package stream reconnecting)."""
+        del response  # a package stream reconnects after a transport failure: no headers
+        delay = backoff_delay(self.backoff, attempt)
         if delay > 0:
             self._sleep(delay)
 
@@ -189,30 +358,61 @@ class UpstreamClient:
         *,
         headers: dict[str, str],
         stream: bool,
-        error: Callable[[str], Exception],
+        error: Callable[[str, Cause], Exception],
     ) -> requests.Response:
-        """GET with bounded retries; returns the first non-retryable response."""
+        """GET through the session's RetryPolicy; the first response it does not retry.
+
+        A response with a retryable status comes back only once the attempts
+        are used up, and is an error here. Failures retrying cannot fix (a
+        name that does not resolve, a TLS verification failure) fail at once.
+        """
         rewritten = self.mirrors.rewrite(url)
-        failure = ""
-        for attempt in range(1, self.attempts + 1):
-            self._count(requests=1, retries=int(attempt > 1))
-            response: requests.Response | None = None
+        options = self._request_options(url)
+        host = urlsplit(rewritten).netloc
+        retry = self.retry
+        while True:
+            self._count(requests=1)
             try:
                 response = self.session.get(
-                    rewritten, headers=headers, stream=stream, timeout=self.timeout
+                    rewritten, headers=headers, stream=stream, timeout=self.timeout, **options
                 )
-            except TRANSIENT as exc:
+            except requests.exceptions.SSLError as exc:  # before ConnectionError: a subclass
+                cause = replace(transport_cause(exc), host=host)
+                raise error(f"{self.where(url)}: {cause.text} ({exc})", cause) from exc
+            except requests.exceptions.ChunkedEncodingError as exc:
+                # A body cut short (urllib3's IncompleteRead, e.g. a proxy dropping
+                # us): requests reads the body after urllib3's retries are done, so
+                # the attempt is counted against the same policy here.
+                try:
+                    retry = retry.increment("GET", rewritten, error=ProtocolError(str(exc)))
+                except urllib3.exceptions.MaxRetryError:
+                    cause = Cause("the body was cut short", unreachable=False, final=False)
+                    raise error(
+                        f"{self.where(url)}: {type(exc).__name__}: {exc} "
+                        f"(gave up after {self.attempts} attempts)",
+                        replace(cause, host=host),
+                    ) from exc
+                retry.sleep()
+                continue
+            except requests.ConnectionError as exc:
+                cause = replace(transport_cause(exc), host=host)
                 failure = f"{type(exc).__name__}: {exc}"
+                if cause.final:
+                    raise error(f"{self.where(url)}: {cause.text} ({failure})", cause) from exc
+                raise error(
+                    f"{self.where(url)}: {failure} (gave up after {self.attempts} attempts)", cause
+                ) from exc
             except requests.RequestException as exc:  # invalid URL, too many redirects ...
-                raise error(f"{self.where(url)}: {type(exc).__name__}: {exc}") from exc
-            else:
-                if not _retryable_status(response.status_code):
-                    return response
-                failure = f"HTTP {response.status_code} {response.reason}"
-                response.close()
-            if attempt < self.attempts:
-                self._wait(attempt, response)
-        raise error(f"{self.where(url)}: {failure} (gave up after {self.attempts} attempts)")
+                cause = Cause(type(exc).__name__, unreachable=False, final=True, host=host)
+                raise error(f"{self.where(url)}: {type(exc).__name__}: {exc}", cause) from exc
+            if not _retryable_status(response.status_code):
+                return response
+            failure = f"HTTP {response.status_code} {response.reason}"
+            response.close()
+            raise error(
+                f"{self.where(url)}: {failure} (gave up after {self.attempts} attempts)",
+                Cause(failure, unreachable=False, final=False, host=host),
+            )
 
     # -- indexes ---------------------------------------------------------------
 
@@ -254,9 +454,18 @@ class UpstreamClient:
         atomic_write(meta_path, (json.dumps(meta, sort_keys=True, indent=2) + "\n").encode())
 
     def get_index(
-        self, url: str, *, size: int | None = None, checksum: Checksum | None = None
+        self,
+        url: str,
+        *,
+        size: int | None = None,
+        checksum: Checksum | None = None,
+        immutable: bool = False,
     ) -> bytes:
-        """The body of an index file, verified against size/checksum when given."""
+        """The body of an index file, verified against size/checksum when given.
+
+        immutable: the URL's answer never changes (a Launchpad publication's
+        file list), so a cached body is served without asking again.
+        """
         rewritten = self.mirrors.rewrite(url)
 
         def expected(body: bytes) -> bool:
@@ -272,6 +481,9 @@ class UpstreamClient:
 
         cached = self._load_cache(rewritten)
         headers: dict[str, str] = {}
+        if cached is not None and immutable and size is None and checksum is None:
+            self._count(cache_hits=1)
+            return self._remember(rewritten, cached.body)
         if cached is not None and (size is not None or checksum is not None):
             if expected(cached.body):
                 self._count(cache_hits=1)
@@ -284,15 +496,19 @@ class UpstreamClient:
                 headers["If-Modified-Since"] = cached.last_modified
 
         response = self._send(
-            url, headers=headers, stream=False, error=lambda m: UpstreamIndexError(m, url)
+            url,
+            headers=headers,
+            stream=False,
+            error=lambda m, c: UpstreamIndexError(m, url, c.text, c.unreachable, c.host),
         )
         with response:
             if response.status_code == 304 and cached is not None:
                 self._count(not_modified=1)
                 return self._remember(rewritten, cached.body)
             if response.status_code != 200:
+                status = f"HTTP {response.status_code} {response.reason}"
                 raise UpstreamIndexError(
-                    f"{self.where(url)}: HTTP {response.status_code} {response.reason}", url
+                    f"{self.where(url)}: {status}", url, status, status=response.status_code
                 )
             body = response.content
         self._count(index_bytes=len(body))
@@ -310,6 +526,15 @@ class UpstreamClient:
         self._store_cache(rewritten, body, response)
         return self._remember(rewritten, body)
 
+    def find_index(self, url: str) -> bytes | None:
+        """get_index for a file that may not exist (InRelease, repomd.xml.asc): None on 404/410."""
+        try:
+            return self.get_index(url)
+        except UpstreamIndexError as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
+
     def _remember(self, rewritten: str, body: bytes) -> bytes:
         with self._lock:
             self._memo[rewritten] = body
@@ -321,12 +546,16 @@ class UpstreamClient:
     def open_stream(
         self,
         url: str,
-        expected_size: int,
-        expected_sha256: str,
+        expected_size: int | None,
+        expected_sha256: str | None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> Iterator[PackageStream]:
         """A verified byte stream of a package; the connection closes on exit.
 
+        expected_sha256 None (an index that lists no digest): only the size is
+        checked here; the caller verifies the package another way. With
+        expected_size None too (an HTML listing gives neither) the server's
+        Content-Length is all there is, which the transport enforces.
         on_bytes is called with each chunk's length as the reader pulls it
         (a progress bar).
         """
@@ -349,8 +578,8 @@ class _PackageRaw(io.RawIOBase):
         self,
         client: UpstreamClient,
         url: str,
-        size: int,
-        sha256: str,
+        size: int | None,
+        sha256: str | None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
@@ -358,9 +587,9 @@ class _PackageRaw(io.RawIOBase):
         self._client = client
         self.url = url
         self.expected_size = size
-        self.expected_sha256 = sha256.lower()
+        self.expected_sha256 = sha256.lower() if sha256 is not None else None
         self.bytes_read = 0
-        self.verified = False  # True once size and SHA-256 were checked at EOF
+        self.verified = False  # True once size (and SHA-256, if known) were checked at EOF
         self._hash = hashlib.sha256()
         self._eof = False
         self._response: requests.Response | None = None
@@ -370,12 +599,19 @@ class _PackageRaw(io.RawIOBase):
         return PackageError(f"{self._client.where(self.url)}: {message}")
 
     def _connect(self) -> None:
-        response = self._client._send(self.url, headers={}, stream=True, error=PackageError)
+        response = self._client._send(
+            self.url, headers={}, stream=True, error=lambda m, _: PackageError(m)
+        )
         if response.status_code != 200:
             response.close()
             raise self._fail(f"HTTP {response.status_code} {response.reason}")
         length = response.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) != self.expected_size:
+        if (
+            self.expected_size is not None
+            and length is not None
+            and length.isdigit()
+            and int(length) != self.expected_size
+        ):
             response.close()
             raise self._fail(
                 f"server announces {length} bytes, but the index says {self.expected_size}"
@@ -417,18 +653,20 @@ class _PackageRaw(io.RawIOBase):
         self._client._count(package_bytes=len(data))
         if self._on_bytes is not None:
             self._on_bytes(len(data))
-        if self.bytes_read > self.expected_size:
+        if self.expected_size is not None and self.bytes_read > self.expected_size:
             raise self._fail(f"more than the {self.expected_size} bytes the index says")
         self._hash.update(data)
         view[: len(data)] = data
         return len(data)
 
     def _verify(self) -> None:
-        if self.bytes_read != self.expected_size:
+        if self.expected_size is not None and self.bytes_read != self.expected_size:
             raise self._fail(f"{self.bytes_read} bytes, but the index says {self.expected_size}")
         digest = self._hash.hexdigest()
-        if digest != self.expected_sha256:
-            raise self._fail(f"sha256 {digest} does not match {self.expected_sha256}")
+        if self.expected_sha256 is not None and digest != self.expected_sha256:
+            raise self._fail(
+                f"sha256 {digest} does not match {self.expected_sha256} from the index"
+            )
         self.verified = True
 
     def close(self) -> None:
@@ -449,14 +687,22 @@ class PackageStream(io.BufferedReader):
 
     @property
     def verified(self) -> bool:
-        """True once the stream was read to EOF and size and SHA-256 matched."""
+        """True once the stream was read to EOF and size and SHA-256 (if known) matched."""
         return self._package.verified
+
+    @property
+    def has_index_digest(self) -> bool:
+        return self._package.expected_sha256 is not None
 
     @property
     def bytes_received(self) -> int:
         return self._package.bytes_read
 
     def drain(self) -> None:
-        """Read and hash the rest, raising PackageError unless size and SHA-256 match."""
+        """Read and hash the rest, raising PackageError unless size and SHA-256 match.
+
+        The bytes are only hashed, never decompressed; safe to call from another
+        thread once the reader is done with the stream.
+        """
         while self.read(CHUNK):
             pass

@@ -11,6 +11,12 @@ An entry whose checksum is not SHA-256 is refused with an error rather than
 skipped: btfhub never builds from a package it cannot verify, and a kernel
 that silently drops out of the plan is the failure users of the public hub
 complain about most.
+
+Trust: repomd.xml is checked against its detached signature repomd.xml.asc
+where the upstream publishes one (a bad or unknown-key signature fails the
+release). Most debuginfo repositories publish none; their anchor is each
+RPM's own header signature, which the build checks for every package of a
+repository not marked `unsigned: true` (generator.verify).
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import urljoin
 
+from generator.errors import BtfhubError
 from generator.model import KernelPackage, Repository, Source
+from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+from generator.upstream.mirrorlist import MIRROR_LIST, resolve_mirror_list
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
@@ -76,6 +85,23 @@ def _text(elem: ET.Element, tag: str) -> str:
     return (elem.findtext(f"{COMMON_NS}{tag}") or "").strip()
 
 
+SUSE_NAME_RE = re.compile(r"^kernel-(?P<flavour>[a-z0-9_]+)-debuginfo$")
+
+
+def kernel_release(repo: Repository, name: str, ver: str, rel: str, uarch: str) -> str | None:
+    """uname -r of a kernel debuginfo package, None when the name gives none.
+
+    SUSE's kernel-default-debuginfo 5.3.18-59.5.2 is uname 5.3.18-59.5-default:
+    the release's last number counts rebuilds and is not part of uname -r.
+    """
+    if repo.kernel_release == "suse":
+        m = SUSE_NAME_RE.match(name)
+        if m is None or "." not in rel:
+            return None
+        return f"{ver}-{rel.rsplit('.', 1)[0]}-{m.group('flavour')}"
+    return f"{ver}-{rel}.{uarch}"
+
+
 def _package(
     elem: ET.Element, arch: str, repo: Repository, root: str, where: str, url: str
 ) -> KernelPackage:
@@ -98,8 +124,8 @@ def _package(
             "not sha256: btfhub builds only packages it can verify",
             url,
         )
-    uname = f"{ver}-{rel}.{uarch}"
-    if not UNAME_RE.fullmatch(uname):
+    uname = kernel_release(repo, name, ver, rel, uarch)
+    if uname is None or not UNAME_RE.fullmatch(uname):
         raise UpstreamIndexError(f"{where}: {name}: unusable kernel release {uname!r}", url)
     base = location.get(XML_BASE)  # rpm-md lets an entry name another base URL
     if base:
@@ -131,6 +157,25 @@ def _packages(body: bytes, where: str, url: str) -> Iterator[ET.Element]:
             raise UpstreamIndexError(f"{where}: bad XML: {exc}", url) from exc
 
 
+def _check_repomd_signature(
+    client: UpstreamClient, repo: Repository, repomd: bytes, url: str
+) -> None:
+    where = client.where(url)
+    try:
+        keyring = client.trust.keyring(repo)
+    except BtfhubError as exc:
+        raise UpstreamIndexError(f"{where}: {exc}", url) from None
+    if keyring is None:
+        return
+    signature = client.find_index(url + ".asc")
+    if signature is None:
+        return  # the packages' header signatures are the anchor (generator.verify)
+    try:
+        keyring.verify_detached(repomd, signature, f"{client.where(url + '.asc')}")
+    except SignatureError as exc:
+        raise UpstreamIndexError(str(exc), url + ".asc") from None
+
+
 def discover_rpmmd(
     client: UpstreamClient, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
@@ -143,10 +188,12 @@ def discover_rpmmd(
     found: dict[str, KernelPackage] = {}
     for path in source.paths:
         root = repo_root(repo, arch, path)
+        if repo.mirrorlist:
+            root = resolve_mirror_list(client, urljoin(root, MIRROR_LIST), uarch)
         repomd_url = urljoin(root, "repodata/repomd.xml")
-        href, size, checksum = _primary_location(
-            client.get_index(repomd_url), client.where(repomd_url), repomd_url
-        )
+        repomd = client.get_index(repomd_url)
+        _check_repomd_signature(client, repo, repomd, repomd_url)
+        href, size, checksum = _primary_location(repomd, client.where(repomd_url), repomd_url)
         url = urljoin(root, href)
         where = client.where(url)
         body = client.get_index(url, size=size, checksum=checksum)

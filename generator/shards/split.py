@@ -1,7 +1,7 @@
 """Splitting the missing kernels into N balanced shards (pure, no I/O).
 
 Each build job of the GitHub Actions matrix re-plans on its own and takes its
-share with ``select_shard(missing, I, N)``; the plan job hands it nothing but
+share with ``select_shard(missing, ShardId(I, N))``; the plan job hands it nothing but
 "I/N". That works because the split is a deterministic function of the plan
 alone: same missing kernels in, same partition out, whatever order they came
 in. (If upstream changes between the plan job and a build job, the two plans
@@ -24,32 +24,31 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from generator.model import PlannedKernel
+from generator.model import PlannedKernel, ShardId
 
 # A typical debug package (Debian cloud ~280 MB, Ubuntu 0.9-1.7 GB).
 DEFAULT_COST = 500 * 1024 * 1024
 
 
 def expected_cost(kernel: PlannedKernel) -> int:
-    if kernel.package is not None and kernel.package.size > 0:
+    if kernel.package is not None and kernel.package.size:
         return kernel.package.size
     return DEFAULT_COST
 
 
 @dataclass(frozen=True)
 class Shard:
-    index: int  # 1-based
-    total: int
+    id: ShardId
     kernels: tuple[PlannedKernel, ...]  # sorted by archive path
     cost: int  # expected work, bytes
 
     @property
     def label(self) -> str:
-        return f"{self.index}/{self.total}"
+        return self.id.label
 
 
 def _sort_key(k: PlannedKernel) -> tuple[str, str, str, str, str]:
-    return (k.archive_path, k.distro, k.release, k.arch, k.uname)
+    return (k.archive_path, *k.id)
 
 
 def split_plan(
@@ -78,8 +77,7 @@ def split_plan(
         heapq.heappush(heap, (loads[i], i))
     return [
         Shard(
-            index=i + 1,
-            total=n,
+            id=ShardId(i + 1, n),
             kernels=tuple(sorted((k for p in members[i] for k in groups[p]), key=_sort_key)),
             cost=loads[i],
         )
@@ -96,11 +94,9 @@ def balance(shards: Sequence[Shard]) -> float:
     return max(costs) / low if low else float("inf")
 
 
-def select_shard(missing: Sequence[PlannedKernel], index: int, total: int) -> list[PlannedKernel]:
-    """Shard `index` of `total` (1-based) of the same split `split_plan` makes."""
-    if not 1 <= index <= total:
-        raise ValueError(f"shard {index}/{total}: I must be between 1 and N")
-    return list(split_plan(missing, total)[index - 1].kernels)
+def select_shard(missing: Sequence[PlannedKernel], shard: ShardId) -> list[PlannedKernel]:
+    """The kernels of `shard` in the same split `split_plan` makes."""
+    return list(split_plan(missing, shard.total)[shard.index - 1].kernels)
 
 
 def shards_to_json(shards: Sequence[Shard]) -> dict[str, Any]:
@@ -121,10 +117,10 @@ def shards_to_json(shards: Sequence[Shard]) -> dict[str, Any]:
                 "expected_bytes": s.cost,
                 "kernels": [
                     {
-                        "distro": k.distro,
-                        "release": k.release,
-                        "arch": k.arch,
-                        "uname": k.uname,
+                        "distro": k.id.distro,
+                        "release": k.id.release,
+                        "arch": k.id.arch,
+                        "uname": k.id.uname,
                         "archive_path": k.archive_path,
                     }
                     for k in s.kernels

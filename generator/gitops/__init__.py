@@ -1,0 +1,41 @@
+"""Everything btfhub does with git: the only package that runs it.
+
+Two jobs, both careful to leave a person's own work alone: commit exactly
+the hub's paths (commit.py) and push, rebuilding our commits on the remote
+when another runner pushed first (push.py). The rooms: runner.py (the one
+subprocess runner and the parsing of git's output), paths.py (which paths
+btfhub may commit), author.py (who commits), message.py (what the commit
+says). This module is the package's public interface.
+"""
+
+from __future__ import annotations
+
+from generator.gitops.author import AUTHOR_ENV, parse_author, resolve_author
+from generator.gitops.commit import commit_paths
+from generator.gitops.message import commit_message
+from generator.gitops.paths import (
+    ARCHIVE_DIR,
+    GENERATED_FILES,
+    check_hub_paths,
+    clean_blobs,
+    hub_changes,
+)
+from generator.gitops.push import Regenerate, current_branch, push_with_retry
+from generator.gitops.runner import GitError
+
+__all__ = [
+    "ARCHIVE_DIR",
+    "AUTHOR_ENV",
+    "GENERATED_FILES",
+    "GitError",
+    "Regenerate",
+    "check_hub_paths",
+    "clean_blobs",
+    "commit_message",
+    "commit_paths",
+    "current_branch",
+    "hub_changes",
+    "parse_author",
+    "push_with_retry",
+    "resolve_author",
+]

@@ -1,0 +1,170 @@
+"""The build step: one function per kernel, and the pool that runs them.
+
+A kernel that fails to build is reported with its reason and the others go
+on. Only BtfhubError subclasses count as a kernel failure: anything else is
+a bug and propagates, so a worker never swallows an exception into a log line.
+Every package is verified in full (generator.verify) before its BTF is
+stored: against the index's SHA-256 and, for RPMs from a signed repository,
+against the package's own signed header, with the keys the catalog names.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.btf.build import build_kernel_btf
+from generator.errors import BtfhubError, StorageError
+from generator.fsutil import atomic_write
+from generator.model import (
+    Catalog,
+    KernelOutcome,
+    KernelPackage,
+    KernelState,
+    PlannedKernel,
+    Repository,
+)
+from generator.progress import Progress, Reporter
+from generator.upstream.http import UpstreamClient
+from generator.verify import PackageVerification
+from generator.workdir import WorkArea
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How kernels are built (reconcile, sync)."""
+
+    jobs: int = 1  # kernels built at once
+    force: bool = False  # also build kernels that ship their own BTF
+
+
+_STATUS = {
+    KernelState.ARCHIVED: "built",
+    KernelState.SHIPS_BTF: "ships-btf",
+    KernelState.FAILED: "FAILED",
+}
+
+
+def build_one(
+    client: UpstreamClient,
+    kernel: PlannedKernel,
+    dest_root: Path,
+    progress: Progress,
+    options: BuildOptions,
+    catalog: Catalog,
+    work: WorkArea,
+) -> KernelOutcome:
+    """Fetch one kernel's package, encode its BTF, verify the package, store the BTF.
+
+    It is built in its own directory of the run's work area. A full disk
+    (StorageError) is not this kernel's failure: it stops the run.
+    """
+    pkg = kernel.package
+    assert pkg is not None
+    try:
+        repo = _repository(catalog, kernel.id.distro, pkg.repository)
+        keyring = client.trust.keyring(repo)
+        with (
+            work.kernel_dir() as tmp,
+            client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
+            PackageVerification(body, pkg, keyring, client.where(pkg.url)) as check,
+        ):
+            built = build_kernel_btf(
+                check.reader(),
+                pkg.format,
+                pkg.uname,
+                tmp,
+                force=options.force,
+                package=package_file(pkg),
+                size=pkg.size,
+                on_extracted=check.vmlinux_extracted,
+            )
+            check.finish()  # nothing is stored from a package that did not verify
+        if built.tar_xz is None:  # ships its own BTF and not forced
+            return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
+        atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
+        return KernelOutcome(kernel.id, KernelState.ARCHIVED)
+    except StorageError:
+        raise
+    except BtfhubError as exc:
+        return KernelOutcome(
+            kernel.id, KernelState.FAILED, public_reason(client, pkg.url, str(exc))
+        )
+
+
+def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:
+    try:
+        return catalog.distribution(distro).repository(repo_id)
+    except KeyError:
+        raise BtfhubError(
+            f"{distro}: the plan names repository {repo_id!r}, which the catalog does not "
+            "have: no keys to verify its package against"
+        ) from None
+
+
+def package_file(pkg: KernelPackage) -> str:
+    """The package's file name, as messages name it (the index's Filename / href)."""
+    return pkg.filename.rsplit("/", 1)[-1] or pkg.name
+
+
+def public_reason(client: UpstreamClient, url: str, message: str) -> str:
+    """A failure as index.json keeps it: naming the package's public URL, not the mirror's.
+
+    index.json is committed and published; a reason naming the mirror a run
+    used (a CI cache on 127.0.0.1, a corporate proxy) would leak its address
+    and change the file whenever the mirror changes.
+    """
+    return message.replace(client.where(url), url)
+
+
+def build_missing(
+    client: UpstreamClient,
+    kernels: Sequence[PlannedKernel],
+    dest_root: Path,
+    options: BuildOptions,
+    reporter: Reporter,
+    catalog: Catalog,
+    work: WorkArea,
+) -> tuple[KernelOutcome, ...]:
+    """Build each kernel with options.jobs workers (downloads and encodes overlap).
+
+    The outcomes come back sorted by kernel, whatever order the workers finished in.
+    A StorageError (disk full) or a bug stops the kernels not started yet and
+    propagates once the running builds are done; what they archived is
+    whole, and the next run records it.
+    """
+    total_bytes = sum(k.package.size or 0 for k in kernels if k.package)
+    outcomes: list[KernelOutcome] = []
+    stop = threading.Event()  # set by the first worker that fails the run
+
+    def build(kernel: PlannedKernel, progress: Progress) -> KernelOutcome | None:
+        if stop.is_set():
+            return None  # no point downloading more onto a full disk
+        try:
+            return build_one(client, kernel, dest_root, progress, options, catalog, work)
+        except BaseException:
+            stop.set()
+            raise
+
+    with (
+        reporter.progress(len(kernels), total_bytes) as progress,
+        ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool,
+    ):
+        futures = [pool.submit(build, k, progress) for k in kernels]
+        for fut in as_completed(futures):
+            try:
+                outcome = fut.result()  # a full disk or a bug in a worker propagates here
+            except BaseException:
+                stop.set()
+                for pending in futures:
+                    pending.cancel()
+                raise
+            if outcome is None:
+                continue  # skipped after another worker's failure, which follows
+            outcomes.append(outcome)
+            suffix = f": {outcome.reason}" if outcome.state is KernelState.FAILED else ""
+            progress.kernel_done(outcome.kernel.label + suffix, _STATUS[outcome.state])
+    return tuple(sorted(outcomes, key=lambda o: o.kernel))

@@ -1,0 +1,75 @@
+"""The JSON files btfhub reads back, checked against their schemas in schemas/.
+
+index.json (the hub state), shard manifests, plan files and outcomes files
+are written by btfhub, but they travel (through git, CI artifacts, another
+job's workspace), so each is checked against its JSON Schema before a
+single field is used. Every problem is reported at once, naming the file
+and the JSON path, e.g. ``index.json: $.distributions.u.releases: ...``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from generator.errors import BtfhubError
+from generator.resources import find_resource
+
+SCHEMAS_DIR = "schemas"
+INDEX_SCHEMA = "index.schema.json"
+SHARD_MANIFEST_SCHEMA = "shard-manifest.schema.json"
+PLAN_SCHEMA = "plan.schema.json"
+OUTCOMES_SCHEMA = "outcomes.schema.json"
+MIN_CORE_MANIFEST_SCHEMA = "min-core-manifest.schema.json"
+
+
+class DocumentInvalid(BtfhubError):
+    """A document that does not fit its schema; problems lists each one."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) with its contents:\n{lines}")
+
+
+def _load(name: str) -> dict[str, Any]:
+    path = find_resource(f"{SCHEMAS_DIR}/{name}")
+    try:
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BtfhubError(f"cannot read the schema {path}: {exc}") from None
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+# Schemas that others refer to by $ref (a shard manifest's outcomes are an
+# outcomes file's list).
+_SHARED = (OUTCOMES_SCHEMA,)
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    resources = [(s["$id"], Resource.from_contents(s)) for s in map(_load, _SHARED)]
+    registry: Registry[Any] = Registry().with_resources(resources)
+    return Draft202012Validator(_load(name), registry=registry)
+
+
+def problems(document: Any, schema: str, source: str) -> list[str]:
+    """Every way `document` breaks the schema, as "source: $.json.path: message", sorted."""
+    found = {
+        f"{source}: {error.json_path}: {error.message}"
+        for error in _validator(schema).iter_errors(document)
+    }
+    return sorted(found)
+
+
+def check(document: Any, schema: str, source: str) -> None:
+    """Raise DocumentInvalid listing every problem unless `document` fits the schema."""
+    found = problems(document, schema, source)
+    if found:
+        raise DocumentInvalid(source, found)

@@ -1,0 +1,273 @@
+"""OpenPGP signatures, checked with gpgv: the only code that runs gpgv.
+
+Keys are committed as armored text (reviewable in a diff, fingerprints
+checked by a test); gpgv reads only binary keyrings, so a Keyring
+dearmors its files once into a temporary binary keyring for the run.
+
+gpgv's exit status is not the verdict: with several signatures (Debian
+signs each Release with two or three keys) it exits non-zero as soon as
+one signature is by a key it lacks, even when another is good. As apt
+does, the verdict comes from --status-fd: at least one VALIDSIG by a key of
+the keyring, and no BADSIG. A signature by an expired key (EXPKEYSIG) is
+accepted: archived suites (stretch on archive.debian.org) stay signed by the
+key of their time, and an expired key does not make a past signature forged.
+A revoked key (REVKEYSIG) is refused, and so is a signature over a weak
+digest (MD5, SHA-1, RIPEMD-160), as apt refuses it: a SHA-1 collision lets
+a signed text be swapped for another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.errors import BtfhubError
+
+ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
+GPGV_TIMEOUT = 120.0  # seconds; a Release is small, an RPM header a few MiB
+# OpenPGP hash algorithm ids (RFC 4880 9.4) too weak to vouch for anything.
+WEAK_DIGESTS = {1: "MD5", 2: "SHA-1", 3: "RIPEMD-160"}
+
+
+class SignatureError(BtfhubError):
+    """A signature is bad, missing, or by a key the keyring does not hold."""
+
+
+class KeyFileError(BtfhubError):
+    """A key file cannot be read as OpenPGP public keys."""
+
+
+def _crc24(data: bytes) -> int:
+    crc = 0xB704CE
+    for byte in data:
+        crc ^= byte << 16
+        for _ in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= 0x1864CFB
+    return crc & 0xFFFFFF
+
+
+def dearmor(text: str, where: str) -> bytes:
+    """The binary packets of every public key block in `text`, CRC-checked."""
+    out: list[bytes] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() != ARMOR_BEGIN:
+            i += 1
+            continue
+        i += 1
+        while i < len(lines) and lines[i].strip():  # armor headers (Version: ...)
+            if ":" not in lines[i]:
+                break
+            i += 1
+        body: list[str] = []
+        checksum: str | None = None
+        while i < len(lines) and lines[i].strip() != ARMOR_END:
+            line = lines[i].strip()
+            if line.startswith("=") and len(line) == 5:
+                checksum = line[1:]
+            elif line:
+                body.append(line)
+            i += 1
+        if i >= len(lines):
+            raise KeyFileError(f"{where}: a key block has no {ARMOR_END} line")
+        try:
+            packets = base64.b64decode("".join(body), validate=True)
+            if checksum is not None and int.from_bytes(base64.b64decode(checksum)) != _crc24(
+                packets
+            ):
+                raise KeyFileError(f"{where}: armor checksum mismatch (a damaged key block)")
+        except ValueError as exc:
+            raise KeyFileError(f"{where}: bad base64 in a key block: {exc}") from None
+        out.append(packets)
+        i += 1
+    if not out:
+        raise KeyFileError(f"{where}: no {ARMOR_BEGIN} in it")
+    return b"".join(out)
+
+
+def read_key_file(path: Path) -> bytes:
+    """Binary OpenPGP packets from an armored (.asc) or binary (.gpg) key file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"key file {path}: {exc.strerror or exc}") from None
+    if ARMOR_BEGIN.encode() in data:
+        return dearmor(data.decode("ascii", "replace"), str(path))
+    # A binary key starts with a public-key packet: old format 0x99 / new 0xC6.
+    if not data or data[0] not in (0x98, 0x99, 0x9A, 0xC6):
+        raise KeyFileError(f"key file {path}: not an OpenPGP public key (armored or binary)")
+    return data
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What gpgv found: the fingerprints of the keys whose signatures were good."""
+
+    signers: tuple[str, ...]
+
+
+@dataclass
+class Keyring:
+    """Trusted public keys from one or more key files, as one binary keyring for gpgv."""
+
+    files: tuple[Path, ...]
+    _path: Path | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
+
+    def describe(self) -> str:
+        return ", ".join(str(f) for f in self.files)
+
+    def path(self) -> Path:
+        """The binary keyring, written once (thread-safe) and removed with the object."""
+        with self._lock:
+            if self._path is None:
+                packets = b"".join(read_key_file(f) for f in self.files)
+                digest = hashlib.sha256(packets).hexdigest()[:16]
+                self._tmp = tempfile.TemporaryDirectory(prefix="btfhub-keys-")
+                path = Path(self._tmp.name) / f"trusted-{digest}.gpg"
+                path.write_bytes(packets)
+                self._path = path
+            return self._path
+
+    def _gpgv(self, args: Sequence[str], what: str) -> tuple[subprocess.CompletedProcess[str], str]:
+        status_r, status_w = os.pipe()
+        try:
+            cmd = [
+                "gpgv",
+                "--status-fd",
+                str(status_w),
+                "--keyring",
+                str(self.path()),
+                *args,
+            ]
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    pass_fds=(status_w,),
+                    timeout=GPGV_TIMEOUT,
+                    # No gpg home is read or written: gpgv needs none, and a
+                    # user's own trusted keys must not widen the run's keyring.
+                    env={**os.environ, "GNUPGHOME": str(self.path().parent)},
+                )
+            except FileNotFoundError:
+                raise BtfhubError("gpgv is not installed (run scripts/setup.sh)") from None
+            except subprocess.TimeoutExpired:
+                raise SignatureError(f"{what}: gpgv ran over {GPGV_TIMEOUT:.0f} s") from None
+            os.close(status_w)
+            status_w = -1
+            with os.fdopen(status_r, "r", errors="replace") as f:
+                status_r = -1
+                status = f.read()
+        finally:
+            if status_w >= 0:
+                os.close(status_w)
+            if status_r >= 0:
+                os.close(status_r)
+        return proc, status
+
+    def _verdict(self, proc: subprocess.CompletedProcess[str], status: str, what: str) -> Verdict:
+        good: list[str] = []
+        bad: list[str] = []
+        unknown: list[str] = []
+        for line in status.splitlines():
+            parts = line.split()
+            if len(parts) < 2 or parts[0] != "[GNUPG:]":
+                continue
+            word = parts[1]
+            if word == "VALIDSIG" and len(parts) >= 10:
+                # VALIDSIG fpr date ts expire version reserved pk-algo hash-algo class
+                # primary-fpr: the last is the primary key's (a subkey may sign).
+                digest = int(parts[9]) if parts[9].isdigit() else 0
+                if digest in WEAK_DIGESTS:
+                    bad.append(f"{parts[-1]} signed over the weak digest {WEAK_DIGESTS[digest]}")
+                else:
+                    good.append(parts[-1].upper())
+            elif word in ("BADSIG", "REVKEYSIG"):
+                bad.append(" ".join(parts[1:4]))
+            elif word == "NO_PUBKEY" and len(parts) >= 3:
+                unknown.append(parts[2])
+        if bad:
+            raise SignatureError(f"{what}: bad signature ({'; '.join(bad)})")
+        if not good:
+            if unknown:
+                detail = f"signed only by unknown key(s) {', '.join(unknown)}"
+            else:
+                detail = " ".join(proc.stderr.split())[-300:] or f"gpgv exit {proc.returncode}"
+            raise SignatureError(
+                f"{what}: no good signature by a trusted key (keyring {self.describe()}): {detail}"
+            )
+        return Verdict(tuple(good))
+
+    def verify_detached(self, data: bytes, signature: bytes, what: str) -> Verdict:
+        """`signature` (armored or binary, detached) is a good signature of `data`."""
+        with tempfile.TemporaryDirectory(prefix="btfhub-gpgv-") as tmp:
+            data_file, sig_file = Path(tmp, "data"), Path(tmp, "data.sig")
+            data_file.write_bytes(data)
+            sig_file.write_bytes(signature)
+            proc, status = self._gpgv([str(sig_file), str(data_file)], what)
+        return self._verdict(proc, status, what)
+
+    def verify_clearsigned(self, document: bytes, what: str) -> tuple[bytes, Verdict]:
+        """The signed text of a clearsigned document (InRelease), as gpgv extracts it.
+
+        The text comes from gpgv, never from parsing the document here: lines
+        outside the signed part (an attacker's additions) are not in it.
+        """
+        with tempfile.TemporaryDirectory(prefix="btfhub-gpgv-") as tmp:
+            doc_file, out_file = Path(tmp, "InRelease"), Path(tmp, "signed")
+            doc_file.write_bytes(document)
+            proc, status = self._gpgv(["--output", str(out_file), str(doc_file)], what)
+            verdict = self._verdict(proc, status, what)
+            try:
+                signed = out_file.read_bytes()
+            except OSError:
+                raise SignatureError(f"{what}: gpgv wrote no signed text") from None
+        return signed, verdict
+
+    def close(self) -> None:
+        with self._lock:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
+                self._path = None
+
+
+def fingerprints(path: Path) -> list[str]:
+    """Primary-key fingerprints of a key file, as `gpg --show-keys` reports them."""
+    with tempfile.TemporaryDirectory(prefix="btfhub-gpg-") as home:
+        proc = subprocess.run(
+            ["gpg", "--batch", "--with-colons", "--show-keys", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "GNUPGHOME": home},
+        )
+    if proc.returncode != 0:
+        raise KeyFileError(f"gpg --show-keys {path}: {proc.stderr.strip()}")
+    out: list[str] = []
+    primary = False
+    for line in proc.stdout.splitlines():
+        fields = line.split(":")
+        if fields[0] == "pub":
+            primary = True
+        elif fields[0] == "sub":
+            primary = False
+        elif fields[0] == "fpr" and primary:
+            out.append(fields[9])
+            primary = False
+    return out

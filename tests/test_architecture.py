@@ -1,0 +1,153 @@
+"""The rooms of generator/ and what each may import (ARCHITECTURE.md), read from the code.
+
+The commands parse, call the application layer (generator/hub/) and print;
+below them nothing imports the commands or argparse, or prints; the domain
+vocabulary (model.py) and the pure planner depend on nothing that does I/O.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "generator"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(name: str) -> set[str]:
+    """The modules `name` imports (absolute names; `from generator import x` counts as x)."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {m for m in found if m in MODULES or not m.startswith("generator")}
+
+
+def generator_imports(name: str) -> set[str]:
+    return {m for m in imports(name) if m.startswith("generator.")}
+
+
+def in_room(name: str, *rooms: str) -> bool:
+    return any(name == r or name.startswith(f"{r}.") for r in rooms)
+
+
+UPPER = ("generator.commands", "generator.cli", "generator.__main__")
+
+
+def test_the_walk_sees_the_package() -> None:
+    assert {"generator.model", "generator.hub.run", "generator.commands.plan"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if not in_room(m, *UPPER)])
+def test_nothing_below_the_commands_imports_them_or_argparse(name: str) -> None:
+    assert not {m for m in imports(name) if in_room(m, *UPPER, "argparse")}
+
+
+@pytest.mark.parametrize(
+    "name", [m for m in MODULES if not in_room(m, *UPPER, "generator.progress")]
+)
+def test_nothing_below_the_commands_prints(name: str) -> None:
+    """Messages go through the one Reporter (generator/progress.py)."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    calls = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "print"
+    ]
+    assert calls == [], f"{name} prints at lines {calls}"
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if not in_room(m, *UPPER, "generator.hub")])
+def test_only_the_commands_use_the_application_layer(name: str) -> None:
+    assert not {m for m in generator_imports(name) if in_room(m, "generator.hub")}
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("generator.model", ()),
+        ("generator.errors", ()),
+        ("generator.planner", ("generator.model", "generator.errors", "generator.jsonschemas")),
+        ("generator.shards.split", ("generator.model",)),
+    ],
+)
+def test_the_pure_core_imports_no_adapter(name: str, allowed: tuple[str, ...]) -> None:
+    assert {m for m in generator_imports(name) if not in_room(m, *allowed)} == set()
+
+
+CORE = {"errors", "model"}
+EVERYTHING_BELOW = {
+    "archive", "btf", "catalog", "children", "codecs", "errors", "fsutil", "gitops", "index",
+    "jsonschemas", "lock", "manifest", "model", "openpgp", "packages", "planner", "progress",
+    "render", "resources", "shards", "state", "trust", "upstream", "validation", "verify",
+    "workdir", "yamlpos",
+}  # fmt: skip
+# room -> the rooms it may import (ARCHITECTURE.md's table); its own room always.
+ROOMS: dict[str, set[str]] = {
+    "hub": EVERYTHING_BELOW,
+    "model": set(),
+    "errors": set(),
+    "progress": set(),
+    "planner": CORE | {"jsonschemas"},
+    "manifest": {"yamlpos"},
+    "catalog": CORE | {"manifest", "resources", "validation", "yamlpos"},
+    "validation": CORE | {"manifest", "resources", "yamlpos"},
+    "yamlpos": set(),
+    "codecs": set(),
+    "upstream": CORE | {"codecs", "fsutil", "packages", "openpgp", "trust"},
+    "openpgp": {"errors"},
+    "trust": CORE | {"openpgp"},
+    "verify": CORE | {"openpgp", "packages", "upstream"},
+    "packages": {"codecs", "errors"},
+    "btf": {"children", "errors", "fsutil", "packages"},
+    "children": {"errors"},
+    "workdir": {"lock"},
+    "archive": CORE,
+    "state": CORE | {"jsonschemas"},
+    "index": CORE | {"jsonschemas", "state"},
+    "render": CORE | {"archive", "catalog", "fsutil", "index", "resources", "state"},
+    "shards": CORE | {"fsutil", "jsonschemas"},
+    "gitops": {"errors"},
+    "jsonschemas": {"errors", "resources"},
+    "fsutil": {"errors"},
+    "resources": {"errors"},
+    "lock": {"errors"},
+    # The tools' side (issue 10): api.py is its public face, consumer/ its parts.
+    "api": {"consumer", "errors"},
+    "consumer": CORE
+    | {"btf", "fsutil", "jsonschemas", "manifest", "resources", "upstream", "validation"}
+    | {"yamlpos"},
+    "demo": EVERYTHING_BELOW | {"mirrorkit"},
+    "mirrorkit": EVERYTHING_BELOW | {"mirrorkit"},
+}
+
+
+def room_of(name: str) -> str:
+    """generator.upstream.http -> upstream; generator.model -> model; generator -> generator."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else "generator"
+
+
+@pytest.mark.parametrize(
+    "name", [m for m in MODULES if not in_room(m, *UPPER) and m != "generator"]
+)
+def test_each_room_imports_only_what_architecture_md_allows(name: str) -> None:
+    room = room_of(name)
+    assert room in ROOMS, f"{name}: a new room; add it to ARCHITECTURE.md and ROOMS"
+    allowed = ROOMS[room] | {room, "generator"}  # the package itself: its __version__
+    assert {room_of(m) for m in generator_imports(name)} - allowed == set()

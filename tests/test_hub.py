@@ -1,0 +1,72 @@
+"""The application layer called directly: collaborators passed in, reports out, nothing printed.
+
+What the commands do with argparse, a program (or another command) does with
+typed options: an UpstreamClient of its choosing, a Reporter writing where
+it wants, a Selection and BuildOptions.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from generator.catalog import load_catalog
+from generator.hub.build import BuildOptions
+from generator.hub.run import ShardJob, build_shard, plan_hub, reconcile
+from generator.mirrorkit.mirror import MirrorServer
+from generator.model import KernelId, KernelOutcome, KernelState, Selection, ShardId
+from generator.progress import Reporter
+from generator.shards.manifest import read_shard_manifest
+from generator.state import load_hub_state
+from generator.upstream.http import UpstreamClient
+from generator.upstream.mirrors import Mirrors
+from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_pairs, write_ubuntu
+
+UNAME = "5.4.0-26-generic"
+FOCAL = Selection(distro="ubuntu", release="focal", arch="x86_64")
+KERNEL = KernelId("ubuntu", "focal", "x86_64", UNAME)
+PATH = f"archive/ubuntu/20.04/x86_64/{UNAME}.btf.tar.xz"
+
+
+@pytest.fixture
+def client(tmp_path: Path, mirror_server: MirrorServer, fixture_elf: Path) -> UpstreamClient:
+    """Upstream with one Focal kernel, and a client that reaches it through the mirror."""
+    name = f"linux-image-unsigned-{UNAME}-dbgsym"
+    ddeb = build_ddeb(tmp_path / "debs", name, "5.4.0-26.30", UNAME, fixture_elf)
+    write_ubuntu(mirror_server, focal_suites([ddeb]))
+    mirrors = Mirrors.parse(mirror_pairs(mirror_server))
+    return UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache", backoff=0.0)
+
+
+def test_plan_reconcile_and_a_shard_through_the_layer(
+    tmp_path: Path, client: UpstreamClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    catalog = load_catalog(hub)
+    out, err = io.StringIO(), io.StringIO()
+    reporter = Reporter(out, err)
+
+    the_plan = plan_hub(hub, catalog, client, FOCAL, force=False)
+    assert [(k.id, k.state, k.archive_path) for k in the_plan.kernels] == [
+        (KERNEL, KernelState.MISSING, PATH)
+    ]
+
+    shard = build_shard(
+        hub, catalog, client, FOCAL, BuildOptions(), ShardJob(ShardId(1, 1), tmp_path / "out"),
+        reporter,
+    )  # fmt: skip
+    assert shard.outcomes == (KernelOutcome(KERNEL, KernelState.ARCHIVED),)
+    assert list(read_shard_manifest(tmp_path / "out").files) == [PATH]
+    assert not (hub / "archive").exists()  # a shard writes only into its output
+
+    report = reconcile(hub, catalog, client, FOCAL, BuildOptions(jobs=2), reporter)
+    assert report.outcomes == (KernelOutcome(KERNEL, KernelState.ARCHIVED),)
+    assert not report.failed
+    assert (hub / PATH).read_bytes() == (tmp_path / "out" / PATH).read_bytes()
+    assert load_hub_state(hub).known(KERNEL.release_arch) is not None  # recorded in index.json
+
+    # Progress went to the reporter's streams; nothing below the commands printed.
+    assert f"built      {KERNEL.label}" in err.getvalue()
+    assert capsys.readouterr() == ("", "")
