@@ -33,7 +33,7 @@ from generator.mirrorkit.debpkg import build_kernel_deb, tar_bytes, tar_file, wr
 from generator.mirrorkit.rpmpkg import build_rpm
 from generator.packages import ar, cpio, extract_vmlinux, rpmheader
 from generator.packages.deb import _extract_from_tar
-from generator.upstream import apt, rpmmd
+from generator.upstream import apt, htmllisting, rpmmd
 from generator.upstream.compression import decompressed_chunks
 from generator.upstream.http import UpstreamIndexError
 from tests.test_packages import OneWayStream, as_io
@@ -407,3 +407,22 @@ def test_corpus_is_valid(corpus: dict[str, bytes], tmp_path: Path) -> None:
         dest = tmp_path / name
         extract_vmlinux(as_io(OneWayStream(data)), fmt, uname, dest, size=len(data))
         assert dest.stat().st_size > 0, name
+
+
+LISTING = b"""<html><head><title>Index of /ol8/debuginfo</title></head><body>
+<h1>Index of /ol8/debuginfo</h1><pre><a href="?C=N;O=D">Name</a>
+<a href="/ol8/">Parent Directory</a>
+<a href="kernel-uek-debuginfo-5.4.17-2136.300.7.el8uek.x86_64.rpm">kernel-uek-debuginfo-5.4.17</a>
+<a href="kernel-debuginfo-common-x86_64-4.18.0-305.el8.x86_64.rpm">common</a>
+<a href="http://elsewhere.example/x.rpm">x</a>
+</pre></body></html>
+"""
+
+
+@FUZZ
+@given(body=st.one_of(mutated(LISTING), st.binary(max_size=2048)))
+# Found by this test: an href of "http://[host/x" made urlsplit raise ValueError.
+@example(body=LISTING.replace(b"http://elsewhere", b"http://[elsewhere"))
+def test_fuzz_html_listing(body: bytes) -> None:
+    base = "https://oss.oracle.com/ol8/debuginfo/"
+    clean(UpstreamIndexError, lambda: htmllisting.listing_files(body, base, "listing", URL))
