@@ -19,3 +19,15 @@ class EncodeError(BtfhubError):
 
 class LockError(BtfhubError):
     """Another btfhub process holds this checkout's lock."""
+
+
+class MalformedPackageError(PackageError):
+    """A package dpkg or rpm would refuse (a .. member, two vmlinux, sizes that disagree)."""
+
+
+class StorageError(BtfhubError):
+    """The hub's disk is full (or a file size limit was hit): the run stops, nothing partial.
+
+    Not a kernel failure: no kernel is recorded as failed for it, and the
+    next run, with space again, carries on where this one stopped.
+    """

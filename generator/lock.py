@@ -118,3 +118,54 @@ class HubLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+# -- liveness of other runs -----------------------------------------------------------
+# The same flock trick tells whether the run that made a work directory is
+# still alive: it holds a flock on a file inside for as long as it lives,
+# and the kernel drops it when the process dies, kill -9 included. Unlike a
+# PID check this is not fooled by a PID reused since.
+
+
+def claim(path: Path) -> int:
+    """Create `path` and flock it for the rest of this process's life; returns the fd.
+
+    Close the fd to give it up. O_CLOEXEC keeps the claim from passing to a
+    child that could outlive us.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, _holder_text().encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def is_claimed(path: Path) -> bool:
+    """True while a live process holds `path` through claim()."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return True
+        raise
+    finally:
+        os.close(fd)  # also drops the shared lock just taken
+    return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (for a directory made before its claim file)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -30,6 +30,21 @@ REPOSITORY_KINDS = ("apt", "rpm-md", "launchpad", "html-listing")
 
 KERNEL_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-\d+)?$")
 
+# One directory or file name of an archive path: no "/", no "..", no leading
+# dot, no control or space characters. Manifests (directories) and upstream
+# indexes (uname -r) are checked against it long before; archive_path()
+# checks again because it is the one place such names become paths.
+PATH_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+~-]*$")
+
+
+class UnsafeNameError(ValueError):
+    """A name that would become part of a file path is not a plain file name.
+
+    Validation (manifests) and discovery (uname -r from an index) refuse such
+    names with a clean error long before; reaching this guard is a bug.
+    """
+
+
 # The archive layout: ARCHIVE_DIR/<distro dir>/<release dir>/<arch>/<uname>BTF_SUFFIX.
 ARCHIVE_DIR = "archive"
 BTF_SUFFIX = ".btf.tar.xz"
@@ -353,7 +368,28 @@ def series_matches(series: str, uname: str) -> bool:
 
 def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> str:
     """The one spelling of the archive layout: where a kernel's BTF file lives."""
+    for what, part in (
+        ("archive directory", distro_dir),
+        ("release directory", release_dir),
+        ("architecture", arch),
+        ("kernel release", uname),
+    ):
+        if not PATH_PART_RE.fullmatch(part):
+            raise UnsafeNameError(f"refusing {what} {part!r}: not a plain file name")
     return f"{ARCHIVE_DIR}/{distro_dir}/{release_dir}/{arch}/{uname}{BTF_SUFFIX}"
+
+
+def is_archive_path(path: str) -> bool:
+    """True when path has the archive layout's shape (what archive_path() makes)."""
+    parts = path.split("/")
+    suffix = BTF_SUFFIX
+    return (
+        len(parts) == 5
+        and parts[0] == ARCHIVE_DIR
+        and parts[3] in ARCHITECTURES
+        and parts[4].endswith(suffix)
+        and all(PATH_PART_RE.fullmatch(p) for p in (*parts[1:4], parts[4][: -len(suffix)]))
+    )
 
 
 @dataclass(frozen=True)

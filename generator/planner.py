@@ -27,6 +27,7 @@ from generator.model import (
     ReleaseArch,
     Selection,
     archive_path,
+    is_archive_path,
 )
 
 Target = tuple[Distribution, Release, str]
@@ -314,7 +315,7 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
     found = jsonschemas.problems(doc, jsonschemas.PLAN_SCHEMA, source)
     if found:
         raise jsonschemas.DocumentInvalid(f"{source}: not a `btfhub plan --json` document", found)
-    kernels = tuple(_kernel_from_json(k) for k in doc["kernels"])
+    kernels = tuple(_kernel_from_json(k, source) for k in doc["kernels"])
     failures = tuple(
         DiscoveryFailure(
             ReleaseArch(e["distro"], e["release"], e["arch"]),
@@ -336,8 +337,16 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
     return Plan(kernels=kernels, failures=failures, needs_credentials=needs_credentials)
 
 
-def _kernel_from_json(k: Mapping[str, Any]) -> PlannedKernel:
+def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
+    # A build job writes to archive_path and downloads url: a plan file that
+    # could name ../../anything or file:///etc would be a way out of the hub.
+    if not is_archive_path(str(k["archive_path"])):
+        raise BtfhubError(
+            f"{source}: archive_path {k['archive_path']!r} is not of the archive layout"
+        )
     pkg = k["package"]
+    if pkg is not None and not str(pkg["url"]).startswith(("http://", "https://")):
+        raise BtfhubError(f"{source}: package url {pkg['url']!r} is not http(s)")
     package = (
         None
         if pkg is None

@@ -74,6 +74,7 @@ def validate_documents(root: Path, docs: list[ManifestDocument]) -> list[Diagnos
         found.update(_schema_diagnostics(validator, doc))
         found.update(_rule_diagnostics(doc))
         found.update(_keyring_rules(root, doc))
+        found.update(_control_characters(doc))
     return sorted(found, key=lambda d: (d.file, d.line, d.col, d.path, d.message))
 
 
@@ -288,6 +289,37 @@ def _keyring_rules(root: Path, doc: ManifestDocument) -> Iterator[Diagnostic]:
             yield _at(doc, ("repositories", i, "keyring"), "must stay inside the hub (no ..)")
         elif not (root / keyring).is_file():
             yield _at(doc, ("repositories", i, "keyring"), f"no such file: {keyring}")
+
+
+# Markdown shown under a table: the only place a line break belongs.
+MULTILINE_KEYS = frozenset({"note"})
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in MULTILINE_KEYS:
+                yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*path, i))
+
+
+def _control_characters(doc: ManifestDocument) -> Iterator[Diagnostic]:
+    """No control characters (newline, tab, escape ...) in any value but a note.
+
+    The schema's patterns cannot say it: Python's `$` also matches before a
+    final newline, so "7\n" passes a directory pattern. Such a value would
+    end up in a path, a URL or a table cell.
+    """
+    assert doc.loaded is not None
+    for path, text in _strings(doc.loaded.data, ()):
+        found = CONTROL_RE.search(text)
+        if found is not None:
+            yield _at(doc, path, f"control character {found.group()!r} in {text!r}")
 
 
 def _release_id(release: dict[str, Any]) -> tuple[str, str | None]:

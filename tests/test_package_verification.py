@@ -34,6 +34,7 @@ from generator.packages.rpmsig import read_headers
 from generator.progress import Progress
 from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
+from generator.workdir import WorkArea
 
 UNAME = "5.4.17-2136.300.7.el8uek.x86_64"
 ARCHIVE = f"archive/ol/8/x86_64/{UNAME}.btf.tar.xz"
@@ -105,8 +106,13 @@ def build(
     )
     kernel = PlannedKernel(KernelId("ol", "8", "x86_64", UNAME), KernelState.MISSING, pkg, ARCHIVE)
     dest = tmp_path / "hub"
-    with UpstreamClient(cache_dir=None, backoff=0.0, trust=TrustPolicy()) as client:
-        return build_one(client, kernel, dest, Progress(1, pkg.size), BuildOptions(), the_catalog)
+    with (
+        UpstreamClient(cache_dir=None, backoff=0.0, trust=TrustPolicy()) as client,
+        WorkArea(tmp_path / "work-root") as work,
+    ):
+        return build_one(
+            client, kernel, dest, Progress(1, pkg.size), BuildOptions(), the_catalog, work
+        )
 
 
 def test_signed_header_alone_verifies_a_package_the_index_gives_no_checksum_for(
@@ -131,9 +137,15 @@ def test_a_payload_swapped_under_a_signed_header_is_refused(
 ) -> None:
     """Header of one build, payload of another: the signature holds, the digest does not."""
     other_vmlinux = tmp_path / "other-vmlinux"
-    other_vmlinux.write_bytes(fixture_elf.read_bytes() + b"\0" * 64)  # still a valid ELF
-    genuine = uek_rpm(tmp_path, fixture_elf)
-    other = uek_rpm(tmp_path, other_vmlinux)
+    # Same size (a size that disagrees is refused earlier, by the package reader),
+    # other bytes: a string in .data changed, still a valid ELF.
+    changed = fixture_elf.read_bytes().replace(b"swapper", b"swapped", 1)
+    assert changed != fixture_elf.read_bytes()
+    other_vmlinux.write_bytes(changed)
+    # Uncompressed payloads, so both packages have the same length: the reader's
+    # own checks (sizes against the headers) pass and only the digest can tell.
+    genuine = uek_rpm(tmp_path, fixture_elf, payload="none")
+    other = uek_rpm(tmp_path, other_vmlinux, payload="none")
     with genuine.open("rb") as f:
         head = read_headers(f).consumed
     with other.open("rb") as f:

@@ -460,6 +460,8 @@ def test_mirrors_from_env_and_command_line() -> None:
         (["http://a.example/="], None, "expected FROM=TO"),
         (["a.example=http://b.example"], None, r"'a.example' is not a URL"),
         (["http://a.example/=http://b.example"], None, "both end with '/'"),
+        (["http://a.example/=file:///srv/mirror/"], None, "TO must be an http"),
+        (["http://a.example/=http://b.example/\x1b[2J/"], None, "TO must be an http"),
         ([], "http://a.example/=http://b.example/ junk", r"BTFHUB_MIRRORS: bad mirror 'junk'"),
         (
             ["http://a.example/=http://b.example/", "http://a.example/=http://c.example/"],

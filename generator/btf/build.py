@@ -7,6 +7,7 @@ write into archive/) is the caller's job; this returns bytes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from typing import BinaryIO
 from generator.btf.check import BtfSummary, check_btf
 from generator.btf.encode import encode_btf, has_btf_section
 from generator.btf.tarball import reproducible_tar_xz
+from generator.errors import EncodeError, StorageError
+from generator.fsutil import storage_error
 from generator.packages import extract_vmlinux
 
 
@@ -38,6 +41,24 @@ class BuiltBtf:
         return f"{self.uname}.btf"
 
 
+# pahole reports a full disk only as a failure to write ("Could only write N
+# bytes ... aborting", exit 1) and deletes its partial file. When it fails
+# with less room left than its BTF could take, the disk is to blame, not the
+# kernel: a BTF file is about 1% of its vmlinux (4 MB of 588 MB), so less
+# than 1/32 of the vmlinux, or 1 MiB, counts as full.
+LOW_SPACE = 1 << 20
+BTF_SHARE = 32
+
+
+def _disk_full(directory: Path, vmlinux: Path) -> bool:
+    try:
+        free = os.statvfs(directory)
+        needed = max(LOW_SPACE, vmlinux.stat().st_size // BTF_SHARE)
+    except OSError:
+        return False
+    return free.f_bavail * free.f_frsize < needed
+
+
 def build_kernel_btf(
     stream: BinaryIO,
     fmt: str,
@@ -45,6 +66,8 @@ def build_kernel_btf(
     workdir: Path,
     *,
     force: bool = False,
+    package: str = "",
+    size: int | None = None,
     on_extracted: Callable[[Path], None] | None = None,
 ) -> BuiltBtf:
     """Read the package stream, encode its vmlinux as BTF and return the tarball bytes.
@@ -59,15 +82,28 @@ def build_kernel_btf(
     vmlinux = workdir / f"vmlinux-{uname}"
     raw = workdir / f"{uname}.btf"
     try:
-        extract_vmlinux(stream, fmt, uname, vmlinux)
+        extract_vmlinux(stream, fmt, uname, vmlinux, package=package, size=size)
         if on_extracted is not None:
             on_extracted(vmlinux)
         ships_btf = has_btf_section(vmlinux)
         if ships_btf and not force:
             return BuiltBtf(uname=uname, ships_btf=True, tar_xz=None, summary=None)
-        encode_btf(vmlinux, raw)
+        try:
+            encode_btf(vmlinux, raw)
+        except EncodeError as exc:
+            if _disk_full(workdir, vmlinux):
+                raise StorageError(
+                    f"cannot write the BTF of {uname} in {workdir}: no space left on device; "
+                    "free some space and run again"
+                ) from exc
+            raise
         vmlinux.unlink()
         data = raw.read_bytes()
+    except OSError as exc:
+        full = storage_error(exc, workdir)
+        if full is not None:
+            raise full from exc
+        raise
     finally:
         vmlinux.unlink(missing_ok=True)
         raw.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.elf import dump_section, find_section
+from generator.children import run_child
 from generator.errors import EncodeError
 
 PAHOLE = "pahole"
@@ -60,7 +61,7 @@ def _trim(data: bytes) -> str:
 def run_tool(cmd: Sequence[str], *, hint: str = "") -> subprocess.CompletedProcess[bytes]:
     """Run a tool; a failure is an EncodeError naming the command, code and output."""
     try:
-        proc = subprocess.run(list(cmd), capture_output=True, check=False)
+        proc = run_child(cmd)
     except FileNotFoundError as exc:
         raise EncodeError(f"{cmd[0]} is not installed (run scripts/setup.sh)") from exc
     if proc.returncode != 0:

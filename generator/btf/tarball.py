@@ -28,9 +28,9 @@ from __future__ import annotations
 import io
 import lzma
 import os
-import subprocess
 import tarfile
 
+from generator.children import run_child
 from generator.errors import EncodeError
 
 XZ_PRESET = 6
@@ -79,7 +79,7 @@ def xz_compress(data: bytes) -> bytes:
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("XZ_OPT", "XZ_DEFAULTS")}
     try:
-        proc = subprocess.run(cmd, input=data, capture_output=True, check=False, env=env)
+        proc = run_child(cmd, input=data, env=env)
     except FileNotFoundError:
         raise EncodeError("xz is not installed (run scripts/setup.sh)") from None
     if proc.returncode != 0:

@@ -10,19 +10,27 @@ against the package's own signed header, with the keys the catalog names.
 
 from __future__ import annotations
 
-import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.build import build_kernel_btf
-from generator.errors import BtfhubError
+from generator.errors import BtfhubError, StorageError
 from generator.fsutil import atomic_write
-from generator.model import Catalog, KernelOutcome, KernelState, PlannedKernel, Repository
+from generator.model import (
+    Catalog,
+    KernelOutcome,
+    KernelPackage,
+    KernelState,
+    PlannedKernel,
+    Repository,
+)
 from generator.progress import Progress, Reporter
 from generator.upstream.http import UpstreamClient
 from generator.verify import PackageVerification
+from generator.workdir import WorkArea
 
 
 @dataclass(frozen=True)
@@ -47,15 +55,20 @@ def build_one(
     progress: Progress,
     options: BuildOptions,
     catalog: Catalog,
+    work: WorkArea,
 ) -> KernelOutcome:
-    """Fetch one kernel's package, encode its BTF, verify the package, store the BTF."""
+    """Fetch one kernel's package, encode its BTF, verify the package, store the BTF.
+
+    It is built in its own directory of the run's work area. A full disk
+    (StorageError) is not this kernel's failure: it stops the run.
+    """
     pkg = kernel.package
     assert pkg is not None
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
         keyring = client.trust.keyring(repo)
         with (
-            tempfile.TemporaryDirectory(prefix="btfhub-build-") as tmp,
+            work.kernel_dir() as tmp,
             client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
             PackageVerification(body, pkg, keyring, client.where(pkg.url)) as check,
         ):
@@ -63,15 +76,19 @@ def build_one(
                 check.reader(),
                 pkg.format,
                 pkg.uname,
-                Path(tmp),
+                tmp,
                 force=options.force,
+                package=package_file(pkg),
+                size=pkg.size,
                 on_extracted=check.vmlinux_extracted,
             )
             check.finish()  # nothing is stored from a package that did not verify
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
-        atomic_write(dest_root / kernel.archive_path, built.tar_xz)
+        atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
         return KernelOutcome(kernel.id, KernelState.ARCHIVED)
+    except StorageError:
+        raise
     except BtfhubError as exc:
         return KernelOutcome(
             kernel.id, KernelState.FAILED, public_reason(client, pkg.url, str(exc))
@@ -86,6 +103,11 @@ def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:
             f"{distro}: the plan names repository {repo_id!r}, which the catalog does not "
             "have: no keys to verify its package against"
         ) from None
+
+
+def package_file(pkg: KernelPackage) -> str:
+    """The package's file name, as messages name it (the index's Filename / href)."""
+    return pkg.filename.rsplit("/", 1)[-1] or pkg.name
 
 
 def public_reason(client: UpstreamClient, url: str, message: str) -> str:
@@ -105,23 +127,43 @@ def build_missing(
     options: BuildOptions,
     reporter: Reporter,
     catalog: Catalog,
+    work: WorkArea,
 ) -> tuple[KernelOutcome, ...]:
     """Build each kernel with options.jobs workers (downloads and encodes overlap).
 
     The outcomes come back sorted by kernel, whatever order the workers finished in.
+    A StorageError (disk full) or a bug stops the kernels not started yet and
+    propagates once the running builds are done; what they archived is
+    whole, and the next run records it.
     """
     total_bytes = sum(k.package.size or 0 for k in kernels if k.package)
     outcomes: list[KernelOutcome] = []
+    stop = threading.Event()  # set by the first worker that fails the run
+
+    def build(kernel: PlannedKernel, progress: Progress) -> KernelOutcome | None:
+        if stop.is_set():
+            return None  # no point downloading more onto a full disk
+        try:
+            return build_one(client, kernel, dest_root, progress, options, catalog, work)
+        except BaseException:
+            stop.set()
+            raise
+
     with (
         reporter.progress(len(kernels), total_bytes) as progress,
         ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool,
     ):
-        futures = [
-            pool.submit(build_one, client, k, dest_root, progress, options, catalog)
-            for k in kernels
-        ]
+        futures = [pool.submit(build, k, progress) for k in kernels]
         for fut in as_completed(futures):
-            outcome = fut.result()  # a bug in a worker propagates here
+            try:
+                outcome = fut.result()  # a full disk or a bug in a worker propagates here
+            except BaseException:
+                stop.set()
+                for pending in futures:
+                    pending.cancel()
+                raise
+            if outcome is None:
+                continue  # skipped after another worker's failure, which follows
             outcomes.append(outcome)
             suffix = f": {outcome.reason}" if outcome.state is KernelState.FAILED else ""
             progress.kernel_done(outcome.kernel.label + suffix, _STATUS[outcome.state])

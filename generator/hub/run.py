@@ -37,6 +37,7 @@ from generator.shards.split import select_shard
 from generator.state import HubState, load_hub_state
 from generator.upstream.discover import discover_all
 from generator.upstream.http import UpstreamClient
+from generator.workdir import WorkArea
 
 # -- the steps -------------------------------------------------------------------------
 
@@ -147,7 +148,8 @@ def reconcile(
     listing = discover(client, catalog, selection, options.force)
     state = load_hub_state(root)
     the_plan = plan(root, catalog, state, listing, options.force)
-    outcomes = build_missing(client, the_plan.missing(), root, options, reporter, catalog)
+    with WorkArea(root) as work:
+        outcomes = build_missing(client, the_plan.missing(), root, options, reporter, catalog, work)
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)
     render(root, catalog, state)
@@ -180,7 +182,8 @@ def build_shard(
         listing = discover(client, catalog, selection, options.force)
         the_plan = plan(root, catalog, load_hub_state(root), listing, options.force)
     todo = select_shard(the_plan.missing(), job.shard)
-    outcomes = build_missing(client, todo, job.output, options, reporter, catalog)
+    with WorkArea(root) as work:
+        outcomes = build_missing(client, todo, job.output, options, reporter, catalog, work)
     write_shard_manifest(job.output, job.shard, _archive_paths(todo), outcomes)
     return ReconcileReport(the_plan, outcomes, listing)
 

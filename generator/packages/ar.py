@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from generator.errors import PackageError
+from generator.errors import MalformedPackageError, PackageError
 from generator.packages.stream import (
     LimitedReader,
     Readable,
@@ -25,6 +25,10 @@ from generator.packages.stream import (
 
 AR_MAGIC = b"!<arch>\n"
 HEADER_LEN = 60
+# Names are held in memory: a hostile package must not make a name (BSD) or
+# the GNU long-name table as big as itself. dpkg's own limits are far lower.
+MAX_NAME = 4096
+MAX_LONG_NAMES = 1 << 20
 
 
 @dataclass
@@ -40,8 +44,13 @@ def _field(header: bytes, start: int, end: int) -> str:
     return header[start:end].decode("ascii", "replace").strip()
 
 
-def iter_members(stream: Readable) -> Iterator[ArMember]:
-    """Yield members in order; unread bytes of a member are skipped on advance."""
+def iter_members(stream: Readable, total: int | None = None) -> Iterator[ArMember]:
+    """Yield members in order; unread bytes of a member are skipped on advance.
+
+    total: the archive's length (from the index listing it), when known. A
+    member whose header claims more bytes than are left is refused at its
+    header, as dpkg refuses it, even when a reader would stop before its end.
+    """
     magic = read_upto(stream, len(AR_MAGIC))
     if magic != AR_MAGIC:
         if magic == b"!<thin>\n":
@@ -49,6 +58,7 @@ def iter_members(stream: Readable) -> Iterator[ArMember]:
         raise PackageError(f"not a .deb package: no ar magic (starts with {magic[:8]!r})")
     long_names = b""
     index = 0
+    offset = len(AR_MAGIC)
     while True:
         header = read_upto(stream, HEADER_LEN)
         if not header:
@@ -63,10 +73,21 @@ def iter_members(stream: Readable) -> Iterator[ArMember]:
         if not size_text.isdigit():
             raise PackageError(f"malformed ar archive: bad size {size_text!r} of member {index}")
         size = int(size_text)
+        offset += HEADER_LEN
+        if total is not None and offset + size > total:
+            raise MalformedPackageError(
+                f"malformed package: ar member {raw_name!r} claims {size} bytes, "
+                f"the package has {max(total - offset, 0)} left"
+            )
+        offset += size + size % 2
         data = LimitedReader(stream, size, f"ar member {raw_name!r}")
         name = raw_name
         if raw_name.startswith("#1/") and raw_name[3:].isdigit():
             name_len = int(raw_name[3:])
+            if name_len > MAX_NAME:
+                raise MalformedPackageError(
+                    f"malformed package: ar member {index} has a {name_len}-byte name"
+                )
             if name_len > size:
                 raise PackageError(f"malformed ar archive: BSD name longer than member {index}")
             name = (
@@ -76,6 +97,10 @@ def iter_members(stream: Readable) -> Iterator[ArMember]:
             )
         elif raw_name == "//":
             # GNU long-name table: small, needed to resolve later names.
+            if size > MAX_LONG_NAMES:
+                raise MalformedPackageError(
+                    f"malformed package: ar long-name table of {size} bytes"
+                )
             long_names = read_exact(data, size, "the ar long-name table")
             name = ""
         elif raw_name == "/" or raw_name == "/SYM64/":

@@ -9,6 +9,7 @@ in path order, so a kernel-debuginfo vmlinux comes after the modules.
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ TRAILER = "TRAILER!!!"
 # payloads holding files of 4 GiB or more.
 RPM_STRIPPED_MAGIC = b"07070X"
 MAX_NAME = 64 << 10
+HEX_FIELDS_RE = re.compile(rb"[0-9A-Fa-f]{104}")
 
 
 @dataclass
@@ -54,10 +56,11 @@ def iter_members(stream: Readable) -> Iterator[CpioMember]:
             raise PackageError("unsupported rpm payload: stripped cpio (files of 4 GiB or more)")
         if magic not in NEWC_MAGICS:
             raise PackageError(f"malformed rpm payload: not a newc cpio member ({magic!r})")
-        try:
-            fields = [int(header[6 + 8 * i : 14 + 8 * i], 16) for i in range(13)]
-        except ValueError as exc:
-            raise PackageError(f"malformed rpm payload: bad cpio header {index}") from exc
+        # Exactly 8 hex digits each: int(x, 16) alone also reads "-0000001",
+        # " 000000a" or "0000_00a", and a negative size would unbound the reader.
+        if not HEX_FIELDS_RE.fullmatch(header[6:]):
+            raise PackageError(f"malformed rpm payload: bad cpio header {index}")
+        fields = [int(header[6 + 8 * i : 14 + 8 * i], 16) for i in range(13)]
         mode, nlink, size, namesize = fields[1], fields[4], fields[6], fields[11]
         if not 1 <= namesize <= MAX_NAME:
             raise PackageError(f"malformed rpm payload: bad cpio name size {namesize}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from generator.errors import PackageError
+from generator.errors import MalformedPackageError, PackageError
 from generator.packages.ar import iter_members
 from generator.packages.decompress import close_reader, decompressed, sniffed
 from generator.packages.stream import Readable, as_binary, copy_to_file
@@ -45,17 +45,44 @@ def vmlinux_paths(uname: str) -> tuple[str, ...]:
 
 
 def _normalise(name: str) -> str:
-    # Only the "./" prefix dpkg-deb writes is dropped; anything cleverer
-    # ("..", "//") simply fails to match, which is the safe outcome.
+    # Only the "./" prefix dpkg-deb writes is dropped; member names with ".."
+    # or an absolute path are refused before they get here.
     while name.startswith("./"):
         name = name[2:]
     return name
 
 
-def extract_deb_vmlinux(stream: Readable, uname: str, dest: Path) -> None:
-    for member in iter_members(stream):
-        if not member.name.startswith("data.tar"):
+# ar members of a binary package, in the order dpkg-deb writes and requires them.
+CONTROL_MEMBERS = ("control.tar", "control.tar.gz", "control.tar.xz", "control.tar.zst")
+
+
+def extract_deb_vmlinux(stream: Readable, uname: str, dest: Path, size: int | None = None) -> None:
+    position = 0
+    for member in iter_members(stream, size):
+        position += 1
+        # dpkg refuses a package whose members are not debian-binary, then
+        # control.tar.*, then (after optional "_"-prefixed ones) data.tar.*.
+        if position == 1:
+            if member.name != "debian-binary":
+                raise MalformedPackageError(
+                    f"malformed package: first ar member is {member.name!r}, not debian-binary"
+                )
+            version = member.data.read(16)
+            if not version.startswith(b"2."):
+                raise MalformedPackageError(
+                    f"malformed package: debian-binary says {version[:8]!r}, dpkg reads 2.x"
+                )
             continue
+        if position == 2:
+            if member.name not in CONTROL_MEMBERS:
+                raise MalformedPackageError(
+                    f"malformed package: second ar member is {member.name!r}, not control.tar"
+                )
+            continue
+        if member.name.startswith("_"):
+            continue
+        if not member.name.startswith("data.tar"):
+            raise MalformedPackageError(f"malformed package: unexpected ar member {member.name!r}")
         if member.name not in DATA_TAR_COMPRESSION:
             raise PackageError(f"unknown compression of .deb member {member.name!r}")
         expected = DATA_TAR_COMPRESSION[member.name]
@@ -74,15 +101,83 @@ def extract_deb_vmlinux(stream: Readable, uname: str, dest: Path) -> None:
     raise PackageError("not a .deb package: no data.tar member")
 
 
+def _check_member(info: tarfile.TarInfo, wanted: set[str], seen: set[str]) -> bool:
+    """Refuse what dpkg refuses; True when the member is the vmlinux to take.
+
+    Every member read (those before the vmlinux: reading stops there) is
+    checked: no absolute path, no "..", no hard link that points out of the
+    package, no name twice. At a vmlinux path only a regular file (taken) or
+    a symlink (skipped: the other candidate paths are symlinks to it) may be.
+    """
+    for what, name in (("member", info.name), ("hard link target", info.linkname)):
+        if what == "hard link target" and not info.islnk():
+            continue
+        if name.startswith("/"):
+            raise MalformedPackageError(
+                f"malformed package: data.tar {what} {name!r} is an absolute path"
+            )
+        if ".." in name.split("/"):
+            raise MalformedPackageError(
+                f"malformed package: data.tar {what} {name!r} climbs out (..)"
+            )
+    name = _normalise(info.name).rstrip("/")
+    if name in seen and not info.isdir():
+        raise MalformedPackageError(f"malformed package: data.tar holds {info.name!r} twice")
+    seen.add(name)
+    if name not in wanted or info.issym():
+        return False
+    if info.isreg() and not info.issparse():
+        return True
+    kind = _kind(info)
+    raise MalformedPackageError(f"malformed package: data.tar member {info.name!r} is a {kind}")
+
+
+def _kind(info: tarfile.TarInfo) -> str:
+    """What a tar member is, in words, for messages."""
+    if info.islnk():
+        return "hard link"
+    if info.ischr() or info.isblk():
+        return "device"
+    if info.issparse():
+        return "sparse file"
+    if info.isdir():
+        return "directory"
+    return f"tar member of type {info.type!r}"
+
+
+# GNU long names and pax headers: tarfile reads each whole into memory, so
+# one as big as the package would be; real ones are a few hundred bytes.
+MAX_EXTENDED_HEADER = 1 << 20
+_EXTENDED_TYPES = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses an extended header too big to hold in memory."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_TYPES and self.size > MAX_EXTENDED_HEADER:
+            raise tarfile.ReadError(f"a {self.size}-byte extended header for {self.name!r}")
+        member: tarfile.TarInfo = super()._proc_member(tar)  # type: ignore[misc]
+        return member
+
+
 def _extract_from_tar(data: Readable, uname: str, dest: Path) -> None:
     wanted = set(vmlinux_paths(uname))
+    seen: set[str] = set()
     try:
-        with tarfile.open(fileobj=as_binary(data), mode="r|", bufsize=TAR_BUFSIZE) as tar:
+        with tarfile.open(
+            fileobj=as_binary(data), mode="r|", bufsize=TAR_BUFSIZE, tarinfo=_BoundedTarInfo
+        ) as tar:
             for info in tar:
                 # First regular file at any candidate path wins: in a stream
                 # there is no going back, and the candidates are one file.
-                # Symlinks and hardlinks are not followed (isreg() is False).
-                if not info.isreg() or _normalise(info.name) not in wanted:
+                if not _check_member(info, wanted, seen):
                     continue
                 member = tar.extractfile(info)
                 if member is None:  # pragma: no cover - isreg() members always have data

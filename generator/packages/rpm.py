@@ -1,28 +1,38 @@
 """vmlinux out of an .rpm stream: lead -> signature -> header -> compressed cpio.
 
 `rpmfile` (PyPI) is not used: it buffers a zstd payload whole in memory and
-wants a seekable file. The headers are skipped without being parsed (we
-need nothing from them), the payload compression is taken from its magic
-bytes rather than the header tag (the bytes cannot lie about themselves),
-and the cpio stream is read until the vmlinux regular file is written.
+wants a seekable file. The main header is parsed for its file list, which
+names every member of the payload with its size, mode and inode: a package
+whose vmlinux is listed twice, is a hard link or a device, or whose payload
+disagrees with its header is refused, as rpm refuses it ("archive file not
+in header"), before the payload is read. The payload compression is taken
+from its magic bytes rather than the header tag (the bytes cannot lie
+about themselves), and the cpio stream is read until the vmlinux regular
+file is written.
 """
 
 from __future__ import annotations
 
-import struct
+import stat
 from pathlib import Path
 
-from generator.errors import PackageError
+from generator.errors import MalformedPackageError, PackageError
 from generator.packages.cpio import iter_members
 from generator.packages.decompress import close_reader, decompressed, sniffed
-from generator.packages.stream import Readable, copy_to_file, read_exact, read_upto, skip
-
-LEAD_LEN = 96
-LEAD_MAGIC = b"\xed\xab\xee\xdb"
-HEADER_MAGIC = b"\x8e\xad\xe8\x01"
-# rpm's own sanity limits (hdrchkTags / hdrchkData): beyond them it is garbage.
-MAX_INDEX = 0xFFFF
-MAX_DATA = 256 << 20
+from generator.packages.rpmheader import (
+    LEAD_LEN,
+    SIGTAG_LONGSIZE,
+    SIGTAG_SIZE,
+    FileEntry,
+    Header,
+    check_member_name,
+    file_list,
+    kind_of,
+    normalise,
+    read_header,
+    read_lead,
+)
+from generator.packages.stream import Readable, copy_to_file
 
 
 def vmlinux_path(uname: str) -> str:
@@ -34,46 +44,91 @@ def vmlinux_paths(uname: str) -> tuple[str, str]:
     return vmlinux_path(uname), f"usr/lib/debug/boot/vmlinux-{uname}.debug"
 
 
-def _skip_header(stream: Readable, what: str, pad: bool) -> None:
-    intro = read_exact(stream, 16, f"the rpm {what} header")
-    if intro[:4] != HEADER_MAGIC:
-        raise PackageError(f"malformed rpm: bad {what} header magic {intro[:4].hex()}")
-    nindex, hsize = struct.unpack(">II", intro[8:16])
-    if nindex > MAX_INDEX or hsize > MAX_DATA:
-        raise PackageError(f"malformed rpm: implausible {what} header ({nindex} tags, {hsize} B)")
-    length = nindex * 16 + hsize
-    # The signature header is padded so the main header starts 8-aligned.
-    if pad:
-        length += (8 - length % 8) % 8
-    skip(stream, length, f"the rpm {what} header")
+def _vmlinux_entry(files: list[FileEntry], uname: str) -> FileEntry:
+    """The header's one vmlinux entry, refusing two, a link, a device or a hard link.
+
+    The first candidate path the header lists is the vmlinux (a package
+    holds one of them); that path listed twice is refused.
+    """
+    listed = {f.path for f in files}
+    candidates = ["/" + p for p in vmlinux_paths(uname)]
+    wanted = next((p for p in candidates if p in listed), candidates[0])
+    found = [f for f in files if f.path == wanted]
+    if not found:
+        raise PackageError(
+            f"package holds no vmlinux for {uname} (not a kernel-debuginfo package?)"
+        )
+    if len(found) > 1:
+        raise MalformedPackageError(
+            f"malformed package: the rpm header lists {wanted} {len(found)} times"
+        )
+    entry = found[0]
+    if not stat.S_ISREG(entry.mode):
+        raise MalformedPackageError(
+            f"malformed package: {wanted} is a {kind_of(entry.mode)} in the rpm header, "
+            "not a regular file"
+        )
+    links = [f.path for f in files if (f.inode, f.device) == (entry.inode, entry.device)]
+    if len(links) > 1:
+        others = ", ".join(p for p in links if p != wanted)
+        raise MalformedPackageError(f"malformed package: {wanted} is a hard link (with {others})")
+    return entry
 
 
-def _normalise(name: str) -> str:
-    if name.startswith("./"):
-        return name[2:]
-    return name.lstrip("/")
+def _check_size(signature: Header, size: int | None) -> None:
+    """The signature header's size of header + payload against the package's length."""
+    if size is None:
+        return
+    declared = signature.ints(SIGTAG_LONGSIZE) or signature.ints(SIGTAG_SIZE)
+    if not declared:
+        return  # rpm makes the tag optional
+    rest = size - LEAD_LEN - signature.length
+    if declared[0] != rest:
+        raise MalformedPackageError(
+            f"malformed package: the rpm signature header says {declared[0]} bytes of header "
+            f"and payload, the package holds {rest}"
+        )
 
 
-def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path) -> None:
-    lead = read_upto(stream, LEAD_LEN)
-    if lead[:4] != LEAD_MAGIC:
-        raise PackageError(f"not an rpm package: no lead magic (starts with {lead[:8]!r})")
-    if len(lead) < LEAD_LEN:
-        raise PackageError("truncated package: stream ended inside the rpm lead")
-    _skip_header(stream, "signature", pad=True)
-    _skip_header(stream, "main", pad=False)
+def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path, size: int | None = None) -> None:
+    read_lead(stream)
+    _check_size(read_header(stream, "signature", pad=True), size)
+    files = file_list(read_header(stream, "main", pad=False))
+    listed = {f.path: f for f in files}
+    entry = _vmlinux_entry(files, uname)
     compression, payload = sniffed(stream, "the rpm payload")
-    wanted = vmlinux_paths(uname)
     reader = decompressed(payload, compression, "the rpm payload")
+    seen: set[str] = set()
     try:
         for member in iter_members(reader):
-            if _normalise(member.name) not in wanted or not member.is_regular():
+            check_member_name(member.name, "the rpm payload")
+            path = normalise(member.name)
+            header_entry = listed.get(path)
+            if header_entry is None:
+                raise MalformedPackageError(
+                    f"malformed package: payload member {member.name!r} is not in the rpm header"
+                )
+            if path in seen:
+                raise MalformedPackageError(
+                    f"malformed package: payload member {member.name!r} twice"
+                )
+            seen.add(path)
+            if stat.S_IFMT(member.mode) != stat.S_IFMT(header_entry.mode):
+                raise MalformedPackageError(
+                    f"malformed package: payload member {member.name!r} is a "
+                    f"{kind_of(member.mode)}, the rpm header says {kind_of(header_entry.mode)}"
+                )
+            if header_entry is not entry:
                 continue
-            if member.size == 0 and member.nlink > 1:
-                # A hard-linked file's data travels with its last link.
-                continue
+            if member.size != entry.size or member.nlink != 1:
+                raise MalformedPackageError(
+                    f"malformed package: payload member {member.name!r} holds {member.size} "
+                    f"bytes with {member.nlink} links, the rpm header says {entry.size} bytes"
+                )
             copy_to_file(member.data, member.size, dest, f"cpio member {member.name!r}")
             return
     finally:
         close_reader(reader)
-    raise PackageError(f"package holds no vmlinux for {uname} (not a kernel-debuginfo package?)")
+    raise MalformedPackageError(
+        f"malformed package: the rpm header lists {entry.path}, the payload does not hold it"
+    )

@@ -132,7 +132,9 @@ def parse_release(body: bytes, where: str, url: str) -> dict[str, IndexEntry]:
         if not line.strip():
             continue
         parts = line.split()
-        if len(parts) != 3 or not SHA256_RE.match(parts[0].lower()) or not parts[1].isdigit():
+        # isascii(): str.isdigit() also accepts "²", which int() refuses.
+        size_ok = parts[1].isascii() and parts[1].isdigit() if len(parts) == 3 else False
+        if not size_ok or not SHA256_RE.match(parts[0].lower()):
             raise UpstreamIndexError(f"{where}: bad SHA256 line {line!r}", url)
         entries[parts[2]] = IndexEntry(parts[2], int(parts[1]), parts[0].lower())
     return entries
@@ -200,7 +202,7 @@ def _package(
     if missing:
         raise UpstreamIndexError(f"{where}: package {name} lacks {', '.join(missing)}", url)
     filename, size, sha256 = stanza["filename"], stanza["size"], stanza["sha256"].lower()
-    if not size.isdigit() or not SHA256_RE.match(sha256):
+    if not (size.isascii() and size.isdigit()) or not SHA256_RE.match(sha256):
         raise UpstreamIndexError(f"{where}: package {name}: bad Size or SHA256", url)
     # Filename is relative to the repository root; an absolute URL or path
     # would let an index send btfhub to another host, around --mirror.

@@ -50,8 +50,11 @@ def listing_files(body: bytes, base: str, where: str, url: str) -> list[str]:
         raise UpstreamIndexError(f"{where}: unreadable HTML listing: {exc}", url) from exc
     names = []
     for href in parser.hrefs:
-        target = urljoin(base, href)
-        parts = urlsplit(target)
+        try:
+            target = urljoin(base, href)
+            parts = urlsplit(target)
+        except ValueError:  # "http://[host/..." (found by tests/test_fuzz.py): not a file here
+            continue
         if parts.query or parts.fragment or not target.startswith(base):
             continue  # sort links (?C=N;O=D), the parent directory, other hosts
         name = unquote(target[len(base) :])

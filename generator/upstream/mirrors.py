@@ -9,12 +9,14 @@ them elsewhere: a CI cache, a corporate proxy, or a test server on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from generator.errors import BtfhubError
 
 ENV_VAR = "BTFHUB_MIRRORS"
+_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ def _split_pair(item: str, origin: str) -> tuple[str, str]:
             raise BtfhubError(
                 f"{origin}: bad mirror {item!r}: {side!r} is not a URL (scheme://host/...)"
             )
+    # Manifests may only name http(s) repositories; a mirror must not open
+    # another door (file://, a proxy scheme) or smuggle control characters.
+    if not dst.startswith(("http://", "https://")) or _CONTROL_RE.search(dst):
+        raise BtfhubError(f"{origin}: bad mirror {item!r}: TO must be an http:// or https:// URL")
     # A FROM that ends with "/" but a TO that does not (or vice versa) would glue or
     # double path segments after rewriting; refuse rather than fetch the wrong path.
     if src.endswith("/") != dst.endswith("/"):

@@ -40,6 +40,10 @@ XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 # uname -r ends up in archive paths: refuse anything that could climb out of them.
 UNAME_RE = re.compile(r"^[0-9][A-Za-z0-9.+~_-]*$")
 HASHES = {"sha": "sha1", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512"}
+# What expat raises on a bad document: ParseError, but LookupError for an
+# unknown encoding="..." (found by tests/test_fuzz.py) and ValueError for
+# bytes that do not decode.
+XML_ERRORS = (ET.ParseError, LookupError, ValueError)
 
 
 def repo_root(repo: Repository, arch: str, path: str) -> str:
@@ -53,7 +57,7 @@ def repo_root(repo: Repository, arch: str, path: str) -> str:
 def _primary_location(body: bytes, where: str, url: str) -> tuple[str, int | None, Checksum]:
     try:
         tree = ET.fromstring(body)
-    except ET.ParseError as exc:
+    except XML_ERRORS as exc:
         raise UpstreamIndexError(f"{where}: bad XML: {exc}", url) from exc
     for data in tree.iter(f"{REPO_NS}data"):
         if data.get("type") != "primary":
@@ -71,7 +75,7 @@ def _primary_location(body: bytes, where: str, url: str) -> tuple[str, int | Non
             )
         return (
             href,
-            int(size) if size and size.strip().isdigit() else None,
+            int(size) if size and size.strip().isascii() and size.strip().isdigit() else None,
             Checksum(algorithm, checksum.text.strip().lower()),
         )
     raise UpstreamIndexError(f'{where}: no <data type="primary">', url)
@@ -110,7 +114,8 @@ def _package(
         raise UpstreamIndexError(f"{where}: a {name} entry lacks version, size or location", url)
     ver, rel, epoch = version.get("ver"), version.get("rel"), version.get("epoch", "0")
     href, package_size = location.get("href"), size.get("package", "")
-    if not ver or not rel or not href or not package_size.isdigit():
+    # isascii(): str.isdigit() also accepts "²", which int() refuses.
+    if not ver or not rel or not href or not (package_size.isascii() and package_size.isdigit()):
         raise UpstreamIndexError(f"{where}: a {name} entry has a bad version, size or href", url)
     uarch = _text(elem, "arch")
     if checksum.get("type") != "sha256" or not checksum.text:
@@ -120,7 +125,7 @@ def _package(
             url,
         )
     uname = kernel_release(repo, name, ver, rel, uarch)
-    if uname is None or not UNAME_RE.match(uname):
+    if uname is None or not UNAME_RE.fullmatch(uname):
         raise UpstreamIndexError(f"{where}: {name}: unusable kernel release {uname!r}", url)
     base = location.get(XML_BASE)  # rpm-md lets an entry name another base URL
     if base:
@@ -148,7 +153,7 @@ def _packages(body: bytes, where: str, url: str) -> Iterator[ET.Element]:
                 if event == "end" and elem.tag == f"{COMMON_NS}package":
                     yield elem
                     root.clear()  # keep memory flat over a 100k-package index
-        except ET.ParseError as exc:
+        except XML_ERRORS as exc:
             raise UpstreamIndexError(f"{where}: bad XML: {exc}", url) from exc
 
 

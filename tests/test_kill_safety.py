@@ -1,0 +1,332 @@
+"""Interrupted runs leave nothing behind: SIGKILL at several moments, and a full disk.
+
+A real `btfhub reconcile` process builds a large package (an ELF of some
+100 MB of DWARF in a real .ddeb, served over HTTP) and is killed with
+SIGKILL while it extracts the vmlinux, while pahole runs and right after
+pahole is done (tarball and archive write). After each kill: no tool
+(pahole, xz) survives its parent, archive/ holds no partial or temporary
+file, index.json is untouched; the next run removes the dead runs' work
+directories and finishes the job. A full disk (a size-limited tmpfs, or
+RLIMIT_FSIZE where mounting is not allowed) ends the run with a clear
+message, nothing partial, and a later run with space recovers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from generator.btf.build import build_kernel_btf
+from generator.errors import StorageError
+from generator.mirrorkit.elf import build_large_elf
+from generator.mirrorkit.mirror import AptPackage, MirrorServer
+from generator.packages import extract_vmlinux
+from generator.workdir import OWNER, WORK_DIR
+from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_args, write_ubuntu
+
+UNAME = "5.4.0-42-generic"
+FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
+ARCHIVED = f"archive/ubuntu/20.04/x86_64/{UNAME}.btf.tar.xz"
+POLL = 0.005
+MOMENT_TIMEOUT = 120.0
+TOOLS = ("pahole", "xz", "setpriv", "sh", "llvm-objcopy")
+
+
+@pytest.fixture(scope="module")
+def large_package(tmp_path_factory: pytest.TempPathFactory) -> AptPackage:
+    """focal's unsigned dbgsym of UNAME, holding a large vmlinux (zstd, as fast as real xz)."""
+    base = tmp_path_factory.mktemp("large")
+    elf = build_large_elf(base / "elf", copies=60)
+    pkg: AptPackage = build_ddeb(
+        base / "pkgs", f"linux-image-unsigned-{UNAME}-dbgsym", "5.4.0-42.46", UNAME, elf, "zst"
+    )
+    elf.unlink()  # only the package is needed now
+    return pkg
+
+
+@pytest.fixture(scope="module")
+def large_mirror(
+    tmp_path_factory: pytest.TempPathFactory, large_package: AptPackage
+) -> Iterator[MirrorServer]:
+    with MirrorServer(tmp_path_factory.mktemp("mirror")) as server:
+        write_ubuntu(server, focal_suites([large_package]))
+        yield server
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[str, str, int] | None:
+    """(comm, state, ppid) of a process, None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    comm = text[text.index("(") + 1 : text.rindex(")")]
+    state, ppid = text[text.rindex(")") + 2 :].split()[:2]
+    return comm, state, int(ppid)
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """{pid: comm} of every live descendant of pid."""
+    children: dict[int, list[int]] = {}
+    comms: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        info = _stat(int(entry.name))
+        if info is None or info[1] == "Z":
+            continue
+        comms[int(entry.name)] = info[0]
+        children.setdefault(info[2], []).append(int(entry.name))
+    found: dict[int, str] = {}
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found[child] = comms[child]
+        todo.extend(children.get(child, []))
+    return found
+
+
+def alive(pid: int) -> bool:
+    info = _stat(pid)
+    return info is not None and info[1] != "Z"  # a zombie is dead, only not reaped
+
+
+def wait_gone(pids: dict[int, str], timeout: float = 1.5) -> dict[int, str]:
+    """The pids still alive after `timeout` seconds (empty: all gone)."""
+    deadline = time.monotonic() + timeout
+    left = dict(pids)
+    while left and time.monotonic() < deadline:
+        left = {p: c for p, c in left.items() if alive(p)}
+        time.sleep(0.05)
+    return left
+
+
+# -- the hub ---------------------------------------------------------------------------
+
+
+def start(hub: Path, server: MirrorServer, **popen: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "generator", "reconcile", "--root", str(hub)),
+            *mirror_args(server),
+            *FOCAL,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,  # type: ignore[arg-type]
+    )
+
+
+def work_dirs(hub: Path) -> list[Path]:
+    base = hub / WORK_DIR
+    return sorted(p for p in base.iterdir()) if base.is_dir() else []
+
+
+def extracting(hub: Path, pid: int) -> bool:
+    return any(p.stat().st_size > 0 for p in (hub / WORK_DIR).glob("*/kernel-*/vmlinux-*"))
+
+
+def encoding(pid: int) -> bool:
+    """Whether pahole is encoding under pid (not one of its --version/--help probes)."""
+    for child, comm in descendants(pid).items():
+        if comm != "pahole":
+            continue
+        try:
+            # The encoding run names the kernel's file; the probes do not.
+            if UNAME.encode() in Path(f"/proc/{child}/cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def in_pahole(hub: Path, pid: int) -> bool:
+    return encoding(pid)
+
+
+def after_pahole() -> Callable[[Path, int], bool]:
+    seen = {"pahole": False}
+
+    def moment(hub: Path, pid: int) -> bool:
+        running = encoding(pid)
+        if running:
+            seen["pahole"] = True
+        return seen["pahole"] and not running
+
+    return moment
+
+
+def assert_whole(hub: Path, index_before: bytes | None) -> None:
+    """archive/ holds only complete BTF tarballs; index.json is as before the killed run."""
+    archive = hub / "archive"
+    files = sorted(p for p in archive.rglob("*") if p.is_file()) if archive.exists() else []
+    for path in files:
+        assert path.name.endswith(".btf.tar.xz") and not path.name.startswith("."), path
+        with tarfile.open(path, "r:xz") as tar:
+            (member,) = tar.getmembers()
+            body = tar.extractfile(member)
+            assert body is not None and body.read(2) in (b"\x9f\xeb", b"\xeb\x9f")
+    index = hub / "index.json"
+    assert (index.read_bytes() if index.exists() else None) == index_before
+    stray = [p for p in hub.iterdir() if p.name.endswith(".tmp")]
+    assert stray == []
+
+
+def test_sigkill_at_several_moments_leaves_nothing_behind(
+    tmp_path: Path, large_mirror: MirrorServer
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    moments: list[tuple[str, Callable[[Path, int], bool]]] = [
+        ("extracting vmlinux", extracting),
+        ("pahole running", in_pahole),
+        ("right after pahole", after_pahole()),
+    ]
+    left_before: list[Path] = []
+    for label, moment in moments:
+        proc = start(hub, large_mirror)
+        deadline = time.monotonic() + MOMENT_TIMEOUT
+        while not moment(hub, proc.pid):
+            assert proc.poll() is None, f"{label}: the run ended first: {proc.communicate()}"
+            assert time.monotonic() < deadline, f"{label}: never reached"
+            time.sleep(POLL)
+        tools = {p: c for p, c in descendants(proc.pid).items() if c in TOOLS}
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        # pahole has seconds of work left here: only the death signal ends it this soon.
+        assert wait_gone(tools) == {}, f"{label}: tools outlived btfhub"
+        if label == "pahole running":
+            assert "pahole" in tools.values()
+        assert_whole(hub, None)
+        assert not (hub / ARCHIVED).exists()
+        # The killed run left its work directory; it swept the one before.
+        left = work_dirs(hub)
+        assert len(left) == 1 and (left[0] / OWNER).exists(), left
+        assert left != left_before
+        left_before = left
+
+    proc = start(hub, large_mirror)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err.decode()
+    assert "summary: 1 built" in out.decode()
+    assert work_dirs(hub) == []  # the dead runs' directories were swept, ours removed
+    assert (hub / ARCHIVED).is_file()
+    assert_whole(hub, (hub / "index.json").read_bytes())
+    index = json.loads((hub / "index.json").read_text())
+    kernel = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"]
+    assert kernel["kernels"][UNAME]["state"] == "archived"
+
+
+# -- a full disk -------------------------------------------------------------------------
+
+
+def _tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
+    return done.returncode == 0
+
+
+def _limit_file_size(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "rlimit-fsize"])
+def test_full_disk_fails_cleanly_and_the_next_run_recovers(
+    tmp_path: Path, large_mirror: MirrorServer, how: str
+) -> None:
+    small = tmp_path / "small"
+    popen: dict[str, object] = {}
+    if how == "tmpfs":
+        if not _tmpfs(small, "24m"):
+            pytest.skip("cannot mount a tmpfs here (needs root); rlimit-fsize covers it")
+    else:
+        small.mkdir()
+        popen["preexec_fn"] = _limit_file_size(16 << 20)
+    try:
+        hub = make_hub(small / "hub")
+        proc = start(hub, large_mirror, **popen)
+        out, err = proc.communicate(timeout=600)
+        message = err.decode()
+        assert proc.returncode == 1, (out, message)
+        assert "Traceback" not in message
+        assert "btfhub: error: cannot write" in message, message
+        assert "free some space and run again" in message
+        assert not (hub / "archive").exists() or not any((hub / "archive").rglob("*"))
+        assert work_dirs(hub) == []  # the run cleaned up after itself
+        assert not (hub / "index.json").exists()  # nothing recorded: not the kernel's failure
+
+        if how == "tmpfs":
+            subprocess.run(["mount", "-o", "remount,size=600m", str(small)], check=True)
+        proc = start(hub, large_mirror)
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()
+        assert (hub / ARCHIVED).is_file()
+        assert_whole(hub, (hub / "index.json").read_bytes())
+    finally:
+        if how == "tmpfs":
+            subprocess.run(["umount", str(small)], check=False)
+
+
+def test_a_full_disk_stops_the_run_before_the_next_download(
+    tmp_path: Path, large_package: AptPackage, fixture_elf: Path
+) -> None:
+    """The kernels after the one that hit the full disk are not even downloaded."""
+    small_uname = "5.4.0-77-generic"
+    small = build_ddeb(
+        tmp_path / "pkgs",
+        f"linux-image-unsigned-{small_uname}-dbgsym",
+        "5.4.0-77.1",
+        small_uname,
+        fixture_elf,
+    )
+    with MirrorServer(tmp_path / "mirror") as server:
+        write_ubuntu(server, focal_suites([large_package, small]))
+        hub = make_hub(tmp_path / "hub")
+        proc = start(hub, server, preexec_fn=_limit_file_size(16 << 20))
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 1, (out, err)
+        assert "btfhub: error: cannot write" in err.decode()
+        downloads = [r.path for r in server.log if r.path.endswith(".ddeb")]
+        assert [Path(d).name for d in downloads] == [large_package.path.name]
+        assert not (hub / "archive").exists() or not any((hub / "archive").rglob("*"))
+
+
+def test_pahole_on_a_full_disk_is_a_storage_error(
+    tmp_path: Path, large_package: AptPackage
+) -> None:
+    """The vmlinux fits, its BTF does not: pahole's failure is the disk's, not the kernel's."""
+    probe = tmp_path / "probe"
+    with large_package.path.open("rb") as f:
+        extract_vmlinux(f, "deb", UNAME, probe)
+    pages = -(-probe.stat().st_size // 4096)
+    probe.unlink()
+    small = tmp_path / "small"
+    # Room for the vmlinux and 256 KiB: the BTF takes over 1 MB.
+    if not _tmpfs(small, str((pages + 64) * 4096)):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        with (
+            large_package.path.open("rb") as f,
+            pytest.raises(StorageError, match=f"cannot write the BTF of {UNAME}"),
+        ):
+            build_kernel_btf(f, "deb", UNAME, small / "work")
+        assert list((small / "work").iterdir()) == []  # the vmlinux went too
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
