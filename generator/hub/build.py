@@ -51,12 +51,24 @@ def build_one(
     """Fetch one kernel's package, encode its BTF, verify the package, store the BTF."""
     pkg = kernel.package
     assert pkg is not None
+    label = kernel.id.label
+    timings = progress.timings
+    timings.mark(label, "started")
+
+    def on_bytes(n: int) -> None:
+        timings.mark(label, "first byte")
+        progress.add_bytes(n)
+
+    def on_extracted(vmlinux: Path) -> None:
+        timings.mark(label, "vmlinux out")
+        check.vmlinux_extracted(vmlinux)
+
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
         keyring = client.trust.keyring(repo)
         with (
             tempfile.TemporaryDirectory(prefix="btfhub-build-") as tmp,
-            client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
+            client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=on_bytes) as body,
             PackageVerification(body, pkg, keyring, client.where(pkg.url)) as check,
         ):
             built = build_kernel_btf(
@@ -65,12 +77,23 @@ def build_one(
                 pkg.uname,
                 Path(tmp),
                 force=options.force,
-                on_extracted=check.vmlinux_extracted,
+                on_extracted=on_extracted,
             )
+            timings.mark(label, "built")
             check.finish()  # nothing is stored from a package that did not verify
+            timings.mark(label, "verified")
+            timings.steps(
+                label,
+                {
+                    **built.seconds,
+                    "verification thread": check.background_seconds,
+                    "waited for verification": check.waited_seconds,
+                },
+            )
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz)
+        timings.mark(label, "stored")
         return KernelOutcome(kernel.id, KernelState.ARCHIVED)
     except BtfhubError as exc:
         return KernelOutcome(
