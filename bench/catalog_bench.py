@@ -8,7 +8,9 @@ per release and architecture listing exactly its archived kernels (served
 by the real HTTP server of generator/mirrorkit/mirror.py, `unsigned: true`
 in the manifests). The hub is a git repository with everything committed,
 as in CI. Then times, in-process through generator.cli.main the way CI runs
-them: validate; render cold (index.json records no digests yet, every file
+them (reconcile as a process of its own, as CI runs it, so the mirror server
+here does not share its interpreter): validate; render cold (index.json
+records no digests yet, every file
 is hashed), render warm (digests reused for the files git reports
 unchanged), render --verify (every file re-hashed), render --check; a first
 reconcile that fills the index cache, and the no-op reconcile measured with
@@ -54,6 +56,7 @@ GOAL_RECONCILE_SECONDS = 5.0  # a no-op reconcile with cached indexes
 # 20,000-file hub holds ~20 GB.
 PUBLIC_FILE_SIZE = 1_000_000
 UPSTREAM = "https://debug.example.org/"
+BTFHUB = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "btfhub"
 HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json\n"
 RPM_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 
@@ -211,6 +214,22 @@ def timed(label: str, argv: list[str], expect: int, goal: float | None = GOAL_SE
     return elapsed < goal
 
 
+def timed_process(label: str, argv: list[str], goal: float | None) -> bool:
+    """One command as its own process: the mirror server in this one must not share its GIL."""
+    start = time.perf_counter()
+    proc = subprocess.run([str(BTFHUB), *argv], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{label}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    verdict = (
+        "no goal"
+        if goal is None
+        else f"goal < {goal:.0f} s: " + ("ok" if elapsed < goal else "OVER")
+    )
+    print(f"  {label:<34} {elapsed:6.2f} s  ({verdict})")
+    return goal is None or elapsed < goal
+
+
 def git(root: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
@@ -261,7 +280,7 @@ def run(root: Path, mirror: Path) -> bool:
 
     with MirrorServer(mirror) as server:
         reconcile = ["reconcile", "--root", r, "--mirror", f"{UPSTREAM}={server.url}"]
-        timed("btfhub reconcile (indexes cold)", reconcile, 0, goal=None)
+        timed_process("btfhub reconcile (indexes cold)", reconcile, goal=None)
         cold = len(server.log)
         commit_all(root, "reconcile")
         server.clear_log()
