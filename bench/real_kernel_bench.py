@@ -13,17 +13,25 @@ deb.debian.org/debian. Both pipelines run as child processes, watched every
   `dpkg-deb -x`, `pahole --btf_encode_detached` with the same flags btfhub
   passes, `tar -cJf`.
 
-Measured for each: wall time, peak RSS of the driving process and of its
-whole process tree (pahole included), peak disk used under its TMPDIR and
-output directory, bytes the mirror sent. Goals: btfhub wall and CPU <= 0.5x classic,
-btfhub peak disk <= 1.2x the vmlinux, btfhub's own RSS <= 150 MB.
+Measured for each: wall time, CPU seconds (user+sys of the whole process
+tree: getrusage(RUSAGE_CHILDREN) around the waited child, which waits for
+its own children), peak RSS of the driving process and of its whole
+process tree (pahole included), peak disk used under its TMPDIR and output
+directory, bytes the mirror sent; for btfhub, the phases of its run from
+the timings the build records (generator.progress.Timings, written to
+BTFHUB_TIMINGS): start to plan (index fetch), first byte, vmlinux out,
+pahole, tar.xz, check, verification wait, store, publish; for classic,
+its steps. --runs N repeats the pair (alternating who goes first) and the
+goals are judged on the median ratio, every run's ratio printed. Goals:
+btfhub wall and CPU <= 0.5x classic, btfhub peak disk <= 1.2x the vmlinux,
+btfhub's own RSS <= 150 MB. --json FILE writes every figure.
 
 Then the build path once more in-process, timed step by step, for the cost
 of verifying the whole package (generator.verify: the rest of the package
 drained through SHA-256 while pahole runs): the wall time the build waited
 for that check, as a share of the build's wall time. Goal: under 5%.
 
-    .venv/bin/python bench/real_kernel_bench.py [--keep] [--workdir DIR]
+    .venv/bin/python bench/real_kernel_bench.py [--runs N] [--json FILE] [--keep] [--workdir DIR]
 """
 
 from __future__ import annotations

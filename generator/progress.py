@@ -10,16 +10,12 @@ gets a single updating line with kernels and bytes.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TextIO
-
-from generator.fsutil import atomic_write
 
 # When set, a run writes each kernel's build timings (generator.progress.Timings)
 # to this file as JSON: bench/real_kernel_bench.py reads them for its breakdown.
@@ -64,11 +60,6 @@ class Timings:
             doc = {"build_started": self.started, "kernels": self.kernels}
             return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
-    def save_if_asked(self) -> None:
-        path = os.environ.get(TIMINGS_ENV)
-        if path:
-            atomic_write(Path(path), self.as_json().encode())
-
 
 class Progress:
     def __init__(self, total_kernels: int, total_bytes: int, out: TextIO | None = None) -> None:
@@ -99,7 +90,6 @@ class Progress:
             self.out.flush()
 
     def close(self) -> None:
-        self.timings.save_if_asked()
         if self.tty:
             with self._lock:
                 self.out.write("\r\x1b[K")

@@ -10,6 +10,7 @@ against the package's own signed header, with the keys the catalog names.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,7 +21,7 @@ from generator.btf.build import build_kernel_btf
 from generator.errors import BtfhubError
 from generator.fsutil import atomic_write
 from generator.model import Catalog, KernelOutcome, KernelState, PlannedKernel, Repository
-from generator.progress import Progress, Reporter
+from generator.progress import TIMINGS_ENV, Progress, Reporter
 from generator.upstream.http import UpstreamClient
 from generator.verify import PackageVerification
 
@@ -148,4 +149,7 @@ def build_missing(
             outcomes.append(outcome)
             suffix = f": {outcome.reason}" if outcome.state is KernelState.FAILED else ""
             progress.kernel_done(outcome.kernel.label + suffix, _STATUS[outcome.state])
+    timings_file = os.environ.get(TIMINGS_ENV)
+    if timings_file:
+        atomic_write(Path(timings_file), progress.timings.as_json().encode())
     return tuple(sorted(outcomes, key=lambda o: o.kernel))
