@@ -59,6 +59,9 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
                 str((root or Path(".")).resolve() / r["keyring"]) if r.get("keyring") else None
             ),
             unsigned=r.get("unsigned") is True,
+            mirrorlist=bool(r.get("mirrorlist", False)),
+            credentials=r.get("credentials"),
+            kernel_release=r.get("kernel_release", "rpm"),
         )
         for r in raw.get("repositories", [])
     )

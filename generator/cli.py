@@ -31,6 +31,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("generator.commands.merge", "verify shard outputs and move them into archive/"),
     "sync": ("generator.commands.sync", "reconcile, then commit and push the hub's files"),
     "demo": ("generator.commands.demo", "run the main job on a built-in offline example"),
+    "lookup": ("generator.commands.lookup", "find this machine's BTF file in the hub, or why not"),
+    "fetch": ("generator.commands.fetch", "download and verify BTF files, extract the raw BTF"),
+    "min-core": (
+        "generator.commands.min_core",
+        "minimized BTF of the hub's kernels for BPF objects",
+    ),
 }
 
 

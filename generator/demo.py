@@ -97,6 +97,8 @@ def build_mirror(work: Path) -> Path:
         write_apt_repo(
             mirror, "ubuntu", suite, "main", "amd64", ddebs if suite == "focal-updates" else []
         )
+        # Every ddebs suite has universe too (the GKE kernels are there).
+        write_apt_repo(mirror, "ubuntu", suite, "universe", "amd64", [])
     (work / "rpms").mkdir()
     rpm = build_rpm(
         work / "rpms",

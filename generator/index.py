@@ -65,7 +65,11 @@ def flag_cell(value: bool | None) -> str:
     return "Y" if value else "-"
 
 
-def hub_status(release: Release, architectures: Mapping[str, Mapping[str, Any]]) -> str:
+def hub_status(
+    release: Release,
+    architectures: Mapping[str, Mapping[str, Any]],
+    needs_credentials: bool = False,
+) -> str:
     """The HUB cell for a release, from its index entries per architecture.
 
     `pending` until the hub knows a kernel (nothing discovered, nothing
@@ -78,7 +82,9 @@ def hub_status(release: Release, architectures: Mapping[str, Mapping[str, Any]])
     kernels = [k for a in architectures.values() for k in a["kernels"].values()]
     discovered = any(a["discovered"] for a in architectures.values())
     if not kernels and not discovered:
-        return "pending"
+        # A subscription repository (RHEL, SLES) nobody gave credentials for
+        # would otherwise look like a run that is merely late.
+        return "needs credentials" if needs_credentials else "pending"
     done = sum(1 for k in kernels if k["state"] in (KernelState.ARCHIVED, KernelState.SHIPS_BTF))
     if kernels and done == len(kernels):
         return "Y"
@@ -172,6 +178,14 @@ def _assign_archive_only(
     return assigned, unassigned
 
 
+def _needs_credentials(distro: Distribution, release: Release) -> bool:
+    repos = {repo.id: repo for repo in distro.repositories}
+    return any(
+        s.repository in repos and repos[s.repository].credentials is not None
+        for s in release.sources
+    )
+
+
 def build_index(
     catalog: Catalog, state: HubState, archive: Sequence[ArchiveEntry]
 ) -> dict[str, Any]:
@@ -224,7 +238,7 @@ def build_index(
             arches = releases_arches[(d.id, r.id)]
             distributions[d.id]["releases"][r.id] = {
                 **_release_metadata(r),
-                "hub": hub_status(r, arches),
+                "hub": hub_status(r, arches, _needs_credentials(d, r)),
                 "architectures": arches,
             }
     return {

@@ -25,6 +25,7 @@ INDEX_SCHEMA = "index.schema.json"
 SHARD_MANIFEST_SCHEMA = "shard-manifest.schema.json"
 PLAN_SCHEMA = "plan.schema.json"
 OUTCOMES_SCHEMA = "outcomes.schema.json"
+MIN_CORE_MANIFEST_SCHEMA = "min-core-manifest.schema.json"
 
 
 class DocumentInvalid(BtfhubError):

@@ -20,8 +20,13 @@ ARCHITECTURES = ("x86_64", "arm64")
 # How each repository kind spells an architecture upstream.
 UPSTREAM_ARCH = {
     "apt": {"x86_64": "amd64", "arm64": "arm64"},
+    "launchpad": {"x86_64": "amd64", "arm64": "arm64"},
     "rpm-md": {"x86_64": "x86_64", "arm64": "aarch64"},
+    "html-listing": {"x86_64": "x86_64", "arm64": "aarch64"},
 }
+
+# Repository kinds: apt and launchpad sources name suites, rpm-md and html-listing paths.
+REPOSITORY_KINDS = ("apt", "rpm-md", "launchpad", "html-listing")
 
 KERNEL_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-\d+)?$")
 
@@ -32,10 +37,10 @@ BTF_SUFFIX = ".btf.tar.xz"
 
 @dataclass(frozen=True)
 class Repository:
-    """A debug-symbol repository a manifest names (kind apt or rpm-md)."""
+    """A debug-symbol repository a manifest names (one of REPOSITORY_KINDS)."""
 
     id: str
-    kind: str  # "apt" | "rpm-md"
+    kind: str  # "apt" | "rpm-md" | "launchpad" | "html-listing"
     url: str  # base URL; may hold {arch} (upstream spelling)
     components: tuple[str, ...] = ("main",)  # apt only
     # Package-name patterns holding {uname}, most preferred first. For a
@@ -51,6 +56,15 @@ class Repository:
     # True only for a repository that truly publishes no signature: its
     # indexes are still checked down the chain, but nothing anchors them.
     unsigned: bool = False
+    # rpm-md only: each path holds a mirror.list naming the real repo root (Amazon Linux).
+    mirrorlist: bool = False
+    # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
+    # e.g. "rhel-cdn"); None: public.
+    credentials: str | None = None
+    # rpm-md only: how uname -r follows from a package: "rpm" ({ver}-{rel}.{arch},
+    # Red Hat family) or "suse" ({ver}-{rel minus its last number}-{flavour} of
+    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default).
+    kernel_release: str = "rpm"
 
     def upstream_arch(self, arch: str) -> str:
         return UPSTREAM_ARCH[self.kind][arch]
@@ -61,8 +75,8 @@ class Source:
     """One release's use of a repository: apt suites or rpm-md paths."""
 
     repository: str
-    suites: tuple[str, ...] = ()  # apt: dists/<suite>
-    paths: tuple[str, ...] = ()  # rpm-md: repo roots relative to the repo URL
+    suites: tuple[str, ...] = ()  # apt: dists/<suite>; launchpad: distro series (focal)
+    paths: tuple[str, ...] = ()  # rpm-md, html-listing: relative to the repo URL
 
 
 @dataclass(frozen=True)
@@ -145,9 +159,10 @@ class KernelPackage:
     name: str  # package name
     version: str
     url: str  # absolute URL (after mirror rewriting is applied at fetch)
-    size: int
-    # From the index; None where the index gives none (a flat HTML listing):
-    # then the package's own signed RPM header is what verifies it.
+    # Both None where the index gives none (a flat HTML listing, Oracle's):
+    # then the package's own signed RPM header is what verifies it, and the
+    # size is whatever the server sends (the transport still checks it).
+    size: int | None
     sha256: str | None
     repository: str  # repository id
     filename: str  # path relative to the repository root as the index says
@@ -278,6 +293,9 @@ class Plan:
     kernels: tuple[PlannedKernel, ...]
     # (release, arch) listings that could not be read: their kernels are not planned.
     failures: tuple[DiscoveryFailure, ...] = ()
+    # (release, arch) skipped because their repositories need credentials the
+    # operator did not give (RHEL, SLES): not a failure of the run.
+    needs_credentials: tuple[DiscoveryFailure, ...] = ()
 
     def missing(self) -> tuple[PlannedKernel, ...]:
         return tuple(
@@ -348,3 +366,5 @@ class UpstreamListing:
 
     kernels: Mapping[ReleaseArch, tuple[KernelPackage, ...]]
     failures: tuple[DiscoveryFailure, ...] = ()
+    # Skipped for want of the operator's credentials (absent from kernels too).
+    needs_credentials: tuple[DiscoveryFailure, ...] = ()

@@ -116,6 +116,7 @@ def plan(
     outcomes: Mapping[KernelId, KernelOutcome],
     failures: Sequence[DiscoveryFailure] = (),
     force: bool = False,
+    needs_credentials: Sequence[DiscoveryFailure] = (),
 ) -> Plan:
     """One PlannedKernel per archive path, sorted by (distro, release, arch, uname).
 
@@ -153,7 +154,11 @@ def plan(
                         reason=reason,
                     )
     kernels = sorted(claimed.values(), key=lambda k: k.id)
-    return Plan(kernels=tuple(kernels), failures=tuple(sorted(failures, key=_failure_order)))
+    return Plan(
+        kernels=tuple(kernels),
+        failures=tuple(sorted(failures, key=_failure_order)),
+        needs_credentials=tuple(sorted(needs_credentials, key=_failure_order)),
+    )
 
 
 def _failure_order(f: DiscoveryFailure) -> tuple[ReleaseArch, str, str]:
@@ -190,13 +195,24 @@ def format_plan(the_plan: Plan) -> str:
             cells = "  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True))
             lines.append(f"{cells}  {row[5]}".rstrip())
     lines += describe_failures(the_plan.failures, "error: ")
+    lines += describe_skipped(the_plan.needs_credentials)
     counts = summary(the_plan)
     parts = [f"{counts[s.value]} {s.value}" for s in _SUMMARY_ORDER]
     lines.append(
         f"{len(the_plan.kernels)} kernels: {', '.join(parts)}; "
         f"{counts['errors']} discovery error(s)"
+        + (
+            f"; {len(the_plan.needs_credentials)} release/arch need credentials"
+            if the_plan.needs_credentials
+            else ""
+        )
     )
     return "\n".join(lines)
+
+
+def describe_skipped(skipped: Sequence[DiscoveryFailure]) -> list[str]:
+    """Releases skipped for want of the operator's credentials: one line each."""
+    return [f"skipped: {f.target.label}: {f.message}" for f in skipped]
 
 
 MIRROR_HINT = (
@@ -275,6 +291,15 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
             }
             for f in the_plan.failures
         ],
+        "needs_credentials": [
+            {
+                "distro": f.target.distro,
+                "release": f.target.release,
+                "arch": f.target.arch,
+                "message": f.message,
+            }
+            for f in the_plan.needs_credentials
+        ],
         "summary": summary(the_plan),
     }
 
@@ -301,7 +326,14 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
         )
         for e in doc["errors"]
     )
-    return Plan(kernels=kernels, failures=failures)
+    # Absent from plans written before the subscription repositories existed.
+    needs_credentials = tuple(
+        DiscoveryFailure(
+            ReleaseArch(e["distro"], e["release"], e["arch"]), "", e["message"], "needs credentials"
+        )
+        for e in doc.get("needs_credentials", [])
+    )
+    return Plan(kernels=kernels, failures=failures, needs_credentials=needs_credentials)
 
 
 def _kernel_from_json(k: Mapping[str, Any]) -> PlannedKernel:

@@ -51,7 +51,7 @@ class KnownKernel:
     # Relative to the repository root as the index says; never a mirror URL,
     # so that index.json does not change when a mirror does.
     filename: str
-    package_size: int
+    package_size: int | None  # None: the index gives none (Oracle's HTML listings)
     package_sha256: str | None  # None: the index lists none (the signed RPM header verifies)
     # What an earlier build learnt (FAILED with reason, or SHIPS_BTF); None
     # when nothing was learnt yet or the kernel got built.

@@ -37,6 +37,21 @@ HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json"
 DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 DATE_FIELDS = ("release_date", "rhel_date")
 
+# Repository kinds whose sources name suites (apt: dists/<suite>, launchpad:
+# series) and those whose sources name paths below the repository URL.
+KIND_SUITES = frozenset({"apt", "launchpad"})
+KIND_PATHS = frozenset({"rpm-md", "html-listing"})
+# Kinds whose packages are name patterns holding {uname} (rpm-md: exact names).
+PATTERN_KINDS = frozenset({"apt", "launchpad", "html-listing"})
+# Keys only some kinds have.
+KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "components": ("apt",),
+    "keyring": ("apt", "rpm-md", "html-listing"),
+    "flavours": ("apt", "launchpad"),
+    "mirrorlist": ("rpm-md",),
+    "kernel_release": ("rpm-md",),
+}
+
 
 @functools.cache
 def load_schema() -> dict[str, Any]:
@@ -246,14 +261,29 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
         # goes without (tests/test_keys.py holds the shipped ones to a keyring).
         if repo.get("unsigned") is True and "keyring" in repo:
             yield _at_key(doc, (*path, "unsigned"), "a repository with a keyring is not unsigned")
-        if repo.get("kind") == "rpm-md":
-            for key in ("components", "flavours"):
-                if key in repo:
-                    yield _at_key(doc, (*path, key), "only apt repositories have this key")
-        elif repo.get("kind") == "apt" and isinstance(repo.get("packages"), list):
+        kind = repo.get("kind")
+        for key, owners in KIND_KEYS.items():
+            if key in repo and kind in KIND_SUITES | KIND_PATHS and kind not in owners:
+                yield _at_key(
+                    doc, (*path, key), f"only {' and '.join(owners)} repositories have this key"
+                )
+        if kind in PATTERN_KINDS and isinstance(repo.get("packages"), list):
             for j, pattern in enumerate(repo["packages"]):
                 if isinstance(pattern, str) and "{uname}" not in pattern:
-                    yield _at(doc, (*path, "packages", j), "an apt package pattern needs {uname}")
+                    article = "an" if kind[0] in "aeiouh" else "a"
+                    yield _at(
+                        doc,
+                        (*path, "packages", j),
+                        f"{article} {kind} package pattern needs {{uname}}",
+                    )
+        url = repo.get("url")
+        if kind == "launchpad" and isinstance(url, str) and "/+archive/" not in url:
+            yield _at(
+                doc,
+                (*path, "url"),
+                "a launchpad URL names an archive, e.g. "
+                "https://api.launchpad.net/1.0/ubuntu/+archive/primary",
+            )
 
 
 def _keyring_rules(root: Path, doc: ManifestDocument) -> Iterator[Diagnostic]:
@@ -336,10 +366,23 @@ def _source_rules(
             yield _at(
                 doc, (*spath, "repository"), f"unknown repository {rid!r} (defined: {defined})"
             )
-        elif kinds[rid] == "apt" and "suites" not in source:
-            yield _at(doc, spath, f"repository {rid!r} is apt: the source needs suites")
-        elif kinds[rid] == "rpm-md" and "paths" not in source:
-            yield _at(doc, spath, f"repository {rid!r} is rpm-md: the source needs paths")
-        for key, kind in (("paths", "apt"), ("suites", "rpm-md")):
-            if kinds.get(rid) == kind and key in source:
+        elif kinds[rid] in KIND_SUITES and "suites" not in source:
+            yield _at(doc, spath, f"repository {rid!r} is {kinds[rid]}: the source needs suites")
+        elif kinds[rid] in KIND_PATHS and "paths" not in source:
+            yield _at(doc, spath, f"repository {rid!r} is {kinds[rid]}: the source needs paths")
+        kind = kinds.get(rid)
+        for key, owners in (("paths", KIND_SUITES), ("suites", KIND_PATHS)):
+            if kind in owners and key in source:
                 yield _at_key(doc, (*spath, key), f"repository {rid!r} is {kind}: it has no {key}")
+
+
+def schema_diagnostics(schema: Mapping[str, Any], doc: ManifestDocument) -> list[Diagnostic]:
+    """Every problem of a YAML file checked by a schema alone (e.g. catalog/hosts/).
+
+    Reworded and positioned like the manifests' own, so `btfhub validate`
+    prints one kind of line for every file it checks.
+    """
+    if doc.syntax_error is not None:
+        return [doc.syntax_error]
+    found = set(_schema_diagnostics(Draft202012Validator(schema), doc))
+    return sorted(found, key=lambda d: (d.file, d.line, d.col, d.path, d.message))

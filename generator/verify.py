@@ -30,7 +30,7 @@ from typing import BinaryIO
 from generator.errors import PackageError
 from generator.model import KernelPackage
 from generator.openpgp import Keyring, SignatureError
-from generator.packages.rpm import vmlinux_path
+from generator.packages.rpm import vmlinux_paths
 from generator.packages.rpmsig import RpmHeaders, read_headers
 from generator.packages.stream import PrefixedReader
 from generator.upstream.http import PackageStream
@@ -94,9 +94,9 @@ class PackageVerification:
 
     def vmlinux_extracted(self, vmlinux: Path) -> None:
         """Start the background checks; vmlinux is opened now (pahole's caller unlinks it)."""
-        expected: tuple[str, str] | None = None
+        expected: tuple[str, frozenset[str]] | None = None
         if self._headers is not None:
-            expected = self._headers.file_digest("/" + vmlinux_path(self._pkg.uname))
+            expected = vmlinux_digests(self._headers, self._pkg.uname)
         handle = vmlinux.open("rb") if expected is not None else None
 
         def work() -> None:
@@ -134,9 +134,30 @@ class PackageVerification:
         if self._pkg.sha256 is not None and not self._stream.verified:
             raise PackageError(f"{self._where}: the package was not read to its end")
         if self._headers is not None:
-            algorithm, expected = self._headers.file_digest("/" + vmlinux_path(self._pkg.uname))
-            if self._vmlinux_digest != expected:
+            algorithm, digests = vmlinux_digests(self._headers, self._pkg.uname)
+            expected = " or ".join(sorted(digests))
+            if self._vmlinux_digest not in digests:
                 raise PackageError(
                     f"{self._where}: vmlinux {algorithm} {self._vmlinux_digest} does not match "
                     f"{expected} from the package's signed header"
                 )
+
+
+def vmlinux_digests(headers: RpmHeaders, uname: str) -> tuple[str, frozenset[str]]:
+    """(algorithm, digests) the signed header lists for the package's vmlinux path(s).
+
+    Red Hat's kernel-debuginfo keeps vmlinux under lib/modules/<uname>/,
+    SUSE's under boot/vmlinux-<uname>.debug; the extracted file must match a
+    digest the signed header gives for one of them.
+    """
+    found: list[tuple[str, str]] = []
+    first_error: PackageError | None = None
+    for path in vmlinux_paths(uname):
+        try:
+            found.append(headers.file_digest("/" + path))
+        except PackageError as exc:
+            first_error = first_error or exc
+    if not found:
+        assert first_error is not None
+        raise first_error
+    return found[0][0], frozenset(d for _, d in found)

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(dwarves bpftool rpm zstd xz-utils bzip2 gzip gcc libc6-dev git make
               llvm libarchive-tools cpio python3-venv python3-pip ca-certificates
-              shellcheck gpgv gnupg openssl)
+              shellcheck gpgv gnupg openssl
+              clang libbpf-dev pkg-config)  # BPF objects and a libbpf loader (consumer tests)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

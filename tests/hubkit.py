@@ -155,9 +155,14 @@ def build_ddeb(
 def write_ubuntu(
     server: MirrorServer, suites: Mapping[str, Sequence[AptPackage]], arch: str = "amd64"
 ) -> None:
-    """dists/<suite>/ (Release + Packages.xz) and pool/ for each suite, like ddebs.ubuntu.com."""
+    """dists/<suite>/ (Release + Packages.xz) and pool/ for each suite, like ddebs.ubuntu.com.
+
+    The packages go in main; universe (where ddebs lists the GKE kernels) is
+    there too, empty, as every ddebs suite has it.
+    """
     for suite, debs in suites.items():
         write_apt_repo(server.directory, "ubuntu", suite, "main", arch, debs, "xz")
+        write_apt_repo(server.directory, "ubuntu", suite, "universe", arch, [], "xz")
 
 
 def focal_suites(

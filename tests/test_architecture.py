@@ -124,6 +124,11 @@ ROOMS: dict[str, set[str]] = {
     "fsutil": {"errors"},
     "resources": {"errors"},
     "lock": {"errors"},
+    # The tools' side (issue 10): api.py is its public face, consumer/ its parts.
+    "api": {"consumer", "errors"},
+    "consumer": CORE
+    | {"btf", "fsutil", "jsonschemas", "manifest", "resources", "upstream", "validation"}
+    | {"yamlpos"},
     "demo": EVERYTHING_BELOW | {"mirrorkit"},
     "mirrorkit": EVERYTHING_BELOW | {"mirrorkit"},
 }

@@ -570,28 +570,31 @@ FEDORA_REPOMD = (
 # A layout writes the broken repository and returns extra reconcile arguments.
 Layout = Callable[[MirrorServer, dict[str, AptPackage]], list[str]]
 
+# Bionic's GA and HWE rows read the same suites: a broken one fails both.
+BIONIC_TARGETS = ("ubuntu/bionic/x86_64", "ubuntu/bionic-hwe/x86_64")
+
 BROKEN: dict[str, tuple[Layout, tuple[str, ...], dict[str, tuple[str, ...]], dict[str, str]]] = {
     # name: (layout, reconcile filters, {failed target: texts its FAILED line holds},
     #        {failed target: the URL plan --json names})
     "release-404": (
         _bionic_missing,
         ("--distro", "ubuntu", "--arch", "x86_64"),
-        {"ubuntu/bionic-hwe/x86_64": ("http://ddebs.ubuntu.com/dists/bionic/Release", "404")},
-        {"ubuntu/bionic-hwe/x86_64": "http://ddebs.ubuntu.com/dists/bionic/Release"},
+        {t: ("http://ddebs.ubuntu.com/dists/bionic/Release", "404") for t in BIONIC_TARGETS},
+        {t: "http://ddebs.ubuntu.com/dists/bionic/Release" for t in BIONIC_TARGETS},
     ),
     "truncated-packages-xz": (
         _bionic_truncated_packages,
         ("--distro", "ubuntu", "--arch", "x86_64"),
         {
-            "ubuntu/bionic-hwe/x86_64": (
+            t: (
                 "http://ddebs.ubuntu.com/dists/bionic/main/binary-amd64/Packages.xz",
                 "bad xz stream",
             )
+            for t in BIONIC_TARGETS
         },
         {
-            "ubuntu/bionic-hwe/x86_64": (
-                "http://ddebs.ubuntu.com/dists/bionic/main/binary-amd64/Packages.xz"
-            )
+            t: "http://ddebs.ubuntu.com/dists/bionic/main/binary-amd64/Packages.xz"
+            for t in BIONIC_TARGETS
         },
     ),
     "unreachable-and-bad-repomd": (
@@ -620,9 +623,13 @@ def test_broken_repository_fails_only_its_releases(
     scenario: str,
 ) -> None:
     layout, filters, expected, urls = BROKEN[scenario]
-    # The healthy release of the same run: Focal, or Fedora 31.
+    # The healthy releases of the same run: Focal (and an empty Xenial), or
+    # Fedora 31 (and empty 24-28).
     write_ubuntu(mirror_server, focal_suites([debs["u26"], debs["s26"]]))
+    write_ubuntu(mirror_server, {s: [] for s in ("xenial", "xenial-updates", "xenial-proposed")})
     write_fedora(mirror_server, "31", ga=[rpms["f31_ga"]], updates=[])
+    for release in ("24", "25", "26", "27", "28"):
+        write_fedora(mirror_server, release, ga=[], updates=[])
     extra = layout(mirror_server, debs)
 
     plan = btfhub(capsys, hub, "plan", *mirror_args(mirror_server), *extra, *filters, "--json")
@@ -650,7 +657,7 @@ def test_broken_repository_fails_only_its_releases(
     # A release whose discovery failed keeps what the hub knew: nothing yet.
     for target in expected:
         _, release, _ = target.split("/")
-        name = {"bionic-hwe": "Bionic HWE"}.get(release, release)
+        name = {"bionic": "Bionic", "bionic-hwe": "Bionic HWE"}.get(release, release)
         assert hub_cell(hub, name) == "pending"
 
 

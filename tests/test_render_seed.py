@@ -21,6 +21,15 @@ from generator.render import BEGIN_MARKER, END_MARKER
 REPO = Path(__file__).resolve().parent.parent
 SEED = Path(__file__).parent / "data" / "seed-tables.md"
 SEED_TITLES = ("CentOS 7", "CentOS 8", "CentOS Stream 8", "Alma", "Fedora", "Ubuntu")
+# Rows the catalog adds (issue 8), and Bionic, whose seed "-" HUB recorded what
+# the first hub built: the public hub builds it, so this hub does too.
+ADDED_ROWS = {
+    "CentOS 7": ["AltArch"],
+    "CentOS 8": ["8.5.2111"],
+    "Fedora": ["24", "25", "26", "27", "28"],
+    "Ubuntu": ["Xenial", "Xenial HWE"],
+}
+BUILT_NOW = {("Ubuntu", "Bionic")}
 
 Table = tuple[list[str], list[list[str]], str]  # header, rows, note
 
@@ -73,15 +82,18 @@ def test_rendered_readme_carries_the_seed_table(rendered: dict[str, Table], titl
     assert title in rendered, f"no table titled {title!r} in the rendered README"
     header, rows, note = rendered[title]
     assert header == seed_header
+    seed_names = {r[0] for r in seed_rows}
+    assert [r[0] for r in rows if r[0] not in seed_names] == ADDED_ROWS.get(title, [])
+    rows = [r for r in rows if r[0] in seed_names]
     assert len(rows) == len(seed_rows), [r[0] for r in rows]
     hub = header.index("HUB")
     for seed_row, row in zip(seed_rows, rows, strict=True):
         assert row[:hub] + row[hub + 1 :] == seed_row[:hub] + seed_row[hub + 1 :]
-        if seed_row[hub] == "Y":
+        if seed_row[hub] == "Y" or (title, row[0]) in BUILT_NOW:
             assert re.fullmatch(r"Y|pending|\d+/\d+", row[hub]), row
         else:
             assert row[hub] == seed_row[hub], row
-    assert note == seed_note
+    assert note.startswith(seed_note)
 
 
 def test_seed_tables_come_first_in_the_public_hub_order(rendered: dict[str, Table]) -> None:

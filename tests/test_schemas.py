@@ -18,6 +18,7 @@ READ_BACK = (
     jsonschemas.SHARD_MANIFEST_SCHEMA,
     jsonschemas.PLAN_SCHEMA,
     jsonschemas.OUTCOMES_SCHEMA,
+    jsonschemas.MIN_CORE_MANIFEST_SCHEMA,
 )
 
 

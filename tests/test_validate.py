@@ -244,7 +244,8 @@ BROKEN: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
         (
             "catalog/x.yaml:15:16: repositories[0].packages[0]: an apt package pattern needs"
             " {uname}",
-            "catalog/x.yaml:20:5: repositories[1].flavours: only apt repositories have this key",
+            "catalog/x.yaml:20:5: repositories[1].flavours: only apt and launchpad repositories"
+            " have this key",
             "catalog/x.yaml:21:9: repositories[2].id: duplicate repository id 'rpms'"
             " (as repositories[1])",
         ),

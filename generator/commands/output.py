@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from generator.model import DiscoveryFailure, KernelOutcome, KernelState
-from generator.planner import describe_failures
+from generator.planner import describe_failures, describe_skipped
 from generator.progress import Reporter
 
 if TYPE_CHECKING:
@@ -42,7 +42,12 @@ def report_summary(reporter: Reporter, report: ReconcileReport) -> None:
     already = sum(1 for k in report.plan.kernels if k.state is KernelState.ARCHIVED)
     report_failures(reporter, report.failures)
     failed = report_failed_kernels(reporter, outcomes)
+    skipped = report.plan.needs_credentials
+    for line in describe_skipped(skipped):
+        reporter.info(line)
     reporter.info(
         f"summary: {built} built, {already} already there, {ships} ship their own BTF, "
-        f"{failed} failed" + undiscovered(report.failures)
+        f"{failed} failed"
+        + undiscovered(report.failures)
+        + (f", {len(skipped)} release/arch need credentials" if skipped else "")
     )

@@ -13,6 +13,7 @@ import os
 import sys
 
 from generator.catalog import CatalogInvalid, load_catalog
+from generator.consumer.hostmap import HOST_RULES_FILE, check_host_rules
 from generator.manifest import Diagnostic
 
 
@@ -21,10 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    diagnostics: list[Diagnostic] = []
     try:
         catalog = load_catalog(args.root)
     except CatalogInvalid as exc:
-        _report(exc.diagnostics)
+        diagnostics += exc.diagnostics
+    # The host rules (lookup/fetch) sit beside the manifests, in a subdirectory
+    # the manifest loader does not read; a hub without its own copy uses btfhub's.
+    host_rules = args.root / HOST_RULES_FILE
+    if host_rules.is_file():
+        diagnostics += check_host_rules(host_rules)
+    if diagnostics:
+        _report(diagnostics)
         return 1
     releases = sum(len(d.releases) for d in catalog.distributions)
     print(f"{len(catalog.distributions)} manifests, {releases} releases: valid")

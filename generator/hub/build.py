@@ -134,7 +134,7 @@ def build_missing(
 
     The outcomes come back sorted by kernel, whatever order the workers finished in.
     """
-    total_bytes = sum(k.package.size for k in kernels if k.package)
+    total_bytes = sum(k.package.size or 0 for k in kernels if k.package)
     outcomes: list[KernelOutcome] = []
     with (
         reporter.progress(len(kernels), total_bytes) as progress,

@@ -62,7 +62,13 @@ def plan(
             )
     archived = {p for p in candidates if (root / p).is_file()}
     return planner.plan(
-        catalog, listing.kernels, archived, state.outcomes(), listing.failures, force=force
+        catalog,
+        listing.kernels,
+        archived,
+        state.outcomes(),
+        listing.failures,
+        force=force,
+        needs_credentials=listing.needs_credentials,
     )
 
 

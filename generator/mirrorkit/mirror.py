@@ -14,6 +14,7 @@ for decoys that need no real contents: discovery never opens a package.
 
 from __future__ import annotations
 
+import base64
 import bz2
 import email.utils
 import gzip
@@ -61,7 +62,10 @@ class Request:
 class MirrorServer:
     """ThreadingHTTPServer on 127.0.0.1:<free port> serving `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, basic_auth: tuple[str, str] | None = None) -> None:
+        # basic_auth: answer 401 to any request without these credentials (an
+        # RMT/SMT mirror of SUSE's repositories, say).
+        self.basic_auth = basic_auth
         self.directory = directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.log: list[Request] = []
@@ -203,12 +207,24 @@ def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
         def _file(self) -> Path | None:
             path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
             target = (server.directory / path.lstrip("/")).resolve()
+            if target.is_dir() and path.endswith("/"):
+                # A directory URL answers with its index page, as Apache's does.
+                target = target / "index.html"
             if not target.is_relative_to(server.directory) or not target.is_file():
                 return None
             return target
 
+        def _authorized(self) -> bool:
+            if server.basic_auth is None:
+                return True
+            token = base64.b64encode(":".join(server.basic_auth).encode()).decode()
+            return self.headers.get("Authorization") == f"Basic {token}"
+
         def _serve(self, body: bool) -> None:
             path = urllib.parse.urlsplit(self.path).path
+            if not self._authorized():
+                self._simple(401, "authentication required\n")
+                return
             fault = server._take_fault(path)
             if fault is not None and fault.drop:
                 self.close_connection = True
@@ -358,6 +374,96 @@ def pool_dir(component: str, source: str) -> str:
     return f"pool/{component}/{prefix}/{source}"
 
 
+@dataclass(frozen=True)
+class IndexedDeb:
+    """A Packages stanza with no package file behind it (index-only mirrors).
+
+    Planning reads indexes only, so a coverage run can lay out thousands of
+    kernels as the upstream lists them without writing gigabytes of packages.
+    """
+
+    package: str
+    version: str
+    architecture: str
+    source: str
+    size: int
+    sha256: str
+    extension: str = "deb"  # Ubuntu's debug symbols are .ddeb
+
+    def filename(self, component: str) -> str:
+        name = f"{self.package}_{self.version}_{self.architecture}.{self.extension}"
+        return f"{pool_dir(component, self.source)}/{name}"
+
+
+def _apt_stanza(
+    package: str, source: str, version: str, arch: str, filename: str, size: int, sha256: str
+) -> str:
+    return (
+        "\n".join(
+            [
+                f"Package: {package}",
+                *([f"Source: {source}"] if source and source != package else []),
+                f"Version: {version}",
+                f"Architecture: {arch}",
+                "Maintainer: btfhub tests <tests@example.invalid>",
+                f"Filename: {filename}",
+                f"Size: {size}",
+                f"SHA256: {sha256}",
+                "Description: btfhub test fixture",
+                " A continuation line, as real descriptions have.",
+            ]
+        )
+        + "\n"
+    )
+
+
+def _write_packages(
+    repo: Path,
+    suite: str,
+    component: str,
+    arch: str,
+    stanzas: list[tuple[str, str, str]],
+    compression: str | Sequence[str],
+) -> None:
+    text = "\n".join(s for _, _, s in sorted(stanzas)).encode()
+    index_dir = repo / "dists" / suite / component / f"binary-{arch}"
+    index_dir.mkdir(parents=True, exist_ok=True)
+    codecs = [compression] if isinstance(compression, str) else list(compression)
+    for codec in codecs:
+        (index_dir / ("Packages" + (f".{codec}" if codec else ""))).write_bytes(
+            compress(text, codec)
+        )
+
+
+def write_apt_index(
+    repo: Path,
+    suite: str,
+    component: str,
+    arch: str,
+    entries: Sequence[IndexedDeb],
+    compression: str | Sequence[str] = "xz",
+) -> None:
+    """dists/<suite>/<component>/binary-<arch>/Packages for packages that are not
+    on disk; call write_release() once the suite's indexes are all written."""
+    stanzas = [
+        (
+            e.package,
+            e.version,
+            _apt_stanza(
+                e.package,
+                e.source,
+                e.version,
+                e.architecture,
+                e.filename(component),
+                e.size,
+                e.sha256,
+            ),
+        )
+        for e in entries
+    ]
+    _write_packages(repo, suite, component, arch, stanzas, compression)
+
+
 def write_apt_repo(
     root: Path,
     base_subdir: str,
@@ -383,27 +489,17 @@ def write_apt_repo(
         pkg = item if isinstance(item, AptPackage) else AptPackage.from_deb(item)
         filename = f"{pool_dir(component, pkg.source_name)}/{pkg.path.name}"
         _place(pkg.path, repo / filename)
-        stanza = [
-            f"Package: {pkg.package}",
-            *([f"Source: {pkg.source}"] if pkg.source and pkg.source != pkg.package else []),
-            f"Version: {pkg.version}",
-            f"Architecture: {pkg.architecture}",
-            "Maintainer: btfhub tests <tests@example.invalid>",
-            f"Filename: {filename}",
-            f"Size: {pkg.path.stat().st_size}",
-            f"SHA256: {sha256_file(pkg.path)}",
-            "Description: btfhub test fixture",
-            " A continuation line, as real descriptions have.",
-        ]
-        stanzas.append((pkg.package, pkg.version, "\n".join(stanza) + "\n"))
-    text = "\n".join(s for _, _, s in sorted(stanzas)).encode()
-    index_dir = repo / "dists" / suite / component / f"binary-{arch}"
-    index_dir.mkdir(parents=True, exist_ok=True)
-    codecs = [compression] if isinstance(compression, str) else list(compression)
-    for codec in codecs:
-        (index_dir / ("Packages" + (f".{codec}" if codec else ""))).write_bytes(
-            compress(text, codec)
+        stanza = _apt_stanza(
+            pkg.package,
+            pkg.source,
+            pkg.version,
+            pkg.architecture,
+            filename,
+            pkg.path.stat().st_size,
+            sha256_file(pkg.path),
         )
+        stanzas.append((pkg.package, pkg.version, stanza))
+    _write_packages(repo, suite, component, arch, stanzas, compression)
     write_release(repo / "dists" / suite, suite, signed=signed, signer=signer)
     return repo
 
@@ -493,28 +589,42 @@ class RpmPackage:
 PRIMARY_EXT = {"gz": ".gz", "xz": ".xz", "zst": ".zst", "bz2": ".bz2", "": ""}
 
 
-def _primary_entry(pkg: RpmPackage, href: str) -> str:
-    if pkg.checksum_type == "sha256":
-        digest = sha256_file(pkg.path)
-    else:
-        digest = hashlib.sha1(pkg.path.read_bytes()).hexdigest()
-    size = pkg.path.stat().st_size
+@dataclass(frozen=True)
+class IndexedRpm:
+    """A primary.xml entry with no package file behind it (index-only mirrors)."""
+
+    name: str
+    version: str
+    release: str
+    arch: str
+    size: int
+    sha256: str
+    href: str  # location relative to the repo root, e.g. Packages/k/<file>.rpm
+    epoch: str = "0"
+
+    @property
+    def nevra(self) -> str:
+        return f"{self.name}-{self.version}-{self.release}.{self.arch}"
+
+
+def _primary_entry(entry: IndexedRpm, checksum_type: str = "sha256") -> str:
     return (
         '<package type="rpm">\n'
-        f"  <name>{escape(pkg.name)}</name>\n"
-        f"  <arch>{escape(pkg.arch)}</arch>\n"
-        f'  <version epoch="{pkg.epoch}" ver="{pkg.version}" rel="{pkg.release}"/>\n'
-        f'  <checksum type="{pkg.checksum_type}" pkgid="YES">{digest}</checksum>\n'
+        f"  <name>{escape(entry.name)}</name>\n"
+        f"  <arch>{escape(entry.arch)}</arch>\n"
+        f'  <version epoch="{entry.epoch}" ver="{entry.version}" rel="{entry.release}"/>\n'
+        f'  <checksum type="{checksum_type}" pkgid="YES">{entry.sha256}</checksum>\n'
         "  <summary>btfhub test fixture</summary>\n"
         "  <description>btfhub test fixture &amp; friends</description>\n"
         "  <packager>btfhub tests</packager>\n"
         "  <url>https://example.invalid/</url>\n"
         '  <time file="0" build="0"/>\n'
-        f'  <size package="{size}" installed="{size * 3}" archive="{size * 3}"/>\n'
-        f"  <location href={quoteattr(href)}/>\n"
+        f'  <size package="{entry.size}" installed="{entry.size * 3}" '
+        f'archive="{entry.size * 3}"/>\n'
+        f"  <location href={quoteattr(entry.href)}/>\n"
         "  <format>\n"
         "    <rpm:license>GPL-2.0</rpm:license>\n"
-        f"    <rpm:sourcerpm>{escape(pkg.nevra)}.src.rpm</rpm:sourcerpm>\n"
+        f"    <rpm:sourcerpm>{escape(entry.nevra)}.src.rpm</rpm:sourcerpm>\n"
         '    <rpm:provides><rpm:entry name="kernel-debuginfo-fixture"/></rpm:provides>\n'
         "  </format>\n"
         "</package>\n"
@@ -548,7 +658,40 @@ def write_rpmmd_repo(
         )
         href = f"{subdir.rstrip('/')}/{pkg.path.name}" if subdir else pkg.path.name
         _place(pkg.path, (repo_root / href))
-        entries.append((pkg.nevra, _primary_entry(pkg, href)))
+        if pkg.checksum_type == "sha256":
+            digest = sha256_file(pkg.path)
+        else:
+            digest = hashlib.sha1(pkg.path.read_bytes()).hexdigest()
+        indexed = IndexedRpm(
+            pkg.name,
+            pkg.version,
+            pkg.release,
+            pkg.arch,
+            pkg.path.stat().st_size,
+            digest,
+            href,
+            pkg.epoch,
+        )
+        entries.append((pkg.nevra, _primary_entry(indexed, pkg.checksum_type)))
+    _write_repodata(repo_root, entries, primary_compression, repomd_signer)
+    return repo_root
+
+
+def write_rpmmd_index(
+    repo_root: Path, entries: Sequence[IndexedRpm], primary_compression: str = "gz"
+) -> Path:
+    """repodata/ listing packages that are not on disk (planning reads only this)."""
+    repo_root.mkdir(parents=True, exist_ok=True)
+    _write_repodata(repo_root, [(e.nevra, _primary_entry(e)) for e in entries], primary_compression)
+    return repo_root
+
+
+def _write_repodata(
+    repo_root: Path,
+    entries: list[tuple[str, str]],
+    primary_compression: str,
+    repomd_signer: Signer | None = None,
+) -> None:
     primary = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<metadata xmlns="http://linux.duke.edu/metadata/common" '
@@ -592,7 +735,6 @@ def write_rpmmd_repo(
     # signed instead); a test that wants one passes a signer.
     if repomd_signer is not None:
         repomd_signer.sign_detached(repodata / "repomd.xml")
-    return repo_root
 
 
 def primary_path(repo_root: Path) -> Path:

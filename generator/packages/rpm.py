@@ -29,6 +29,11 @@ def vmlinux_path(uname: str) -> str:
     return f"usr/lib/debug/lib/modules/{uname}/vmlinux"
 
 
+def vmlinux_paths(uname: str) -> tuple[str, str]:
+    """Where kernel debuginfo RPMs keep vmlinux: Red Hat family, then SUSE."""
+    return vmlinux_path(uname), f"usr/lib/debug/boot/vmlinux-{uname}.debug"
+
+
 def _skip_header(stream: Readable, what: str, pad: bool) -> None:
     intro = read_exact(stream, 16, f"the rpm {what} header")
     if intro[:4] != HEADER_MAGIC:
@@ -58,11 +63,11 @@ def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path) -> None:
     _skip_header(stream, "signature", pad=True)
     _skip_header(stream, "main", pad=False)
     compression, payload = sniffed(stream, "the rpm payload")
-    wanted = vmlinux_path(uname)
+    wanted = vmlinux_paths(uname)
     reader = decompressed(payload, compression, "the rpm payload")
     try:
         for member in iter_members(reader):
-            if _normalise(member.name) != wanted or not member.is_regular():
+            if _normalise(member.name) not in wanted or not member.is_regular():
                 continue
             if member.size == 0 and member.nlink > 1:
                 # A hard-linked file's data travels with its last link.

@@ -31,7 +31,7 @@ DEFAULT_COST = 500 * 1024 * 1024
 
 
 def expected_cost(kernel: PlannedKernel) -> int:
-    if kernel.package is not None and kernel.package.size > 0:
+    if kernel.package is not None and kernel.package.size:
         return kernel.package.size
     return DEFAULT_COST
 

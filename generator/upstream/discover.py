@@ -27,11 +27,26 @@ from generator.model import (
     series_matches,
 )
 from generator.upstream.apt import discover_apt
+from generator.upstream.credentials import CredentialsMissing, load_credentials
+from generator.upstream.htmllisting import discover_htmllisting
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.launchpad import discover_launchpad
 from generator.upstream.rpmmd import discover_rpmmd
 
+CREDENTIALS_CAUSE = "needs credentials"
+
 Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]]
-LISTERS: dict[str, Lister] = {"apt": discover_apt, "rpm-md": discover_rpmmd}
+LISTERS: dict[str, Lister] = {
+    "apt": discover_apt,
+    "rpm-md": discover_rpmmd,
+    "launchpad": discover_launchpad,
+    "html-listing": discover_htmllisting,
+}
+
+
+def credentials_prefix(repo: Repository) -> str:
+    """The URL prefix a repository's credentials are sent to: its URL up to any {arch}."""
+    return repo.url.split("{", 1)[0]
 
 
 class SourceListings:
@@ -48,6 +63,12 @@ class SourceListings:
             if lister is None:
                 raise BtfhubError(f"repository {repo.id}: unknown kind {repo.kind!r}")
             try:
+                if repo.credentials is not None:
+                    # CredentialsMissing (an UpstreamError) is remembered like any
+                    # failure: the operator's environment does not change mid-run.
+                    self.client.authorize(
+                        credentials_prefix(repo), load_credentials(repo.credentials, repo.id)
+                    )
                 self._memo[key] = lister(self.client, repo, source, arch)
             except BtfhubError as exc:
                 self._memo[key] = exc
@@ -95,10 +116,14 @@ def discover_all(
     listings = SourceListings(client)
     kernels: dict[ReleaseArch, tuple[KernelPackage, ...]] = {}
     failures: list[DiscoveryFailure] = []
+    skipped: list[DiscoveryFailure] = []
     for dist, release, arch in targets:
         target = ReleaseArch(dist.id, release.id, arch)
         try:
             kernels[target] = tuple(listings.release(dist, release, arch))
+        except CredentialsMissing as exc:
+            # Not a failure: a public run without subscriptions stays green.
+            skipped.append(DiscoveryFailure(target, "", str(exc), CREDENTIALS_CAUSE))
         except BtfhubError as exc:
             failures.append(discovery_failure(target, exc))
-    return UpstreamListing(kernels, tuple(failures))
+    return UpstreamListing(kernels, tuple(failures), tuple(skipped))

@@ -48,6 +48,7 @@ from generator import __version__
 from generator.errors import PackageError, UpstreamError
 from generator.fsutil import atomic_write
 from generator.trust import TrustPolicy
+from generator.upstream.credentials import Credentials
 from generator.upstream.mirrors import Mirrors
 
 CONNECT_TIMEOUT = 10.0
@@ -335,6 +336,8 @@ class UpstreamClient:
         self.retry = RetryPolicy.for_attempts(
             attempts, backoff, sleep, lambda: self._count(requests=1, retries=1)
         )
+        # Public URL prefix -> credentials for the repository under it.
+        self._credentials: dict[str, Credentials] = {}
         self.session = _Session()
         self.session.headers["User-Agent"] = USER_AGENT
         # Checksums are over the bytes as published: never let a server or proxy
@@ -355,6 +358,30 @@ class UpstreamClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def authorize(self, prefix: str, credentials: Credentials) -> None:
+        """Send `credentials` with every request for a URL under `prefix` (public form).
+
+        Matched on the URL the manifest names, before mirror rewriting, so a
+        private mirror of a subscription repository gets the same credentials.
+        """
+        with self._lock:
+            self._credentials[prefix] = credentials
+
+    def _request_options(self, url: str) -> dict[str, Any]:
+        with self._lock:
+            prefixes = [p for p in self._credentials if url.startswith(p)]
+            if not prefixes:
+                return {}
+            creds = self._credentials[max(prefixes, key=len)]
+        options: dict[str, Any] = {}
+        if creds.cert is not None:
+            options["cert"] = creds.cert
+        if creds.ca is not None:
+            options["verify"] = creds.ca
+        if creds.auth is not None:
+            options["auth"] = creds.auth
+        return options
 
     def where(self, url: str) -> str:
         """The URL for a message: the rewritten one, and the original when different."""
@@ -390,13 +417,14 @@ class UpstreamClient:
         name that does not resolve, a TLS verification failure) fail at once.
         """
         rewritten = self.mirrors.rewrite(url)
+        options = self._request_options(url)
         host = urlsplit(rewritten).netloc
         retry = self.retry
         while True:
             self._count(requests=1)
             try:
                 response = self.session.get(
-                    rewritten, headers=headers, stream=stream, timeout=self.timeout
+                    rewritten, headers=headers, stream=stream, timeout=self.timeout, **options
                 )
             except requests.exceptions.SSLError as exc:  # before ConnectionError: a subclass
                 cause = replace(transport_cause(exc), host=host)
@@ -476,9 +504,18 @@ class UpstreamClient:
         atomic_write(meta_path, (json.dumps(meta, sort_keys=True, indent=2) + "\n").encode())
 
     def get_index(
-        self, url: str, *, size: int | None = None, checksum: Checksum | None = None
+        self,
+        url: str,
+        *,
+        size: int | None = None,
+        checksum: Checksum | None = None,
+        immutable: bool = False,
     ) -> bytes:
-        """The body of an index file, verified against size/checksum when given."""
+        """The body of an index file, verified against size/checksum when given.
+
+        immutable: the URL's answer never changes (a Launchpad publication's
+        file list), so a cached body is served without asking again.
+        """
         rewritten = self.mirrors.rewrite(url)
 
         def expected(body: bytes) -> bool:
@@ -494,6 +531,9 @@ class UpstreamClient:
 
         cached = self._load_cache(rewritten)
         headers: dict[str, str] = {}
+        if cached is not None and immutable and size is None and checksum is None:
+            self._count(cache_hits=1)
+            return self._remember(rewritten, cached.body)
         if cached is not None and (size is not None or checksum is not None):
             if expected(cached.body):
                 self._count(cache_hits=1)
@@ -556,14 +596,16 @@ class UpstreamClient:
     def open_stream(
         self,
         url: str,
-        expected_size: int,
+        expected_size: int | None,
         expected_sha256: str | None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> Iterator[PackageStream]:
         """A verified byte stream of a package; the connection closes on exit.
 
         expected_sha256 None (an index that lists no digest): only the size is
-        checked here; the caller verifies the package another way.
+        checked here; the caller verifies the package another way. With
+        expected_size None too (an HTML listing gives neither) the server's
+        Content-Length is all there is, which the transport enforces.
         on_bytes is called with each chunk's length as the reader pulls it
         (a progress bar).
         """
@@ -586,7 +628,7 @@ class _PackageRaw(io.RawIOBase):
         self,
         client: UpstreamClient,
         url: str,
-        size: int,
+        size: int | None,
         sha256: str | None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> None:
@@ -614,7 +656,12 @@ class _PackageRaw(io.RawIOBase):
             response.close()
             raise self._fail(f"HTTP {response.status_code} {response.reason}")
         length = response.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) != self.expected_size:
+        if (
+            self.expected_size is not None
+            and length is not None
+            and length.isdigit()
+            and int(length) != self.expected_size
+        ):
             response.close()
             raise self._fail(
                 f"server announces {length} bytes, but the index says {self.expected_size}"
@@ -656,14 +703,14 @@ class _PackageRaw(io.RawIOBase):
         self._client._count(package_bytes=len(data))
         if self._on_bytes is not None:
             self._on_bytes(len(data))
-        if self.bytes_read > self.expected_size:
+        if self.expected_size is not None and self.bytes_read > self.expected_size:
             raise self._fail(f"more than the {self.expected_size} bytes the index says")
         self._hash.update(data)
         view[: len(data)] = data
         return len(data)
 
     def _verify(self) -> None:
-        if self.bytes_read != self.expected_size:
+        if self.expected_size is not None and self.bytes_read != self.expected_size:
             raise self._fail(f"{self.bytes_read} bytes, but the index says {self.expected_size}")
         digest = self._hash.hexdigest()
         if self.expected_sha256 is not None and digest != self.expected_sha256:

@@ -31,6 +31,7 @@ from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+from generator.upstream.mirrorlist import MIRROR_LIST, resolve_mirror_list
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
@@ -80,6 +81,23 @@ def _text(elem: ET.Element, tag: str) -> str:
     return (elem.findtext(f"{COMMON_NS}{tag}") or "").strip()
 
 
+SUSE_NAME_RE = re.compile(r"^kernel-(?P<flavour>[a-z0-9_]+)-debuginfo$")
+
+
+def kernel_release(repo: Repository, name: str, ver: str, rel: str, uarch: str) -> str | None:
+    """uname -r of a kernel debuginfo package, None when the name gives none.
+
+    SUSE's kernel-default-debuginfo 5.3.18-59.5.2 is uname 5.3.18-59.5-default:
+    the release's last number counts rebuilds and is not part of uname -r.
+    """
+    if repo.kernel_release == "suse":
+        m = SUSE_NAME_RE.match(name)
+        if m is None or "." not in rel:
+            return None
+        return f"{ver}-{rel.rsplit('.', 1)[0]}-{m.group('flavour')}"
+    return f"{ver}-{rel}.{uarch}"
+
+
 def _package(
     elem: ET.Element, arch: str, repo: Repository, root: str, where: str, url: str
 ) -> KernelPackage:
@@ -101,8 +119,8 @@ def _package(
             "not sha256: btfhub builds only packages it can verify",
             url,
         )
-    uname = f"{ver}-{rel}.{uarch}"
-    if not UNAME_RE.match(uname):
+    uname = kernel_release(repo, name, ver, rel, uarch)
+    if uname is None or not UNAME_RE.match(uname):
         raise UpstreamIndexError(f"{where}: {name}: unusable kernel release {uname!r}", url)
     base = location.get(XML_BASE)  # rpm-md lets an entry name another base URL
     if base:
@@ -165,6 +183,8 @@ def discover_rpmmd(
     found: dict[str, KernelPackage] = {}
     for path in source.paths:
         root = repo_root(repo, arch, path)
+        if repo.mirrorlist:
+            root = resolve_mirror_list(client, urljoin(root, MIRROR_LIST), uarch)
         repomd_url = urljoin(root, "repodata/repomd.xml")
         repomd = client.get_index(repomd_url)
         _check_repomd_signature(client, repo, repomd, repomd_url)

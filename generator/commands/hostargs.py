@@ -1,0 +1,85 @@
+"""Arguments shared by lookup, fetch and min-core: which machine, which hub."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from generator.consumer.hubindex import Selector
+from generator.errors import BtfhubError
+
+EXIT_BAD_INPUT = 2
+
+
+def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--index",
+        metavar="PATH_OR_URL",
+        help="the hub's index.json, a path or an http(s) URL "
+        "(default: $BTFHUB_INDEX, else ROOT/index.json)",
+    )
+    parser.add_argument(
+        "--base-url",
+        help="download files from BASE_URL/archive/... (default: $BTFHUB_BASE_URL, else "
+        "beside a URL --index; beside a local one, files are read from that checkout)",
+    )
+
+
+def add_cache_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="downloaded files, by sha256 (default: $XDG_CACHE_HOME/btfhub, ~/.cache/btfhub)",
+    )
+
+
+def add_host_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--os-release", type=Path, metavar="FILE", help="read this os-release")
+    where.add_argument(
+        "--host-root",
+        type=Path,
+        metavar="DIR",
+        help="the machine mounted at DIR (its etc/os-release, sys/kernel/btf/vmlinux)",
+    )
+    parser.add_argument("--id", help="os-release ID, instead of reading a file (e.g. ubuntu)")
+    parser.add_argument("--version-id", help="os-release VERSION_ID (e.g. 20.04, 8.4, focal)")
+    parser.add_argument("--kernel", metavar="UNAME_R", help="kernel release (default: uname -r)")
+    parser.add_argument("--arch", help="machine (default: uname -m; aarch64 and arm64 alike)")
+
+
+def host_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    # --version-id alone overrides the version of the os-release file read.
+    return {
+        "os_release": args.os_release,
+        "host_root": args.host_root,
+        "id": args.id,
+        "version_id": args.version_id,
+        "kernel": args.kernel,
+        "arch": args.arch,
+    }
+
+
+def hub_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {"index": args.index, "base_url": args.base_url, "root": args.root}
+
+
+def add_select_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="distro=..,release=..,arch=..,kernel=GLOB",
+        help=help_text,
+    )
+
+
+def selectors(args: argparse.Namespace) -> list[Selector]:
+    return [Selector.parse(s) for s in args.select]
+
+
+def bad_input(exc: BtfhubError) -> int:
+    print(f"btfhub: error: {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT

@@ -1,0 +1,220 @@
+"""Kernel dbgsym packages through Launchpad's REST API (Ubuntu's fallback source).
+
+ddebs.ubuntu.com drops old versions from its pool and indexes; Launchpad keeps
+every publication. Two calls of the API (https://api.launchpad.net/1.0/):
+
+1. ``<archive>?ws.op=getPublishedBinaries&binary_name=P&exact_match=false
+   &distro_arch_series=<distribution>/<series>/<arch>`` lists the binary
+   publications whose name contains P, 75 or ``ws.size`` per page, as JSON
+   ``{"entries": [...], "next_collection_link": ...}``; each entry has
+   ``self_link``, ``binary_package_name``, ``binary_package_version``,
+   ``distro_arch_series_link`` and ``status``. The prefix of each package
+   pattern (the text before {uname}) is the query; the full pattern then
+   picks the kernels, as for apt.
+2. ``<entry self_link>?ws.op=binaryFileUrls&include_meta=true`` gives the
+   publication's files as ``[{"url", "size", "sha1", "sha256"}]``: the
+   .ddeb's size and SHA-256 go into the package record exactly like a
+   Packages stanza's, so the build step checks them the same way.
+
+Only Published and Superseded publications count: a Deleted or Obsolete one's
+files may be gone from the librarian. The second call is made only for the
+package that wins each uname, and only once per kernel ever when the index
+cache is on (its answer never changes). The first call's substring query
+returns every linux-image-* publication of a series and arch (both dbgsym and
+not): tens of pages for a long-lived series, revalidated on each run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from debian.debian_support import Version
+
+from generator.errors import BtfhubError
+from generator.model import KernelPackage, Repository, Source
+from generator.upstream.apt import flavour_of, flavours, package_matchers
+from generator.upstream.http import UpstreamClient, UpstreamIndexError
+
+PAGE_SIZE = 300  # Launchpad's largest page: fewer round trips
+STATUSES = frozenset({"Published", "Superseded"})
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+ARCHIVE_MARKER = "/+archive/"
+# Package files are named <binary>_<version>_<arch>.ddeb (or .deb).
+FILE_SUFFIXES = (".ddeb", ".deb")
+
+
+def distribution_link(repo: Repository) -> str:
+    """https://api.launchpad.net/1.0/ubuntu from .../ubuntu/+archive/primary."""
+    if ARCHIVE_MARKER not in repo.url:
+        raise BtfhubError(
+            f"repository {repo.id}: a launchpad URL names an archive "
+            f"(e.g. https://api.launchpad.net/1.0/ubuntu/+archive/primary)"
+        )
+    return repo.url.split(ARCHIVE_MARKER, 1)[0]
+
+
+def query_prefixes(repo: Repository, uarch: str) -> list[str]:
+    """One substring query per pattern prefix; a prefix another one contains is covered."""
+    prefixes = sorted({p.replace("{arch}", uarch).split("{uname}", 1)[0] for p in repo.packages})
+    kept: list[str] = []
+    for prefix in sorted(prefixes, key=len):
+        if not any(k in prefix for k in kept):
+            kept.append(prefix)
+    return kept
+
+
+def _json(client: UpstreamClient, url: str, immutable: bool = False) -> Any:
+    where = client.where(url)
+    body = client.get_index(url, immutable=immutable)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UpstreamIndexError(f"{where}: not a Launchpad JSON answer: {exc}", url) from exc
+
+
+def _http_link(value: Any, where: str, url: str, what: str) -> str:
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
+        raise UpstreamIndexError(f"{where}: bad {what} {value!r}", url)
+    return value
+
+
+def published_binaries(
+    client: UpstreamClient, repo: Repository, series: str, uarch: str, prefix: str
+) -> list[dict[str, Any]]:
+    """Every entry of getPublishedBinaries for a name substring, following the pages."""
+    query = urlencode(
+        {
+            "ws.op": "getPublishedBinaries",
+            "binary_name": prefix,
+            "exact_match": "false",
+            "distro_arch_series": f"{distribution_link(repo)}/{series}/{uarch}",
+            "ordered": "false",
+            "ws.size": str(PAGE_SIZE),
+        }
+    )
+    url: str | None = f"{repo.url}?{query}"
+    entries: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while url is not None:
+        if url in seen:  # a server paging in circles must not hang the run
+            raise UpstreamIndexError(f"{client.where(url)}: the pages loop", url)
+        seen.add(url)
+        page = _json(client, url)
+        where = client.where(url)
+        if not isinstance(page, dict) or not isinstance(page.get("entries"), list):
+            raise UpstreamIndexError(f"{where}: no entries list: not a collection page", url)
+        for entry in page["entries"]:
+            if not isinstance(entry, dict):
+                raise UpstreamIndexError(f"{where}: an entry is not an object", url)
+            entries.append(entry)
+        nxt = page.get("next_collection_link")
+        url = None if nxt is None else _http_link(nxt, where, url, "next_collection_link")
+    return entries
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    rank: int
+    version: Version
+    name: str
+    self_link: str
+
+
+def _file(client: UpstreamClient, candidate: _Candidate, where_from: str) -> tuple[str, int, str]:
+    """(url, size, sha256) of the candidate's package file."""
+    url = f"{candidate.self_link}?ws.op=binaryFileUrls&include_meta=true"
+    where = client.where(url)
+    # A publication's files never change: with the index cache, each kernel
+    # costs this request once, not on every scheduled run.
+    files = _json(client, url, immutable=True)
+    if not isinstance(files, list):
+        raise UpstreamIndexError(f"{where}: binaryFileUrls did not return a list", url)
+    for item in files:
+        if not isinstance(item, dict):
+            raise UpstreamIndexError(f"{where}: binaryFileUrls without include_meta?", url)
+        file_url = _http_link(item.get("url"), where, url, "file url")
+        basename = file_url.rsplit("/", 1)[-1]
+        if not basename.startswith(f"{candidate.name}_") or not basename.endswith(FILE_SUFFIXES):
+            continue
+        size, sha256 = item.get("size"), item.get("sha256")
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            raise UpstreamIndexError(f"{where}: {basename}: bad size {size!r}", url)
+        if not isinstance(sha256, str) or not SHA256_RE.match(sha256.lower()):
+            raise UpstreamIndexError(f"{where}: {basename}: no usable sha256", url)
+        return file_url, size, sha256.lower()
+    raise UpstreamIndexError(
+        f"{where}: publication of {candidate.name} (from {where_from}) has no package file", url
+    )
+
+
+def discover_launchpad(
+    client: UpstreamClient, repo: Repository, source: Source, arch: str
+) -> list[KernelPackage]:
+    """Kernel packages of one architecture published in the source's series, sorted by uname.
+
+    As for apt: for one uname the earliest matching pattern wins, then the
+    highest version.
+    """
+    uarch = repo.upstream_arch(arch)
+    matchers = package_matchers(repo, uarch)
+    wanted_flavours = flavours(repo, uarch)
+    best: dict[str, _Candidate] = {}
+    for series in source.suites:
+        das = f"{distribution_link(repo)}/{series}/{uarch}"
+        for prefix in query_prefixes(repo, uarch):
+            for entry in published_binaries(client, repo, series, uarch, prefix):
+                name = entry.get("binary_package_name")
+                if not isinstance(name, str) or entry.get("status") not in STATUSES:
+                    continue
+                # The filter is the server's; checked again so a lax one cannot mix arches.
+                if entry.get("distro_arch_series_link") != das:
+                    continue
+                hit = next(
+                    (
+                        (rank, m.group("uname"))
+                        for rank, m in enumerate(x.fullmatch(name) for x in matchers)
+                        if m is not None
+                    ),
+                    None,
+                )
+                if hit is None:
+                    continue
+                rank, uname = hit
+                if wanted_flavours and flavour_of(uname) not in wanted_flavours:
+                    continue
+                link = _http_link(entry.get("self_link"), repo.url, repo.url, "self_link")
+                try:
+                    version = Version(str(entry.get("binary_package_version")))
+                except ValueError as exc:
+                    raise UpstreamIndexError(f"{repo.url}: {name}: {exc}", repo.url) from exc
+                candidate = _Candidate(rank, version, name, link)
+                current = best.get(uname)
+                if (
+                    current is None
+                    or rank < current.rank
+                    or (rank == current.rank and version > current.version)
+                ):
+                    best[uname] = candidate
+    packages = []
+    for uname in sorted(best):
+        candidate = best[uname]
+        file_url, size, sha256 = _file(client, candidate, repo.url)
+        packages.append(
+            KernelPackage(
+                uname=uname,
+                arch=arch,
+                name=candidate.name,
+                version=str(candidate.version),
+                url=file_url,
+                size=size,
+                sha256=sha256,
+                repository=repo.id,
+                filename="+files/" + file_url.rsplit("/", 1)[-1],
+                format="deb",
+            )
+        )
+    return packages
