@@ -9,12 +9,17 @@ gets a single updating line with kernels and bytes.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TextIO
+
+# When set, a run writes each kernel's build timings (generator.progress.Timings)
+# to this file as JSON: bench/real_kernel_bench.py reads them for its breakdown.
+TIMINGS_ENV = "BTFHUB_TIMINGS"
 
 
 def human_bytes(n: float) -> str:
@@ -23,6 +28,37 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+class Timings:
+    """When each kernel's build reached each phase, and how long its steps took.
+
+    marks are time.monotonic() values (CLOCK_MONOTONIC: comparable across
+    processes on one machine, so a benchmark can line them up with its own
+    clock); steps are durations in seconds the build step measured itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = time.monotonic()
+        self.kernels: dict[str, dict[str, dict[str, float]]] = {}
+
+    def _record(self, kernel: str) -> dict[str, dict[str, float]]:
+        return self.kernels.setdefault(kernel, {"marks": {}, "steps": {}})
+
+    def mark(self, kernel: str, phase: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._record(kernel)["marks"].setdefault(phase, now)
+
+    def steps(self, kernel: str, seconds: Mapping[str, float]) -> None:
+        with self._lock:
+            self._record(kernel)["steps"].update(seconds)
+
+    def as_json(self) -> str:
+        with self._lock:
+            doc = {"build_started": self.started, "kernels": self.kernels}
+            return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 class Progress:
@@ -35,6 +71,7 @@ class Progress:
         self.done_bytes = 0
         self._lock = threading.Lock()
         self._last_draw = 0.0
+        self.timings = Timings()
 
     def add_bytes(self, n: int) -> None:
         with self._lock:

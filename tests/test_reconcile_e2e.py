@@ -889,3 +889,43 @@ def test_a_download_cut_short_after_the_vmlinux_is_never_published(
     )
     assert archive_files(hub) == {}
     assert states(hub, "ubuntu", "focal") == {K26: "failed"}
+
+
+def test_build_timings_are_recorded_in_order(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: MirrorServer,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    """BTFHUB_TIMINGS: each kernel's phases, in the order the build reaches them."""
+    timings = tmp_path / "timings.json"
+    monkeypatch.setenv("BTFHUB_TIMINGS", str(timings))
+    write_ubuntu(
+        mirror_server,
+        focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"]]),
+    )
+
+    run = reconcile(capsys, hub, mirror_server, *FOCAL)
+
+    assert run.code == 0, run.err
+    doc = json.loads(timings.read_text())
+    assert sorted(doc["kernels"]) == sorted(f"ubuntu/focal/x86_64 {uname}" for uname in (K26, K42))
+    for record in doc["kernels"].values():
+        marks = record["marks"]
+        order = ["started", "first byte", "vmlinux out", "built", "verified", "stored"]
+        assert list(sorted(marks, key=marks.__getitem__)) == order
+        assert marks["started"] >= doc["build_started"]
+        steps = record["steps"]
+        assert set(steps) == {
+            "extract",
+            "pahole",
+            "tar.xz",
+            "check",
+            "verification thread",
+            "waited for verification",
+        }
+        assert all(seconds >= 0 for seconds in steps.values())
+        # pahole ran between vmlinux out and built, so its time fits in there.
+        assert steps["pahole"] <= marks["built"] - marks["vmlinux out"]

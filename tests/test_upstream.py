@@ -1173,3 +1173,20 @@ def test_apt_suite_with_a_slash(tmp_path: Path, mirror_server: MirrorServer) -> 
         )
     assert pkg.uname == "4.19.0-21-cloud-amd64"
     assert mirror_server.log[0].path == "/security/dists/buster/updates/InRelease"
+
+
+def test_proxy_environment_is_honoured_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session reads the proxy variables once per host, with the same answers as requests."""
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
+    monkeypatch.setenv("no_proxy", "mirror.local")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
+    with UpstreamClient(cache_dir=None) as client:
+        session = client.session
+        for _ in range(2):  # the second answer comes from the per-host memo
+            proxied = session.merge_environment_settings("http://a.example/x", {}, None, None, None)
+            assert proxied["proxies"]["http"] == "http://proxy.invalid:3128"
+            assert proxied["verify"] == "/etc/ssl/bundle.pem"
+            direct = session.merge_environment_settings(
+                "http://mirror.local/y", {}, None, None, None
+            )
+            assert "http" not in direct["proxies"]

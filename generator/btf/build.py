@@ -8,9 +8,10 @@ write into archive/) is the caller's job; this returns bytes.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,6 +36,9 @@ class BuiltBtf:
     ships_btf: bool
     tar_xz: bytes | None  # <uname>.btf.tar.xz, holding <uname>.btf
     summary: BtfSummary | None
+    # Seconds each step took (extract, pahole, tar.xz, check): the build's own
+    # timing record, reported through generator.progress.Timings.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def member_name(self) -> str:
@@ -81,13 +85,17 @@ def build_kernel_btf(
     # extract_vmlinux rejects a uname with "/" before anything is written.
     vmlinux = workdir / f"vmlinux-{uname}"
     raw = workdir / f"{uname}.btf"
+    seconds: dict[str, float] = {}
     try:
+        start = time.monotonic()
         extract_vmlinux(stream, fmt, uname, vmlinux, package=package, size=size)
+        seconds["extract"] = time.monotonic() - start
         if on_extracted is not None:
             on_extracted(vmlinux)
         ships_btf = has_btf_section(vmlinux)
         if ships_btf and not force:
-            return BuiltBtf(uname=uname, ships_btf=True, tar_xz=None, summary=None)
+            return BuiltBtf(uname, True, None, None, seconds)
+        start = time.monotonic()
         try:
             encode_btf(vmlinux, raw)
         except EncodeError as exc:
@@ -97,6 +105,7 @@ def build_kernel_btf(
                     "free some space and run again"
                 ) from exc
             raise
+        seconds["pahole"] = time.monotonic() - start
         vmlinux.unlink()
         data = raw.read_bytes()
     except OSError as exc:
@@ -107,9 +116,18 @@ def build_kernel_btf(
     finally:
         vmlinux.unlink(missing_ok=True)
         raw.unlink(missing_ok=True)
+
+    def compress() -> bytes:
+        began = time.monotonic()
+        result = reproducible_tar_xz(f"{uname}.btf", data)
+        seconds["tar.xz"] = time.monotonic() - began
+        return result
+
     # xz compresses in a subprocess (two threads), so the (pure Python) check runs
     # alongside instead of after it; a failed check still discards the tarball.
     with ThreadPoolExecutor(1, thread_name_prefix="tar-xz") as pool:
-        tar_xz = pool.submit(reproducible_tar_xz, f"{uname}.btf", data)
+        tar_xz = pool.submit(compress)
+        start = time.monotonic()
         summary = check_btf(data)
-        return BuiltBtf(uname=uname, ships_btf=ships_btf, tar_xz=tar_xz.result(), summary=summary)
+        seconds["check"] = time.monotonic() - start
+        return BuiltBtf(uname, ships_btf, tar_xz.result(), summary, seconds)

@@ -10,6 +10,7 @@ against the package's own signed header, with the keys the catalog names.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -27,7 +28,7 @@ from generator.model import (
     PlannedKernel,
     Repository,
 )
-from generator.progress import Progress, Reporter
+from generator.progress import TIMINGS_ENV, Progress, Reporter
 from generator.upstream.http import UpstreamClient
 from generator.verify import PackageVerification
 from generator.workdir import WorkArea
@@ -64,12 +65,24 @@ def build_one(
     """
     pkg = kernel.package
     assert pkg is not None
+    label = kernel.id.label
+    timings = progress.timings
+    timings.mark(label, "started")
+
+    def on_bytes(n: int) -> None:
+        timings.mark(label, "first byte")
+        progress.add_bytes(n)
+
+    def on_extracted(vmlinux: Path) -> None:
+        timings.mark(label, "vmlinux out")
+        check.vmlinux_extracted(vmlinux)
+
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
         keyring = client.trust.keyring(repo)
         with (
             work.kernel_dir() as tmp,
-            client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=progress.add_bytes) as body,
+            client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=on_bytes) as body,
             PackageVerification(body, pkg, keyring, client.where(pkg.url)) as check,
         ):
             built = build_kernel_btf(
@@ -80,12 +93,23 @@ def build_one(
                 force=options.force,
                 package=package_file(pkg),
                 size=pkg.size,
-                on_extracted=check.vmlinux_extracted,
+                on_extracted=on_extracted,
             )
+            timings.mark(label, "built")
             check.finish()  # nothing is stored from a package that did not verify
+            timings.mark(label, "verified")
+            timings.steps(
+                label,
+                {
+                    **built.seconds,
+                    "verification thread": check.background_seconds,
+                    "waited for verification": check.waited_seconds,
+                },
+            )
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
+        timings.mark(label, "stored")
         return KernelOutcome(kernel.id, KernelState.ARCHIVED)
     except StorageError:
         raise
@@ -167,4 +191,7 @@ def build_missing(
             outcomes.append(outcome)
             suffix = f": {outcome.reason}" if outcome.state is KernelState.FAILED else ""
             progress.kernel_done(outcome.kernel.label + suffix, _STATUS[outcome.state])
+    timings_file = os.environ.get(TIMINGS_ENV)
+    if timings_file:
+        atomic_write(Path(timings_file), progress.timings.as_json().encode())
     return tuple(sorted(outcomes, key=lambda o: o.kernel))

@@ -173,6 +173,10 @@ class MirrorServer:
 def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real mirrors do
+        # Headers and body go out in separate writes: with Nagle's algorithm the
+        # body waits for the client's delayed ACK (40 ms a response on Linux),
+        # which made 7,000 index requests take 320 s instead of seconds.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # the request log is server.log; keep pytest output clean

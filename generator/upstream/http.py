@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
+from requests.sessions import merge_setting as _untyped_merge_setting
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import ProtocolError
 from urllib3.response import BaseHTTPResponse
@@ -193,6 +195,54 @@ class RetryPolicy(Retry):
             self.sleep_fn(delay)
 
 
+# requests' own merge rule for a request's and the session's setting (untyped upstream).
+merge_setting: Callable[[Any, Any], Any] = _untyped_merge_setting
+
+
+class _Session(requests.Session):
+    """A requests.Session that reads the proxy environment once per host.
+
+    requests looks up the proxy variables (walking all of os.environ) and the
+    CA bundle variables for every request: 0.4 ms each, 1.5 s of a no-op run
+    over 3,500 rpm-md repositories. The environment does not change during a
+    run, so the answer per scheme and host (no_proxy depends on the host) is
+    kept; everything else is requests' own merging.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environ: dict[tuple[str, str], dict[str, str]] = {}
+        self._environ_lock = threading.Lock()
+
+    def _environ_proxies(self, url: str) -> dict[str, str]:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        with self._environ_lock:
+            found = self._environ.get(key)
+            if found is None:
+                found = self._environ[key] = requests.utils.get_environ_proxies(url)
+            return found
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:  # requests' private _Settings TypedDict
+        if not self.trust_env or (proxies and "no_proxy" in proxies):
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        merged = dict(proxies or {})
+        for scheme, proxy in self._environ_proxies(url).items():
+            merged.setdefault(scheme, proxy)
+        if verify is True or verify is None:
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+            )
+        return {
+            "proxies": merge_setting(merged, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }
+
+
 @dataclass(frozen=True)
 class Checksum:
     """An expected digest, as an index lists it ("sha256", "sha1", "sha512")."""
@@ -288,7 +338,7 @@ class UpstreamClient:
         )
         # Public URL prefix -> credentials for the repository under it.
         self._credentials: dict[str, Credentials] = {}
-        self.session = requests.Session()
+        self.session = _Session()
         self.session.headers["User-Agent"] = USER_AGENT
         # Checksums are over the bytes as published: never let a server or proxy
         # re-encode them (requests would transparently gunzip a Content-Encoding).
