@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from generator.errors import BtfhubError
-from generator.resources import find_resource
+from generator.resources import read_package_text
 
 SCHEMAS_DIR = "schemas"
 INDEX_SCHEMA = "index.schema.json"
@@ -39,11 +39,11 @@ class DocumentInvalid(BtfhubError):
 
 
 def _load(name: str) -> dict[str, Any]:
-    path = find_resource(f"{SCHEMAS_DIR}/{name}")
+    relative = f"{SCHEMAS_DIR}/{name}"
     try:
-        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BtfhubError(f"cannot read the schema {path}: {exc}") from None
+        schema: dict[str, Any] = json.loads(read_package_text(relative))
+    except ValueError as exc:
+        raise BtfhubError(f"cannot read the schema {relative}: {exc}") from None
     Draft202012Validator.check_schema(schema)
     return schema
 

@@ -23,7 +23,7 @@ from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
 from generator.index import build_index, dump_index, flag_cell
 from generator.model import Catalog, Distribution, Release
-from generator.resources import find_resource
+from generator.resources import PACKAGE
 from generator.state import INDEX_FILE, HubState
 
 BEGIN_MARKER = "<!-- BEGIN GENERATED: support tables -->"
@@ -122,7 +122,7 @@ def build_table(distro: Distribution, releases_index: Mapping[str, Any]) -> Tabl
 
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(find_resource(TEMPLATES_DIR)),
+        loader=jinja2.PackageLoader(PACKAGE, TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # markdown, not HTML
         keep_trailing_newline=True,

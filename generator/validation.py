@@ -22,9 +22,8 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from generator.errors import BtfhubError
 from generator.manifest import Diagnostic, ManifestDocument, dotted, slug
-from generator.resources import find_resource
+from generator.resources import read_package_text
 from generator.yamlpos import Path_
 
 # The schema that matches this code: it lives in the same repository as the
@@ -55,11 +54,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
 
 @functools.cache
 def load_schema() -> dict[str, Any]:
-    path = find_resource(SCHEMA_FILE)
-    try:
-        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BtfhubError(f"cannot read the manifest schema {path}: {exc}") from None
+    schema: dict[str, Any] = json.loads(read_package_text(SCHEMA_FILE))
     return schema
 
 

@@ -1,7 +1,11 @@
-"""Schema and templates are found from an installed (non-editable) package too."""
+"""Schemas and templates ship inside the package; hub files are found from a checkout."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,19 +16,48 @@ from generator.errors import BtfhubError
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_found_beside_the_package_in_a_checkout() -> None:
-    assert resources.find_resource("schemas/manifest.schema.json") == (
-        REPO / "schemas" / "manifest.schema.json"
-    )
+def test_schemas_and_templates_are_package_data() -> None:
+    schema = json.loads(resources.read_package_text("schemas/manifest.schema.json"))
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert resources.package_file("templates/support-tables.md.j2").is_file()
+    with pytest.raises(BtfhubError, match="shipped with btfhub"):
+        resources.read_package_text("schemas/no-such.schema.json")
 
 
-def test_installed_package_falls_back_to_the_checkout_it_runs_in(
+def test_top_level_dirs_point_at_the_package_data() -> None:
+    # Editors read `$schema=../schemas/manifest.schema.json` from a manifest.
+    assert (REPO / "schemas").resolve() == REPO / "generator" / "schemas"
+    assert (REPO / "templates").resolve() == REPO / "generator" / "templates"
+
+
+def test_a_built_wheel_carries_every_schema_and_template(tmp_path: Path) -> None:
+    """What pip installs (pre-commit's environment, say) has them without the checkout."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("btfhub-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        f"generator/{p.relative_to(REPO / 'generator').as_posix()}"
+        for d in ("schemas", "templates")
+        for p in (REPO / "generator" / d).iterdir()
+    }
+    assert shipped and shipped <= names
+    assert not any(n.startswith("tests/") for n in names)
+
+
+def test_hub_files_are_found_beside_the_package_or_in_the_checkout_it_runs_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # As under pre-commit: site-packages holds no schemas/, the cwd is the hub.
+    rules = "catalog/hosts/os-release.yaml"
+    assert resources.find_resource(rules) == REPO / rules
+    # As under pre-commit: site-packages holds no catalog/, the cwd is the hub.
     monkeypatch.setattr(resources, "_SOURCE_TREE", tmp_path / "site-packages")
     monkeypatch.chdir(REPO)
-    assert resources.find_resource("templates") == REPO / "templates"
+    assert resources.find_resource(rules) == REPO / rules
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(BtfhubError, match="cannot find templates"):
-        resources.find_resource("templates")
+    with pytest.raises(BtfhubError, match="cannot find catalog/hosts"):
+        resources.find_resource(rules)

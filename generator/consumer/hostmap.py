@@ -18,7 +18,7 @@ from generator.consumer.osrelease import HostInputError, OsRelease
 from generator.errors import BtfhubError
 from generator.manifest import Diagnostic, ManifestDocument
 from generator.model import archive_path
-from generator.resources import find_resource
+from generator.resources import find_resource, read_package_text
 from generator.yamlpos import YamlSyntaxError, load_yaml
 
 HOST_RULES_FILE = "catalog/hosts/os-release.yaml"
@@ -121,11 +121,7 @@ def rules_path(root: Path) -> Path:
 
 @functools.cache
 def _schema() -> dict[str, Any]:
-    path = find_resource(HOST_RULES_SCHEMA)
-    try:
-        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BtfhubError(f"cannot read the host rules schema {path}: {exc}") from None
+    schema: dict[str, Any] = json.loads(read_package_text(HOST_RULES_SCHEMA))
     return schema
 
 
