@@ -196,11 +196,14 @@ def test_the_demo_mirror_injects_nothing_and_the_tests_mirror_does(tmp_path: Pat
     (tmp_path / "file").write_bytes(b"content")
     plain = MirrorServer(tmp_path)
     assert plain._take_fault("/file") is None
+    assert plain._admits(None)
     assert not any(hasattr(plain, method) for method in INJECTION)
     faulty = FaultyMirror(tmp_path)
     faulty.fail("/file", 503)
     fault = faulty._take_fault("/file")
     assert fault is not None and fault.status == 503
     assert faulty._take_fault("/file") is None  # times=1: used up
-    for server in (plain, faulty):
+    guarded = FaultyMirror(tmp_path, basic_auth=("user", "secret"))
+    assert not guarded._admits(None) and guarded._admits("Basic dXNlcjpzZWNyZXQ=")
+    for server in (plain, faulty, guarded):
         server._httpd.server_close()

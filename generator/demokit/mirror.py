@@ -2,9 +2,10 @@
 
 MirrorServer serves a directory the way ddebs.ubuntu.com or a CentOS mirror
 does (Content-Length, ETag, Last-Modified, 304 on conditional GET) and logs
-every request. It injects no failures: _take_fault() is the hook the tests'
-FaultyMirror (tests/kit/mirror.py) overrides to cut bodies short, drop
-connections or answer with an error status.
+every request. It injects no failures and asks for no credentials:
+_take_fault() and _admits() are the hooks the tests' FaultyMirror
+(tests/kit/mirror.py) overrides to cut bodies short, drop connections,
+answer with an error status or require Basic authentication.
 
 write_apt_repo() and write_rpmmd_repo() lay packages out in the upstream
 formats (dists/<suite>/Release + Packages.xz; repodata/repomd.xml +
@@ -15,7 +16,6 @@ for decoys that need no real contents: discovery never opens a package.
 
 from __future__ import annotations
 
-import base64
 import bz2
 import email.utils
 import gzip
@@ -66,10 +66,7 @@ class Request:
 class MirrorServer:
     """ThreadingHTTPServer on 127.0.0.1:<free port> serving `directory`."""
 
-    def __init__(self, directory: Path, basic_auth: tuple[str, str] | None = None) -> None:
-        # basic_auth: answer 401 to any request without these credentials (an
-        # RMT/SMT mirror of SUSE's repositories, say).
-        self.basic_auth = basic_auth
+    def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.log: list[Request] = []
@@ -105,6 +102,10 @@ class MirrorServer:
     def _take_fault(self, path: str) -> Fault | None:
         """The failure to inject into the answer for `path`: none here (see FaultyMirror)."""
         return None
+
+    def _admits(self, authorization: str | None) -> bool:
+        """Whether a request with this Authorization header is served: all are here."""
+        return True
 
     # -- what happened
 
@@ -186,15 +187,9 @@ def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                 return None
             return target
 
-        def _authorized(self) -> bool:
-            if server.basic_auth is None:
-                return True
-            token = base64.b64encode(":".join(server.basic_auth).encode()).decode()
-            return self.headers.get("Authorization") == f"Basic {token}"
-
         def _serve(self, body: bool) -> None:
             path = urllib.parse.urlsplit(self.path).path
-            if not self._authorized():
+            if not server._admits(self.headers.get("Authorization")):
                 self._simple(401, "authentication required\n")
                 return
             fault = server._take_fault(path)

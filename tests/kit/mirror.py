@@ -1,13 +1,15 @@
 """The demo's MirrorServer with failure injection, and index-only repository writers.
 
 FaultyMirror answers like MirrorServer until a test asks it to fail a path:
-an HTTP status, a body cut short, a dropped connection, no Content-Length.
+an HTTP status, a body cut short, a dropped connection, no Content-Length;
+or asks every request for Basic credentials (basic_auth).
 write_apt_index() and write_rpmmd_index() list packages that are not on
 disk, so a coverage run lays out thousands of kernels without gigabytes.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +30,17 @@ class FaultyMirror(MirrorServer):
     """MirrorServer whose answers a test can break, path by path."""
 
     def __init__(self, directory: Path, basic_auth: tuple[str, str] | None = None) -> None:
-        super().__init__(directory, basic_auth)
+        # basic_auth: answer 401 to any request without these credentials (an
+        # RMT/SMT mirror of SUSE's repositories, say).
+        super().__init__(directory)
+        self.basic_auth = basic_auth
         self._faults: dict[str, list[Fault]] = {}
+
+    def _admits(self, authorization: str | None) -> bool:
+        if self.basic_auth is None:
+            return True
+        token = base64.b64encode(":".join(self.basic_auth).encode()).decode()
+        return authorization == f"Basic {token}"
 
     # `path` is the URL path, e.g. "/dists/focal/Release"
 
