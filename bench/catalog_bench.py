@@ -5,7 +5,7 @@ architectures (manifests valid for schemas/manifest.schema.json), 20,000
 archived kernels (small but real .btf.tar.xz files), the discovery state
 an earlier sync would have left in index.json, and one rpm-md repository
 per release and architecture listing exactly its archived kernels (served
-by the real HTTP server of generator/mirrorkit/mirror.py, `unsigned: true`
+by the real HTTP server of generator/demokit/mirror.py, `unsigned: true`
 in the manifests). The hub is a git repository with everything committed,
 as in CI. Then times, in-process through generator.cli.main the way CI runs
 them (reconcile as a process of its own, as CI runs it, so the mirror server
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.cli import main
-from generator.mirrorkit.mirror import MirrorServer, RpmPackage, write_rpmmd_repo
+from generator.demokit.mirror import MirrorServer, RpmPackage, write_rpmmd_repo
 from generator.render import BEGIN_MARKER, END_MARKER
 
 DISTRIBUTIONS = 50

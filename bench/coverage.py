@@ -33,19 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The repository root, for tests.kit (test machinery kept out of the package).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from generator.catalog import load_catalog
+from generator.demokit.mirror import IndexedRpm, MirrorServer, write_release
+from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError
-from generator.mirrorkit.mirror import (
-    IndexedDeb,
-    IndexedRpm,
-    MirrorServer,
-    write_apt_index,
-    write_release,
-    write_rpmmd_index,
-)
-from generator.mirrorkit.signing import default_signer
 from generator.model import UPSTREAM_ARCH, Catalog, archive_path
 from generator.upstream.discover import LISTERS
+from tests.kit.mirror import IndexedDeb, write_apt_index, write_rpmmd_index
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = ROOT / "tests" / "data" / "public-hub-files.txt"

@@ -6,7 +6,7 @@ under eight different uname labels into eight linux-image-<uname>-dbg
 packages (data.tar.zst, zstd level 3, as Ubuntu's ddebs are compressed;
 cached next to the real package, so later runs skip the packing), published
 as one signed bookworm apt repository and served by the real HTTP server
-of generator/mirrorkit/mirror.py.
+of generator/demokit/mirror.py.
 
 For each N in --jobs (default 1, 2, 4), in the same run:
 - btfhub: `btfhub reconcile --force --jobs N` into a fresh hub, all eight;
@@ -39,9 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.mirrorkit.mirror import AptPackage, MirrorServer, pool_dir, write_apt_repo
-from generator.mirrorkit.realkernel import SUITE, RealKernel, cache_dir, fetch, reconcile_args
+# The repository root, for tests.kit (test machinery kept out of the package).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from generator.demokit.mirror import AptPackage, MirrorServer, pool_dir, write_apt_repo
 from generator.progress import TIMINGS_ENV
+from tests.kit.realkernel import SUITE, RealKernel, cache_dir, fetch, reconcile_args
 
 REPO = Path(__file__).resolve().parent.parent
 BTFHUB = REPO / ".venv" / "bin" / "btfhub"

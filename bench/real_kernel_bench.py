@@ -54,14 +54,17 @@ from typing import Any
 
 import requests
 
+# The repository root, for tests.kit (test machinery kept out of the package).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from generator.btf.build import build_kernel_btf
 from generator.btf.encode import pahole, pahole_command
-from generator.mirrorkit.mirror import MirrorServer, sha256_file
-from generator.mirrorkit.realkernel import RealKernel, fetch, publish, reconcile_args
+from generator.demokit.mirror import MirrorServer, sha256_file
 from generator.model import KernelPackage
 from generator.progress import TIMINGS_ENV
 from generator.upstream.http import UpstreamClient
 from generator.verify import PackageVerification
+from tests.kit.realkernel import RealKernel, fetch, publish, reconcile_args
 
 REPO = Path(__file__).resolve().parent.parent
 BTFHUB = REPO / ".venv" / "bin" / "btfhub"

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.tarball import read_tar_xz_member
+from generator.demokit.bpftool import dump_c
+from generator.demokit.debpkg import build_deb
+from generator.demokit.elf import STRUCT_NAMES, build_elf
+from generator.demokit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
+from generator.demokit.rpmpkg import build_rpm
+from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError
 from generator.manifest import CATALOG_DIR
-from generator.mirrorkit.bpftool import dump_c
-from generator.mirrorkit.debpkg import build_deb
-from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
-from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
-from generator.mirrorkit.rpmpkg import build_rpm
-from generator.mirrorkit.signing import default_signer
 from generator.render import BEGIN_MARKER, END_MARKER
 
 UBUNTU_UNAME = "5.4.0-1001-generic"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.mirrorkit.elf import build_elf
-from generator.mirrorkit.mirror import MirrorServer
-from generator.mirrorkit.signing import default_signer
+from generator.demokit.elf import build_elf
+from generator.demokit.signing import default_signer
 from generator.trust import KEYRINGS_ENV
 from tests.hubrepo import BOT
+from tests.kit.mirror import FaultyMirror
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def trusted_test_key() -> Iterator[Path]:
     """The test mirrors' signing key, trusted by every run as an operator would (BTFHUB_KEYRINGS).
 
-    The mirrorkit writers sign Release files and RPMs with it; a test that
+    The demokit writers sign Release files and RPMs with it; a test that
     needs an untrusted signature makes a Signer of its own.
     """
     key = default_signer().public_key
@@ -80,7 +80,10 @@ def fixture_elf_with_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def mirror_server(tmp_path: Path) -> Iterator[MirrorServer]:
-    """A real HTTP upstream on 127.0.0.1 serving tmp_path/"mirror" (see tests/mirror.py)."""
-    with MirrorServer(tmp_path / "mirror") as server:
+def mirror_server(tmp_path: Path) -> Iterator[FaultyMirror]:
+    """A real HTTP upstream on 127.0.0.1 serving tmp_path/"mirror"; failures on demand.
+
+    FaultyMirror (tests/kit/mirror.py): the demo's MirrorServer plus fault injection.
+    """
+    with FaultyMirror(tmp_path / "mirror") as server:
         yield server

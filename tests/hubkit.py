@@ -1,7 +1,7 @@
 """A temporary hub in front of a local upstream, for end-to-end tests of the CLI.
 
 The hub is a copy of the repository's own catalog/ and README.md: the tests
-run the shipped manifests, whose public URLs are pointed at a MirrorServer
+run the shipped manifests, whose public URLs are pointed at a FaultyMirror
 on 127.0.0.1 with --mirror (or BTFHUB_MIRRORS). Repositories are laid out
 where the real ones are (ddebs.ubuntu.com/dists/..., debuginfo.centos.org/7/
 x86_64/, archives.fedoraproject.org/pub/archive/fedora/linux/...) below the
@@ -22,18 +22,13 @@ from typing import Any
 import pytest
 
 from generator.cli import main
+from generator.demokit.debpkg import build_deb
+from generator.demokit.mirror import AptPackage, RpmPackage, write_apt_repo, write_rpmmd_repo
 from generator.lock import LOCK_NAME
-from generator.mirrorkit.debpkg import build_deb
-from generator.mirrorkit.mirror import (
-    AptPackage,
-    MirrorServer,
-    RpmPackage,
-    write_apt_repo,
-    write_rpmmd_repo,
-)
 from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
+from tests.kit.mirror import FaultyMirror
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,12 +44,12 @@ FEDORA_LINUX = "fedora/pub/archive/fedora/linux"
 NOT_CONTENT = (".btfhub-cache", LOCK_NAME)
 
 
-def mirror_pairs(server: MirrorServer, hosts: Mapping[str, str] = HOSTS) -> list[str]:
+def mirror_pairs(server: FaultyMirror, hosts: Mapping[str, str] = HOSTS) -> list[str]:
     """FROM=TO pairs pointing each public prefix at its directory on the server."""
     return [f"{public}={server.url}{local}" for public, local in hosts.items()]
 
 
-def mirror_args(server: MirrorServer, hosts: Mapping[str, str] = HOSTS) -> list[str]:
+def mirror_args(server: FaultyMirror, hosts: Mapping[str, str] = HOSTS) -> list[str]:
     """--mirror arguments for mirror_pairs (the shipped catalog's hosts by default)."""
     return [arg for pair in mirror_pairs(server, hosts) for arg in ("--mirror", pair)]
 
@@ -153,7 +148,7 @@ def build_ddeb(
 
 
 def write_ubuntu(
-    server: MirrorServer, suites: Mapping[str, Sequence[AptPackage]], arch: str = "amd64"
+    server: FaultyMirror, suites: Mapping[str, Sequence[AptPackage]], arch: str = "amd64"
 ) -> None:
     """dists/<suite>/ (Release + Packages.xz) and pool/ for each suite, like ddebs.ubuntu.com.
 
@@ -191,7 +186,7 @@ def meta_only(directory: Path, name: str, version: str, release: str, arch: str)
 
 
 def write_centos(
-    server: MirrorServer, major: str, rpms: Sequence[Path | RpmPackage], codec: str = "gz"
+    server: FaultyMirror, major: str, rpms: Sequence[Path | RpmPackage], codec: str = "gz"
 ) -> Path:
     """debuginfo.centos.org/<major>/x86_64/: flat for 7, Packages/ for 8."""
     return write_rpmmd_repo(
@@ -204,7 +199,7 @@ def write_centos(
 
 
 def write_fedora(
-    server: MirrorServer,
+    server: FaultyMirror,
     release: str,
     ga: Sequence[Path | RpmPackage],
     updates: Sequence[Path | RpmPackage],
@@ -221,7 +216,7 @@ def write_fedora(
     return tree, upd
 
 
-def package_requests(server: MirrorServer) -> list[str]:
+def package_requests(server: FaultyMirror) -> list[str]:
     """Paths of every package download the server saw (.ddeb, .deb, .rpm)."""
     return [r.path for r in list(server.log) if r.path.endswith((".ddeb", ".deb", ".rpm"))]
 

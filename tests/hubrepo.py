@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from generator.mirrorkit.debpkg import build_deb
-from generator.mirrorkit.mirror import write_apt_repo
+from generator.demokit.debpkg import build_deb
+from generator.demokit.mirror import write_apt_repo
 from generator.render import BEGIN_MARKER, END_MARKER
 
 # The commit author of the tests' hubs (BTFHUB_GIT_AUTHOR, set by tests/conftest.py).

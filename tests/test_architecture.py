@@ -132,8 +132,8 @@ ROOMS: dict[str, set[str]] = {
     "consumer": CORE
     | {"btf", "fsutil", "jsonschemas", "manifest", "resources", "upstream", "validation"}
     | {"yamlpos"},
-    "demo": EVERYTHING_BELOW | {"mirrorkit"},
-    "mirrorkit": EVERYTHING_BELOW | {"mirrorkit"},
+    "demo": EVERYTHING_BELOW | {"demokit"},
+    "demokit": EVERYTHING_BELOW | {"demokit"},
 }
 
 
@@ -151,3 +151,59 @@ def test_each_room_imports_only_what_architecture_md_allows(name: str) -> None:
     assert room in ROOMS, f"{name}: a new room; add it to ARCHITECTURE.md and ROOMS"
     allowed = ROOMS[room] | {room, "generator"}  # the package itself: its __version__
     assert {room_of(m) for m in generator_imports(name)} - allowed == set()
+
+
+# -- the installed package holds what `btfhub` runs (issue 7, point 6) -------------------
+
+# Test machinery that lives in tests/kit/ and must not creep back into generator/.
+TEST_ONLY = {
+    "FaultyMirror",
+    "IndexedDeb",
+    "build_kernel_deb",
+    "build_large_elf",
+    "build_odd_rpm",
+    "incompressible",
+    "tar_link",
+    "v3_rsa_sha256_signature",
+    "with_header_signature",
+    "write_apt_index",
+    "write_ar",
+    "write_html_listing",
+    "write_rpmmd_index",
+}
+INJECTION = {"fail", "truncate", "drop", "without_length", "clear_faults"}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_nothing_in_the_package_imports_the_tests(name: str) -> None:
+    assert {m for m in imports(name) if in_room(m, "tests")} == set()
+
+
+def test_the_demokit_defines_no_test_machinery() -> None:
+    defined: set[str] = set()
+    for name in (m for m in MODULES if in_room(m, "generator.demokit")):
+        for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                defined.add(node.name)
+    assert "MirrorServer" in defined, "the walk missed generator/demokit"
+    assert defined & (TEST_ONLY | INJECTION) == set()
+
+
+def test_the_demo_mirror_injects_nothing_and_the_tests_mirror_does(tmp_path: Path) -> None:
+    from generator.demokit.mirror import MirrorServer
+    from tests.kit.mirror import FaultyMirror
+
+    (tmp_path / "file").write_bytes(b"content")
+    plain = MirrorServer(tmp_path)
+    assert plain._take_fault("/file") is None
+    assert plain._admits(None)
+    assert not any(hasattr(plain, method) for method in INJECTION)
+    faulty = FaultyMirror(tmp_path)
+    faulty.fail("/file", 503)
+    fault = faulty._take_fault("/file")
+    assert fault is not None and fault.status == 503
+    assert faulty._take_fault("/file") is None  # times=1: used up
+    guarded = FaultyMirror(tmp_path, basic_auth=("user", "secret"))
+    assert not guarded._admits(None) and guarded._admits("Basic dXNlcjpzZWNyZXQ=")
+    for server in (plain, faulty, guarded):
+        server._httpd.server_close()

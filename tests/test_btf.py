@@ -26,11 +26,11 @@ from generator.btf import (
 )
 from generator.btf.encode import DETACHED_FLAG, pahole, pahole_command
 from generator.btf.tarball import xz_block_size, xz_compress
+from generator.demokit.bpftool import dump_c
+from generator.demokit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
+from generator.demokit.rpmpkg import build_rpm
 from generator.errors import EncodeError
-from generator.mirrorkit.bpftool import dump_c
-from generator.mirrorkit.debpkg import build_kernel_deb
-from generator.mirrorkit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
-from generator.mirrorkit.rpmpkg import build_rpm
+from tests.kit.debpkg import build_kernel_deb
 
 UNAME = "5.4.0-42-generic"
 

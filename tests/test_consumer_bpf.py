@@ -3,7 +3,7 @@
 The objects are compiled by clang against the fixture ELF's types; the hub's
 files are that ELF's DWARF encoded by pahole. A C program linked with
 Debian's libbpf opens an object with btf_custom_path set to a fetched file
-and to a minimized one and CO-RE-relocates it (see mirrorkit/bpfobj.py for
+and to a minimized one and CO-RE-relocates it (see tests/kit/bpfobj.py for
 why that takes the BPF privilege with libbpf 1.1).
 """
 
@@ -24,7 +24,11 @@ import pytest
 from generator import api
 from generator.btf.encode import encode_btf
 from generator.consumer.bundle import BundleError, pack
-from generator.mirrorkit.bpfobj import (
+from generator.demokit.bpftool import dump_c
+from generator.demokit.elf import build_elf
+from tests.consumerkit import build_consumer_hub
+from tests.hubkit import btfhub
+from tests.kit.bpfobj import (
     LIST_PROGRAM,
     PLAIN_PROGRAM,
     TASK_PROGRAM,
@@ -33,11 +37,7 @@ from generator.mirrorkit.bpfobj import (
     compile_bpf,
     load_with_btf,
 )
-from generator.mirrorkit.bpftool import dump_c
-from generator.mirrorkit.elf import build_elf
-from generator.mirrorkit.mirror import MirrorServer
-from tests.consumerkit import build_consumer_hub
-from tests.hubkit import btfhub
+from tests.kit.mirror import FaultyMirror
 
 RHEL_KERNEL = "4.18.0-305.el8.x86_64"
 RHEL_MIN = f"rhel/8/x86_64/{RHEL_KERNEL}.btf"
@@ -88,8 +88,8 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def served(hub: Path) -> Iterator[MirrorServer]:
-    with MirrorServer(hub) as server:
+def served(hub: Path) -> Iterator[FaultyMirror]:
+    with FaultyMirror(hub) as server:
         yield server
 
 
@@ -169,7 +169,7 @@ def test_min_core_keeps_only_what_the_program_uses(
 def test_min_core_rerun_does_no_work(
     capsys: pytest.CaptureFixture[str],
     hub: Path,
-    served: MirrorServer,
+    served: FaultyMirror,
     bpf: Bpf,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

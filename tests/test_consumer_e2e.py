@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 
 from generator.commands import common
-from generator.mirrorkit.bpfobj import TASK_PROGRAM, build_loader, compile_bpf, load_with_btf
-from generator.mirrorkit.bpftool import dump_c
-from generator.mirrorkit.elf import STRUCT_NAMES
-from generator.mirrorkit.mirror import MirrorServer
-from generator.mirrorkit.rpmpkg import build_rpm
+from generator.demokit.bpftool import dump_c
+from generator.demokit.elf import STRUCT_NAMES
+from generator.demokit.rpmpkg import build_rpm
 from generator.upstream.http import UpstreamClient
 from tests.consumerkit import OS_RELEASES
 from tests.hubkit import (
@@ -32,6 +30,8 @@ from tests.hubkit import (
     write_centos,
     write_ubuntu,
 )
+from tests.kit.bpfobj import TASK_PROGRAM, build_loader, compile_bpf, load_with_btf
+from tests.kit.mirror import FaultyMirror
 
 K42 = "5.4.0-42-generic"
 K99 = "5.4.0-99-generic"
@@ -47,7 +47,7 @@ def _quick(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_tools_use_a_reconciled_hub(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     tmp_path: Path,
     fixture_elf: Path,
 ) -> None:
@@ -65,7 +65,7 @@ def test_tools_use_a_reconciled_hub(
                      release[0], "--release", release[1], "--arch", "x86_64")  # fmt: skip
         assert run.code in (0, 1), run.err  # the stub-only kernel fails, as it must
 
-    with MirrorServer(hub) as site:
+    with FaultyMirror(hub) as site:
         index = ["--index", f"{site.url}index.json"]
         focal = ["--os-release", str(OS_RELEASES / "ubuntu-20.04"), "--arch", "x86_64"]
         centos = ["--os-release", str(OS_RELEASES / "centos-7"), "--arch", "x86_64"]

@@ -14,13 +14,13 @@ from generator import api
 from generator.btf.encode import encode_btf
 from generator.btf.tarball import xz_compress
 from generator.catalog import load_catalog
-from generator.mirrorkit.bpftool import dump_c
-from generator.mirrorkit.elf import STRUCT_NAMES, build_elf
-from generator.mirrorkit.mirror import MirrorServer
+from generator.demokit.bpftool import dump_c
+from generator.demokit.elf import STRUCT_NAMES, build_elf
 from generator.render import render_hub
 from generator.state import load_hub_state
 from tests.consumerkit import OS_RELEASES, build_consumer_hub
 from tests.hubkit import btfhub
+from tests.kit.mirror import FaultyMirror
 
 RHEL_KERNEL = "4.18.0-305.el8.x86_64"
 RHEL_PATH = f"archive/rhel/8/x86_64/{RHEL_KERNEL}.btf.tar.xz"
@@ -40,9 +40,9 @@ def hub(tmp_path: Path, fixture_btf: bytes) -> Path:
 
 
 @pytest.fixture
-def served(hub: Path) -> Iterator[MirrorServer]:
+def served(hub: Path) -> Iterator[FaultyMirror]:
     """The hub's checkout served over HTTP as a static site (raw.githubusercontent-like)."""
-    with MirrorServer(hub) as server:
+    with FaultyMirror(hub) as server:
         yield server
 
 
@@ -52,7 +52,7 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "xdg-cache"
 
 
-def file_requests(server: MirrorServer) -> list[str]:
+def file_requests(server: FaultyMirror) -> list[str]:
     return [r.path for r in list(server.log) if r.path.endswith(".btf.tar.xz")]
 
 
@@ -71,7 +71,7 @@ def test_fetch_from_checkout_writes_btf_bpftool_reads(
 def test_fetch_over_http_verifies_and_caches(
     capsys: pytest.CaptureFixture[str],
     hub: Path,
-    served: MirrorServer,
+    served: FaultyMirror,
     tmp_path: Path,
     cache_home: Path,
     fixture_btf: bytes,
@@ -96,7 +96,7 @@ def test_fetch_over_http_verifies_and_caches(
 
 
 def test_fetch_with_index_url_downloads_beside_it(
-    hub: Path, served: MirrorServer, tmp_path: Path, fixture_btf: bytes
+    hub: Path, served: FaultyMirror, tmp_path: Path, fixture_btf: bytes
 ) -> None:
     out = tmp_path / "v.btf"
     fetched = api.fetch(
@@ -122,7 +122,7 @@ def test_fetch_refuses_a_file_that_does_not_match_the_index(
     tampered = site / RHEL_PATH
     tampered.write_bytes(tampered.read_bytes()[:-1] + b"\x00")  # same size, other bytes
     out = tmp_path / "v.btf"
-    with MirrorServer(site) as server:
+    with FaultyMirror(site) as server:
         run = btfhub(capsys, hub, "fetch", *RHEL, "--index", str(hub / "index.json"),
                      "--base-url", server.url, "--output", str(out))  # fmt: skip
         assert run.code == 1
@@ -226,7 +226,7 @@ def test_fetch_not_found_exits_1_with_reason(
 def test_fetch_select_gets_many_in_the_archive_layout(
     capsys: pytest.CaptureFixture[str],
     hub: Path,
-    served: MirrorServer,
+    served: FaultyMirror,
     tmp_path: Path,
     fixture_btf: bytes,
 ) -> None:
@@ -265,7 +265,7 @@ def test_fetch_select_rejects_bad_filters(capsys: pytest.CaptureFixture[str], hu
 def test_environment_configures_the_hub(
     capsys: pytest.CaptureFixture[str],
     hub: Path,
-    served: MirrorServer,
+    served: FaultyMirror,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     fixture_btf: bytes,

@@ -21,7 +21,7 @@ from generator.consumer.hostmap import (
     locate,
 )
 from generator.consumer.osrelease import HostInputError, OsRelease, parse_os_release
-from generator.mirrorkit.elf import build_elf
+from generator.demokit.elf import build_elf
 from tests.consumerkit import EXTRA_DISTRIBUTIONS, OS_RELEASES, build_consumer_hub
 from tests.hubkit import btfhub
 

@@ -22,12 +22,12 @@ from types import ModuleType
 import pytest
 import requests
 
-from generator.mirrorkit.mirror import MirrorServer
 from generator.model import Repository, Source
 from generator.upstream.apt import iter_stanzas
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
+from tests.kit.mirror import FaultyMirror
 
 REPO = Path(__file__).resolve().parent.parent
 LIST = REPO / "tests" / "data" / "public-hub-files.txt"
@@ -265,7 +265,7 @@ def test_oracle_layout_is_an_apache_listing_of_both_arches(tmp_path: Path) -> No
         ]
     )
     assert cov.publish_ol(tmp_path, kernels) == ["oss.oracle.com"]
-    with MirrorServer(tmp_path) as server:
+    with FaultyMirror(tmp_path) as server:
         # The directory URL answers with its listing, as oss.oracle.com's Apache does.
         page = requests.get(f"{server.url}oss.oracle.com/ol7/debuginfo/", timeout=10)
     assert page.status_code == 200
@@ -311,7 +311,7 @@ def test_amazon_layout_resolves_through_mirror_list_to_rpm_md(tmp_path: Path) ->
         ("x86_64", f"{cov.AL1_HOST}/2018.03/updates/debuginfo/mirror.list"),
         ("x86_64", f"{cov.AL1_HOST}/2018.03/main/debuginfo/mirror.list"),  # empty
     }
-    with MirrorServer(tmp_path) as server:
+    with FaultyMirror(tmp_path) as server:
         mirrors = Mirrors.parse([f"http://{h}/={server.url}{h}/" for h in hosts])
         client = UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache")
         found = set()

@@ -15,7 +15,6 @@ import pytest
 from generator.catalog import load_catalog
 from generator.hub.build import BuildOptions
 from generator.hub.run import ShardJob, build_shard, plan_hub, reconcile
-from generator.mirrorkit.mirror import MirrorServer
 from generator.model import KernelId, KernelOutcome, KernelState, Selection, ShardId
 from generator.progress import Reporter
 from generator.shards.manifest import read_shard_manifest
@@ -23,6 +22,7 @@ from generator.state import load_hub_state
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_pairs, write_ubuntu
+from tests.kit.mirror import FaultyMirror
 
 UNAME = "5.4.0-26-generic"
 FOCAL = Selection(distro="ubuntu", release="focal", arch="x86_64")
@@ -31,7 +31,7 @@ PATH = f"archive/ubuntu/20.04/x86_64/{UNAME}.btf.tar.xz"
 
 
 @pytest.fixture
-def client(tmp_path: Path, mirror_server: MirrorServer, fixture_elf: Path) -> UpstreamClient:
+def client(tmp_path: Path, mirror_server: FaultyMirror, fixture_elf: Path) -> UpstreamClient:
     """Upstream with one Focal kernel, and a client that reaches it through the mirror."""
     name = f"linux-image-unsigned-{UNAME}-dbgsym"
     ddeb = build_ddeb(tmp_path / "debs", name, "5.4.0-26.30", UNAME, fixture_elf)

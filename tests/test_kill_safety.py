@@ -27,12 +27,13 @@ from pathlib import Path
 import pytest
 
 from generator.btf.build import build_kernel_btf
+from generator.demokit.mirror import AptPackage
 from generator.errors import StorageError
-from generator.mirrorkit.elf import build_large_elf
-from generator.mirrorkit.mirror import AptPackage, MirrorServer
 from generator.packages import extract_vmlinux
 from generator.workdir import OWNER, WORK_DIR
 from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_args, write_ubuntu
+from tests.kit.elf import build_large_elf
+from tests.kit.mirror import FaultyMirror
 
 UNAME = "5.4.0-42-generic"
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
@@ -57,8 +58,8 @@ def large_package(tmp_path_factory: pytest.TempPathFactory) -> AptPackage:
 @pytest.fixture(scope="module")
 def large_mirror(
     tmp_path_factory: pytest.TempPathFactory, large_package: AptPackage
-) -> Iterator[MirrorServer]:
-    with MirrorServer(tmp_path_factory.mktemp("mirror")) as server:
+) -> Iterator[FaultyMirror]:
+    with FaultyMirror(tmp_path_factory.mktemp("mirror")) as server:
         write_ubuntu(server, focal_suites([large_package]))
         yield server
 
@@ -116,7 +117,7 @@ def wait_gone(pids: dict[int, str], timeout: float = 1.5) -> dict[int, str]:
 # -- the hub ---------------------------------------------------------------------------
 
 
-def start(hub: Path, server: MirrorServer, **popen: object) -> subprocess.Popen[bytes]:
+def start(hub: Path, server: FaultyMirror, **popen: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -186,7 +187,7 @@ def assert_whole(hub: Path, index_before: bytes | None) -> None:
 
 
 def test_sigkill_at_several_moments_leaves_nothing_behind(
-    tmp_path: Path, large_mirror: MirrorServer
+    tmp_path: Path, large_mirror: FaultyMirror
 ) -> None:
     hub = make_hub(tmp_path / "hub")
     moments: list[tuple[str, Callable[[Path, int], bool]]] = [
@@ -249,7 +250,7 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
 
 @pytest.mark.parametrize("how", ["tmpfs", "rlimit-fsize"])
 def test_full_disk_fails_cleanly_and_the_next_run_recovers(
-    tmp_path: Path, large_mirror: MirrorServer, how: str
+    tmp_path: Path, large_mirror: FaultyMirror, how: str
 ) -> None:
     small = tmp_path / "small"
     popen: dict[str, object] = {}
@@ -296,7 +297,7 @@ def test_a_full_disk_stops_the_run_before_the_next_download(
         small_uname,
         fixture_elf,
     )
-    with MirrorServer(tmp_path / "mirror") as server:
+    with FaultyMirror(tmp_path / "mirror") as server:
         write_ubuntu(server, focal_suites([large_package, small]))
         hub = make_hub(tmp_path / "hub")
         proc = start(hub, server, preexec_fn=_limit_file_size(16 << 20))

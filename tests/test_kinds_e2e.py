@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.mirrorkit.bpftool import dump_c
-from generator.mirrorkit.elf import STRUCT_NAMES
-from generator.mirrorkit.listing import write_html_listing
-from generator.mirrorkit.mirror import AptPackage, MirrorServer, write_rpmmd_repo
-from generator.mirrorkit.rpmpkg import build_rpm
-from generator.mirrorkit.signing import Signer
+from generator.demokit.bpftool import dump_c
+from generator.demokit.elf import STRUCT_NAMES
+from generator.demokit.mirror import AptPackage, write_rpmmd_repo
+from generator.demokit.rpmpkg import build_rpm
+from generator.demokit.signing import Signer
 from tests.hubkit import (
     REPO,
     archive_files,
@@ -40,6 +39,8 @@ from tests.hubkit import (
     states,
     write_ubuntu,
 )
+from tests.kit.listing import write_html_listing
+from tests.kit.mirror import FaultyMirror
 from tests.launchpad_standin import LaunchpadStandIn
 from tests.tls_mirror import ClientCertMirrorServer, make_pki
 
@@ -78,7 +79,7 @@ OL8 = ("--distro", "ol", "--release", "8-uek-r6", "--arch", "x86_64")
 
 
 def oracle_listing(
-    server: MirrorServer, rpms: Path, fixture_elf: Path, signer: Signer | None = None
+    server: FaultyMirror, rpms: Path, fixture_elf: Path, signer: Signer | None = None
 ) -> Path:
     """ol8/debuginfo/ with a signed UEK kernel-debuginfo, its -common- twin and an aarch64 one."""
     rpm = build_rpm(
@@ -101,7 +102,7 @@ def oracle_listing(
 def test_oracle_listing_builds_what_the_rpm_signature_verifies(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
 ) -> None:
     rpm = oracle_listing(mirror_server, tmp_path / "rpms", fixture_elf)
@@ -140,7 +141,7 @@ def test_oracle_listing_builds_what_the_rpm_signature_verifies(
 def test_oracle_rpm_signed_by_a_stranger_is_never_published(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
 ) -> None:
     stranger = Signer(tmp_path / "gpg", "stranger")
@@ -174,7 +175,7 @@ AMZN2_UNAME = "4.14.355-275.570.amzn2.x86_64"
 S3 = "https://amazonlinux-2-repos-us-east-1.s3.dualstack.us-east-1.amazonaws.com/"
 
 
-def amazon_mirrors(server: MirrorServer) -> list[str]:
+def amazon_mirrors(server: FaultyMirror) -> list[str]:
     pairs = {
         "http://amazonlinux.us-east-1.amazonaws.com/": "amzn2-lists/",
         S3: "s3/",
@@ -187,7 +188,7 @@ def amazon_mirrors(server: MirrorServer) -> list[str]:
 def test_amazon_linux_2_builds_through_its_mirror_list(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
 ) -> None:
     rpm = build_rpm(
@@ -408,7 +409,7 @@ def test_sles_needs_credentials_then_builds_suse_kernel_names(
     hub = make_hub(tmp_path / "hub")
     monkeypatch.delenv("BTFHUB_SUSE_USER", raising=False)
     monkeypatch.delenv("BTFHUB_SUSE_PASSWORD_FILE", raising=False)
-    with MirrorServer(tmp_path / "scc", basic_auth=SLES_USER) as scc:
+    with FaultyMirror(tmp_path / "scc", basic_auth=SLES_USER) as scc:
         base = "SLE-Module-Basesystem/15-SP3/x86_64"
         write_rpmmd_repo(scc.directory / f"Products/{base}/product_debug", [], flat=False)
         write_rpmmd_repo(scc.directory / f"Updates/{base}/update_debug", [rpm], flat=False)
@@ -476,7 +477,7 @@ releases:
 
 
 def test_launchpad_fills_in_what_ddebs_no_longer_indexes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], mirror_server: MirrorServer
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mirror_server: FaultyMirror
 ) -> None:
     k26 = "5.4.0-26-generic"
     decoys = tmp_path / "decoys"

@@ -1,7 +1,7 @@
 """Malformed packages are refused as dpkg and rpm refuse them, naming the package and member.
 
 Each package is real: .deb/.ddeb through dpkg-deb or the ar/tar writers of
-mirrorkit.debpkg (for what dpkg-deb will not build), .rpm through rpmbuild,
+tests/kit/debpkg.py (for what dpkg-deb will not build), .rpm through rpmbuild,
 then edited byte for byte where rpmbuild cannot be made to misbehave.
 """
 
@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from generator.demokit.mirror import AptPackage
+from generator.demokit.rpmpkg import build_rpm
 from generator.errors import MalformedPackageError, PackageError
-from generator.mirrorkit.debpkg import tar_bytes, tar_file, tar_link, write_ar
-from generator.mirrorkit.mirror import AptPackage, MirrorServer
-from generator.mirrorkit.rpmpkg import build_rpm
 from generator.packages import ar, extract_vmlinux
 from tests.hubkit import (
     archive_files,
@@ -30,6 +29,9 @@ from tests.hubkit import (
     write_centos,
     write_ubuntu,
 )
+from tests.kit.debpkg import tar_bytes, tar_file, tar_link, write_ar
+from tests.kit.mirror import FaultyMirror
+from tests.kit.rpmpkg import build_odd_rpm
 from tests.test_packages import DEB_UNAME, RPM_UNAME, as_io, stream_of
 
 BOOT = f"./usr/lib/debug/boot/vmlinux-{DEB_UNAME}"
@@ -179,7 +181,7 @@ def test_deb_ar_member_order(tmp_path: Path, members: list[tuple[str, bytes]], m
 
 
 def rpm(tmp_path: Path, elf: Path | None, **kwargs: object) -> bytes:
-    path = build_rpm(
+    path = build_odd_rpm(
         tmp_path,
         "kernel-debuginfo",
         "5.14.0",
@@ -308,7 +310,7 @@ def test_a_good_package_still_builds(tmp_path: Path, fixture_elf: Path) -> None:
 def test_reconcile_refuses_a_traversal_ddeb(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
 ) -> None:
     hub = make_hub(tmp_path / "hub")
@@ -350,7 +352,7 @@ def test_reconcile_refuses_a_traversal_ddeb(
 def test_reconcile_refuses_an_rpm_whose_vmlinux_is_a_hard_link(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
 ) -> None:
     hub = make_hub(tmp_path / "hub")
@@ -365,7 +367,7 @@ def test_reconcile_refuses_an_rpm_whose_vmlinux_is_a_hard_link(
         fixture_elf,
     )
     modules = f"/usr/lib/debug/lib/modules/{bad_uname}"
-    bad = build_rpm(
+    bad = build_odd_rpm(
         tmp_path / "bad",
         "kernel-debuginfo",
         "3.10.0",

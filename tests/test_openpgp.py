@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.mirrorkit.signing import Signer
+from generator.demokit.signing import Signer
 from generator.openpgp import KeyFileError, Keyring, SignatureError, fingerprints, read_key_file
 
 

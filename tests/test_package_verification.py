@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from generator.btf.tarball import read_tar_xz_member
+from generator.demokit.rpmpkg import build_rpm
+from generator.demokit.signing import Signer, default_signer
 from generator.hub.build import BuildOptions, build_one
-from generator.mirrorkit.mirror import MirrorServer
-from generator.mirrorkit.rpmpkg import build_rpm
-from generator.mirrorkit.signing import Signer, default_signer
 from generator.model import (
     Catalog,
     Column,
@@ -35,6 +34,7 @@ from generator.progress import Progress
 from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
 from generator.workdir import WorkArea
+from tests.kit.mirror import FaultyMirror
 
 UNAME = "5.4.17-2136.300.7.el8uek.x86_64"
 ARCHIVE = f"archive/ol/8/x86_64/{UNAME}.btf.tar.xz"
@@ -84,7 +84,7 @@ def uek_rpm(tmp_path: Path, vmlinux: Path, **kw: object) -> Path:
 
 def build(
     tmp_path: Path,
-    server: MirrorServer,
+    server: FaultyMirror,
     rpm: Path,
     the_catalog: Catalog,
     sha256: str | None = None,
@@ -116,7 +116,7 @@ def build(
 
 
 def test_signed_header_alone_verifies_a_package_the_index_gives_no_checksum_for(
-    tmp_path: Path, mirror_server: MirrorServer, fixture_elf: Path
+    tmp_path: Path, mirror_server: FaultyMirror, fixture_elf: Path
 ) -> None:
     rpm = uek_rpm(tmp_path, fixture_elf)
     result = build(tmp_path, mirror_server, rpm, catalog(default_signer().public_key))
@@ -133,7 +133,7 @@ def test_signed_header_alone_verifies_a_package_the_index_gives_no_checksum_for(
 
 
 def test_a_payload_swapped_under_a_signed_header_is_refused(
-    tmp_path: Path, mirror_server: MirrorServer, fixture_elf: Path
+    tmp_path: Path, mirror_server: FaultyMirror, fixture_elf: Path
 ) -> None:
     """Header of one build, payload of another: the signature holds, the digest does not."""
     other_vmlinux = tmp_path / "other-vmlinux"
@@ -166,7 +166,7 @@ def test_a_payload_swapped_under_a_signed_header_is_refused(
 
 @pytest.mark.parametrize("case", ["stranger", "unsigned-rpm", "unsigned-repository"])
 def test_no_checksum_and_no_trusted_signature_builds_nothing(
-    tmp_path: Path, mirror_server: MirrorServer, fixture_elf: Path, stranger: Signer, case: str
+    tmp_path: Path, mirror_server: FaultyMirror, fixture_elf: Path, stranger: Signer, case: str
 ) -> None:
     if case == "stranger":
         rpm = uek_rpm(tmp_path, fixture_elf, signer=stranger)
@@ -188,7 +188,7 @@ def test_no_checksum_and_no_trusted_signature_builds_nothing(
 
 
 def test_an_index_checksum_is_checked_over_the_whole_rpm_too(
-    tmp_path: Path, mirror_server: MirrorServer, fixture_elf: Path
+    tmp_path: Path, mirror_server: FaultyMirror, fixture_elf: Path
 ) -> None:
     rpm = uek_rpm(tmp_path, fixture_elf)
     wrong = "0" * 64

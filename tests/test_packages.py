@@ -11,9 +11,11 @@ from typing import BinaryIO, cast
 
 import pytest
 
+from generator.demokit.debpkg import build_deb
+from generator.demokit.rpmpkg import build_rpm
 from generator.errors import PackageError
-from generator.mirrorkit.debpkg import (
-    build_deb,
+from generator.packages import ar, cpio, extract_vmlinux
+from tests.kit.debpkg import (
     build_kernel_deb,
     incompressible,
     tar_bytes,
@@ -21,8 +23,6 @@ from generator.mirrorkit.debpkg import (
     tar_link,
     write_ar,
 )
-from generator.mirrorkit.rpmpkg import build_rpm
-from generator.packages import ar, cpio, extract_vmlinux
 
 DEB_UNAME = "5.4.0-42-generic"
 RPM_UNAME = "5.14.0-70.el9.x86_64"

@@ -2,7 +2,7 @@
 
 Every test runs the CLI in process against a temporary hub (a copy of
 catalog/ and README.md) whose manifests' public URLs are pointed at a
-MirrorServer on 127.0.0.1. The packages are real: .ddeb files built with
+FaultyMirror on 127.0.0.1. The packages are real: .ddeb files built with
 dpkg-deb and .rpm files built with rpmbuild around a gcc -g ELF (built once
 per session), read by the real package readers and encoded by the real
 pahole; bpftool reads the results back.
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from generator.demokit.bpftool import dump_c
+from generator.demokit.elf import STRUCT_NAMES
+from generator.demokit.mirror import AptPackage, RpmPackage, write_release
+from generator.demokit.rpmpkg import build_rpm
 from generator.lock import LOCK_NAME
-from generator.mirrorkit.bpftool import dump_c
-from generator.mirrorkit.elf import STRUCT_NAMES
-from generator.mirrorkit.mirror import AptPackage, MirrorServer, RpmPackage, write_release
-from generator.mirrorkit.rpmpkg import build_rpm
 from tests.hubkit import (
     FEDORA_LINUX,
     Run,
@@ -47,6 +47,7 @@ from tests.hubkit import (
     write_fedora,
     write_ubuntu,
 )
+from tests.kit.mirror import FaultyMirror
 
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 UBUNTU_2004 = "archive/ubuntu/20.04/x86_64"
@@ -128,7 +129,7 @@ def hub(tmp_path: Path) -> Path:
 
 
 def reconcile(
-    capsys: pytest.CaptureFixture[str], root: Path, server: MirrorServer, *args: str
+    capsys: pytest.CaptureFixture[str], root: Path, server: FaultyMirror, *args: str
 ) -> Run:
     return btfhub(capsys, root, "reconcile", *mirror_args(server), *args)
 
@@ -171,7 +172,7 @@ def assert_fixture_types(c_source: str) -> None:
 def test_focal_builds_only_the_unsigned_ddebs(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -208,7 +209,7 @@ def test_focal_builds_only_the_unsigned_ddebs(
 
 def test_stub_only_kernel_fails_and_the_others_build(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -240,7 +241,7 @@ def test_stub_only_kernel_fails_and_the_others_build(
 def test_centos7_kernels_land_in_their_releases(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     rpms: dict[str, Path],
 ) -> None:
@@ -289,7 +290,7 @@ def test_centos7_kernels_land_in_their_releases(
 def test_centos8_and_fedora31_zstd_rpms(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     rpms: dict[str, Path],
 ) -> None:
@@ -346,7 +347,7 @@ def test_centos8_and_fedora31_zstd_rpms(
 )
 def test_failed_download_is_recorded_then_retried(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
     fault: str,
@@ -393,7 +394,7 @@ def test_failed_download_is_recorded_then_retried(
 def assert_quiet_reruns(
     capsys: pytest.CaptureFixture[str],
     hub: Path,
-    server: MirrorServer,
+    server: FaultyMirror,
     args: tuple[str, ...],
     summary: str,
     index_paths: set[str],
@@ -424,7 +425,7 @@ def assert_quiet_reruns(
 
 def test_rerun_downloads_nothing_and_changes_nothing(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -448,7 +449,7 @@ def test_rerun_downloads_nothing_and_changes_nothing(
 
 def test_rpmmd_rerun_downloads_nothing_and_changes_nothing(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     rpms: dict[str, Path],
 ) -> None:
@@ -475,7 +476,7 @@ def test_rpmmd_rerun_downloads_nothing_and_changes_nothing(
 def test_same_kernel_in_two_hubs_gives_identical_bytes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     rpms: dict[str, Path],
 ) -> None:
     write_fedora(mirror_server, "31", ga=[rpms["f31_ga"]], updates=[])
@@ -499,7 +500,7 @@ def test_same_kernel_in_two_hubs_gives_identical_bytes(
 def test_ships_btf_is_recorded_skipped_and_built_when_forced(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -535,11 +536,11 @@ def test_ships_btf_is_recorded_skipped_and_built_when_forced(
 # -- 9. broken repositories fail only the releases they serve ------------------------
 
 
-def _bionic_missing(server: MirrorServer, debs: dict[str, AptPackage]) -> list[str]:
+def _bionic_missing(server: FaultyMirror, debs: dict[str, AptPackage]) -> list[str]:
     return []  # no dists/bionic*/ at all: Release is a 404
 
 
-def _bionic_truncated_packages(server: MirrorServer, debs: dict[str, AptPackage]) -> list[str]:
+def _bionic_truncated_packages(server: FaultyMirror, debs: dict[str, AptPackage]) -> list[str]:
     write_ubuntu(server, {"bionic": [debs["bionic"]], "bionic-updates": [], "bionic-proposed": []})
     suite = server.directory / "ubuntu/dists/bionic"
     packages = suite / "main/binary-amd64/Packages.xz"
@@ -548,7 +549,7 @@ def _bionic_truncated_packages(server: MirrorServer, debs: dict[str, AptPackage]
     return []
 
 
-def _fedora_broken(server: MirrorServer, debs: dict[str, AptPackage]) -> list[str]:
+def _fedora_broken(server: FaultyMirror, debs: dict[str, AptPackage]) -> list[str]:
     base = server.directory / FEDORA_LINUX
     bad = base / "releases/30/Everything/x86_64/debug/tree/repodata/repomd.xml"
     bad.parent.mkdir(parents=True)
@@ -568,7 +569,7 @@ FEDORA_REPOMD = (
 )
 
 # A layout writes the broken repository and returns extra reconcile arguments.
-Layout = Callable[[MirrorServer, dict[str, AptPackage]], list[str]]
+Layout = Callable[[FaultyMirror, dict[str, AptPackage]], list[str]]
 
 # Bionic's GA and HWE rows read the same suites: a broken one fails both.
 BIONIC_TARGETS = ("ubuntu/bionic/x86_64", "ubuntu/bionic-hwe/x86_64")
@@ -616,7 +617,7 @@ BROKEN: dict[str, tuple[Layout, tuple[str, ...], dict[str, tuple[str, ...]], dic
 @pytest.mark.parametrize("scenario", list(BROKEN))
 def test_broken_repository_fails_only_its_releases(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
     rpms: dict[str, Path],
@@ -666,7 +667,7 @@ def test_broken_repository_fails_only_its_releases(
 
 def test_plan_json_and_dry_run(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -740,7 +741,7 @@ def test_plan_json_and_dry_run(
 def test_parallel_jobs_give_the_same_bytes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     debs: dict[str, AptPackage],
 ) -> None:
     write_ubuntu(
@@ -769,7 +770,7 @@ def test_parallel_jobs_give_the_same_bytes(
 def test_mirrors_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -789,7 +790,7 @@ def test_mirrors_from_the_environment(
 def test_shards_merged_equal_one_run(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     debs: dict[str, AptPackage],
 ) -> None:
     write_ubuntu(
@@ -819,7 +820,7 @@ def test_shards_merged_equal_one_run(
 def test_output_without_shard_is_refused(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -840,7 +841,7 @@ def test_output_without_shard_is_refused(
 
 def test_a_package_whose_bytes_differ_from_the_index_is_never_published(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     tmp_path: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -871,7 +872,7 @@ def test_a_package_whose_bytes_differ_from_the_index_is_never_published(
 
 def test_a_download_cut_short_after_the_vmlinux_is_never_published(
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     tmp_path: Path,
     debs: dict[str, AptPackage],
 ) -> None:
@@ -895,7 +896,7 @@ def test_build_timings_are_recorded_in_order(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
 ) -> None:

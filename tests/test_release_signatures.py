@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.mirrorkit.mirror import AptPackage, MirrorServer
-from generator.mirrorkit.rpmpkg import build_rpm
-from generator.mirrorkit.signing import Signer, default_signer
+from generator.demokit.mirror import AptPackage
+from generator.demokit.rpmpkg import build_rpm
+from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
 from tests.hubkit import (
     Run,
@@ -30,6 +30,7 @@ from tests.hubkit import (
     write_centos,
     write_ubuntu,
 )
+from tests.kit.mirror import FaultyMirror
 
 UNAME = "5.4.0-42-generic"
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
@@ -55,19 +56,19 @@ def ddeb(tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path) -> AptPack
     )
 
 
-def publish_focal(server: MirrorServer, ddeb: AptPackage) -> list[Path]:
+def publish_focal(server: FaultyMirror, ddeb: AptPackage) -> list[Path]:
     write_ubuntu(server, focal_suites(updates=[ddeb]))
     return sorted((server.directory / "ubuntu" / "dists").glob("*/Release"))
 
 
 def reconcile(
-    capsys: pytest.CaptureFixture[str], hub: Path, server: MirrorServer, *args: str
+    capsys: pytest.CaptureFixture[str], hub: Path, server: FaultyMirror, *args: str
 ) -> Run:
     return btfhub(capsys, hub, "reconcile", *mirror_args(server), *args)
 
 
 def plan_json(
-    capsys: pytest.CaptureFixture[str], hub: Path, server: MirrorServer, *args: str
+    capsys: pytest.CaptureFixture[str], hub: Path, server: FaultyMirror, *args: str
 ) -> dict[str, object]:
     run = btfhub(capsys, hub, "plan", "--json", *mirror_args(server), *args)
     assert run.code == 0, run.err
@@ -80,7 +81,7 @@ def plan_json(
 def test_inrelease_signed_by_a_trusted_key_builds(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     ddeb: AptPackage,
 ) -> None:
     hub = make_hub(tmp_path / "hub")
@@ -97,7 +98,7 @@ def test_inrelease_signed_by_a_trusted_key_builds(
 def test_an_index_not_signed_by_a_trusted_key_builds_nothing(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     ddeb: AptPackage,
     stranger: Signer,
     monkeypatch: pytest.MonkeyPatch,
@@ -137,7 +138,7 @@ def test_an_index_not_signed_by_a_trusted_key_builds_nothing(
 def test_release_and_release_gpg_when_there_is_no_inrelease(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     ddeb: AptPackage,
     stranger: Signer,
 ) -> None:
@@ -161,7 +162,7 @@ def test_release_and_release_gpg_when_there_is_no_inrelease(
 def test_keyring_option_trusts_a_key_for_the_run(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     ddeb: AptPackage,
     stranger: Signer,
     monkeypatch: pytest.MonkeyPatch,
@@ -179,7 +180,7 @@ def test_keyring_option_trusts_a_key_for_the_run(
 def test_unsigned_true_is_the_only_way_and_it_shows(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     ddeb: AptPackage,
 ) -> None:
     for release in publish_focal(mirror_server, ddeb):
@@ -212,7 +213,7 @@ def test_unsigned_true_is_the_only_way_and_it_shows(
 def test_rpm_signed_by_an_unknown_key_is_refused(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     stranger: Signer,
 ) -> None:
@@ -241,7 +242,7 @@ def test_rpm_signed_by_an_unknown_key_is_refused(
 def test_unsigned_rpm_is_refused(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
 ) -> None:
     uname = "3.10.0-1160.el7.x86_64"
@@ -261,7 +262,7 @@ def test_unsigned_rpm_is_refused(
 def test_repomd_signature_is_checked_where_published(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     stranger: Signer,
 ) -> None:

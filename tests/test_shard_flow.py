@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
-from generator.mirrorkit.mirror import MirrorServer
 from tests.hubkit import archive_files, mirror_args
 from tests.hubrepo import (
     HOSTS,
@@ -32,6 +31,7 @@ from tests.hubrepo import (
     make_remote,
     publish,
 )
+from tests.kit.mirror import FaultyMirror
 
 GOOD = ["5.4.0-1-generic", "5.4.0-2-generic", "5.15.0-1-generic", "4.19.0-1-cloud-amd64"]
 BAD = ["5.4.0-3-generic"]
@@ -40,7 +40,7 @@ SHIPS_BTF = ["5.15.0-2-generic"]
 
 def test_sharded_run_equals_one_reconcile(
     tmp_path: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     fixture_elf_with_btf: Path,
     capsys: pytest.CaptureFixture[str],

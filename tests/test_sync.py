@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from generator.cli import main
-from generator.mirrorkit.mirror import MirrorServer
 from generator.model import KernelId, KernelOutcome, KernelState
 from generator.shards.outcomes import write_outcomes
 from tests.hubkit import archive_files, mirror_args
@@ -29,6 +28,7 @@ from tests.hubrepo import (
     make_remote,
     publish,
 )
+from tests.kit.mirror import FaultyMirror
 
 REPO = Path(__file__).resolve().parent.parent
 FOCAL_1 = "5.4.0-1-generic"
@@ -44,7 +44,7 @@ def remote(tmp_path: Path) -> Path:
     return make_remote(tmp_path, extra={"NOTES.md": "maintainers' notes\n"})
 
 
-def sync(root: Path, server: MirrorServer, *extra: str) -> int:
+def sync(root: Path, server: FaultyMirror, *extra: str) -> int:
     return main(["sync", "--root", str(root), *mirror_args(server, HOSTS), *extra])
 
 
@@ -60,7 +60,7 @@ def kernel(root: Path, distro: str, release: str, uname: str, rev: str | None = 
 def test_nothing_to_do_makes_no_commit(
     tmp_path: Path,
     remote: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -85,7 +85,7 @@ def test_nothing_to_do_makes_no_commit(
 def test_commit_holds_exactly_the_new_files(
     tmp_path: Path,
     remote: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -121,7 +121,7 @@ def test_commit_holds_exactly_the_new_files(
 
 
 def test_dirty_work_tree_is_left_alone(
-    tmp_path: Path, remote: Path, mirror_server: MirrorServer, fixture_elf: Path
+    tmp_path: Path, remote: Path, mirror_server: FaultyMirror, fixture_elf: Path
 ) -> None:
     publish(mirror_server.directory, tmp_path, fixture_elf, [FOCAL_1])
     hub = clone(remote, "hub")
@@ -154,7 +154,7 @@ def test_dirty_work_tree_is_left_alone(
 def test_push_race_both_kernels_land_and_are_rendered(
     tmp_path: Path,
     remote: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -195,7 +195,7 @@ def test_push_race_both_kernels_land_and_are_rendered(
 def test_a_failed_kernel_exits_1_and_is_committed(
     tmp_path: Path,
     remote: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -234,7 +234,7 @@ with HubLock(Path(sys.argv[1])):
 def test_a_second_run_fails_naming_the_holder(
     tmp_path: Path,
     remote: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -272,7 +272,7 @@ def test_a_second_run_fails_naming_the_holder(
 def test_skip_build_records_outcomes_and_renders(
     tmp_path: Path,
     remote: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     fixture_elf: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -326,7 +326,7 @@ def test_skip_build_records_outcomes_and_renders(
 
 
 def test_outcomes_need_skip_build(
-    tmp_path: Path, remote: Path, mirror_server: MirrorServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, remote: Path, mirror_server: FaultyMirror, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hub = clone(remote, "hub")
     assert sync(hub, mirror_server, "--outcomes", str(tmp_path / "o.json")) == 1
@@ -334,7 +334,7 @@ def test_outcomes_need_skip_build(
 
 
 def test_commit_outside_a_checkout_fails_before_building(
-    tmp_path: Path, remote: Path, mirror_server: MirrorServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, remote: Path, mirror_server: FaultyMirror, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hub = clone(remote, "hub")
     git(hub, "checkout", "-q", "--detach")

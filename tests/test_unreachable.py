@@ -22,11 +22,11 @@ import pytest
 
 from generator.catalog import load_catalog
 from generator.cli import main
-from generator.mirrorkit.mirror import MirrorServer
 from generator.model import Selection
 from generator.planner import select
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from tests.hubkit import closed_port, make_hub, quick_upstream
+from tests.kit.mirror import FaultyMirror
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 
@@ -95,7 +95,7 @@ def test_no_retries_for_a_name_that_does_not_resolve() -> None:
     assert err.value.host == "nonexistent.invalid"
 
 
-def test_no_retries_for_404(mirror_server: MirrorServer) -> None:
+def test_no_retries_for_404(mirror_server: FaultyMirror) -> None:
     with UpstreamClient(cache_dir=None) as client:
         with pytest.raises(UpstreamIndexError) as err:
             client.get_index(f"{mirror_server.url}dists/focal/Release")

@@ -17,11 +17,9 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from generator.errors import BtfhubError, PackageError, UpstreamError
-from generator.mirrorkit.debpkg import build_deb
-from generator.mirrorkit.mirror import (
+from generator.demokit.debpkg import build_deb
+from generator.demokit.mirror import (
     AptPackage,
-    MirrorServer,
     RpmPackage,
     compress,
     primary_path,
@@ -30,8 +28,9 @@ from generator.mirrorkit.mirror import (
     write_release,
     write_rpmmd_repo,
 )
-from generator.mirrorkit.rpmpkg import build_rpm
-from generator.mirrorkit.signing import default_signer
+from generator.demokit.rpmpkg import build_rpm
+from generator.demokit.signing import default_signer
+from generator.errors import BtfhubError, PackageError, UpstreamError
 from generator.model import (
     Catalog,
     Column,
@@ -49,13 +48,14 @@ from generator.upstream.http import RetryPolicy, UpstreamClient, UpstreamIndexEr
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
 from tests.hubkit import closed_port
+from tests.kit.mirror import FaultyMirror
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"
 UBUNTU_PATTERNS = ("linux-image-unsigned-{uname}-dbgsym", "linux-image-{uname}-dbgsym")
 
 
-def make_client(tmp_path: Path, server: MirrorServer, **kw: object) -> UpstreamClient:
+def make_client(tmp_path: Path, server: FaultyMirror, **kw: object) -> UpstreamClient:
     """A client whose public URLs all lead to the local server."""
     mirrors = Mirrors.parse(
         [
@@ -131,7 +131,7 @@ def ubuntu_pkgs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, AptPackag
     }
 
 
-def write_ubuntu(server: MirrorServer, pkgs: dict[str, AptPackage]) -> Path:
+def write_ubuntu(server: FaultyMirror, pkgs: dict[str, AptPackage]) -> Path:
     """focal (xz), focal-updates (gz), focal-proposed (plain), like ddebs.ubuntu.com."""
     root = server.directory
     focal = [pkgs[k] for k in ("u26", "s26", "low26", "u42old", "headers", "nodbg", "modules")]
@@ -168,7 +168,7 @@ def summary(pkgs: list[KernelPackage]) -> list[tuple[str, str, str]]:
 )
 def test_apt_discovery_ubuntu(
     tmp_path: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     ubuntu_pkgs: dict[str, AptPackage],
     suites: tuple[str, ...],
 ) -> None:
@@ -200,7 +200,7 @@ def test_apt_discovery_ubuntu(
 
 
 def test_apt_arm64_uses_its_own_index(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     with make_client(tmp_path, mirror_server) as client:
@@ -213,7 +213,7 @@ def test_apt_arm64_uses_its_own_index(
 
 
 def test_apt_no_flavours_keeps_every_flavour(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     with make_client(tmp_path, mirror_server) as client:
@@ -225,7 +225,7 @@ def test_apt_no_flavours_keeps_every_flavour(
     ]
 
 
-def test_apt_debian_flavours_with_arch(tmp_path: Path, mirror_server: MirrorServer) -> None:
+def test_apt_debian_flavours_with_arch(tmp_path: Path, mirror_server: FaultyMirror) -> None:
     # Debian spells flavours with the arch; "amd64" must not let "rt-amd64" in.
     base = tmp_path / "debs"
     base.mkdir()
@@ -260,7 +260,7 @@ def test_flavour_of(uname: str, flavour: str) -> None:
 
 
 def test_apt_prefers_xz_and_needs_only_listed_forms(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     # Like the real archive: Release lists plain Packages, which is not served.
     repo = write_apt_repo(
@@ -284,7 +284,7 @@ def test_apt_prefers_xz_and_needs_only_listed_forms(
 
 
 def test_apt_gz_when_xz_is_not_listed(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     repo = write_apt_repo(
         mirror_server.directory, "ubuntu", "focal", "main", "amd64", [ubuntu_pkgs["u26"]], "gz"
@@ -300,12 +300,12 @@ def test_apt_gz_when_xz_is_not_listed(
 # -- apt errors: each names the URL ---------------------------------------------------
 
 
-def _discover_focal(tmp_path: Path, server: MirrorServer, arch: str = "x86_64") -> None:
+def _discover_focal(tmp_path: Path, server: FaultyMirror, arch: str = "x86_64") -> None:
     with make_client(tmp_path, server) as client:
         discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), arch)
 
 
-def test_apt_missing_release_names_both_urls(tmp_path: Path, mirror_server: MirrorServer) -> None:
+def test_apt_missing_release_names_both_urls(tmp_path: Path, mirror_server: FaultyMirror) -> None:
     with pytest.raises(UpstreamIndexError) as err:
         _discover_focal(tmp_path, mirror_server)
     message = str(err.value)
@@ -321,7 +321,7 @@ def test_apt_missing_release_names_both_urls(tmp_path: Path, mirror_server: Mirr
 
 
 def test_apt_arch_not_listed(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_apt_repo(
         mirror_server.directory, "ubuntu", "focal", "main", "amd64", [ubuntu_pkgs["u26"]]
@@ -330,12 +330,12 @@ def test_apt_arch_not_listed(
         _discover_focal(tmp_path, mirror_server, "arm64")
 
 
-def _packages_xz(server: MirrorServer) -> Path:
+def _packages_xz(server: FaultyMirror) -> Path:
     return server.directory / "ubuntu/dists/focal/main/binary-amd64/Packages.xz"
 
 
 def test_apt_packages_checksum_mismatch(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_apt_repo(
         mirror_server.directory, "ubuntu", "focal", "main", "amd64", [ubuntu_pkgs["u26"]]
@@ -354,7 +354,7 @@ def test_apt_packages_checksum_mismatch(
 
 
 def test_apt_packages_size_mismatch(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_apt_repo(
         mirror_server.directory, "ubuntu", "focal", "main", "amd64", [ubuntu_pkgs["u26"]]
@@ -366,7 +366,7 @@ def test_apt_packages_size_mismatch(
 
 
 def test_apt_truncated_xz_listed_as_is(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     # The Release matches the broken file: only the xz stream itself can tell.
     write_apt_repo(
@@ -380,7 +380,7 @@ def test_apt_truncated_xz_listed_as_is(
 
 
 def test_apt_body_cut_short_by_the_server(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_apt_repo(
         mirror_server.directory, "ubuntu", "focal", "main", "amd64", [ubuntu_pkgs["u26"]]
@@ -410,7 +410,7 @@ def test_apt_body_cut_short_by_the_server(
     ],
 )
 def test_apt_malformed_packages(
-    tmp_path: Path, mirror_server: MirrorServer, stanzas: bytes, error: str
+    tmp_path: Path, mirror_server: FaultyMirror, stanzas: bytes, error: str
 ) -> None:
     index_dir = mirror_server.directory / "ubuntu/dists/focal/main/binary-amd64"
     index_dir.mkdir(parents=True)
@@ -420,7 +420,7 @@ def test_apt_malformed_packages(
         _discover_focal(tmp_path, mirror_server)
 
 
-def test_apt_release_without_sha256(tmp_path: Path, mirror_server: MirrorServer) -> None:
+def test_apt_release_without_sha256(tmp_path: Path, mirror_server: FaultyMirror) -> None:
     suite = mirror_server.directory / "ubuntu/dists/focal"
     suite.mkdir(parents=True)
     (suite / "Release").write_text("Origin: x\nMD5Sum:\n 0123 12 main/binary-amd64/Packages\n")
@@ -476,7 +476,7 @@ def test_mirrors_bad_pairs(pairs: list[str], env: str | None, error: str) -> Non
 
 
 def test_every_request_goes_through_the_mirror(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     with make_client(tmp_path, mirror_server) as client:
@@ -493,7 +493,7 @@ def test_every_request_goes_through_the_mirror(
 
 
 def test_rerun_downloads_no_unchanged_index(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     with make_client(tmp_path, mirror_server) as client:
@@ -543,7 +543,7 @@ def test_rerun_downloads_no_unchanged_index(
 
 
 def test_without_a_cache_every_run_downloads(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     for _ in range(2):
@@ -553,7 +553,7 @@ def test_without_a_cache_every_run_downloads(
 
 
 def test_a_corrupt_cache_entry_is_not_trusted(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     with make_client(tmp_path, mirror_server) as client:
@@ -568,7 +568,7 @@ def test_a_corrupt_cache_entry_is_not_trusted(
 
 
 def test_index_cache_is_keyed_by_the_rewritten_url(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     with make_client(tmp_path, mirror_server) as client:
@@ -582,7 +582,7 @@ def test_index_cache_is_keyed_by_the_rewritten_url(
 
 
 def test_retries_then_succeeds_with_exponential_backoff(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage]
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     mirror_server.fail("/ubuntu/dists/focal/InRelease", 500, times=1)
@@ -602,7 +602,7 @@ def test_retries_then_succeeds_with_exponential_backoff(
 
 @pytest.mark.parametrize("fault", ["429", "drop"])
 def test_retries_429_and_dropped_connections(
-    tmp_path: Path, mirror_server: MirrorServer, ubuntu_pkgs: dict[str, AptPackage], fault: str
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage], fault: str
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     path = "/ubuntu/dists/focal/InRelease"
@@ -615,7 +615,7 @@ def test_retries_429_and_dropped_connections(
     assert len(mirror_server.requests_for(path)) == 3
 
 
-def test_gives_up_after_bounded_attempts(tmp_path: Path, mirror_server: MirrorServer) -> None:
+def test_gives_up_after_bounded_attempts(tmp_path: Path, mirror_server: FaultyMirror) -> None:
     mirror_server.fail("/ubuntu/dists/focal/InRelease", 502, times=None)
     with pytest.raises(UpstreamError) as err:
         _discover_focal(tmp_path, mirror_server)
@@ -687,7 +687,7 @@ CENTOS_FLAT = Source("centos-debuginfo", paths=("",))
 
 
 def write_centos(
-    server: MirrorServer, tmp_path: Path, rpms: dict[str, Path], codec: str = "gz"
+    server: FaultyMirror, tmp_path: Path, rpms: dict[str, Path], codec: str = "gz"
 ) -> Path:
     decoys = tmp_path / "decoys"
     decoys.mkdir(exist_ok=True)
@@ -709,7 +709,7 @@ def write_centos(
 
 @pytest.mark.parametrize("codec", ["gz", "xz", "zst", "bz2", ""])
 def test_rpmmd_flat_centos7(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path], codec: str
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path], codec: str
 ) -> None:
     root = write_centos(mirror_server, tmp_path, centos_rpms, codec)
     assert primary_path(root).name.endswith("primary.xml" + (f".{codec}" if codec else ""))
@@ -730,7 +730,7 @@ def test_rpmmd_flat_centos7(
 
 
 def test_rpmmd_arch_in_url(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/aarch64", [centos_rpms["arm"]])
     with make_client(tmp_path, mirror_server) as client:
@@ -740,7 +740,7 @@ def test_rpmmd_arch_in_url(
 
 
 def test_rpmmd_fedora_relative_hrefs(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     # The repo root is .../debug/tree/ while packages live in .../debug/Packages/k/.
     base = mirror_server.directory / "fedora/pub/archive/fedora/linux/releases/31/Everything/x86_64"
@@ -766,7 +766,7 @@ def test_rpmmd_fedora_relative_hrefs(
 
 
 def test_rpmmd_non_flat_packages_dir(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64", [centos_rpms["123"]], flat=False)
     with make_client(tmp_path, mirror_server) as client:
@@ -775,7 +775,7 @@ def test_rpmmd_non_flat_packages_dir(
 
 
 def test_rpmmd_first_path_wins_for_one_uname(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64/a", [centos_rpms["123"]])
     write_rpmmd_repo(
@@ -815,7 +815,7 @@ def _replace_primary(root: Path, data: bytes) -> None:
 )
 def test_rpmmd_malformed_primary(
     tmp_path: Path,
-    mirror_server: MirrorServer,
+    mirror_server: FaultyMirror,
     centos_rpms: dict[str, Path],
     mangle: object,
     error: str,
@@ -833,7 +833,7 @@ def test_rpmmd_malformed_primary(
 
 
 def test_rpmmd_primary_checksum_mismatch(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     root = write_centos(mirror_server, tmp_path, centos_rpms)
     primary = primary_path(root)
@@ -859,7 +859,7 @@ def test_rpmmd_primary_checksum_mismatch(
     ],
 )
 def test_rpmmd_bad_repomd(
-    tmp_path: Path, mirror_server: MirrorServer, repomd: bytes | None, error: str
+    tmp_path: Path, mirror_server: FaultyMirror, repomd: bytes | None, error: str
 ) -> None:
     if repomd is not None:
         (mirror_server.directory / "centos/7/x86_64/repodata").mkdir(parents=True)
@@ -868,7 +868,7 @@ def test_rpmmd_bad_repomd(
         discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
-def test_rpmmd_refuses_a_kernel_without_sha256(tmp_path: Path, mirror_server: MirrorServer) -> None:
+def test_rpmmd_refuses_a_kernel_without_sha256(tmp_path: Path, mirror_server: FaultyMirror) -> None:
     # A sha1 decoy under another name is ignored (test_rpmmd_flat_centos7); a kernel is not.
     pkg = _meta_only(
         tmp_path, "kernel-debuginfo", "3.10.0", "957.el7", "x86_64", checksum_type="sha"
@@ -883,7 +883,7 @@ def test_rpmmd_refuses_a_kernel_without_sha256(tmp_path: Path, mirror_server: Mi
         discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
-def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: MirrorServer) -> None:
+def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: FaultyMirror) -> None:
     (tmp_path / "k.rpm").write_bytes(b"x")
     pkg = RpmPackage(tmp_path / "k.rpm", "kernel-debuginfo", "3.10.0", "1/../../x", "x86_64")
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64", [pkg])
@@ -935,7 +935,7 @@ def _release(
 
 
 def test_releases_sharing_a_repository_fetch_it_once(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     write_centos(mirror_server, tmp_path, centos_rpms)
     releases = (
@@ -965,7 +965,7 @@ def test_releases_sharing_a_repository_fetch_it_once(
 
 
 def test_discover_all_keeps_going_after_a_failure(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     write_centos(mirror_server, tmp_path, centos_rpms)
     broken = Source("centos-debuginfo", paths=("missing/",))
@@ -999,7 +999,7 @@ def test_discover_all_keeps_going_after_a_failure(
 
 
 def test_release_listing_first_source_wins(
-    tmp_path: Path, mirror_server: MirrorServer, centos_rpms: dict[str, Path]
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64/a", [centos_rpms["123"]])
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64/b", [centos_rpms["123"]])
@@ -1022,7 +1022,7 @@ def test_release_listing_first_source_wins(
 
 
 @pytest.fixture
-def blob(mirror_server: MirrorServer) -> tuple[str, int, str]:
+def blob(mirror_server: FaultyMirror) -> tuple[str, int, str]:
     """A 1 MiB package-like file on the server: (url, size, sha256)."""
     data = os.urandom(1 << 20)
     path = mirror_server.directory / "pool/blob.deb"
@@ -1059,7 +1059,7 @@ def test_open_stream_sha256_mismatch_raises_at_eof(blob: tuple[str, int, str]) -
 
 
 def test_open_stream_size_mismatch_is_caught_before_downloading(
-    mirror_server: MirrorServer, blob: tuple[str, int, str]
+    mirror_server: FaultyMirror, blob: tuple[str, int, str]
 ) -> None:
     url, size, sha = blob
     with (
@@ -1074,7 +1074,7 @@ def test_open_stream_size_mismatch_is_caught_before_downloading(
     ("expected_delta", "error"), [(-1, "more than the"), (1, "bytes, but the index says")]
 )
 def test_open_stream_without_content_length(
-    mirror_server: MirrorServer, blob: tuple[str, int, str], expected_delta: int, error: str
+    mirror_server: FaultyMirror, blob: tuple[str, int, str], expected_delta: int, error: str
 ) -> None:
     url, size, sha = blob
     mirror_server.without_length("/pool/blob.deb")
@@ -1086,7 +1086,7 @@ def test_open_stream_without_content_length(
         stream.read()
 
 
-def test_open_stream_early_close_drops_the_connection(mirror_server: MirrorServer) -> None:
+def test_open_stream_early_close_drops_the_connection(mirror_server: FaultyMirror) -> None:
     data = os.urandom(48 << 20)  # larger than any socket buffers in between
     (mirror_server.directory / "big.ddeb").write_bytes(data)
     url = f"{mirror_server.url}big.ddeb"
@@ -1103,7 +1103,7 @@ def test_open_stream_early_close_drops_the_connection(mirror_server: MirrorServe
 
 
 def test_open_stream_retries_before_the_first_byte(
-    mirror_server: MirrorServer, blob: tuple[str, int, str]
+    mirror_server: FaultyMirror, blob: tuple[str, int, str]
 ) -> None:
     url, size, sha = blob
     mirror_server.fail("/pool/blob.deb", 503, times=1)
@@ -1118,7 +1118,7 @@ def test_open_stream_retries_before_the_first_byte(
 
 
 def test_open_stream_fails_once_bytes_were_handed_out(
-    mirror_server: MirrorServer, blob: tuple[str, int, str]
+    mirror_server: FaultyMirror, blob: tuple[str, int, str]
 ) -> None:
     url, size, sha = blob
     mirror_server.truncate("/pool/blob.deb", keep=size - 1000, times=None)
@@ -1135,7 +1135,7 @@ def test_open_stream_fails_once_bytes_were_handed_out(
     assert len(mirror_server.log) == 1
 
 
-def test_open_stream_http_error(mirror_server: MirrorServer, blob: tuple[str, int, str]) -> None:
+def test_open_stream_http_error(mirror_server: FaultyMirror, blob: tuple[str, int, str]) -> None:
     url, size, sha = blob
     client = UpstreamClient(cache_dir=None, backoff=0.0)
     missing = url.replace("blob", "missing")
@@ -1154,7 +1154,7 @@ def test_open_stream_http_error(mirror_server: MirrorServer, blob: tuple[str, in
     client.close()
 
 
-def test_apt_suite_with_a_slash(tmp_path: Path, mirror_server: MirrorServer) -> None:
+def test_apt_suite_with_a_slash(tmp_path: Path, mirror_server: FaultyMirror) -> None:
     # Debian's security archive names suites "buster/updates": dists/buster/updates/Release.
     base = tmp_path / "debs"
     base.mkdir()

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from generator.demokit.mirror import RpmPackage, write_rpmmd_repo
 from generator.errors import UpstreamError
-from generator.mirrorkit.listing import write_html_listing
-from generator.mirrorkit.mirror import MirrorServer, RpmPackage, write_rpmmd_repo
 from generator.model import Repository, Source
 from generator.upstream import launchpad
 from generator.upstream.credentials import Credentials, CredentialsMissing, load_credentials
@@ -24,6 +23,8 @@ from generator.upstream.launchpad import discover_launchpad
 from generator.upstream.mirrorlist import parse_mirror_list
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
+from tests.kit.listing import write_html_listing
+from tests.kit.mirror import FaultyMirror
 from tests.launchpad_standin import LaunchpadStandIn
 
 ORACLE = "https://oss.oracle.com/ol7/debuginfo/"
@@ -71,7 +72,7 @@ ORACLE_FILES = (
 
 
 @pytest.fixture
-def oracle(mirror_server: MirrorServer) -> Iterator[UpstreamClient]:
+def oracle(mirror_server: FaultyMirror) -> Iterator[UpstreamClient]:
     directory = mirror_server.directory / "oracle/ol7/debuginfo"
     directory.mkdir(parents=True)
     for name in ORACLE_FILES:
@@ -107,7 +108,7 @@ def test_oracle_listing_gives_rhck_and_uek_per_arch_without_checksums(
 
 
 def test_oracle_listing_that_is_gone_names_its_url(
-    oracle: UpstreamClient, mirror_server: MirrorServer
+    oracle: UpstreamClient, mirror_server: FaultyMirror
 ) -> None:
     repo = Repository(
         "ol8", "html-listing", "https://oss.oracle.com/ol8/debuginfo/", packages=("k-{uname}.rpm",)
@@ -146,7 +147,7 @@ def test_mirror_list_refuses_what_is_not_a_repository(body: bytes, message: str)
 
 
 def test_suse_kernel_release_drops_the_rebuild_number(
-    tmp_path: Path, mirror_server: MirrorServer
+    tmp_path: Path, mirror_server: FaultyMirror
 ) -> None:
     files = tmp_path / "files"
     files.mkdir()
@@ -242,7 +243,7 @@ def test_launchpad_lists_dbgsyms_across_pages_and_carries_size_and_sha256(
 
 
 def test_launchpad_answer_that_is_not_json_names_the_url(
-    tmp_path: Path, mirror_server: MirrorServer
+    tmp_path: Path, mirror_server: FaultyMirror
 ) -> None:
     (mirror_server.directory / "api/1.0/ubuntu/+archive").mkdir(parents=True)
     (mirror_server.directory / "api/1.0/ubuntu/+archive/primary").write_text("<html>oops")
@@ -290,7 +291,7 @@ def test_credentials_missing_name_what_to_set(tmp_path: Path) -> None:
 
 
 def test_basic_auth_goes_only_to_the_repository_that_needs_it(
-    tmp_path: Path, mirror_server: MirrorServer
+    tmp_path: Path, mirror_server: FaultyMirror
 ) -> None:
     password = tmp_path / "password"
     password.write_text("s3cret\n")

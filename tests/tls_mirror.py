@@ -1,4 +1,4 @@
-"""HTTPS for tests: a throw-away PKI made with openssl, and a MirrorServer that
+"""HTTPS for tests: a throw-away PKI made with openssl, and a FaultyMirror that
 requires a client certificate, as Red Hat's CDN does for entitlement certificates.
 
 make_pki() writes a CA, a server certificate for 127.0.0.1 and a client
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from generator.mirrorkit.mirror import MirrorServer
-from generator.mirrorkit.tools import run
+from generator.demokit.tools import run
+from tests.kit.mirror import FaultyMirror
 
 DAYS = "2"
 
@@ -85,8 +85,8 @@ def make_pki(directory: Path) -> Pki:
     return Pki(ca[0], server, server_key, client, client_key, rogue, rogue_key)
 
 
-class ClientCertMirrorServer(MirrorServer):
-    """A MirrorServer over HTTPS that refuses any client without a certificate from pki.ca."""
+class ClientCertMirrorServer(FaultyMirror):
+    """A FaultyMirror over HTTPS that refuses any client without a certificate from pki.ca."""
 
     def __init__(self, directory: Path, pki: Pki) -> None:
         super().__init__(directory)

@@ -20,9 +20,9 @@ import pytest
 from generator.btf import check_btf, extract_btf_section, read_tar_xz_member
 from generator.btf.check import BtfSummary
 from generator.cli import main
-from generator.mirrorkit.mirror import MirrorServer
-from generator.mirrorkit.realkernel import RealKernel, fetch, publish, reconcile_args
 from generator.packages import extract_vmlinux
+from tests.kit.mirror import FaultyMirror
+from tests.kit.realkernel import RealKernel, fetch, publish, reconcile_args
 
 REPO = Path(__file__).resolve().parents[2]
 # pahole and the kernel's own build differ a little (functions, enums):
@@ -55,7 +55,7 @@ def test_real_debian_kernel_matches_its_own_btf(
     shutil.copyfile(REPO / "README.md", hub / "README.md")
     publish(kernel, tmp_path / "mirror")
 
-    with MirrorServer(tmp_path / "mirror") as server:
+    with FaultyMirror(tmp_path / "mirror") as server:
         start = time.monotonic()
         code = main(reconcile_args(hub, server.url))
         build_seconds = time.monotonic() - start

@@ -18,10 +18,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.demokit.mirror import AptPackage, pool_dir, write_apt_repo
+from generator.demokit.signing import default_signer
+from generator.demokit.tools import run
 from generator.errors import BtfhubError
-from generator.mirrorkit.mirror import AptPackage, pool_dir, write_apt_repo
-from generator.mirrorkit.signing import default_signer
-from generator.mirrorkit.tools import run
 
 CACHE_ENV = "BTFHUB_REAL_CACHE"
 DEFAULT_CACHE = Path.home() / ".cache" / "btfhub-real"

@@ -1,7 +1,7 @@
 """Real CO-RE BPF objects and a real libbpf loader, for the consumer tests and docs.
 
 The objects are compiled by clang (-O2 -g -target bpf) against the fixture
-ELF's types (generator/mirrorkit/elf.py), declared locally with
+ELF's types (generator/demokit/elf.py), declared locally with
 preserve_access_index and a different member order, so that loading them
 against the fixture's BTF needs real CO-RE relocation. The loader is a small C
 program linked with Debian's libbpf: it opens an object with
@@ -26,7 +26,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.mirrorkit.tools import run
+from generator.demokit.tools import run
 
 # Reads task->pid, task->next and task->value.as_long, and asks for the offset
 # of `value`: nothing of btfhub_fixture_task's comm, state, handler or flags.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator.mirrorkit.tools import run
+from generator.demokit.tools import run
 
 
 def dump_c(btf: Path) -> str:

@@ -1,9 +1,11 @@
-"""A real upstream for tests: an HTTP server on 127.0.0.1 and repository writers.
+"""The demo's upstream: an HTTP server on 127.0.0.1 and repository writers.
 
 MirrorServer serves a directory the way ddebs.ubuntu.com or a CentOS mirror
-does (Content-Length, ETag, Last-Modified, 304 on conditional GET), logs
-every request so a test can assert "nothing was re-downloaded", and injects
-failures: an HTTP status, a body cut short, a dropped connection.
+does (Content-Length, ETag, Last-Modified, 304 on conditional GET) and logs
+every request. It injects no failures and asks for no credentials:
+_take_fault() and _admits() are the hooks the tests' FaultyMirror
+(tests/kit/mirror.py) overrides to cut bodies short, drop connections,
+answer with an error status or require Basic authentication.
 
 write_apt_repo() and write_rpmmd_repo() lay packages out in the upstream
 formats (dists/<suite>/Release + Packages.xz; repodata/repomd.xml +
@@ -14,7 +16,6 @@ for decoys that need no real contents: discovery never opens a package.
 
 from __future__ import annotations
 
-import base64
 import bz2
 import email.utils
 import gzip
@@ -29,17 +30,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from xml.sax.saxutils import escape, quoteattr
 
 import zstandard
 
-from generator.mirrorkit.signing import Signer, default_signer
+from generator.demokit.signing import Signer, default_signer
 
 # -- the server ------------------------------------------------------------------
 
 
 @dataclass
 class Fault:
+    """How to spoil one answer; the demo never makes one (tests/kit/mirror.py does)."""
+
     status: int | None = None  # answer with this status and a short body
     truncate: int | None = None  # send only this many body bytes (full Content-Length)
     drop: bool = False  # close the connection without any answer
@@ -62,15 +66,11 @@ class Request:
 class MirrorServer:
     """ThreadingHTTPServer on 127.0.0.1:<free port> serving `directory`."""
 
-    def __init__(self, directory: Path, basic_auth: tuple[str, str] | None = None) -> None:
-        # basic_auth: answer 401 to any request without these credentials (an
-        # RMT/SMT mirror of SUSE's repositories, say).
-        self.basic_auth = basic_auth
+    def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.log: list[Request] = []
         self.bytes_sent = 0
-        self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -84,7 +84,7 @@ class MirrorServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}/"
 
-    def start(self) -> MirrorServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -93,46 +93,19 @@ class MirrorServer:
         self._httpd.server_close()
         self._thread.join()
 
-    def __enter__(self) -> MirrorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- failure injection: `path` is the URL path, e.g. "/dists/focal/Release"
-
-    def fail(self, path: str, status: int = 500, times: int | None = 1) -> None:
-        self._add(path, Fault(status=status, times=times))
-
-    def truncate(self, path: str, keep: int, times: int | None = None) -> None:
-        self._add(path, Fault(truncate=keep, times=times))
-
-    def drop(self, path: str, times: int | None = 1) -> None:
-        self._add(path, Fault(drop=True, times=times))
-
-    def without_length(self, path: str, times: int | None = None) -> None:
-        self._add(path, Fault(no_length=True, times=times))
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def _add(self, path: str, fault: Fault) -> None:
-        with self._lock:
-            self._faults.setdefault(path, []).append(fault)
-
     def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            faults = self._faults.get(path, [])
-            while faults:
-                fault = faults[0]
-                if fault.times is None:
-                    return fault
-                if fault.times > 0:
-                    fault.times -= 1
-                    return fault
-                faults.pop(0)
-            return None
+        """The failure to inject into the answer for `path`: none here (see FaultyMirror)."""
+        return None
+
+    def _admits(self, authorization: str | None) -> bool:
+        """Whether a request with this Authorization header is served: all are here."""
+        return True
 
     # -- what happened
 
@@ -214,15 +187,9 @@ def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                 return None
             return target
 
-        def _authorized(self) -> bool:
-            if server.basic_auth is None:
-                return True
-            token = base64.b64encode(":".join(server.basic_auth).encode()).decode()
-            return self.headers.get("Authorization") == f"Basic {token}"
-
         def _serve(self, body: bool) -> None:
             path = urllib.parse.urlsplit(self.path).path
-            if not self._authorized():
+            if not server._admits(self.headers.get("Authorization")):
                 self._simple(401, "authentication required\n")
                 return
             fault = server._take_fault(path)
@@ -374,28 +341,7 @@ def pool_dir(component: str, source: str) -> str:
     return f"pool/{component}/{prefix}/{source}"
 
 
-@dataclass(frozen=True)
-class IndexedDeb:
-    """A Packages stanza with no package file behind it (index-only mirrors).
-
-    Planning reads indexes only, so a coverage run can lay out thousands of
-    kernels as the upstream lists them without writing gigabytes of packages.
-    """
-
-    package: str
-    version: str
-    architecture: str
-    source: str
-    size: int
-    sha256: str
-    extension: str = "deb"  # Ubuntu's debug symbols are .ddeb
-
-    def filename(self, component: str) -> str:
-        name = f"{self.package}_{self.version}_{self.architecture}.{self.extension}"
-        return f"{pool_dir(component, self.source)}/{name}"
-
-
-def _apt_stanza(
+def apt_stanza(
     package: str, source: str, version: str, arch: str, filename: str, size: int, sha256: str
 ) -> str:
     return (
@@ -417,7 +363,7 @@ def _apt_stanza(
     )
 
 
-def _write_packages(
+def write_packages(
     repo: Path,
     suite: str,
     component: str,
@@ -433,35 +379,6 @@ def _write_packages(
         (index_dir / ("Packages" + (f".{codec}" if codec else ""))).write_bytes(
             compress(text, codec)
         )
-
-
-def write_apt_index(
-    repo: Path,
-    suite: str,
-    component: str,
-    arch: str,
-    entries: Sequence[IndexedDeb],
-    compression: str | Sequence[str] = "xz",
-) -> None:
-    """dists/<suite>/<component>/binary-<arch>/Packages for packages that are not
-    on disk; call write_release() once the suite's indexes are all written."""
-    stanzas = [
-        (
-            e.package,
-            e.version,
-            _apt_stanza(
-                e.package,
-                e.source,
-                e.version,
-                e.architecture,
-                e.filename(component),
-                e.size,
-                e.sha256,
-            ),
-        )
-        for e in entries
-    ]
-    _write_packages(repo, suite, component, arch, stanzas, compression)
 
 
 def write_apt_repo(
@@ -489,7 +406,7 @@ def write_apt_repo(
         pkg = item if isinstance(item, AptPackage) else AptPackage.from_deb(item)
         filename = f"{pool_dir(component, pkg.source_name)}/{pkg.path.name}"
         _place(pkg.path, repo / filename)
-        stanza = _apt_stanza(
+        stanza = apt_stanza(
             pkg.package,
             pkg.source,
             pkg.version,
@@ -499,7 +416,7 @@ def write_apt_repo(
             sha256_file(pkg.path),
         )
         stanzas.append((pkg.package, pkg.version, stanza))
-    _write_packages(repo, suite, component, arch, stanzas, compression)
+    write_packages(repo, suite, component, arch, stanzas, compression)
     write_release(repo / "dists" / suite, suite, signed=signed, signer=signer)
     return repo
 
@@ -607,7 +524,7 @@ class IndexedRpm:
         return f"{self.name}-{self.version}-{self.release}.{self.arch}"
 
 
-def _primary_entry(entry: IndexedRpm, checksum_type: str = "sha256") -> str:
+def primary_entry(entry: IndexedRpm, checksum_type: str = "sha256") -> str:
     return (
         '<package type="rpm">\n'
         f"  <name>{escape(entry.name)}</name>\n"
@@ -672,21 +589,12 @@ def write_rpmmd_repo(
             href,
             pkg.epoch,
         )
-        entries.append((pkg.nevra, _primary_entry(indexed, pkg.checksum_type)))
-    _write_repodata(repo_root, entries, primary_compression, repomd_signer)
+        entries.append((pkg.nevra, primary_entry(indexed, pkg.checksum_type)))
+    write_repodata(repo_root, entries, primary_compression, repomd_signer)
     return repo_root
 
 
-def write_rpmmd_index(
-    repo_root: Path, entries: Sequence[IndexedRpm], primary_compression: str = "gz"
-) -> Path:
-    """repodata/ listing packages that are not on disk (planning reads only this)."""
-    repo_root.mkdir(parents=True, exist_ok=True)
-    _write_repodata(repo_root, [(e.nevra, _primary_entry(e)) for e in entries], primary_compression)
-    return repo_root
-
-
-def _write_repodata(
+def write_repodata(
     repo_root: Path,
     entries: list[tuple[str, str]],
     primary_compression: str,

@@ -1,0 +1,137 @@
+"""The demo's MirrorServer with failure injection, and index-only repository writers.
+
+FaultyMirror answers like MirrorServer until a test asks it to fail a path:
+an HTTP status, a body cut short, a dropped connection, no Content-Length;
+or asks every request for Basic credentials (basic_auth).
+write_apt_index() and write_rpmmd_index() list packages that are not on
+disk, so a coverage run lays out thousands of kernels without gigabytes.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.demokit.mirror import (
+    Fault,
+    IndexedRpm,
+    MirrorServer,
+    apt_stanza,
+    pool_dir,
+    primary_entry,
+    write_packages,
+    write_repodata,
+)
+
+
+class FaultyMirror(MirrorServer):
+    """MirrorServer whose answers a test can break, path by path."""
+
+    def __init__(self, directory: Path, basic_auth: tuple[str, str] | None = None) -> None:
+        # basic_auth: answer 401 to any request without these credentials (an
+        # RMT/SMT mirror of SUSE's repositories, say).
+        super().__init__(directory)
+        self.basic_auth = basic_auth
+        self._faults: dict[str, list[Fault]] = {}
+
+    def _admits(self, authorization: str | None) -> bool:
+        if self.basic_auth is None:
+            return True
+        token = base64.b64encode(":".join(self.basic_auth).encode()).decode()
+        return authorization == f"Basic {token}"
+
+    # `path` is the URL path, e.g. "/dists/focal/Release"
+
+    def fail(self, path: str, status: int = 500, times: int | None = 1) -> None:
+        self._add(path, Fault(status=status, times=times))
+
+    def truncate(self, path: str, keep: int, times: int | None = None) -> None:
+        self._add(path, Fault(truncate=keep, times=times))
+
+    def drop(self, path: str, times: int | None = 1) -> None:
+        self._add(path, Fault(drop=True, times=times))
+
+    def without_length(self, path: str, times: int | None = None) -> None:
+        self._add(path, Fault(no_length=True, times=times))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _add(self, path: str, fault: Fault) -> None:
+        with self._lock:
+            self._faults.setdefault(path, []).append(fault)
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            faults = self._faults.get(path, [])
+            while faults:
+                fault = faults[0]
+                if fault.times is None:
+                    return fault
+                if fault.times > 0:
+                    fault.times -= 1
+                    return fault
+                faults.pop(0)
+            return None
+
+
+@dataclass(frozen=True)
+class IndexedDeb:
+    """A Packages stanza with no package file behind it (index-only mirrors).
+
+    Planning reads indexes only, so a coverage run can lay out thousands of
+    kernels as the upstream lists them without writing gigabytes of packages.
+    """
+
+    package: str
+    version: str
+    architecture: str
+    source: str
+    size: int
+    sha256: str
+    extension: str = "deb"  # Ubuntu's debug symbols are .ddeb
+
+    def filename(self, component: str) -> str:
+        name = f"{self.package}_{self.version}_{self.architecture}.{self.extension}"
+        return f"{pool_dir(component, self.source)}/{name}"
+
+
+def write_apt_index(
+    repo: Path,
+    suite: str,
+    component: str,
+    arch: str,
+    entries: Sequence[IndexedDeb],
+    compression: str | Sequence[str] = "xz",
+) -> None:
+    """dists/<suite>/<component>/binary-<arch>/Packages for packages that are not
+    on disk; call write_release() once the suite's indexes are all written."""
+    stanzas = [
+        (
+            e.package,
+            e.version,
+            apt_stanza(
+                e.package,
+                e.source,
+                e.version,
+                e.architecture,
+                e.filename(component),
+                e.size,
+                e.sha256,
+            ),
+        )
+        for e in entries
+    ]
+    write_packages(repo, suite, component, arch, stanzas, compression)
+
+
+def write_rpmmd_index(
+    repo_root: Path, entries: Sequence[IndexedRpm], primary_compression: str = "gz"
+) -> Path:
+    """repodata/ listing packages that are not on disk (planning reads only this)."""
+    repo_root.mkdir(parents=True, exist_ok=True)
+    write_repodata(repo_root, [(e.nevra, primary_entry(e)) for e in entries], primary_compression)
+    return repo_root
