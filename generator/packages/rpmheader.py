@@ -63,12 +63,29 @@ class Entry:
 
 @dataclass(frozen=True)
 class Header:
-    """One parsed header: its index entries by tag and its data store."""
+    """One parsed header: its index entries by tag and its data store.
+
+    The bytes it came from are kept (intro, index, padding) because a header
+    signature covers them: rpmsig derives the signed region from them.
+    """
 
     what: str  # "signature" or "main", for messages
-    entries: dict[int, Entry]
+    entries: dict[int, Entry]  # the first entry of each tag
     store: bytes
-    length: int  # bytes it took in the file: intro, index, store and padding
+    intro: bytes = b""  # the 16-byte intro as read
+    index: tuple[Entry, ...] = ()  # every entry, in file order
+    index_bytes: bytes = b""  # the index as read
+    padding: bytes = b""  # read after the store (the signature header's alignment)
+
+    @property
+    def raw(self) -> bytes:
+        """The header as in the file, without padding."""
+        return self.intro + self.index_bytes + self.store
+
+    @property
+    def length(self) -> int:
+        """Bytes it took in the file: intro, index, store and padding."""
+        return len(self.intro) + len(self.index_bytes) + len(self.store) + len(self.padding)
 
     def _fail(self, tag: int, problem: str) -> PackageError:
         return PackageError(f"malformed rpm: {self.what} header tag {tag}: {problem}")
@@ -104,9 +121,21 @@ class Header:
             raise self._fail(tag, "its values run past the end of the header")
         return list(struct.unpack(f">{entry.count}{fmt}", self.store[entry.offset : end]))
 
+    def binary(self, tag: int) -> bytes | None:
+        """A BIN entry's bytes; None when absent."""
+        entry = self.entries.get(tag)
+        if entry is None:
+            return None
+        if entry.type != T_BIN:
+            raise self._fail(tag, f"type {entry.type} where binary data belongs")
+        end = entry.offset + entry.count
+        if end > len(self.store):
+            raise self._fail(tag, "its bytes run past the end of the header")
+        return self.store[entry.offset : end]
 
-def read_lead(stream: Readable) -> None:
-    """Check the 96-byte lead: magic, a binary package, a header-style signature."""
+
+def read_lead(stream: Readable) -> bytes:
+    """Check the 96-byte lead (magic, a binary package, a header-style signature); return it."""
     lead = read_upto(stream, LEAD_LEN)
     if lead[:4] != LEAD_MAGIC:
         raise PackageError(f"not an rpm package: no lead magic (starts with {lead[:8]!r})")
@@ -120,6 +149,7 @@ def read_lead(stream: Readable) -> None:
         raise PackageError("not a binary rpm package (a source rpm?)")
     if sigtype != RPMSIGTYPE_HEADERSIG:
         raise PackageError(f"unsupported rpm: signature type {sigtype} (rpm reads only 5)")
+    return lead
 
 
 def read_header(stream: Readable, what: str, pad: bool) -> Header:
@@ -133,15 +163,18 @@ def read_header(stream: Readable, what: str, pad: bool) -> Header:
     index = read_exact(stream, nindex * 16, f"the rpm {what} header")
     store = read_exact(stream, hsize, f"the rpm {what} header")
     padding = (8 - hsize % 8) % 8 if pad else 0
-    read_exact(stream, padding, f"the rpm {what} header padding")
+    pad_bytes = read_exact(stream, padding, f"the rpm {what} header padding")
+    order: list[Entry] = []
     entries: dict[int, Entry] = {}
     for i in range(nindex):
         tag, typ, offset, count = struct.unpack(">IIII", index[16 * i : 16 * i + 16])
         if offset > hsize or count > hsize + 1:
             # Even a one-byte value needs its byte; strings need theirs.
             raise PackageError(f"malformed rpm: {what} header tag {tag} points outside the header")
-        entries.setdefault(tag, Entry(tag, typ, offset, count))
-    return Header(what, entries, store, 16 + 16 * nindex + hsize + padding)
+        entry = Entry(tag, typ, offset, count)
+        order.append(entry)
+        entries.setdefault(tag, entry)
+    return Header(what, entries, store, intro, tuple(order), index, pad_bytes)
 
 
 @dataclass(frozen=True)
@@ -155,17 +188,21 @@ class FileEntry:
     device: int
 
 
+def file_paths(header: Header) -> list[str]:
+    """The paths the main header lists, in its order (BASENAMES+DIRNAMES, or OLDFILENAMES)."""
+    basenames = header.strings(TAG_BASENAMES)
+    if basenames is None:
+        return header.strings(TAG_OLDFILENAMES) or []
+    dirnames = header.strings(TAG_DIRNAMES) or []
+    dirindexes = header.ints(TAG_DIRINDEXES) or []
+    if len(dirindexes) != len(basenames) or any(i >= len(dirnames) for i in dirindexes):
+        raise PackageError("malformed rpm: the header's file names do not add up")
+    return [dirnames[d] + b for d, b in zip(dirindexes, basenames, strict=True)]
+
+
 def file_list(header: Header) -> list[FileEntry]:
     """Every file the main header lists, refusing paths that climb or are not absolute."""
-    basenames = header.strings(TAG_BASENAMES)
-    if basenames is not None:
-        dirnames = header.strings(TAG_DIRNAMES) or []
-        dirindexes = header.ints(TAG_DIRINDEXES) or []
-        if len(dirindexes) != len(basenames) or any(i >= len(dirnames) for i in dirindexes):
-            raise PackageError("malformed rpm: the header's file names do not add up")
-        paths = [dirnames[d] + b for d, b in zip(dirindexes, basenames, strict=True)]
-    else:
-        paths = header.strings(TAG_OLDFILENAMES) or []
+    paths = file_paths(header)
     n = len(paths)
     sizes = header.ints(TAG_LONGFILESIZES) or header.ints(TAG_FILESIZES) or []
     modes = header.ints(TAG_FILEMODES) or []
