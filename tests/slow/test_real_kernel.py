@@ -99,5 +99,7 @@ def test_real_debian_kernel_matches_its_own_btf(
     assert abs(ours.types - own.types) <= TYPE_TOLERANCE * own.types
     assert dump.returncode == 0, dump.stderr
     assert "STRUCT 'task_struct'" in dump.stdout
-    # Streaming stopped at the vmlinux: well under the whole package came down.
-    assert downloaded < kernel.path.stat().st_size * 0.6
+    # Every byte of the package was read and hashed before the file was published
+    # (issue 9: the rest is drained while pahole runs), and nothing twice.
+    size = kernel.path.stat().st_size
+    assert size <= downloaded < size * 1.01
