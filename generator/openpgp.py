@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.children import tied_command
 from generator.errors import BtfhubError
 
 ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
@@ -142,6 +144,8 @@ class Keyring:
             return self._path
 
     def _gpgv(self, args: Sequence[str], what: str) -> tuple[subprocess.CompletedProcess[str], str]:
+        if shutil.which("gpgv") is None:
+            raise BtfhubError("gpgv is not installed (run scripts/setup.sh)")
         status_r, status_w = os.pipe()
         try:
             cmd = [
@@ -154,7 +158,8 @@ class Keyring:
             ]
             try:
                 proc = subprocess.run(
-                    cmd,
+                    # Tied to this process: a killed btfhub leaves no gpgv behind.
+                    tied_command(cmd),
                     capture_output=True,
                     text=True,
                     check=False,
@@ -164,8 +169,10 @@ class Keyring:
                     # user's own trusted keys must not widen the run's keyring.
                     env={**os.environ, "GNUPGHOME": str(self.path().parent)},
                 )
-            except FileNotFoundError:
-                raise BtfhubError("gpgv is not installed (run scripts/setup.sh)") from None
+            except FileNotFoundError as exc:
+                # setpriv (util-linux) runs it: either one may be what is missing.
+                missing = exc.filename or "gpgv"
+                raise BtfhubError(f"{missing} is not installed (run scripts/setup.sh)") from None
             except subprocess.TimeoutExpired:
                 raise SignatureError(f"{what}: gpgv ran over {GPGV_TIMEOUT:.0f} s") from None
             os.close(status_w)

@@ -11,7 +11,6 @@ the only code that runs bpftool.
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import Any
 from generator import jsonschemas
 from generator.btf.check import check_btf
 from generator.btf.elf import find_section
+from generator.children import run_child
 from generator.consumer.btffile import read_btf_member
 from generator.consumer.download import file_sha256
 from generator.consumer.fetch import FileSource
@@ -137,7 +137,7 @@ def _percent(part: int, whole: int) -> str:
 def bpftool_min_core(full: Path, out: Path, objects: Sequence[BpfObject]) -> None:
     cmd = [BPFTOOL, "gen", "min_core_btf", str(full), str(out), *(str(o.path) for o in objects)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, check=False)
+        proc = run_child(cmd)  # dies with btfhub, like pahole
     except FileNotFoundError:
         raise BpftoolMissing(f"{BPFTOOL} is not installed (run scripts/setup.sh)") from None
     if proc.returncode != 0:
