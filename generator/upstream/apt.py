@@ -186,7 +186,8 @@ class _Candidate:
         return bool(self.version > other.version)
 
 
-def _match(matchers: list[re.Pattern[str]], name: str) -> tuple[int, str] | None:
+def match_package(matchers: list[re.Pattern[str]], name: str) -> tuple[int, str] | None:
+    """(rank of the first pattern matching name, the uname it captured), or None."""
     for rank, matcher in enumerate(matchers):
         m = matcher.fullmatch(name)
         if m:
@@ -248,7 +249,7 @@ def discover_apt(
                     name = stanza.get("package")
                     if name is None:
                         raise UpstreamIndexError(f"{where}: a paragraph has no Package field", url)
-                    hit = _match(matchers, name)
+                    hit = match_package(matchers, name)
                     if hit is None or stanza.get("architecture", uarch) != uarch:
                         continue
                     rank, uname = hit

@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
 
 from generator.model import KernelPackage, Repository, Source
-from generator.upstream.apt import package_matchers
+from generator.upstream.apt import match_package, package_matchers
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.rpmmd import UNAME_RE, repo_root
 
@@ -79,14 +79,7 @@ def discover_htmllisting(
         for name in listing_files(client.get_index(base), base, where, base):
             if COMMON_MARKER in name:
                 continue
-            hit = next(
-                (
-                    (rank, m.group("uname"))
-                    for rank, m in enumerate(matcher.fullmatch(name) for matcher in matchers)
-                    if m is not None
-                ),
-                None,
-            )
+            hit = match_package(matchers, name)
             if hit is None:
                 continue
             rank, uname = hit

@@ -36,7 +36,7 @@ from debian.debian_support import Version
 
 from generator.errors import BtfhubError
 from generator.model import KernelPackage, Repository, Source
-from generator.upstream.apt import flavour_of, flavours, package_matchers
+from generator.upstream.apt import flavour_of, flavours, match_package, package_matchers
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 
 PAGE_SIZE = 300  # Launchpad's largest page: fewer round trips
@@ -173,14 +173,7 @@ def discover_launchpad(
                 # The filter is the server's; checked again so a lax one cannot mix arches.
                 if entry.get("distro_arch_series_link") != das:
                     continue
-                hit = next(
-                    (
-                        (rank, m.group("uname"))
-                        for rank, m in enumerate(x.fullmatch(name) for x in matchers)
-                        if m is not None
-                    ),
-                    None,
-                )
+                hit = match_package(matchers, name)
                 if hit is None:
                     continue
                 rank, uname = hit
