@@ -23,9 +23,11 @@ import json
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from generator.demokit.mirror import LocalServer
 
 API_PUBLIC = "https://api.launchpad.net/1.0/"
 WEB_PUBLIC = "https://launchpad.net/"
@@ -80,21 +82,12 @@ class Publication:
         }
 
 
-class LaunchpadStandIn:
+class LaunchpadStandIn(LocalServer):
     def __init__(self) -> None:
         self.publications: list[Publication] = []
         self.log: list[str] = []  # request paths with their query, in order
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        super().__init__(_handler_for(self))
 
     def mirror_pairs(self) -> list[str]:
         return [f"{API_PUBLIC}={self.url}api/1.0/", f"{WEB_PUBLIC}={self.url}lp/"]
@@ -120,15 +113,6 @@ class LaunchpadStandIn:
     def requests_for(self, fragment: str) -> list[str]:
         with self._lock:
             return [r for r in self.log if fragment in r]
-
-    def __enter__(self) -> LaunchpadStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
 
     # -- the API -----------------------------------------------------------------
 

@@ -63,16 +63,11 @@ class Request:
     done: bool = field(default=False, compare=False)  # the handler finished writing
 
 
-class MirrorServer:
-    """ThreadingHTTPServer on 127.0.0.1:<free port> serving `directory`."""
+class LocalServer:
+    """A ThreadingHTTPServer on 127.0.0.1:<free port>, served from a thread of its own."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory.resolve()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.log: list[Request] = []
-        self.bytes_sent = 0
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         # A short poll interval: shutdown() waits for it, once per test.
         self._thread = threading.Thread(
@@ -98,6 +93,18 @@ class MirrorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class MirrorServer(LocalServer):
+    """A LocalServer serving `directory` the way the upstream mirrors do."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.resolve()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.log: list[Request] = []
+        self.bytes_sent = 0
+        self._lock = threading.Lock()
+        super().__init__(_handler_for(self))
 
     def _take_fault(self, path: str) -> Fault | None:
         """The failure to inject into the answer for `path`: none here (see FaultyMirror)."""
