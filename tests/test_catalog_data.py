@@ -31,8 +31,14 @@ ADDED_ROWS = {
     "Ubuntu": ["Xenial", "Xenial HWE"],
 }
 # Seed cells the catalog changes on purpose: Bionic's "-" HUB recorded what
-# the first hub built; the public hub builds Bionic's GA kernels.
-CHANGED_CELLS = {("Ubuntu", "Bionic", "hub"): True}
+# the first hub built; the public hub builds Bionic's GA kernels, and Fedora
+# 32 to 34's aarch64 kernels (fedora/3x/arm64).
+CHANGED_CELLS = {
+    ("Ubuntu", "Bionic", "hub"): True,
+    ("Fedora", "32", "hub"): True,
+    ("Fedora", "33", "hub"): True,
+    ("Fedora", "34", "hub"): True,
+}
 
 
 @dataclass
@@ -172,7 +178,7 @@ def test_hub_releases_use_the_public_archive_layout(catalog: Catalog) -> None:
         **{("fedora", n): n for n in ("24", "25", "26", "27", "28")},
         ("fedora", "29"): "29",
         ("fedora", "30"): "30",
-        ("fedora", "31"): "31",
+        **{("fedora", n): n for n in ("31", "32", "33", "34")},
         ("ubuntu", "Xenial"): "16.04",
         ("ubuntu", "Xenial HWE"): "16.04",
         ("ubuntu", "Bionic"): "18.04",
@@ -181,6 +187,7 @@ def test_hub_releases_use_the_public_archive_layout(catalog: Catalog) -> None:
         ("ubuntu", "Focal HWE"): "20.04",
         ("debian", "9 (Stretch)"): "9",
         ("debian", "10 (Buster)"): "10",
+        ("debian", "11 (Bullseye)"): "11",
     }
 
 
@@ -188,6 +195,8 @@ def test_hub_releases_use_the_public_archive_layout(catalog: Catalog) -> None:
 ONE_ARCH = {
     ("centos7", "altarch"): ("arm64",),  # CentOS 7 AltArch: the aarch64 tree
     **{("fedora", n): ("x86_64",) for n in ("24", "25", "26", "27")},  # aarch64 secondary
+    # x86_64 ships BTF; the public hub carries the aarch64 kernels.
+    **{("fedora", n): ("arm64",) for n in ("32", "33", "34")},
 }
 
 
@@ -206,7 +215,7 @@ def test_debian(catalog: Catalog) -> None:
     assert rows == [
         ("stretch", "9", "4.9.0", "2017-06-17", True),
         ("buster", "10", "4.19.0", "2019-07-06", True),
-        ("bullseye", "11", "5.10.0", "2021-08-14", False),
+        ("bullseye", "11", "5.10.0", "2021-08-14", True),
         ("bookworm", "12", "6.1.0", "2023-06-10", False),
     ]
     bookworm = debian.releases[-1]

@@ -29,7 +29,9 @@ ADDED_ROWS = {
     "Fedora": ["24", "25", "26", "27", "28"],
     "Ubuntu": ["Xenial", "Xenial HWE"],
 }
-BUILT_NOW = {("Ubuntu", "Bionic")}
+# Seed rows the hub builds now though the seed's HUB cell says "-": Bionic GA,
+# and Fedora 32-34 (their aarch64 kernels, as the public hub has them).
+BUILT_NOW = {("Ubuntu", "Bionic"), *(("Fedora", n) for n in ("32", "33", "34"))}
 
 Table = tuple[list[str], list[list[str]], str]  # header, rows, note
 
