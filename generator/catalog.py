@@ -60,6 +60,7 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             ),
             unsigned=r.get("unsigned") is True,
             mirrorlist=bool(r.get("mirrorlist", False)),
+            moved_to=r.get("moved_to"),
             credentials=r.get("credentials"),
             kernel_release=r.get("kernel_release", "rpm"),
         )

@@ -73,6 +73,9 @@ class Repository:
     unsigned: bool = False
     # rpm-md only: each path holds a mirror.list naming the real repo root (Amazon Linux).
     mirrorlist: bool = False
+    # Where upstream moves the tree when the release ends (archive.debian.org,
+    # vault-like archives): read when url answers 404/410 for a source's index.
+    moved_to: str | None = None
     # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
     # e.g. "rhel-cdn"); None: public.
     credentials: str | None = None

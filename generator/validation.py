@@ -48,8 +48,14 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "keyring": ("apt", "rpm-md", "html-listing"),
     "flavours": ("apt", "launchpad"),
     "mirrorlist": ("rpm-md",),
+    "moved_to": ("apt", "rpm-md", "html-listing"),
     "kernel_release": ("rpm-md",),
 }
+
+
+def _spoken_list(words: tuple[str, ...]) -> str:
+    """("a", "b", "c") -> "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else list(words))
 
 
 @functools.cache
@@ -261,7 +267,7 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
         for key, owners in KIND_KEYS.items():
             if key in repo and kind in KIND_SUITES | KIND_PATHS and kind not in owners:
                 yield _at_key(
-                    doc, (*path, key), f"only {' and '.join(owners)} repositories have this key"
+                    doc, (*path, key), f"only {_spoken_list(owners)} repositories have this key"
                 )
         if kind in PATTERN_KINDS and isinstance(repo.get("packages"), list):
             for j, pattern in enumerate(repo["packages"]):

@@ -102,6 +102,7 @@ repositories:
     url: https://api.launchpad.net/1.0/ubuntu
     packages: [linux-image-dbgsym]
     mirrorlist: true
+    moved_to: https://api.example/
   - id: listing
     kind: html-listing
     url: https://oss.example/ol7/debuginfo/
@@ -141,18 +142,20 @@ def test_new_kinds_are_validated_with_positions(
         "catalog/x.yaml:11:16: repositories[0].packages[0]: "
         "a launchpad package pattern needs {uname}",
         "catalog/x.yaml:12:5: repositories[0].mirrorlist: only rpm-md repositories have this key",
-        "catalog/x.yaml:17:5: repositories[1].flavours: "
+        "catalog/x.yaml:13:5: repositories[0].moved_to: "
+        "only apt, rpm-md and html-listing repositories have this key",
+        "catalog/x.yaml:18:5: repositories[1].flavours: "
         "only apt and launchpad repositories have this key",
-        "catalog/x.yaml:18:18: repositories[1].credentials: unknown credentials kind 'oracle' "
+        "catalog/x.yaml:19:18: repositories[1].credentials: unknown credentials kind 'oracle' "
         "(expected one of: rhel-cdn, suse)",
-        "catalog/x.yaml:23:5: repositories[2].kernel_release: "
+        "catalog/x.yaml:24:5: repositories[2].kernel_release: "
         "only rpm-md repositories have this key",
-        "catalog/x.yaml:29:9: releases[0].sources[0]: repository 'lp' is launchpad: "
+        "catalog/x.yaml:30:9: releases[0].sources[0]: repository 'lp' is launchpad: "
         "the source needs suites",
-        "catalog/x.yaml:30:9: releases[0].sources[0].paths: repository 'lp' is launchpad: "
+        "catalog/x.yaml:31:9: releases[0].sources[0].paths: repository 'lp' is launchpad: "
         "it has no paths",
-        "catalog/x.yaml:31:9: releases[0].sources[1]: repository 'listing' is html-listing: "
+        "catalog/x.yaml:32:9: releases[0].sources[1]: repository 'listing' is html-listing: "
         "the source needs paths",
-        "catalog/x.yaml:32:9: releases[0].sources[1].suites: "
+        "catalog/x.yaml:33:9: releases[0].sources[1].suites: "
         "repository 'listing' is html-listing: it has no suites",
     ]

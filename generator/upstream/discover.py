@@ -12,6 +12,7 @@ registry of listers: a new kind is a module with a Lister and a line here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 from generator.errors import BtfhubError
@@ -34,6 +35,8 @@ from generator.upstream.launchpad import discover_launchpad
 from generator.upstream.rpmmd import discover_rpmmd
 
 CREDENTIALS_CAUSE = "needs credentials"
+# What a server answers for a tree that is no longer there (moved, not down).
+GONE_STATUSES = frozenset({404, 410})
 
 Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]]
 LISTERS: dict[str, Lister] = {
@@ -69,13 +72,39 @@ class SourceListings:
                     self.client.authorize(
                         credentials_prefix(repo), load_credentials(repo.credentials, repo.id)
                     )
-                self._memo[key] = lister(self.client, repo, source, arch)
+                self._memo[key] = self._list(lister, repo, source, arch)
             except BtfhubError as exc:
                 self._memo[key] = exc
         result = self._memo[key]
         if isinstance(result, BtfhubError):
             raise result
         return result
+
+    def _list(
+        self, lister: Lister, repo: Repository, source: Source, arch: str
+    ) -> list[KernelPackage]:
+        """The lister's answer, from the repository's moved_to tree when url's is gone.
+
+        Only a 404/410 means "moved": a timeout or a 5xx is the upstream being
+        down, and reading another tree then would hide it.
+        """
+        try:
+            return lister(self.client, repo, source, arch)
+        except UpstreamIndexError as exc:
+            if repo.moved_to is None or exc.status not in GONE_STATUSES:
+                raise
+            moved = dataclasses.replace(repo, url=repo.moved_to, moved_to=None)
+            try:
+                return lister(self.client, moved, source, arch)
+            except UpstreamIndexError as moved_exc:
+                raise UpstreamIndexError(
+                    f"{exc} (and where it moves to: {moved_exc})",
+                    moved_exc.url,
+                    moved_exc.cause,
+                    moved_exc.unreachable,
+                    moved_exc.host,
+                    moved_exc.status,
+                ) from None
 
     def release(self, dist: Distribution, release: Release, arch: str) -> list[KernelPackage]:
         """The release's kernels for one arch, sorted by uname.
