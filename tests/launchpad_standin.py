@@ -86,6 +86,8 @@ class LaunchpadStandIn(LocalServer):
     def __init__(self) -> None:
         self.publications: list[Publication] = []
         self.log: list[str] = []  # request paths with their query, in order
+        # While set, every request is answered with this HTTP status (an outage).
+        self.failing: int | None = None
         self._lock = threading.Lock()
         super().__init__(_handler_for(self))
 
@@ -174,6 +176,9 @@ def _handler_for(stand_in: LaunchpadStandIn) -> type[BaseHTTPRequestHandler]:
             query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
             with stand_in._lock:
                 stand_in.log.append(self.path)
+                failing = stand_in.failing
+            if failing is not None:
+                return self._send(failing, b"Launchpad is down\n", "text/plain", {})
             archive = f"/api/1.0/{ARCHIVE}"
             if path == archive and query.get("ws.op") == "getPublishedBinaries":
                 self._json(stand_in.published_binaries(query))

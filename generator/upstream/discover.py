@@ -13,6 +13,7 @@ registry of listers: a new kind is a module with a Lister and a line here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from generator.errors import BtfhubError
 from generator.model import (
@@ -77,14 +78,16 @@ class SourceListings:
             raise result
         return result
 
-    def release(self, dist: Distribution, release: Release, arch: str) -> list[KernelPackage]:
-        """The release's kernels for one arch, sorted by uname.
+    def listing(self, dist: Distribution, release: Release, arch: str) -> ReleaseListing:
+        """The release's kernels for one arch, sorted by uname, and the fallbacks that failed.
 
         A uname found by several sources comes from the first one: the
         manifest lists sources in order of preference (the archive before a
-        fallback), as it lists package patterns.
+        fallback), as it lists package patterns. A source that fails fails
+        the release, unless it is a fallback: then the others still list it.
         """
         found: dict[str, KernelPackage] = {}
+        gaps: list[tuple[Repository, BtfhubError]] = []
         for source in release.sources:
             try:
                 repo = dist.repository(source.repository)
@@ -93,16 +96,41 @@ class SourceListings:
                     f"{dist.id}: release {release.id} names unknown repository "
                     f"{source.repository!r}"
                 ) from None
-            for pkg in self.source(repo, source, arch):
+            try:
+                packages = self.source(repo, source, arch)
+            except CredentialsMissing:
+                raise  # the release is skipped, never half-listed
+            except BtfhubError as exc:
+                if not source.fallback:
+                    raise
+                gaps.append((repo, exc))
+                continue
+            for pkg in packages:
                 if any(series_matches(s, pkg.uname) for s in release.series):
                     found.setdefault(pkg.uname, pkg)
-        return [found[u] for u in sorted(found)]
+        return ReleaseListing([found[u] for u in sorted(found)], tuple(gaps))
+
+    def release(self, dist: Distribution, release: Release, arch: str) -> list[KernelPackage]:
+        """The release's kernels for one arch, sorted by uname (see listing())."""
+        return self.listing(dist, release, arch).packages
 
 
-def discovery_failure(target: ReleaseArch, exc: BtfhubError) -> DiscoveryFailure:
+@dataclass(frozen=True)
+class ReleaseListing:
+    """What the sources of one (release, arch) list, and the fallback sources that failed."""
+
+    packages: list[KernelPackage]
+    gaps: tuple[tuple[Repository, BtfhubError], ...] = ()
+
+
+def discovery_failure(
+    target: ReleaseArch, exc: BtfhubError, repository: str = ""
+) -> DiscoveryFailure:
     if isinstance(exc, UpstreamIndexError):
-        return DiscoveryFailure(target, exc.url, str(exc), exc.cause, exc.unreachable, exc.host)
-    return DiscoveryFailure(target, "", str(exc))
+        return DiscoveryFailure(
+            target, exc.url, str(exc), exc.cause, exc.unreachable, exc.host, repository
+        )
+    return DiscoveryFailure(target, "", str(exc), repository=repository)
 
 
 def discover_all(
@@ -111,19 +139,24 @@ def discover_all(
     """Listings for every target, and the targets that failed (the run goes on).
 
     A failed target is absent from the listings, so the planner neither
-    builds nor forgets its kernels; the failure is reported instead.
+    builds nor forgets its kernels; the failure is reported instead. A target
+    whose fallback source failed is listed from its other sources and named
+    in `incomplete`, one entry per failed fallback.
     """
     listings = SourceListings(client)
     kernels: dict[ReleaseArch, tuple[KernelPackage, ...]] = {}
     failures: list[DiscoveryFailure] = []
     skipped: list[DiscoveryFailure] = []
+    incomplete: list[DiscoveryFailure] = []
     for dist, release, arch in targets:
         target = ReleaseArch(dist.id, release.id, arch)
         try:
-            kernels[target] = tuple(listings.release(dist, release, arch))
+            found = listings.listing(dist, release, arch)
+            kernels[target] = tuple(found.packages)
+            incomplete += [discovery_failure(target, exc, repo.id) for repo, exc in found.gaps]
         except CredentialsMissing as exc:
             # Not a failure: a public run without subscriptions stays green.
             skipped.append(DiscoveryFailure(target, "", str(exc), CREDENTIALS_CAUSE))
         except BtfhubError as exc:
             failures.append(discovery_failure(target, exc))
-    return UpstreamListing(kernels, tuple(failures), tuple(skipped))
+    return UpstreamListing(kernels, tuple(failures), tuple(skipped), tuple(incomplete))

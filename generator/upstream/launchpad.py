@@ -8,9 +8,9 @@ every publication. Two calls of the API (https://api.launchpad.net/1.0/):
    publications whose name contains P, 75 or ``ws.size`` per page, as JSON
    ``{"entries": [...], "next_collection_link": ...}``; each entry has
    ``self_link``, ``binary_package_name``, ``binary_package_version``,
-   ``distro_arch_series_link`` and ``status``. The prefix of each package
-   pattern (the text before {uname}) is the query; the full pattern then
-   picks the kernels, as for apt.
+   ``distro_arch_series_link`` and ``status``. The query is a substring every
+   wanted name holds (query_names: ``-<flavour>-dbgsym`` for Ubuntu's
+   patterns); the full pattern then picks the kernels, as for apt.
 2. ``<entry self_link>?ws.op=binaryFileUrls&include_meta=true`` gives the
    publication's files as ``[{"url", "size", "sha1", "sha256"}]``: the
    .ddeb's size and SHA-256 go into the package record exactly like a
@@ -19,9 +19,10 @@ every publication. Two calls of the API (https://api.launchpad.net/1.0/):
 Only Published and Superseded publications count: a Deleted or Obsolete one's
 files may be gone from the librarian. The second call is made only for the
 package that wins each uname, and only once per kernel ever when the index
-cache is on (its answer never changes). The first call's substring query
-returns every linux-image-* publication of a series and arch (both dbgsym and
-not): tens of pages for a long-lived series, revalidated on each run.
+cache is on (its answer never changes). The first call is revalidated on
+each run: asking per flavour for its dbgsyms, rather than for every
+linux-image-* of the series, cuts a long-lived series' pages several fold
+(bench/launchpad_pages.py counts them against the stand-in).
 """
 
 from __future__ import annotations
@@ -57,14 +58,28 @@ def distribution_link(repo: Repository) -> str:
     return repo.url.split(ARCHIVE_MARKER, 1)[0]
 
 
-def query_prefixes(repo: Repository, uarch: str) -> list[str]:
-    """One substring query per pattern prefix; a prefix another one contains is covered."""
-    prefixes = sorted({p.replace("{arch}", uarch).split("{uname}", 1)[0] for p in repo.packages})
+def query_names(repo: Repository, uarch: str) -> list[str]:
+    """The name substrings to ask for, each a substring of every name it must find.
+
+    With flavours and patterns that go on after {uname} (Ubuntu's -dbgsym),
+    every wanted name ends with -<flavour><ending>: one query per flavour and
+    ending, which Launchpad answers with the dbgsyms of that flavour only,
+    not every linux-image-* of the series (signed and unsigned images, metas,
+    unwanted flavours). Otherwise one query per pattern beginning. A name
+    another kept one contains is covered by it.
+    """
+    split = [p.replace("{arch}", uarch).split("{uname}", 1) for p in repo.packages]
+    endings = {end for _, end in split}
+    wanted = flavours(repo, uarch)
+    if wanted and all(endings):
+        names = {f"-{flavour}{end}" for flavour in wanted for end in endings}
+    else:
+        names = {begin for begin, _ in split}
     kept: list[str] = []
-    for prefix in sorted(prefixes, key=len):
-        if not any(k in prefix for k in kept):
-            kept.append(prefix)
-    return kept
+    for name in sorted(names, key=lambda n: (len(n), n)):
+        if not any(k in name for k in kept):
+            kept.append(name)
+    return sorted(kept)
 
 
 def _json(client: UpstreamClient, url: str, immutable: bool = False) -> Any:
@@ -83,13 +98,13 @@ def _http_link(value: Any, where: str, url: str, what: str) -> str:
 
 
 def published_binaries(
-    client: UpstreamClient, repo: Repository, series: str, uarch: str, prefix: str
+    client: UpstreamClient, repo: Repository, series: str, uarch: str, name_part: str
 ) -> list[dict[str, Any]]:
     """Every entry of getPublishedBinaries for a name substring, following the pages."""
     query = urlencode(
         {
             "ws.op": "getPublishedBinaries",
-            "binary_name": prefix,
+            "binary_name": name_part,
             "exact_match": "false",
             "distro_arch_series": f"{distribution_link(repo)}/{series}/{uarch}",
             "ordered": "false",
@@ -165,8 +180,8 @@ def discover_launchpad(
     best: dict[str, _Candidate] = {}
     for series in source.suites:
         das = f"{distribution_link(repo)}/{series}/{uarch}"
-        for prefix in query_prefixes(repo, uarch):
-            for entry in published_binaries(client, repo, series, uarch, prefix):
+        for name_part in query_names(repo, uarch):
+            for entry in published_binaries(client, repo, series, uarch, name_part):
                 name = entry.get("binary_package_name")
                 if not isinstance(name, str) or entry.get("status") not in STATUSES:
                     continue
