@@ -27,6 +27,10 @@ import pytest
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage
+from generator.hub.publish import Learnt
+from generator.model import ReleaseArch
+from generator.progress import Reporter
+from generator.state import load_hub_state
 from tests.hubkit import (
     HOSTS,
     archive_files,
@@ -129,6 +133,10 @@ def test_a_kernel_only_launchpad_still_has_is_built_from_it(
 
         assert run.code == 0, run.err
         assert "summary: 2 built, 0 already there, 0 ship their own BTF, 0 failed" in run.out
+        # File metadata is asked for K26 only (ddebs supplies K42), and once for
+        # both runs: the hub's index cache keeps a publication's immutable answer.
+        (files_call,) = lp.requests_for("binaryFileUrls")
+        assert "/+binarypub/1?" in files_call  # K26's publication, the first published
         # K26 came through Launchpad's +files URL and its librarian; K42 never did.
         assert lp.requests_for(f"/+files/{ddebs['26'].path.name}")
         assert not lp.requests_for(ddebs["42"].path.name)
@@ -246,3 +254,28 @@ def test_an_http_500_from_launchpad_fails_no_release(
     assert warned == {("focal", "x86_64"), ("focal-hwe", "x86_64")}
     assert {e["repository"] for e in doc["incomplete"]} == {"launchpad"}
     assert [k["uname"] for k in doc["kernels"]] == [K42]
+
+
+def test_replaying_an_incomplete_listing_over_the_remote_merges_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    ddebs: dict[str, AptPackage],
+) -> None:
+    """sync --push re-records a run's lists over a remote that moved on (publish.Learnt):
+    a list made while Launchpad was down is merged there too, a complete one replaces."""
+    hub = make_hub(tmp_path / "hub")
+    write_ubuntu(mirror_server, focal_suites([], [ddebs["42"]]))
+    with LaunchpadStandIn() as lp:
+        publish(lp, ddebs["26"], ddebs["42"])
+        assert btfhub(capsys, hub, "reconcile", *args(mirror_server, lp)).code == 0
+    focal = ReleaseArch("ubuntu", "focal", "x86_64")
+    ddebs_only = {K42: load_hub_state(hub).lists[focal][K42]}
+
+    Learnt({focal: ddebs_only}, (), frozenset({focal})).apply(hub, Reporter())
+    assert sorted(kernels(hub, "ubuntu", "focal")) == [K26, K42]
+    assert kernels(hub, "ubuntu", "focal")[K26]["package"]["repository"] == "launchpad"
+
+    Learnt({focal: ddebs_only}, ()).apply(hub, Reporter())
+    # Complete, it replaces: K26's file stays, no longer listed upstream (no package).
+    assert "package" not in kernels(hub, "ubuntu", "focal")[K26]

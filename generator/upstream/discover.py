@@ -7,7 +7,8 @@ arch) listing for the run, failures included, so a repository that is down
 costs one round of requests rather than one per release.
 
 Repository kinds are dispatched by kind string through LISTERS, the one
-registry of listers: a new kind is a module with a Lister and a line here.
+registry of listers: a new kind is a module with a Lister and a line here
+(and a Completer in COMPLETERS when its listing leaves work for later).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from generator.upstream.apt import discover_apt
 from generator.upstream.credentials import CredentialsMissing, load_credentials
 from generator.upstream.htmllisting import discover_htmllisting
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.launchpad import discover_launchpad
+from generator.upstream.launchpad import complete_launchpad, list_launchpad
 from generator.upstream.rpmmd import discover_rpmmd
 
 CREDENTIALS_CAUSE = "needs credentials"
@@ -40,9 +41,14 @@ Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]
 LISTERS: dict[str, Lister] = {
     "apt": discover_apt,
     "rpm-md": discover_rpmmd,
-    "launchpad": discover_launchpad,
+    "launchpad": list_launchpad,
     "html-listing": discover_htmllisting,
 }
+# Kinds whose listing leaves a costly part of each package for later (Launchpad:
+# one binaryFileUrls call per kernel for its file, size and SHA-256): done only
+# for the packages a release keeps, never for a uname an earlier source gave.
+Completer = Callable[[UpstreamClient, Repository, KernelPackage], KernelPackage]
+COMPLETERS: dict[str, Completer] = {"launchpad": complete_launchpad}
 
 
 def credentials_prefix(repo: Repository) -> str:
@@ -56,6 +62,7 @@ class SourceListings:
     def __init__(self, client: UpstreamClient) -> None:
         self.client = client
         self._memo: dict[tuple[Repository, Source, str], list[KernelPackage] | BtfhubError] = {}
+        self._completed: dict[tuple[Repository, KernelPackage], KernelPackage] = {}
 
     def source(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         key = (repo, source, arch)
@@ -78,6 +85,16 @@ class SourceListings:
             raise result
         return result
 
+    def complete(self, repo: Repository, pkg: KernelPackage) -> KernelPackage:
+        """The package as the plan needs it (see COMPLETERS), once per run."""
+        completer = COMPLETERS.get(repo.kind)
+        if completer is None:
+            return pkg
+        key = (repo, pkg)
+        if key not in self._completed:
+            self._completed[key] = completer(self.client, repo, pkg)
+        return self._completed[key]
+
     def listing(self, dist: Distribution, release: Release, arch: str) -> ReleaseListing:
         """The release's kernels for one arch, sorted by uname, and the fallbacks that failed.
 
@@ -97,7 +114,14 @@ class SourceListings:
                     f"{source.repository!r}"
                 ) from None
             try:
-                packages = self.source(repo, source, arch)
+                # All of a source or nothing of it: a fallback failing halfway
+                # adds none of its kernels.
+                added = {
+                    pkg.uname: self.complete(repo, pkg)
+                    for pkg in self.source(repo, source, arch)
+                    if pkg.uname not in found
+                    and any(series_matches(s, pkg.uname) for s in release.series)
+                }
             except CredentialsMissing:
                 raise  # the release is skipped, never half-listed
             except BtfhubError as exc:
@@ -105,9 +129,7 @@ class SourceListings:
                     raise
                 gaps.append((repo, exc))
                 continue
-            for pkg in packages:
-                if any(series_matches(s, pkg.uname) for s in release.series):
-                    found.setdefault(pkg.uname, pkg)
+            found.update(added)
         return ReleaseListing([found[u] for u in sorted(found)], tuple(gaps))
 
     def release(self, dist: Distribution, release: Release, arch: str) -> list[KernelPackage]:
