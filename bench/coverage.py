@@ -7,9 +7,18 @@ suite or repo root, component, pool path and package naming; indexes only,
 no package bodies), serves it with the test HTTP server, runs
 `btfhub plan --json` on the catalog with a --mirror rewrite for every
 upstream host, and prints the share planned per distribution, release
-directory and architecture, then the kernels the plan misses.
+directory and architecture, which repository planned how many kernels,
+then the kernels the plan misses.
 
-    .venv/bin/python bench/coverage.py [LIST] [--root DIR] [--distro D ...] [--json]
+    .venv/bin/python bench/coverage.py [LIST] [--root DIR] [--distro D ...]
+        [--ddebs-share S] [--json]
+
+Ubuntu has two upstreams: Launchpad's API (tests/launchpad_standin.py,
+served beside the mirror) publishes every kernel, ddebs.ubuntu.com only the
+newest ones: for each (release dir, arch, kernel series, flavour) it indexes
+the newest ceil(S x n) of its n kernels, S = --ddebs-share (default 0.5, a
+stated assumption: ddebs drops old versions, how many it keeps is not
+measured here). The rest can only be planned through the Launchpad fallback.
 
 The upstream layouts are modelled here, in one place, from what the
 upstreams publish (each publisher's docstring and comments say what it
@@ -21,15 +30,18 @@ distributions can be planned at all (a manifest whose kinds are known).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
+import math
 import re
 import subprocess
 import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +55,7 @@ from generator.errors import BtfhubError
 from generator.model import UPSTREAM_ARCH, Catalog, archive_path
 from generator.upstream.discover import LISTERS
 from tests.kit.mirror import IndexedDeb, write_apt_index, write_rpmmd_index
+from tests.launchpad_standin import LaunchpadStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = ROOT / "tests" / "data" / "public-hub-files.txt"
@@ -126,36 +139,91 @@ def ubuntu_source(codename: str, base: str, series: str, flavour: str) -> str:
     return f"linux-{flavour}-{series}"
 
 
-def publish_ubuntu(mirror: Path, kernels: Sequence[ArchivedKernel]) -> list[str]:
+DEFAULT_DDEBS_SHARE = 0.5
+
+
+def ddebs_kept(kernels: Sequence[ArchivedKernel], share: float) -> set[ArchivedKernel]:
+    """The kernels ddebs still indexes: the newest ceil(share x n) of each
+    (release dir, arch, kernel series, flavour) group of n, by ABI."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"--ddebs-share {share}: a share is between 0 and 1")
+    groups: dict[tuple[str, ...], list[tuple[int, ArchivedKernel]]] = defaultdict(list)
+    for k in kernels:
+        m = UBUNTU_UNAME.match(k.uname)
+        if m is None:
+            raise _fail(k, "not an Ubuntu kernel release (X.Y.Z-ABI-flavour)")
+        key = (k.release_dir, k.arch, m["series"], m["flavour"])
+        groups[key].append((int(m["abi"]), k))
+    kept: set[ArchivedKernel] = set()
+    for members in groups.values():
+        members.sort()
+        keep = math.ceil(share * len(members))
+        kept.update(k for _, k in members[len(members) - keep :])
+    return kept
+
+
+def _ubuntu_packages(k: ArchivedKernel) -> tuple[str, str, str, str, list[str]]:
+    """(suite's codename, component, source package, version, dbgsym names) of a kernel."""
+    if k.release_dir not in UBUNTU_RELEASES:
+        raise _fail(k, f"no Ubuntu release with directory {k.release_dir}")
+    codename, base, ga_abi = UBUNTU_RELEASES[k.release_dir]
+    m = UBUNTU_UNAME.match(k.uname)
+    if m is None:
+        raise _fail(k, "not an Ubuntu kernel release (X.Y.Z-ABI-flavour)")
+    series, abi, flavour = m["series"], int(m["abi"]), m["flavour"]
+    source = ubuntu_source(codename, base, series, flavour)
+    # Backported kernels carry ~<release>.N (linux-hwe-5.4 5.4.0-42.46~18.04.1).
+    backport = "" if series == base else f"~{k.release_dir}.1"
+    version = f"{series}.{m['micro']}-{abi}.{abi + 1}{backport}"
+    # The release pocket holds what the release shipped; later ABIs are -updates.
+    pocket = "" if (series == base and abi == ga_abi) else "-updates"
+    component = "universe" if flavour in UBUNTU_UNIVERSE_FLAVOURS else "main"
+    uarch = DEB_ARCH[k.arch]
+    # Signed kernels (amd64 from 4.15, arm64 from 5.4) keep vmlinux in the
+    # -unsigned- dbgsym; the plain one beside it is nearly empty.
+    signed = (uarch == "amd64" and _ver(series) >= (4, 15)) or _ver(series) >= (5, 4)
+    names = [f"linux-image-{k.uname}-dbgsym"]
+    if signed:
+        names.insert(0, f"linux-image-unsigned-{k.uname}-dbgsym")
+    return codename + pocket, component, source, version, names
+
+
+def publish_launchpad(lp: LaunchpadStandIn, files: Path, kernels: Sequence[ArchivedKernel]) -> int:
+    """Every kernel's dbgsyms as Launchpad publications of its series (it keeps them all).
+
+    Each publication needs a file of its own name (binaryFileUrls names it);
+    a few bytes stand for the package, which planning never downloads.
+    """
+    files.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for k in kernels:
+        suite, _, _, version, names = _ubuntu_packages(k)
+        uarch = DEB_ARCH[k.arch]
+        for name in names:
+            path = files / f"{name}_{version}_{uarch}.ddeb"
+            path.write_bytes(name.encode())
+            lp.publish(path, name, version, suite.split("-")[0], uarch, status="Superseded")
+            count += 1
+    return count
+
+
+def publish_ubuntu(
+    mirror: Path, kernels: Sequence[ArchivedKernel], ddebs_share: float = 1.0
+) -> list[str]:
+    """ddebs.ubuntu.com: the kernels ddebs_kept() leaves it (all by default)."""
+    kept = ddebs_kept(kernels, ddebs_share)
     repo = mirror / UBUNTU_HOST
     entries: dict[tuple[str, str, str], list[IndexedDeb]] = defaultdict(list)
     # ddebs publishes every release's suites, whichever kernels the list names.
     codenames = {codename for codename, _, _ in UBUNTU_RELEASES.values()}
     for k in kernels:
-        if k.release_dir not in UBUNTU_RELEASES:
-            raise _fail(k, f"no Ubuntu release with directory {k.release_dir}")
-        codename, base, ga_abi = UBUNTU_RELEASES[k.release_dir]
-        m = UBUNTU_UNAME.match(k.uname)
-        if m is None:
-            raise _fail(k, "not an Ubuntu kernel release (X.Y.Z-ABI-flavour)")
-        series, abi, flavour = m["series"], int(m["abi"]), m["flavour"]
-        source = ubuntu_source(codename, base, series, flavour)
-        # Backported kernels carry ~<release>.N (linux-hwe-5.4 5.4.0-42.46~18.04.1).
-        backport = "" if series == base else f"~{k.release_dir}.1"
-        version = f"{series}.{m['micro']}-{abi}.{abi + 1}{backport}"
-        # The release pocket holds what the release shipped; later ABIs are -updates.
-        pocket = "" if (series == base and abi == ga_abi) else "-updates"
-        component = "universe" if flavour in UBUNTU_UNIVERSE_FLAVOURS else "main"
+        suite, component, source, version, names = _ubuntu_packages(k)
+        if k not in kept:
+            continue  # dropped from ddebs: Launchpad still has it
         uarch = DEB_ARCH[k.arch]
-        # Signed kernels (amd64 from 4.15, arm64 from 5.4) keep vmlinux in the
-        # -unsigned- dbgsym; the plain one beside it is nearly empty.
-        signed = (uarch == "amd64" and _ver(series) >= (4, 15)) or _ver(series) >= (5, 4)
-        names = [f"linux-image-{k.uname}-dbgsym"]
-        if signed:
-            names.insert(0, f"linux-image-unsigned-{k.uname}-dbgsym")
         for i, name in enumerate(names):
             size = 900_000_000 if i == 0 else 12_000
-            entries[(codename + pocket, component, uarch)].append(
+            entries[(suite, component, uarch)].append(
                 IndexedDeb(name, version, uarch, source, size, _digest(name), "ddeb")
             )
     suites = []
@@ -498,6 +566,19 @@ class Coverage:
     plan_errors: tuple[str, ...]
     # (distro dir, release dir, arch) that some release with hub: true builds
     built_dirs: frozenset[tuple[str, str, str]]
+    # archive path -> the repository whose package the plan names for it
+    planned_by: dict[str, str] = field(default_factory=dict)
+    # fallback sources that failed (plan --json "incomplete")
+    plan_warnings: tuple[str, ...] = ()
+
+    def by_repository(self) -> dict[str, dict[str, int]]:
+        """distribution -> {repository: kernels of the list it planned}."""
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for k in self.wanted:
+            repo = self.planned_by.get(k.path)
+            if repo is not None:
+                counts[k.distro][repo] += 1
+        return {d: dict(sorted(c.items())) for d, c in sorted(counts.items())}
 
     def missed(self) -> list[ArchivedKernel]:
         return [k for k in self.wanted if k.path not in self.planned]
@@ -513,7 +594,11 @@ class Coverage:
 
 
 def measure(
-    kernels: Sequence[ArchivedKernel], hub_root: Path, work: Path, distros: Sequence[str] = ()
+    kernels: Sequence[ArchivedKernel],
+    hub_root: Path,
+    work: Path,
+    distros: Sequence[str] = (),
+    ddebs_share: float = DEFAULT_DDEBS_SHARE,
 ) -> Coverage:
     """Lay out the upstreams for the kernels, serve them, run `btfhub plan --json`."""
     by_distro: dict[str, list[ArchivedKernel]] = defaultdict(list)
@@ -525,8 +610,12 @@ def measure(
     hosts: set[str] = set()
     skipped: dict[str, str] = {}
     wanted: list[ArchivedKernel] = []
+    publishers: dict[str, Publisher] = {
+        **PUBLISHERS,
+        "ubuntu": functools.partial(publish_ubuntu, ddebs_share=ddebs_share),
+    }
     for distro, ks in sorted(by_distro.items()):
-        publisher = PUBLISHERS.get(distro)
+        publisher = publishers.get(distro)
         gap = catalog_gap(catalog, distro)
         if publisher is None or gap is not None:
             skipped[distro] = NOT_LAID_OUT.get(distro, gap or "no upstream layout known")
@@ -544,23 +633,52 @@ def measure(
         if r.hub is True
         for arch in r.architectures
     )
-    planned: set[str] = set()
+    planned: dict[str, str] = {}
     errors: list[str] = []
-    with MirrorServer(mirror) as server:
+    warnings: list[str] = []
+    with ExitStack() as stack:
+        server = stack.enter_context(MirrorServer(mirror))
+        extra: list[str] = []
+        if "ubuntu" in laid_out:
+            # Launchpad's API is no static tree: its stand-in serves it beside the mirror.
+            lp = stack.enter_context(LaunchpadStandIn())
+            publish_launchpad(lp, work / "launchpad", [k for k in wanted if k.distro == "ubuntu"])
+            extra = lp.mirror_pairs()
         for manifest in manifests:
-            doc = run_plan(hub_root, work / "cache", server.url, sorted(hosts), manifest)
-            planned.update(k["archive_path"] for k in doc["kernels"])
+            doc = run_plan(hub_root, work / "cache", server.url, sorted(hosts), manifest, extra)
+            planned.update(
+                (k["archive_path"], (k["package"] or {}).get("repository", "?"))
+                for k in doc["kernels"]
+            )
             errors += [
                 f"{e['distro']}/{e['release']}/{e['arch']}: {e['message']}" for e in doc["errors"]
             ]
-    return Coverage(tuple(sorted(wanted)), frozenset(planned), skipped, tuple(errors), built_dirs)
+            warnings += [
+                f"{e['distro']}/{e['release']}/{e['arch']}: {e['repository']}: {e['message']}"
+                for e in doc.get("incomplete", [])
+            ]
+    return Coverage(
+        tuple(sorted(wanted)),
+        frozenset(planned),
+        skipped,
+        tuple(errors),
+        built_dirs,
+        planned,
+        tuple(warnings),
+    )
 
 
 def run_plan(
-    hub_root: Path, cache: Path, server_url: str, hosts: Sequence[str], manifest: str
+    hub_root: Path,
+    cache: Path,
+    server_url: str,
+    hosts: Sequence[str],
+    manifest: str,
+    extra_mirrors: Sequence[str] = (),
 ) -> Any:
-    """`btfhub plan --json --distro MANIFEST`, every upstream host rewritten to the mirror."""
-    mirrors = []
+    """`btfhub plan --json --distro MANIFEST`, every upstream host rewritten to the mirror
+    (extra_mirrors: further FROM=TO pairs, e.g. Launchpad's to its stand-in)."""
+    mirrors = [arg for pair in extra_mirrors for arg in ("--mirror", pair)]
     for host in hosts:
         for scheme in ("http", "https"):
             mirrors += ["--mirror", f"{scheme}://{host}/={server_url}{host}/"]
@@ -602,8 +720,15 @@ def report(cov: Coverage) -> str:
     lines.append(f"{'total':<28} {hit_all:>4}/{len(cov.wanted):<4} {100 * cov.share():5.1f}%")
     for distro, why in sorted(cov.skipped.items()):
         lines.append(f"skipped {distro}: {why}")
+    by_repo = cov.by_repository()
+    if by_repo:
+        lines.append("planned by repository:")
+        for distro, counts in by_repo.items():
+            lines.append(f"  {distro}: " + ", ".join(f"{r} {n}" for r, n in counts.items()))
     for error in cov.plan_errors:
         lines.append(f"plan error: {error}")
+    for warning in cov.plan_warnings:
+        lines.append(f"plan warning: {warning}")
     missed = cov.missed()
     if missed:
         lines.append(f"missed ({len(missed)}):")
@@ -616,12 +741,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("list", nargs="?", type=Path, default=DEFAULT_LIST)
     parser.add_argument("--root", type=Path, default=ROOT, help="the hub (its catalog/)")
     parser.add_argument("--distro", action="append", default=[], help="only these (repeatable)")
+    parser.add_argument(
+        "--ddebs-share",
+        type=float,
+        default=DEFAULT_DDEBS_SHARE,
+        metavar="S",
+        help="share of each Ubuntu kernel group ddebs still indexes, newest first, 0..1 "
+        f"(default {DEFAULT_DDEBS_SHARE}); Launchpad publishes them all",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     try:
         kernels = parse_list(args.list.read_text().splitlines(), str(args.list))
         with tempfile.TemporaryDirectory(prefix="btfhub-coverage-") as tmp:
-            cov = measure(kernels, args.root.resolve(), Path(tmp), args.distro)
+            cov = measure(kernels, args.root.resolve(), Path(tmp), args.distro, args.ddebs_share)
     except (OSError, ValueError, RuntimeError, BtfhubError) as exc:
         print(f"coverage: error: {exc}", file=sys.stderr)
         return 2
@@ -634,6 +767,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "share": round(cov.share(), 4),
                     "skipped": cov.skipped,
                     "plan_errors": list(cov.plan_errors),
+                    "plan_warnings": list(cov.plan_warnings),
+                    "by_repository": cov.by_repository(),
                     "missed": {k.path: cov.why_missed(k) for k in cov.missed()},
                 },
                 sort_keys=True,

@@ -38,6 +38,7 @@ def _source(raw: dict[str, Any]) -> Source:
         repository=raw["repository"],
         suites=tuple(raw.get("suites", ())),
         paths=tuple(raw.get("paths", ())),
+        fallback=raw.get("fallback") is True,
     )
 
 

@@ -23,7 +23,15 @@ from generator.btf.tarball import read_tar_xz_member
 from generator.demokit.bpftool import dump_c
 from generator.demokit.debpkg import build_deb
 from generator.demokit.elf import STRUCT_NAMES, build_elf
-from generator.demokit.mirror import AptPackage, MirrorServer, write_apt_repo, write_rpmmd_repo
+from generator.demokit.mirror import (
+    LAUNCHPAD_API,
+    LAUNCHPAD_DIR,
+    AptPackage,
+    MirrorServer,
+    write_apt_repo,
+    write_empty_launchpad,
+    write_rpmmd_repo,
+)
 from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError
@@ -99,6 +107,8 @@ def build_mirror(work: Path) -> Path:
         )
         # Every ddebs suite has universe too (the GKE kernels are there).
         write_apt_repo(mirror, "ubuntu", suite, "universe", "amd64", [])
+    # Ubuntu's fallback source, Launchpad, publishes nothing more here.
+    write_empty_launchpad(mirror)
     (work / "rpms").mkdir()
     rpm = build_rpm(
         work / "rpms",
@@ -129,7 +139,9 @@ def selection_args(target: DemoTarget) -> list[str]:
 
 
 def mirror_args(server: MirrorServer) -> list[str]:
-    return [f"--mirror={t.upstream}={server.url}{t.prefix}" for t in TARGETS]
+    return [f"--mirror={t.upstream}={server.url}{t.prefix}" for t in TARGETS] + [
+        f"--mirror={LAUNCHPAD_API}={server.url}{LAUNCHPAD_DIR}"
+    ]
 
 
 def trust_args() -> list[str]:

@@ -95,6 +95,10 @@ class Source:
     repository: str
     suites: tuple[str, ...] = ()  # apt: dists/<suite>; launchpad: distro series (focal)
     paths: tuple[str, ...] = ()  # rpm-md, html-listing: relative to the repo URL
+    # A fallback completes the sources before it (Ubuntu: Launchpad after
+    # ddebs). When it fails the release is still listed from the others and
+    # the failure is a warning (UpstreamListing.incomplete), not a lost release.
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,9 @@ class DiscoveryFailure:
     cause: str = ""
     unreachable: bool = False
     host: str = ""  # the host contacted: the URL's, or its mirror's
+    # The repository whose listing failed, when one source's failure is
+    # reported on its own (a fallback); "" when the whole release failed.
+    repository: str = ""
 
 
 @dataclass(frozen=True)
@@ -314,6 +321,9 @@ class Plan:
     # (release, arch) skipped because their repositories need credentials the
     # operator did not give (RHEL, SLES): not a failure of the run.
     needs_credentials: tuple[DiscoveryFailure, ...] = ()
+    # (release, arch) planned from their other sources while a fallback
+    # source failed: kernels only the fallback has are not planned this time.
+    incomplete: tuple[DiscoveryFailure, ...] = ()
 
     def missing(self) -> tuple[PlannedKernel, ...]:
         return tuple(
@@ -407,3 +417,7 @@ class UpstreamListing:
     failures: tuple[DiscoveryFailure, ...] = ()
     # Skipped for want of the operator's credentials (absent from kernels too).
     needs_credentials: tuple[DiscoveryFailure, ...] = ()
+    # Listed (present in kernels) without a fallback source that failed, one
+    # entry per failed source: the listing may lack kernels only it has, so
+    # recording it must not forget what earlier runs listed.
+    incomplete: tuple[DiscoveryFailure, ...] = ()

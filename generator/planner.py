@@ -118,6 +118,7 @@ def plan(
     failures: Sequence[DiscoveryFailure] = (),
     force: bool = False,
     needs_credentials: Sequence[DiscoveryFailure] = (),
+    incomplete: Sequence[DiscoveryFailure] = (),
 ) -> Plan:
     """One PlannedKernel per archive path, sorted by (distro, release, arch, uname).
 
@@ -127,6 +128,10 @@ def plan(
     two releases map a kernel to the same archive path (a series listed by
     two rows of one release directory), the release listed first in the
     manifest claims it, so Plan.missing() never builds a file twice.
+
+    incomplete names listings made without a fallback source that failed:
+    they are planned as they are (an archived kernel absent from a listing is
+    never planned, so nothing is dropped) and the failures carried as warnings.
     """
     known = {(d.id, r.id): (d, r) for d in catalog.distributions for r in d.releases}
     for listing in upstream:
@@ -159,6 +164,7 @@ def plan(
         kernels=tuple(kernels),
         failures=tuple(sorted(failures, key=_failure_order)),
         needs_credentials=tuple(sorted(needs_credentials, key=_failure_order)),
+        incomplete=tuple(sorted(incomplete, key=_failure_order)),
     )
 
 
@@ -181,6 +187,7 @@ def summary(the_plan: Plan) -> dict[str, int]:
     for k in the_plan.kernels:
         counts[k.state.value] += 1
     counts["errors"] = len(the_plan.failures)
+    counts["warnings"] = len(the_plan.incomplete)
     return counts
 
 
@@ -196,12 +203,14 @@ def format_plan(the_plan: Plan) -> str:
             cells = "  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True))
             lines.append(f"{cells}  {row[5]}".rstrip())
     lines += describe_failures(the_plan.failures, "error: ")
+    lines += describe_incomplete(the_plan.incomplete, "warning: ")
     lines += describe_skipped(the_plan.needs_credentials)
     counts = summary(the_plan)
     parts = [f"{counts[s.value]} {s.value}" for s in _SUMMARY_ORDER]
     lines.append(
         f"{len(the_plan.kernels)} kernels: {', '.join(parts)}; "
         f"{counts['errors']} discovery error(s)"
+        + (f"; {counts['warnings']} fallback source(s) failed" if the_plan.incomplete else "")
         + (
             f"; {len(the_plan.needs_credentials)} release/arch need credentials"
             if the_plan.needs_credentials
@@ -248,6 +257,52 @@ def describe_failures(failures: Sequence[DiscoveryFailure], prefix: str) -> list
     return lines
 
 
+def describe_incomplete(incomplete: Sequence[DiscoveryFailure], prefix: str) -> list[str]:
+    """Fallback sources that failed: one line per (repository, reason), naming the releases.
+
+    The releases were planned from their other sources; kernels only the
+    fallback publishes wait for a run that reaches it.
+    """
+    groups: dict[tuple[str, str], set[str]] = {}
+    for f in incomplete:
+        reason = f"{f.host} cannot be reached ({f.cause})" if f.unreachable else f.message
+        groups.setdefault((f.repository, reason), set()).add(f.target.label)
+    lines = []
+    for (repository, reason), targets in sorted(groups.items()):
+        lines.append(
+            f"{prefix}fallback repository {repository} failed: {reason}; "
+            f"{len(targets)} release/arch planned without it: {', '.join(sorted(targets))}"
+        )
+    if any(f.unreachable for f in incomplete):
+        lines.append(MIRROR_HINT)
+    return lines
+
+
+def _failure_json(f: DiscoveryFailure) -> dict[str, Any]:
+    return {
+        "distro": f.target.distro,
+        "release": f.target.release,
+        "arch": f.target.arch,
+        "url": f.url,
+        "message": f.message,
+        "cause": f.cause,
+        "unreachable": f.unreachable,
+        "host": f.host,
+    }
+
+
+def _failure_from_json(e: Mapping[str, Any]) -> DiscoveryFailure:
+    return DiscoveryFailure(
+        ReleaseArch(e["distro"], e["release"], e["arch"]),
+        e["url"],
+        e["message"],
+        e.get("cause", ""),
+        e.get("unreachable", False),
+        e.get("host", ""),
+        e.get("repository", ""),
+    )
+
+
 def _package_json(pkg: KernelPackage | None) -> dict[str, Any] | None:
     if pkg is None:
         return None
@@ -279,18 +334,10 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
             }
             for k in the_plan.kernels
         ],
-        "errors": [
-            {
-                "distro": f.target.distro,
-                "release": f.target.release,
-                "arch": f.target.arch,
-                "url": f.url,
-                "message": f.message,
-                "cause": f.cause,
-                "unreachable": f.unreachable,
-                "host": f.host,
-            }
-            for f in the_plan.failures
+        "errors": [_failure_json(f) for f in the_plan.failures],
+        # Planned all the same, from the release's other sources.
+        "incomplete": [
+            {**_failure_json(f), "repository": f.repository} for f in the_plan.incomplete
         ],
         "needs_credentials": [
             {
@@ -316,17 +363,9 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
     if found:
         raise jsonschemas.DocumentInvalid(f"{source}: not a `btfhub plan --json` document", found)
     kernels = tuple(_kernel_from_json(k, source) for k in doc["kernels"])
-    failures = tuple(
-        DiscoveryFailure(
-            ReleaseArch(e["distro"], e["release"], e["arch"]),
-            e["url"],
-            e["message"],
-            e.get("cause", ""),
-            e.get("unreachable", False),
-            e.get("host", ""),
-        )
-        for e in doc["errors"]
-    )
+    failures = tuple(_failure_from_json(e) for e in doc["errors"])
+    # Absent from plans written before fallback sources existed.
+    incomplete = tuple(_failure_from_json(e) for e in doc.get("incomplete", []))
     # Absent from plans written before the subscription repositories existed.
     needs_credentials = tuple(
         DiscoveryFailure(
@@ -334,7 +373,12 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
         )
         for e in doc.get("needs_credentials", [])
     )
-    return Plan(kernels=kernels, failures=failures, needs_credentials=needs_credentials)
+    return Plan(
+        kernels=kernels,
+        failures=failures,
+        needs_credentials=needs_credentials,
+        incomplete=incomplete,
+    )
 
 
 def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:

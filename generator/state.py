@@ -84,19 +84,25 @@ class HubState:
     # archive listing skip hashing files git reports unchanged (see archive.py).
     files: dict[str, FileDigest] = field(default_factory=dict)
 
-    def record_listing(self, target: ReleaseArch, packages: Sequence[KernelPackage]) -> None:
+    def record_listing(
+        self, target: ReleaseArch, packages: Sequence[KernelPackage], complete: bool = True
+    ) -> None:
         """Replace the list for (distro, release, arch), keeping known outcomes.
 
         The caller lists preferred packages first: when two packages carry
         the same uname the first one is kept (see Repository.packages).
+        An incomplete listing (a fallback source failed) adds and updates but
+        forgets nothing: a kernel it lacks may be one only the fallback has.
         """
         old = self.lists.get(target, {})
-        new: dict[str, KnownKernel] = {}
+        new: dict[str, KnownKernel] = {} if complete else dict(old)
+        seen: set[str] = set()
         for pkg in packages:
             if pkg.arch != target.arch:
                 raise ValueError(f"package {pkg.name} is {pkg.arch}, listed for {target.arch}")
-            if pkg.uname in new:
+            if pkg.uname in seen:
                 continue
+            seen.add(pkg.uname)
             previous = old.get(pkg.uname)
             new[pkg.uname] = KnownKernel.from_package(
                 pkg, previous.outcome if previous is not None else None

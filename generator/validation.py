@@ -286,6 +286,20 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
                 "a launchpad URL names an archive, e.g. "
                 "https://api.launchpad.net/1.0/ubuntu/+archive/primary",
             )
+        elif kind == "launchpad" and isinstance(url, str) and not url.startswith("https://"):
+            # No signature covers the API's answers (file URLs, sizes, SHA-256):
+            # TLS to Launchpad is all that vouches for them.
+            yield _at(
+                doc, (*path, "url"), "a launchpad URL is https: TLS is all that vouches for it"
+            )
+        if kind == "launchpad" and repo.get("unsigned") is not True:
+            # Nothing can sign it (it has no keyring key), and a run, plan and
+            # index.json must say which files no signature vouches for.
+            yield _at(
+                doc,
+                path,
+                "a launchpad repository says `unsigned: true`: its API answers carry no signature",
+            )
 
 
 def _keyring_rules(root: Path, doc: ManifestDocument) -> Iterator[Diagnostic]:
@@ -403,6 +417,12 @@ def _source_rules(
             yield _at(doc, spath, f"repository {rid!r} is {kinds[rid]}: the source needs suites")
         elif kinds[rid] in KIND_PATHS and "paths" not in source:
             yield _at(doc, spath, f"repository {rid!r} is {kinds[rid]}: the source needs paths")
+        if j == 0 and source.get("fallback") is True:
+            # A fallback completes earlier sources: alone, a failure of it would
+            # pass for a release listed in full with nothing in it.
+            yield _at_key(
+                doc, (*spath, "fallback"), "the first source is not a fallback: nothing before it"
+            )
         kind = kinds.get(rid)
         for key, owners in (("paths", KIND_SUITES), ("suites", KIND_PATHS)):
             if kind in owners and key in source:

@@ -83,7 +83,8 @@ def fixture_elf_with_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mirror_server(tmp_path: Path) -> Iterator[FaultyMirror]:
     """A real HTTP upstream on 127.0.0.1 serving tmp_path/"mirror"; failures on demand.
 
-    FaultyMirror (tests/kit/mirror.py): the demo's MirrorServer plus fault injection.
+    FaultyMirror (tests/kit/mirror.py): the demo's MirrorServer plus fault injection;
+    it serves an empty Launchpad archive too (hubkit.HOSTS maps the API to it).
     """
     with FaultyMirror(tmp_path / "mirror") as server:
         yield server

@@ -28,7 +28,7 @@ from generator.lock import LOCK_NAME
 from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
-from tests.kit.mirror import FaultyMirror
+from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR, FaultyMirror
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,8 @@ HOSTS = {
     "http://ddebs.ubuntu.com/": "ubuntu/",
     "http://debuginfo.centos.org/": "centos/",
     "https://archives.fedoraproject.org/": "fedora/",
+    # Ubuntu's fallback: the empty archive conftest's mirror_server writes.
+    LAUNCHPAD_API: LAUNCHPAD_DIR,
 }
 FEDORA_LINUX = "fedora/pub/archive/fedora/linux"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from generator.demokit.debpkg import build_deb
 from generator.demokit.mirror import write_apt_repo
 from generator.render import BEGIN_MARKER, END_MARKER
+from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR
 
 # The commit author of the tests' hubs (BTFHUB_GIT_AUTHOR, set by tests/conftest.py).
 BOT = "Hub Bot <bot@example.org>"
@@ -182,7 +183,7 @@ def publish(
 
 
 # Public prefix -> directory below the server root holding that repository.
-HOSTS = {UBUNTU_URL: "ubuntu/", DEBIAN_URL: "debian/"}
+HOSTS = {UBUNTU_URL: "ubuntu/", DEBIAN_URL: "debian/", LAUNCHPAD_API: LAUNCHPAD_DIR}
 
 
 def committed(root: Path, rev: str = "HEAD") -> list[str]:

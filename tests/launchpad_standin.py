@@ -85,7 +85,11 @@ class Publication:
 class LaunchpadStandIn(LocalServer):
     def __init__(self) -> None:
         self.publications: list[Publication] = []
+        self._by_id: dict[int, Publication] = {}
+        self._by_file: dict[str, Publication] = {}
         self.log: list[str] = []  # request paths with their query, in order
+        # While set, every request is answered with this HTTP status (an outage).
+        self.failing: int | None = None
         self._lock = threading.Lock()
         super().__init__(_handler_for(self))
 
@@ -108,6 +112,10 @@ class LaunchpadStandIn(LocalServer):
                 len(self.publications) + 1, name, version, series, arch, path, status, sha256
             )
             self.publications.append(pub)
+            # Lookups by id and file name stay cheap with thousands published
+            # (bench/coverage.py); the first publication of a file serves it.
+            self._by_id[pub.id] = pub
+            self._by_file.setdefault(path.name, pub)
         return pub
 
     def requests_for(self, fragment: str) -> list[str]:
@@ -143,12 +151,19 @@ class LaunchpadStandIn(LocalServer):
 
     def publication(self, pub_id: int) -> Publication | None:
         with self._lock:
-            return next((p for p in self.publications if p.id == pub_id), None)
+            return self._by_id.get(pub_id)
+
+    def publication_of_file(self, name: str) -> Publication | None:
+        with self._lock:
+            return self._by_file.get(name)
 
 
 def _handler_for(stand_in: LaunchpadStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in separate writes: without this, Nagle and
+        # the client's delayed ACK cost ~40 ms an answer on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -174,6 +189,9 @@ def _handler_for(stand_in: LaunchpadStandIn) -> type[BaseHTTPRequestHandler]:
             query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
             with stand_in._lock:
                 stand_in.log.append(self.path)
+                failing = stand_in.failing
+            if failing is not None:
+                return self._send(failing, b"Launchpad is down\n", "text/plain", {})
             archive = f"/api/1.0/{ARCHIVE}"
             if path == archive and query.get("ws.op") == "getPublishedBinaries":
                 self._json(stand_in.published_binaries(query))
@@ -187,7 +205,7 @@ def _handler_for(stand_in: LaunchpadStandIn) -> type[BaseHTTPRequestHandler]:
                 self._json([meta] if query.get("include_meta") == "true" else [meta["url"]])
             elif path.startswith(f"/lp/{ARCHIVE}/+files/"):
                 name = path.rsplit("/", 1)[1]
-                pub = next((p for p in stand_in.publications if p.path.name == name), None)
+                pub = stand_in.publication_of_file(name)
                 if pub is None:
                     return self._missing()
                 self._send(303, b"", "text/plain", {"Location": f"/librarian/{pub.id}/{name}"})

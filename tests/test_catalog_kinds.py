@@ -137,6 +137,8 @@ def test_new_kinds_are_validated_with_positions(
     out = capsys.readouterr().out.splitlines()
     assert code == 1
     assert out == [
+        "catalog/x.yaml:8:5: repositories[0]: a launchpad repository says `unsigned: true`: "
+        "its API answers carry no signature",
         "catalog/x.yaml:10:10: repositories[0].url: a launchpad URL names an archive, "
         "e.g. https://api.launchpad.net/1.0/ubuntu/+archive/primary",
         "catalog/x.yaml:11:16: repositories[0].packages[0]: "
@@ -158,4 +160,52 @@ def test_new_kinds_are_validated_with_positions(
         "the source needs paths",
         "catalog/x.yaml:33:9: releases[0].sources[1].suites: "
         "repository 'listing' is html-listing: it has no suites",
+    ]
+
+
+FALLBACK_RULES = """\
+# yaml-language-server: $schema=../schemas/manifest.schema.json
+title: X
+archive_dir: x
+directory: "1"
+columns:
+  - {header: X, field: name}
+repositories:
+  - id: lp
+    kind: launchpad
+    url: http://api.launchpad.net/1.0/ubuntu/+archive/primary
+    unsigned: true
+    packages: ["linux-image-{uname}-dbgsym"]
+releases:
+  - name: A
+    kernel: "5.4"
+    hub: true
+    sources:
+      - {repository: lp, suites: [focal], fallback: true}
+  - name: B
+    kernel: "5.8"
+    hub: true
+    sources:
+      - {repository: lp, suites: [focal]}
+      - {repository: lp, suites: [groovy], fallback: yes please}
+"""
+
+
+def test_launchpad_is_https_and_a_fallback_never_comes_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog/x.yaml").write_text(FALLBACK_RULES)
+
+    code = main(["validate", "--root", str(tmp_path)])
+
+    out = [line for line in capsys.readouterr().out.splitlines() if line.startswith("catalog/")]
+    assert code == 1
+    assert out == [
+        "catalog/x.yaml:10:10: repositories[0].url: a launchpad URL is https: "
+        "TLS is all that vouches for it",
+        "catalog/x.yaml:18:43: releases[0].sources[0].fallback: "
+        "the first source is not a fallback: nothing before it",
+        "catalog/x.yaml:24:54: releases[1].sources[1].fallback: "
+        "expected true or false, got 'yes please'",
     ]

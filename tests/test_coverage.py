@@ -115,7 +115,8 @@ def test_a_distribution_the_catalog_lacks_is_skipped_saying_why(tmp_path: Path) 
 
 
 def test_the_measure_sees_a_catalog_that_misses_a_component(tmp_path: Path) -> None:
-    """Without universe, the GKE kernels the public hub carries are not planned."""
+    """Without universe, ddebs' GKE kernels are not read: only Launchpad, the fallback,
+    still plans them, and the counts by repository show it."""
     hub = tmp_path / "hub"
     shutil.copytree(REPO / "catalog", hub / "catalog")
     shutil.copytree(REPO / "schemas", hub / "schemas")
@@ -124,10 +125,40 @@ def test_the_measure_sees_a_catalog_that_misses_a_component(tmp_path: Path) -> N
     assert "components: [main, universe]" in text
     manifest.write_text(text.replace("components: [main, universe]", "components: [main]"))
     kernels = [k for k in _slice() if k.distro == "ubuntu"]
-    result = cov.measure(kernels, hub, tmp_path / "work")
-    missed = {k.uname for k in result.missed()}
-    assert missed and all(u.endswith(("-gke", "-gkeop")) for u in missed), missed
-    assert result.why_missed(result.missed()[0]).startswith("published upstream, but")
+    result = cov.measure(kernels, hub, tmp_path / "work", ddebs_share=1.0)
+    assert result.missed() == []
+    gke = [k.path for k in kernels if k.uname.endswith(("-gke", "-gkeop"))]
+    assert gke and {result.planned_by[p] for p in gke} == {"launchpad"}
+    others = [k.path for k in kernels if k.path not in gke]
+    assert {result.planned_by[p] for p in others} == {"ddebs"}
+
+
+def test_ddebs_keeps_the_newest_share_of_each_flavour_and_launchpad_plans_the_rest(
+    tmp_path: Path,
+) -> None:
+    lines = [f"ubuntu/20.04/x86_64/5.4.0-{abi}-generic.btf.tar.xz" for abi in (26, 42, 99)]
+    lines += ["ubuntu/20.04/x86_64/5.4.0-1033-gke.btf.tar.xz"]
+    kernels = cov.parse_list(lines)
+    # ceil(0.5 x 3) = 2 of the generic kernels, ceil(0.5 x 1) = 1 of the gke one.
+    assert {k.uname for k in cov.ddebs_kept(kernels, 0.5)} == {
+        "5.4.0-42-generic",
+        "5.4.0-99-generic",
+        "5.4.0-1033-gke",
+    }
+    assert cov.ddebs_kept(kernels, 0.0) == set()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        cov.ddebs_kept(kernels, 1.5)
+
+    result = cov.measure(kernels, REPO, tmp_path / "half", ("ubuntu",), ddebs_share=0.5)
+    assert result.missed() == [] and result.plan_warnings == ()
+    assert result.by_repository() == {"ubuntu": {"ddebs": 3, "launchpad": 1}}
+    assert result.planned_by["archive/ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz"] == (
+        "launchpad"
+    )
+    assert "  ubuntu: ddebs 3, launchpad 1" in cov.report(result)
+    # ddebs keeping nothing: Launchpad plans every kernel.
+    none = cov.measure(kernels, REPO, tmp_path / "none", ("ubuntu",), ddebs_share=0.0)
+    assert none.missed() == [] and none.by_repository() == {"ubuntu": {"launchpad": 4}}
 
 
 def _packages(path: Path) -> dict[str, dict[str, str]]:
@@ -357,3 +388,10 @@ def test_a_release_whose_discovery_fails_is_reported_not_fatal(tmp_path: Path) -
     assert result.plan_errors and all("xenial-hwe/Release" in e for e in result.plan_errors)
     assert [k.release_dir for k in result.missed()] == ["16.04"]
     assert "plan error: ubuntu/xenial" in cov.report(result)
+
+
+def test_a_share_outside_0_to_1_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "list.txt"
+    good.write_text("ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz\n")
+    assert cov.main([str(good), "--ddebs-share", "1.5", "--distro", "ubuntu"]) == 2
+    assert "--ddebs-share 1.5: a share is between 0 and 1" in capsys.readouterr().err

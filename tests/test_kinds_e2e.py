@@ -26,6 +26,7 @@ from generator.demokit.mirror import AptPackage, write_rpmmd_repo
 from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer
 from tests.hubkit import (
+    HOSTS,
     REPO,
     archive_files,
     btfhub,
@@ -40,7 +41,7 @@ from tests.hubkit import (
     write_ubuntu,
 )
 from tests.kit.listing import write_html_listing
-from tests.kit.mirror import FaultyMirror
+from tests.kit.mirror import LAUNCHPAD_API, FaultyMirror
 from tests.launchpad_standin import LaunchpadStandIn
 from tests.tls_mirror import ClientCertMirrorServer, make_pki
 
@@ -498,7 +499,9 @@ def test_launchpad_fills_in_what_ddebs_no_longer_indexes(
     with LaunchpadStandIn() as lp:
         for pkg in (current, old):  # Launchpad has both; ddebs only the current one
             lp.publish(pkg.path, pkg.package, pkg.version, "focal", status="Superseded")
-        plan = btfhub(capsys, hub, "plan", "--json", *lp_args(lp), *mirror_args(mirror_server))
+        ddebs_only = {k: v for k, v in HOSTS.items() if k != LAUNCHPAD_API}
+        mirrors = mirror_args(mirror_server, ddebs_only)
+        plan = btfhub(capsys, hub, "plan", "--json", *lp_args(lp), *mirrors)
     assert plan.code == 0, plan.err
     doc = json.loads(plan.out)
     assert doc["errors"] == []

@@ -276,6 +276,7 @@ def test_plan_to_json() -> None:
         "failed": 0,
         "ships-btf": 0,
         "errors": 1,
+        "warnings": 0,
     }
 
 
@@ -347,9 +348,23 @@ def test_plan_json_round_trips_for_the_build_jobs() -> None:
         archived={"archive/ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz"},
         outcomes={},
         failures=[failure("ubuntu", "focal", "arm64", "http://x/", "boom")],
+        incomplete=[
+            DiscoveryFailure(
+                ReleaseArch("ubuntu", "focal", "x86_64"),
+                "https://lp/",
+                "HTTP 500",
+                "HTTP 500 Internal Server Error",
+                repository="launchpad",
+            )
+        ],
     )
     doc = json.loads(json.dumps(plan_to_json(the_plan)))
+    assert doc["incomplete"][0]["repository"] == "launchpad"
+    assert doc["summary"]["warnings"] == 1
     assert plan_from_json(doc) == the_plan
+    # Plans written before fallback sources existed have no "incomplete".
+    del doc["incomplete"]
+    assert plan_from_json(doc).incomplete == ()
     with pytest.raises(BtfhubError, match=r"p\.json: not a `btfhub plan --json` document"):
         plan_from_json({"kernels": [{"distro": "ubuntu"}]}, "p.json")
 

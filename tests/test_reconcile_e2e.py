@@ -443,7 +443,9 @@ def test_rerun_downloads_nothing_and_changes_nothing(
         mirror_server,
         FOCAL,
         "summary: 0 built, 2 already there, 1 ship their own BTF, 0 failed",
-        {f"/ubuntu/dists/{s}/InRelease" for s in ("focal", "focal-updates", "focal-proposed")},
+        {f"/ubuntu/dists/{s}/InRelease" for s in ("focal", "focal-updates", "focal-proposed")}
+        # Launchpad, the fallback: its (empty) publication list, revalidated.
+        | {"/launchpad/api/1.0/ubuntu/+archive/primary"},
     )
 
 
@@ -714,6 +716,7 @@ def test_plan_json_and_dry_run(
         "failed": 1,
         "ships-btf": 1,
         "errors": 0,
+        "warnings": 0,
     }
     assert data["errors"] == []
 

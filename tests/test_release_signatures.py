@@ -197,13 +197,20 @@ def test_unsigned_true_is_the_only_way_and_it_shows(
     assert run.code == 0, run.err
     assert "unsigned: ubuntu/ddebs (http://ddebs.ubuntu.com/)" in run.out
     doc = plan_json(capsys, hub, mirror_server, *FOCAL)
+    # Launchpad, the shipped fallback, is unsigned by nature (its API signs nothing).
     assert doc["unsigned_repositories"] == [
-        {"distro": "ubuntu", "repository": "ddebs", "url": "http://ddebs.ubuntu.com/"}
+        {"distro": "ubuntu", "repository": "ddebs", "url": "http://ddebs.ubuntu.com/"},
+        {
+            "distro": "ubuntu",
+            "repository": "launchpad",
+            "url": "https://api.launchpad.net/1.0/ubuntu/+archive/primary",
+        },
     ]
     run = reconcile(capsys, hub, mirror_server, *FOCAL)
     assert run.code == 0, run.err
-    assert load_index(hub)["distributions"]["ubuntu"]["unsigned_repositories"] == ["ddebs"]
-    # The shipped catalog names a keyring everywhere: index.json says nothing is unsigned.
+    unsigned = load_index(hub)["distributions"]["ubuntu"]["unsigned_repositories"]
+    assert unsigned == ["ddebs", "launchpad"]
+    # The shipped catalog names a keyring for every other repository.
     assert "unsigned_repositories" not in load_index(hub)["distributions"]["centos7"]
 
 

@@ -51,6 +51,18 @@ def pkg(uname: str, arch: str = "x86_64", name: str | None = None) -> KernelPack
     )
 
 
+def test_an_incomplete_listing_updates_and_forgets_nothing() -> None:
+    """Listed without a failed fallback source: what it lacks may be the fallback's."""
+    d = HubState()
+    d.record_listing(FOCAL, [pkg("5.4.0-1"), pkg("5.4.0-2")])
+    d.record_outcome(failed(FOCAL.kernel("5.4.0-1")))
+    d.record_listing(FOCAL, [pkg("5.4.0-2", name="newer"), pkg("5.4.0-3")], complete=False)
+    listed = d.known(FOCAL)
+    assert listed is not None and sorted(listed) == ["5.4.0-1", "5.4.0-2", "5.4.0-3"]
+    assert listed["5.4.0-2"].package_name == "newer"
+    assert d.outcomes() == {FOCAL.kernel("5.4.0-1"): failed(FOCAL.kernel("5.4.0-1"))}
+
+
 def test_record_listing_replaces_the_list_and_keeps_outcomes_of_listed_kernels() -> None:
     d = HubState()
     d.record_listing(FOCAL, [pkg("5.4.0-1"), pkg("5.4.0-2")])

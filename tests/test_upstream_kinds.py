@@ -234,10 +234,11 @@ def test_launchpad_lists_dbgsyms_across_pages_and_carries_size_and_sha256(
     assert found[0].sha256 == hashlib.sha256(stub_only.read_bytes()).hexdigest()
     assert found[1].url == (f"https://launchpad.net/ubuntu/+archive/primary/+files/{new.name}")
     assert found[1].format == "deb"
-    # "linux-image-" covers "linux-image-unsigned-": one query, several pages of it.
+    # One query per flavour for its dbgsyms (both patterns end in -dbgsym), over
+    # several pages; the lowlatency and non-dbgsym decoys are not even sent.
     queries = stand_in.requests_for("getPublishedBinaries")
-    assert all("binary_name=linux-image-&" in q for q in queries)
-    assert len(queries) > 2
+    assert all("binary_name=-generic-dbgsym&" in q for q in queries)
+    assert len(queries) == 3  # 5 generic dbgsyms of focal/amd64, 2 a page
     # File metadata is asked for the winners only.
     assert len(stand_in.requests_for("binaryFileUrls")) == 2
 
@@ -326,3 +327,33 @@ def test_launchpad_file_list_is_fetched_once_per_kernel_with_a_cache(
             assert pkg.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert len(stand_in.requests_for("binaryFileUrls")) == 1
     assert len(stand_in.requests_for("getPublishedBinaries")) == 2  # the listing may move on
+
+
+@pytest.mark.parametrize(
+    ("packages", "flavours", "names"),
+    [
+        # Ubuntu's: both patterns end in -dbgsym, so one query per flavour covers both.
+        (
+            ("linux-image-unsigned-{uname}-dbgsym", "linux-image-{uname}-dbgsym"),
+            ("generic", "aws", "gke", "gkeop"),
+            ["-aws-dbgsym", "-generic-dbgsym", "-gke-dbgsym", "-gkeop-dbgsym"],
+        ),
+        # No flavours: the beginnings, "linux-image-" covering "linux-image-unsigned-".
+        (
+            ("linux-image-unsigned-{uname}-dbgsym", "linux-image-{uname}-dbgsym"),
+            (),
+            ["linux-image-"],
+        ),
+        # A pattern ending at {uname}: its names need not hold -<flavour>-dbgsym.
+        (
+            ("linux-image-{uname}-dbgsym", "kernel-{uname}"),
+            ("generic",),
+            ["kernel-", "linux-image-"],
+        ),
+    ],
+)
+def test_launchpad_query_names_are_substrings_of_every_wanted_name(
+    packages: tuple[str, ...], flavours: tuple[str, ...], names: list[str]
+) -> None:
+    repo = Repository("lp", "launchpad", LP_REPO.url, packages=packages, flavours=flavours)
+    assert launchpad.query_names(repo, "amd64") == names

@@ -9,17 +9,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from generator.model import DiscoveryFailure, KernelOutcome, KernelState
-from generator.planner import describe_failures, describe_skipped
+from generator.planner import (
+    MIRROR_HINT,
+    describe_failures,
+    describe_incomplete,
+    describe_skipped,
+)
 from generator.progress import Reporter
 
 if TYPE_CHECKING:
     from generator.hub.run import ReconcileReport
 
 
-def report_failures(reporter: Reporter, failures: tuple[DiscoveryFailure, ...]) -> None:
-    """Discovery failures: one line per unreachable host, one per other failure."""
+def report_failures(
+    reporter: Reporter,
+    failures: tuple[DiscoveryFailure, ...],
+    incomplete: tuple[DiscoveryFailure, ...] = (),
+) -> None:
+    """Discovery failures: one line per unreachable host, one per other failure;
+    then the fallback sources that failed (their releases were listed without them)."""
     for line in describe_failures(failures, "FAILED "):
         reporter.note(line)
+    for line in describe_incomplete(incomplete, ""):
+        if line == MIRROR_HINT:
+            reporter.note(line)
+        else:
+            reporter.warning(line)
 
 
 def report_failed_kernels(reporter: Reporter, outcomes: tuple[KernelOutcome, ...]) -> int:
@@ -29,8 +44,13 @@ def report_failed_kernels(reporter: Reporter, outcomes: tuple[KernelOutcome, ...
     return len(failed)
 
 
-def undiscovered(failures: tuple[DiscoveryFailure, ...]) -> str:
-    return f", {len(failures)} release/arch could not be discovered" if failures else ""
+def undiscovered(
+    failures: tuple[DiscoveryFailure, ...], incomplete: tuple[DiscoveryFailure, ...] = ()
+) -> str:
+    text = f", {len(failures)} release/arch could not be discovered" if failures else ""
+    if incomplete:
+        text += f", {len(incomplete)} release/arch listed without a failed fallback source"
+    return text
 
 
 def report_summary(reporter: Reporter, report: ReconcileReport) -> None:
@@ -40,7 +60,7 @@ def report_summary(reporter: Reporter, report: ReconcileReport) -> None:
         1 for o in outcomes if o.state is KernelState.SHIPS_BTF
     )
     already = sum(1 for k in report.plan.kernels if k.state is KernelState.ARCHIVED)
-    report_failures(reporter, report.failures)
+    report_failures(reporter, report.failures, report.incomplete)
     failed = report_failed_kernels(reporter, outcomes)
     skipped = report.plan.needs_credentials
     for line in describe_skipped(skipped):
@@ -48,6 +68,6 @@ def report_summary(reporter: Reporter, report: ReconcileReport) -> None:
     reporter.info(
         f"summary: {built} built, {already} already there, {ships} ship their own BTF, "
         f"{failed} failed"
-        + undiscovered(report.failures)
+        + undiscovered(report.failures, report.incomplete)
         + (f", {len(skipped)} release/arch need credentials" if skipped else "")
     )

@@ -1,7 +1,8 @@
 """`btfhub plan`: what upstream publishes and what the archive lacks (reads, never writes).
 
 Exit 0 when every selected release was discovered, 1 when any discovery
-failed; the plan (table or JSON) is printed either way.
+failed, a fallback source included (its release is planned from the other
+sources, with a warning); the plan (table or JSON) is printed either way.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         if args.shards:
             out.update(shards_to_json(split_plan(the_plan.missing(), args.shards)))
         print(json.dumps(out, sort_keys=True, indent=2))
-        report_failures(Reporter(), the_plan.failures)  # stderr: stdout stays JSON
+        # stderr: stdout stays JSON
+        report_failures(Reporter(), the_plan.failures, the_plan.incomplete)
     else:
         print(format_plan(the_plan))
         for u in unsigned:
@@ -59,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
                 f"unsigned: {u['distro']}/{u['repository']} ({u['url']}): its manifest says "
                 "`unsigned: true`, so no signature vouches for what is built from it"
             )
-    return 1 if the_plan.failures else 0
+    # A failed fallback source counts like a failed discovery: the plan is
+    # printed and usable, the exit status says it is not complete.
+    return 1 if the_plan.failures or the_plan.incomplete else 0
 
 
 def unsigned_repositories(catalog: Catalog, distro: str | None) -> list[dict[str, str]]:

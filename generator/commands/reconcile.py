@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             print(format_plan(the_plan))
             missing = the_plan.missing()
             print(f"dry run: {len(missing)} kernel(s) to build")
-            return 1 if missing or the_plan.failures else 0
+            return 1 if missing or the_plan.failures or the_plan.incomplete else 0
         reporter = Reporter()
         options = build_options(args)
         with HubLock(args.root):

@@ -96,22 +96,25 @@ def run(args: argparse.Namespace) -> int:
             recorded = record_only(
                 root, catalog, client, selection(args), args.force, given, reporter
             )
-            report_failures(reporter, recorded.failures)
+            report_failures(reporter, recorded.failures, recorded.incomplete)
             failed = report_failed_kernels(reporter, recorded.outcomes)
             ships = sum(1 for o in recorded.outcomes if o.state is KernelState.SHIPS_BTF)
             reporter.info(
                 f"summary: recorded {failed} failed and {ships} shipping their own BTF"
-                + undiscovered(recorded.failures)
+                + undiscovered(recorded.failures, recorded.incomplete)
             )
             listing, outcomes, failures = recorded.listing, recorded.outcomes, recorded.failures
+            incomplete = recorded.incomplete
         else:
             report = reconcile(
                 root, catalog, client, selection(args), build_options(args), reporter
             )
             report_summary(reporter, report)
             listing, outcomes, failures = report.listing, report.outcomes, report.failures
+            incomplete = report.incomplete
         if options.commits:
             learnt = publish.learnt(root, listing, outcomes)
             publish.publish(root, options, branch, learnt, reporter)
     failed_kernel = any(o.state is KernelState.FAILED for o in outcomes)
-    return 1 if failed_kernel or failures else 0
+    # A failed fallback source counts like a failed discovery (see ReconcileReport.failed).
+    return 1 if failed_kernel or failures or incomplete else 0

@@ -428,6 +428,25 @@ def write_apt_repo(
     return repo
 
 
+# Where a mirror directory keeps its copy of Launchpad's API.
+LAUNCHPAD_API = "https://api.launchpad.net/1.0/"
+LAUNCHPAD_DIR = "launchpad/api/1.0/"
+
+
+def write_empty_launchpad(directory: Path) -> None:
+    """A Launchpad archive that publishes nothing, as static files.
+
+    The shipped Ubuntu releases read Launchpad after ddebs (a fallback): the
+    demo, and tests about ddebs, point Launchpad here, where every
+    getPublishedBinaries query (MirrorServer ignores the query string) answers
+    the empty collection page the real API gives for a name nothing matches.
+    tests/launchpad_standin.py is the API that publishes something.
+    """
+    page = directory / LAUNCHPAD_DIR / "ubuntu/+archive/primary"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text('{"start": 0, "total_size": 0, "entries": []}\n')
+
+
 def write_release(
     suite_dir: Path, suite: str, *, signed: bool = True, signer: Signer | None = None
 ) -> Path:

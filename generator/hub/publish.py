@@ -49,13 +49,16 @@ class Learnt:
 
     lists: Mapping[ReleaseArch, Mapping[str, KnownKernel]]  # per target discovered this run
     outcomes: tuple[KernelOutcome, ...]
+    # Targets listed without a failed fallback source: merged, never replacing.
+    incomplete: frozenset[ReleaseArch] = frozenset()
 
     def apply(self, root: Path, reporter: Reporter) -> list[str]:
         """push_with_retry's callback: re-render root from the remote's state plus ours."""
         catalog = load_catalog(root)  # the remote may have changed the catalog
         state = load_hub_state(root)
         for target, kernels in self.lists.items():
-            state.lists[target] = dict(kernels)
+            base = state.lists.get(target, {}) if target in self.incomplete else {}
+            state.lists[target] = {**base, **kernels}
         for outcome in self.outcomes:
             try:
                 state.record_outcome(outcome)
@@ -74,7 +77,8 @@ def learnt(
     recorded = load_hub_state(root)
     targets = sorted(listing.kernels) if listing is not None else []
     lists = {t: dict(recorded.lists[t]) for t in targets if t in recorded.lists}
-    return Learnt(lists, tuple(outcomes))
+    incomplete = frozenset(f.target for f in listing.incomplete) if listing else frozenset()
+    return Learnt(lists, tuple(outcomes), incomplete)
 
 
 def prepare(root: Path, options: PublishOptions) -> str | None:

@@ -70,6 +70,7 @@ def plan(
         listing.failures,
         force=force,
         needs_credentials=listing.needs_credentials,
+        incomplete=listing.incomplete,
     )
 
 
@@ -80,10 +81,12 @@ def record(
 
     An outcome of a kernel no listing names (upstream dropped it since the
     build, or its discovery failed this time) cannot be shown, so it is
-    not recorded.
+    not recorded. A listing made without a failed fallback source is merged
+    into the recorded one, never replaces it.
     """
+    incomplete = {f.target for f in listing.incomplete}
     for target, packages in listing.kernels.items():
-        state.record_listing(target, packages)
+        state.record_listing(target, packages, complete=target not in incomplete)
     warnings = []
     for outcome in outcomes:
         try:
@@ -124,8 +127,18 @@ class ReconcileReport:
         return self.plan.failures
 
     @property
+    def incomplete(self) -> tuple[DiscoveryFailure, ...]:
+        return self.plan.incomplete
+
+    @property
     def failed(self) -> bool:
-        return bool(self.failures) or any(o.state is KernelState.FAILED for o in self.outcomes)
+        # A failed fallback fails the run like a failed discovery: what could be
+        # built is built and recorded, and the exit status says not everything was.
+        return (
+            bool(self.failures)
+            or bool(self.incomplete)
+            or any(o.state is KernelState.FAILED for o in self.outcomes)
+        )
 
 
 def plan_hub(
@@ -210,6 +223,10 @@ class RecordReport:
     @property
     def failures(self) -> tuple[DiscoveryFailure, ...]:
         return self.listing.failures
+
+    @property
+    def incomplete(self) -> tuple[DiscoveryFailure, ...]:
+        return self.listing.incomplete
 
 
 def record_only(

@@ -7,13 +7,15 @@ arch) listing for the run, failures included, so a repository that is down
 costs one round of requests rather than one per release.
 
 Repository kinds are dispatched by kind string through LISTERS, the one
-registry of listers: a new kind is a module with a Lister and a line here.
+registry of listers: a new kind is a module with a Lister and a line here
+(and a Completer in COMPLETERS when its listing leaves work for later).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from generator.errors import BtfhubError
 from generator.model import (
@@ -31,7 +33,7 @@ from generator.upstream.apt import discover_apt
 from generator.upstream.credentials import CredentialsMissing, load_credentials
 from generator.upstream.htmllisting import discover_htmllisting
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.launchpad import discover_launchpad
+from generator.upstream.launchpad import complete_launchpad, list_launchpad
 from generator.upstream.rpmmd import discover_rpmmd
 
 CREDENTIALS_CAUSE = "needs credentials"
@@ -42,9 +44,14 @@ Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]
 LISTERS: dict[str, Lister] = {
     "apt": discover_apt,
     "rpm-md": discover_rpmmd,
-    "launchpad": discover_launchpad,
+    "launchpad": list_launchpad,
     "html-listing": discover_htmllisting,
 }
+# Kinds whose listing leaves a costly part of each package for later (Launchpad:
+# one binaryFileUrls call per kernel for its file, size and SHA-256): done only
+# for the packages a release keeps, never for a uname an earlier source gave.
+Completer = Callable[[UpstreamClient, Repository, KernelPackage], KernelPackage]
+COMPLETERS: dict[str, Completer] = {"launchpad": complete_launchpad}
 
 
 def credentials_prefix(repo: Repository) -> str:
@@ -58,6 +65,7 @@ class SourceListings:
     def __init__(self, client: UpstreamClient) -> None:
         self.client = client
         self._memo: dict[tuple[Repository, Source, str], list[KernelPackage] | BtfhubError] = {}
+        self._completed: dict[tuple[Repository, KernelPackage], KernelPackage] = {}
 
     def source(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         key = (repo, source, arch)
@@ -106,14 +114,26 @@ class SourceListings:
                     moved_exc.status,
                 ) from None
 
-    def release(self, dist: Distribution, release: Release, arch: str) -> list[KernelPackage]:
-        """The release's kernels for one arch, sorted by uname.
+    def complete(self, repo: Repository, pkg: KernelPackage) -> KernelPackage:
+        """The package as the plan needs it (see COMPLETERS), once per run."""
+        completer = COMPLETERS.get(repo.kind)
+        if completer is None:
+            return pkg
+        key = (repo, pkg)
+        if key not in self._completed:
+            self._completed[key] = completer(self.client, repo, pkg)
+        return self._completed[key]
+
+    def listing(self, dist: Distribution, release: Release, arch: str) -> ReleaseListing:
+        """The release's kernels for one arch, sorted by uname, and the fallbacks that failed.
 
         A uname found by several sources comes from the first one: the
         manifest lists sources in order of preference (the archive before a
-        fallback), as it lists package patterns.
+        fallback), as it lists package patterns. A source that fails fails
+        the release, unless it is a fallback: then the others still list it.
         """
         found: dict[str, KernelPackage] = {}
+        gaps: list[tuple[Repository, BtfhubError]] = []
         for source in release.sources:
             try:
                 repo = dist.repository(source.repository)
@@ -122,16 +142,46 @@ class SourceListings:
                     f"{dist.id}: release {release.id} names unknown repository "
                     f"{source.repository!r}"
                 ) from None
-            for pkg in self.source(repo, source, arch):
-                if any(series_matches(s, pkg.uname) for s in release.series):
-                    found.setdefault(pkg.uname, pkg)
-        return [found[u] for u in sorted(found)]
+            try:
+                # All of a source or nothing of it: a fallback failing halfway
+                # adds none of its kernels.
+                added = {
+                    pkg.uname: self.complete(repo, pkg)
+                    for pkg in self.source(repo, source, arch)
+                    if pkg.uname not in found
+                    and any(series_matches(s, pkg.uname) for s in release.series)
+                }
+            except CredentialsMissing:
+                raise  # the release is skipped, never half-listed
+            except BtfhubError as exc:
+                if not source.fallback:
+                    raise
+                gaps.append((repo, exc))
+                continue
+            found.update(added)
+        return ReleaseListing([found[u] for u in sorted(found)], tuple(gaps))
+
+    def release(self, dist: Distribution, release: Release, arch: str) -> list[KernelPackage]:
+        """The release's kernels for one arch, sorted by uname (see listing())."""
+        return self.listing(dist, release, arch).packages
 
 
-def discovery_failure(target: ReleaseArch, exc: BtfhubError) -> DiscoveryFailure:
+@dataclass(frozen=True)
+class ReleaseListing:
+    """What the sources of one (release, arch) list, and the fallback sources that failed."""
+
+    packages: list[KernelPackage]
+    gaps: tuple[tuple[Repository, BtfhubError], ...] = ()
+
+
+def discovery_failure(
+    target: ReleaseArch, exc: BtfhubError, repository: str = ""
+) -> DiscoveryFailure:
     if isinstance(exc, UpstreamIndexError):
-        return DiscoveryFailure(target, exc.url, str(exc), exc.cause, exc.unreachable, exc.host)
-    return DiscoveryFailure(target, "", str(exc))
+        return DiscoveryFailure(
+            target, exc.url, str(exc), exc.cause, exc.unreachable, exc.host, repository
+        )
+    return DiscoveryFailure(target, "", str(exc), repository=repository)
 
 
 def discover_all(
@@ -140,19 +190,24 @@ def discover_all(
     """Listings for every target, and the targets that failed (the run goes on).
 
     A failed target is absent from the listings, so the planner neither
-    builds nor forgets its kernels; the failure is reported instead.
+    builds nor forgets its kernels; the failure is reported instead. A target
+    whose fallback source failed is listed from its other sources and named
+    in `incomplete`, one entry per failed fallback.
     """
     listings = SourceListings(client)
     kernels: dict[ReleaseArch, tuple[KernelPackage, ...]] = {}
     failures: list[DiscoveryFailure] = []
     skipped: list[DiscoveryFailure] = []
+    incomplete: list[DiscoveryFailure] = []
     for dist, release, arch in targets:
         target = ReleaseArch(dist.id, release.id, arch)
         try:
-            kernels[target] = tuple(listings.release(dist, release, arch))
+            found = listings.listing(dist, release, arch)
+            kernels[target] = tuple(found.packages)
+            incomplete += [discovery_failure(target, exc, repo.id) for repo, exc in found.gaps]
         except CredentialsMissing as exc:
             # Not a failure: a public run without subscriptions stays green.
             skipped.append(DiscoveryFailure(target, "", str(exc), CREDENTIALS_CAUSE))
         except BtfhubError as exc:
             failures.append(discovery_failure(target, exc))
-    return UpstreamListing(kernels, tuple(failures), tuple(skipped))
+    return UpstreamListing(kernels, tuple(failures), tuple(skipped), tuple(incomplete))

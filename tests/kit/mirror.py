@@ -15,15 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.demokit.mirror import (
+    LAUNCHPAD_API,
+    LAUNCHPAD_DIR,
     Fault,
     IndexedRpm,
     MirrorServer,
     apt_stanza,
     pool_dir,
     primary_entry,
+    write_empty_launchpad,
     write_packages,
     write_repodata,
 )
+
+# Re-exported: conftest and hubkit give every test's mirror an empty Launchpad.
+__all__ = ["LAUNCHPAD_API", "LAUNCHPAD_DIR", "FaultyMirror", "write_empty_launchpad"]
 
 
 class FaultyMirror(MirrorServer):
@@ -33,6 +39,9 @@ class FaultyMirror(MirrorServer):
         # basic_auth: answer 401 to any request without these credentials (an
         # RMT/SMT mirror of SUSE's repositories, say).
         super().__init__(directory)
+        # The shipped Ubuntu releases fall back to Launchpad (hubkit.HOSTS maps
+        # its API here): a test mirror's Launchpad publishes nothing.
+        write_empty_launchpad(directory)
         self.basic_auth = basic_auth
         self._faults: dict[str, list[Fault]] = {}
 
