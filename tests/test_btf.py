@@ -37,7 +37,7 @@ from generator.btf.tarball import xz_block_size, xz_compress
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
 from generator.demokit.rpmpkg import build_rpm
-from generator.errors import EncodeError
+from generator.errors import EncodeError, MissingToolError
 from tests.kit.debpkg import build_kernel_deb
 from tests.kit.elf import build_many_units_elf
 
@@ -145,13 +145,13 @@ def test_pahole_of_another_version_is_refused(
     if version == PAHOLE_VERSION:
         pytest.skip(f"the system's pahole is {PAHOLE_VERSION} too")
     monkeypatch.setenv(PAHOLE_ENV, system)
-    with pytest.raises(EncodeError) as err:
+    with pytest.raises(MissingToolError) as err:
         find_pahole()
     message = str(err.value)
     assert f"pahole {PAHOLE_VERSION}" in message and f"{system}: {version}" in message
     assert "scripts/setup.sh" in message and PAHOLE_ENV in message
     monkeypatch.setenv(PAHOLE_ENV, str(tmp_path / "no-such-pahole"))
-    with pytest.raises(EncodeError, match="no-such-pahole: missing or does not run"):
+    with pytest.raises(MissingToolError, match="no-such-pahole: missing or does not run"):
         find_pahole()
     monkeypatch.setenv(PAHOLE_ENV, pahole().path)
     assert find_pahole() == (pahole().path, PAHOLE_VERSION)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from generator.btf.elf import dump_section, find_section
 from generator.children import run_child
-from generator.errors import EncodeError
+from generator.errors import EncodeError, MissingToolError
 
 PAHOLE = "pahole"
 PAHOLE_VERSION = "v1.30"
@@ -111,14 +111,14 @@ def pahole_candidates() -> list[str]:
 
 
 def find_pahole() -> tuple[str, str]:
-    """The first candidate that is PAHOLE_VERSION: (path, version), else an EncodeError."""
+    """The first candidate that is PAHOLE_VERSION: (path, version), else a MissingToolError."""
     seen = []
     for path in pahole_candidates():
         version = _version(path)
         if version == PAHOLE_VERSION:
             return path, version
         seen.append(f"{path}: {version or 'missing or does not run'}")
-    raise EncodeError(
+    raise MissingToolError(
         f"btfhub encodes with pahole {PAHOLE_VERSION} (its threaded output is reproducible, "
         f"and the archive's bytes depend on the version), found none ({'; '.join(seen)}): "
         f"run scripts/setup.sh, which installs it into {PROJECT_PAHOLE.parents[1]}, "
