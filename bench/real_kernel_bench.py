@@ -10,8 +10,9 @@ deb.debian.org/debian. Both pipelines run as child processes, watched every
   temporary hub, with the mirror in --mirror. It streams the package and
   stops reading once the vmlinux is out.
 - classic: what the original hub scripts do: download the whole package,
-  `dpkg-deb -x`, `pahole --btf_encode_detached` with the same flags btfhub
-  passes, `tar -cJf`.
+  `dpkg-deb -x`, `pahole --btf_encode_detached` with the same pahole
+  binary and flags btfhub uses but single-threaded (as the public hub runs
+  it), `tar -cJf`.
 
 Measured for each: wall time, CPU seconds (user+sys of the whole process
 tree: getrusage(RUSAGE_CHILDREN) around the waited child, which waits for
@@ -299,8 +300,10 @@ def classic_worker(url: str, work: Path, uname: str) -> None:
     vmlinux = tree / "usr" / "lib" / "debug" / "boot" / f"vmlinux-{uname}"
     t = time.monotonic()
     btf = work / f"{uname}.btf"
-    # The exact command btfhub runs, so the pahole step costs the same.
-    subprocess.run(pahole_command(vmlinux, btf, pahole()), check=True, capture_output=True)
+    # btfhub's pahole and flags, serially (the public hub's way): the same
+    # tool, so the difference is only the threads.
+    cmd = pahole_command(vmlinux, btf, pahole(), threads=1)
+    subprocess.run(cmd, check=True, capture_output=True)
     steps["pahole"] = time.monotonic() - t
     t = time.monotonic()
     subprocess.run(["tar", "-cJf", f"{uname}.btf.tar.xz", btf.name], cwd=work, check=True)
@@ -427,7 +430,11 @@ def main() -> int:
 
     kernel = fetch()
     print(f"kernel: {kernel.package} ({mb(kernel.path.stat().st_size)}) from {kernel.path}")
-    print(f"pahole: {pahole().version}, flags {' '.join(pahole().encode_flags())}")
+    tool = pahole()
+    print(
+        f"pahole: {tool.version} ({tool.path}), flags {' '.join(tool.encode_flags())}; "
+        f"btfhub -j{tool.threads}, classic serial"
+    )
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="btfhub-real-bench-", dir=args.workdir))
     pairs: list[tuple[Result, Result]] = []

@@ -17,6 +17,14 @@ class EncodeError(BtfhubError):
     """pahole (or the BTF check) failed for one kernel."""
 
 
+class MissingToolError(BtfhubError):
+    """A tool btfhub needs is missing or not the version it must be (pahole 1.30).
+
+    The machine's problem, not a kernel's: no kernel is recorded as failed
+    for it; the run stops, like on a full disk.
+    """
+
+
 class LockError(BtfhubError):
     """Another btfhub process holds this checkout's lock."""
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything btfhub needs on a fresh Debian/Ubuntu machine:
-# the Debian tools it runs (pahole, bpftool, rpm, compressors, a C compiler
-# for test fixtures) and a project-local virtualenv with the package and its
-# test extra. Safe to rerun; it only installs what is missing.
+# the Debian tools it runs (bpftool, rpm, compressors, Debian's pahole and a
+# C compiler for test fixtures), the pahole it encodes with (Debian 13's 1.30,
+# in .tools/: scripts/install-pahole.sh) and a project-local virtualenv with
+# the package and its test extra. Safe to rerun; it only installs what is missing.
 # Needs Python 3.11+ (Debian 12, Ubuntu 24.04 or newer; PYTHON=... to choose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(dwarves bpftool rpm zstd xz-utils bzip2 gzip gcc libc6-dev git make
               llvm libarchive-tools cpio python3-venv python3-pip ca-certificates
               shellcheck gpgv gnupg openssl util-linux
-              clang libbpf-dev pkg-config)  # BPF objects and a libbpf loader (consumer tests)
+              clang libbpf-dev pkg-config  # BPF objects and a libbpf loader (consumer tests)
+              patchelf debian-archive-keyring)  # the project's pahole (install-pahole.sh)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
@@ -27,6 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The pahole btfhub encodes with (1.30, reproducible with -j), in .tools/.
+./scripts/install-pahole.sh
 
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then

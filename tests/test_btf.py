@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import lzma
+import os
 import random
 import re
 import shutil
@@ -24,13 +25,21 @@ from generator.btf import (
     read_tar_xz_member,
     reproducible_tar_xz,
 )
-from generator.btf.encode import DETACHED_FLAG, pahole, pahole_command
+from generator.btf.encode import (
+    DETACHED_FLAG,
+    PAHOLE_ENV,
+    PAHOLE_VERSION,
+    find_pahole,
+    pahole,
+    pahole_command,
+)
 from generator.btf.tarball import xz_block_size, xz_compress
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
 from generator.demokit.rpmpkg import build_rpm
-from generator.errors import EncodeError
+from generator.errors import EncodeError, MissingToolError
 from tests.kit.debpkg import build_kernel_deb
+from tests.kit.elf import build_many_units_elf
 
 UNAME = "5.4.0-42-generic"
 
@@ -81,17 +90,71 @@ def test_encode_is_deterministic(tmp_path: Path, fixture_elf: Path, encoded: Pat
 
 def test_pahole_flags_follow_help_text(tmp_path: Path) -> None:
     tool = pahole()
-    assert re.fullmatch(r"v\d+\.\d+", tool.version)
+    assert tool.version == PAHOLE_VERSION
     cmd = pahole_command(Path("vmlinux"), tmp_path / "o.btf", tool)
-    assert cmd[0] == "pahole" and cmd[-1] == "vmlinux"
-    assert "-j" not in cmd and not any(a.startswith("-j") for a in cmd)
-    help_text = subprocess.run(["pahole", "--help"], capture_output=True, text=True).stdout
+    assert cmd[0] == tool.path and cmd[-1] == "vmlinux"
+    help_text = subprocess.run([tool.path, "--help"], capture_output=True, text=True).stdout
     for flag in ("--skip_encoding_btf_enum64", "--btf_gen_floats", "--btf_gen_optimized"):
         assert (flag in cmd) == (flag in help_text)
     if DETACHED_FLAG in help_text:
         assert f"{DETACHED_FLAG}={tmp_path / 'o.btf'}" in cmd
+    # One thread per core this process may use; one thread means no -j at all.
+    cores = len(os.sched_getaffinity(0))
+    assert [a for a in cmd if a.startswith("-j")] == ([f"-j{cores}"] if cores > 1 else [])
+    assert pahole_command(Path("v"), Path("o"), tool, threads=3)[-3] == "-j3"
+    serial = pahole_command(Path("v"), Path("o"), tool, threads=1)
+    assert not any(a.startswith("-j") for a in serial)
     stripped = dataclasses.replace(tool, options=frozenset())
-    assert pahole_command(Path("v"), Path("o"), stripped) == ["pahole", "-J", "v"]
+    assert pahole_command(Path("v"), Path("o"), stripped) == [tool.path, "-J", "v"]
+
+
+def test_threaded_encoding_is_reproducible(tmp_path: Path) -> None:
+    """pahole's -j gives a serial run's bytes, whatever the thread count and run.
+
+    24 different compile units with a clashing struct name: Debian 12's
+    pahole 1.24 gave 6 different outputs in 6 -j2 runs on this ELF.
+    """
+    elf = build_many_units_elf(tmp_path / "units")
+    tool = pahole()
+    outputs = []
+    for threads in (1, 2, 4, 2):
+        out = tmp_path / f"j{threads}.btf"
+        subprocess.run(
+            pahole_command(elf, out, tool, threads=threads), check=True, capture_output=True
+        )
+        outputs.append(out.read_bytes())
+    assert len(outputs[0]) > 10_000
+    assert all(out == outputs[0] for out in outputs[1:])
+    # The 24 layouts of the clashing struct all stay apart (not merged into one).
+    raw = subprocess.run(
+        ["bpftool", "btf", "dump", "file", str(tmp_path / "j4.btf")],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    assert raw.count("STRUCT 'clash' ") == 24
+
+
+def test_pahole_of_another_version_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian 12's pahole 1.24 is not taken instead of the pinned one, nor is a missing one."""
+    system = shutil.which("pahole")
+    assert system is not None and system != pahole().path
+    version = subprocess.run([system, "--version"], capture_output=True, text=True).stdout.strip()
+    if version == PAHOLE_VERSION:
+        pytest.skip(f"the system's pahole is {PAHOLE_VERSION} too")
+    monkeypatch.setenv(PAHOLE_ENV, system)
+    with pytest.raises(MissingToolError) as err:
+        find_pahole()
+    message = str(err.value)
+    assert f"pahole {PAHOLE_VERSION}" in message and f"{system}: {version}" in message
+    assert "scripts/setup.sh" in message and PAHOLE_ENV in message
+    monkeypatch.setenv(PAHOLE_ENV, str(tmp_path / "no-such-pahole"))
+    with pytest.raises(MissingToolError, match="no-such-pahole: missing or does not run"):
+        find_pahole()
+    monkeypatch.setenv(PAHOLE_ENV, pahole().path)
+    assert find_pahole() == (pahole().path, PAHOLE_VERSION)
 
 
 def test_fallback_without_detached_matches(

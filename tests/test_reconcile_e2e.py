@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.btf.encode import PAHOLE_ENV, PAHOLE_VERSION, pahole
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_release
@@ -233,6 +235,35 @@ def test_stub_only_kernel_fails_and_the_others_build(
     assert "no vmlinux" in failed["reason"]
     assert failed["package"]["name"] == f"linux-image-{K99}-dbgsym"
     assert hub_cell(hub, "Focal") == "2/3"
+
+
+def test_a_pahole_of_another_version_stops_the_run_and_fails_no_kernel(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    """Debian's pahole 1.24 instead of the pinned 1.30: an error, not 2 failed kernels."""
+    system = shutil.which("pahole")
+    assert system is not None
+    if subprocess.run([system, "--version"], capture_output=True, text=True).stdout.strip() == (
+        PAHOLE_VERSION
+    ):
+        pytest.skip(f"the system's pahole is {PAHOLE_VERSION} too")
+    write_ubuntu(mirror_server, focal_suites([debs["u26"]], [debs["u42"]]))
+    monkeypatch.setenv(PAHOLE_ENV, system)
+    pahole.cache_clear()
+    try:
+        run = reconcile(capsys, hub, mirror_server, *FOCAL)
+    finally:
+        pahole.cache_clear()  # the next test finds the pinned one again
+
+    assert run.code == 1
+    assert f"btfhub encodes with pahole {PAHOLE_VERSION}" in run.err
+    assert "FAILED" not in run.err
+    assert archive_files(hub) == {}
+    assert not (hub / "index.json").exists() or not kernels(hub, "ubuntu", "focal")
 
 
 # -- 3. CentOS 7: one flat repository, releases by kernel series ---------------------

@@ -1,15 +1,23 @@
 """DWARF -> BTF with pahole: the only code in btfhub that runs pahole.
 
-Flags are chosen from what the installed pahole says it supports in its
---help text (probed once per process) rather than from its version number:
-distributions backport options, and a flag pahole does not know is a hard
-error. No -j: pahole 1.24 emits type ids in a different order on each
-threaded run, and the archive must be reproducible.
+Which pahole is decided here, and only here: exactly PAHOLE_VERSION, from
+$BTFHUB_PAHOLE when set, else the project's own (.tools/pahole-1.30,
+installed by scripts/setup.sh), else `pahole` on PATH; any other version
+is an error, never a fallback. The version is pinned because the archive's
+bytes depend on it, and it is 1.30 because from 1.29 on pahole's threaded
+encoding is reproducible: -j with any number of threads gives the same
+bytes as a serial run (Debian 12's 1.24 gives different types on each -j
+run; bench/README.md has the figures). So pahole runs with one thread per
+available core.
+
+Flags are chosen from what that pahole says it supports in its --help
+text (probed once per process): a flag pahole does not know is a hard error.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -19,9 +27,13 @@ from pathlib import Path
 
 from generator.btf.elf import dump_section, find_section
 from generator.children import run_child
-from generator.errors import EncodeError
+from generator.errors import EncodeError, MissingToolError
 
 PAHOLE = "pahole"
+PAHOLE_VERSION = "v1.30"
+PAHOLE_ENV = "BTFHUB_PAHOLE"
+# Where scripts/install-pahole.sh puts it, beside the package's source tree.
+PROJECT_PAHOLE = Path(__file__).resolve().parents[2] / ".tools" / "pahole-1.30" / "bin" / "pahole"
 OBJCOPY = "llvm-objcopy"
 # How much of a tool's output an error message carries.
 OUTPUT_TAIL = 2000
@@ -36,18 +48,25 @@ OPTIONAL_FLAGS = (
     "--btf_gen_optimized",
 )
 DETACHED_FLAG = "--btf_encode_detached"
+JOBS_FLAG = "--jobs"
 
 
 @dataclass(frozen=True)
 class Pahole:
-    """What the installed pahole is and can do."""
+    """Which pahole btfhub runs, and what it can do."""
 
-    version: str  # e.g. "v1.24"
+    path: str  # what is executed
+    version: str  # e.g. "v1.30"
     options: frozenset[str]  # long options its --help lists
 
     @property
     def detached(self) -> bool:
         return DETACHED_FLAG in self.options
+
+    @property
+    def threads(self) -> int:
+        """How many threads to encode with: every core this process may use."""
+        return len(os.sched_getaffinity(0)) if JOBS_FLAG in self.options else 1
 
     def encode_flags(self) -> tuple[str, ...]:
         return tuple(flag for flag in OPTIONAL_FLAGS if flag in self.options)
@@ -74,24 +93,65 @@ def run_tool(cmd: Sequence[str], *, hint: str = "") -> subprocess.CompletedProce
     return proc
 
 
+def _version(path: str) -> str | None:
+    """What `path --version` says, or None when it cannot be run."""
+    try:
+        proc = run_child([path, "--version"])
+    except FileNotFoundError:
+        return None
+    return proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else None
+
+
+def pahole_candidates() -> list[str]:
+    """Where the pahole to run may be, in order: $BTFHUB_PAHOLE alone when it is set."""
+    chosen = os.environ.get(PAHOLE_ENV)
+    if chosen:
+        return [chosen]
+    return [str(PROJECT_PAHOLE), PAHOLE]
+
+
+def find_pahole() -> tuple[str, str]:
+    """The first candidate that is PAHOLE_VERSION: (path, version), else a MissingToolError."""
+    seen = []
+    for path in pahole_candidates():
+        version = _version(path)
+        if version == PAHOLE_VERSION:
+            return path, version
+        seen.append(f"{path}: {version or 'missing or does not run'}")
+    raise MissingToolError(
+        f"btfhub encodes with pahole {PAHOLE_VERSION} (its threaded output is reproducible, "
+        f"and the archive's bytes depend on the version), found none ({'; '.join(seen)}): "
+        f"run scripts/setup.sh, which installs it into {PROJECT_PAHOLE.parents[1]}, "
+        f"or set {PAHOLE_ENV} to a pahole {PAHOLE_VERSION}"
+    )
+
+
 @functools.cache
 def pahole() -> Pahole:
-    """Probe the installed pahole once: version and supported long options."""
-    version = run_tool([PAHOLE, "--version"]).stdout.decode().strip()
-    proc = run_tool([PAHOLE, "--help"])
+    """Find the pahole to run (once per process): its version and supported long options."""
+    path, version = find_pahole()
+    proc = run_tool([path, "--help"])
     help_text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
     options = frozenset(re.findall(r"--[a-z0-9_]+", help_text))
     if "--btf_encode" not in options:
-        raise EncodeError(f"{PAHOLE} {version} cannot encode BTF (no --btf_encode in its --help)")
-    return Pahole(version=version, options=options)
+        raise EncodeError(f"{path} {version} cannot encode BTF (no --btf_encode in its --help)")
+    return Pahole(path=path, version=version, options=options)
 
 
-def pahole_command(vmlinux: Path, out: Path, tool: Pahole) -> list[str]:
-    """The pahole command line that encodes vmlinux's DWARF as raw BTF at out."""
+def pahole_command(
+    vmlinux: Path, out: Path, tool: Pahole, *, threads: int | None = None
+) -> list[str]:
+    """The pahole command line that encodes vmlinux's DWARF as raw BTF at out.
+
+    threads: tool.threads by default; 1 runs pahole without -j.
+    """
     flags = list(tool.encode_flags())
+    threads = tool.threads if threads is None else threads
+    if threads > 1:
+        flags.append(f"-j{threads}")
     if tool.detached:
-        return [PAHOLE, *flags, f"{DETACHED_FLAG}={out}", str(vmlinux)]
-    return [PAHOLE, *flags, "-J", str(vmlinux)]
+        return [tool.path, *flags, f"{DETACHED_FLAG}={out}", str(vmlinux)]
+    return [tool.path, *flags, "-J", str(vmlinux)]
 
 
 _NO_DWARF_HINT = (
@@ -121,7 +181,7 @@ def encode_btf(vmlinux: Path, out: Path, *, tool: Pahole | None = None) -> None:
             copy.unlink(missing_ok=True)
     if not out.is_file() or out.stat().st_size == 0:
         raise EncodeError(
-            f"{PAHOLE} {tool.version} wrote no BTF for {vmlinux.name}: {_NO_DWARF_HINT}"
+            f"{tool.path} {tool.version} wrote no BTF for {vmlinux.name}: {_NO_DWARF_HINT}"
         )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.build import build_kernel_btf
-from generator.errors import BtfhubError, StorageError
+from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
     Catalog,
@@ -61,7 +61,8 @@ def build_one(
     """Fetch one kernel's package, encode its BTF, verify the package, store the BTF.
 
     It is built in its own directory of the run's work area. A full disk
-    (StorageError) is not this kernel's failure: it stops the run.
+    (StorageError) or a missing pahole 1.30 (MissingToolError) is not this
+    kernel's failure: it stops the run.
     """
     pkg = kernel.package
     assert pkg is not None
@@ -111,7 +112,7 @@ def build_one(
         atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
         timings.mark(label, "stored")
         return KernelOutcome(kernel.id, KernelState.ARCHIVED)
-    except StorageError:
+    except (StorageError, MissingToolError):
         raise
     except BtfhubError as exc:
         return KernelOutcome(
@@ -156,8 +157,8 @@ def build_missing(
     """Build each kernel with options.jobs workers (downloads and encodes overlap).
 
     The outcomes come back sorted by kernel, whatever order the workers finished in.
-    A StorageError (disk full) or a bug stops the kernels not started yet and
-    propagates once the running builds are done; what they archived is
+    A StorageError (disk full), a MissingToolError or a bug stops the
+    kernels not started yet and propagates once the running builds are done; what they archived is
     whole, and the next run records it.
     """
     total_bytes = sum(k.package.size or 0 for k in kernels if k.package)

@@ -43,3 +43,38 @@ def build_large_elf(directory: Path, *, copies: int = 100, types: int = 3000) ->
     elf = directory / "vmlinux-large"
     run(["gcc", "-o", str(elf), str(directory / "main.o"), *[str(directory / "big.o")] * copies])
     return elf
+
+
+def unit_source(unit: int, types: int) -> str:
+    """One compile unit: structs shared by every unit, its own ones, and a name that clashes.
+
+    Shared structs deduplicate into one; `struct clash` has a different
+    layout in each unit, so all of them stay and their ids depend on the
+    order the units are encoded in: what a threaded pahole must keep stable.
+    """
+    shared = "".join(
+        f"struct shared{i} {{ long a; struct shared{(i + 1) % types} *next; }};\n"
+        for i in range(types)
+    )
+    own = "".join(
+        f"struct u{unit}_t{i} {{ int x[{i + 1}]; struct shared{i} *s; struct clash *c; }};\n"
+        f"__attribute__((used)) struct u{unit}_t{i} u{unit}_g{i};\n"
+        for i in range(types)
+    )
+    clash = f"struct clash {{ char pad[{unit + 1}]; }};\n"
+    return shared + clash + own + f"int unit{unit}(struct shared0 *p) {{ return p != 0; }}\n"
+
+
+def build_many_units_elf(directory: Path, *, units: int = 24, types: int = 150) -> Path:
+    """An ELF of `units` different compile units (unit_source): threads encode them apart."""
+    directory.mkdir(parents=True, exist_ok=True)
+    objects = []
+    for unit in range(units):
+        source = directory / f"unit{unit}.c"
+        source.write_text(unit_source(unit, types))
+        objects.append(directory / f"unit{unit}.o")
+        run(["gcc", "-g", "-O0", "-c", "-o", str(objects[-1]), str(source)])
+    (directory / "main.c").write_text("int main(void) { return 0; }\n")
+    elf = directory / "vmlinux-units"
+    run(["gcc", "-g", "-o", str(elf), str(directory / "main.c"), *map(str, objects)])
+    return elf
