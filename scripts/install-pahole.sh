@@ -22,9 +22,10 @@ cd "$(dirname "$0")/.."
 VERSION=1.30
 DEB_VERSION=1.30-1
 SUITE=trixie
-# pahole_1.30-1_amd64.deb as Debian 13's signed Packages index lists it.
+# pahole_1.30-1_<arch>.deb as Debian 13's signed Packages indexes list them.
 declare -A PAHOLE_SHA256=(
     [amd64]=08b8b559ab1707dc146880d329f1e96f011788a18d6d3dc7159accd488ae2712
+    [arm64]=0363d28e3153746e08f18de2b916f292937e292f0abf0cd1cf67a10a8884ec1b
 )
 # pahole's run-time closure in Debian 13 (its Depends, and theirs).
 LIBRARIES=(libc6 libgcc-s1 libbpf1 libdw1t64 libelf1t64 zlib1g liblzma5 libzstd1 libbz2-1.0)

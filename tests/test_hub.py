@@ -8,6 +8,7 @@ it wants, a Selection and BuildOptions.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,11 @@ def test_plan_reconcile_and_a_shard_through_the_layer(
     # Progress went to the reporter's streams; nothing below the commands printed.
     assert f"built      {KERNEL.label}" in err.getvalue()
     assert capsys.readouterr() == ("", "")
+
+
+def test_pahole_threads_share_the_cores_among_the_jobs() -> None:
+    """--jobs N kernels at once split the cores: N pahole -j<all cores> would thrash."""
+    cores = len(os.sched_getaffinity(0))
+    assert BuildOptions(jobs=1).pahole_threads == cores
+    assert BuildOptions(jobs=2).pahole_threads == max(1, cores // 2)
+    assert BuildOptions(jobs=cores * 4).pahole_threads == 1

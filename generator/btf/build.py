@@ -73,12 +73,14 @@ def build_kernel_btf(
     package: str = "",
     size: int | None = None,
     on_extracted: Callable[[Path], None] | None = None,
+    pahole_threads: int | None = None,
 ) -> BuiltBtf:
     """Read the package stream, encode its vmlinux as BTF and return the tarball bytes.
 
     Stops reading `stream` once the vmlinux is out (the caller closes it).
     on_extracted(vmlinux) runs right after that, before pahole: the caller
     verifies the package alongside the encoding (generator.verify).
+    pahole_threads: pahole's -j (default: every core this process may use).
     Raises PackageError (package unreadable, no vmlinux) or EncodeError.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +99,7 @@ def build_kernel_btf(
             return BuiltBtf(uname, True, None, None, seconds)
         start = time.monotonic()
         try:
-            encode_btf(vmlinux, raw)
+            encode_btf(vmlinux, raw, threads=pahole_threads)
         except EncodeError as exc:
             if _disk_full(workdir, vmlinux):
                 raise StorageError(

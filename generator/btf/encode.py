@@ -160,15 +160,18 @@ _NO_DWARF_HINT = (
 )
 
 
-def encode_btf(vmlinux: Path, out: Path, *, tool: Pahole | None = None) -> None:
+def encode_btf(
+    vmlinux: Path, out: Path, *, tool: Pahole | None = None, threads: int | None = None
+) -> None:
     """Encode vmlinux's DWARF as a raw BTF file at `out` (deterministic).
 
     tool: the pahole capabilities to assume; the probed installed one by default.
+    threads: pahole's -j (tool.threads by default); the bytes are the same for any.
     """
     tool = tool or pahole()
     out.unlink(missing_ok=True)
     if tool.detached:
-        run_tool(pahole_command(vmlinux, out, tool), hint=_NO_DWARF_HINT)
+        run_tool(pahole_command(vmlinux, out, tool, threads=threads), hint=_NO_DWARF_HINT)
     else:
         # Old pahole only adds .BTF to the ELF it reads: work on a copy, then
         # cut the section out (objcopy -O binary would mangle it).

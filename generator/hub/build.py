@@ -41,6 +41,15 @@ class BuildOptions:
     jobs: int = 1  # kernels built at once
     force: bool = False  # also build kernels that ship their own BTF
 
+    @property
+    def pahole_threads(self) -> int:
+        """pahole's -j: the cores shared among the kernels built at once.
+
+        The bytes are the same for any count (pahole 1.30); more threads than
+        cores across the jobs would only make them wait for each other.
+        """
+        return max(1, len(os.sched_getaffinity(0)) // max(1, self.jobs))
+
 
 _STATUS = {
     KernelState.ARCHIVED: "built",
@@ -95,6 +104,7 @@ def build_one(
                 package=package_file(pkg),
                 size=pkg.size,
                 on_extracted=on_extracted,
+                pahole_threads=options.pahole_threads,
             )
             timings.mark(label, "built")
             check.finish()  # nothing is stored from a package that did not verify
