@@ -26,6 +26,7 @@ SHARD_MANIFEST_SCHEMA = "shard-manifest.schema.json"
 PLAN_SCHEMA = "plan.schema.json"
 OUTCOMES_SCHEMA = "outcomes.schema.json"
 MIN_CORE_MANIFEST_SCHEMA = "min-core-manifest.schema.json"
+LISTING_CACHE_SCHEMA = "listing-cache.schema.json"
 
 
 class DocumentInvalid(BtfhubError):

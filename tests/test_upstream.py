@@ -9,10 +9,14 @@ local server, so nothing here can reach the internet.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import urllib3
@@ -560,6 +564,9 @@ def test_a_corrupt_cache_entry_is_not_trusted(
         first = discover_apt(client, ddebs_repo(), FOCAL, "x86_64")
     for body in (tmp_path / "cache").glob("*.body"):
         body.write_bytes(b"Origin: evil\n")
+    # Without the parsed listings the Packages bodies are needed again (their
+    # cache is tested in test_listing_cache_*).
+    shutil.rmtree(tmp_path / "cache" / "listings")
     mirror_server.clear_log()
     with make_client(tmp_path, mirror_server) as client:
         assert discover_apt(client, ddebs_repo(), FOCAL, "x86_64") == first
@@ -892,6 +899,145 @@ def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: FaultyMirr
         make_client(tmp_path, mirror_server) as client,
     ):
         discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+
+
+# -- the parsed listing cache (generator/upstream/listingcache.py) ---------------------
+
+
+def _listing_entries(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache" / "listings").glob("*.json"))
+
+
+def _discover_centos(tmp_path: Path, server: FaultyMirror, **kw: object) -> list[KernelPackage]:
+    with make_client(tmp_path, server, **kw) as client:
+        return discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+
+
+def test_listing_cache_hit_neither_fetches_nor_reads_the_primary(
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
+) -> None:
+    root = write_centos(mirror_server, tmp_path, centos_rpms, "xz")
+    reference = _discover_centos(tmp_path, mirror_server, cache_dir=None)  # no cache at all
+    with make_client(tmp_path, mirror_server) as client:
+        first = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    assert first == reference
+    assert client.stats.listing_hits == 0
+    (entry,) = _listing_entries(tmp_path)
+    primary = primary_path(root)
+    document = json.loads(entry.read_text())
+    assert document["index"] == "sha256:" + sha256_file(primary)
+    assert sorted(m["package"]["uname"] for m in document["matches"]) == [
+        p.uname for p in reference
+    ]
+    assert len(reference) == 4
+
+    # Drop the primary's cached body: were it needed again, it would be fetched.
+    primary_url = f"{mirror_server.url}centos/7/x86_64/repodata/{primary.name}"
+    (tmp_path / "cache" / f"{hashlib.sha256(primary_url.encode()).hexdigest()}.body").unlink()
+    mirror_server.clear_log()
+    with make_client(tmp_path, mirror_server) as client:
+        assert discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64") == reference
+    assert [(r.path, r.status) for r in mirror_server.log] == [
+        ("/centos/7/x86_64/repodata/repomd.xml", 304),
+        ("/centos/7/x86_64/repodata/repomd.xml.asc", 404),
+    ]
+    stats = client.stats
+    assert (stats.listing_hits, stats.cache_hits, stats.index_bytes) == (1, 1, 0)
+
+
+def test_listing_cache_misses_when_the_index_changes(
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
+) -> None:
+    write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64", [centos_rpms["123"]])
+    assert [p.uname for p in _discover_centos(tmp_path, mirror_server)] == ["3.10.0-123.el7.x86_64"]
+    # Upstream publishes a kernel: a new primary, named by a new checksum in repomd.xml.
+    time.sleep(0.01)  # a distinct mtime, hence a distinct ETag
+    root = write_rpmmd_repo(
+        mirror_server.directory / "centos/7/x86_64", [centos_rpms["123"], centos_rpms["1160"]]
+    )
+    mirror_server.clear_log()
+    with make_client(tmp_path, mirror_server) as client:
+        found = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    assert [p.uname for p in found] == ["3.10.0-1160.el7.x86_64", "3.10.0-123.el7.x86_64"]
+    assert found == _discover_centos(tmp_path, mirror_server, cache_dir=None)
+    assert client.stats.listing_hits == 0
+    assert (f"/centos/7/x86_64/repodata/{primary_path(root).name}", 200) in [
+        (r.path, r.status) for r in mirror_server.log
+    ]
+    assert len(_listing_entries(tmp_path)) == 2  # one per checksum
+
+
+def _mangle_key(document: dict[str, Any]) -> None:
+    document["key"] = "0" * 64  # an entry copied over another's name
+
+
+def _mangle_uname(document: dict[str, Any]) -> None:
+    document["matches"][0]["package"]["uname"] = "../../../etc/evil"
+
+
+def _mangle_field(document: dict[str, Any]) -> None:
+    del document["matches"][0]["package"]["sha256"]
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda raw: raw[: len(raw) // 2],  # torn
+        lambda raw: b"",
+        lambda raw: b"\xff\xfe not json",
+        lambda raw: b"[]",
+        _mangle_key,
+        _mangle_uname,
+        _mangle_field,
+    ],
+)
+def test_a_corrupt_listing_entry_is_ignored_and_rewritten(
+    tmp_path: Path,
+    mirror_server: FaultyMirror,
+    centos_rpms: dict[str, Path],
+    corrupt: Callable[[Any], Any],
+) -> None:
+    write_centos(mirror_server, tmp_path, centos_rpms)
+    first = _discover_centos(tmp_path, mirror_server)
+    (entry,) = _listing_entries(tmp_path)
+    good = entry.read_bytes()
+    if corrupt in (_mangle_key, _mangle_uname, _mangle_field):
+        document = json.loads(good)
+        corrupt(document)
+        entry.write_text(json.dumps(document))
+    else:
+        entry.write_bytes(corrupt(good))
+    with make_client(tmp_path, mirror_server) as client:
+        assert discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64") == first
+    # Parsed again from the primary (its body cached, checksum known: no request).
+    assert (client.stats.listing_hits, client.stats.cache_hits) == (0, 1)
+    assert entry.read_bytes() == good
+
+
+def test_listings_of_one_index_differ_by_package_patterns(
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
+) -> None:
+    write_ubuntu(mirror_server, ubuntu_pkgs)
+    repos = [
+        ddebs_repo(),
+        ddebs_repo(packages=("linux-image-{uname}-dbgsym",)),  # the signed ones only
+        ddebs_repo(packages=tuple(reversed(UBUNTU_PATTERNS))),  # another preference
+        ddebs_repo(flavours=("generic",)),
+    ]
+    found = []
+    for repo in repos:
+        with make_client(tmp_path, mirror_server) as client:
+            found.append(summary(discover_apt(client, repo, FOCAL, "x86_64")))
+        assert client.stats.listing_hits == 0  # no repository reuses another's entries
+        with make_client(tmp_path, mirror_server, cache_dir=None) as client:
+            assert summary(discover_apt(client, repo, FOCAL, "x86_64")) == found[-1]
+    assert len({tuple(f) for f in found}) == len(repos)
+    assert len(_listing_entries(tmp_path)) == 3 * len(repos)  # 3 Packages files each
+    # Asked again, each repository finds its own entries.
+    for repo, expected in zip(repos, found, strict=True):
+        with make_client(tmp_path, mirror_server) as client:
+            assert summary(discover_apt(client, repo, FOCAL, "x86_64")) == expected
+        assert client.stats.listing_hits == 3
 
 
 # -- SourceListings.release: series and sharing -------------------------------------
