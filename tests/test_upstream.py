@@ -15,6 +15,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import urllib3
 from generator.demokit.debpkg import build_deb
 from generator.demokit.mirror import (
     AptPackage,
+    LocalServer,
     RpmPackage,
     compress,
     primary_path,
@@ -1336,3 +1338,89 @@ def test_proxy_environment_is_honoured_per_host(monkeypatch: pytest.MonkeyPatch)
                 "http://mirror.local/y", {}, None, None, None
             )
             assert "http" not in direct["proxies"]
+
+
+# -- index GETs sent straight to the adapter (_Session.get_direct) ----------------------
+
+
+def _repomd(server: FaultyMirror, tmp_path: Path, rpms: dict[str, Path]) -> bytes:
+    root = write_rpmmd_repo(server.directory / "centos/7/x86_64", [rpms["123"]])
+    return (root / "repodata/repomd.xml").read_bytes()
+
+
+def test_index_requests_go_through_the_environments_proxy(
+    tmp_path: Path,
+    mirror_server: FaultyMirror,
+    centos_rpms: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repomd = _repomd(mirror_server, tmp_path, centos_rpms)
+    # The local server plays the proxy: it serves the path of the absolute URL it is
+    # asked for. upstream.invalid does not resolve, so only the proxy can answer.
+    monkeypatch.setenv("http_proxy", mirror_server.url)
+    for var in ("no_proxy", "NO_PROXY", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    url = "http://upstream.invalid/centos/7/x86_64/repodata/repomd.xml"
+    with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
+        assert client.get_index(url) == repomd
+    with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
+        assert client.get_index(url) == repomd  # revalidated through the proxy
+    assert mirror_server.statuses() == [200, 304]
+    monkeypatch.setenv("no_proxy", "upstream.invalid")
+    with (
+        pytest.raises(UpstreamIndexError, match="does not resolve"),
+        UpstreamClient(cache_dir=None, backoff=0.0) as client,
+    ):
+        client.get_index(url)
+
+
+def test_index_requests_send_netrc_credentials_per_host(
+    tmp_path: Path, centos_rpms: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login mirror password s3cret\n")
+    netrc.chmod(0o600)
+    with FaultyMirror(tmp_path / "private", basic_auth=("mirror", "s3cret")) as server:
+        repomd = _repomd(server, tmp_path, centos_rpms)
+        url = f"{server.url}centos/7/x86_64/repodata/repomd.xml"
+        monkeypatch.setenv("NETRC", str(tmp_path / "elsewhere"))
+        with (
+            pytest.raises(UpstreamIndexError, match="HTTP 401"),
+            UpstreamClient(cache_dir=None, backoff=0.0) as client,
+        ):
+            client.get_index(url)
+        monkeypatch.setenv("NETRC", str(netrc))
+        with UpstreamClient(cache_dir=None, backoff=0.0) as client:
+            assert client.get_index(url) == repomd
+            assert client.find_index(url + ".asc") is None  # the same host: the same login
+        assert server.statuses() == [401, 200, 404]
+
+
+def _redirector(target: str) -> type[BaseHTTPRequestHandler]:
+    class Redirect(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", target + self.path.lstrip("/"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    return Redirect
+
+
+def test_an_index_request_that_redirects_is_followed(
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
+) -> None:
+    repomd = _repomd(mirror_server, tmp_path, centos_rpms)
+    with LocalServer(_redirector(mirror_server.url)) as redirector:
+        url = f"{redirector.url}centos/7/x86_64/repodata/repomd.xml"
+        with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
+            assert client.get_index(url) == repomd
+        assert client.stats.requests == 2  # asked straight, then through Session.get
+        with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
+            assert client.get_index(url) == repomd
+    assert mirror_server.statuses() == [200, 304]  # the redirect kept the conditional GET
