@@ -25,6 +25,7 @@ import urllib3
 from generator.demokit.debpkg import build_deb
 from generator.demokit.mirror import (
     AptPackage,
+    Fault,
     LocalServer,
     RpmPackage,
     compress,
@@ -1144,6 +1145,63 @@ def test_discover_all_keeps_going_after_a_failure(
     assert not found.failures[0].unreachable
     # The failure is remembered: the shared broken repository was asked once.
     assert len(mirror_server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
+
+
+class SlowMirror(FaultyMirror):
+    """Answers each request after a pause, counting how many are in flight at once."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(0.05)
+        with self._lock:
+            self.in_flight -= 1
+        return super()._take_fault(path)
+
+
+def test_discover_all_lists_sources_at_once_and_reports_as_in_order(tmp_path: Path) -> None:
+    decoys = tmp_path / "decoys"
+    decoys.mkdir()
+    paths = [f"r{i}/" for i in range(6)]
+    releases = [
+        _release("centos7", f"7.{i}", ("3.10.0",), (Source("centos-debuginfo", paths=(p,)),))
+        for i, p in enumerate(paths)
+    ]
+    missing = Source("centos-debuginfo", paths=("missing/",))
+    releases += [_release("centos7", f"8.{i}", ("3.10.0",), (missing,)) for i in range(2)]
+    releases += [_release("centos7", "9.0", ("3.10.0",), (Source("unknown", paths=("",)),))]
+    dist = Distribution(
+        id="centos7",
+        title="CentOS 7",
+        archive_dir="centos",
+        columns=(Column("Kernel", "kernel"),),
+        releases=tuple(releases),
+        repositories=(centos_repo(),),
+    )
+    targets = [(dist, r, "x86_64") for r in releases]
+    found = {}
+    with SlowMirror(tmp_path / "mirror") as server:
+        for i, path in enumerate(paths):
+            kernel = _meta_only(decoys, "kernel-debuginfo", "3.10.0", f"{i}.el7", "x86_64")
+            write_rpmmd_repo(server.directory / "centos/7/x86_64" / path, [kernel])
+        for workers in (1, 4):
+            server.clear_log()
+            server.most_in_flight = 0
+            with make_client(tmp_path / str(workers), server) as client:
+                found[workers] = discover_all(client, targets, workers)
+            assert server.most_in_flight == 1 if workers == 1 else server.most_in_flight > 1
+            # The source two releases share was asked for once.
+            assert len(server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
+    assert found[4] == found[1]
+    assert [t.release for t in found[4].kernels] == [f"7.{i}" for i in range(6)]
+    assert [f.target.release for f in found[4].failures] == ["8.0", "8.1", "9.0"]
+    assert "unknown repository 'unknown'" in found[4].failures[2].message
 
 
 def test_release_listing_first_source_wins(
