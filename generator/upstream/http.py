@@ -245,8 +245,9 @@ class _Session(requests.Session):
 
         For the thousands of small index requests of a run (mostly 304s on
         loopback or a LAN mirror), Session.request's preparation (cookie jar
-        merges, a ~/.netrc read, header and hook merging) cost more than the
-        request itself. The request built here is the one requests would
+        merges, a ~/.netrc read, header and hook merging) cost as much as the
+        request itself (3,500 304s: 2.40 s against 1.28 s this way, 1.05 s
+        as bare urllib3 calls). The request built here is the one requests would
         build: the same URL normalisation, session headers, auth (options,
         then ~/.netrc per host), proxies and CA bundle (merge_environment_settings),
         and the same adapter, so retries (RetryPolicy), TLS and the
