@@ -9,6 +9,7 @@ else is a bug and exits 3 with its traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import traceback
@@ -21,6 +22,14 @@ from generator.errors import BtfhubError
 
 if TYPE_CHECKING:  # the commands' modules load only when chosen (see build_parser)
     from generator.commands.common import UpstreamFactory
+
+# Objects allocated between collections of the youngest generation (CPython: 700).
+# A run holds millions of long-lived objects (the catalog, the 20 MB index.json
+# as state and as the document render builds); at 700 the collector ran ~940
+# times in a no-op reconcile of 20,000 kernels and re-walked them in full
+# several times: 0.6 s of CPU, 0.2 s at this threshold. Cyclic garbage is rare
+# here (few objects are in cycles), so collecting it less often costs little memory.
+GC_YOUNG_THRESHOLD = 50_000
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -79,6 +88,7 @@ def main(argv: Sequence[str] | None = None, *, upstream: UpstreamFactory | None 
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     args.upstream_factory = upstream
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     try:
         code: int = args._run(args)
         return code

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
 from generator.errors import BtfhubError
 from generator.resources import read_package_text
+
+if TYPE_CHECKING:  # imported when a document is rejected: 0.1 s a run saved
+    from jsonschema import Draft202012Validator
 
 SCHEMAS_DIR = "schemas"
 INDEX_SCHEMA = "index.schema.json"
@@ -26,6 +27,7 @@ SHARD_MANIFEST_SCHEMA = "shard-manifest.schema.json"
 PLAN_SCHEMA = "plan.schema.json"
 OUTCOMES_SCHEMA = "outcomes.schema.json"
 MIN_CORE_MANIFEST_SCHEMA = "min-core-manifest.schema.json"
+LISTING_CACHE_SCHEMA = "listing-cache.schema.json"
 
 
 class DocumentInvalid(BtfhubError):
@@ -38,13 +40,13 @@ class DocumentInvalid(BtfhubError):
         super().__init__(f"{source}: {len(problems)} problem(s) with its contents:\n{lines}")
 
 
+@functools.cache
 def _load(name: str) -> dict[str, Any]:
     relative = f"{SCHEMAS_DIR}/{name}"
     try:
         schema: dict[str, Any] = json.loads(read_package_text(relative))
     except ValueError as exc:
         raise BtfhubError(f"cannot read the schema {relative}: {exc}") from None
-    Draft202012Validator.check_schema(schema)
     return schema
 
 
@@ -55,9 +57,16 @@ _SHARED = (OUTCOMES_SCHEMA,)
 
 @functools.cache
 def _validator(name: str) -> Draft202012Validator:
-    resources = [(s["$id"], Resource.from_contents(s)) for s in map(_load, _SHARED)]
+    # jsonschema (words the problems) is only needed once a document is rejected.
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    schemas = [_load(s) for s in (*_SHARED, name)]
+    for schema in schemas:
+        Draft202012Validator.check_schema(schema)
+    resources = [(s["$id"], Resource.from_contents(s)) for s in schemas[:-1]]
     registry: Registry[Any] = Registry().with_resources(resources)
-    return Draft202012Validator(_load(name), registry=registry)
+    return Draft202012Validator(schemas[-1], registry=registry)
 
 
 @functools.cache

@@ -16,15 +16,17 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from generator.manifest import Diagnostic, ManifestDocument, dotted, slug
 from generator.resources import read_package_text
 from generator.yamlpos import Path_
+
+if TYPE_CHECKING:  # imported when a manifest is rejected: 0.1 s a run saved
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 # The schema that matches this code: it lives in the same repository as the
 # generator, so a hub root in a temporary directory (tests) needs no copy.
@@ -71,14 +73,13 @@ def _fast_validator() -> Any:
 
 def validate_documents(root: Path, docs: list[ManifestDocument]) -> list[Diagnostic]:
     """Every problem in the manifests, sorted by file, line and column."""
-    validator = Draft202012Validator(load_schema())
     found: set[Diagnostic] = set()
     for doc in docs:
         found.update(_check_header(root, doc))
         if doc.syntax_error is not None:
             found.add(doc.syntax_error)
             continue
-        found.update(_schema_diagnostics(validator, doc))
+        found.update(_schema_diagnostics(doc))
         found.update(_rule_diagnostics(doc))
         found.update(_keyring_rules(root, doc))
         found.update(_control_characters(doc))
@@ -112,15 +113,23 @@ def _check_header(root: Path, doc: ManifestDocument) -> Iterator[Diagnostic]:
 # --- schema errors, reworded -------------------------------------------------
 
 
+@functools.cache
+def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema())
+
+
 def _schema_diagnostics(
-    validator: Draft202012Validator, doc: ManifestDocument
+    doc: ManifestDocument, validator: Draft202012Validator | None = None
 ) -> Iterator[Diagnostic]:
+    """validator: None for the manifest schema's."""
     assert doc.loaded is not None
     # jsonschema-rs passes a valid manifest in microseconds; jsonschema (which
     # words the messages, and has the last word) reads only the others.
     if _fast_validator().is_valid(doc.loaded.data):
         return
-    for error in validator.iter_errors(doc.loaded.data):
+    for error in (validator or _validator()).iter_errors(doc.loaded.data):
         path: Path_ = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = list(_subschema(error).get("properties", {}))
@@ -437,5 +446,7 @@ def schema_diagnostics(schema: Mapping[str, Any], doc: ManifestDocument) -> list
     """
     if doc.syntax_error is not None:
         return [doc.syntax_error]
-    found = set(_schema_diagnostics(Draft202012Validator(schema), doc))
+    from jsonschema import Draft202012Validator
+
+    found = set(_schema_diagnostics(doc, Draft202012Validator(schema)))
     return sorted(found, key=lambda d: (d.file, d.line, d.col, d.path, d.message))

@@ -109,7 +109,7 @@ ROOMS: dict[str, set[str]] = {
     "validation": CORE | {"manifest", "resources", "yamlpos"},
     "yamlpos": set(),
     "codecs": set(),
-    "upstream": CORE | {"codecs", "fsutil", "packages", "openpgp", "trust"},
+    "upstream": CORE | {"codecs", "fsutil", "jsonschemas", "packages", "openpgp", "trust"},
     "openpgp": {"children", "errors"},
     "trust": CORE | {"openpgp"},
     "verify": CORE | {"openpgp", "packages", "upstream"},

@@ -19,6 +19,7 @@ READ_BACK = (
     jsonschemas.PLAN_SCHEMA,
     jsonschemas.OUTCOMES_SCHEMA,
     jsonschemas.MIN_CORE_MANIFEST_SCHEMA,
+    jsonschemas.LISTING_CACHE_SCHEMA,
 )
 
 

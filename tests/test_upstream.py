@@ -9,10 +9,15 @@ local server, so nothing here can reach the internet.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import shutil
 import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 import urllib3
@@ -20,6 +25,8 @@ import urllib3
 from generator.demokit.debpkg import build_deb
 from generator.demokit.mirror import (
     AptPackage,
+    Fault,
+    LocalServer,
     RpmPackage,
     compress,
     primary_path,
@@ -560,6 +567,9 @@ def test_a_corrupt_cache_entry_is_not_trusted(
         first = discover_apt(client, ddebs_repo(), FOCAL, "x86_64")
     for body in (tmp_path / "cache").glob("*.body"):
         body.write_bytes(b"Origin: evil\n")
+    # Without the parsed listings the Packages bodies are needed again (their
+    # cache is tested in test_listing_cache_*).
+    shutil.rmtree(tmp_path / "cache" / "listings")
     mirror_server.clear_log()
     with make_client(tmp_path, mirror_server) as client:
         assert discover_apt(client, ddebs_repo(), FOCAL, "x86_64") == first
@@ -894,6 +904,145 @@ def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: FaultyMirr
         discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
+# -- the parsed listing cache (generator/upstream/listingcache.py) ---------------------
+
+
+def _listing_entries(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache" / "listings").glob("*.json"))
+
+
+def _discover_centos(tmp_path: Path, server: FaultyMirror, **kw: object) -> list[KernelPackage]:
+    with make_client(tmp_path, server, **kw) as client:
+        return discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+
+
+def test_listing_cache_hit_neither_fetches_nor_reads_the_primary(
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
+) -> None:
+    root = write_centos(mirror_server, tmp_path, centos_rpms, "xz")
+    reference = _discover_centos(tmp_path, mirror_server, cache_dir=None)  # no cache at all
+    with make_client(tmp_path, mirror_server) as client:
+        first = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    assert first == reference
+    assert client.stats.listing_hits == 0
+    (entry,) = _listing_entries(tmp_path)
+    primary = primary_path(root)
+    document = json.loads(entry.read_text())
+    assert document["index"] == "sha256:" + sha256_file(primary)
+    assert sorted(m["package"]["uname"] for m in document["matches"]) == [
+        p.uname for p in reference
+    ]
+    assert len(reference) == 4
+
+    # Drop the primary's cached body: were it needed again, it would be fetched.
+    primary_url = f"{mirror_server.url}centos/7/x86_64/repodata/{primary.name}"
+    (tmp_path / "cache" / f"{hashlib.sha256(primary_url.encode()).hexdigest()}.body").unlink()
+    mirror_server.clear_log()
+    with make_client(tmp_path, mirror_server) as client:
+        assert discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64") == reference
+    assert [(r.path, r.status) for r in mirror_server.log] == [
+        ("/centos/7/x86_64/repodata/repomd.xml", 304),
+        ("/centos/7/x86_64/repodata/repomd.xml.asc", 404),
+    ]
+    stats = client.stats
+    assert (stats.listing_hits, stats.cache_hits, stats.index_bytes) == (1, 1, 0)
+
+
+def test_listing_cache_misses_when_the_index_changes(
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
+) -> None:
+    write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64", [centos_rpms["123"]])
+    assert [p.uname for p in _discover_centos(tmp_path, mirror_server)] == ["3.10.0-123.el7.x86_64"]
+    # Upstream publishes a kernel: a new primary, named by a new checksum in repomd.xml.
+    time.sleep(0.01)  # a distinct mtime, hence a distinct ETag
+    root = write_rpmmd_repo(
+        mirror_server.directory / "centos/7/x86_64", [centos_rpms["123"], centos_rpms["1160"]]
+    )
+    mirror_server.clear_log()
+    with make_client(tmp_path, mirror_server) as client:
+        found = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    assert [p.uname for p in found] == ["3.10.0-1160.el7.x86_64", "3.10.0-123.el7.x86_64"]
+    assert found == _discover_centos(tmp_path, mirror_server, cache_dir=None)
+    assert client.stats.listing_hits == 0
+    assert (f"/centos/7/x86_64/repodata/{primary_path(root).name}", 200) in [
+        (r.path, r.status) for r in mirror_server.log
+    ]
+    assert len(_listing_entries(tmp_path)) == 2  # one per checksum
+
+
+def _mangle_key(document: dict[str, Any]) -> None:
+    document["key"] = "0" * 64  # an entry copied over another's name
+
+
+def _mangle_uname(document: dict[str, Any]) -> None:
+    document["matches"][0]["package"]["uname"] = "../../../etc/evil"
+
+
+def _mangle_field(document: dict[str, Any]) -> None:
+    del document["matches"][0]["package"]["sha256"]
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda raw: raw[: len(raw) // 2],  # torn
+        lambda raw: b"",
+        lambda raw: b"\xff\xfe not json",
+        lambda raw: b"[]",
+        _mangle_key,
+        _mangle_uname,
+        _mangle_field,
+    ],
+)
+def test_a_corrupt_listing_entry_is_ignored_and_rewritten(
+    tmp_path: Path,
+    mirror_server: FaultyMirror,
+    centos_rpms: dict[str, Path],
+    corrupt: Callable[[Any], Any],
+) -> None:
+    write_centos(mirror_server, tmp_path, centos_rpms)
+    first = _discover_centos(tmp_path, mirror_server)
+    (entry,) = _listing_entries(tmp_path)
+    good = entry.read_bytes()
+    if corrupt in (_mangle_key, _mangle_uname, _mangle_field):
+        document = json.loads(good)
+        corrupt(document)
+        entry.write_text(json.dumps(document))
+    else:
+        entry.write_bytes(corrupt(good))
+    with make_client(tmp_path, mirror_server) as client:
+        assert discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64") == first
+    # Parsed again from the primary (its body cached, checksum known: no request).
+    assert (client.stats.listing_hits, client.stats.cache_hits) == (0, 1)
+    assert entry.read_bytes() == good
+
+
+def test_listings_of_one_index_differ_by_package_patterns(
+    tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
+) -> None:
+    write_ubuntu(mirror_server, ubuntu_pkgs)
+    repos = [
+        ddebs_repo(),
+        ddebs_repo(packages=("linux-image-{uname}-dbgsym",)),  # the signed ones only
+        ddebs_repo(packages=tuple(reversed(UBUNTU_PATTERNS))),  # another preference
+        ddebs_repo(flavours=("generic",)),
+    ]
+    found = []
+    for repo in repos:
+        with make_client(tmp_path, mirror_server) as client:
+            found.append(summary(discover_apt(client, repo, FOCAL, "x86_64")))
+        assert client.stats.listing_hits == 0  # no repository reuses another's entries
+        with make_client(tmp_path, mirror_server, cache_dir=None) as client:
+            assert summary(discover_apt(client, repo, FOCAL, "x86_64")) == found[-1]
+    assert len({tuple(f) for f in found}) == len(repos)
+    assert len(_listing_entries(tmp_path)) == 3 * len(repos)  # 3 Packages files each
+    # Asked again, each repository finds its own entries.
+    for repo, expected in zip(repos, found, strict=True):
+        with make_client(tmp_path, mirror_server) as client:
+            assert summary(discover_apt(client, repo, FOCAL, "x86_64")) == expected
+        assert client.stats.listing_hits == 3
+
+
 # -- SourceListings.release: series and sharing -------------------------------------
 
 
@@ -996,6 +1145,63 @@ def test_discover_all_keeps_going_after_a_failure(
     assert not found.failures[0].unreachable
     # The failure is remembered: the shared broken repository was asked once.
     assert len(mirror_server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
+
+
+class SlowMirror(FaultyMirror):
+    """Answers each request after a pause, counting how many are in flight at once."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(0.05)
+        with self._lock:
+            self.in_flight -= 1
+        return super()._take_fault(path)
+
+
+def test_discover_all_lists_sources_at_once_and_reports_as_in_order(tmp_path: Path) -> None:
+    decoys = tmp_path / "decoys"
+    decoys.mkdir()
+    paths = [f"r{i}/" for i in range(6)]
+    releases = [
+        _release("centos7", f"7.{i}", ("3.10.0",), (Source("centos-debuginfo", paths=(p,)),))
+        for i, p in enumerate(paths)
+    ]
+    missing = Source("centos-debuginfo", paths=("missing/",))
+    releases += [_release("centos7", f"8.{i}", ("3.10.0",), (missing,)) for i in range(2)]
+    releases += [_release("centos7", "9.0", ("3.10.0",), (Source("unknown", paths=("",)),))]
+    dist = Distribution(
+        id="centos7",
+        title="CentOS 7",
+        archive_dir="centos",
+        columns=(Column("Kernel", "kernel"),),
+        releases=tuple(releases),
+        repositories=(centos_repo(),),
+    )
+    targets = [(dist, r, "x86_64") for r in releases]
+    found = {}
+    with SlowMirror(tmp_path / "mirror") as server:
+        for i, path in enumerate(paths):
+            kernel = _meta_only(decoys, "kernel-debuginfo", "3.10.0", f"{i}.el7", "x86_64")
+            write_rpmmd_repo(server.directory / "centos/7/x86_64" / path, [kernel])
+        for workers in (1, 4):
+            server.clear_log()
+            server.most_in_flight = 0
+            with make_client(tmp_path / str(workers), server) as client:
+                found[workers] = discover_all(client, targets, workers)
+            assert server.most_in_flight == 1 if workers == 1 else server.most_in_flight > 1
+            # The source two releases share was asked for once.
+            assert len(server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
+    assert found[4] == found[1]
+    assert [t.release for t in found[4].kernels] == [f"7.{i}" for i in range(6)]
+    assert [f.target.release for f in found[4].failures] == ["8.0", "8.1", "9.0"]
+    assert "unknown repository 'unknown'" in found[4].failures[2].message
 
 
 def test_release_listing_first_source_wins(
@@ -1190,3 +1396,89 @@ def test_proxy_environment_is_honoured_per_host(monkeypatch: pytest.MonkeyPatch)
                 "http://mirror.local/y", {}, None, None, None
             )
             assert "http" not in direct["proxies"]
+
+
+# -- index GETs sent straight to the adapter (_Session.get_direct) ----------------------
+
+
+def _repomd(server: FaultyMirror, tmp_path: Path, rpms: dict[str, Path]) -> bytes:
+    root = write_rpmmd_repo(server.directory / "centos/7/x86_64", [rpms["123"]])
+    return (root / "repodata/repomd.xml").read_bytes()
+
+
+def test_index_requests_go_through_the_environments_proxy(
+    tmp_path: Path,
+    mirror_server: FaultyMirror,
+    centos_rpms: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repomd = _repomd(mirror_server, tmp_path, centos_rpms)
+    # The local server plays the proxy: it serves the path of the absolute URL it is
+    # asked for. upstream.invalid does not resolve, so only the proxy can answer.
+    monkeypatch.setenv("http_proxy", mirror_server.url)
+    for var in ("no_proxy", "NO_PROXY", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    url = "http://upstream.invalid/centos/7/x86_64/repodata/repomd.xml"
+    with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
+        assert client.get_index(url) == repomd
+    with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
+        assert client.get_index(url) == repomd  # revalidated through the proxy
+    assert mirror_server.statuses() == [200, 304]
+    monkeypatch.setenv("no_proxy", "upstream.invalid")
+    with (
+        pytest.raises(UpstreamIndexError, match="does not resolve"),
+        UpstreamClient(cache_dir=None, backoff=0.0) as client,
+    ):
+        client.get_index(url)
+
+
+def test_index_requests_send_netrc_credentials_per_host(
+    tmp_path: Path, centos_rpms: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login mirror password s3cret\n")
+    netrc.chmod(0o600)
+    with FaultyMirror(tmp_path / "private", basic_auth=("mirror", "s3cret")) as server:
+        repomd = _repomd(server, tmp_path, centos_rpms)
+        url = f"{server.url}centos/7/x86_64/repodata/repomd.xml"
+        monkeypatch.setenv("NETRC", str(tmp_path / "elsewhere"))
+        with (
+            pytest.raises(UpstreamIndexError, match="HTTP 401"),
+            UpstreamClient(cache_dir=None, backoff=0.0) as client,
+        ):
+            client.get_index(url)
+        monkeypatch.setenv("NETRC", str(netrc))
+        with UpstreamClient(cache_dir=None, backoff=0.0) as client:
+            assert client.get_index(url) == repomd
+            assert client.find_index(url + ".asc") is None  # the same host: the same login
+        assert server.statuses() == [401, 200, 404]
+
+
+def _redirector(target: str) -> type[BaseHTTPRequestHandler]:
+    class Redirect(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", target + self.path.lstrip("/"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    return Redirect
+
+
+def test_an_index_request_that_redirects_is_followed(
+    tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
+) -> None:
+    repomd = _repomd(mirror_server, tmp_path, centos_rpms)
+    with LocalServer(_redirector(mirror_server.url)) as redirector:
+        url = f"{redirector.url}centos/7/x86_64/repodata/repomd.xml"
+        with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
+            assert client.get_index(url) == repomd
+        assert client.stats.requests == 2  # asked straight, then through Session.get
+        with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
+            assert client.get_index(url) == repomd
+    assert mirror_server.statuses() == [200, 304]  # the redirect kept the conditional GET

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urljoin
 
 from debian.debian_support import Version
@@ -25,6 +26,7 @@ from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+from generator.upstream.listingcache import IndexMatch
 
 # Preference among the compressed forms of one index, best first.
 INDEX_SUFFIXES = (".xz", ".gz", "")
@@ -223,6 +225,39 @@ def _package(
     )
 
 
+def _parse_packages(
+    client: UpstreamClient, repo: Repository, arch: str, root: str, url: str, entry: IndexEntry
+) -> list[IndexMatch]:
+    """The kernel packages a Packages index lists, in its order (fetched and verified first).
+
+    Only packages whose Version parses are returned: one that does not fails the index.
+    """
+    uarch = repo.upstream_arch(arch)
+    matchers = package_matchers(repo, uarch)
+    wanted_flavours = flavours(repo, uarch)
+    where = client.where(url)
+    body = client.get_index(url, size=entry.size, checksum=Checksum("sha256", entry.sha256))
+    matches = []
+    with open_decompressed(body, where, url) as f:
+        for stanza in iter_stanzas(f, where, url):
+            name = stanza.get("package")
+            if name is None:
+                raise UpstreamIndexError(f"{where}: a paragraph has no Package field", url)
+            hit = match_package(matchers, name)
+            if hit is None or stanza.get("architecture", uarch) != uarch:
+                continue
+            rank, uname = hit
+            if wanted_flavours and flavour_of(uname) not in wanted_flavours:
+                continue
+            pkg = _package(stanza, uname, arch, repo, root, where, url)
+            try:
+                Version(pkg.version)
+            except ValueError as exc:
+                raise UpstreamIndexError(f"{where}: package {name}: {exc}", url) from exc
+            matches.append(IndexMatch(pkg, rank))
+    return matches
+
+
 def discover_apt(
     client: UpstreamClient, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
@@ -233,8 +268,17 @@ def discover_apt(
     """
     uarch = repo.upstream_arch(arch)
     root = repo_root(repo, arch)
-    matchers = package_matchers(repo, uarch)
-    wanted_flavours = flavours(repo, uarch)
+    package_matchers(repo, uarch)  # a bad pattern fails the repository before any request
+    # Everything _parse_packages's result depends on besides the index's bytes.
+    inputs = {
+        "kind": repo.kind,
+        "repository": repo.id,
+        "root": root,
+        "packages": list(repo.packages),  # in order: the rank is the position
+        "flavours": sorted(flavours(repo, uarch)),
+        "arch": arch,
+        "upstream_arch": uarch,
+    }
     best: dict[str, _Candidate] = {}
     for suite in source.suites:
         release, release_where, release_url = signed_release(client, repo, root, suite)
@@ -242,25 +286,15 @@ def discover_apt(
         for component in repo.components:
             entry = pick_index(entries, component, uarch, release_where, release_url)
             url = urljoin(root, f"dists/{suite}/{entry.name}")
-            where = client.where(url)
-            body = client.get_index(url, size=entry.size, checksum=Checksum("sha256", entry.sha256))
-            with open_decompressed(body, where, url) as f:
-                for stanza in iter_stanzas(f, where, url):
-                    name = stanza.get("package")
-                    if name is None:
-                        raise UpstreamIndexError(f"{where}: a paragraph has no Package field", url)
-                    hit = match_package(matchers, name)
-                    if hit is None or stanza.get("architecture", uarch) != uarch:
-                        continue
-                    rank, uname = hit
-                    if wanted_flavours and flavour_of(uname) not in wanted_flavours:
-                        continue
-                    pkg = _package(stanza, uname, arch, repo, root, where, url)
-                    try:
-                        version = Version(pkg.version)
-                    except ValueError as exc:
-                        raise UpstreamIndexError(f"{where}: package {name}: {exc}", url) from exc
-                    candidate = _Candidate(rank, version, pkg)
-                    if uname not in best or candidate.beats(best[uname]):
-                        best[uname] = candidate
+            checksum = Checksum("sha256", entry.sha256)
+            parse = partial(_parse_packages, client, repo, arch, root, url, entry)
+            for match in client.listing(checksum, inputs, parse):
+                pkg = match.package
+                try:
+                    version = Version(pkg.version)
+                except ValueError as exc:  # only a cache entry edited by hand gets here
+                    raise UpstreamIndexError(f"{url}: package {pkg.name}: {exc}", url) from exc
+                candidate = _Candidate(match.rank, version, pkg)
+                if pkg.uname not in best or candidate.beats(best[pkg.uname]):
+                    best[pkg.uname] = candidate
     return [best[u].package for u in sorted(best)]

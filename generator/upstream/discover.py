@@ -4,7 +4,9 @@ Releases share repositories heavily: CentOS 7's ten point releases all read
 one flat debuginfo directory, Ubuntu's HWE rows read the same suites as
 their base release. SourceListings remembers each (repository, source,
 arch) listing for the run, failures included, so a repository that is down
-costs one round of requests rather than one per release.
+costs one round of requests rather than one per release; discover_all lists
+the distinct sources a few at a time (prefetch) when they wait on a distant
+upstream, before assembling the releases in order.
 
 Repository kinds are dispatched by kind string through LISTERS, the one
 registry of listers: a new kind is a module with a Lister and a line here
@@ -13,8 +15,11 @@ registry of listers: a new kind is a module with a Lister and a line here
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from generator.errors import BtfhubError
@@ -39,6 +44,12 @@ from generator.upstream.rpmmd import discover_rpmmd
 CREDENTIALS_CAUSE = "needs credentials"
 # What a server answers for a tree that is no longer there (moved, not down).
 GONE_STATUSES = frozenset({404, 410})
+# Sources listed at once by discover_all. Listing waits on the network far more
+# than it computes; a few connections per run stay polite to public mirrors.
+WORKERS = 4
+# At most this many sources are listed one by one first, timed, to decide whether
+# the rest are worth listing in threads (SourceListings.prefetch).
+PROBE = 32
 
 Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]]
 LISTERS: dict[str, Lister] = {
@@ -114,6 +125,53 @@ class SourceListings:
                     moved_exc.status,
                 ) from None
 
+    def prefetch(self, targets: Iterable[tuple[Distribution, Release, str]], workers: int) -> None:
+        """List the sources of these targets ahead, `workers` at a time when that pays.
+
+        Each listing is a chain of small requests (repomd.xml, then its
+        primary; InRelease, then Packages). Against a distant upstream most of
+        its time is waiting for answers, and threads overlap the waits (the
+        client is shared safely between them). Against a near one (a mirror
+        on the LAN or loopback, answering a 304 in a fraction of a
+        millisecond) the client's own Python work dominates, and threads only
+        contend for the GIL: measured on 2 cores, 4 threads cost 1.2-1.4 s
+        more CPU than one over 3,500 repositories and saved no time. So the
+        first sources are listed one by one while timing them, and the rest
+        go to the threads only when those waited longer than they computed.
+
+        Results and failures land in the memo that listing() reads, so what a
+        run reports, and in which order, is what a sequential run would
+        report; each distinct source is listed once.
+        """
+        keys: dict[tuple[Repository, Source, str], None] = {}
+        for dist, release, arch in targets:
+            for source in release.sources:
+                repo = next((r for r in dist.repositories if r.id == source.repository), None)
+                if repo is not None:  # an unknown id is listing()'s error to report
+                    keys[(repo, source, arch)] = None
+        todo = [key for key in keys if key not in self._memo]
+        if workers <= 1 or len(todo) < 2:
+            return
+        probe = max(1, min(PROBE, len(todo) // 8))
+        start, cpu = time.perf_counter(), time.thread_time()
+        for key in todo[:probe]:
+            self._list_quietly(*key)
+        computed = time.thread_time() - cpu
+        if time.perf_counter() - start - computed <= computed:
+            return  # listing() lists the rest in order, in this thread
+        pool = ThreadPoolExecutor(min(workers, len(todo) - probe), thread_name_prefix="discover")
+        try:
+            for future in [pool.submit(self._list_quietly, *key) for key in todo[probe:]]:
+                future.result()  # a bug (not a BtfhubError) raises here, as it would unthreaded
+        finally:
+            # Ctrl-C or a bug: drop what has not started rather than list it all first.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _list_quietly(self, repo: Repository, source: Source, arch: str) -> None:
+        # A failure is memoized; listing() raises it for the targets that need it.
+        with contextlib.suppress(BtfhubError):
+            self.source(repo, source, arch)
+
     def complete(self, repo: Repository, pkg: KernelPackage) -> KernelPackage:
         """The package as the plan needs it (see COMPLETERS), once per run."""
         completer = COMPLETERS.get(repo.kind)
@@ -185,7 +243,9 @@ def discovery_failure(
 
 
 def discover_all(
-    client: UpstreamClient, targets: Iterable[tuple[Distribution, Release, str]]
+    client: UpstreamClient,
+    targets: Iterable[tuple[Distribution, Release, str]],
+    workers: int = WORKERS,
 ) -> UpstreamListing:
     """Listings for every target, and the targets that failed (the run goes on).
 
@@ -194,7 +254,9 @@ def discover_all(
     whose fallback source failed is listed from its other sources and named
     in `incomplete`, one entry per failed fallback.
     """
+    targets = list(targets)
     listings = SourceListings(client)
+    listings.prefetch(targets, workers)
     kernels: dict[ReleaseArch, tuple[KernelPackage, ...]] = {}
     failures: list[DiscoveryFailure] = []
     skipped: list[DiscoveryFailure] = []

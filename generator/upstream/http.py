@@ -28,7 +28,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,7 +38,9 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
+from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
 from requests.sessions import merge_setting as _untyped_merge_setting
+from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import ProtocolError
 from urllib3.response import BaseHTTPResponse
@@ -49,6 +51,7 @@ from generator.errors import PackageError, UpstreamError
 from generator.fsutil import atomic_write
 from generator.trust import TrustPolicy
 from generator.upstream.credentials import Credentials
+from generator.upstream.listingcache import SUBDIR, IndexMatch, ListingCache
 from generator.upstream.mirrors import Mirrors
 
 CONNECT_TIMEOUT = 10.0
@@ -195,8 +198,10 @@ class RetryPolicy(Retry):
             self.sleep_fn(delay)
 
 
-# requests' own merge rule for a request's and the session's setting (untyped upstream).
+# requests' own merge rule for a request's and the session's setting, and its
+# cookie extraction (untyped upstream).
 merge_setting: Callable[[Any, Any], Any] = _untyped_merge_setting
+extract_cookies_to_jar: Callable[[Any, Any, Any], None] = _untyped_extract_cookies
 
 
 class _Session(requests.Session):
@@ -212,6 +217,7 @@ class _Session(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self._environ: dict[tuple[str, str], dict[str, str]] = {}
+        self._netrc: dict[tuple[str, str], tuple[str, str] | None] = {}
         self._environ_lock = threading.Lock()
 
     def _environ_proxies(self, url: str) -> dict[str, str]:
@@ -222,6 +228,64 @@ class _Session(requests.Session):
             if found is None:
                 found = self._environ[key] = requests.utils.get_environ_proxies(url)
             return found
+
+    def _netrc_auth(self, url: str) -> tuple[str, str] | None:
+        """requests' ~/.netrc (or $NETRC) credentials for url's host, looked up once per host."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        with self._environ_lock:
+            if key not in self._netrc:
+                self._netrc[key] = requests.utils.get_netrc_auth(url)
+            return self._netrc[key]
+
+    def get_direct(
+        self, url: str, *, headers: dict[str, str], stream: bool, timeout: Any, **options: Any
+    ) -> requests.Response:
+        """A GET sent straight to the mounted adapter, as Session.get sends it.
+
+        For the thousands of small index requests of a run (mostly 304s on
+        loopback or a LAN mirror), Session.request's preparation (cookie jar
+        merges, a ~/.netrc read, header and hook merging) cost as much as the
+        request itself (3,500 304s: 2.40 s against 1.28 s this way, 1.05 s
+        as bare urllib3 calls). The request built here is the one requests would
+        build: the same URL normalisation, session headers, auth (options,
+        then ~/.netrc per host), proxies and CA bundle (merge_environment_settings),
+        and the same adapter, so retries (RetryPolicy), TLS and the
+        exceptions raised are requests' own. What this path does not do it
+        hands back to Session.get: a session with cookies or hooks, and a
+        redirect, which the caller follows with Session.get (see
+        UpstreamClient._send).
+        """
+        if self.cookies or self.params or self.auth or any(self.hooks.values()):
+            return self.get(url, headers=headers, stream=stream, timeout=timeout, **options)
+        auth = options.get("auth")
+        if auth is None and self.trust_env:
+            auth = self._netrc_auth(url)
+        merged = CaseInsensitiveDict(self.headers)
+        merged.update(headers)
+        request = requests.PreparedRequest()
+        request.prepare_method("GET")
+        request.prepare_url(url, None)
+        request.prepare_headers(merged)
+        request.prepare_body(None, None)
+        request.prepare_auth(auth, url)
+        settings = self.merge_environment_settings(
+            request.url, {}, stream, options.get("verify"), options.get("cert")
+        )
+        response: requests.Response = self.get_adapter(url).send(
+            request,
+            stream=settings["stream"],
+            timeout=timeout,
+            verify=settings["verify"],
+            cert=settings["cert"],
+            proxies=settings["proxies"],
+        )
+        if "Set-Cookie" in response.headers:
+            # Kept as Session.send keeps them; later requests then take Session.get.
+            extract_cookies_to_jar(self.cookies, request, response.raw)
+        if not stream and not response.is_redirect:
+            response.content  # noqa: B018 (read the body now, as Session.send does)
+        return response
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -268,6 +332,9 @@ class HttpStats:
     not_modified: int = 0  # 304 answers: the cached index body was served
     cache_hits: int = 0  # indexes served from the cache with no request (checksum known)
     memo_hits: int = 0  # indexes asked for again within this run
+    # Of cache_hits: indexes whose parsed listing was reused (generator.upstream.listingcache),
+    # so their bodies were neither read nor parsed.
+    listing_hits: int = 0
 
 
 class UpstreamIndexError(UpstreamError):
@@ -333,6 +400,8 @@ class UpstreamClient:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._memo: dict[str, bytes] = {}
+        # Beside the index bodies: what each index listed, parsed.
+        self.listings = ListingCache(cache_dir / SUBDIR) if cache_dir is not None else None
         self.retry = RetryPolicy.for_attempts(
             attempts, backoff, sleep, lambda: self._count(requests=1, retries=1)
         )
@@ -409,12 +478,15 @@ class UpstreamClient:
         headers: dict[str, str],
         stream: bool,
         error: Callable[[str, Cause], Exception],
+        direct: bool = False,
     ) -> requests.Response:
         """GET through the session's RetryPolicy; the first response it does not retry.
 
         A response with a retryable status comes back only once the attempts
         are used up, and is an error here. Failures retrying cannot fix (a
         name that does not resolve, a TLS verification failure) fail at once.
+        direct: through _Session.get_direct (indexes: many small requests);
+        a redirect it meets is followed by Session.get, asking again.
         """
         rewritten = self.mirrors.rewrite(url)
         options = self._request_options(url)
@@ -423,9 +495,16 @@ class UpstreamClient:
         while True:
             self._count(requests=1)
             try:
-                response = self.session.get(
+                get = self.session.get_direct if direct else self.session.get
+                response = get(
                     rewritten, headers=headers, stream=stream, timeout=self.timeout, **options
                 )
+                if direct and response.is_redirect:
+                    response.close()
+                    self._count(requests=1)
+                    response = self.session.get(
+                        rewritten, headers=headers, stream=stream, timeout=self.timeout, **options
+                    )
             except requests.exceptions.SSLError as exc:  # before ConnectionError: a subclass
                 cause = replace(transport_cause(exc), host=host)
                 raise error(f"{self.where(url)}: {cause.text} ({exc})", cause) from exc
@@ -550,6 +629,7 @@ class UpstreamClient:
             headers=headers,
             stream=False,
             error=lambda m, c: UpstreamIndexError(m, url, c.text, c.unreachable, c.host),
+            direct=True,
         )
         with response:
             if response.status_code == 304 and cached is not None:
@@ -575,6 +655,23 @@ class UpstreamClient:
             )
         self._store_cache(rewritten, body, response)
         return self._remember(rewritten, body)
+
+    def listing(
+        self,
+        checksum: Checksum,
+        inputs: Mapping[str, Any],
+        parse: Callable[[], list[IndexMatch]],
+    ) -> list[IndexMatch]:
+        """What an index lists, parsed: from the listing cache when an entry for this
+        checksum and these parse inputs exists, else parse() (which fetches the index
+        through get_index) and remember the result. Without a cache_dir: parse()."""
+        if self.listings is None:
+            return parse()
+        index = f"{checksum.algorithm}:{checksum.hexdigest.lower()}"
+        matches, hit = self.listings.get_or_parse(index, inputs, parse)
+        if hit:
+            self._count(cache_hits=1, listing_hits=1)
+        return matches
 
     def find_index(self, url: str) -> bytes | None:
         """get_index for a file that may not exist (InRelease, repomd.xml.asc): None on 404/410."""

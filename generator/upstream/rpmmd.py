@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from functools import partial
 from urllib.parse import urljoin
 
 from generator.errors import BtfhubError
@@ -31,6 +32,7 @@ from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+from generator.upstream.listingcache import IndexMatch
 from generator.upstream.mirrorlist import MIRROR_LIST, resolve_mirror_list
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
@@ -157,6 +159,29 @@ def _packages(body: bytes, where: str, url: str) -> Iterator[ET.Element]:
             raise UpstreamIndexError(f"{where}: bad XML: {exc}", url) from exc
 
 
+def _parse_primary(
+    client: UpstreamClient,
+    repo: Repository,
+    arch: str,
+    root: str,
+    url: str,
+    size: int | None,
+    checksum: Checksum,
+) -> list[IndexMatch]:
+    """The kernel packages a primary index lists, in its order (fetched and verified first)."""
+    uarch = repo.upstream_arch(arch)
+    names = set(repo.packages)
+    where = client.where(url)
+    body = client.get_index(url, size=size, checksum=checksum)
+    return [
+        IndexMatch(_package(elem, arch, repo, root, where, url))
+        for elem in _packages(body, where, url)
+        if elem.get("type", "rpm") == "rpm"
+        and _text(elem, "name") in names
+        and _text(elem, "arch") == uarch
+    ]
+
+
 def _check_repomd_signature(
     client: UpstreamClient, repo: Repository, repomd: bytes, url: str
 ) -> None:
@@ -195,13 +220,17 @@ def discover_rpmmd(
         _check_repomd_signature(client, repo, repomd, repomd_url)
         href, size, checksum = _primary_location(repomd, client.where(repomd_url), repomd_url)
         url = urljoin(root, href)
-        where = client.where(url)
-        body = client.get_index(url, size=size, checksum=checksum)
-        for elem in _packages(body, where, url):
-            if elem.get("type", "rpm") != "rpm" or _text(elem, "name") not in names:
-                continue
-            if _text(elem, "arch") != uarch:
-                continue
-            pkg = _package(elem, arch, repo, root, where, url)
-            found.setdefault(pkg.uname, pkg)
+        # Everything _package's result depends on besides the primary's bytes.
+        inputs = {
+            "kind": repo.kind,
+            "repository": repo.id,
+            "root": root,
+            "packages": sorted(names),
+            "arch": arch,
+            "upstream_arch": uarch,
+            "kernel_release": repo.kernel_release,
+        }
+        parse = partial(_parse_primary, client, repo, arch, root, url, size, checksum)
+        for match in client.listing(checksum, inputs, parse):
+            found.setdefault(match.package.uname, match.package)
     return [found[u] for u in sorted(found)]
