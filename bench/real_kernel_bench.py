@@ -62,6 +62,7 @@ from generator.btf.build import build_kernel_btf
 from generator.btf.encode import pahole, pahole_command
 from generator.demokit.mirror import MirrorServer, sha256_file
 from generator.model import KernelPackage
+from generator.packages import liblzma
 from generator.progress import TIMINGS_ENV
 from generator.upstream.http import UpstreamClient
 from generator.verify import PackageVerification
@@ -435,6 +436,7 @@ def main() -> int:
         f"pahole: {tool.version} ({tool.path}), flags {' '.join(tool.encode_flags())}; "
         f"btfhub -j{tool.threads}, classic serial"
     )
+    print(f"xz blocks decoded by: {liblzma.version()}")
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="btfhub-real-bench-", dir=args.workdir))
     pairs: list[tuple[Result, Result]] = []

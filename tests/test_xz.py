@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import lzma
 import random
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
 from generator.errors import PackageError
-from generator.packages import xz
+from generator.packages import liblzma, xz
 from generator.packages.stream import DecompressingReader, Readable
 from generator.packages.xz import ParallelXzReader, xz_reader
 
 BLOCK = 64 << 10
+
+
+@pytest.fixture(autouse=True, params=["newer", "system"])
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test twice: blocks decoded by the project's newer liblzma, then by Python's."""
+    if request.param == "system":
+        monkeypatch.setenv(liblzma.LIBLZMA_ENV, "system")
+    liblzma._library.cache_clear()
+    if request.param == "newer" and liblzma._library() is None:
+        pytest.skip("no liblzma >= 5.6 in .tools/ (scripts/setup.sh installs it)")
+    yield request.param
+    liblzma._library.cache_clear()
 
 
 class OneWay:
@@ -143,3 +157,37 @@ def test_one_core_uses_the_single_threaded_reader(monkeypatch: pytest.MonkeyPatc
     reader = xz_reader(OneWay(multi_block(data)), "data.tar.xz")
     assert isinstance(reader, DecompressingReader)
     assert read_all(reader) == data
+
+
+def test_the_decoder_in_use_is_the_one_chosen(decoder: str) -> None:
+    assert liblzma.version().startswith("liblzma 5." if decoder == "newer" else "Python's lzma")
+
+
+@pytest.mark.parametrize("max_length", [1, 4096, 1 << 20, -1])
+def test_newer_decoder_answers_as_pythons_does(decoder: str, max_length: int) -> None:
+    """Same bytes and same needs_input, piece by piece, fed in uneven chunks."""
+    compressed = multi_block(payload(300_000))
+
+    def run(d: liblzma.Decompressor) -> list[tuple[bytes, bool]]:
+        answers, pos = [], 0
+        while not d.eof:
+            data = b""
+            if d.needs_input:
+                data, pos = compressed[pos : pos + 7_777], pos + 7_777
+                if not data:
+                    break
+            out = d.decompress(data, max_length)
+            answers.append((out, d.needs_input))
+        return answers
+
+    ours = run(liblzma.xz_decompressor())
+    pythons = run(lzma.LZMADecompressor(format=lzma.FORMAT_XZ))
+    assert b"".join(o for o, _ in ours) == payload(300_000)
+    assert ours == pythons
+
+
+def test_newer_decoder_rejects_corrupt_data(decoder: str) -> None:
+    compressed = corrupted(multi_block(payload()), 5_000)
+    d = liblzma.xz_decompressor()
+    with pytest.raises(lzma.LZMAError):
+        d.decompress(compressed, 1 << 30)

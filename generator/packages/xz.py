@@ -34,6 +34,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from generator.errors import PackageError
+from generator.packages.liblzma import xz_decompressor
 from generator.packages.stream import (
     CHUNK,
     INPUT_CHUNK,
@@ -111,7 +112,7 @@ class _BlockJob:
     def run(self) -> None:
         """In a worker thread: decode, handing over each piece at once."""
         try:
-            d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+            d = xz_decompressor()
             data, self._input = self._input, b""
             total = 0
             while not self._cancelled:
@@ -161,7 +162,7 @@ class _InPlaceBlock:
     def __init__(
         self, stream_header: bytes, header: bytes, body: LimitedReader, size: int, what: str
     ) -> None:
-        self._d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        self._d = xz_decompressor()
         self._prefix = stream_header + header
         self._body = body
         self._left = size
