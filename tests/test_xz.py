@@ -186,8 +186,15 @@ def test_newer_decoder_answers_as_pythons_does(decoder: str, max_length: int) ->
     assert ours == pythons
 
 
+def test_no_room_keeps_the_input_for_later(decoder: str) -> None:
+    compressed = multi_block(payload(100_000))
+    for d in (liblzma.xz_decompressor(), lzma.LZMADecompressor(format=lzma.FORMAT_XZ)):
+        assert d.decompress(compressed, 0) == b"" and not d.needs_input
+        assert d.decompress(b"") == payload(100_000)
+
+
 def test_newer_decoder_rejects_corrupt_data(decoder: str) -> None:
     compressed = corrupted(multi_block(payload()), 5_000)
     d = liblzma.xz_decompressor()
     with pytest.raises(lzma.LZMAError):
-        d.decompress(compressed, 1 << 30)
+        d.decompress(compressed)

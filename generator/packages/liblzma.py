@@ -34,6 +34,7 @@ MIN_VERSION = 50_060_000  # 5.6.0, as lzma_version_number() spells it
 
 LZMA_OK, LZMA_STREAM_END, LZMA_BUF_ERROR = 0, 1, 10
 LZMA_RUN = 0
+UNLIMITED_STEP = 4 << 20  # decompress(data) with no max_length decodes this much a call
 MEMLIMIT = 2**64 - 1  # what a block needs is bounded by its dictionary size
 _ERRORS = {
     2: "no integrity check",
@@ -146,8 +147,14 @@ class _NewerDecompressor:
         if data:
             rest = self._input[self._consumed :]
             self._input, self._consumed = (rest + data) if rest else data, 0
-        if max_length < 0:
-            max_length = max(1 << 20, 4 * len(self._input))
+        if max_length < 0:  # everything there is, as Python's decompress gives it
+            parts = [self.decompress(b"", UNLIMITED_STEP)]
+            while not self.eof and not self.needs_input:
+                parts.append(self.decompress(b"", UNLIMITED_STEP))
+            return b"".join(parts)
+        if max_length == 0:  # input kept for later, as Python's does
+            self.needs_input = len(self._input) == self._consumed
+            return b""
         if len(self._out) < max_length:
             self._out = ctypes.create_string_buffer(max_length)
         out = self._out
