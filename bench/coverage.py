@@ -570,6 +570,9 @@ class Coverage:
     planned_by: dict[str, str] = field(default_factory=dict)
     # fallback sources that failed (plan --json "incomplete")
     plan_warnings: tuple[str, ...] = ()
+    # (distro dir, release dir, arch) skipped for what the operator supplies
+    # (plan --json "needs_credentials": credentials, a signing key) -> why
+    operator_needs: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def by_repository(self) -> dict[str, dict[str, int]]:
         """distribution -> {repository: kernels of the list it planned}."""
@@ -584,6 +587,9 @@ class Coverage:
         return [k for k in self.wanted if k.path not in self.planned]
 
     def why_missed(self, k: ArchivedKernel) -> str:
+        need = self.operator_needs.get((k.distro, k.release_dir, k.arch))
+        if need is not None:
+            return f"skipped by the plan: {need} (the operator supplies it)"
         if (k.distro, k.release_dir, k.arch) not in self.built_dirs:
             return "no release with hub: true builds this directory and arch"
         return "published upstream, but no release's series, flavours or suites take it"
@@ -636,6 +642,7 @@ def measure(
     planned: dict[str, str] = {}
     errors: list[str] = []
     warnings: list[str] = []
+    needs: dict[tuple[str, str, str], str] = {}
     with ExitStack() as stack:
         server = stack.enter_context(MirrorServer(mirror))
         extra: list[str] = []
@@ -657,6 +664,11 @@ def measure(
                 f"{e['distro']}/{e['release']}/{e['arch']}: {e['repository']}: {e['message']}"
                 for e in doc.get("incomplete", [])
             ]
+            for e in doc.get("needs_credentials", []):
+                dist = catalog.distribution(e["distro"])
+                release = next(r for r in dist.releases if r.id == e["release"])
+                where = (dist.archive_dir, release.directory, e["arch"])
+                needs[where] = e["message"].split(":", 1)[0]
     return Coverage(
         tuple(sorted(wanted)),
         frozenset(planned),
@@ -665,6 +677,7 @@ def measure(
         built_dirs,
         planned,
         tuple(warnings),
+        needs,
     )
 
 

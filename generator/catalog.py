@@ -62,6 +62,7 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             unsigned=r.get("unsigned") is True,
             mirrorlist=bool(r.get("mirrorlist", False)),
             moved_to=r.get("moved_to"),
+            signing_key_id=r.get("signing_key_id"),
             credentials=r.get("credentials"),
             kernel_release=r.get("kernel_release", "rpm"),
         )

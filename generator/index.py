@@ -68,7 +68,7 @@ def flag_cell(value: bool | None) -> str:
 def hub_status(
     release: Release,
     architectures: Mapping[str, Mapping[str, Any]],
-    needs_credentials: bool = False,
+    operator_needs: str | None = None,
 ) -> str:
     """The HUB cell for a release, from its index entries per architecture.
 
@@ -82,9 +82,10 @@ def hub_status(
     kernels = [k for a in architectures.values() for k in a["kernels"].values()]
     discovered = any(a["discovered"] for a in architectures.values())
     if not kernels and not discovered:
-        # A subscription repository (RHEL, SLES) nobody gave credentials for
-        # would otherwise look like a run that is merely late.
-        return "needs credentials" if needs_credentials else "pending"
+        # A subscription repository (RHEL, SLES) nobody gave credentials for,
+        # or one whose signing key the hub lacks (Amazon Linux 1), would
+        # otherwise look like a run that is merely late.
+        return operator_needs or "pending"
     done = sum(1 for k in kernels if k["state"] in (KernelState.ARCHIVED, KernelState.SHIPS_BTF))
     if kernels and done == len(kernels):
         return "Y"
@@ -178,12 +179,15 @@ def _assign_archive_only(
     return assigned, unassigned
 
 
-def _needs_credentials(distro: Distribution, release: Release) -> bool:
+def _operator_needs(distro: Distribution, release: Release) -> str | None:
+    """What the operator must supply before the release's sources can be read, if anything."""
     repos = {repo.id: repo for repo in distro.repositories}
-    return any(
-        s.repository in repos and repos[s.repository].credentials is not None
-        for s in release.sources
-    )
+    used = [repos[s.repository] for s in release.sources if s.repository in repos]
+    if any(repo.credentials is not None for repo in used):
+        return "needs credentials"
+    if any(repo.signing_key_id is not None for repo in used):
+        return "needs key"
+    return None
 
 
 def build_index(
@@ -238,7 +242,7 @@ def build_index(
             arches = releases_arches[(d.id, r.id)]
             distributions[d.id]["releases"][r.id] = {
                 **_release_metadata(r),
-                "hub": hub_status(r, arches, _needs_credentials(d, r)),
+                "hub": hub_status(r, arches, _operator_needs(d, r)),
                 "architectures": arches,
             }
     return {

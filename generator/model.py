@@ -76,6 +76,9 @@ class Repository:
     # Where upstream moves the tree when the release ends (archive.debian.org,
     # vault-like archives): read when url answers 404/410 for a source's index.
     moved_to: str | None = None
+    # The publisher's key ID when its key is not shipped (no keyring): the run
+    # must be given it (--keyring), else the repository's releases are skipped.
+    signing_key_id: str | None = None
     # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
     # e.g. "rhel-cdn"); None: public.
     credentials: str | None = None

@@ -7,6 +7,7 @@ with literal values.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -211,17 +212,16 @@ def format_plan(the_plan: Plan) -> str:
         f"{len(the_plan.kernels)} kernels: {', '.join(parts)}; "
         f"{counts['errors']} discovery error(s)"
         + (f"; {counts['warnings']} fallback source(s) failed" if the_plan.incomplete else "")
-        + (
-            f"; {len(the_plan.needs_credentials)} release/arch need credentials"
-            if the_plan.needs_credentials
-            else ""
+        + "".join(
+            f"; {n} release/arch {cause.replace('needs', 'need', 1)}"
+            for cause, n in Counter(f.cause for f in the_plan.needs_credentials).items()
         )
     )
     return "\n".join(lines)
 
 
 def describe_skipped(skipped: Sequence[DiscoveryFailure]) -> list[str]:
-    """Releases skipped for want of the operator's credentials: one line each."""
+    """Releases skipped for want of what the operator supplies (credentials, a key): a line each."""
     return [f"skipped: {f.target.label}: {f.message}" for f in skipped]
 
 
@@ -367,9 +367,14 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
     # Absent from plans written before fallback sources existed.
     incomplete = tuple(_failure_from_json(e) for e in doc.get("incomplete", []))
     # Absent from plans written before the subscription repositories existed.
+    # What the operator must supply; the message starts with it ("needs
+    # credentials: ...", "needs its signing key: ...").
     needs_credentials = tuple(
         DiscoveryFailure(
-            ReleaseArch(e["distro"], e["release"], e["arch"]), "", e["message"], "needs credentials"
+            ReleaseArch(e["distro"], e["release"], e["arch"]),
+            "",
+            e["message"],
+            e["message"].split(":", 1)[0],
         )
         for e in doc.get("needs_credentials", [])
     )

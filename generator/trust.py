@@ -1,8 +1,12 @@
 """Which keys a run trusts, per repository.
 
 A repository's manifest entry names its keyring (`keyring:
-catalog/keys/ubuntu-ddebs.asc`) or says `unsigned: true`; there is no third
-way. A run may add keys for every repository with `--keyring FILE`
+catalog/keys/ubuntu-ddebs.asc`) or says `unsigned: true`; or, for a
+publisher whose key the hub cannot ship yet (Amazon Linux 1's), it names
+the key's ID (`signing_key_id:`) and the run must be given that key:
+until then its releases are skipped as needing it, like those needing
+credentials, and only the given files holding that key are trusted for
+it. A run may add keys for every repository with `--keyring FILE`
 (repeatable) or `BTFHUB_KEYRINGS="FILE FILE"`: a private mirror that
 re-signs the indexes with its own key, or a test mirror. Added keys widen
 trust, they never lift the requirement of a signature.
@@ -15,11 +19,16 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from generator.errors import BtfhubError
+from generator.errors import BtfhubError, UpstreamError
 from generator.model import Repository
-from generator.openpgp import Keyring
+from generator.openpgp import Keyring, fingerprints
 
 KEYRINGS_ENV = "BTFHUB_KEYRINGS"
+SIGNING_KEY_CAUSE = "needs its signing key"
+
+
+class SigningKeyMissing(UpstreamError):
+    """The run was given no key file holding a repository's `signing_key_id`."""
 
 
 class TrustPolicy:
@@ -31,6 +40,7 @@ class TrustPolicy:
                 raise BtfhubError(f"keyring {path}: no such file (--keyring / {KEYRINGS_ENV})")
         self.extra_keyrings = tuple(path.resolve() for path in extra_keyrings)
         self._keyrings: dict[tuple[Path, ...], Keyring] = {}
+        self._holding: dict[str, tuple[Path, ...]] = {}  # key ID -> the extra files with it
         self._lock = threading.Lock()
 
     @classmethod
@@ -46,6 +56,8 @@ class TrustPolicy:
         """The keys that must sign what `repo` publishes; None for an `unsigned: true` one."""
         if repo.unsigned:
             return None
+        if repo.signing_key_id is not None:
+            return self._keyring(self._files_holding(repo))
         files = tuple(
             dict.fromkeys([*([Path(repo.keyring)] if repo.keyring else []), *self.extra_keyrings])
         )
@@ -55,6 +67,27 @@ class TrustPolicy:
                 f"(name one in its manifest entry, pass --keyring FILE or {KEYRINGS_ENV}, "
                 "or mark it `unsigned: true` if it truly publishes no signature)"
             )
+        return self._keyring(files)
+
+    def _files_holding(self, repo: Repository) -> tuple[Path, ...]:
+        key_id = (repo.signing_key_id or "").upper()
+        with self._lock:
+            if key_id not in self._holding:
+                self._holding[key_id] = tuple(
+                    path
+                    for path in self.extra_keyrings
+                    if any(fp.upper().endswith(key_id) for fp in fingerprints(path))
+                )
+            files = self._holding[key_id]
+        if not files:
+            raise SigningKeyMissing(
+                f"{SIGNING_KEY_CAUSE}: repository {repo.id} is signed with key {key_id}, "
+                f"which the hub does not ship; give a file holding it with --keyring FILE "
+                f"or {KEYRINGS_ENV}"
+            )
+        return files
+
+    def _keyring(self, files: tuple[Path, ...]) -> Keyring:
         with self._lock:
             if files not in self._keyrings:
                 self._keyrings[files] = Keyring(files)

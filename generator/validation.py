@@ -51,6 +51,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "flavours": ("apt", "launchpad"),
     "mirrorlist": ("rpm-md",),
     "moved_to": ("apt", "rpm-md", "html-listing"),
+    "signing_key_id": ("apt", "rpm-md", "html-listing"),
     "kernel_release": ("rpm-md",),
 }
 
@@ -272,6 +273,13 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
         # goes without (tests/test_keys.py holds the shipped ones to a keyring).
         if repo.get("unsigned") is True and "keyring" in repo:
             yield _at_key(doc, (*path, "unsigned"), "a repository with a keyring is not unsigned")
+        if "signing_key_id" in repo and ("keyring" in repo or repo.get("unsigned") is True):
+            yield _at_key(
+                doc,
+                (*path, "signing_key_id"),
+                "signing_key_id is for a repository whose key is not shipped: "
+                "not with keyring or unsigned",
+            )
         kind = repo.get("kind")
         for key, owners in KIND_KEYS.items():
             if key in repo and kind in KIND_SUITES | KIND_PATHS and kind not in owners:

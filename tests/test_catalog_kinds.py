@@ -32,8 +32,8 @@ def _dirs(catalog: Catalog, distro: str) -> dict[str, tuple[str, ...]]:
 def test_release_dirs_and_arches_are_the_public_hubs(catalog: Catalog) -> None:
     both = ("arm64", "x86_64")
     assert _dirs(catalog, "ol") == {"7": both, "8": both}
-    # Amazon Linux 1 (amzn/1) waits for its signing key: catalog/keys/README.md.
-    assert _dirs(catalog, "amzn") == {"2": both}
+    # Amazon Linux 1 (amzn/1): x86_64 only, built once a run is given its key.
+    assert _dirs(catalog, "amzn") == {"2": both, "1": ("x86_64",)}
     assert _dirs(catalog, "rhel") == {"7": both, "8": both}
     assert _dirs(catalog, "sles") == {
         d: ("x86_64",) for d in ("12.3", "12.5", "15.1", "15.2", "15.3", "15.4")
@@ -49,6 +49,7 @@ def test_release_dirs_and_arches_are_the_public_hubs(catalog: Catalog) -> None:
         ("ol", "4.18.0-147.0.2.el8_1.x86_64", "ol/8/x86_64"),
         ("ol", "5.4.17-2102.206.1.el8uek.x86_64", "ol/8/x86_64"),
         ("amzn", "4.14.345-262.561.amzn2.aarch64", "amzn/2/arm64"),
+        ("amzn", "4.14.281-144.502.amzn1.x86_64", "amzn/1/x86_64"),
         ("rhel", "3.10.0-1160.99.1.el7.x86_64", "rhel/7/x86_64"),
         ("rhel", "4.14.0-115.10.1.el7a.aarch64", "rhel/7/arm64"),
         ("rhel", "4.18.0-147.0.2.el8_1.aarch64", "rhel/8/arm64"),
@@ -84,6 +85,7 @@ def test_repository_kinds(catalog: Catalog) -> None:
         ("ol", "ol7-debuginfo"): ("html-listing", False, None, "rpm"),
         ("ol", "ol8-debuginfo"): ("html-listing", False, None, "rpm"),
         ("amzn", "amzn2-debuginfo"): ("rpm-md", True, None, "rpm"),
+        ("amzn", "amzn1-debuginfo"): ("rpm-md", True, None, "rpm"),
         ("rhel", "rhel-cdn"): ("rpm-md", False, "rhel-cdn", "rpm"),
         ("sles", "suse"): ("rpm-md", False, "suse", "suse"),
     }

@@ -395,3 +395,21 @@ def test_a_share_outside_0_to_1_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     good.write_text("ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz\n")
     assert cov.main([str(good), "--ddebs-share", "1.5", "--distro", "ubuntu"]) == 2
     assert "--ddebs-share 1.5: a share is between 0 and 1" in capsys.readouterr().err
+
+
+def test_amazon_linux_1_is_missed_for_its_signing_key_and_says_so(tmp_path: Path) -> None:
+    """The shipped catalog builds amzn/1 only for a run given Amazon's key: the plan
+    skips it, and the report names that, not a gap in the catalog."""
+    kernels = cov.parse_list(
+        [
+            "amzn/1/x86_64/4.14.42-52.37.amzn1.x86_64.btf.tar.xz",
+            "amzn/2/x86_64/4.14.26-54.32.amzn2.x86_64.btf.tar.xz",
+        ]
+    )
+    result = cov.measure(kernels, REPO, tmp_path, ("amzn",))
+    assert result.plan_errors == ()
+    (missed,) = result.missed()
+    assert missed.release_dir == "1"
+    assert result.why_missed(missed) == (
+        "skipped by the plan: needs its signing key (the operator supplies it)"
+    )

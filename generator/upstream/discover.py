@@ -34,6 +34,7 @@ from generator.model import (
     UpstreamListing,
     series_matches,
 )
+from generator.trust import SIGNING_KEY_CAUSE, SigningKeyMissing
 from generator.upstream.apt import discover_apt
 from generator.upstream.credentials import CredentialsMissing, load_credentials
 from generator.upstream.htmllisting import discover_htmllisting
@@ -91,6 +92,9 @@ class SourceListings:
                     self.client.authorize(
                         credentials_prefix(repo), load_credentials(repo.credentials, repo.id)
                     )
+                if repo.signing_key_id is not None:
+                    # Before any request: without its key nothing it lists could be built.
+                    self.client.trust.keyring(repo)
                 self._memo[key] = self._list(lister, repo, source, arch)
             except BtfhubError as exc:
                 self._memo[key] = exc
@@ -209,7 +213,7 @@ class SourceListings:
                     if pkg.uname not in found
                     and any(series_matches(s, pkg.uname) for s in release.series)
                 }
-            except CredentialsMissing:
+            except (CredentialsMissing, SigningKeyMissing):
                 raise  # the release is skipped, never half-listed
             except BtfhubError as exc:
                 if not source.fallback:
@@ -270,6 +274,9 @@ def discover_all(
         except CredentialsMissing as exc:
             # Not a failure: a public run without subscriptions stays green.
             skipped.append(DiscoveryFailure(target, "", str(exc), CREDENTIALS_CAUSE))
+        except SigningKeyMissing as exc:
+            # Likewise: what the operator must supply, not an upstream fault.
+            skipped.append(DiscoveryFailure(target, "", str(exc), SIGNING_KEY_CAUSE))
         except BtfhubError as exc:
             failures.append(discovery_failure(target, exc))
     return UpstreamListing(kernels, tuple(failures), tuple(skipped), tuple(incomplete))
