@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test slow bench bench-real
+.PHONY: setup demo test slow bench bench-real bench-all
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
@@ -26,3 +26,11 @@ bench: setup
 # built by btfhub and by the classic download/dpkg-deb/pahole/tar pipeline.
 bench-real: setup
 	$(BIN)/python bench/real_kernel_bench.py
+
+# Every performance goal in one run: the real kernel three times, then the
+# 20,000-kernel hub; exits non-zero when either misses a goal.
+bench-all: setup
+	status=0; \
+	$(BIN)/python bench/real_kernel_bench.py --runs 3 || status=1; \
+	$(BIN)/python bench/catalog_bench.py || status=1; \
+	exit $$status
