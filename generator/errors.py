@@ -9,6 +9,17 @@ class UpstreamError(BtfhubError):
     """An upstream repository or index could not be read; names the URL."""
 
 
+class OperatorInputMissing(UpstreamError):
+    """What only the operator can give is missing (credentials, a signing key).
+
+    Not an upstream fault: the repository's releases are skipped, not
+    failed, and a public run stays green. `cause` is how plan and the
+    tables name it; each message starts with it.
+    """
+
+    cause = ""
+
+
 class PackageError(BtfhubError):
     """A package could not be fetched, verified or read (one kernel fails)."""
 

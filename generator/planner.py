@@ -212,12 +212,17 @@ def format_plan(the_plan: Plan) -> str:
         f"{len(the_plan.kernels)} kernels: {', '.join(parts)}; "
         f"{counts['errors']} discovery error(s)"
         + (f"; {counts['warnings']} fallback source(s) failed" if the_plan.incomplete else "")
-        + "".join(
-            f"; {n} release/arch {cause.replace('needs', 'need', 1)}"
-            for cause, n in Counter(f.cause for f in the_plan.needs_credentials).items()
-        )
+        + count_skipped(the_plan.needs_credentials, "; ")
     )
     return "\n".join(lines)
+
+
+def count_skipped(skipped: Sequence[DiscoveryFailure], separator: str) -> str:
+    """The skipped release/arch counted by cause, e.g. "; 10 release/arch need credentials"."""
+    return "".join(
+        f"{separator}{n} release/arch {cause.replace('needs', 'need', 1)}"
+        for cause, n in Counter(f.cause for f in skipped).items()
+    )
 
 
 def describe_skipped(skipped: Sequence[DiscoveryFailure]) -> list[str]:

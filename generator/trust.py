@@ -19,16 +19,17 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from generator.errors import BtfhubError, UpstreamError
+from generator.errors import BtfhubError, OperatorInputMissing
 from generator.model import Repository
 from generator.openpgp import Keyring, fingerprints
 
 KEYRINGS_ENV = "BTFHUB_KEYRINGS"
-SIGNING_KEY_CAUSE = "needs its signing key"
 
 
-class SigningKeyMissing(UpstreamError):
+class SigningKeyMissing(OperatorInputMissing):
     """The run was given no key file holding a repository's `signing_key_id`."""
+
+    cause = "needs its signing key"
 
 
 class TrustPolicy:
@@ -81,7 +82,7 @@ class TrustPolicy:
             files = self._holding[key_id]
         if not files:
             raise SigningKeyMissing(
-                f"{SIGNING_KEY_CAUSE}: repository {repo.id} is signed with key {key_id}, "
+                f"{SigningKeyMissing.cause}: repository {repo.id} is signed with key {key_id}, "
                 f"which the hub does not ship; give a file holding it with --keyring FILE "
                 f"or {KEYRINGS_ENV}"
             )

@@ -118,6 +118,7 @@ def test_amazon_linux_1_needs_its_key_then_builds_with_it(
     assert "skipped: amzn/1/x86_64: needs its signing key: repository amzn1-debuginfo" in (
         skipped.out + skipped.err
     )
+    assert ", 1 release/arch need its signing key" in skipped.out + skipped.err  # the summary
     assert mirror_server.log == []
     assert archive_files(hub) == {}
     assert hub_cell(hub, "1") == "needs key"

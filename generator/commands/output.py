@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from generator.model import DiscoveryFailure, KernelOutcome, KernelState
 from generator.planner import (
     MIRROR_HINT,
+    count_skipped,
     describe_failures,
     describe_incomplete,
     describe_skipped,
@@ -69,5 +70,5 @@ def report_summary(reporter: Reporter, report: ReconcileReport) -> None:
         f"summary: {built} built, {already} already there, {ships} ship their own BTF, "
         f"{failed} failed"
         + undiscovered(report.failures, report.incomplete)
-        + (f", {len(skipped)} release/arch need credentials" if skipped else "")
+        + count_skipped(skipped, ", ")
     )

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.errors import UpstreamError
+from generator.errors import OperatorInputMissing, UpstreamError
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,10 @@ class Credentials:
     auth: tuple[str, str] | None = None  # HTTP basic auth (user, password)
 
 
-class CredentialsMissing(UpstreamError):
+class CredentialsMissing(OperatorInputMissing):
     """The operator gave no credentials for a repository that needs them."""
+
+    cause = "needs credentials"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def load_credentials(
     unset = [v for v in spec.required if not env.get(v)]
     if unset:
         raise CredentialsMissing(
-            f"needs credentials: repository {repo_id} needs {spec.description} "
+            f"{CredentialsMissing.cause}: repository {repo_id} needs {spec.description} "
             f"(set {' and '.join(unset)})"
         )
     if kind == "rhel-cdn":

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from generator.errors import BtfhubError
+from generator.errors import BtfhubError, OperatorInputMissing
 from generator.model import (
     DiscoveryFailure,
     Distribution,
@@ -34,15 +34,13 @@ from generator.model import (
     UpstreamListing,
     series_matches,
 )
-from generator.trust import SIGNING_KEY_CAUSE, SigningKeyMissing
 from generator.upstream.apt import discover_apt
-from generator.upstream.credentials import CredentialsMissing, load_credentials
+from generator.upstream.credentials import load_credentials
 from generator.upstream.htmllisting import discover_htmllisting
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.launchpad import complete_launchpad, list_launchpad
 from generator.upstream.rpmmd import discover_rpmmd
 
-CREDENTIALS_CAUSE = "needs credentials"
 # What a server answers for a tree that is no longer there (moved, not down).
 GONE_STATUSES = frozenset({404, 410})
 # Sources listed at once by discover_all. Listing waits on the network far more
@@ -87,7 +85,7 @@ class SourceListings:
                 raise BtfhubError(f"repository {repo.id}: unknown kind {repo.kind!r}")
             try:
                 if repo.credentials is not None:
-                    # CredentialsMissing (an UpstreamError) is remembered like any
+                    # CredentialsMissing (an OperatorInputMissing) is remembered like any
                     # failure: the operator's environment does not change mid-run.
                     self.client.authorize(
                         credentials_prefix(repo), load_credentials(repo.credentials, repo.id)
@@ -213,7 +211,7 @@ class SourceListings:
                     if pkg.uname not in found
                     and any(series_matches(s, pkg.uname) for s in release.series)
                 }
-            except (CredentialsMissing, SigningKeyMissing):
+            except OperatorInputMissing:
                 raise  # the release is skipped, never half-listed
             except BtfhubError as exc:
                 if not source.fallback:
@@ -271,12 +269,9 @@ def discover_all(
             found = listings.listing(dist, release, arch)
             kernels[target] = tuple(found.packages)
             incomplete += [discovery_failure(target, exc, repo.id) for repo, exc in found.gaps]
-        except CredentialsMissing as exc:
-            # Not a failure: a public run without subscriptions stays green.
-            skipped.append(DiscoveryFailure(target, "", str(exc), CREDENTIALS_CAUSE))
-        except SigningKeyMissing as exc:
-            # Likewise: what the operator must supply, not an upstream fault.
-            skipped.append(DiscoveryFailure(target, "", str(exc), SIGNING_KEY_CAUSE))
+        except OperatorInputMissing as exc:
+            # Not a failure: a public run without subscriptions or a key stays green.
+            skipped.append(DiscoveryFailure(target, "", str(exc), exc.cause))
         except BtfhubError as exc:
             failures.append(discovery_failure(target, exc))
     return UpstreamListing(kernels, tuple(failures), tuple(skipped), tuple(incomplete))
