@@ -26,7 +26,7 @@ from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
-from generator.upstream.listingcache import IndexMatch
+from generator.upstream.listingcache import IndexMatch, parse_inputs
 
 # Preference among the compressed forms of one index, best first.
 INDEX_SUFFIXES = (".xz", ".gz", "")
@@ -270,15 +270,13 @@ def discover_apt(
     root = repo_root(repo, arch)
     package_matchers(repo, uarch)  # a bad pattern fails the repository before any request
     # Everything _parse_packages's result depends on besides the index's bytes.
-    inputs = {
-        "kind": repo.kind,
-        "repository": repo.id,
-        "root": root,
-        "packages": list(repo.packages),  # in order: the rank is the position
-        "flavours": sorted(flavours(repo, uarch)),
-        "arch": arch,
-        "upstream_arch": uarch,
-    }
+    inputs = parse_inputs(
+        repo,
+        root,
+        arch,
+        packages=list(repo.packages),  # in order: the rank is the position
+        flavours=sorted(flavours(repo, uarch)),
+    )
     best: dict[str, _Candidate] = {}
     for suite in source.suites:
         release, release_where, release_url = signed_release(client, repo, root, suite)

@@ -31,7 +31,7 @@ from typing import Any
 
 from generator import jsonschemas
 from generator.fsutil import atomic_write, dump_json
-from generator.model import KernelPackage
+from generator.model import KernelPackage, Repository
 
 # Bump when what is stored, or how an index is parsed into it, changes:
 # entries written by another format are then never looked up.
@@ -49,6 +49,18 @@ class IndexMatch:
 
     package: KernelPackage
     rank: int = 0
+
+
+def parse_inputs(repo: Repository, root: str, arch: str, **specific: Any) -> dict[str, Any]:
+    """What every lister's parse depends on besides the index's bytes, and its own (specific)."""
+    return {
+        "kind": repo.kind,
+        "repository": repo.id,
+        "root": root,
+        "arch": arch,
+        "upstream_arch": repo.upstream_arch(arch),
+        **specific,
+    }
 
 
 def listing_key(index_checksum: str, inputs: Mapping[str, Any]) -> str:

@@ -32,7 +32,7 @@ from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
-from generator.upstream.listingcache import IndexMatch
+from generator.upstream.listingcache import IndexMatch, parse_inputs
 from generator.upstream.mirrorlist import MIRROR_LIST, resolve_mirror_list
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
@@ -221,15 +221,9 @@ def discover_rpmmd(
         href, size, checksum = _primary_location(repomd, client.where(repomd_url), repomd_url)
         url = urljoin(root, href)
         # Everything _package's result depends on besides the primary's bytes.
-        inputs = {
-            "kind": repo.kind,
-            "repository": repo.id,
-            "root": root,
-            "packages": sorted(names),
-            "arch": arch,
-            "upstream_arch": uarch,
-            "kernel_release": repo.kernel_release,
-        }
+        inputs = parse_inputs(
+            repo, root, arch, packages=sorted(names), kernel_release=repo.kernel_release
+        )
         parse = partial(_parse_primary, client, repo, arch, root, url, size, checksum)
         for match in client.listing(checksum, inputs, parse):
             found.setdefault(match.package.uname, match.package)
