@@ -122,15 +122,23 @@ def _validator() -> Draft202012Validator:
 
 
 def _schema_diagnostics(
-    doc: ManifestDocument, validator: Draft202012Validator | None = None
+    doc: ManifestDocument, schema: Mapping[str, Any] | None = None
 ) -> Iterator[Diagnostic]:
-    """validator: None for the manifest schema's."""
+    """schema: None for the manifest schema."""
     assert doc.loaded is not None
-    # jsonschema-rs passes a valid manifest in microseconds; jsonschema (which
-    # words the messages, and has the last word) reads only the others.
-    if _fast_validator().is_valid(doc.loaded.data):
+    # jsonschema-rs passes a valid document in microseconds; jsonschema (which
+    # words the messages, and has the last word) reads only the others. Both
+    # check the same schema.
+    if schema is None:
+        fast, validator = _fast_validator(), _validator()
+    else:
+        from jsonschema import Draft202012Validator
+
+        fast = jsonschema_rs.Draft202012Validator(dict(schema))
+        validator = Draft202012Validator(schema)
+    if fast.is_valid(doc.loaded.data):
         return
-    for error in (validator or _validator()).iter_errors(doc.loaded.data):
+    for error in validator.iter_errors(doc.loaded.data):
         path: Path_ = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = list(_subschema(error).get("properties", {}))
@@ -454,7 +462,5 @@ def schema_diagnostics(schema: Mapping[str, Any], doc: ManifestDocument) -> list
     """
     if doc.syntax_error is not None:
         return [doc.syntax_error]
-    from jsonschema import Draft202012Validator
-
-    found = set(_schema_diagnostics(doc, Draft202012Validator(schema)))
+    found = set(_schema_diagnostics(doc, schema))
     return sorted(found, key=lambda d: (d.file, d.line, d.col, d.path, d.message))
