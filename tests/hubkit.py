@@ -11,9 +11,11 @@ server's directory, one top directory per host.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import socket
+import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,9 @@ from typing import Any
 import pytest
 
 from generator.cli import main
+from generator.demokit.bpftool import dump_c
 from generator.demokit.debpkg import build_deb
+from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_apt_repo, write_rpmmd_repo
 from generator.lock import LOCK_NAME
 from generator.trust import TrustPolicy
@@ -251,3 +255,17 @@ def hub_cell(root: Path, name: str) -> str:
         if cells[0] == name:
             return cells[-1]
     raise AssertionError(f"README.md has no table row for {name!r}")
+
+
+def assert_fixture_btf(tmp_path: Path, tar_xz: bytes, uname: str) -> None:
+    """The archive file holds <uname>.btf whose C dump has the fixture's structs."""
+    with tarfile.open(fileobj=io.BytesIO(tar_xz), mode="r:xz") as tar:
+        (member,) = tar.getmembers()
+        assert member.name == f"{uname}.btf"
+        body = tar.extractfile(member)
+        assert body is not None
+        raw = tmp_path / f"{uname}.btf"
+        raw.write_bytes(body.read())
+    c_source = dump_c(raw)
+    for name in STRUCT_NAMES:
+        assert f"struct {name} {{" in c_source

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,6 +21,7 @@ from generator.consumer.hostmap import (
 )
 from generator.consumer.osrelease import HostInputError, OsRelease, parse_os_release
 from generator.demokit.elf import build_elf
+from generator.demokit.mirror import sha256_file
 from tests.consumerkit import EXTRA_DISTRIBUTIONS, OS_RELEASES, build_consumer_hub
 from tests.hubkit import btfhub
 
@@ -40,10 +40,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lookup_json(capsys: pytest.CaptureFixture[str], hub: Path, *argv: str) -> tuple[int, Any]:
     run = btfhub(capsys, hub, "lookup", "--json", *argv)
     return run.code, json.loads(run.out) if run.out else None
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- os-release parsing -----------------------------------------------------------
@@ -191,7 +187,7 @@ def test_lookup_finds_every_os_release(
     assert answer["path"] == expected
     assert answer["match"] == match
     assert answer["catalog"]["release"] == release
-    assert answer["sha256"] == sha256(hub / expected)
+    assert answer["sha256"] == sha256_file(hub / expected)
     assert answer["size"] == (hub / expected).stat().st_size
     assert answer["local_path"] == str((hub / expected).resolve())
     assert answer["host_btf"] is False and answer["hub_needed"] is True

@@ -11,24 +11,20 @@ real RPMs and a real .ddeb around a gcc -g ELF, encoded by the real pahole.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from generator.demokit.bpftool import dump_c
-from generator.demokit.elf import STRUCT_NAMES
-from generator.demokit.mirror import AptPackage, write_rpmmd_repo
+from generator.demokit.mirror import AptPackage, sha256_file, write_rpmmd_repo
 from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer
 from tests.hubkit import (
     HOSTS,
     REPO,
     archive_files,
+    assert_fixture_btf,
     btfhub,
     build_ddeb,
     hub_cell,
@@ -53,24 +49,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No mirrors or credentials from the environment (btfhub() injects a quick client)."""
     for name in ("BTFHUB_MIRRORS", *CREDENTIAL_VARS):
         monkeypatch.delenv(name, raising=False)
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def assert_fixture_btf(tmp_path: Path, tar_xz: bytes, uname: str) -> None:
-    """The archive file holds <uname>.btf whose C dump has the fixture's structs."""
-    with tarfile.open(fileobj=io.BytesIO(tar_xz), mode="r:xz") as tar:
-        (member,) = tar.getmembers()
-        assert member.name == f"{uname}.btf"
-        body = tar.extractfile(member)
-        assert body is not None
-        raw = tmp_path / f"{uname}.btf"
-        raw.write_bytes(body.read())
-    c_source = dump_c(raw)
-    for name in STRUCT_NAMES:
-        assert f"struct {name} {{" in c_source
 
 
 # -- Oracle Linux: html-listing ---------------------------------------------------------
@@ -231,7 +209,7 @@ def test_amazon_linux_2_builds_through_its_mirror_list(
         == 1
     )
     assert states(hub, "amzn", "2") == {AMZN2_UNAME: "archived"}
-    assert kernels(hub, "amzn", "2")[AMZN2_UNAME]["package"]["sha256"] == sha256(rpm)
+    assert kernels(hub, "amzn", "2")[AMZN2_UNAME]["package"]["sha256"] == sha256_file(rpm)
     assert hub_cell(hub, "2 (kernel-5.10)") == "0/0"
     assert_fixture_btf(tmp_path, files[path], AMZN2_UNAME)
 
@@ -303,7 +281,7 @@ def test_launchpad_ddeb_is_built_with_its_size_and_sha256(
     assert sorted(files) == [path]
     package = kernels(hub, "ubuntu-launchpad", "focal")[K42]["package"]
     assert (package["sha256"], package["size"]) == (
-        sha256(unsigned.path),
+        sha256_file(unsigned.path),
         unsigned.path.stat().st_size,
     )
     assert hub_cell(hub, "Focal") == "Y"

@@ -16,17 +16,12 @@ encoded by the real pahole.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from generator.demokit.bpftool import dump_c
-from generator.demokit.elf import STRUCT_NAMES
-from generator.demokit.mirror import AptPackage
+from generator.demokit.mirror import AptPackage, sha256_file
 from generator.hub.publish import Learnt
 from generator.model import ReleaseArch
 from generator.progress import Reporter
@@ -34,6 +29,7 @@ from generator.state import load_hub_state
 from tests.hubkit import (
     HOSTS,
     archive_files,
+    assert_fixture_btf,
     btfhub,
     build_ddeb,
     closed_port,
@@ -87,24 +83,6 @@ def args(server: FaultyMirror, lp: LaunchpadStandIn | None, *extra: str) -> list
     return [*pairs, *FOCAL, *extra]
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def assert_fixture_btf(tmp_path: Path, tar_xz: bytes, uname: str) -> None:
-    """The archive file holds <uname>.btf whose C dump has the fixture's structs."""
-    with tarfile.open(fileobj=io.BytesIO(tar_xz), mode="r:xz") as tar:
-        (member,) = tar.getmembers()
-        assert member.name == f"{uname}.btf"
-        body = tar.extractfile(member)
-        assert body is not None
-        raw = tmp_path / f"{uname}.btf"
-        raw.write_bytes(body.read())
-    c_source = dump_c(raw)
-    for name in STRUCT_NAMES:
-        assert f"struct {name} {{" in c_source
-
-
 def test_a_kernel_only_launchpad_still_has_is_built_from_it(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -146,7 +124,7 @@ def test_a_kernel_only_launchpad_still_has_is_built_from_it(
     known = kernels(hub, "ubuntu", "focal")
     assert known[K26]["package"]["repository"] == "launchpad"
     assert (known[K26]["package"]["sha256"], known[K26]["package"]["size"]) == (
-        sha256(ddebs["26"].path),
+        sha256_file(ddebs["26"].path),
         ddebs["26"].path.stat().st_size,
     )
     assert known[K42]["package"]["repository"] == "ddebs"
