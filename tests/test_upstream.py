@@ -49,9 +49,10 @@ from generator.model import (
     Source,
     series_matches,
 )
-from generator.upstream.apt import discover_apt, flavour_of
+from generator.upstream.apt import discover_apt
 from generator.upstream.discover import SourceListings, discover_all
 from generator.upstream.http import RetryPolicy, UpstreamClient, UpstreamIndexError
+from generator.upstream.listers import flavour_of
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
 from tests.hubkit import closed_port

@@ -8,21 +8,23 @@ costs one round of requests rather than one per release; discover_all lists
 the distinct sources a few at a time (prefetch) when they wait on a distant
 upstream, before assembling the releases in order.
 
-Repository kinds are dispatched by kind string through LISTERS, the one
-registry of listers: a new kind is a module with a Lister and a line here
-(and a Completer in COMPLETERS when its listing leaves work for later).
+Each repository is listed by its kind's lister, and its packages completed
+by its kind's completer, as its record in generator/kinds/ names them
+(registry.KINDS, the one registry of kinds).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import pkgutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from generator.errors import BtfhubError, OperatorInputMissing
+from generator.kinds.registry import kind_of
 from generator.model import (
     DiscoveryFailure,
     Distribution,
@@ -34,12 +36,8 @@ from generator.model import (
     UpstreamListing,
     series_matches,
 )
-from generator.upstream.apt import discover_apt
 from generator.upstream.credentials import load_credentials
-from generator.upstream.htmllisting import discover_htmllisting
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.launchpad import complete_launchpad, list_launchpad
-from generator.upstream.rpmmd import discover_rpmmd
 
 # What a server answers for a tree that is no longer there (moved, not down).
 GONE_STATUSES = frozenset({404, 410})
@@ -51,17 +49,23 @@ WORKERS = 4
 PROBE = 32
 
 Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]]
-LISTERS: dict[str, Lister] = {
-    "apt": discover_apt,
-    "rpm-md": discover_rpmmd,
-    "launchpad": list_launchpad,
-    "html-listing": discover_htmllisting,
-}
-# Kinds whose listing leaves a costly part of each package for later (Launchpad:
-# one binaryFileUrls call per kernel for its file, size and SHA-256): done only
-# for the packages a release keeps, never for a uname an earlier source gave.
+# A kind whose listing leaves a costly part of each package for later (Launchpad:
+# one binaryFileUrls call per kernel for its file, size and SHA-256) has a
+# completer: run only for the packages a release keeps, never for a uname an
+# earlier source gave.
 Completer = Callable[[UpstreamClient, Repository, KernelPackage], KernelPackage]
-COMPLETERS: dict[str, Completer] = {"launchpad": complete_launchpad}
+
+
+def lister_of(repo: Repository) -> Lister:
+    """The lister the repository's kind names (imported on first use)."""
+    lister: Lister = pkgutil.resolve_name(kind_of(repo).lister)
+    return lister
+
+
+def completer_of(repo: Repository) -> Completer | None:
+    name = kind_of(repo).completer
+    completer: Completer | None = None if name is None else pkgutil.resolve_name(name)
+    return completer
 
 
 def credentials_prefix(repo: Repository) -> str:
@@ -80,9 +84,7 @@ class SourceListings:
     def source(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         key = (repo, source, arch)
         if key not in self._memo:
-            lister = LISTERS.get(repo.kind)
-            if lister is None:
-                raise BtfhubError(f"repository {repo.id}: unknown kind {repo.kind!r}")
+            lister = lister_of(repo)
             try:
                 if repo.credentials is not None:
                     # CredentialsMissing (an OperatorInputMissing) is remembered like any
@@ -175,8 +177,8 @@ class SourceListings:
             self.source(repo, source, arch)
 
     def complete(self, repo: Repository, pkg: KernelPackage) -> KernelPackage:
-        """The package as the plan needs it (see COMPLETERS), once per run."""
-        completer = COMPLETERS.get(repo.kind)
+        """The package as the plan needs it (see Completer), once per run."""
+        completer = completer_of(repo)
         if completer is None:
             return pkg
         key = (repo, pkg)

@@ -17,10 +17,10 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
 
+from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
-from generator.upstream.apt import match_package, package_matchers
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.rpmmd import UNAME_RE, repo_root
+from generator.upstream.listers import UNAME_RE, match_package, package_matchers, repo_root
 
 # kernel-debuginfo-common-x86_64-<ver>.rpm holds sources, no vmlinux.
 COMMON_MARKER = "-common-"
@@ -70,7 +70,7 @@ def discover_htmllisting(
 
     For one uname the first matching pattern wins, then the first path.
     """
-    uarch = repo.upstream_arch(arch)
+    uarch = upstream_arch(repo, arch)
     matchers = package_matchers(repo, uarch)
     found: dict[str, tuple[int, KernelPackage]] = {}
     for path in source.paths:

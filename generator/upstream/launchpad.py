@@ -30,22 +30,29 @@ against the stand-in: 72 -> 21 pages for a model of Bionic amd64).
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from debian.debian_support import Version
 
 from generator.errors import BtfhubError
+from generator.kinds.launchpad import ARCHIVE_MARKER
+from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
-from generator.upstream.apt import flavour_of, flavours, match_package, package_matchers
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.listers import (
+    SHA256_RE,
+    Ranked,
+    flavour_of,
+    flavours,
+    keep_best,
+    match_package,
+    package_matchers,
+)
 
 PAGE_SIZE = 300  # Launchpad's largest page: fewer round trips
 STATUSES = frozenset({"Published", "Superseded"})
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-ARCHIVE_MARKER = "/+archive/"
 # Package files are named <binary>_<version>_<arch>.ddeb (or .deb).
 FILE_SUFFIXES = (".ddeb", ".deb")
 
@@ -133,14 +140,6 @@ def published_binaries(
     return entries
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    rank: int
-    version: Version
-    name: str
-    self_link: str
-
-
 def _file(client: UpstreamClient, name: str, self_link: str) -> tuple[str, int, str]:
     """(url, size, sha256) of a publication's package file."""
     url = f"{self_link}?ws.op=binaryFileUrls&include_meta=true"
@@ -201,10 +200,11 @@ def list_launchpad(
     highest version. Each package's url is its publication's self_link and
     it has no size or sha256 yet: complete_launchpad() asks for those.
     """
-    uarch = repo.upstream_arch(arch)
+    uarch = upstream_arch(repo, arch)
     matchers = package_matchers(repo, uarch)
     wanted_flavours = flavours(repo, uarch)
-    best: dict[str, _Candidate] = {}
+    # uname -> (package name, its publication's self_link), ranked as apt ranks.
+    best: dict[str, Ranked[tuple[str, str]]] = {}
     for series in source.suites:
         das = f"{distribution_link(repo)}/{series}/{uarch}"
         for name_part in query_names(repo, uarch):
@@ -226,21 +226,14 @@ def list_launchpad(
                     version = Version(str(entry.get("binary_package_version")))
                 except ValueError as exc:
                     raise UpstreamIndexError(f"{repo.url}: {name}: {exc}", repo.url) from exc
-                candidate = _Candidate(rank, version, name, link)
-                current = best.get(uname)
-                if (
-                    current is None
-                    or rank < current.rank
-                    or (rank == current.rank and version > current.version)
-                ):
-                    best[uname] = candidate
+                keep_best(best, uname, Ranked(rank, version, (name, link)))
     return [
         KernelPackage(
             uname=uname,
             arch=arch,
-            name=best[uname].name,
+            name=best[uname].item[0],
             version=str(best[uname].version),
-            url=best[uname].self_link,
+            url=best[uname].item[1],
             size=None,
             sha256=None,
             repository=repo.id,

@@ -28,10 +28,12 @@ from functools import partial
 from urllib.parse import urljoin
 
 from generator.errors import BtfhubError
+from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+from generator.upstream.listers import UNAME_RE, repo_root
 from generator.upstream.listingcache import IndexMatch, parse_inputs
 from generator.upstream.mirrorlist import MIRROR_LIST, resolve_mirror_list
 
@@ -39,21 +41,11 @@ REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 # hashlib names for the checksum types rpm-md uses ("sha" is SHA-1 in createrepo).
-# uname -r ends up in archive paths: refuse anything that could climb out of them.
-UNAME_RE = re.compile(r"^[0-9][A-Za-z0-9.+~_-]*$")
 HASHES = {"sha": "sha1", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512"}
 # What expat raises on a bad document: ParseError, but LookupError for an
 # unknown encoding="..." (found by tests/test_fuzz.py) and ValueError for
 # bytes that do not decode.
 XML_ERRORS = (ET.ParseError, LookupError, ValueError)
-
-
-def repo_root(repo: Repository, arch: str, path: str) -> str:
-    """URL of one repo root; {arch} (upstream spelling) may appear in the URL and the path."""
-    uarch = repo.upstream_arch(arch)
-    url = repo.url.replace("{arch}", uarch)
-    root = urljoin(url if url.endswith("/") else url + "/", path.replace("{arch}", uarch))
-    return root if root.endswith("/") else root + "/"
 
 
 def _primary_location(body: bytes, where: str, url: str) -> tuple[str, int | None, Checksum]:
@@ -169,7 +161,7 @@ def _parse_primary(
     checksum: Checksum,
 ) -> list[IndexMatch]:
     """The kernel packages a primary index lists, in its order (fetched and verified first)."""
-    uarch = repo.upstream_arch(arch)
+    uarch = upstream_arch(repo, arch)
     names = set(repo.packages)
     where = client.where(url)
     body = client.get_index(url, size=size, checksum=checksum)
@@ -208,7 +200,7 @@ def discover_rpmmd(
 
     The first path listing a uname wins (the manifest orders them).
     """
-    uarch = repo.upstream_arch(arch)
+    uarch = upstream_arch(repo, arch)
     names = set(repo.packages)
     found: dict[str, KernelPackage] = {}
     for path in source.paths:
