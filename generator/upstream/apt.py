@@ -26,16 +26,7 @@ from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
-from generator.upstream.listers import (
-    SHA256_RE,
-    Ranked,
-    flavour_of,
-    flavours,
-    keep_best,
-    match_package,
-    package_matchers,
-    repo_root,
-)
+from generator.upstream.listers import SHA256_RE, KernelNames, Ranked, keep_best, repo_root
 from generator.upstream.listingcache import IndexMatch, parse_inputs
 
 # Preference among the compressed forms of one index, best first.
@@ -186,8 +177,7 @@ def _parse_packages(
     Only packages whose Version parses are returned: one that does not fails the index.
     """
     uarch = upstream_arch(repo, arch)
-    matchers = package_matchers(repo, uarch)
-    wanted_flavours = flavours(repo, uarch)
+    names = KernelNames.of(repo, uarch)
     where = client.where(url)
     body = client.get_index(url, size=entry.size, checksum=Checksum("sha256", entry.sha256))
     matches = []
@@ -196,12 +186,10 @@ def _parse_packages(
             name = stanza.get("package")
             if name is None:
                 raise UpstreamIndexError(f"{where}: a paragraph has no Package field", url)
-            hit = match_package(matchers, name)
+            hit = names.match(name)
             if hit is None or stanza.get("architecture", uarch) != uarch:
                 continue
             rank, uname = hit
-            if wanted_flavours and flavour_of(uname) not in wanted_flavours:
-                continue
             pkg = _package(stanza, uname, arch, repo, root, where, url)
             try:
                 Version(pkg.version)
@@ -221,14 +209,14 @@ def discover_apt(
     """
     uarch = upstream_arch(repo, arch)
     root = repo_root(repo, arch)
-    package_matchers(repo, uarch)  # a bad pattern fails the repository before any request
+    names = KernelNames.of(repo, uarch)  # a bad pattern fails before any request
     # Everything _parse_packages's result depends on besides the index's bytes.
     inputs = parse_inputs(
         repo,
         root,
         arch,
         packages=list(repo.packages),  # in order: the rank is the position
-        flavours=sorted(flavours(repo, uarch)),
+        flavours=sorted(names.flavours),
     )
     best: dict[str, Ranked[KernelPackage]] = {}
     for suite in source.suites:

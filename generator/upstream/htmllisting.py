@@ -20,7 +20,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.listers import UNAME_RE, match_package, package_matchers, repo_root
+from generator.upstream.listers import UNAME_RE, KernelNames, repo_root
 
 # kernel-debuginfo-common-x86_64-<ver>.rpm holds sources, no vmlinux.
 COMMON_MARKER = "-common-"
@@ -71,7 +71,7 @@ def discover_htmllisting(
     For one uname the first matching pattern wins, then the first path.
     """
     uarch = upstream_arch(repo, arch)
-    matchers = package_matchers(repo, uarch)
+    names = KernelNames.of(repo, uarch)
     found: dict[str, tuple[int, KernelPackage]] = {}
     for path in source.paths:
         base = repo_root(repo, arch, path)
@@ -79,7 +79,7 @@ def discover_htmllisting(
         for name in listing_files(client.get_index(base), base, where, base):
             if COMMON_MARKER in name:
                 continue
-            hit = match_package(matchers, name)
+            hit = names.match(name)
             if hit is None:
                 continue
             rank, uname = hit

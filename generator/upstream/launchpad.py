@@ -41,15 +41,7 @@ from generator.kinds.launchpad import ARCHIVE_MARKER
 from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.listers import (
-    SHA256_RE,
-    Ranked,
-    flavour_of,
-    flavours,
-    keep_best,
-    match_package,
-    package_matchers,
-)
+from generator.upstream.listers import SHA256_RE, KernelNames, Ranked, flavours, keep_best
 
 PAGE_SIZE = 300  # Launchpad's largest page: fewer round trips
 STATUSES = frozenset({"Published", "Superseded"})
@@ -201,8 +193,7 @@ def list_launchpad(
     it has no size or sha256 yet: complete_launchpad() asks for those.
     """
     uarch = upstream_arch(repo, arch)
-    matchers = package_matchers(repo, uarch)
-    wanted_flavours = flavours(repo, uarch)
+    names = KernelNames.of(repo, uarch)
     # uname -> (package name, its publication's self_link), ranked as apt ranks.
     best: dict[str, Ranked[tuple[str, str]]] = {}
     for series in source.suites:
@@ -215,12 +206,10 @@ def list_launchpad(
                 # The filter is the server's; checked again so a lax one cannot mix arches.
                 if entry.get("distro_arch_series_link") != das:
                     continue
-                hit = match_package(matchers, name)
+                hit = names.match(name)
                 if hit is None:
                     continue
                 rank, uname = hit
-                if wanted_flavours and flavour_of(uname) not in wanted_flavours:
-                    continue
                 link = _http_link(entry.get("self_link"), repo.url, repo.url, "self_link")
                 try:
                     version = Version(str(entry.get("binary_package_version")))

@@ -9,6 +9,7 @@ pattern, then the highest version.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 from urllib.parse import urljoin
@@ -50,7 +51,7 @@ def package_matchers(repo: Repository, uarch: str) -> list[re.Pattern[str]]:
     return matchers
 
 
-def match_package(matchers: list[re.Pattern[str]], name: str) -> tuple[int, str] | None:
+def match_package(matchers: Sequence[re.Pattern[str]], name: str) -> tuple[int, str] | None:
     """(rank of the first pattern matching name, the uname it captured), or None."""
     for rank, matcher in enumerate(matchers):
         m = matcher.fullmatch(name)
@@ -71,6 +72,27 @@ def flavour_of(uname: str) -> str:
     """
     parts = uname.split("-", 2)
     return parts[2] if len(parts) == 3 else ""
+
+
+@dataclass(frozen=True)
+class KernelNames:
+    """Which package names are the repository's kernels: its patterns, then its flavours."""
+
+    matchers: tuple[re.Pattern[str], ...]
+    flavours: frozenset[str]  # empty: every flavour
+
+    @classmethod
+    def of(cls, repo: Repository, uarch: str) -> KernelNames:
+        """BtfhubError for a pattern without {uname}: before any request is made."""
+        return cls(tuple(package_matchers(repo, uarch)), flavours(repo, uarch))
+
+    def match(self, name: str) -> tuple[int, str] | None:
+        """(rank of the first pattern matching name, its uname); None when none does or
+        the uname's flavour is not kept."""
+        hit = match_package(self.matchers, name)
+        if hit is None or (self.flavours and flavour_of(hit[1]) not in self.flavours):
+            return None
+        return hit
 
 
 T = TypeVar("T")
