@@ -13,7 +13,7 @@ import json
 import pkgutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urljoin
 
 import pytest
@@ -22,6 +22,7 @@ from generator.cli import main
 from generator.kinds import registry, schema
 from generator.kinds.base import RPM_ARCHES, TREE_KEYS, Finding, RepositoryKind
 from generator.model import KernelPackage, Repository, Source
+from generator.upstream.discover import Completer, Lister
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.listers import UNAME_RE, repo_root
 from generator.validation import load_schema
@@ -40,12 +41,13 @@ def test_the_committed_manifest_schema_is_current() -> None:
 
 def test_every_kind_names_a_lister_and_completer_that_exist() -> None:
     assert [k.name for k in registry.KINDS] == ["apt", "rpm-md", "launchpad", "html-listing"]
+    # As many parameters as discovery passes (discover.Lister, discover.Completer).
     for kind in registry.KINDS:
         lister = pkgutil.resolve_name(kind.lister)
-        assert list(inspect.signature(lister).parameters) == ["client", "repo", "source", "arch"]
+        assert len(inspect.signature(lister).parameters) == len(get_args(Lister)[0])
         if kind.completer is not None:
             completer = pkgutil.resolve_name(kind.completer)
-            assert list(inspect.signature(completer).parameters) == ["client", "repo", "pkg"]
+            assert len(inspect.signature(completer).parameters) == len(get_args(Completer)[0])
     assert [k.name for k in registry.KINDS if k.completer] == ["launchpad"]
 
 

@@ -8,6 +8,7 @@ talks HTTP anyway, imports them when it lists a repository of that kind.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -114,7 +115,8 @@ def spoken_list(words: Sequence[str], last: str = "and") -> str:
     return f"{', '.join(words[:-1])} {last} {words[-1]}"
 
 
-def key_owners(kinds: Sequence[RepositoryKind]) -> dict[str, tuple[str, ...]]:
+@functools.cache  # validation asks once per repository of every manifest
+def key_owners(kinds: tuple[RepositoryKind, ...]) -> dict[str, tuple[str, ...]]:
     """Each manifest key only some kinds have -> those kinds' names, in the kinds' order."""
     owners: dict[str, tuple[str, ...]] = {}
     for kind in kinds:

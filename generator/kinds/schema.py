@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def _grouped(pairs: Iterable[tuple[str, str]]) -> str:
     return " ".join(f"{spoken_list(names)}: {text}." for text, names in by_text.items())
 
 
-def _kind_keys(kinds: Sequence[RepositoryKind]) -> dict[str, dict[str, Any]]:
+def _kind_keys(kinds: tuple[RepositoryKind, ...]) -> dict[str, dict[str, Any]]:
     """Every key only some kinds have, its description saying which."""
     keys: dict[str, dict[str, Any]] = {}
     first: dict[str, RepositoryKind] = {}
@@ -75,7 +75,7 @@ def _kind_keys(kinds: Sequence[RepositoryKind]) -> dict[str, dict[str, Any]]:
     return keys
 
 
-def with_kinds(schema: dict[str, Any], kinds: Sequence[RepositoryKind]) -> dict[str, Any]:
+def with_kinds(schema: dict[str, Any], kinds: tuple[RepositoryKind, ...]) -> dict[str, Any]:
     """A copy of the manifest schema whose kinds' part is made from these kinds."""
     rest = {k: v for k, v in copy.deepcopy(schema).items() if k not in ("$schema", "$comment")}
     schema = {"$schema": schema["$schema"], "$comment": COMMENT, **rest}
