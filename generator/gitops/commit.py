@@ -1,7 +1,7 @@
 """Committing exactly the hub's paths, leaving a person's own work alone.
 
 The commit's tree is built in an index of its own (the base tree plus the
-given paths as they are in the work tree, written by GitPython) and the
+given paths as they are in the work tree) and the
 branch moves with a compare-and-swap ``update-ref``, so edits, untracked
 files and even changes already staged in the real index stay where they
 were, uncommitted. The real index then records our paths as committed
@@ -11,32 +11,38 @@ run: these are machine commits of generated files.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import git
-from git.index import BaseIndexEntry, IndexEntry, IndexFile
 
 from generator.errors import BtfhubError
 from generator.gitops.author import author_of
 from generator.gitops.paths import check_hub_paths
-from generator.gitops.repo import head_sha, move_head, open_repo, read_trees, write_commit
+from generator.gitops.repo import (
+    Entry,
+    apply_entries,
+    head_sha,
+    move_head,
+    open_repo,
+    stdin_of,
+    temp_index,
+    write_commit,
+    write_tree,
+)
 
 
-def stage(repo: git.Repo, paths: Sequence[str]) -> dict[str, BaseIndexEntry]:
+def stage(repo: git.Repo, paths: Sequence[str]) -> dict[str, Entry]:
     """`paths` staged in the real index as in the work tree; their entries (absent: deleted).
 
     `update-index` hashes each file once and keeps its stat data, so git
     knows them as committed afterwards; a conflicted path is an error.
     """
-    with tempfile.TemporaryFile() as listing:  # a path list of any length, NUL-separated
-        listing.write("".join(f"{p}\0" for p in paths).encode())
-        listing.seek(0)
-        repo.git.update_index("--add", "--remove", "-z", "--stdin", istream=listing)
+    with stdin_of("".join(f"{p}\0" for p in paths).encode()) as stdin:
+        repo.git.update_index("--add", "--remove", "-z", "--stdin", istream=stdin)
     wanted = set(paths)
-    found: dict[str, BaseIndexEntry] = {}
+    found: dict[str, Entry] = {}
     # Only the hub's own top-level names are listed, not the whole index.
     tops = sorted({p.split("/", 1)[0] for p in wanted})
     for record in repo.git.ls_files("-s", "-z", "--", *tops).split("\0"):
@@ -46,29 +52,20 @@ def stage(repo: git.Repo, paths: Sequence[str]) -> dict[str, BaseIndexEntry]:
         mode, sha, stage_number = meta.split()
         if stage_number != "0":
             raise BtfhubError(f"{path} has an unresolved merge conflict; resolve it first")
-        found[path] = BaseIndexEntry((int(mode, 8), bytes.fromhex(sha), 0, path))
+        found[path] = Entry(mode, sha)
     return found
 
 
-def set_entries(index: IndexFile, changes: Mapping[str, BaseIndexEntry | None]) -> None:
-    """Each path takes its entry (None: removed), whatever stages it had."""
-    for key in [k for k in index.entries if k[0] in changes]:
-        del index.entries[key]
-    for path, entry in changes.items():
-        if entry is not None:
-            index.entries[(path, 0)] = IndexEntry.from_base(entry)
-
-
-def tree_entries(tree: git.Tree, paths: Sequence[str]) -> dict[str, BaseIndexEntry | None]:
+def tree_entries(tree: git.Tree, paths: Sequence[str]) -> dict[str, Entry | None]:
     """The entries `paths` have in `tree` (None: not there)."""
-    found: dict[str, BaseIndexEntry | None] = {}
+    found: dict[str, Entry | None] = {}
     for path in paths:
         try:
             item = tree / path
         except KeyError:
             found[path] = None
             continue
-        found[path] = BaseIndexEntry((item.mode, item.binsha, 0, path))
+        found[path] = Entry(f"{item.mode:o}", item.hexsha)
     return found
 
 
@@ -80,7 +77,7 @@ def commit_work_tree_paths(
     message: str,
     author: git.Actor,
     committer: git.Actor,
-    date: Any = None,
+    date: datetime | None = None,
 ) -> str | None:
     """A commit of `base`'s tree with `paths` as in the work tree; None if it adds nothing.
 
@@ -89,9 +86,9 @@ def commit_work_tree_paths(
     """
     staged = stage(repo, paths)
     base_tree = repo.commit(base).tree.hexsha if base else None
-    index = read_trees(repo, *([base_tree] if base_tree else []))
-    set_entries(index, {p: staged.get(p) for p in paths})
-    tree = index.write_tree().hexsha
+    with temp_index(repo, *([base_tree] if base_tree else [])) as index:
+        apply_entries(repo, index, {p: staged.get(p) for p in paths})
+        tree = write_tree(repo, index)
     if base_tree is not None and tree == base_tree:
         return None
     if base_tree is None and not staged:

@@ -33,16 +33,19 @@ from git.exc import GitCommandError
 from git.remote import PushInfo, RemoteProgress
 
 from generator.errors import BtfhubError
-from generator.gitops.commit import commit_work_tree_paths, set_entries, tree_entries
+from generator.gitops.commit import commit_work_tree_paths, tree_entries
 from generator.gitops.paths import GENERATED_FILES, check_hub_paths
 from generator.gitops.repo import (
+    apply_entries,
     git_error,
     head_sha,
     message_of,
     move_head,
     open_repo,
-    read_trees,
+    temp_index,
+    unmerged_paths,
     write_commit,
+    write_tree,
 )
 
 # regenerate(root) rewrites README.md/index.json in the work tree from the
@@ -108,21 +111,18 @@ def _replay(repo: git.Repo, upstream: str, head: str, where: str) -> str:
             raise BtfhubError(
                 f"commit {commit.hexsha[:12]} is a merge: rebase onto {where} by hand"
             )
-        merged = read_trees(
-            repo, commit.parents[0].tree.hexsha, commit.tree.hexsha, tip.tree.hexsha
-        )
-        conflicts = sorted(
-            {str(path) for path, stage in merged.entries if stage and path not in GENERATED_FILES}
-        )
-        if conflicts:
-            raise BtfhubError(
-                f"commit {commit.hexsha[:12]} and {where} both changed, differently: "
-                + ", ".join(conflicts)
-                + " (for an archive file: two runs built different bytes; "
-                "keep one and rebuild)"
-            )
-        set_entries(merged, tree_entries(tip.tree, GENERATED_FILES))
-        tree = merged.write_tree().hexsha
+        trees = (commit.parents[0].tree.hexsha, commit.tree.hexsha, tip.tree.hexsha)
+        with temp_index(repo, *trees) as merged:
+            conflicts = sorted(unmerged_paths(repo, merged) - set(GENERATED_FILES))
+            if conflicts:
+                raise BtfhubError(
+                    f"commit {commit.hexsha[:12]} and {where} both changed, differently: "
+                    + ", ".join(conflicts)
+                    + " (for an archive file: two runs built different bytes; "
+                    "keep one and rebuild)"
+                )
+            apply_entries(repo, merged, tree_entries(tip.tree, GENERATED_FILES))
+            tree = write_tree(repo, merged)
         if tree == tip.tree.hexsha:
             continue
         sha = write_commit(

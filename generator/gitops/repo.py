@@ -1,21 +1,21 @@
 """The one git layer: GitPython's Repo, its git processes tied to btfhub, its errors plain.
 
-GitPython models most of what the hub does: commits read (`repo.commit`)
-and written (`Commit.create_from_tree`: a commit-tree with explicit parents
-that leaves HEAD alone), trees written from an index held in memory
-(`IndexFile.write_tree`), references, remotes (push and fetch, with a result
-per ref) and blob ids. `repo.git.<command>` runs the rest through the same
-object and the same launcher:
+GitPython models what the hub does with objects and refs: commits read
+(`repo.commit`, `iter_commits`) and written (`Commit.create_from_tree`: a
+commit-tree with explicit parents that leaves HEAD alone), trees and blob
+ids, references, remotes (push and fetch, with a result per ref).
+`repo.git.<command>` runs the rest through the same object and launcher:
 
 * the compare-and-swap `update-ref` that moves HEAD;
-* everything that reads or writes the person's own index (`update-index`,
-  `ls-files`, `diff-files`, `status`, `read-tree -m -u`): GitPython parses
-  and rewrites an index file in Python, knows index versions 2 and 3 only
-  (`feature.manyFiles` turns on version 4) and drops the extensions of one
-  it writes back, and that index is not ours to risk;
-* the `read-tree` that fills a temporary index: `IndexFile.from_tree` runs
-  the same command but moves the real index aside meanwhile, and a btfhub
-  killed in that moment would leave it moved;
+* the indexes. GitPython's `IndexFile` parses and writes an index in
+  Python: at the public hub's 20,000 files a commit built with it took
+  7.5 s where git takes 0.5 s (bench/git_bench.py); it knows index versions
+  2 and 3 only (`feature.manyFiles` turns on 4) and drops the extensions of
+  an index it writes back. So the person's index (`update-index`,
+  `ls-files`, `diff-files`, `status`, `read-tree -m -u`) and the throwaway
+  one a commit's tree is built in (`read-tree`, `update-index --index-info`,
+  `write-tree`) are git's; `IndexFile.from_tree` would also move the real
+  index aside while it runs, and a btfhub killed then would leave it moved;
 * `git config --get`: GitPython's own config parser does not see
   $GIT_CONFIG_GLOBAL, $GIT_CONFIG_NOSYSTEM or `-c`, and the author must be
   the one `git commit` would pick.
@@ -27,14 +27,15 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import git
 from git.exc import GitCommandError, GitCommandNotFound
-from git.index import IndexFile
 
 from generator.children import SETPRIV, tied_command
 from generator.errors import BtfhubError
@@ -130,23 +131,61 @@ def move_head(repo: git.Repo, new: str, old: str | None, reason: str) -> None:
     repo.git.update_ref("-m", reason, "HEAD", new, old or ZERO_SHA)
 
 
-def read_trees(repo: git.Repo, *trees: str) -> IndexFile:
-    """An index in memory: one tree as it is, or three merged by git (base, ours, theirs).
+@dataclass(frozen=True)
+class Entry:
+    """A tree or index entry: file mode (octal, as git prints it) and blob id."""
 
-    The three-way merge is `git read-tree -m --aggressive`: a path one side
-    left alone takes the other side's entry, a path both sides changed alike
-    takes it, and a path they changed differently stays unmerged (stages 1-3).
-    No tree at all: an empty index.
+    mode: str
+    sha: str
+
+
+@contextmanager
+def stdin_of(data: bytes) -> Iterator[BinaryIO]:
+    """`data` as a git command's stdin (GitPython passes on a file, not bytes)."""
+    with tempfile.TemporaryFile() as stream:
+        stream.write(data)
+        stream.seek(0)
+        yield stream
+
+
+@contextmanager
+def temp_index(repo: git.Repo, *trees: str) -> Iterator[dict[str, str]]:
+    """The environment of a throwaway index holding one tree, or three merged by git.
+
+    Three trees are base, ours and theirs, merged by `read-tree -m
+    --aggressive`: a path one side left alone takes the other side's entry,
+    a path both changed alike takes it, and a path they changed differently
+    stays unmerged (`unmerged_paths`). No tree at all: an empty index.
     """
     merge = ["-i", "-m", "--aggressive"] if len(trees) > 1 else []
     with tempfile.TemporaryDirectory(prefix="btfhub-index.", dir=repo.git_dir) as tmp:
-        path = os.path.join(tmp, "index")
-        # Version 2 whatever index.version says: GitPython reads 2 and 3 only.
-        env = {"GIT_INDEX_FILE": path, "GIT_INDEX_VERSION": "2"}
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         repo.git.read_tree(*merge, *(trees or ["--empty"]), env=env)
-        index = IndexFile(repo, path)
-        index.entries  # noqa: B018  (read now: the file goes with the directory)
-    return index
+        yield env
+
+
+def apply_entries(
+    repo: git.Repo, index: Mapping[str, str], changes: Mapping[str, Entry | None]
+) -> None:
+    """Each path takes its entry in the index (None: removed), whatever stages it had."""
+    if not changes:
+        return
+    lines = []
+    for path, entry in sorted(changes.items()):
+        mode, sha = (entry.mode, entry.sha) if entry else ("0", ZERO_SHA)
+        lines.append(f"{mode} {sha}\t{path}\0")
+    with stdin_of("".join(lines).encode()) as stdin:
+        repo.git.update_index("-z", "--index-info", istream=stdin, env=index)
+
+
+def unmerged_paths(repo: git.Repo, index: Mapping[str, str]) -> set[str]:
+    listed: str = repo.git.ls_files("-u", "-z", env=index)
+    return {record.partition("\t")[2] for record in listed.split("\0") if record}
+
+
+def write_tree(repo: git.Repo, index: Mapping[str, str]) -> str:
+    tree: str = repo.git.write_tree(env=index)
+    return tree
 
 
 def write_commit(
@@ -156,7 +195,7 @@ def write_commit(
     message: str,
     author: git.Actor,
     committer: git.Actor,
-    date: Any = None,
+    date: datetime | None = None,
 ) -> str:
     """A commit of `tree` with exactly `parents`; HEAD does not move. Its sha."""
     commit = git.Commit.create_from_tree(
