@@ -124,7 +124,7 @@ ROOMS: dict[str, set[str]] = {
     "index": CORE | {"jsonschemas", "state"},
     "render": CORE | {"archive", "catalog", "fsutil", "index", "resources", "state"},
     "shards": CORE | {"fsutil", "jsonschemas"},
-    "gitops": {"errors"},
+    "gitops": {"children", "errors"},
     "jsonschemas": {"errors", "resources"},
     "fsutil": {"errors"},
     "resources": {"errors"},
