@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
+import urllib3
 
 # The repository root, for tests.kit (test machinery kept out of the package).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -289,9 +289,11 @@ def classic_worker(url: str, work: Path, uname: str) -> None:
     steps: dict[str, float] = {}
     t = time.monotonic()
     deb = work / "package.deb"
-    with requests.get(url, stream=True, timeout=60) as r, deb.open("wb") as f:
-        r.raise_for_status()
-        for chunk in r.iter_content(MB):
+    response = urllib3.request("GET", url, preload_content=False, timeout=60)
+    with response, deb.open("wb") as f:
+        if response.status != 200:
+            raise RuntimeError(f"{url}: HTTP {response.status}")
+        for chunk in response.stream(MB):
             f.write(chunk)
     steps["download"] = time.monotonic() - t
     t = time.monotonic()

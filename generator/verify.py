@@ -33,7 +33,7 @@ from generator.openpgp import Keyring, SignatureError
 from generator.packages.rpm import vmlinux_paths
 from generator.packages.rpmsig import RpmHeaders, read_headers
 from generator.packages.stream import PrefixedReader
-from generator.upstream.http import PackageStream
+from generator.upstream.packagestream import PackageStream
 
 CHUNK = 1 << 20
 

@@ -22,8 +22,9 @@ from generator.cli import main
 from generator.kinds import registry, schema
 from generator.kinds.base import RPM_ARCHES, TREE_KEYS, Finding, RepositoryKind
 from generator.model import KernelPackage, Repository, Source
+from generator.upstream.context import UpstreamContext
 from generator.upstream.discover import Completer, Lister
-from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.http import UpstreamIndexError
 from generator.upstream.listers import UNAME_RE, repo_root
 from generator.validation import load_schema
 from tests.hubkit import btfhub
@@ -76,14 +77,14 @@ def _fields(kind: RepositoryKind) -> dict[str, Any]:
 
 
 def toy_lister(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """A toy index: <path>/<channel>.list, one '<filename> <uname> <size> <sha256>' a line."""
     found = []
     for path in source.paths:
         root = repo_root(repo, arch, path)
         url = urljoin(root, f"{repo.option('channel', 'stable')}.list")
-        for line in client.get_index(url).decode().splitlines():
+        for line in upstream.client.get_index(url).decode().splitlines():
             filename, uname, size, sha256 = line.split()
             if not UNAME_RE.match(uname):
                 raise UpstreamIndexError(f"{url}: bad uname {uname!r}", url)

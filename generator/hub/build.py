@@ -29,6 +29,7 @@ from generator.model import (
     Repository,
 )
 from generator.progress import TIMINGS_ENV, Progress, Reporter
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.verify import PackageVerification
 from generator.workdir import WorkArea
@@ -59,7 +60,7 @@ _STATUS = {
 
 
 def build_one(
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     kernel: PlannedKernel,
     dest_root: Path,
     progress: Progress,
@@ -87,9 +88,10 @@ def build_one(
         timings.mark(label, "vmlinux out")
         check.vmlinux_extracted(vmlinux)
 
+    client = upstream.client
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
-        keyring = client.trust.keyring(repo)
+        keyring = upstream.trust.keyring(repo)
         with (
             work.kernel_dir() as tmp,
             client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=on_bytes) as body,
@@ -156,7 +158,7 @@ def public_reason(client: UpstreamClient, url: str, message: str) -> str:
 
 
 def build_missing(
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     kernels: Sequence[PlannedKernel],
     dest_root: Path,
     options: BuildOptions,
@@ -179,7 +181,7 @@ def build_missing(
         if stop.is_set():
             return None  # no point downloading more onto a full disk
         try:
-            return build_one(client, kernel, dest_root, progress, options, catalog, work)
+            return build_one(upstream, kernel, dest_root, progress, options, catalog, work)
         except BaseException:
             stop.set()
             raise

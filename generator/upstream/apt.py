@@ -25,6 +25,7 @@ from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
 from generator.upstream.listers import SHA256_RE, KernelNames, Ranked, keep_best, repo_root
 from generator.upstream.listingcache import IndexMatch, parse_inputs
@@ -71,7 +72,7 @@ class IndexEntry:
 
 
 def signed_release(
-    client: UpstreamClient, repo: Repository, root: str, suite: str
+    upstream: UpstreamContext, repo: Repository, root: str, suite: str
 ) -> tuple[bytes, str, str]:
     """(Release text, where, url) of one suite, its signature checked unless unsigned.
 
@@ -79,9 +80,10 @@ def signed_release(
     InRelease (older archives). A bad signature, one by an unknown key or
     none at all fails the suite with the URL of what was read.
     """
+    client = upstream.client
     release_url = urljoin(root, f"dists/{suite}/Release")
     try:
-        keyring = client.trust.keyring(repo)
+        keyring = upstream.trust.keyring(repo)
     except BtfhubError as exc:
         raise UpstreamIndexError(f"{client.where(release_url)}: {exc}", release_url) from None
     if keyring is None:  # unsigned: true in the manifest
@@ -200,7 +202,7 @@ def _parse_packages(
 
 
 def discover_apt(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """Kernel packages of one architecture across the source's suites, sorted by uname.
 
@@ -220,14 +222,14 @@ def discover_apt(
     )
     best: dict[str, Ranked[KernelPackage]] = {}
     for suite in source.suites:
-        release, release_where, release_url = signed_release(client, repo, root, suite)
+        release, release_where, release_url = signed_release(upstream, repo, root, suite)
         entries = parse_release(release, release_where, release_url)
         for component in repo.components:
             entry = pick_index(entries, component, uarch, release_where, release_url)
             url = urljoin(root, f"dists/{suite}/{entry.name}")
             checksum = Checksum("sha256", entry.sha256)
-            parse = partial(_parse_packages, client, repo, arch, root, url, entry)
-            for match in client.listing(checksum, inputs, parse):
+            parse = partial(_parse_packages, upstream.client, repo, arch, root, url, entry)
+            for match in upstream.listing(checksum, inputs, parse):
                 pkg = match.package
                 try:
                     version = Version(pkg.version)

@@ -36,8 +36,9 @@ from generator.model import (
     UpstreamListing,
     series_matches,
 )
+from generator.upstream.context import UpstreamContext
 from generator.upstream.credentials import load_credentials
-from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.http import UpstreamIndexError
 
 # What a server answers for a tree that is no longer there (moved, not down).
 GONE_STATUSES = frozenset({404, 410})
@@ -48,12 +49,12 @@ WORKERS = 4
 # the rest are worth listing in threads (SourceListings.prefetch).
 PROBE = 32
 
-Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]]
+Lister = Callable[[UpstreamContext, Repository, Source, str], list[KernelPackage]]
 # A kind whose listing leaves a costly part of each package for later (Launchpad:
 # one binaryFileUrls call per kernel for its file, size and SHA-256) has a
 # completer: run only for the packages a release keeps, never for a uname an
 # earlier source gave.
-Completer = Callable[[UpstreamClient, Repository, KernelPackage], KernelPackage]
+Completer = Callable[[UpstreamContext, Repository, KernelPackage], KernelPackage]
 
 
 def lister_of(repo: Repository) -> Lister:
@@ -76,8 +77,8 @@ def credentials_prefix(repo: Repository) -> str:
 class SourceListings:
     """The kernel packages each (repository, source, arch) lists, read once per run."""
 
-    def __init__(self, client: UpstreamClient) -> None:
-        self.client = client
+    def __init__(self, upstream: UpstreamContext) -> None:
+        self.upstream = upstream
         self._memo: dict[tuple[Repository, Source, str], list[KernelPackage] | BtfhubError] = {}
         self._completed: dict[tuple[Repository, KernelPackage], KernelPackage] = {}
 
@@ -89,12 +90,12 @@ class SourceListings:
                 if repo.credentials is not None:
                     # CredentialsMissing (an OperatorInputMissing) is remembered like any
                     # failure: the operator's environment does not change mid-run.
-                    self.client.authorize(
+                    self.upstream.client.authorize(
                         credentials_prefix(repo), load_credentials(repo.credentials, repo.id)
                     )
                 if repo.signing_key_id is not None:
                     # Before any request: without its key nothing it lists could be built.
-                    self.client.trust.keyring(repo)
+                    self.upstream.trust.keyring(repo)
                 self._memo[key] = self._list(lister, repo, source, arch)
             except BtfhubError as exc:
                 self._memo[key] = exc
@@ -112,13 +113,13 @@ class SourceListings:
         down, and reading another tree then would hide it.
         """
         try:
-            return lister(self.client, repo, source, arch)
+            return lister(self.upstream, repo, source, arch)
         except UpstreamIndexError as exc:
             if repo.moved_to is None or exc.status not in GONE_STATUSES:
                 raise
             moved = dataclasses.replace(repo, url=repo.moved_to, moved_to=None)
             try:
-                return lister(self.client, moved, source, arch)
+                return lister(self.upstream, moved, source, arch)
             except UpstreamIndexError as moved_exc:
                 raise UpstreamIndexError(
                     f"{exc} (and where it moves to: {moved_exc})",
@@ -183,7 +184,7 @@ class SourceListings:
             return pkg
         key = (repo, pkg)
         if key not in self._completed:
-            self._completed[key] = completer(self.client, repo, pkg)
+            self._completed[key] = completer(self.upstream, repo, pkg)
         return self._completed[key]
 
     def listing(self, dist: Distribution, release: Release, arch: str) -> ReleaseListing:
@@ -223,10 +224,6 @@ class SourceListings:
             found.update(added)
         return ReleaseListing([found[u] for u in sorted(found)], tuple(gaps))
 
-    def release(self, dist: Distribution, release: Release, arch: str) -> list[KernelPackage]:
-        """The release's kernels for one arch, sorted by uname (see listing())."""
-        return self.listing(dist, release, arch).packages
-
 
 @dataclass(frozen=True)
 class ReleaseListing:
@@ -247,7 +244,7 @@ def discovery_failure(
 
 
 def discover_all(
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     targets: Iterable[tuple[Distribution, Release, str]],
     workers: int = WORKERS,
 ) -> UpstreamListing:
@@ -259,7 +256,7 @@ def discover_all(
     in `incomplete`, one entry per failed fallback.
     """
     targets = list(targets)
-    listings = SourceListings(client)
+    listings = SourceListings(upstream)
     listings.prefetch(targets, workers)
     kernels: dict[ReleaseArch, tuple[KernelPackage, ...]] = {}
     failures: list[DiscoveryFailure] = []

@@ -19,7 +19,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
-from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.context import UpstreamContext
+from generator.upstream.http import UpstreamIndexError
 from generator.upstream.listers import UNAME_RE, KernelNames, repo_root
 
 # kernel-debuginfo-common-x86_64-<ver>.rpm holds sources, no vmlinux.
@@ -64,12 +65,13 @@ def listing_files(body: bytes, base: str, where: str, url: str) -> list[str]:
 
 
 def discover_htmllisting(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """Kernel packages of one architecture in the source's listings, sorted by uname.
 
     For one uname the first matching pattern wins, then the first path.
     """
+    client = upstream.client
     uarch = upstream_arch(repo, arch)
     names = KernelNames.of(repo, uarch)
     found: dict[str, tuple[int, KernelPackage]] = {}

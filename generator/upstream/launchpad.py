@@ -40,6 +40,7 @@ from generator.errors import BtfhubError
 from generator.kinds.launchpad import ARCHIVE_MARKER
 from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.listers import SHA256_RE, KernelNames, Ranked, flavours, keep_best
 
@@ -158,7 +159,7 @@ def _file(client: UpstreamClient, name: str, self_link: str) -> tuple[str, int, 
 
 
 def complete_launchpad(
-    client: UpstreamClient, repo: Repository, pkg: KernelPackage
+    upstream: UpstreamContext, repo: Repository, pkg: KernelPackage
 ) -> KernelPackage:
     """A listed package (url: its publication, no size or sha256) with its file's URL,
     size and SHA-256 from binaryFileUrls: the second call, made only for the
@@ -166,7 +167,7 @@ def complete_launchpad(
     source already supplies."""
     if pkg.sha256 is not None:
         return pkg
-    file_url, size, sha256 = _file(client, pkg.name, pkg.url)
+    file_url, size, sha256 = _file(upstream.client, pkg.name, pkg.url)
     return replace(
         pkg,
         url=file_url,
@@ -176,15 +177,8 @@ def complete_launchpad(
     )
 
 
-def discover_launchpad(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
-) -> list[KernelPackage]:
-    """list_launchpad() with every package completed (complete_launchpad)."""
-    return [complete_launchpad(client, repo, p) for p in list_launchpad(client, repo, source, arch)]
-
-
 def list_launchpad(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """Kernel packages of one architecture published in the source's series, sorted by uname.
 
@@ -199,7 +193,7 @@ def list_launchpad(
     for series in source.suites:
         das = f"{distribution_link(repo)}/{series}/{uarch}"
         for name_part in query_names(repo, uarch):
-            for entry in published_binaries(client, repo, series, uarch, name_part):
+            for entry in published_binaries(upstream.client, repo, series, uarch, name_part):
                 name = entry.get("binary_package_name")
                 if not isinstance(name, str) or entry.get("status") not in STATUSES:
                     continue

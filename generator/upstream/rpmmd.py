@@ -32,6 +32,7 @@ from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
 from generator.upstream.listers import UNAME_RE, repo_root
 from generator.upstream.listingcache import IndexMatch, parse_inputs
@@ -175,11 +176,12 @@ def _parse_primary(
 
 
 def _check_repomd_signature(
-    client: UpstreamClient, repo: Repository, repomd: bytes, url: str
+    upstream: UpstreamContext, repo: Repository, repomd: bytes, url: str
 ) -> None:
+    client = upstream.client
     where = client.where(url)
     try:
-        keyring = client.trust.keyring(repo)
+        keyring = upstream.trust.keyring(repo)
     except BtfhubError as exc:
         raise UpstreamIndexError(f"{where}: {exc}", url) from None
     if keyring is None:
@@ -194,12 +196,13 @@ def _check_repomd_signature(
 
 
 def discover_rpmmd(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """Kernel packages of one architecture across the source's repo roots, sorted by uname.
 
     The first path listing a uname wins (the manifest orders them).
     """
+    client = upstream.client
     uarch = upstream_arch(repo, arch)
     names = set(repo.packages)
     found: dict[str, KernelPackage] = {}
@@ -209,7 +212,7 @@ def discover_rpmmd(
             root = resolve_mirror_list(client, urljoin(root, MIRROR_LIST), uarch)
         repomd_url = urljoin(root, "repodata/repomd.xml")
         repomd = client.get_index(repomd_url)
-        _check_repomd_signature(client, repo, repomd, repomd_url)
+        _check_repomd_signature(upstream, repo, repomd, repomd_url)
         href, size, checksum = _primary_location(repomd, client.where(repomd_url), repomd_url)
         url = urljoin(root, href)
         # Everything _package's result depends on besides the primary's bytes.
@@ -217,6 +220,6 @@ def discover_rpmmd(
             repo, root, arch, packages=sorted(names), kernel_release=repo.kernel_release
         )
         parse = partial(_parse_primary, client, repo, arch, root, url, size, checksum)
-        for match in client.listing(checksum, inputs, parse):
+        for match in upstream.listing(checksum, inputs, parse):
             found.setdefault(match.package.uname, match.package)
     return [found[u] for u in sorted(found)]
