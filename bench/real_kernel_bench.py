@@ -62,10 +62,10 @@ from generator.btf.build import build_kernel_btf
 from generator.btf.encode import pahole, pahole_command
 from generator.demokit.mirror import MirrorServer, sha256_file
 from generator.model import KernelPackage
-from generator.packages import liblzma
+from generator.packages.decompress import xz_command, xz_version
 from generator.progress import TIMINGS_ENV
 from generator.upstream.http import UpstreamClient
-from generator.verify import PackageVerification
+from generator.verify import VerifiedPackage
 from tests.kit.realkernel import RealKernel, fetch, publish, reconcile_args
 
 REPO = Path(__file__).resolve().parent.parent
@@ -350,16 +350,12 @@ def verification_cost(kernel: RealKernel, server: MirrorServer, work: Path) -> d
     with (
         UpstreamClient(cache_dir=None) as client,
         client.open_stream(pkg.url, pkg.size, pkg.sha256) as body,
-        PackageVerification(body, pkg, None, pkg.url) as check,
+        VerifiedPackage(body, pkg, None, pkg.url) as check,
     ):
-
-        def extracted(vmlinux: Path) -> None:
-            marks["extracted"] = time.monotonic()
-            check.vmlinux_extracted(vmlinux)
-
-        build_kernel_btf(
-            check.reader(), "deb", kernel.uname, tmp, force=True, on_extracted=extracted
-        )
+        vmlinux = tmp / f"vmlinux-{kernel.uname}"
+        check.extract_vmlinux(vmlinux)
+        marks["extracted"] = time.monotonic()
+        build_kernel_btf(vmlinux, kernel.uname, tmp, force=True)
         marks["built"] = time.monotonic()
         check.finish()
         received = body.bytes_received
@@ -438,7 +434,7 @@ def main() -> int:
         f"pahole: {tool.version} ({tool.path}), flags {' '.join(tool.encode_flags())}; "
         f"btfhub -j{tool.threads}, classic serial"
     )
-    print(f"xz blocks decoded by: {liblzma.version()}")
+    print(f"xz data decoded by: {xz_version()} ({xz_command()})")
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="btfhub-real-bench-", dir=args.workdir))
     pairs: list[tuple[Result, Result]] = []

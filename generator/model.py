@@ -292,11 +292,15 @@ class ArchiveEntry:
 
 @dataclass(frozen=True)
 class FileDigest:
-    """What index.json records of an archive file's bytes."""
+    """A file's bytes: size and SHA-256, and git's blob id where it is known.
+
+    index.json records all three for an archive file; a shard manifest (no
+    git there) the first two.
+    """
 
     size: int
     sha256: str
-    blob: str
+    blob: str | None = None
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def test_the_pure_core_imports_no_adapter(name: str, allowed: tuple[str, ...]) -
 
 CORE = {"errors", "model"}
 EVERYTHING_BELOW = {
-    "archive", "btf", "catalog", "children", "codecs", "errors", "fsutil", "gitops", "index",
+    "archive", "btf", "catalog", "children", "errors", "fsutil", "gitops", "index",
     "jsonschemas", "kinds", "lock", "manifest", "model", "openpgp", "packages", "planner",
     "progress",
     "render", "resources", "shards", "state", "trust", "upstream", "validation", "verify",
@@ -110,13 +110,12 @@ ROOMS: dict[str, set[str]] = {
     "validation": CORE | {"kinds", "manifest", "resources", "yamlpos"},
     "kinds": CORE | {"fsutil", "resources"},
     "yamlpos": set(),
-    "codecs": set(),
-    "upstream": CORE | {"codecs", "fsutil", "jsonschemas", "kinds", "packages", "openpgp", "trust"},
+    "upstream": CORE | {"fsutil", "jsonschemas", "kinds", "packages", "openpgp", "trust"},
     "openpgp": {"children", "errors"},
     "trust": CORE | {"openpgp"},
-    "verify": CORE | {"openpgp", "packages", "upstream"},
-    "packages": {"codecs", "errors"},
-    "btf": {"children", "errors", "fsutil", "packages"},
+    "verify": CORE | {"fsutil", "openpgp", "packages", "upstream"},
+    "packages": {"children", "errors"},
+    "btf": {"children", "errors", "fsutil"},
     "children": {"errors"},
     "workdir": {"lock"},
     "archive": CORE,
@@ -210,3 +209,8 @@ def test_the_demo_mirror_injects_nothing_and_the_tests_mirror_does(tmp_path: Pat
     assert not guarded._admits(None) and guarded._admits("Basic dXNlcjpzZWNyZXQ=")
     for server in (plain, faulty, guarded):
         server._httpd.server_close()
+
+
+def test_no_module_binds_a_c_library() -> None:
+    """Tools run as processes through generator/children.py (xz, pahole), never ctypes."""
+    assert [m for m in MODULES if in_room(m, "generator") and "ctypes" in imports(m)] == []
