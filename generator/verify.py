@@ -64,6 +64,8 @@ class PackageVerification:
         # it, which is all the wall time verification adds to a build.
         self.background_seconds = 0.0
         self.waited_seconds = 0.0
+        # Who signed the RPM's header (index.json's provenance); empty for a .deb.
+        self.header_keys: tuple[str, ...] = ()
 
     def __enter__(self) -> PackageVerification:
         return self
@@ -85,9 +87,10 @@ class PackageVerification:
             )
         what = f"{self._where} (rpm header signature)"
         try:
-            self._keyring.verify_detached(self._headers.main.signed, signature, what)
+            verdict = self._keyring.verify_detached(self._headers.main.signed, signature, what)
         except SignatureError as exc:
             raise PackageError(str(exc)) from None
+        self.header_keys = verdict.signers
         # The package reader parses lead and headers again, from memory.
         replay = PrefixedReader(self._headers.consumed, self._stream)
         return replay  # type: ignore[return-value]  # read() is all the readers use

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from generator.btf.check import BtfSummary, check_btf
-from generator.btf.encode import encode_btf, has_btf_section
+from generator.btf.encode import PaholeRun, encode_btf, has_btf_section
 from generator.btf.tarball import reproducible_tar_xz
 from generator.errors import EncodeError, StorageError
 from generator.fsutil import storage_error
@@ -39,6 +39,7 @@ class BuiltBtf:
     # Seconds each step took (extract, pahole, tar.xz, check): the build's own
     # timing record, reported through generator.progress.Timings.
     seconds: dict[str, float] = field(default_factory=dict)
+    pahole: PaholeRun | None = None  # what encoded it (None when nothing was)
 
     @property
     def member_name(self) -> str:
@@ -74,6 +75,7 @@ def build_kernel_btf(
     size: int | None = None,
     on_extracted: Callable[[Path], None] | None = None,
     pahole_threads: int | None = None,
+    pahole_arguments: tuple[str, ...] | None = None,
 ) -> BuiltBtf:
     """Read the package stream, encode its vmlinux as BTF and return the tarball bytes.
 
@@ -81,6 +83,7 @@ def build_kernel_btf(
     on_extracted(vmlinux) runs right after that, before pahole: the caller
     verifies the package alongside the encoding (generator.verify).
     pahole_threads: pahole's -j (default: every core this process may use).
+    pahole_arguments: a recorded run's arguments instead (a rebuild, generator.audit).
     Raises PackageError (package unreadable, no vmlinux) or EncodeError.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +102,7 @@ def build_kernel_btf(
             return BuiltBtf(uname, True, None, None, seconds)
         start = time.monotonic()
         try:
-            encode_btf(vmlinux, raw, threads=pahole_threads)
+            ran = encode_btf(vmlinux, raw, threads=pahole_threads, arguments=pahole_arguments)
         except EncodeError as exc:
             if _disk_full(workdir, vmlinux):
                 raise StorageError(
@@ -132,4 +135,4 @@ def build_kernel_btf(
         start = time.monotonic()
         summary = check_btf(data)
         seconds["check"] = time.monotonic() - start
-        return BuiltBtf(uname, ships_btf, tar_xz.result(), summary, seconds)
+        return BuiltBtf(uname, ships_btf, tar_xz.result(), summary, seconds, ran)

@@ -17,20 +17,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.btf.build import build_kernel_btf
 from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
     Catalog,
     KernelOutcome,
-    KernelPackage,
     KernelState,
     PlannedKernel,
     Repository,
 )
 from generator.progress import TIMINGS_ENV, Progress, Reporter
+from generator.provenance.build import build_verified
 from generator.upstream.http import UpstreamClient
-from generator.verify import PackageVerification
 from generator.workdir import WorkArea
 
 
@@ -83,45 +81,27 @@ def build_one(
         timings.mark(label, "first byte")
         progress.add_bytes(n)
 
-    def on_extracted(vmlinux: Path) -> None:
-        timings.mark(label, "vmlinux out")
-        check.vmlinux_extracted(vmlinux)
-
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
         keyring = client.trust.keyring(repo)
-        with (
-            work.kernel_dir() as tmp,
-            client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=on_bytes) as body,
-            PackageVerification(body, pkg, keyring, client.where(pkg.url)) as check,
-        ):
-            built = build_kernel_btf(
-                check.reader(),
-                pkg.format,
-                pkg.uname,
+        with work.kernel_dir() as tmp:
+            done = build_verified(
+                client,
+                pkg,
+                keyring,
                 tmp,
                 force=options.force,
-                package=package_file(pkg),
-                size=pkg.size,
-                on_extracted=on_extracted,
                 pahole_threads=options.pahole_threads,
+                on_bytes=on_bytes,
+                mark=lambda step: timings.mark(label, step),
             )
-            timings.mark(label, "built")
-            check.finish()  # nothing is stored from a package that did not verify
-            timings.mark(label, "verified")
-            timings.steps(
-                label,
-                {
-                    **built.seconds,
-                    "verification thread": check.background_seconds,
-                    "waited for verification": check.waited_seconds,
-                },
-            )
+            built = done.built
+            timings.steps(label, {**built.seconds, **done.verification_seconds})
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
         timings.mark(label, "stored")
-        return KernelOutcome(kernel.id, KernelState.ARCHIVED)
+        return KernelOutcome(kernel.id, KernelState.ARCHIVED, provenance=done.provenance)
     except (StorageError, MissingToolError):
         raise
     except BtfhubError as exc:
@@ -138,11 +118,6 @@ def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:
             f"{distro}: the plan names repository {repo_id!r}, which the catalog does not "
             "have: no keys to verify its package against"
         ) from None
-
-
-def package_file(pkg: KernelPackage) -> str:
-    """The package's file name, as messages name it (the index's Filename / href)."""
-    return pkg.filename.rsplit("/", 1)[-1] or pkg.name
 
 
 def public_reason(client: UpstreamClient, url: str, message: str) -> str:
