@@ -208,10 +208,7 @@ class Provenance:
     """Where an archive file came from and what vouched for it (index.json's provenance)."""
 
     file_sha256: str  # the archive file it describes: stale once the file changes
-    package_url: str  # public URL, never a mirror's
-    package_size: int | None  # both None: the index gives none; the RPM header vouched
-    package_sha256: str | None
-    signed_index: SignedIndex | None
+    package: KernelPackage  # as built from (public URL; its signed_index, if any)
     header_keys: tuple[str, ...]  # who signed the RPM's header (empty for a .deb)
     pahole_version: str
     pahole_arguments: tuple[str, ...]  # {vmlinux} and {btf} stand for the paths

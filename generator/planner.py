@@ -27,6 +27,7 @@ from generator.model import (
     Release,
     ReleaseArch,
     Selection,
+    SignedIndex,
     archive_path,
     is_archive_path,
 )
@@ -320,6 +321,12 @@ def _package_json(pkg: KernelPackage | None) -> dict[str, Any] | None:
         "filename": pkg.filename,
         "format": pkg.format,
         "repository": pkg.repository,
+        # What vouched for its index: a build job records it as the file's provenance.
+        "signed_index": (
+            {"url": pkg.signed_index.url, "keys": list(pkg.signed_index.keys)}
+            if pkg.signed_index is not None
+            else None
+        ),
     }
 
 
@@ -401,6 +408,7 @@ def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
     pkg = k["package"]
     if pkg is not None and not str(pkg["url"]).startswith(("http://", "https://")):
         raise BtfhubError(f"{source}: package url {pkg['url']!r} is not http(s)")
+    signed = pkg.get("signed_index") if pkg is not None else None  # absent from older plans
     package = (
         None
         if pkg is None
@@ -415,6 +423,7 @@ def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
             repository=pkg["repository"],
             filename=pkg["filename"],
             format=pkg["format"],
+            signed_index=SignedIndex(signed["url"], tuple(signed["keys"])) if signed else None,
         )
     )
     return PlannedKernel(

@@ -200,9 +200,10 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
                 for raw_kernel in raw_arch["kernels"].values():
                     _record_file(state, raw_kernel)
                 for uname, raw_prov in raw_arch.get("provenance", {}).items():
-                    prov = provenance_from_json(raw_prov)
+                    kernel = KernelId(distro, release, arch, uname)
+                    prov = provenance_from_json(kernel, raw_prov)
                     if prov is not None:
-                        state.provenance[KernelId(distro, release, arch, uname)] = prov
+                        state.provenance[kernel] = prov
                 if not raw_arch["discovered"]:
                     continue
                 target = ReleaseArch(distro, release, arch)

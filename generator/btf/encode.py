@@ -57,7 +57,8 @@ THREADS_RE = re.compile(r"^-j[1-9][0-9]{0,3}$")
 
 @dataclass(frozen=True)
 class PaholeRun:
-    """Which pahole encoded a file, with which arguments (paths as VMLINUX_ARG, BTF_ARG)."""
+    """Which pahole encoded a file, with which arguments (paths as VMLINUX_ARG, BTF_ARG;
+    the thread count, which changes nothing in the output, left out)."""
 
     version: str
     arguments: tuple[str, ...]
@@ -186,7 +187,8 @@ def recorded_command(arguments: Sequence[str], vmlinux: Path, out: Path, tool: P
             f"{', '.join(odd) or 'not the form btfhub runs'}"
         )
     paths = {VMLINUX_ARG: str(vmlinux), f"{DETACHED_FLAG}={BTF_ARG}": f"{DETACHED_FLAG}={out}"}
-    return [tool.path, *(paths.get(a, a) for a in arguments)]
+    threads = [f"-j{tool.threads}"] if tool.threads > 1 else []  # the same bytes for any
+    return [tool.path, *threads, *(paths.get(a, a) for a in arguments if not THREADS_RE.match(a))]
 
 
 def encode_btf(
@@ -210,7 +212,10 @@ def encode_btf(
     else:
         cmd = pahole_command(vmlinux, out, tool, threads=threads)
     paths = {str(vmlinux): VMLINUX_ARG, f"{DETACHED_FLAG}={out}": f"{DETACHED_FLAG}={BTF_ARG}"}
-    run = PaholeRun(tool.version, tuple(paths.get(a, a) for a in cmd[1:]))
+    # -j is left out: pahole 1.30 writes the same bytes for any thread count,
+    # and recording the machine's would make index.json depend on the runner.
+    recorded = (paths.get(a, a) for a in cmd[1:] if not THREADS_RE.match(a))
+    run = PaholeRun(tool.version, tuple(recorded))
     if tool.detached:
         run_tool(cmd, hint=_NO_DWARF_HINT)
     else:

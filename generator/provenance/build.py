@@ -83,10 +83,7 @@ def build_verified(
         return VerifiedBuild(built, None, seconds)
     provenance = Provenance(
         file_sha256=hashlib.sha256(built.tar_xz).hexdigest(),
-        package_url=pkg.url,
-        package_size=pkg.size,
-        package_sha256=pkg.sha256,
-        signed_index=pkg.signed_index,
+        package=pkg,
         header_keys=check.header_keys,
         pahole_version=built.pahole.version,
         pahole_arguments=built.pahole.arguments,

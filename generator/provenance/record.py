@@ -2,10 +2,11 @@
 
     architectures.<arch>.provenance.<uname> =
         {"file_sha256": <the archive file's sha256: the entry describes those bytes>,
-         "package": {"url", "size", "sha256"},    # the source package as built from
+         "package": {"url", "size", "sha256",       # the source package as built from
+                     "name", "version", "repository", "filename", "format"},
          "vouched_by": {"signed_index": {"url", "keys": [fingerprint]},
-                        "rpm_header": {"keys": [fingerprint]}}  # either or both
-                       | {"unsigned": true},     # nothing signed the chain
+                        "rpm_header": {"keys": [fingerprint]}}   # either or both
+                       | {"unsigned": true},      # no signature anchors the chain
          "pahole": {"version", "arguments": [...]},   # {vmlinux}, {btf}: the paths
          "btfhub": <version>}
       | {"legacy": true, "file_sha256": ...}   # built before btfhub recorded any
@@ -19,32 +20,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generator.model import Provenance, SignedIndex
+from generator.model import KernelId, KernelPackage, Provenance, SignedIndex
 
 
 def is_unsigned(prov: Provenance) -> bool:
-    return prov.signed_index is None and not prov.header_keys
+    return prov.package.signed_index is None and not prov.header_keys
 
 
 def provenance_to_json(prov: Provenance) -> dict[str, Any]:
+    pkg = prov.package
     vouched: dict[str, Any] = {}
-    if prov.signed_index is not None:
+    if pkg.signed_index is not None:
         vouched["signed_index"] = {
-            "url": prov.signed_index.url,
-            "keys": list(prov.signed_index.keys),
+            "url": pkg.signed_index.url,
+            "keys": list(pkg.signed_index.keys),
         }
     if prov.header_keys:
         vouched["rpm_header"] = {"keys": list(prov.header_keys)}
-    if not vouched:
-        vouched["unsigned"] = True
     return {
         "file_sha256": prov.file_sha256,
         "package": {
-            "url": prov.package_url,
-            "size": prov.package_size,
-            "sha256": prov.package_sha256,
+            "url": pkg.url,
+            "size": pkg.size,
+            "sha256": pkg.sha256,
+            "name": pkg.name,
+            "version": pkg.version,
+            "repository": pkg.repository,
+            "filename": pkg.filename,
+            "format": pkg.format,
         },
-        "vouched_by": vouched,
+        "vouched_by": vouched or {"unsigned": True},
         "pahole": {"version": prov.pahole_version, "arguments": list(prov.pahole_arguments)},
         "btfhub": prov.btfhub_version,
     }
@@ -55,18 +60,27 @@ def legacy_json(file_sha256: str) -> dict[str, Any]:
     return {"legacy": True, "file_sha256": file_sha256}
 
 
-def provenance_from_json(raw: Mapping[str, Any]) -> Provenance | None:
-    """The Provenance of a schema-checked entry; None for a legacy one."""
+def provenance_from_json(kernel: KernelId, raw: Mapping[str, Any]) -> Provenance | None:
+    """The Provenance of a schema-checked entry for kernel; None for a legacy one."""
     if raw.get("legacy"):
         return None
-    vouched = raw["vouched_by"]
+    pkg, vouched = raw["package"], raw["vouched_by"]
     signed = vouched.get("signed_index")
     return Provenance(
         file_sha256=raw["file_sha256"],
-        package_url=raw["package"]["url"],
-        package_size=raw["package"]["size"],
-        package_sha256=raw["package"]["sha256"],
-        signed_index=SignedIndex(signed["url"], tuple(signed["keys"])) if signed else None,
+        package=KernelPackage(
+            uname=kernel.uname,
+            arch=kernel.arch,
+            name=pkg["name"],
+            version=pkg["version"],
+            url=pkg["url"],
+            size=pkg["size"],
+            sha256=pkg["sha256"],
+            repository=pkg["repository"],
+            filename=pkg["filename"],
+            format=pkg["format"],
+            signed_index=SignedIndex(signed["url"], tuple(signed["keys"])) if signed else None,
+        ),
         header_keys=tuple(vouched.get("rpm_header", {}).get("keys", ())),
         pahole_version=raw["pahole"]["version"],
         pahole_arguments=tuple(raw["pahole"]["arguments"]),
@@ -76,9 +90,8 @@ def provenance_from_json(raw: Mapping[str, Any]) -> Provenance | None:
 
 def describe_voucher(prov: Provenance) -> str:
     """What vouched for the package, in a line (verify's output)."""
-    parts = []
-    if prov.signed_index is not None:
-        parts.append(f"{prov.signed_index.url} signed by {', '.join(prov.signed_index.keys)}")
+    signed = prov.package.signed_index
+    parts = [f"{signed.url} signed by {', '.join(signed.keys)}"] if signed else []
     if prov.header_keys:
         parts.append(f"RPM header signed by {', '.join(prov.header_keys)}")
     return "; ".join(parts) or "unsigned"
