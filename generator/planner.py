@@ -408,28 +408,29 @@ def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
     pkg = k["package"]
     if pkg is not None and not str(pkg["url"]).startswith(("http://", "https://")):
         raise BtfhubError(f"{source}: package url {pkg['url']!r} is not http(s)")
-    signed = pkg.get("signed_index") if pkg is not None else None  # absent from older plans
-    package = (
-        None
-        if pkg is None
-        else KernelPackage(
-            uname=k["uname"],
-            arch=k["arch"],
-            name=pkg["name"],
-            version=pkg["version"],
-            url=pkg["url"],
-            size=pkg["size"],
-            sha256=pkg["sha256"],
-            repository=pkg["repository"],
-            filename=pkg["filename"],
-            format=pkg["format"],
-            signed_index=SignedIndex(signed["url"], tuple(signed["keys"])) if signed else None,
-        )
-    )
+    package = None if pkg is None else package_from_json(k["uname"], k["arch"], pkg)
     return PlannedKernel(
         id=KernelId(k["distro"], k["release"], k["arch"], k["uname"]),
         state=KernelState(k["state"]),
         package=package,
         archive_path=k["archive_path"],
         reason=k["reason"],
+    )
+
+
+def package_from_json(uname: str, arch: str, pkg: Mapping[str, Any]) -> KernelPackage:
+    """A package as plan_to_json (and index.json's provenance) writes it, checked already."""
+    signed = pkg.get("signed_index")  # absent from older plans
+    return KernelPackage(
+        uname=uname,
+        arch=arch,
+        name=pkg["name"],
+        version=pkg["version"],
+        url=pkg["url"],
+        size=pkg["size"],
+        sha256=pkg["sha256"],
+        repository=pkg["repository"],
+        filename=pkg["filename"],
+        format=pkg["format"],
+        signed_index=SignedIndex(signed["url"], tuple(signed["keys"])) if signed else None,
     )

@@ -120,12 +120,13 @@ ROOMS: dict[str, set[str]] = {
     "archive": CORE,
     "state": CORE | {"jsonschemas", "provenance"},
     "index": CORE | {"jsonschemas", "provenance", "state"},
-    "render": CORE | {"archive", "catalog", "fsutil", "index", "provenance", "resources", "state"},
+    "render": CORE
+    | {"archive", "catalog", "fsutil", "index", "openpgp", "provenance", "resources", "state"},
     "shards": CORE | {"fsutil", "jsonschemas", "provenance"},
     # Issue 18: provenance recorded, checked (`btfhub verify`), index.json signed.
     "provenance": CORE
-    | {"btf", "consumer", "fsutil", "jsonschemas", "openpgp", "state", "upstream", "verify"}
-    | {"workdir"},
+    | {"btf", "consumer", "fsutil", "jsonschemas", "openpgp", "planner", "state", "upstream"}
+    | {"verify", "workdir"},
     "gitops": {"errors"},
     "jsonschemas": {"errors", "resources"},
     "fsutil": {"errors"},

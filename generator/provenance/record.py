@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generator.model import KernelId, KernelPackage, Provenance, SignedIndex
+from generator.model import KernelId, Provenance
+from generator.planner import package_from_json
 
 
 def is_unsigned(prov: Provenance) -> bool:
@@ -64,23 +65,11 @@ def provenance_from_json(kernel: KernelId, raw: Mapping[str, Any]) -> Provenance
     """The Provenance of a schema-checked entry for kernel; None for a legacy one."""
     if raw.get("legacy"):
         return None
-    pkg, vouched = raw["package"], raw["vouched_by"]
-    signed = vouched.get("signed_index")
+    vouched = raw["vouched_by"]
+    package = {**raw["package"], "signed_index": vouched.get("signed_index")}
     return Provenance(
         file_sha256=raw["file_sha256"],
-        package=KernelPackage(
-            uname=kernel.uname,
-            arch=kernel.arch,
-            name=pkg["name"],
-            version=pkg["version"],
-            url=pkg["url"],
-            size=pkg["size"],
-            sha256=pkg["sha256"],
-            repository=pkg["repository"],
-            filename=pkg["filename"],
-            format=pkg["format"],
-            signed_index=SignedIndex(signed["url"], tuple(signed["keys"])) if signed else None,
-        ),
+        package=package_from_json(kernel.uname, kernel.arch, package),
         header_keys=tuple(vouched.get("rpm_header", {}).get("keys", ())),
         pahole_version=raw["pahole"]["version"],
         pahole_arguments=tuple(raw["pahole"]["arguments"]),
