@@ -53,6 +53,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "moved_to": ("apt", "rpm-md", "html-listing"),
     "signing_key_id": ("apt", "rpm-md", "html-listing"),
     "kernel_release": ("rpm-md",),
+    "sha1_signatures": ("rpm-md", "html-listing"),
 }
 
 
@@ -287,6 +288,10 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
                 (*path, "signing_key_id"),
                 "signing_key_id is for a repository whose key is not shipped: "
                 "not with keyring or unsigned",
+            )
+        if repo.get("sha1_signatures") is True and repo.get("unsigned") is True:
+            yield _at_key(
+                doc, (*path, "sha1_signatures"), "an unsigned repository has no signatures to allow"
             )
         kind = repo.get("kind")
         for key, owners in KIND_KEYS.items():
