@@ -30,12 +30,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import coverage as cov  # bench/coverage.py, beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generator.demokit.mirror import IndexedRpm
 from generator.errors import BtfhubError
+from tests.kit.benchmod import load_bench
+
+# bench/coverage.py, beside this file, under the name its own test loads it by.
+cov = load_bench("coverage", "coverage_bench")
 
 DEFAULT_LIST = cov.ROOT / "tests" / "data" / "added-kernels.txt"
 PHOTON_UNAME = re.compile(

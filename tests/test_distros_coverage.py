@@ -9,28 +9,13 @@ full, those it does not (no BPF syscall) are reported with the reason.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import defaultdict
 from pathlib import Path
-from types import ModuleType
+
+from tests.kit.benchmod import load_bench
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _load() -> ModuleType:
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(
-        "distros_coverage", REPO / "bench" / "distros_coverage.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-dc = _load()
+dc = load_bench("distros_coverage")
 
 
 def _slice() -> list[object]:

@@ -20,6 +20,7 @@ from generator.demokit.mirror import sha256_file
 from generator.demokit.signing import Signer
 from tests.hubkit import (
     HOSTS,
+    Run,
     archive_files,
     assert_fixture_btf,
     btfhub,
@@ -53,6 +54,13 @@ def sha1_signer(tmp_path: Path) -> Signer:
     signer = Signer(tmp_path / "gpg-sha1", "sha1 publisher", algorithm="rsa2048", digest="SHA1")
     yield signer
     signer.close()
+
+
+def assert_refused(run: Run, hub: Path, failed: str, why: str) -> None:
+    """The run failed, naming what and why, and nothing entered archive/."""
+    assert run.code == 1
+    assert failed in run.err and why in run.err, run.err
+    assert archive_files(hub) == {}
 
 
 def lookup(capsys: pytest.CaptureFixture[str], hub: Path, os_release: str, uname: str) -> dict:
@@ -159,10 +167,7 @@ def test_photon_package_signed_by_another_key_is_refused(
         "--keyring", str(sha1_signer.public_key), "--distro", "photon", "--release", "3.0-esx",
     )  # fmt: skip
 
-    assert run.code == 1
-    assert f"FAILED photon/3.0-esx/x86_64 {PH3_ESX}:" in run.err
-    assert "rpm header signature" in run.err
-    assert archive_files(hub) == {}
+    assert_refused(run, hub, f"FAILED photon/3.0-esx/x86_64 {PH3_ESX}:", "rpm header signature")
 
 
 # -- openSUSE Leap -----------------------------------------------------------------------
@@ -241,10 +246,7 @@ def test_leap_repomd_signed_by_a_stranger_fails_the_release(
         "--distro", "opensuse-leap", "--release", "15.2", "--arch", "x86_64",
     )  # fmt: skip
 
-    assert run.code == 1
-    assert "FAILED opensuse-leap/15.2/x86_64:" in run.err
-    assert "weak digest SHA-1" in run.err
-    assert archive_files(hub) == {}
+    assert_refused(run, hub, "FAILED opensuse-leap/15.2/x86_64:", "weak digest SHA-1")
 
 
 # -- openEuler ---------------------------------------------------------------------------

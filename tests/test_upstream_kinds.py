@@ -5,6 +5,7 @@ shapes), rpm-md with SUSE kernel names, and per-repository credentials."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -143,20 +144,21 @@ def test_mirror_list_refuses_what_is_not_a_repository(body: bytes, message: str)
         parse_mirror_list(body, "x86_64", "where", "url")
 
 
+def index_entry(files: Path, name: str, version: str, release: str) -> RpmPackage:
+    """An x86_64 package an index lists, its file a few bytes (discovery never opens it)."""
+    files.mkdir(exist_ok=True)
+    path = files / f"{name}-{version}-{release}.x86_64.rpm"
+    path.write_bytes(name.encode())
+    return RpmPackage(path, name, version, release, "x86_64")
+
+
 # -- rpm-md with SUSE kernel names -----------------------------------------------------
 
 
 def test_suse_kernel_release_drops_the_rebuild_number(
     tmp_path: Path, mirror_server: FaultyMirror
 ) -> None:
-    files = tmp_path / "files"
-    files.mkdir()
-
-    def entry(name: str, version: str, release: str) -> RpmPackage:
-        path = files / f"{name}-{version}-{release}.x86_64.rpm"
-        path.write_bytes(name.encode())
-        return RpmPackage(path, name, version, release, "x86_64")
-
+    entry = functools.partial(index_entry, tmp_path / "files")
     write_rpmmd_repo(
         mirror_server.directory / "suse/update_debug",
         [
@@ -181,14 +183,7 @@ def test_photon_kernel_release_is_version_release_and_flavour(
     tmp_path: Path, mirror_server: FaultyMirror
 ) -> None:
     """As Photon's specs define uname_r: no architecture, -<flavour> but for linux itself."""
-    files = tmp_path / "files"
-    files.mkdir()
-
-    def entry(name: str, version: str, release: str) -> RpmPackage:
-        path = files / f"{name}-{version}-{release}.x86_64.rpm"
-        path.write_bytes(name.encode())
-        return RpmPackage(path, name, version, release, "x86_64")
-
+    entry = functools.partial(index_entry, tmp_path / "files")
     write_rpmmd_repo(
         mirror_server.directory / "photon/3.0/photon_debuginfo_3.0_x86_64",
         [
