@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -608,8 +608,12 @@ def measure(
     work: Path,
     distros: Sequence[str] = (),
     ddebs_share: float = DEFAULT_DDEBS_SHARE,
+    more_publishers: Mapping[str, Publisher] | None = None,
 ) -> Coverage:
-    """Lay out the upstreams for the kernels, serve them, run `btfhub plan --json`."""
+    """Lay out the upstreams for the kernels, serve them, run `btfhub plan --json`.
+
+    more_publishers: layouts of further distributions (bench/distros_coverage.py).
+    """
     by_distro: dict[str, list[ArchivedKernel]] = defaultdict(list)
     for k in kernels:
         if not distros or k.distro in distros:
@@ -622,6 +626,7 @@ def measure(
     publishers: dict[str, Publisher] = {
         **PUBLISHERS,
         "ubuntu": functools.partial(publish_ubuntu, ddebs_share=ddebs_share),
+        **(more_publishers or {}),
     }
     for distro, ks in sorted(by_distro.items()):
         publisher = publishers.get(distro)

@@ -72,9 +72,13 @@ class Repository:
     # e.g. "rhel-cdn"); None: public.
     credentials: str | None = None
     # rpm-md only: how uname -r follows from a package: "rpm" ({ver}-{rel}.{arch},
-    # Red Hat family) or "suse" ({ver}-{rel minus its last number}-{flavour} of
-    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default).
+    # Red Hat family), "suse" ({ver}-{rel minus its last number}-{flavour} of
+    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default) or "photon"
+    # ({ver}-{rel}[-{flavour}] of linux[-<flavour>]-debuginfo, e.g. 4.19.283-1.ph3-esx).
     kernel_release: str = "rpm"
+    # The publisher signs RPM headers over SHA-1 only (Photon 3.0, openEuler
+    # 20.03): such signatures count for this repository, refused elsewhere.
+    sha1_signatures: bool = False
     # The keys of its kind that have no field above, as (key, value) sorted by
     # key, lists made tuples: a kind added as one module reads its own keys here.
     options: tuple[tuple[str, object], ...] = ()

@@ -13,7 +13,9 @@ accepted: archived suites (stretch on archive.debian.org) stay signed by the
 key of their time, and an expired key does not make a past signature forged.
 A revoked key (REVKEYSIG) is refused, and so is a signature over a weak
 digest (MD5, SHA-1, RIPEMD-160), as apt refuses it: a SHA-1 collision lets
-a signed text be swapped for another.
+a signed text be swapped for another. The one exception is a keyring made
+with sha1=True, for a repository whose publisher signs over SHA-1 only
+(its manifest says `sha1_signatures: true`); MD5 and RIPEMD-160 stay refused.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
 GPGV_TIMEOUT = 120.0  # seconds; a Release is small, an RPM header a few MiB
 # OpenPGP hash algorithm ids (RFC 4880 9.4) too weak to vouch for anything.
 WEAK_DIGESTS = {1: "MD5", 2: "SHA-1", 3: "RIPEMD-160"}
+SHA1 = 2
 
 
 class SignatureError(BtfhubError):
@@ -125,6 +128,8 @@ class Keyring:
     """Trusted public keys from one or more key files, as one binary keyring for gpgv."""
 
     files: tuple[Path, ...]
+    # SHA-1 signatures count (a publisher that signs with nothing stronger).
+    sha1: bool = False
     _path: Path | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
@@ -201,7 +206,7 @@ class Keyring:
                 # VALIDSIG fpr date ts expire version reserved pk-algo hash-algo class
                 # primary-fpr: the last is the primary key's (a subkey may sign).
                 digest = int(parts[9]) if parts[9].isdigit() else 0
-                if digest in WEAK_DIGESTS:
+                if digest in WEAK_DIGESTS and not (digest == SHA1 and self.sha1):
                     bad.append(f"{parts[-1]} signed over the weak digest {WEAK_DIGESTS[digest]}")
                 else:
                     good.append(parts[-1].upper())
