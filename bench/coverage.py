@@ -574,7 +574,7 @@ class Coverage:
     # fallback sources that failed (plan --json "incomplete")
     plan_warnings: tuple[str, ...] = ()
     # (distro dir, release dir, arch) skipped for what the operator supplies
-    # (plan --json "needs_credentials": credentials, a signing key) -> why
+    # (plan --json "needs_operator_input": credentials, a signing key) -> why
     operator_needs: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def by_repository(self) -> dict[str, dict[str, int]]:
@@ -672,7 +672,7 @@ def measure(
                 f"{e['distro']}/{e['release']}/{e['arch']}: {e['repository']}: {e['message']}"
                 for e in doc.get("incomplete", [])
             ]
-            for e in doc.get("needs_credentials", []):
+            for e in doc.get("needs_operator_input", []):
                 dist = catalog.distribution(e["distro"])
                 release = next(r for r in dist.releases if r.id == e["release"])
                 where = (dist.archive_dir, release.directory, e["arch"])

@@ -343,9 +343,10 @@ class Plan:
     kernels: tuple[PlannedKernel, ...]
     # (release, arch) listings that could not be read: their kernels are not planned.
     failures: tuple[DiscoveryFailure, ...] = ()
-    # (release, arch) skipped because their repositories need credentials the
-    # operator did not give (RHEL, SLES): not a failure of the run.
-    needs_credentials: tuple[DiscoveryFailure, ...] = ()
+    # (release, arch) skipped for what only the operator can give (an
+    # OperatorInputMissing): credentials (RHEL, SLES) or a signing key the hub
+    # does not ship (signing_key_id): not a failure of the run.
+    needs_operator_input: tuple[DiscoveryFailure, ...] = ()
     # (release, arch) planned from their other sources while a fallback
     # source failed: kernels only the fallback has are not planned this time.
     incomplete: tuple[DiscoveryFailure, ...] = ()
@@ -440,8 +441,9 @@ class UpstreamListing:
 
     kernels: Mapping[ReleaseArch, tuple[KernelPackage, ...]]
     failures: tuple[DiscoveryFailure, ...] = ()
-    # Skipped for want of the operator's credentials (absent from kernels too).
-    needs_credentials: tuple[DiscoveryFailure, ...] = ()
+    # Skipped for want of the operator's credentials or a signing key (absent
+    # from kernels too).
+    needs_operator_input: tuple[DiscoveryFailure, ...] = ()
     # Listed (present in kernels) without a fallback source that failed, one
     # entry per failed source: the listing may lack kernels only it has, so
     # recording it must not forget what earlier runs listed.

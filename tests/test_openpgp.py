@@ -148,7 +148,7 @@ def test_key_files_armored_or_binary_and_nothing_else(
     wrong = base64.b64encode(b"\0\0\0").decode()
     damaged = tmp_path / "damaged.asc"
     damaged.write_text("\n".join([*lines[:crc], "=" + wrong, *lines[crc + 1 :]]) + "\n")
-    with pytest.raises(KeyFileError, match="damaged.asc: gpg --dearmor failed: gpg: CRC error"):
+    with pytest.raises(KeyFileError, match=r"damaged\.asc: gpg --dearmor failed: gpg: CRC error"):
         read_key_file(damaged)
     not_a_key = tmp_path / "README.md"
     not_a_key.write_text("# keys\n")
