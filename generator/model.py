@@ -37,6 +37,19 @@ class UnsafeNameError(ValueError):
 # The archive layout: ARCHIVE_DIR/<distro dir>/<release dir>/<arch>/<uname>BTF_SUFFIX.
 ARCHIVE_DIR = "archive"
 BTF_SUFFIX = ".btf.tar.xz"
+# A kernel's modules, beside its BTF file: <uname>MODULES_SUFFIX (generator/btf/modules.py).
+MODULES_SUFFIX = ".modules.tar.xz"
+
+
+@dataclass(frozen=True)
+class ModuleSelection:
+    """Which kernel modules a release wants BTF for: every one (all) or those named."""
+
+    names: tuple[str, ...] = ()  # module names as the kernel spells them (dm_mod), sorted
+    all: bool = False
+
+    def wants(self, name: str) -> bool:
+        return self.all or name in self.names
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,8 @@ class Repository:
     # Red Hat family) or "suse" ({ver}-{rel minus its last number}-{flavour} of
     # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default).
     kernel_release: str = "rpm"
+    # Kernel modules built for the releases reading it, unless they say otherwise.
+    modules: ModuleSelection | None = None
     # The keys of its kind that have no field above, as (key, value) sorted by
     # key, lists made tuples: a kind added as one module reads its own keys here.
     options: tuple[tuple[str, object], ...] = ()
@@ -114,6 +129,9 @@ class Release:
     # Table cells beyond the flags, by field name (rhel, version, codename,
     # release_date, rhel_date ...); None renders as "-".
     fields: tuple[tuple[str, str | None], ...] = ()
+    # Kernel modules whose BTF the hub builds beside vmlinux's; None: the
+    # repository's choice (Repository.modules), which may be none either.
+    modules: ModuleSelection | None = None
 
     def field(self, name: str) -> str | None:
         return dict(self.fields).get(name)
@@ -391,15 +409,22 @@ def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> st
     return f"{ARCHIVE_DIR}/{distro_dir}/{release_dir}/{arch}/{uname}{BTF_SUFFIX}"
 
 
-def is_archive_path(path: str) -> bool:
-    """True when path has the archive layout's shape (what archive_path() makes)."""
+def modules_path(btf_path: str) -> str:
+    """Where the modules of the kernel whose BTF file is btf_path live: beside it."""
+    if not btf_path.endswith(BTF_SUFFIX):
+        raise UnsafeNameError(f"{btf_path!r} is not a <uname>{BTF_SUFFIX} path")
+    return btf_path[: -len(BTF_SUFFIX)] + MODULES_SUFFIX
+
+
+def is_archive_path(path: str, suffixes: tuple[str, ...] = (BTF_SUFFIX,)) -> bool:
+    """True when path has the archive layout's shape, ending with one of suffixes."""
     parts = path.split("/")
-    suffix = BTF_SUFFIX
+    suffix = next((s for s in suffixes if parts[-1].endswith(s)), None)
     return (
-        len(parts) == 5
+        suffix is not None
+        and len(parts) == 5
         and parts[0] == ARCHIVE_DIR
         and parts[3] in ARCHITECTURES
-        and parts[4].endswith(suffix)
         and all(PATH_PART_RE.fullmatch(p) for p in (*parts[1:4], parts[4][: -len(suffix)]))
     )
 
