@@ -115,7 +115,7 @@ ROOMS: dict[str, set[str]] = {
     "trust": CORE | {"openpgp"},
     "verify": CORE | {"fsutil", "openpgp", "packages", "upstream"},
     "packages": {"children", "errors"},
-    "btf": {"children", "errors", "fsutil"},
+    "btf": {"children", "errors", "fsutil", "jsonschemas", "model"},
     "children": {"errors"},
     "workdir": {"lock"},
     "archive": CORE,
