@@ -22,7 +22,9 @@ reads it back). No timestamps: rendering twice gives the same bytes.
                      "path", "size", "sha256",     # archived only: the BTF file
                      "reason",                     # failed only
                      "package": {"name", "version", "repository",
-                                 "filename", "size", "sha256"}}}}}}}}},
+                                 "filename", "size", "sha256"}}},
+                 "provenance": {<uname>: {...}}}}}}}},   # archived only (provenance/record.py)
+     "revision": 2,                                # the optional maps may appear
      "unassigned": [{"path", "size", "sha256"}]}
 """
 
@@ -44,9 +46,13 @@ from generator.model import (
     archive_path,
     series_matches,
 )
+from generator.provenance.record import legacy_json, provenance_to_json
 from generator.state import SCHEMA_VERSION, HubState, KnownKernel
 
 GENERATED_BY = "btfhub render; do not edit (catalog/*.yaml and the archive are the sources)"
+# Absent means 1; 2: per-architecture maps beside "kernels" (provenance ...)
+# that readers of schema_version 1 ignore.
+REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,22 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
     if known is not None:
         entry["package"] = _package(known)
     return entry
+
+
+def _provenance(
+    state: HubState, target: ReleaseArch, kernels: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Each archived kernel's provenance: what its build recorded for these bytes, or legacy."""
+    out: dict[str, Any] = {}
+    for uname, entry in kernels.items():
+        if entry["state"] != KernelState.ARCHIVED.value:
+            continue
+        prov = state.provenance.get(target.kernel(uname))
+        if prov is not None and prov.file_sha256 == entry["sha256"]:
+            out[uname] = provenance_to_json(prov)
+        else:
+            out[uname] = legacy_json(entry["sha256"])
+    return out
 
 
 def _file_entry(file: ArchiveEntry) -> dict[str, Any]:
@@ -233,10 +255,11 @@ def build_index(
             kernels[uname] = _kernel(known, files.get(path))
         for file in assigned.get(i, ()):
             kernels[file.uname] = _kernel(None, file)
-        releases_arches[(d.id, r.id)][arch] = {
-            "discovered": known_list is not None,
-            "kernels": kernels,
-        }
+        arch_entry: dict[str, Any] = {"discovered": known_list is not None, "kernels": kernels}
+        provenance = _provenance(state, ReleaseArch(d.id, r.id, arch), kernels)
+        if provenance:  # an architecture with nothing archived has none to give
+            arch_entry["provenance"] = provenance
+        releases_arches[(d.id, r.id)][arch] = arch_entry
     for d in catalog.distributions:
         for r in d.releases:
             arches = releases_arches[(d.id, r.id)]
@@ -247,6 +270,7 @@ def build_index(
             }
     return {
         "schema_version": SCHEMA_VERSION,
+        "revision": REVISION,
         "generated_by": GENERATED_BY,
         "distributions": distributions,
         "unassigned": [_file_entry(f) for f in sorted(unassigned, key=lambda f: f.path)],

@@ -94,9 +94,8 @@ CORE = {"errors", "model"}
 EVERYTHING_BELOW = {
     "archive", "btf", "catalog", "children", "errors", "fsutil", "gitops", "index",
     "jsonschemas", "kinds", "lock", "manifest", "model", "openpgp", "packages", "planner",
-    "progress",
-    "render", "resources", "shards", "state", "trust", "upstream", "validation", "verify",
-    "workdir", "yamlpos",
+    "progress", "provenance", "render", "resources", "shards", "state", "trust", "upstream",
+    "validation", "verify", "workdir", "yamlpos",
 }  # fmt: skip
 # room -> the rooms it may import (ARCHITECTURE.md's table); its own room always.
 ROOMS: dict[str, set[str]] = {
@@ -119,10 +118,15 @@ ROOMS: dict[str, set[str]] = {
     "children": {"errors"},
     "workdir": {"lock"},
     "archive": CORE,
-    "state": CORE | {"jsonschemas"},
-    "index": CORE | {"jsonschemas", "state"},
-    "render": CORE | {"archive", "catalog", "fsutil", "index", "resources", "state"},
-    "shards": CORE | {"fsutil", "jsonschemas"},
+    "state": CORE | {"jsonschemas", "provenance"},
+    "index": CORE | {"jsonschemas", "provenance", "state"},
+    "render": CORE
+    | {"archive", "catalog", "fsutil", "index", "openpgp", "provenance", "resources", "state"},
+    "shards": CORE | {"fsutil", "jsonschemas", "provenance"},
+    # Issue 18: provenance recorded, checked (`btfhub verify`), index.json signed.
+    "provenance": CORE
+    | {"btf", "consumer", "fsutil", "jsonschemas", "openpgp", "planner", "state", "upstream"}
+    | {"verify", "workdir"},
     "gitops": {"children", "errors"},
     "jsonschemas": {"errors", "resources"},
     "fsutil": {"errors"},
@@ -131,7 +135,8 @@ ROOMS: dict[str, set[str]] = {
     # The tools' side (issue 10): api.py is its public face, consumer/ its parts.
     "api": {"consumer", "errors"},
     "consumer": CORE
-    | {"btf", "children", "fsutil", "jsonschemas", "manifest", "resources", "upstream"}
+    | {"btf", "children", "fsutil", "jsonschemas", "manifest", "openpgp", "resources"}
+    | {"upstream"}
     | {"validation"}
     | {"yamlpos"},
     "demo": EVERYTHING_BELOW | {"demokit"},
