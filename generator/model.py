@@ -39,6 +39,7 @@ ARCHIVE_DIR = "archive"
 BTF_SUFFIX = ".btf.tar.xz"
 # A kernel's modules, beside its BTF file: <uname>MODULES_SUFFIX (generator/btf/modules.py).
 MODULES_SUFFIX = ".modules.tar.xz"
+MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")  # as the kernel spells it: dm_mod
 
 
 @dataclass(frozen=True)

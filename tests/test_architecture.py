@@ -105,7 +105,7 @@ ROOMS: dict[str, set[str]] = {
     "progress": set(),
     "planner": CORE | {"jsonschemas"},
     "manifest": {"yamlpos"},
-    "catalog": CORE | {"manifest", "resources", "validation", "yamlpos"},
+    "catalog": CORE | {"jsonschemas", "manifest", "resources", "validation", "yamlpos"},
     "validation": CORE | {"kinds", "manifest", "resources", "yamlpos"},
     "kinds": CORE | {"fsutil", "resources"},
     "yamlpos": set(),
@@ -113,11 +113,11 @@ ROOMS: dict[str, set[str]] = {
     "openpgp": {"children", "errors"},
     "trust": CORE | {"openpgp"},
     "verify": CORE | {"fsutil", "openpgp", "packages", "upstream"},
-    "packages": {"children", "errors"},
+    "packages": {"children", "errors", "model"},
     "btf": {"children", "errors", "fsutil", "jsonschemas", "model"},
     "children": {"errors"},
     "workdir": {"lock"},
-    "archive": CORE,
+    "archive": CORE | {"btf"},
     "state": CORE | {"jsonschemas", "provenance"},
     "index": CORE | {"jsonschemas", "provenance", "state"},
     "render": CORE
@@ -126,7 +126,7 @@ ROOMS: dict[str, set[str]] = {
     # Issue 18: provenance recorded, checked (`btfhub verify`), index.json signed.
     "provenance": CORE
     | {"btf", "consumer", "fsutil", "jsonschemas", "openpgp", "planner", "state", "upstream"}
-    | {"verify", "workdir"},
+    | {"packages", "verify", "workdir"},
     "gitops": {"children", "errors"},
     "jsonschemas": {"errors", "resources"},
     "fsutil": {"errors"},

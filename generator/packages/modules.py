@@ -14,15 +14,13 @@ A module's name is the kernel's: the file name up to ".ko", "-" made "_"
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.errors import MalformedPackageError, PackageError
-from generator.model import ModuleSelection
+from generator.model import MODULE_NAME_RE, ModuleSelection
 from generator.packages.stream import CHUNK, Readable
 
-MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 MODULE_SUFFIXES = (".ko", ".ko.debug")
 
 
