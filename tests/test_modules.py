@@ -161,3 +161,57 @@ def test_fetch_modules_writes_one_btf_with_vmlinux_and_the_modules(
     assert not (tmp_path / "x.btf").exists()
     run = btfhub(capsys, hub, "fetch", *host, *index, "--modules", ",", "--output", str(out))
     assert run.code == 2
+
+
+def test_only_a_release_with_modules_decodes_the_package_past_vmlinux(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    fixture_elf: Path,
+    module_objects: dict[str, Path],
+) -> None:
+    """A package whose xz data is corrupt after vmlinux (its sha256 listed as it is):
+    without modules the tail is only hashed, so the build passes; with modules it is
+    decoded, and the corruption fails the kernel."""
+    path = build_ddeb_with_modules(
+        tmp_path / "pkg", UNAME, fixture_elf, module_objects, VERSION, padding_after=1 << 20
+    )
+    data = bytearray(path.read_bytes())
+    data[-4096] ^= 0xFF  # inside data.tar.xz's compressed padding, long after vmlinux
+    path.write_bytes(bytes(data))
+    serve(mirror_server, AptPackage.from_deb(path))
+    plain = focal_hub(tmp_path / "plain", None)
+    with_modules = focal_hub(tmp_path / "mods", "[nf_demo]")
+
+    run = btfhub(capsys, plain, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    assert run.code == 0, run.err
+    run = btfhub(capsys, with_modules, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    assert run.code == 1
+    failed = kernels(with_modules, "ubuntu", "focal")[UNAME]
+    assert failed["state"] == "failed"
+    assert "corrupt compressed data" in failed["reason"]
+    assert archive_files(with_modules) == {}  # nothing of a package that did not decode
+
+
+def test_module_files_are_reproducible_for_any_number_of_threads(
+    tmp_path: Path, fixture_elf: Path, module_objects: dict[str, Path]
+) -> None:
+    from generator.btf import check_btf, encode_btf
+    from generator.btf.modules import build_modules
+
+    base = tmp_path / "vmlinux.btf"
+    encode_btf(fixture_elf, base)
+    raw = base.read_bytes()
+    made = []
+    for threads in (1, 2):
+        work = tmp_path / f"t{threads}"
+        work.mkdir()
+        copies = {}
+        for obj in module_objects.values():
+            copy = work / obj.name
+            copy.write_bytes(obj.read_bytes())
+            copies[obj.name.split(".")[0].replace("-", "_")] = copy
+        made.append(build_modules(UNAME, raw, check_btf(raw), copies, ["gone"], work,
+                                  threads=threads).tar_xz)  # fmt: skip
+        assert sorted(p.name for p in work.iterdir()) == []  # every .ko and work file gone
+    assert made[0] == made[1]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from generator.demokit.debpkg import build_deb
 from generator.demokit.tools import run
+from tests.kit.debpkg import incompressible
 
 # Each module's own struct: btfhub_<module>_conn, with fields the tests read.
 MODULE_SOURCE = r"""
@@ -53,9 +54,18 @@ def build_module(directory: Path, name: str, *, tag: int = 12) -> Path:
 
 
 def build_ddeb_with_modules(
-    directory: Path, uname: str, vmlinux: Path, modules: dict[str, Path], version: str
+    directory: Path,
+    uname: str,
+    vmlinux: Path,
+    modules: dict[str, Path],
+    version: str,
+    *,
+    padding_after: int = 0,
 ) -> Path:
-    """Ubuntu's linux-image-unsigned-<uname>-dbgsym .ddeb, with modules after vmlinux."""
+    """Ubuntu's linux-image-unsigned-<uname>-dbgsym .ddeb, with modules after vmlinux.
+
+    padding_after: incompressible bytes in a member sorted after everything else.
+    """
     workdir = directory / f"{uname}-{version}".replace("~", "_")
     workdir.mkdir(parents=True)
     debug = "usr/lib/debug"
@@ -65,6 +75,8 @@ def build_ddeb_with_modules(
     }
     for below, obj in modules.items():
         files[f"{debug}/lib/modules/{uname}/kernel/{below}"] = obj
+    if padding_after:
+        files["usr/share/zz-padding"] = incompressible(padding_after)
     symlinks = {f"{debug}/lib/modules/{uname}/vmlinux": f"../../../boot/vmlinux-{uname}"}
     package = f"linux-image-unsigned-{uname}-dbgsym"
     deb = build_deb(workdir, package, version, "amd64", files, symlinks, "xz")
