@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 MODULES = ("nf_conntrack", "nf_nat", "overlay")
 # Structs each module defines (not vmlinux), compared declaration for declaration.
 STRUCTS = {
-    "nf_conntrack": ("nf_conntrack_l4proto", "nf_conntrack_helper", "nf_ct_ext_type"),
+    "nf_conntrack": ("nf_conntrack_l4proto", "nf_conntrack_helper"),
     "nf_nat": ("nf_conn_nat", "nf_nat_hook"),
     "overlay": ("ovl_inode", "ovl_fs", "ovl_entry"),
 }
