@@ -25,7 +25,7 @@ from generator.cli import main
 from generator.model import ModuleSelection
 from generator.packages import ModuleSink, walk_package
 from tests.kit.mirror import FaultyMirror
-from tests.kit.realkernel import RealKernel, fetch, publish, reconcile_args
+from tests.kit.realkernel import RealKernel, publish, reconcile_args
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = ("nf_conntrack", "nf_nat", "overlay")
@@ -37,13 +37,6 @@ STRUCTS = {
 }
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def kernel() -> RealKernel:
-    if shutil.which("apt-get") is None:
-        pytest.skip("needs apt (a Debian machine) to fetch a real kernel package")
-    return fetch()
 
 
 def c_dump(split: Path, base: Path | None = None) -> str:
