@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from generator.archive import list_archive
+from generator.archive import ArchiveLayoutError, scan_archive
 from generator.catalog import TEXT_FIELDS
 from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
@@ -215,8 +215,11 @@ def render_hub(
             f"{readme_path} not found: the tables go between its "
             "<!-- BEGIN/END GENERATED: support tables --> markers"
         ) from None
-    archive = list_archive(root, state.files, clean_blobs)
-    index = build_index(catalog, state, archive)
+    scan = scan_archive(root, state.files, clean_blobs, state.module_files)
+    if scan.problems:
+        raise ArchiveLayoutError(scan.problems)
+    modules = {m.entry.path: (m.entry, m.listing) for m in scan.modules}
+    index = build_index(catalog, state, scan.entries, modules)
     tables = render_tables(catalog, index)
     try:
         readme_text = old_readme.decode("utf-8")
