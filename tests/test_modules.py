@@ -9,7 +9,6 @@ bpftool with the kernel's BTF as base.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
@@ -19,9 +18,15 @@ from generator.btf.modules import read_modules_file
 from generator.btf.tarball import read_tar_xz_member
 from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
-from tests.hubkit import archive_files, btfhub, kernels, load_index, make_hub, mirror_args
+from tests.hubkit import archive_files, btfhub, kernels, load_index, mirror_args
 from tests.kit.mirror import FaultyMirror
-from tests.kit.modules import build_ddeb_with_modules, build_module, module_struct
+from tests.kit.modules import (
+    build_ddeb_with_modules,
+    build_module,
+    focal_hub,
+    module_struct,
+    serve_focal,
+)
 
 UNAME = "5.4.0-26-generic"
 VERSION = "5.4.0-26.30"
@@ -48,24 +53,6 @@ def ddeb(
         tmp_path_factory.mktemp("modules-ddeb"), UNAME, fixture_elf, module_objects, VERSION
     )
     return AptPackage.from_deb(path)
-
-
-def focal_hub(path: Path, modules: str | None) -> Path:
-    """A hub whose Focal release asks for `modules` (None: the shipped manifest)."""
-    hub = make_hub(path)
-    if modules is not None:
-        manifest = hub / "catalog" / "ubuntu.yaml"
-        text = manifest.read_text()
-        text, n = re.subn(r"(\n  - name: Focal\n)", rf"\1    modules: {modules}\n", text)
-        assert n == 1
-        manifest.write_text(text)
-    return hub
-
-
-def serve(server: FaultyMirror, package: AptPackage) -> None:
-    from tests.hubkit import focal_suites, write_ubuntu
-
-    write_ubuntu(server, focal_suites([package]))
 
 
 def dump_split(tmp_path: Path, base: bytes, module: bytes) -> str:
@@ -96,7 +83,7 @@ def test_listed_modules_are_built_beside_an_unchanged_vmlinux_file(
     mirror_server: FaultyMirror,
     ddeb: AptPackage,
 ) -> None:
-    serve(mirror_server, ddeb)
+    serve_focal(mirror_server, ddeb)
     plain = focal_hub(tmp_path / "plain", None)
     with_modules = focal_hub(tmp_path / "mods", "[nf_demo, ovl_demo, not_there]")
 
@@ -133,7 +120,7 @@ def test_fetch_modules_writes_one_btf_with_vmlinux_and_the_modules(
     mirror_server: FaultyMirror,
     ddeb: AptPackage,
 ) -> None:
-    serve(mirror_server, ddeb)
+    serve_focal(mirror_server, ddeb)
     hub = focal_hub(tmp_path / "hub", "[nf_demo, ovl_demo, not_there]")
     assert btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL).code == 0
     host = ("--id", "ubuntu", "--version-id", "20.04", "--kernel", UNAME, "--arch", "x86_64")
@@ -179,7 +166,7 @@ def test_only_a_release_with_modules_decodes_the_package_past_vmlinux(
     data = bytearray(path.read_bytes())
     data[-4096] ^= 0xFF  # inside data.tar.xz's compressed padding, long after vmlinux
     path.write_bytes(bytes(data))
-    serve(mirror_server, AptPackage.from_deb(path))
+    serve_focal(mirror_server, AptPackage.from_deb(path))
     plain = focal_hub(tmp_path / "plain", None)
     with_modules = focal_hub(tmp_path / "mods", "[nf_demo]")
 
@@ -215,3 +202,28 @@ def test_module_files_are_reproducible_for_any_number_of_threads(
                                   threads=threads).tar_xz)  # fmt: skip
         assert sorted(p.name for p in work.iterdir()) == []  # every .ko and work file gone
     assert made[0] == made[1]
+
+
+def test_a_module_struct_named_from_the_base_strings_is_summarized(
+    tmp_path: Path, fixture_elf: Path
+) -> None:
+    """pahole reuses the base's string for a name vmlinux has (here a member's, pid):
+    the module's struct pid still counts among its struct names."""
+    from generator.btf import check_btf, encode_btf
+    from generator.btf.encode import encode_module
+    from generator.btf.names import named_types
+
+    base = tmp_path / "vmlinux.btf"
+    encode_btf(fixture_elf, base)
+    extra = "struct pid { int nr; unsigned int level; };\nstruct pid *btfhub_pid_ptr;\n"
+    obj = build_module(tmp_path / "m", "pid_demo", extra=extra)
+    encode_module(obj, base, tmp_path / "pid_demo.btf")
+    module = (tmp_path / "pid_demo.btf").read_bytes()
+    base_summary = check_btf(base.read_bytes())
+    assert b"\0pid\0" in base_summary.string_data  # the name lives in the base's strings
+    assert b"\0pid\0" not in module  # and not in the module's own
+
+    summary = check_btf(module, base_summary)
+
+    assert {"pid", module_struct("pid_demo")} <= summary.struct_names
+    assert ("struct", "pid") in named_types(module, base.read_bytes())
