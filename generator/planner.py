@@ -22,6 +22,7 @@ from generator.model import (
     KernelOutcome,
     KernelPackage,
     KernelState,
+    ModuleSelection,
     Plan,
     PlannedKernel,
     Release,
@@ -30,9 +31,12 @@ from generator.model import (
     SignedIndex,
     archive_path,
     is_archive_path,
+    modules_path,
 )
 
 Target = tuple[Distribution, Release, str]
+# What a kernel's modules file holds: (modules built, modules its package lacked).
+ModulesListing = tuple[frozenset[str], frozenset[str]]
 
 
 def _wanted(release: Release) -> bool:
@@ -112,6 +116,35 @@ def _state(
     return KernelState.MISSING, None
 
 
+def module_selection(
+    dist: Distribution, release: Release, repository: str
+) -> ModuleSelection | None:
+    """The modules to build for a kernel: its release's choice, else its repository's."""
+    if release.modules is not None:
+        return release.modules
+    repo = next((r for r in dist.repositories if r.id == repository), None)
+    return repo.modules if repo is not None else None
+
+
+def modules_to_build(
+    selection: ModuleSelection | None, listing: ModulesListing | None
+) -> str | None:
+    """Why an archived kernel's modules file must be (re)built, or None when it need not.
+
+    A file built for `all` counts as complete (which modules a package holds
+    is known only by reading it); a module its package lacked is not asked again.
+    """
+    if selection is None:
+        return None
+    if listing is None:
+        return "modules asked for: none built yet"
+    built, absent = listing
+    new = [n for n in selection.names if n not in built and n not in absent]
+    if new:
+        return f"modules not built yet: {', '.join(new)}"
+    return None
+
+
 def plan(
     catalog: Catalog,
     upstream: Mapping[ReleaseArch, Sequence[KernelPackage]],
@@ -121,6 +154,7 @@ def plan(
     force: bool = False,
     needs_operator_input: Sequence[DiscoveryFailure] = (),
     incomplete: Sequence[DiscoveryFailure] = (),
+    modules: Mapping[str, ModulesListing] | None = None,
 ) -> Plan:
     """One PlannedKernel per archive path, sorted by (distro, release, arch, uname).
 
@@ -134,7 +168,12 @@ def plan(
     incomplete names listings made without a fallback source that failed:
     they are planned as they are (an archived kernel absent from a listing is
     never planned, so nothing is dropped) and the failures carried as warnings.
+
+    modules: what each archived modules file holds, by its path. An archived
+    kernel whose release (or repository) lists modules its file lacks is
+    planned modules_only: its BTF file is kept, its modules built on it.
     """
+    modules = modules or {}
     known = {(d.id, r.id): (d, r) for d in catalog.distributions for r in d.releases}
     for listing in upstream:
         if listing[:2] not in known:
@@ -154,12 +193,18 @@ def plan(
                         continue
                     key = KernelId(dist.id, release.id, arch, pkg.uname)
                     state, reason = _state(key, path, archived_set, outcomes, force)
+                    modules_only = False
+                    if state is KernelState.ARCHIVED:
+                        selection = module_selection(dist, release, pkg.repository)
+                        reason = modules_to_build(selection, modules.get(modules_path(path)))
+                        modules_only = reason is not None
                     claimed[path] = PlannedKernel(
                         id=key,
                         state=state,
                         package=pkg,
                         archive_path=path,
                         reason=reason,
+                        modules_only=modules_only,
                     )
     kernels = sorted(claimed.values(), key=lambda k: k.id)
     return Plan(
@@ -343,6 +388,7 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
                 "archive_path": k.archive_path,
                 "reason": k.reason,
                 "package": _package_json(k.package),
+                **({"modules_only": True} if k.modules_only else {}),
             }
             for k in the_plan.kernels
         ],
@@ -415,6 +461,7 @@ def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
         package=package,
         archive_path=k["archive_path"],
         reason=k["reason"],
+        modules_only=bool(k.get("modules_only", False)),
     )
 
 

@@ -8,7 +8,9 @@ bpftool with the kernel's BTF as base.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -227,3 +229,64 @@ def test_a_module_struct_named_from_the_base_strings_is_summarized(
 
     assert {"pid", module_struct("pid_demo")} <= summary.struct_names
     assert ("struct", "pid") in named_types(module, base.read_bytes())
+
+
+def test_an_archived_kernel_gets_the_modules_its_release_starts_listing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    ddeb: AptPackage,
+) -> None:
+    """Its BTF file is not encoded again nor rewritten: the modules are built on it."""
+    serve_focal(mirror_server, ddeb)
+    hub = focal_hub(tmp_path / "hub", None)
+    mirror = mirror_args(mirror_server)
+    assert btfhub(capsys, hub, "reconcile", *mirror, *FOCAL).code == 0
+    vmlinux_file = hub / f"{BASE}.btf.tar.xz"
+    before = vmlinux_file.stat()
+    vmlinux_bytes = vmlinux_file.read_bytes()
+    # A release without modules: a second run plans nothing.
+    assert "0 missing" in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
+
+    def ask(modules: str) -> None:
+        manifest = hub / "catalog" / "ubuntu.yaml"
+        text = re.sub(r"\n    modules: .*\n", "\n", manifest.read_text())
+        text, n = re.subn(r"(\n  - name: Focal\n)", rf"\1    modules: {modules}\n", text)
+        assert n == 1
+        manifest.write_text(text)
+
+    ask("[nf_demo]")
+    assert "modules asked for: none built yet" in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
+    timings = tmp_path / "timings.json"
+    monkeypatch.setenv("BTFHUB_TIMINGS", str(timings))
+    run = btfhub(capsys, hub, "reconcile", *mirror, *FOCAL)
+
+    assert run.code == 0, run.err
+    after = vmlinux_file.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert vmlinux_file.read_bytes() == vmlinux_bytes
+    steps = json.dumps(json.loads(timings.read_text()))
+    assert '"modules pahole"' in steps and '"pahole"' not in steps  # vmlinux not encoded
+    _, base = read_tar_xz_member(vmlinux_bytes)
+    manifest, modules = read_modules_file((hub / f"{BASE}.modules.tar.xz").read_bytes(), "t")
+    assert sorted(modules) == ["nf_demo"]
+    assert manifest.base.sha256 == hashlib.sha256(base).hexdigest()  # built on the archived file
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"][
+        "x86_64"
+    ]
+    assert arch["kernels"][UNAME]["sha256"] == hashlib.sha256(vmlinux_bytes).hexdigest()
+    assert sorted(arch["modules"][UNAME]["modules"]) == ["nf_demo"]
+
+    # A module not built yet (and one the package lacks) plans it again; then nothing.
+    ask("[nf_demo, ovl_demo, not_there]")
+    assert (
+        "modules not built yet: not_there, ovl_demo"
+        in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
+    )
+    assert btfhub(capsys, hub, "reconcile", *mirror, *FOCAL).code == 0
+    manifest, modules = read_modules_file((hub / f"{BASE}.modules.tar.xz").read_bytes(), "t")
+    assert sorted(modules) == ["nf_demo", "ovl_demo"] and manifest.absent == ("not_there",)
+    assert vmlinux_file.stat().st_ino == before.st_ino
+    assert "0 missing" in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
+    assert not btfhub(capsys, hub, "plan", *mirror, *FOCAL).out.count("modules")

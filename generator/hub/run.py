@@ -66,6 +66,12 @@ def plan(
     # os.path on strings: a third of pathlib's cost over 20,000 candidates.
     base = str(root)
     archived = {p for p in candidates if os.path.isfile(os.path.join(base, p))}
+    # What index.json lists of the modules files still there (btf/modules.py).
+    modules = {
+        path: (frozenset(entry.get("modules", {})), frozenset(entry.get("absent", ())))
+        for path, entry in state.module_files.items()
+        if os.path.isfile(os.path.join(base, path))
+    }
     return planner.plan(
         catalog,
         listing.kernels,
@@ -75,6 +81,7 @@ def plan(
         force=force,
         needs_operator_input=listing.needs_operator_input,
         incomplete=listing.incomplete,
+        modules=modules,
     )
 
 
