@@ -290,3 +290,29 @@ def test_an_archived_kernel_gets_the_modules_its_release_starts_listing(
     assert vmlinux_file.stat().st_ino == before.st_ino
     assert "0 missing" in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
     assert not btfhub(capsys, hub, "plan", *mirror, *FOCAL).out.count("modules")
+
+
+def test_a_module_name_twice_in_a_package_keeps_the_first(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    fixture_elf: Path,
+    module_objects: dict[str, Path],
+) -> None:
+    """kernel/.../nf_demo.ko and a later updates/nf-demo.ko (here another module's
+    object): the kernel builds, with the first one's BTF."""
+    objects = dict(module_objects)
+    objects["updates/nf-demo.ko"] = objects.pop("fs/overlayfs/ovl-demo.ko")
+    path = build_ddeb_with_modules(tmp_path / "pkg", UNAME, fixture_elf, objects, VERSION)
+    serve_focal(mirror_server, AptPackage.from_deb(path))
+    hub = focal_hub(tmp_path / "hub", "[nf_demo]")
+
+    run = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+
+    assert run.code == 0, run.err
+    files = archive_files(hub)
+    _, base = read_tar_xz_member(files[f"{BASE}.btf.tar.xz"])
+    _, modules = read_modules_file(files[f"{BASE}.modules.tar.xz"], "test")
+    c = dump_split(tmp_path, base, modules["nf_demo"])
+    assert f"struct {module_struct('nf_demo')} {{" in c
+    assert module_struct("ovl_demo") not in c

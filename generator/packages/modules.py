@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.errors import MalformedPackageError, PackageError
+from generator.errors import PackageError
 from generator.model import MODULE_NAME_RE, ModuleSelection
 from generator.packages.stream import CHUNK, Readable
 
@@ -54,6 +54,7 @@ class ModuleSink:
     # RPM from a signed repository lists its files' digests in that algorithm.
     algorithm: str = "sha256"
     found: dict[str, FoundModule] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)  # members skipped: a name seen before
 
     def wanted(self, member: str) -> str | None:
         """The module name when `member` (a normalised path) is a module this sink keeps."""
@@ -70,11 +71,13 @@ class ModuleSink:
 
     def take(self, name: str, member: str, data: Readable, size: int) -> None:
         """Write `size` bytes of data as the module `name` (hashed as they are written)."""
-        earlier = self.found.get(name)
-        if earlier is not None:
-            raise MalformedPackageError(
-                f"malformed package: module {name} is both {earlier.member} and {member}"
-            )
+        if name in self.found:
+            # Two files with one module name (an out-of-tree build under extra/ or
+            # updates/ beside the kernel's own): the first in the package's order
+            # is kept, the other skipped (and listed); the kernel does not fail.
+            self.duplicates.append(member)
+            skip(data, size, member)
+            return
         dest = self.directory / f"{name}.ko"
         digest = hashlib.new(self.algorithm)
         written = 0
@@ -95,3 +98,13 @@ class ModuleSink:
     def absent(self) -> tuple[str, ...]:
         """The modules named in the selection that the package does not hold, sorted."""
         return tuple(n for n in self.selection.names if n not in self.found)
+
+
+def skip(data: Readable, size: int, member: str) -> None:
+    """Read past `size` bytes of a member not kept."""
+    left = size
+    while left > 0:
+        chunk = data.read(min(CHUNK, left))
+        if not chunk:
+            raise PackageError(f"truncated package: stream ended inside {member}")
+        left -= len(chunk)
