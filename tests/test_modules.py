@@ -23,6 +23,9 @@ from generator.demokit.mirror import AptPackage
 from tests.hubkit import archive_files, btfhub, kernels, load_index, mirror_args
 from tests.kit.mirror import FaultyMirror
 from tests.kit.modules import (
+    FOCAL,
+    FOCAL_UNAME,
+    FOCAL_VERSION,
     build_ddeb_with_modules,
     build_module,
     focal_hub,
@@ -30,9 +33,8 @@ from tests.kit.modules import (
     serve_focal,
 )
 
-UNAME = "5.4.0-26-generic"
-VERSION = "5.4.0-26.30"
-FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
+UNAME = FOCAL_UNAME
+VERSION = FOCAL_VERSION
 BASE = f"archive/ubuntu/20.04/x86_64/{UNAME}"
 
 

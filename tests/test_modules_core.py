@@ -32,6 +32,9 @@ from tests.kit.bpfobj import (
 )
 from tests.kit.mirror import FaultyMirror
 from tests.kit.modules import (
+    FOCAL,
+    FOCAL_UNAME,
+    FOCAL_VERSION,
     SHARED_STRUCT,
     build_ddeb_with_modules,
     build_module,
@@ -40,8 +43,7 @@ from tests.kit.modules import (
     serve_focal,
 )
 
-UNAME = "5.4.0-26-generic"
-FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
+UNAME = FOCAL_UNAME
 HOST = ("--id", "ubuntu", "--version-id", "20.04", "--kernel", UNAME, "--arch", "x86_64")
 MIN = f"ubuntu/20.04/x86_64/{UNAME}.btf"
 
@@ -74,7 +76,7 @@ def ddeb(tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path) -> AptPack
         "fs/overlayfs/ovl_demo.ko": build_module(base / "o", "ovl_demo", tag=20, shared=True),
     }
     return AptPackage.from_deb(
-        build_ddeb_with_modules(base / "pkg", UNAME, fixture_elf, objects, "5.4.0-26.30")
+        build_ddeb_with_modules(base / "pkg", UNAME, fixture_elf, objects, FOCAL_VERSION)
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from generator.errors import PackageError
 from generator.model import MODULE_NAME_RE, ModuleSelection
-from generator.packages.stream import CHUNK, Readable
+from generator.packages.stream import CHUNK, Readable, skip
 
 MODULE_SUFFIXES = (".ko", ".ko.debug")
 
@@ -98,13 +98,3 @@ class ModuleSink:
     def absent(self) -> tuple[str, ...]:
         """The modules named in the selection that the package does not hold, sorted."""
         return tuple(n for n in self.selection.names if n not in self.found)
-
-
-def skip(data: Readable, size: int, member: str) -> None:
-    """Read past `size` bytes of a member not kept."""
-    left = size
-    while left > 0:
-        chunk = data.read(min(CHUNK, left))
-        if not chunk:
-            raise PackageError(f"truncated package: stream ended inside {member}")
-        left -= len(chunk)

@@ -19,6 +19,11 @@ from tests.hubkit import focal_suites, make_hub, write_ubuntu
 from tests.kit.debpkg import incompressible
 from tests.kit.mirror import FaultyMirror
 
+# The Focal kernel the module tests build, and the reconcile arguments that select it.
+FOCAL_UNAME = "5.4.0-26-generic"
+FOCAL_VERSION = "5.4.0-26.30"
+FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
+
 # Each module's own struct: btfhub_<module>_conn, with fields the tests read.
 MODULE_SOURCE = r"""
 struct btfhub_fixture_list {
