@@ -318,3 +318,29 @@ def test_a_module_name_twice_in_a_package_keeps_the_first(
     c = dump_split(tmp_path, base, modules["nf_demo"])
     assert f"struct {module_struct('nf_demo')} {{" in c
     assert module_struct("ovl_demo") not in c
+
+
+def test_the_sink_keeps_modules_zstd_compressed_until_they_are_encoded(
+    tmp_path: Path, ddeb: AptPackage, module_objects: dict[str, Path]
+) -> None:
+    """They wait on disk until the package verified (1.2 GB raw for modules: all on a
+    Debian 6.1 kernel): compressed, each the module's exact bytes once unpacked."""
+    from generator.model import ModuleSelection
+    from generator.packages import ModuleSink, walk_package
+    from generator.packages.decompress import unspool
+
+    sink = ModuleSink(UNAME, ModuleSelection(all=True), tmp_path)
+    with ddeb.path.open("rb") as f:
+        for _ in walk_package(f, "deb", UNAME, tmp_path / "vmlinux", modules=sink):
+            pass
+    originals = {"nf_demo": module_objects["net/netfilter/nf_demo.ko"],
+                 "ovl_demo": module_objects["fs/overlayfs/ovl-demo.ko"]}  # fmt: skip
+    assert sorted(sink.found) == sorted(originals)
+    for name, original in originals.items():
+        found = sink.found[name]
+        assert found.path.name == f"{name}.ko.zst"
+        assert found.path.stat().st_size < original.stat().st_size
+        unspool(found.path, tmp_path / f"{name}.ko")
+        raw = (tmp_path / f"{name}.ko").read_bytes()
+        assert raw == original.read_bytes()
+        assert found.digest == hashlib.sha256(raw).hexdigest() and found.size == len(raw)

@@ -21,6 +21,7 @@ from generator.btf.modules import BuiltModules, build_modules
 from generator.model import KernelPackage, ModuleSelection, Provenance
 from generator.openpgp import Keyring
 from generator.packages import ModuleSink
+from generator.packages.decompress import unspool
 from generator.upstream.http import UpstreamClient
 from generator.verify import VerifiedPackage
 
@@ -100,6 +101,7 @@ def build_verified(
             sink.absent(),
             workdir,
             threads=pahole_threads,
+            unpack=unspool,
         )
         mark("modules built")
     if built.tar_xz is None or built.pahole is None:
