@@ -344,3 +344,37 @@ def test_the_sink_keeps_modules_zstd_compressed_until_they_are_encoded(
         raw = (tmp_path / f"{name}.ko").read_bytes()
         assert raw == original.read_bytes()
         assert found.digest == hashlib.sha256(raw).hexdigest() and found.size == len(raw)
+
+
+def test_a_shard_builds_the_modules_of_an_archived_kernel_and_the_merge_takes_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    ddeb: AptPackage,
+) -> None:
+    """A build job (--shard, --output) reads the archived BTF from its checkout; the merge
+    finds that file identical and replaces only the modules file, once it grew."""
+    serve_focal(mirror_server, ddeb)
+    hub = focal_hub(tmp_path / "hub", None)
+    mirror = mirror_args(mirror_server)
+    assert btfhub(capsys, hub, "reconcile", *mirror, *FOCAL).code == 0
+    vmlinux_file = hub / f"{BASE}.btf.tar.xz"
+    before = vmlinux_file.stat()
+    manifest = hub / "catalog" / "ubuntu.yaml"
+    original = manifest.read_text()
+
+    for n, modules in enumerate(("[nf_demo]", "[nf_demo, ovl_demo]")):
+        text, count = re.subn(r"(\n  - name: Focal\n)", rf"\1    modules: {modules}\n", original)
+        assert count == 1
+        manifest.write_text(text)
+        out = tmp_path / f"out{n}"
+        run = btfhub(capsys, hub, "reconcile", *mirror, *FOCAL, "--shard", "1/1",
+                     "--output", str(out))  # fmt: skip
+        assert run.code == 0, run.err
+        assert (out / f"{BASE}.btf.tar.xz").read_bytes() == vmlinux_file.read_bytes()
+        run = btfhub(capsys, hub, "merge", str(out))
+        assert run.code == 0, run.err
+        _, built = read_modules_file((hub / f"{BASE}.modules.tar.xz").read_bytes(), "t")
+        assert sorted(built) == (["nf_demo"] if n == 0 else ["nf_demo", "ovl_demo"])
+        assert vmlinux_file.stat().st_ino == before.st_ino  # never replaced
+        assert btfhub(capsys, hub, "render").code == 0

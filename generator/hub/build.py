@@ -70,8 +70,12 @@ def build_one(
     options: BuildOptions,
     catalog: Catalog,
     work: WorkArea,
+    archive_root: Path | None = None,
 ) -> KernelOutcome:
     """Fetch one kernel's package, encode its BTF, verify the package, store the BTF.
+
+    archive_root: where the archived BTF a modules_only kernel's modules are
+    encoded on is read (default dest_root; a shard job builds elsewhere).
 
     It is built in its own directory of the run's work area. A full disk
     (StorageError) or a missing pahole 1.30 (MissingToolError) is not this
@@ -92,8 +96,9 @@ def build_one(
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
         keyring = upstream.trust.keyring(repo)
         base = None
+        archived = (archive_root or dest_root) / kernel.archive_path
         if kernel.modules_only:  # archived: its modules are built on the file as it is
-            base = read_tar_xz_member((dest_root / kernel.archive_path).read_bytes())[1]
+            base = read_tar_xz_member(archived.read_bytes())[1]
         with work.kernel_dir() as tmp:
             done = build_verified(
                 client,
@@ -114,6 +119,10 @@ def build_one(
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         if built.tar_xz is not None:
             atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
+        elif archived != dest_root / kernel.archive_path:
+            # A shard's output holds the kernel's file too, the same bytes: the
+            # merge finds it identical and leaves the archive's alone.
+            atomic_write(dest_root / kernel.archive_path, archived.read_bytes(), tmp_dir=work.path)
         if done.modules is not None:  # beside it, once it is there (the modules' base)
             modules_file = dest_root / modules_path(kernel.archive_path)
             atomic_write(modules_file, done.modules.tar_xz, tmp_dir=work.path)
@@ -165,6 +174,7 @@ def build_missing(
     reporter: Reporter,
     catalog: Catalog,
     work: WorkArea,
+    archive_root: Path | None = None,
 ) -> tuple[KernelOutcome, ...]:
     """Build each kernel with options.jobs workers (downloads and encodes overlap).
 
@@ -181,7 +191,9 @@ def build_missing(
         if stop.is_set():
             return None  # no point downloading more onto a full disk
         try:
-            return build_one(upstream, kernel, dest_root, progress, options, catalog, work)
+            return build_one(
+                upstream, kernel, dest_root, progress, options, catalog, work, archive_root
+            )
         except BaseException:
             stop.set()
             raise

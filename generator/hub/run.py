@@ -210,7 +210,9 @@ def build_shard(
         the_plan = plan(root, catalog, load_hub_state(root), listing, options.force)
     todo = select_shard(the_plan.missing(), job.shard)
     with WorkArea(root) as work:
-        outcomes = build_missing(upstream, todo, job.output, options, reporter, catalog, work)
+        outcomes = build_missing(
+            upstream, todo, job.output, options, reporter, catalog, work, archive_root=root
+        )
     write_shard_manifest(job.output, job.shard, _archive_paths(todo), outcomes)
     return ReconcileReport(the_plan, outcomes, listing)
 
