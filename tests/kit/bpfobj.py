@@ -155,6 +155,35 @@ int btfhub_shared_probe(void *ctx)
 char LICENSE[] SEC("license") = "GPL";
 """
 
+# Reads a real module's struct (Linux 6.1's nf_conntrack), for the slow tests.
+L4PROTO_PROGRAM = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+struct nf_conntrack_l4proto {
+    unsigned short nlattr_size;
+    _Bool allow_clash;
+    unsigned char l4proto;
+} __attribute__((preserve_access_index));
+
+struct nf_conntrack_l4proto *l4proto_ptr;
+unsigned char seen_proto;
+_Bool seen_clash;
+unsigned short seen_size;
+
+SEC("kprobe/do_nanosleep")
+int btfhub_l4proto_probe(void *ctx)
+{
+    seen_proto = BPF_CORE_READ(l4proto_ptr, l4proto);
+    seen_clash = BPF_CORE_READ(l4proto_ptr, allow_clash);
+    seen_size = BPF_CORE_READ(l4proto_ptr, nlattr_size);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
 # No CO-RE and, compiled without -g, no .BTF.ext: what bpftool cannot minimize for.
 PLAIN_PROGRAM = r"""
 #include <linux/bpf.h>
