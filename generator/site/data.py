@@ -27,7 +27,14 @@ from generator.consumer.hubindex import (
     SHIPS_BTF_REASON,
 )
 from generator.errors import BtfhubError
-from generator.model import ARCHIVE_DIR, BTF_SUFFIX, Catalog, Distribution, KernelState
+from generator.model import (
+    ARCHIVE_DIR,
+    BTF_SUFFIX,
+    Catalog,
+    Distribution,
+    KernelState,
+    Release,
+)
 from generator.render import build_table, ordered
 
 # The order of the coverage bars and counts; the words the page uses for them.
@@ -129,6 +136,19 @@ def counts_words(counts: Sequence[tuple[KernelState, int]]) -> str:
 
 def _counted(counter: Counter[KernelState]) -> tuple[tuple[KernelState, int], ...]:
     return tuple((s, counter[s]) for s in STATES if counter[s])
+
+
+# HUB cells that say why a release has no kernels yet (index.hub_status).
+_WAITING = ("pending", "needs credentials", "needs key")
+
+
+def _none_known(release: Release, hub_cell: str, discovered: bool) -> str:
+    """Why an architecture of a release lists no kernel, in words."""
+    if release.hub is not True:
+        return "ships its own BTF" if release.btf else "not built by the hub"
+    if discovered:
+        return "none published upstream"
+    return hub_cell if hub_cell in _WAITING else "pending"
 
 
 def _rules(rules: HostRules) -> dict[str, Any]:
@@ -244,7 +264,8 @@ def build_site_data(
                     counter[_state(kernel)] += 1
                     rows.add(slot, uname, kernel, _extras(_obj(arch_entry), uname))
                 counted = _counted(counter)
-                words = counts_words(counted) or hub_cell or "no kernels"
+                discovered = bool(_obj(arch_entry).get("discovered"))
+                words = counts_words(counted) or _none_known(release, hub_cell, discovered)
                 coverage.append(Coverage(arch, counted, len(kernels), words))
                 in_distro.update(counter)
                 in_release += len(kernels)
