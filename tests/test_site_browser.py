@@ -329,7 +329,8 @@ def test_the_page_maps_machines_as_btfhub_lookup_does(
     ]
     open_site(driver, site)
     answers = driver.execute_script(
-        "return arguments[0].map(function (c) { return window.btfhubSite.lookup(c[0], c[1], c[2]); });",
+        "var site = window.btfhubSite;"
+        "return arguments[0].map(function (c) { return site.lookup(c[0], c[1], c[2]); });",
         cases,
     )
     keys = ("error", "availability", "reason", "path", "match")
