@@ -28,24 +28,20 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from generator.btf.encode import encode_btf
 from generator.cli import main
 from generator.consumer.hostmap import HOST_RULES_FILE, NotMapped, load_host_rules, locate
 from generator.consumer.hubindex import find_kernel
 from generator.consumer.osrelease import HostInputError, parse_os_release
-from generator.demokit.elf import build_elf
-from tests.consumerkit import KERNELS, OS_RELEASES, build_consumer_hub
+from tests.consumerkit import KERNELS, OS_RELEASES
 from tests.kit import browser as kit
+from tests.kit.sitehub import FIXTURE_BTF, MODULES, site_hub, with_optional_maps
 
 SCREENSHOTS_ENV = "BTFHUB_SITE_SCREENSHOTS"
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("site-hub")
-    elf = build_elf(work / "elf")
-    encode_btf(elf, work / "fixture.btf")
-    return build_consumer_hub(work / "hub", (work / "fixture.btf").read_bytes())
+    return site_hub(tmp_path_factory.mktemp("site-hub"))
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +189,10 @@ def test_finds_a_kernel_by_os_release(driver: WebDriver, site: Path) -> None:
     Select(driver.find_element(By.ID, "arch")).select_by_value("x86_64")
     assert shown(driver) == []
     assert "centos-stream 8 (" in driver.find_element(By.ID, "answer").text
-    assert "kernels ship their own BTF: the hub is not needed" in driver.find_element(
-        By.ID, "answer"
-    ).text
+    assert (
+        "kernels ship their own BTF: the hub is not needed"
+        in driver.find_element(By.ID, "answer").text
+    )
     type_into(driver, "osrelease", "NAME=nothing\n")
     assert "no ID= line" in driver.find_element(By.ID, "answer").text
 
@@ -265,7 +262,26 @@ def test_the_fetch_command_it_shows_fetches_that_kernel(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert main(argv[1:]) == 0
     fetched = tmp_path / "btf" / "rhel" / "8" / "x86_64" / "4.18.0-305.el8.x86_64.btf"
-    assert fetched.read_bytes() == (hub.parent / "fixture.btf").read_bytes()
+    assert fetched.read_bytes() == (hub.parent / FIXTURE_BTF).read_bytes()
+
+
+def test_provenance_and_modules_are_shown_when_the_index_has_them(
+    driver: WebDriver, hub: Path, tmp_path: Path
+) -> None:
+    index = json.loads((hub / "index.json").read_text())
+    richer = tmp_path / "index.json"
+    richer.write_text(with_optional_maps(index, "ubuntu", "focal", "5.4.0-42-generic"))
+    output = tmp_path / "site"
+    assert main(["site", "--root", str(hub), "--index", str(richer), "--output", str(output)]) == 0
+    open_site(driver, output)
+    type_into(driver, "kernel", "5.4.0-42-generic")
+    text = " ".join(results_text(driver).split())
+    assert "Provenance: builder btfhub 0.1.0" in text and "Provenance: pahole 1.30" in text
+    assert f"Modules 2 modules in {MODULES['path']}, 120.6 KiB (123,456 bytes); absent: btrfs" in (
+        text
+    )
+    type_into(driver, "kernel", "4.18.0-305.el8.x86_64")
+    assert "Provenance" not in results_text(driver) and "Modules" not in results_text(driver)
 
 
 # --- the page's host rules against the Python ones --------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from generator import api
 from generator.commands.hostargs import add_hub_arguments
-from generator.site.output import write_site
+from generator.site.output import read_inputs, write_site
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = read_inputs(args.root)  # a broken catalog stops the command before any download
     hub = api.open_index(args.index, base_url=args.base_url, root=args.root)
-    report = write_site(args.root, hub, args.output, args.index_url)
+    report = write_site(inputs, hub, args.output, args.index_url)
     data = report.data
     total = sum(size for _, size in report.sizes)
     print(

@@ -12,10 +12,11 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from generator.catalog import load_catalog
-from generator.consumer.hostmap import load_host_rules, rules_path
+from generator.consumer.hostmap import HostRules, load_host_rules, rules_path
 from generator.consumer.hubindex import HubIndex, is_url
 from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
+from generator.model import Catalog
 from generator.site.data import HubLinks, SiteData, build_site_data
 from generator.site.page import PAGE_FILE, site_files
 
@@ -45,13 +46,25 @@ def hub_links(hub: HubIndex, index_url: str | None) -> HubLinks:
     return HubLinks(shown, command_base, download)
 
 
-def write_site(root: Path, hub: HubIndex, output: Path, index_url: str | None = None) -> SiteReport:
-    """The coverage site of the hub at root (its catalog and host rules) and hub's index."""
+@dataclass(frozen=True)
+class SiteInputs:
+    """What the site takes from the hub's checkout (read first: no download when invalid)."""
+
+    catalog: Catalog
+    rules: HostRules
+
+
+def read_inputs(root: Path) -> SiteInputs:
+    return SiteInputs(load_catalog(root), load_host_rules(rules_path(root)))
+
+
+def write_site(
+    inputs: SiteInputs, hub: HubIndex, output: Path, index_url: str | None = None
+) -> SiteReport:
+    """The coverage site of the catalog and hub's index, written into output."""
     if output.exists() and not output.is_dir():
         raise BtfhubError(f"--output {output}: not a directory")
-    catalog = load_catalog(root)
-    rules = load_host_rules(rules_path(root))
-    data = build_site_data(catalog, hub.document, rules, hub_links(hub, index_url))
+    data = build_site_data(inputs.catalog, hub.document, inputs.rules, hub_links(hub, index_url))
     files = site_files(data)
     output.mkdir(parents=True, exist_ok=True)
     written = tuple(
