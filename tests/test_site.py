@@ -17,7 +17,8 @@ import pytest
 
 from generator.consumer.hostmap import HOST_RULES_FILE, load_host_rules
 from generator.consumer.hubindex import HubIndex
-from generator.site.data import build_site_data
+from generator.model import KernelState
+from generator.site.data import Coverage, build_site_data
 from generator.site.output import hub_links
 from generator.site.page import DATA_GLOBAL, note_html
 from tests.hubkit import btfhub, tree_digest
@@ -96,7 +97,9 @@ def test_the_data_holds_every_kernel_its_state_and_the_host_rules(
         "download": hub.resolve().as_uri() + "/",
     }
     page = (tmp_path / "site" / "index.html").read_text()
-    assert '<script src="data.js" defer></script>' in page
+    # The search's scripts come before the overview: it answers before a large one is parsed.
+    assert page.index('<script src="data.js"></script>') < page.index('<script src="site.js">')
+    assert page.index('<script src="site.js">') < page.index('id="coverage"')
     loads = re.findall(r'<(?:script|img|iframe)[^>]*src="([^"]*)"|<link[^>]*href="([^"]*)"', page)
     assert sorted(filter(None, sum(loads, ()))) == ["data.js", "site.css", "site.js"]
 
@@ -202,3 +205,10 @@ def test_notes_are_markdown_with_raw_html_escaped() -> None:
     )
     assert "<strong>Note</strong>" in html and '<a href="https://example.org">HERE</a>' in html
     assert "<code>x</code>" in html and "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_a_coverage_bar_is_where_each_state_ends() -> None:
+    counts = ((KernelState.ARCHIVED, 2), (KernelState.FAILED, 1), (KernelState.SHIPS_BTF, 3))
+    bar = Coverage("x86_64", counts, 6, "").bar_style
+    # site.css paints each state from the previous end to its own; a state with none is empty.
+    assert bar == "--a:33.33%;--f:50%;--m:50%;--s:100%"

@@ -67,20 +67,30 @@ def open_site(driver: WebDriver, site: Path, fragment: str = "") -> None:
     )
 
 
+def settled(driver: WebDriver) -> None:
+    """Past the next frame: the page searches once per frame, not once per keystroke."""
+    driver.execute_async_script(
+        "var done = arguments[0]; requestAnimationFrame(function () { setTimeout(done, 0); });"
+    )
+
+
 def text_of(driver: WebDriver, element_id: str) -> str:
     """An element's text with every run of blanks as one space."""
     return " ".join(driver.find_element(By.ID, element_id).text.split())
 
 
 def status(driver: WebDriver) -> str:
+    settled(driver)
     return str(driver.find_element(By.ID, "status").text)
 
 
 def shown(driver: WebDriver) -> list[str]:
+    settled(driver)
     return [str(e.text) for e in driver.find_elements(By.CSS_SELECTOR, "#results > li h3")]
 
 
 def results_text(driver: WebDriver) -> str:
+    settled(driver)
     return str(driver.find_element(By.ID, "results").text)
 
 
@@ -88,6 +98,7 @@ def type_into(driver: WebDriver, element_id: str, text: str) -> None:
     field = driver.find_element(By.ID, element_id)
     field.clear()
     field.send_keys(text)
+    settled(driver)
 
 
 def screenshot(driver: WebDriver, directory: Path, name: str) -> Path:
@@ -225,6 +236,23 @@ def test_pickers_by_keyboard_only(driver: WebDriver, site: Path) -> None:
     # The choice is in the address, so a link to it shows the same list.
     open_site(driver, site, "#distro=ubuntu&release=bionic-hwe&arch=arm64")
     assert shown(driver) == ["5.4.0-150-generic"]
+
+
+def test_a_long_list_grows_by_a_button(driver: WebDriver, site: Path) -> None:
+    open_site(driver, site)
+    driver.execute_script("window.BTFHUB_SITE.settings.limit = 6;")
+    driver.find_element(By.ID, "kernel").send_keys(Keys.ENTER)  # the form's submit
+    assert len(shown(driver)) == 6
+    assert status(driver) == f"{len(ALL_UNAMES)} kernels. Showing 6."
+    more = driver.find_element(By.ID, "more")
+    assert more.text == "Show 6 more (9 not shown)"
+    more.send_keys(Keys.ENTER)
+    assert len(shown(driver)) == 12
+    # The keyboard continues at the first kernel just shown.
+    assert driver.switch_to.active_element.text.split("\n")[0] == shown(driver)[6]
+    more.send_keys(Keys.ENTER)
+    assert sorted(shown(driver)) == ALL_UNAMES and not more.is_displayed()
+    assert status(driver) == f"{len(ALL_UNAMES)} kernels."
 
 
 def test_every_input_has_a_label(driver: WebDriver, site: Path) -> None:

@@ -71,9 +71,19 @@ class Coverage:
     total: int
     words: str  # the counts in words, or the release's HUB cell when it lists none
 
-    def percent(self, count: int) -> str:
-        """A bar segment's width; fixed digits keep the bytes reproducible."""
-        return f"{100 * count / self.total:.2f}%"
+    @property
+    def bar_style(self) -> str:
+        """Where each state's part of the bar ends, as CSS variables (site.css draws it).
+
+        One element per bar, not one per state: a hub of thousands of releases
+        has that many bars. Fixed digits keep the bytes reproducible.
+        """
+        ends, done = [], 0
+        for state in STATES:
+            done += dict(self.counts).get(state, 0)
+            percent = f"{100 * done / max(self.total, 1):.2f}".rstrip("0").rstrip(".")
+            ends.append(f"--{state.value[0]}:{percent}%")
+        return ";".join(ends)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ DATA_FILE = "data.js"
 PAGE_FILE = "index.html"
 # Where the page's script finds the data (site.js reads this global).
 DATA_GLOBAL = "BTFHUB_SITE"
-# The most kernels the page lists at once; a search narrows the rest.
-RESULT_LIMIT = 100
+# Kernels the page lists at once, and more per press of "Show more": each is a
+# card of a dozen elements, and a search typed letter by letter redraws them.
+RESULT_LIMIT = 25
 
 # CommonMark with raw HTML escaped: a manifest's note cannot inject markup.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False})

@@ -112,11 +112,15 @@ class Browser:
 
 
 @contextmanager
-def chromium(width: int = 1200, height: int = 900) -> Iterator[Browser]:
-    """A headless chromium; after the block every process of it has ended (else an error)."""
+def chromium(width: int = 1200, height: int = 900, page_load: str = "normal") -> Iterator[Browser]:
+    """A headless chromium; after the block every process of it has ended (else an error).
+
+    page_load "none": driver.get returns at once instead of at the load event.
+    """
     profile = tempfile.mkdtemp(prefix="btfhub-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.page_load_strategy = page_load
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")

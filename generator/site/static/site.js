@@ -1,5 +1,5 @@
 // The coverage site's search (btfhub site). No framework: a form, a filter
-// over an array, and at most `settings.limit` list items built with the DOM.
+// over an array, and `settings.limit` list items at a time built with the DOM.
 //
 // The host rules are data (catalog/hosts/os-release.yaml, in data.js); the
 // functions under "host rules" interpret them as generator/consumer/
@@ -197,6 +197,7 @@
     };
   });
   SITE.kernels.forEach(function (k, i) { slots[k[K_SLOT]].kernels.push(i); });
+  var lowerNames = SITE.kernels.map(function (k) { return k[K_UNAME].toLowerCase(); });
 
   function kernelPath(i) {
     var k = SITE.kernels[i], s = slots[k[K_SLOT]];
@@ -274,7 +275,7 @@
   function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
 
   function unique(values) {
-    return values.filter(function (v, i) { return values.indexOf(v) === i; }).sort();
+    return Array.from(new Set(values)).sort();
   }
 
   function failedReason(k) {
@@ -456,7 +457,7 @@
       s.kernels.forEach(function (i) {
         var uname = SITE.kernels[i][K_UNAME];
         if (!kernel || uname === kernel) exact.push(i);
-        else if (uname.toLowerCase().indexOf(lower) >= 0) partial.push(i);
+        else if (lowerNames[i].indexOf(lower) >= 0) partial.push(i);
       });
     });
     return exact.length || !kernel ? { kernels: exact, exact: true } : { kernels: partial, exact: false };
@@ -531,15 +532,39 @@
     }
   }
 
-  function show(kernels, summary) {
+  // The list grows by `limit` kernels per press of "Show more": a search that
+  // matches thousands lays out a screenful, not thousands of entries.
+  var listed = [], listedCount = 0, listedSummary = "";
+  var more = document.getElementById("more");
+
+  function showMore() {
     var limit = SITE.settings.limit;
-    var shown = kernels.slice(0, limit);
+    var next = listed.slice(listedCount, listedCount + limit);
     var list = document.createDocumentFragment();
-    shown.forEach(function (i) { list.appendChild(kernelItem(i)); });
-    results.textContent = "";
+    next.forEach(function (i) { list.appendChild(kernelItem(i)); });
     results.appendChild(list);
-    status.textContent = summary + (kernels.length > limit ? " Showing the first " + limit + "; narrow the search to see the others." : "");
+    listedCount += next.length;
+    var left = listed.length - listedCount;
+    more.hidden = left <= 0;
+    more.textContent = "Show " + Math.min(limit, left) + " more (" + left + " not shown)";
+    status.textContent = listedSummary + (left > 0 ? " Showing " + listedCount + "." : "");
   }
+
+  function show(kernels, summary) {
+    listed = kernels;
+    listedCount = 0;
+    listedSummary = summary;
+    results.textContent = "";
+    showMore();
+  }
+
+  more.addEventListener("click", function () {
+    var first = listedCount;
+    showMore();
+    // Keyboard users continue at the first kernel just shown.
+    var item = results.children[first];
+    if (item) { item.tabIndex = -1; item.focus(); }
+  });
 
   function fromHash() {
     var params = new URLSearchParams((location.hash || "").replace(/^#/, ""));
@@ -554,8 +579,13 @@
   }
 
   fields.distro.addEventListener("change", function () { fillReleases(); search(); });
+  // Keystrokes faster than frames make one search per frame, not one each.
+  var pending = 0;
+  function searchSoon() {
+    if (!pending) pending = window.requestAnimationFrame(function () { pending = 0; search(); });
+  }
   ["kernel", "release", "arch", "osrelease"].forEach(function (f) {
-    fields[f].addEventListener(f === "kernel" || f === "osrelease" ? "input" : "change", search);
+    fields[f].addEventListener(f === "kernel" || f === "osrelease" ? "input" : "change", searchSoon);
   });
   form.addEventListener("submit", function (e) { e.preventDefault(); search(); });
   form.addEventListener("reset", function () {
@@ -571,5 +601,7 @@
   status.tabIndex = -1;
   fromHash();
   search();
+  // When the search answers (bench/site_bench.py reads it): ms since navigation began.
+  window.btfhubSite.readyAt = performance.now();
   document.documentElement.setAttribute("data-ready", "true");
 })();
