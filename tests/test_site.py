@@ -19,6 +19,13 @@ from generator.consumer.hostmap import HOST_RULES_FILE, load_host_rules
 from generator.consumer.hubindex import HubIndex
 from generator.model import KernelState
 from generator.site.data import Coverage, build_site_data
+from generator.site.extras import (
+    Shared,
+    kernel_extras,
+    modules_extra,
+    provenance_extra,
+    voucher_words,
+)
 from generator.site.output import hub_links
 from generator.site.page import DATA_GLOBAL, note_html
 from tests.hubkit import btfhub, tree_digest
@@ -185,18 +192,56 @@ def test_optional_maps_of_other_features_reach_the_page(hub: Path, tmp_path: Pat
     )
     rows = data.script["kernels"]
     (position,) = [i for i, row in enumerate(rows) if row[1] == "5.4.0-42-generic"]
-    assert data.script["extras"] == {
-        str(position): {
-            "provenance": PROVENANCE,
-            "modules": {
-                "path": MODULES["path"],
-                "size": MODULES["size"],
-                "sha256": MODULES["sha256"],
-                "count": 2,
-                "absent": ["btrfs"],
-            },
-        }
+    extras = data.script["extras"]
+    assert list(extras) == [str(position)]  # no other kernel has either map
+    shared = data.script["shared"]
+    provenance, modules = extras[str(position)]["provenance"], extras[str(position)]["modules"]
+    assert provenance["other_file"] is None  # it describes the archived bytes
+    assert provenance["package"] == {
+        "name": "linux-image-unsigned-5.4.0-42-generic-dbgsym 5.4.0-42.46",
+        "format": "deb",
+        "url": PROVENANCE["package"]["url"],
+        "size": 876543210,
+        "sha256": "ab" * 32,
     }
+    assert shared[provenance["vouched"]] == (
+        "the signed index https://ddebs.example/dists/focal-updates/InRelease "
+        "(key F2EDC64DC5AEE1F6B9C621F0C8CAB6595FDFF622)"
+    )
+    assert shared[provenance["built"]] == (
+        "pahole 1.30 -j2 --btf_encode_detached={btf} {vmlinux}; btfhub 0.1.0"
+    )
+    assert {k: modules[k] for k in ("path", "size", "sha256")} == {
+        k: MODULES[k] for k in ("path", "size", "sha256")
+    }
+    assert (shared[modules["names"]], shared[modules["absent"]]) == (["ext4", "xfs"], ["btrfs"])
+
+
+def test_provenance_in_its_other_shapes_and_what_many_kernels_share_stored_once() -> None:
+    shared = Shared()
+    legacy = provenance_extra({"legacy": True, "file_sha256": "aa" * 32}, "aa" * 32, shared)
+    assert legacy == {"legacy": True, "other_file": None}
+    stale = provenance_extra({"legacy": True, "file_sha256": "bb" * 32}, "aa" * 32, shared)
+    assert stale == {"legacy": True, "other_file": "bb" * 32}
+    assert voucher_words({"unsigned": True}).startswith("nothing: its repository is marked")
+    both = voucher_words(
+        {"signed_index": {"url": "https://x/repomd.xml", "keys": ["A", "B"]},
+         "rpm_header": {"keys": ["C"]}}
+    )  # fmt: skip
+    assert both == (
+        "the signed index https://x/repomd.xml (keys A, B); the package's signed RPM header (key C)"
+    )
+    # Two kernels of one release: the same words, stored once.
+    entry = {**PROVENANCE, "file_sha256": "aa" * 32}
+    first = provenance_extra(entry, "aa" * 32, shared)
+    second = provenance_extra(entry, "aa" * 32, shared)
+    assert first is not None and second is not None
+    assert (first["vouched"], first["built"]) == (second["vouched"], second["built"])
+    assert len(shared.values) == 2
+    # What the site does not recognise is skipped, not an error.
+    assert provenance_extra("a string", "aa" * 32, shared) is None
+    assert modules_extra([], shared) is None
+    assert kernel_extras({"provenance": {"other": entry}}, "5.4.0-42-generic", None, shared) == {}
 
 
 def test_notes_are_markdown_with_raw_html_escaped() -> None:

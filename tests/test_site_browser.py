@@ -6,9 +6,12 @@ catalog release, real BTF) and opened from file://. The page's own
 interpreter of the host rules is checked against generator/consumer/hostmap.py
 and hubindex.py on the same cases, and the fetch command it shows is run.
 
-Screenshots of the overview and of a search land in the test's temporary
-directory, and also in $BTFHUB_SITE_SCREENSHOTS when set (the README's come
-from `BTFHUB_SITE_SCREENSHOTS=docs .venv/bin/pytest tests/test_site_browser.py`).
+The issue's "done when" is a test of its own: a hub built by `btfhub
+reconcile` from packages served on 127.0.0.1, its site, and 5.4.0-42-generic
+typed into the search. That test saves screenshots of the overview and of
+the search's answer in its temporary directory, and also in
+$BTFHUB_SITE_SCREENSHOTS when set (the README's come from
+`BTFHUB_SITE_SCREENSHOTS=docs .venv/bin/pytest tests/test_site_browser.py -k done_when`).
 """
 
 from __future__ import annotations
@@ -32,9 +35,20 @@ from generator.cli import main
 from generator.consumer.hostmap import HOST_RULES_FILE, NotMapped, load_host_rules, locate
 from generator.consumer.hubindex import find_kernel
 from generator.consumer.osrelease import HostInputError, parse_os_release
+from generator.demokit.rpmpkg import build_rpm
 from tests.consumerkit import KERNELS, OS_RELEASES
+from tests.hubkit import (
+    btfhub,
+    build_ddeb,
+    focal_suites,
+    make_hub,
+    mirror_args,
+    write_centos,
+    write_ubuntu,
+)
 from tests.kit import browser as kit
-from tests.kit.sitehub import FIXTURE_BTF, MODULES, site_hub, with_optional_maps
+from tests.kit.mirror import FaultyMirror
+from tests.kit.sitehub import FIXTURE_BTF, MODULES, PROVENANCE, site_hub, with_optional_maps
 
 SCREENSHOTS_ENV = "BTFHUB_SITE_SCREENSHOTS"
 
@@ -114,9 +128,92 @@ def screenshot(driver: WebDriver, directory: Path, name: str) -> Path:
 ALL_UNAMES = sorted({k.uname for k in KERNELS})
 
 
-def test_the_overview_lists_every_kernel_and_the_coverage(
-    driver: WebDriver, site: Path, tmp_path: Path
+PUBLISHED_INDEX = "https://raw.githubusercontent.com/example-org/btfhub-hub/main/index.json"
+K42, K43, K99, C7 = ("5.4.0-42-generic", "5.4.0-43-generic", "5.4.0-99-generic",
+                     "3.10.0-1160.el7.x86_64")  # fmt: skip
+
+
+def reconciled_hub(
+    capsys: pytest.CaptureFixture[str], server: FaultyMirror, elf: Path, work: Path
+) -> Path:
+    """A hub reconciled from real packages served by server: Ubuntu Focal's 5.4.0-42 and
+    -43 (built), -99 (a dbgsym stub without vmlinux: failed), CentOS 7's 3.10.0-1160."""
+    pkgs = work / "pkgs"
+    focal = [build_ddeb(pkgs, f"linux-image-unsigned-{uname}-dbgsym", f"5.4.0-{n}.1", uname, elf)
+             for n, uname in ((42, K42), (43, K43))]  # fmt: skip
+    stub = build_ddeb(pkgs, f"linux-image-{K99}-dbgsym", "5.4.0-99.112", K99, None)
+    write_ubuntu(server, focal_suites(focal, [stub]))
+    rpm = build_rpm(pkgs / "c7", "kernel-debuginfo", "3.10.0", "1160.el7", "x86_64", C7, elf,
+                    "xz")  # fmt: skip
+    write_centos(server, "7", [rpm])
+    hub = make_hub(work / "hub")
+    for distro, release in (("ubuntu", "focal"), ("centos7", "7.9.2009")):
+        run = btfhub(capsys, hub, "reconcile", *mirror_args(server), "--distro", distro,
+                     "--release", release, "--arch", "x86_64")  # fmt: skip
+        assert run.code in (0, 1), run.err  # 1: the stub fails, as it must
+    return hub
+
+
+def test_done_when_a_reconciled_hub_s_site_finds_5_4_0_42_generic_typed_into_the_search(
+    capsys: pytest.CaptureFixture[str],
+    driver: WebDriver,
+    mirror_server: FaultyMirror,
+    fixture_elf: Path,
+    tmp_path: Path,
 ) -> None:
+    """Issue 19's "done when", as it says: btfhub site --output DIR, file://, headless chromium."""
+    hub = reconciled_hub(capsys, mirror_server, fixture_elf, tmp_path)
+    index = json.loads((hub / "index.json").read_text())
+    focal = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"]
+    assert {u: k["state"] for u, k in focal["kernels"].items()} == {
+        K42: "archived",
+        K43: "archived",
+        K99: "failed",
+    }
+    site = tmp_path / "site"
+    run = btfhub(capsys, hub, "site", "--output", str(site))
+    assert run.code == 0, run.err
+    open_site(driver, site)
+    assert sorted(shown(driver)) == sorted([K42, K43, K99, C7])
+    # The overview: Ubuntu's table, Focal's coverage in words beside its bar.
+    ubuntu = text_of(driver, "d-ubuntu")
+    assert "x86_64: 2 archived, 1 failed List its 3 kernels (Ubuntu Focal)" in ubuntu
+    # Typed key by key, as a person does: each keystroke searches again.
+    driver.find_element(By.ID, "kernel").send_keys(K42)
+    assert shown(driver) == [K42]
+    assert status(driver) == f"1 kernel named “{K42}”."
+    for other in (K43, K99, C7):
+        assert other not in results_text(driver)
+    path = f"archive/ubuntu/20.04/x86_64/{K42}.btf.tar.xz"
+    text = results_text(driver)
+    assert path in text and focal["kernels"][K42]["sha256"] in text
+    assert f"{focal['kernels'][K42]['size']:,} bytes" in text
+
+    # As the pages workflow publishes it: the commands and links name the raw index.
+    run = btfhub(capsys, hub, "site", "--output", str(site), "--index-url", PUBLISHED_INDEX)
+    assert run.code == 0, run.err
+    driver.set_window_size(1100, 1000)
+    try:
+        open_site(driver, site)
+        ubuntu_table = driver.find_element(By.ID, "d-ubuntu")
+        driver.execute_script("arguments[0].scrollIntoView();", ubuntu_table)
+        screenshot(driver, tmp_path, "site-overview.png")
+        driver.find_element(By.ID, "kernel").send_keys(K42)
+        assert shown(driver) == [K42]
+        command = driver.find_element(By.CSS_SELECTOR, "#results code.command").text
+        assert command == (
+            f"btfhub fetch --index {PUBLISHED_INDEX} --select "
+            f"distro=ubuntu,release=20.04,arch=x86_64,kernel={K42} --output btf"
+        )
+        link = driver.find_element(By.CSS_SELECTOR, "#results a")
+        assert link.get_attribute("href") == PUBLISHED_INDEX.replace("index.json", path)
+        driver.execute_script("document.getElementById('search-title').scrollIntoView();")
+        screenshot(driver, tmp_path, "site-search.png")
+    finally:
+        driver.set_window_size(1200, 900)
+
+
+def test_the_overview_lists_every_kernel_and_the_coverage(driver: WebDriver, site: Path) -> None:
     open_site(driver, site)
     assert sorted(shown(driver)) == ALL_UNAMES
     assert status(driver) == f"{len(ALL_UNAMES)} kernels."
@@ -134,12 +231,10 @@ def test_the_overview_lists_every_kernel_and_the_coverage(
     assert "Focal 20.04.2 2020-04-23 5.4.0 Y - 1/3 arm64: pending x86_64: 1 archived" in ubuntu
     centos_stream = text_of(driver, "d-centos-stream8")
     assert "x86_64: ships its own BTF" in centos_stream
-    driver.set_window_size(1200, 900)
-    screenshot(driver, tmp_path, "site-overview.png")
 
 
 def test_finds_a_kernel_by_uname_and_hides_the_others(
-    driver: WebDriver, site: Path, hub: Path, tmp_path: Path
+    driver: WebDriver, site: Path, hub: Path
 ) -> None:
     open_site(driver, site)
     type_into(driver, "kernel", "5.4.0-42-generic")
@@ -151,7 +246,6 @@ def test_finds_a_kernel_by_uname_and_hides_the_others(
     assert f"{(hub / path).stat().st_size:,} bytes" in text
     link = driver.find_element(By.CSS_SELECTOR, "#results a")
     assert link.get_attribute("href") == (hub / path).resolve().as_uri()
-    screenshot(driver, tmp_path, "site-search.png")
     # Part of a name: every kernel containing it, said so.
     type_into(driver, "kernel", "5.4.0-4")
     assert shown(driver) == ["5.4.0-42-generic"]
@@ -304,12 +398,29 @@ def test_provenance_and_modules_are_shown_when_the_index_has_them(
     open_site(driver, output)
     type_into(driver, "kernel", "5.4.0-42-generic")
     text = " ".join(results_text(driver).split())
-    assert "Provenance: builder btfhub 0.1.0" in text and "Provenance: pahole 1.30" in text
-    assert f"Modules 2 modules in {MODULES['path']}, 120.6 KiB (123,456 bytes); absent: btrfs" in (
-        text
-    )
+    package = PROVENANCE["package"]
+    assert (
+        "Source package linux-image-unsigned-5.4.0-42-generic-dbgsym 5.4.0-42.46 (deb) "
+        "Package size 835.9 MiB (876,543,210 bytes) " + "Package SHA-256 " + "ab" * 32
+    ) in text
+    source = driver.find_element(By.LINK_TEXT, "linux-image-unsigned-5.4.0-42-generic-dbgsym "
+                                 "5.4.0-42.46 (deb)")  # fmt: skip
+    assert source.get_attribute("href") == package["url"]
+    assert (
+        "Vouched for by the signed index https://ddebs.example/dists/focal-updates/InRelease "
+        "(key F2EDC64DC5AEE1F6B9C621F0C8CAB6595FDFF622) "
+        "Built with pahole 1.30 -j2 --btf_encode_detached={btf} {vmlinux}; btfhub 0.1.0"
+    ) in text
+    assert (
+        "Module BTF 5.4.0-42-generic.modules.tar.xz Its size 120.6 KiB (123,456 bytes) "
+        "Its SHA-256 " + "cd" * 32 + " 2 modules ext4, xfs Not in the package btrfs"
+    ) in text
+    modules = driver.find_element(By.LINK_TEXT, "5.4.0-42-generic.modules.tar.xz")
+    # Beside the index the site was built from, as the BTF files are.
+    assert modules.get_attribute("href") == (tmp_path.resolve() / MODULES["path"]).as_uri()
     type_into(driver, "kernel", "4.18.0-305.el8.x86_64")
-    assert "Provenance" not in results_text(driver) and "Modules" not in results_text(driver)
+    assert "Source package" not in results_text(driver)
+    assert "Module" not in results_text(driver)
 
 
 # --- the page's host rules against the Python ones --------------------------------------

@@ -36,6 +36,7 @@ from generator.model import (
     Release,
 )
 from generator.render import build_table, ordered
+from generator.site.extras import Shared, kernel_extras
 
 # The order of the coverage bars and counts; the words the page uses for them.
 STATES = (
@@ -182,26 +183,6 @@ def _rules(rules: HostRules) -> dict[str, Any]:
     }
 
 
-def _extras(arch_entry: Mapping[str, Any], uname: str) -> dict[str, Any]:
-    """What optional per-architecture maps (issues 16, 18) say of this kernel, if anything."""
-    extras: dict[str, Any] = {}
-    provenance = _obj(arch_entry.get("provenance")).get(uname)
-    if isinstance(provenance, dict) and provenance:
-        extras["provenance"] = provenance
-    modules = _obj(arch_entry.get("modules")).get(uname)
-    if isinstance(modules, dict) and modules:
-        # The names of every module of every kernel would be most of the page's
-        # data; the count, the file and what is absent say what a reader needs.
-        extras["modules"] = {
-            "path": modules.get("path"),
-            "size": modules.get("size"),
-            "sha256": modules.get("sha256"),
-            "count": len(_obj(modules.get("modules"))),
-            "absent": sorted(str(a) for a in modules.get("absent") or ()),
-        }
-    return extras
-
-
 class _Rows:
     """The script's kernel rows and slots, appended in page order."""
 
@@ -209,12 +190,14 @@ class _Rows:
         self.slots: list[list[Any]] = []
         self.kernels: list[list[Any]] = []
         self.extras: dict[str, Any] = {}
+        self.shared = Shared()
 
     def slot(self, distro: int, release: int, arch: str, directory: str, release_dir: str) -> int:
         self.slots.append([distro, release, arch, directory, release_dir])
         return len(self.slots) - 1
 
-    def add(self, slot: int, uname: str, entry: Mapping[str, Any], extras: dict[str, Any]) -> None:
+    def add(self, slot: int, uname: str, entry: Mapping[str, Any], maps: Mapping[str, Any]) -> None:
+        """One kernel; maps: its architecture's entry, whose optional maps may name it."""
         _, _, arch, directory, release_dir = self.slots[slot]
         state = _state(entry)
         size = sha256 = None
@@ -230,6 +213,7 @@ class _Rows:
         built_from = " ".join(str(package[k]) for k in ("name", "version") if package.get(k))
         reason = entry.get("reason") if state is KernelState.FAILED else None
         row = [slot, uname, state.value, size, sha256, reason or None, built_from or None]
+        extras = kernel_extras(maps, uname, entry.get("sha256"), self.shared)
         if extras:
             self.extras[str(len(self.kernels))] = extras
         self.kernels.append(row)
@@ -272,7 +256,7 @@ def build_site_data(
                 for uname in sorted(kernels, key=natural_key):
                     kernel = _obj(kernels[uname])
                     counter[_state(kernel)] += 1
-                    rows.add(slot, uname, kernel, _extras(_obj(arch_entry), uname))
+                    rows.add(slot, uname, kernel, _obj(arch_entry))
                 counted = _counted(counter)
                 discovered = bool(_obj(arch_entry).get("discovered"))
                 words = counts_words(counted) or _none_known(release, hub_cell, discovered)
@@ -320,6 +304,7 @@ def build_site_data(
         "slots": rows.slots,
         "kernels": rows.kernels,
         "extras": rows.extras,
+        "shared": rows.shared.values,
         "rules": _rules(rules),
         "links": {"index": links.index, "base_url": links.base_url, "download": links.download},
         "layout": {"archive": ARCHIVE_DIR, "suffix": BTF_SUFFIX},

@@ -20,23 +20,46 @@ def site_hub(work: Path) -> Path:
 
 
 # What other features add to an architecture of index.json (issues 16 and 18),
-# in the shapes the common brief gives; the site shows them when present.
-PROVENANCE = {"builder": "btfhub 0.1.0", "pahole": "1.30", "package_sha256": "ab" * 32}
+# in the shapes their schemas give (generator/provenance/record.py on the
+# provenance branch; the common brief's modules map); the site shows them when present.
+PROVENANCE: dict[str, Any] = {
+    "file_sha256": "",  # with_optional_maps sets the kernel's own
+    "package": {
+        "url": "https://ddebs.example/pool/main/l/linux/linux-image-5.4.0-42-generic-dbgsym.ddeb",
+        "size": 876543210,
+        "sha256": "ab" * 32,
+        "name": "linux-image-unsigned-5.4.0-42-generic-dbgsym",
+        "version": "5.4.0-42.46",
+        "repository": "ddebs",
+        "filename": "pool/main/l/linux/linux-image-5.4.0-42-generic-dbgsym.ddeb",
+        "format": "deb",
+    },
+    "vouched_by": {
+        "signed_index": {
+            "url": "https://ddebs.example/dists/focal-updates/InRelease",
+            "keys": ["F2EDC64DC5AEE1F6B9C621F0C8CAB6595FDFF622"],
+        }
+    },
+    "pahole": {"version": "1.30", "arguments": ["-j2", "--btf_encode_detached={btf}", "{vmlinux}"]},
+    "btfhub": "0.1.0",
+}
 MODULES = {
     "path": "archive/ubuntu/20.04/x86_64/5.4.0-42-generic.modules.tar.xz",
     "size": 123456,
     "sha256": "cd" * 32,
     "modules": {
-        "ext4": {"size": 10, "sha256": "01" * 32},
         "xfs": {"size": 20, "sha256": "02" * 32},
+        "ext4": {"size": 10, "sha256": "01" * 32},
     },
     "absent": ["btrfs"],
 }
 
 
 def with_optional_maps(index: dict[str, Any], distro: str, release: str, uname: str) -> str:
-    """index.json text with provenance and modules maps for one x86_64 kernel."""
+    """index.json text (revision 2) with provenance and modules maps for one x86_64 kernel."""
     arch = index["distributions"][distro]["releases"][release]["architectures"]["x86_64"]
-    arch["provenance"] = {uname: PROVENANCE}
+    provenance = {**PROVENANCE, "file_sha256": arch["kernels"][uname]["sha256"]}
+    arch["provenance"] = {uname: provenance}
     arch["modules"] = {uname: MODULES}
+    index["revision"] = 2
     return json.dumps(index, indent=2, sort_keys=True) + "\n"

@@ -384,21 +384,41 @@
     return s.distro.title + " " + s.release.name + ", " + s.arch;
   }
 
+  function link(text, href) {
+    var a = element("a", text);
+    a.href = href;
+    return a;
+  }
+
+  // What index.json's optional maps say of the kernel (generator/site/extras.py
+  // words them; values many kernels share are in SITE.shared).
   function describeExtras(dl, extras) {
     if (!extras) return;
-    if (extras.provenance) {
-      Object.keys(extras.provenance).sort().forEach(function (key) {
-        var v = extras.provenance[key];
-        entry(dl, "Provenance: " + key, typeof v === "object" ? JSON.stringify(v) : String(v));
-      });
+    var p = extras.provenance;
+    if (p && p.other_file) {
+      entry(dl, "Provenance", "recorded for other bytes (SHA-256 " + p.other_file + "), not this file");
+    } else if (p && p.legacy) {
+      entry(dl, "Provenance", "not recorded: built before the hub recorded provenance");
+    } else if (p) {
+      var pkg = p.package, name = (pkg.name || "the package") + (pkg.format ? " (" + pkg.format + ")" : "");
+      entry(dl, "Source package", pkg.url ? link(name, pkg.url) : name);
+      if (pkg.size !== null && pkg.size !== undefined) entry(dl, "Package size", size(pkg.size));
+      if (pkg.sha256) entry(dl, "Package SHA-256", pkg.sha256);
+      entry(dl, "Vouched for by", SITE.shared[p.vouched]);
+      entry(dl, "Built with", SITE.shared[p.built]);
     }
     var m = extras.modules;
     if (m) {
-      var text = plural(m.count, "module", "modules") + (m.path ? " in " + m.path : "") +
-        (m.size !== null && m.size !== undefined ? ", " + size(m.size) : "");
-      if (m.absent.length) text += "; absent: " + m.absent.join(", ");
-      entry(dl, "Modules", text);
-      if (m.sha256) entry(dl, "Modules SHA-256", m.sha256);
+      var names = SITE.shared[m.names], absent = SITE.shared[m.absent];
+      if (m.path && SITE.links.download) {
+        entry(dl, "Module BTF", link(m.path.split("/").pop(), SITE.links.download + m.path));
+      } else if (m.path) {
+        entry(dl, "Module BTF", m.path);
+      }
+      if (m.size !== null && m.size !== undefined) entry(dl, "Its size", size(m.size));
+      if (m.sha256) entry(dl, "Its SHA-256", m.sha256);
+      entry(dl, plural(names.length, "module", "modules"), names.join(", ") || "none");
+      if (absent.length) entry(dl, "Not in the package", absent.join(", "));
     }
   }
 
@@ -415,9 +435,7 @@
     if (state === "archived") {
       entry(dl, "Archive path", path);
       if (SITE.links.download) {
-        var a = element("a", "download " + k[K_UNAME] + SITE.layout.suffix);
-        a.href = SITE.links.download + path;
-        entry(dl, "Download", a);
+        entry(dl, "Download", link("download " + k[K_UNAME] + SITE.layout.suffix, SITE.links.download + path));
       }
       entry(dl, "Size", size(k[K_SIZE]));
       entry(dl, "SHA-256", k[K_SHA]);
