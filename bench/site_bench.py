@@ -25,7 +25,9 @@ import argparse
 import contextlib
 import hashlib
 import io
+import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -137,51 +139,118 @@ def answer_time(driver: WebDriver, url: str, uname: str) -> tuple[float, float, 
     return elapsed, float(loaded) / 1000, float(ready or 0) / 1000
 
 
-def run(work: Path, runs: int) -> bool:
-    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
-    start = time.perf_counter()
-    catalog, uname = hub_index(work / "hub")
-    index_size = (work / "hub" / "index.json").stat().st_size
-    print(f"hub: {len(catalog.distributions)} distributions, index.json {index_size:,} bytes "
-          f"({time.perf_counter() - start:.1f} s to generate)")  # fmt: skip
+# What the hub's files will carry once issues 16 and 18 have landed: a
+# provenance entry for every archived file (the shape of
+# generator/provenance/record.py) and the BTF of a default list of modules.
+MODULE_NAMES = ("nf_conntrack", "nf_tables", "overlay", "xfs", "btrfs", "ext4", "br_netfilter",
+                "ip_tables", "x_tables", "nf_nat", "veth", "vxlan", "tun", "sctp", "tls",
+                "bpfilter", "ipvlan", "macvlan", "wireguard", "zfs")  # fmt: skip
+
+
+def with_maps(index_file: Path, output: Path) -> None:
+    """index_file as a revision-2 index with provenance and modules for every archived kernel."""
+    index = json.loads(index_file.read_text())
+    index["revision"] = 2
+    for d_id, distro in index["distributions"].items():
+        key = hashlib.sha1(d_id.encode()).hexdigest().upper()
+        for r_id, release in distro["releases"].items():
+            for arch, entry in release["architectures"].items():
+                provenance, modules = {}, {}
+                for uname, kernel in entry["kernels"].items():
+                    if kernel["state"] != "archived":
+                        continue
+                    package = kernel["package"]
+                    provenance[uname] = {
+                        "file_sha256": kernel["sha256"],
+                        "package": {**package, "url": f"https://debug.example.org/"
+                                    f"{package['filename']}", "format": "rpm"},
+                        "vouched_by": {
+                            "signed_index": {"url": f"https://debug.example.org/{d_id}/{r_id}/"
+                                             f"{arch}/repodata/repomd.xml", "keys": [key]},
+                            "rpm_header": {"keys": [key]},
+                        },
+                        "pahole": {"version": "1.30", "arguments": [
+                            "-j2", "--skip_encoding_btf_enum64", "--btf_gen_floats",
+                            "--btf_encode_detached={btf}", "{vmlinux}"]},
+                        "btfhub": "0.1.0",
+                    }  # fmt: skip
+                    digest = hashlib.sha256(f"{uname} modules".encode()).hexdigest()
+                    modules[uname] = {
+                        "path": kernel["path"].replace(".btf.tar.xz", ".modules.tar.xz"),
+                        "size": 1_500_000,
+                        "sha256": digest,
+                        "modules": {name: {"size": 60_000, "sha256": digest}
+                                    for name in MODULE_NAMES[:-1]},
+                        "absent": [MODULE_NAMES[-1]],
+                    }  # fmt: skip
+                entry["provenance"], entry["modules"] = provenance, modules
+    output.write_text(json.dumps(index, sort_keys=True, separators=(",", ":")))
+
+
+def build_site(hub: Path, index: Path, output: Path, label: str) -> None:
     out = io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stdout(out):
-        code = main(["site", "--root", str(work / "hub"), "--output", str(work / "site")])
+        code = main(["site", "--root", str(hub), "--index", str(index), "--output", str(output)])
     built = time.perf_counter() - start
     if code != 0:
         sys.exit(f"btfhub site: exit {code}\n{out.getvalue()}")
-    print(f"btfhub site: {built:.2f} s")
-    sizes = {p.name: p.stat().st_size for p in sorted((work / "site").iterdir())}
+    print(f"btfhub site, {label}: {built:.2f} s")
+    sizes = {p.name: p.stat().st_size for p in sorted(output.iterdir())}
     for name, size in sizes.items():
         print(f"  {name:<12} {size:>12,} bytes")
     print(f"  {'total':<12} {sum(sizes.values()):>12,} bytes")
+
+
+def run(work: Path, runs: int) -> bool:
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
+    start = time.perf_counter()
+    hub = work / "hub"
+    catalog, uname = hub_index(hub)
+    with_maps(hub / "index.json", work / "index-maps.json")
+    print(f"hub: {len(catalog.distributions)} distributions, index.json "
+          f"{(hub / 'index.json').stat().st_size:,} bytes, with provenance and modules "
+          f"{(work / 'index-maps.json').stat().st_size:,} bytes "
+          f"({time.perf_counter() - start:.1f} s to generate)")  # fmt: skip
+    sites = {
+        "the hub as today": work / "site",
+        "with provenance and modules": work / "site-maps",
+    }
+    build_site(hub, hub / "index.json", sites["the hub as today"], "the hub as today")
+    build_site(hub, work / "index-maps.json", sites["with provenance and modules"],
+               "with provenance and modules for every archived kernel")  # fmt: skip
     (work / "baseline.html").write_text(BASELINE)
-    site_url = (work / "site" / "index.html").as_uri()
-    baseline_url = (work / "baseline.html").as_uri()
+    pages = {"baseline page": work / "baseline.html"}
+    pages.update({label: path / "index.html" for label, path in sites.items()})
+    times: dict[str, list[float]] = {label: [] for label in pages}
+    loaded: dict[str, list[float]] = {label: [] for label in sites}
+    ready: dict[str, list[float]] = {label: [] for label in sites}
     with chromium(page_load="none") as browser:
         driver = browser.driver
-        answer_time(driver, baseline_url, uname)  # warm the browser up once
-        base, site, loaded, ready = [], [], [], []
-        for _ in range(runs):  # interleaved, so load on the machine hits both alike
-            base.append(answer_time(driver, baseline_url, uname)[0])
-            elapsed, page_loaded, page_ready = answer_time(driver, site_url, uname)
-            site.append(elapsed)
-            loaded.append(page_loaded)
-            ready.append(page_ready)
-    for label, values in (("baseline page", base), ("20,000-kernel site", site)):
+        answer_time(driver, pages["baseline page"].as_uri(), uname)  # warm the browser up once
+        for _ in range(runs):  # interleaved, so load on the machine hits all alike
+            for label, page in pages.items():
+                elapsed, page_loaded, page_ready = answer_time(driver, page.as_uri(), uname)
+                times[label].append(elapsed)
+                if label in sites:
+                    loaded[label].append(page_loaded)
+                    ready[label].append(page_ready)
+    base = statistics.median(times["baseline page"])
+    ok = True
+    for label, values in times.items():
         runs_text = ", ".join(f"{v:.2f}" for v in values)
         median = statistics.median(values)
-        print(f"  {label:<20} open -> answer: median {median:.2f} s ({runs_text})")
-    print(
-        f"  the site: its script ready (search usable) at {statistics.median(ready):.2f} s, "
-        f"the page loaded at {statistics.median(loaded):.2f} s (medians)"
-    )
-    median = statistics.median(site)
-    ratio = median / statistics.median(base)
-    verdict = "met" if median < GOAL_SECONDS else "MISSED"
-    print(f"  ratio to baseline: {ratio:.1f}x; goal < {GOAL_SECONDS:.0f} s: {verdict}")
-    return median < GOAL_SECONDS
+        print(f"  {label:<28} open -> answer: median {median:.2f} s ({runs_text})")
+        if label in sites:
+            verdict = "met" if median < GOAL_SECONDS else "MISSED"
+            ok = ok and median < GOAL_SECONDS
+            script, page = statistics.median(ready[label]), statistics.median(loaded[label])
+            print(
+                f"    its script ready (search usable) at {script:.2f} s, page loaded at "
+                f"{page:.2f} s (medians); ratio to baseline {median / base:.1f}x; "
+                f"goal < {GOAL_SECONDS:.0f} s: {verdict}"
+            )
+    return ok
 
 
 def parse() -> argparse.Namespace:
@@ -200,7 +269,5 @@ if __name__ == "__main__":
         if args.keep:
             print(f"kept {work}")
         else:
-            import shutil
-
             shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)

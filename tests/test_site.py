@@ -20,6 +20,8 @@ from generator.consumer.hubindex import HubIndex
 from generator.model import KernelState
 from generator.site.data import Coverage, build_site_data
 from generator.site.extras import (
+    LEGACY,
+    RECORDED,
     Shared,
     kernel_extras,
     modules_extra,
@@ -190,39 +192,41 @@ def test_optional_maps_of_other_features_reach_the_page(hub: Path, tmp_path: Pat
         load_host_rules(hub / HOST_RULES_FILE),
         hub_links(source, None),
     )
-    rows = data.script["kernels"]
-    (position,) = [i for i, row in enumerate(rows) if row[1] == "5.4.0-42-generic"]
-    extras = data.script["extras"]
-    assert list(extras) == [str(position)]  # no other kernel has either map
+    rows = {row[1]: row for row in data.script["kernels"]}
+    # Only that kernel's row is longer: [... built from, provenance, modules].
+    assert [uname for uname, row in rows.items() if len(row) > 7] == ["5.4.0-42-generic"]
     shared = data.script["shared"]
-    provenance, modules = extras[str(position)]["provenance"], extras[str(position)]["modules"]
-    assert provenance["other_file"] is None  # it describes the archived bytes
-    assert provenance["package"] == {
-        "name": "linux-image-unsigned-5.4.0-42-generic-dbgsym 5.4.0-42.46",
-        "format": "deb",
-        "url": PROVENANCE["package"]["url"],
-        "size": 876543210,
-        "sha256": "ab" * 32,
-    }
-    assert shared[provenance["vouched"]] == (
+    package = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"][
+        "provenance"
+    ]["5.4.0-42-generic"]["package"]
+    provenance, modules = rows["5.4.0-42-generic"][7:]
+    url = PROVENANCE["package"]["url"]
+    base, rest = url.rsplit("/", 1)
+    assert provenance[:2] == [RECORDED, None]  # it describes the archived bytes
+    assert [shared[provenance[2]], *provenance[3:7]] == [
+        base + "/",
+        rest,
+        package["size"],
+        package["sha256"],
+        "deb",
+    ]
+    assert shared[provenance[7]] == (
         "the signed index https://ddebs.example/dists/focal-updates/InRelease "
         "(key F2EDC64DC5AEE1F6B9C621F0C8CAB6595FDFF622)"
     )
-    assert shared[provenance["built"]] == (
+    assert shared[provenance[8]] == (
         "pahole 1.30 -j2 --btf_encode_detached={btf} {vmlinux}; btfhub 0.1.0"
     )
-    assert {k: modules[k] for k in ("path", "size", "sha256")} == {
-        k: MODULES[k] for k in ("path", "size", "sha256")
-    }
-    assert (shared[modules["names"]], shared[modules["absent"]]) == (["ext4", "xfs"], ["btrfs"])
+    assert modules[:3] == [MODULES["path"], MODULES["size"], MODULES["sha256"]]
+    assert (shared[modules[3]], shared[modules[4]]) == (["ext4", "xfs"], ["btrfs"])
 
 
 def test_provenance_in_its_other_shapes_and_what_many_kernels_share_stored_once() -> None:
     shared = Shared()
     legacy = provenance_extra({"legacy": True, "file_sha256": "aa" * 32}, "aa" * 32, shared)
-    assert legacy == {"legacy": True, "other_file": None}
+    assert legacy == [LEGACY, None]
     stale = provenance_extra({"legacy": True, "file_sha256": "bb" * 32}, "aa" * 32, shared)
-    assert stale == {"legacy": True, "other_file": "bb" * 32}
+    assert stale == [LEGACY, "bb" * 32]
     assert voucher_words({"unsigned": True}).startswith("nothing: its repository is marked")
     both = voucher_words(
         {"signed_index": {"url": "https://x/repomd.xml", "keys": ["A", "B"]},
@@ -231,17 +235,18 @@ def test_provenance_in_its_other_shapes_and_what_many_kernels_share_stored_once(
     assert both == (
         "the signed index https://x/repomd.xml (keys A, B); the package's signed RPM header (key C)"
     )
-    # Two kernels of one release: the same words, stored once.
+    # Two kernels of one release: the URL's directory and the words, stored once.
     entry = {**PROVENANCE, "file_sha256": "aa" * 32}
     first = provenance_extra(entry, "aa" * 32, shared)
     second = provenance_extra(entry, "aa" * 32, shared)
-    assert first is not None and second is not None
-    assert (first["vouched"], first["built"]) == (second["vouched"], second["built"])
-    assert len(shared.values) == 2
+    assert first is not None and first == second
+    assert len(shared.values) == 3
     # What the site does not recognise is skipped, not an error.
     assert provenance_extra("a string", "aa" * 32, shared) is None
     assert modules_extra([], shared) is None
-    assert kernel_extras({"provenance": {"other": entry}}, "5.4.0-42-generic", None, shared) == {}
+    assert kernel_extras({"provenance": {"other": entry}}, "5.4.0-42-generic", None, shared) == []
+    modules_only = kernel_extras({"modules": {"k": MODULES}}, "k", None, shared)
+    assert modules_only[0] is None and modules_only[1][0] == MODULES["path"]
 
 
 def test_notes_are_markdown_with_raw_html_escaped() -> None:

@@ -189,7 +189,6 @@ class _Rows:
     def __init__(self) -> None:
         self.slots: list[list[Any]] = []
         self.kernels: list[list[Any]] = []
-        self.extras: dict[str, Any] = {}
         self.shared = Shared()
 
     def slot(self, distro: int, release: int, arch: str, directory: str, release_dir: str) -> int:
@@ -213,10 +212,7 @@ class _Rows:
         built_from = " ".join(str(package[k]) for k in ("name", "version") if package.get(k))
         reason = entry.get("reason") if state is KernelState.FAILED else None
         row = [slot, uname, state.value, size, sha256, reason or None, built_from or None]
-        extras = kernel_extras(maps, uname, entry.get("sha256"), self.shared)
-        if extras:
-            self.extras[str(len(self.kernels))] = extras
-        self.kernels.append(row)
+        self.kernels.append(row + kernel_extras(maps, uname, entry.get("sha256"), self.shared))
 
 
 def _release_entries(distro: Distribution, index: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -303,7 +299,6 @@ def build_site_data(
         "distros": script_distros,
         "slots": rows.slots,
         "kernels": rows.kernels,
-        "extras": rows.extras,
         "shared": rows.shared.values,
         "rules": _rules(rules),
         "links": {"index": links.index, "base_url": links.base_url, "download": links.download},

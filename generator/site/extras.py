@@ -71,7 +71,14 @@ def builder_words(entry: Mapping[str, Any]) -> str:
     return f"{command}; btfhub {entry.get('btfhub', '?')}"
 
 
-def provenance_extra(entry: Any, file_sha256: Any, shared: Shared) -> dict[str, Any] | None:
+# A kernel row's provenance: [RECORDED or LEGACY, the other file's sha256 or None, then for
+# RECORDED: the package URL up to its last "/" (shared), the rest, its size, its sha256,
+# its format, what vouched for it (shared), what built the file (shared)]. Arrays, not
+# objects: 20,000 kernels' keys would be megabytes of the page's data.
+LEGACY, RECORDED = 0, 1
+
+
+def provenance_extra(entry: Any, file_sha256: Any, shared: Shared) -> list[Any] | None:
     """The page's view of one provenance entry (None: there is none)."""
     entry = _obj(entry)
     if not entry:
@@ -80,45 +87,47 @@ def provenance_extra(entry: Any, file_sha256: Any, shared: Shared) -> dict[str, 
     # An entry describes given bytes; one for other bytes than the index's says so.
     other = recorded if recorded is not None and recorded != file_sha256 else None
     if entry.get("legacy") is True:
-        return {"legacy": True, "other_file": other}
+        return [LEGACY, other]
     package = _obj(entry.get("package"))
-    name = " ".join(str(package[k]) for k in ("name", "version") if package.get(k))
-    return {
-        "other_file": other,
-        "package": {
-            "name": name or None,
-            "format": package.get("format"),
-            "url": package.get("url"),
-            "size": package.get("size"),
-            "sha256": package.get("sha256"),
-        },
-        "vouched": shared.ref(voucher_words(_obj(entry.get("vouched_by")))),
-        "built": shared.ref(builder_words(entry)),
-    }
+    url = str(package.get("url") or "")
+    cut = url.rfind("/") + 1
+    return [
+        RECORDED,
+        other,
+        shared.ref(url[:cut]),
+        url[cut:],
+        package.get("size"),
+        package.get("sha256"),
+        package.get("format"),
+        shared.ref(voucher_words(_obj(entry.get("vouched_by")))),
+        shared.ref(builder_words(entry)),
+    ]
 
 
-def modules_extra(entry: Any, shared: Shared) -> dict[str, Any] | None:
-    """The page's view of one kernel's modules: the file, and the names in it and not."""
+def modules_extra(entry: Any, shared: Shared) -> list[Any] | None:
+    """[the file's path, size, sha256, the modules in it (shared), those the package lacked
+    (shared)] for one kernel's modules map entry (None: there is none)."""
     entry = _obj(entry)
     if not entry:
         return None
-    return {
-        "path": entry.get("path"),
-        "size": entry.get("size"),
-        "sha256": entry.get("sha256"),
-        "names": shared.ref(sorted(str(name) for name in _obj(entry.get("modules")))),
-        "absent": shared.ref(sorted(_strings(entry.get("absent")))),
-    }
+    return [
+        entry.get("path"),
+        entry.get("size"),
+        entry.get("sha256"),
+        shared.ref(sorted(str(name) for name in _obj(entry.get("modules")))),
+        shared.ref(sorted(_strings(entry.get("absent")))),
+    ]
 
 
 def kernel_extras(
     arch_entry: Mapping[str, Any], uname: str, file_sha256: Any, shared: Shared
-) -> dict[str, Any]:
-    """What the architecture's optional maps say of this kernel ({} when nothing)."""
-    found = {
-        "provenance": provenance_extra(
-            _obj(arch_entry.get("provenance")).get(uname), file_sha256, shared
-        ),
-        "modules": modules_extra(_obj(arch_entry.get("modules")).get(uname), shared),
-    }
-    return {name: value for name, value in found.items() if value is not None}
+) -> list[Any]:
+    """What the architecture's optional maps say of this kernel: [provenance, modules],
+    trailing Nones left out (a kernel without either adds nothing to its row)."""
+    found = [
+        provenance_extra(_obj(arch_entry.get("provenance")).get(uname), file_sha256, shared),
+        modules_extra(_obj(arch_entry.get("modules")).get(uname), shared),
+    ]
+    while found and found[-1] is None:
+        found.pop()
+    return found

@@ -58,7 +58,10 @@ MODULES = {
 def with_optional_maps(index: dict[str, Any], distro: str, release: str, uname: str) -> str:
     """index.json text (revision 2) with provenance and modules maps for one x86_64 kernel."""
     arch = index["distributions"][distro]["releases"][release]["architectures"]["x86_64"]
-    provenance = {**PROVENANCE, "file_sha256": arch["kernels"][uname]["sha256"]}
+    kernel = arch["kernels"][uname]
+    # The package provenance records is the one the kernel's entry names, plus URL and format.
+    package = {**PROVENANCE["package"], **kernel["package"]}
+    provenance = {**PROVENANCE, "file_sha256": kernel["sha256"], "package": package}
     arch["provenance"] = {uname: provenance}
     arch["modules"] = {uname: MODULES}
     index["revision"] = 2

@@ -187,8 +187,13 @@
 
   // --- the data: slots (a release on an architecture) and kernel rows
 
-  // Kernel rows: [slot, uname, state, size, sha256, reason, built from]
-  var K_SLOT = 0, K_UNAME = 1, K_STATE = 2, K_SIZE = 3, K_SHA = 4, K_REASON = 5, K_PACKAGE = 6;
+  // Kernel rows: [slot, uname, state, size, sha256, reason, built from, provenance?, modules?]
+  var K_SLOT = 0, K_UNAME = 1, K_STATE = 2, K_SIZE = 3, K_SHA = 4, K_REASON = 5, K_PACKAGE = 6,
+    K_PROVENANCE = 7, K_MODULES = 8;
+  // Their provenance and modules (generator/site/extras.py); "(shared)" ones index SITE.shared.
+  var P_KIND = 0, P_OTHER_FILE = 1, P_URL_BASE = 2, P_URL_REST = 3, P_SIZE = 4, P_SHA = 5,
+    P_FORMAT = 6, P_VOUCHED = 7, P_BUILT = 8, P_LEGACY = 0;
+  var M_PATH = 0, M_SIZE = 1, M_SHA = 2, M_NAMES = 3, M_ABSENT = 4;
   var slots = SITE.slots.map(function (s) {
     var distro = s[0] >= 0 ? SITE.distros[s[0]] : null;
     return {
@@ -390,33 +395,32 @@
     return a;
   }
 
-  // What index.json's optional maps say of the kernel (generator/site/extras.py
-  // words them; values many kernels share are in SITE.shared).
-  function describeExtras(dl, extras) {
-    if (!extras) return;
-    var p = extras.provenance;
-    if (p && p.other_file) {
-      entry(dl, "Provenance", "recorded for other bytes (SHA-256 " + p.other_file + "), not this file");
-    } else if (p && p.legacy) {
+  // What index.json's optional maps say of the kernel (generator/site/extras.py words
+  // them; values many kernels share are in SITE.shared).
+  function describeExtras(dl, k) {
+    var p = k[K_PROVENANCE], m = k[K_MODULES];
+    if (p && p[P_OTHER_FILE]) {
+      entry(dl, "Provenance", "recorded for other bytes (SHA-256 " + p[P_OTHER_FILE] + "), not this file");
+    } else if (p && p[P_KIND] === P_LEGACY) {
       entry(dl, "Provenance", "not recorded: built before the hub recorded provenance");
     } else if (p) {
-      var pkg = p.package, name = (pkg.name || "the package") + (pkg.format ? " (" + pkg.format + ")" : "");
-      entry(dl, "Source package", pkg.url ? link(name, pkg.url) : name);
-      if (pkg.size !== null && pkg.size !== undefined) entry(dl, "Package size", size(pkg.size));
-      if (pkg.sha256) entry(dl, "Package SHA-256", pkg.sha256);
-      entry(dl, "Vouched for by", SITE.shared[p.vouched]);
-      entry(dl, "Built with", SITE.shared[p.built]);
+      var url = SITE.shared[p[P_URL_BASE]] + p[P_URL_REST];
+      var name = (k[K_PACKAGE] || p[P_URL_REST]) + (p[P_FORMAT] ? " (" + p[P_FORMAT] + ")" : "");
+      entry(dl, "Source package", url ? link(name, url) : name);
+      if (p[P_SIZE] !== null && p[P_SIZE] !== undefined) entry(dl, "Package size", size(p[P_SIZE]));
+      if (p[P_SHA]) entry(dl, "Package SHA-256", p[P_SHA]);
+      entry(dl, "Vouched for by", SITE.shared[p[P_VOUCHED]]);
+      entry(dl, "Built with", SITE.shared[p[P_BUILT]]);
     }
-    var m = extras.modules;
     if (m) {
-      var names = SITE.shared[m.names], absent = SITE.shared[m.absent];
-      if (m.path && SITE.links.download) {
-        entry(dl, "Module BTF", link(m.path.split("/").pop(), SITE.links.download + m.path));
-      } else if (m.path) {
-        entry(dl, "Module BTF", m.path);
+      var names = SITE.shared[m[M_NAMES]], absent = SITE.shared[m[M_ABSENT]], path = m[M_PATH];
+      if (path && SITE.links.download) {
+        entry(dl, "Module BTF", link(path.split("/").pop(), SITE.links.download + path));
+      } else if (path) {
+        entry(dl, "Module BTF", path);
       }
-      if (m.size !== null && m.size !== undefined) entry(dl, "Its size", size(m.size));
-      if (m.sha256) entry(dl, "Its SHA-256", m.sha256);
+      if (m[M_SIZE] !== null && m[M_SIZE] !== undefined) entry(dl, "Its size", size(m[M_SIZE]));
+      if (m[M_SHA]) entry(dl, "Its SHA-256", m[M_SHA]);
       entry(dl, plural(names.length, "module", "modules"), names.join(", ") || "none");
       if (absent.length) entry(dl, "Not in the package", absent.join(", "));
     }
@@ -446,8 +450,11 @@
     } else {
       entry(dl, "When", SITE.reasons.missing);
     }
-    if (k[K_PACKAGE]) entry(dl, "Built from", k[K_PACKAGE]);
-    describeExtras(dl, SITE.extras[String(i)]);
+    // Provenance names the same package, with its link: said once.
+    if (k[K_PACKAGE] && !(k[K_PROVENANCE] && k[K_PROVENANCE][P_KIND] !== P_LEGACY)) {
+      entry(dl, "Built from", k[K_PACKAGE]);
+    }
+    describeExtras(dl, k);
     li.appendChild(dl);
     if (state === "archived") {
       li.appendChild(element("p", "Fetch it (the raw BTF lands in btf/" + s.dir + "/" + s.releaseDir + "/" +
