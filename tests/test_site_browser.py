@@ -35,18 +35,10 @@ from generator.cli import main
 from generator.consumer.hostmap import HOST_RULES_FILE, NotMapped, load_host_rules, locate
 from generator.consumer.hubindex import find_kernel
 from generator.consumer.osrelease import HostInputError, parse_os_release
-from generator.demokit.rpmpkg import build_rpm
 from tests.consumerkit import KERNELS, OS_RELEASES
-from tests.hubkit import (
-    btfhub,
-    build_ddeb,
-    focal_suites,
-    make_hub,
-    mirror_args,
-    write_centos,
-    write_ubuntu,
-)
+from tests.hubkit import btfhub, reconciled_hub
 from tests.kit import browser as kit
+from tests.kit import processes
 from tests.kit.mirror import FaultyMirror
 from tests.kit.sitehub import FIXTURE_BTF, MODULES, PROVENANCE, site_hub, with_optional_maps
 
@@ -133,27 +125,6 @@ K42, K43, K99, C7 = ("5.4.0-42-generic", "5.4.0-43-generic", "5.4.0-99-generic",
                      "3.10.0-1160.el7.x86_64")  # fmt: skip
 
 
-def reconciled_hub(
-    capsys: pytest.CaptureFixture[str], server: FaultyMirror, elf: Path, work: Path
-) -> Path:
-    """A hub reconciled from real packages served by server: Ubuntu Focal's 5.4.0-42 and
-    -43 (built), -99 (a dbgsym stub without vmlinux: failed), CentOS 7's 3.10.0-1160."""
-    pkgs = work / "pkgs"
-    focal = [build_ddeb(pkgs, f"linux-image-unsigned-{uname}-dbgsym", f"5.4.0-{n}.1", uname, elf)
-             for n, uname in ((42, K42), (43, K43))]  # fmt: skip
-    stub = build_ddeb(pkgs, f"linux-image-{K99}-dbgsym", "5.4.0-99.112", K99, None)
-    write_ubuntu(server, focal_suites(focal, [stub]))
-    rpm = build_rpm(pkgs / "c7", "kernel-debuginfo", "3.10.0", "1160.el7", "x86_64", C7, elf,
-                    "xz")  # fmt: skip
-    write_centos(server, "7", [rpm])
-    hub = make_hub(work / "hub")
-    for distro, release in (("ubuntu", "focal"), ("centos7", "7.9.2009")):
-        run = btfhub(capsys, hub, "reconcile", *mirror_args(server), "--distro", distro,
-                     "--release", release, "--arch", "x86_64")  # fmt: skip
-        assert run.code in (0, 1), run.err  # 1: the stub fails, as it must
-    return hub
-
-
 def test_done_when_a_reconciled_hub_s_site_finds_5_4_0_42_generic_typed_into_the_search(
     capsys: pytest.CaptureFixture[str],
     driver: WebDriver,
@@ -162,7 +133,7 @@ def test_done_when_a_reconciled_hub_s_site_finds_5_4_0_42_generic_typed_into_the
     tmp_path: Path,
 ) -> None:
     """Issue 19's "done when", as it says: btfhub site --output DIR, file://, headless chromium."""
-    hub = reconciled_hub(capsys, mirror_server, fixture_elf, tmp_path)
+    hub = reconciled_hub(capsys, mirror_server, fixture_elf, tmp_path, [K42, K43], K99, C7)
     index = json.loads((hub / "index.json").read_text())
     focal = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"]
     assert {u: k["state"] for u, k in focal["kernels"].items()} == {
@@ -513,5 +484,5 @@ def test_the_browser_leaves_no_process() -> None:
         browser.driver.get("about:blank")
         started = browser.processes
         assert len(started) >= 2  # chromedriver and the browser, at least
-    assert not {pid for pid in started if kit.alive(pid)}
+    assert not {pid for pid in started if processes.alive(pid)}
     assert browser.leftovers == set()

@@ -5,23 +5,22 @@ installs selenium. Both paths are given, so Selenium Manager never looks for
 (or downloads) a driver. The browser runs as root in the sandbox-less mode
 with a fresh profile in a temporary directory, and no traffic of its own
 (updates, sync, QUIC). On exit the driver quits and every process it started
-is checked to have ended, by process id (none is left behind, even a crashed
-renderer).
+is checked to have ended, by process id (tests/kit/processes.py): none is
+left behind, even a crashed renderer.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from contextlib import contextmanager
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+
+from tests.kit.processes import descendants, wait_gone
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -44,55 +43,6 @@ def missing() -> str | None:
         if not os.access(path, os.X_OK):
             return f"{path} is missing: run scripts/setup.sh (chromium, chromium-driver)"
     return None
-
-
-def _children() -> dict[int, int]:
-    """pid -> parent pid of every process (Linux /proc)."""
-    found: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after it.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry)] = int(fields[1])
-    return found
-
-
-def descendants(pid: int) -> set[int]:
-    parents = _children()
-    tree, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - tree
-        tree |= frontier
-    return tree
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for init to reap it has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
-def wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
-    """The pids still running after timeout; those are killed (SIGKILL), by pid."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = {p for p in pids if alive(p)}
-        if not left:
-            return set()
-        time.sleep(0.1)
-    left = {p for p in pids if alive(p)}
-    for pid in left:
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return left
 
 
 class Browser:
