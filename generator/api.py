@@ -223,10 +223,12 @@ def open_index(
     base_url: str | None = None,
     root: str | Path = ".",
     client: HubClient | None = None,
+    hub_keys: HubKeys = None,
 ) -> HubIndex:
-    """The hub's index.json, checked against its schema, and where its files are."""
+    """The hub's index.json, checked against its schema (and, with hub keys, its
+    signature), and where its files are."""
     with _client(client) as http:
-        return _open(index, base_url, Path(root), http)
+        return _open(index, base_url, Path(root), http, hub_keys)
 
 
 def lookup(

@@ -159,6 +159,11 @@ def test_done_when_a_reconciled_hub_s_site_finds_5_4_0_42_generic_typed_into_the
     text = results_text(driver)
     assert path in text and focal["kernels"][K42]["sha256"] in text
     assert f"{focal['kernels'][K42]['size']:,} bytes" in text
+    # Its provenance, as the build recorded it (issue 18): package, signed index, pahole.
+    words = " ".join(text.split())
+    assert f"Source package linux-image-unsigned-{K42}-dbgsym 5.4.0-42.1 (deb)" in words
+    assert "Vouched for by the signed index http://ddebs.ubuntu.com/dists/focal" in words
+    assert "Built with pahole v1.30 " in words
 
     # As the pages workflow publishes it: the commands and links name the raw index.
     run = btfhub(capsys, hub, "site", "--output", str(site), "--index-url", PUBLISHED_INDEX)
@@ -178,6 +183,7 @@ def test_done_when_a_reconciled_hub_s_site_finds_5_4_0_42_generic_typed_into_the
         )
         link = driver.find_element(By.CSS_SELECTOR, "#results a")
         assert link.get_attribute("href") == PUBLISHED_INDEX.replace("index.json", path)
+        driver.set_window_size(1100, 1250)  # the search and the whole answer
         driver.execute_script("document.getElementById('search-title').scrollIntoView();")
         screenshot(driver, tmp_path, "site-search.png")
     finally:
@@ -395,6 +401,9 @@ def test_provenance_and_modules_are_shown_when_the_index_has_them(
     # Beside the index the site was built from, as the BTF files are.
     assert modules.get_attribute("href") == (tmp_path.resolve() / MODULES["path"]).as_uri()
     type_into(driver, "kernel", "4.18.0-305.el8.x86_64")
+    assert "Provenance not recorded: built before the hub recorded provenance" in " ".join(
+        results_text(driver).split()
+    )
     assert "Source package" not in results_text(driver)
     assert "Module" not in results_text(driver)
 

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from generator import api
-from generator.commands.hostargs import add_hub_arguments
+from generator.commands.hostargs import add_hub_arguments, hub_kwargs
 from generator.site.output import read_inputs, write_site
 
 
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs = read_inputs(args.root)  # a broken catalog stops the command before any download
-    hub = api.open_index(args.index, base_url=args.base_url, root=args.root)
+    hub = api.open_index(**hub_kwargs(args))
     report = write_site(inputs, hub, args.output, args.index_url)
     data = report.data
     total = sum(size for _, size in report.sizes)
