@@ -47,12 +47,18 @@ def alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
-    """The pids still running after timeout; those are killed (SIGKILL), by pid."""
+def wait_gone(pids: set[int], timeout: float = 10.0, reaped: float = 3.0) -> set[int]:
+    """The pids still running after timeout; those are killed (SIGKILL), by pid.
+
+    Once none runs, waits up to `reaped` seconds more for their zombies to be
+    reaped (a daemonized helper, such as chromium's crash handler, is init's
+    child): then not even a `<defunct>` entry is left in ps.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = {p for p in pids if alive(p)}
         if not left:
+            _wait_reaped(pids, reaped)
             return set()
         time.sleep(0.1)
     left = {p for p in pids if alive(p)}
@@ -60,3 +66,9 @@ def wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return left
+
+
+def _wait_reaped(pids: set[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+        time.sleep(0.05)
