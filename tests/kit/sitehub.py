@@ -55,6 +55,23 @@ MODULES = {
 }
 
 
+def index_kernels(hub: Path) -> list[tuple[str, str]]:
+    """(uname, state) of every kernel entry of hub's index.json, the files in no catalog
+    release included: a file in a directory several releases share counts once per release,
+    as the site lists it."""
+    index = json.loads((hub / "index.json").read_text())
+    found = [
+        (uname, kernel["state"])
+        for distro in index["distributions"].values()
+        for release in distro["releases"].values()
+        for arch in release["architectures"].values()
+        for uname, kernel in arch["kernels"].items()
+    ]
+    for entry in index.get("unassigned", []):
+        found.append((entry["path"].rsplit("/", 1)[1].removesuffix(".btf.tar.xz"), "archived"))
+    return found
+
+
 def with_optional_maps(index: dict[str, Any], distro: str, release: str, uname: str) -> str:
     """index.json text (revision 2) with provenance and modules maps for one x86_64 kernel."""
     arch = index["distributions"][distro]["releases"][release]["architectures"]["x86_64"]
