@@ -22,7 +22,6 @@ from generator.model import (
     KernelOutcome,
     KernelPackage,
     KernelState,
-    ModuleSelection,
     Plan,
     PlannedKernel,
     Release,
@@ -116,35 +115,6 @@ def _state(
     return KernelState.MISSING, None
 
 
-def module_selection(
-    dist: Distribution, release: Release, repository: str
-) -> ModuleSelection | None:
-    """The modules to build for a kernel: its release's choice, else its repository's."""
-    if release.modules is not None:
-        return release.modules
-    repo = next((r for r in dist.repositories if r.id == repository), None)
-    return repo.modules if repo is not None else None
-
-
-def modules_to_build(
-    selection: ModuleSelection | None, listing: ModulesListing | None
-) -> str | None:
-    """Why an archived kernel's modules file must be (re)built, or None when it need not.
-
-    A file built for `all` counts as complete (which modules a package holds
-    is known only by reading it); a module its package lacked is not asked again.
-    """
-    if selection is None:
-        return None
-    if listing is None:
-        return "modules asked for: none built yet"
-    built, absent = listing
-    new = [n for n in selection.names if n not in built and n not in absent]
-    if new:
-        return f"modules not built yet: {', '.join(new)}"
-    return None
-
-
 def plan(
     catalog: Catalog,
     upstream: Mapping[ReleaseArch, Sequence[KernelPackage]],
@@ -169,11 +139,9 @@ def plan(
     they are planned as they are (an archived kernel absent from a listing is
     never planned, so nothing is dropped) and the failures carried as warnings.
 
-    modules: what each archived modules file holds, by its path. An archived
-    kernel whose release (or repository) lists modules its file lacks is
-    planned modules_only: its BTF file is kept, its modules built on it.
+    modules: what each archived modules file holds, by path. An archived kernel
+    whose release lists modules its file lacks is planned modules_only.
     """
-    modules = modules or {}
     known = {(d.id, r.id): (d, r) for d in catalog.distributions for r in d.releases}
     for listing in upstream:
         if listing[:2] not in known:
@@ -193,11 +161,10 @@ def plan(
                         continue
                     key = KernelId(dist.id, release.id, arch, pkg.uname)
                     state, reason = _state(key, path, archived_set, outcomes, force)
-                    modules_only = False
-                    if state is KernelState.ARCHIVED:
-                        selection = module_selection(dist, release, pkg.repository)
-                        reason = modules_to_build(selection, modules.get(modules_path(path)))
-                        modules_only = reason is not None
+                    selection = dist.modules(release, pkg.repository)
+                    if state is KernelState.ARCHIVED and selection is not None:
+                        reason = selection.rebuild_reason((modules or {}).get(modules_path(path)))
+                    modules_only = state is KernelState.ARCHIVED and reason is not None
                     claimed[path] = PlannedKernel(
                         id=key,
                         state=state,

@@ -30,7 +30,6 @@ from generator.model import (
     Repository,
     modules_path,
 )
-from generator.planner import module_selection
 from generator.progress import TIMINGS_ENV, Progress, Reporter
 from generator.provenance.build import build_verified
 from generator.upstream.context import UpstreamContext
@@ -143,7 +142,7 @@ def wanted_modules(catalog: Catalog, kernel: KernelId, repo: Repository) -> Modu
     except KeyError:
         return repo.modules
     release = next((r for r in dist.releases if r.id == kernel.release), None)
-    return repo.modules if release is None else module_selection(dist, release, repo.id)
+    return repo.modules if release is None else dist.modules(release, repo.id)
 
 
 def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:
