@@ -22,9 +22,10 @@ from typing import Any
 
 from generator.btf.check import BtfSummary, check_btf
 from generator.btf.encode import pahole
+from generator.btf.modules import digest_of, read_modules_file
 from generator.consumer.btffile import BtfFileError, read_btf_member
 from generator.consumer.download import file_sha256
-from generator.consumer.hubindex import HubFile
+from generator.consumer.hubindex import HubFile, HubIndexError, find_modules
 from generator.consumer.mincore import bpftool_parses
 from generator.errors import BtfhubError, EncodeError, MissingToolError, StorageError
 from generator.model import Catalog, KernelId, Provenance
@@ -83,6 +84,7 @@ def check_file(root: Path, file: HubFile, document: Mapping[str, Any]) -> list[s
                 bpftool_parses(raw)
             except EncodeError as exc:
                 problems.append(f"bpftool cannot read its BTF: {exc}")
+        problems += check_modules_file(root, file, document, data)
     if file.id is not None:  # a file of no catalog release has no place for provenance
         entry = provenance_entry(document, file.id)
         if entry is None:
@@ -92,6 +94,44 @@ def check_file(root: Path, file: HubFile, document: Mapping[str, Any]) -> list[s
                 f"its provenance describes sha256 {entry.get('file_sha256')}, "
                 f"not the {file.sha256} index.json lists"
             )
+    return problems
+
+
+def check_modules_file(
+    root: Path, file: HubFile, document: Mapping[str, Any], base: bytes
+) -> list[str]:
+    """What is wrong with the kernel's modules file (issue 16), if index.json lists one.
+
+    The file against its size and sha256, each module's BTF against the
+    modules map, and the BTF the modules were split on against this
+    kernel's: the module files carry the kernel's provenance.
+    """
+    try:
+        answer = find_modules(document, file)
+    except HubIndexError as exc:
+        return [str(exc)]
+    if answer is None:
+        return []
+    path = root / answer.file.path
+    try:
+        found = file_sha256(path)
+    except FileNotFoundError:
+        return [f"its modules file {answer.file.path} is missing from the archive"]
+    if found != (answer.file.size, answer.file.sha256):
+        return [
+            f"its modules file is {found[0]} bytes, sha256 {found[1]}; index.json lists "
+            f"{answer.file.size} bytes, sha256 {answer.file.sha256}"
+        ]
+    try:
+        manifest, modules = read_modules_file(path.read_bytes(), answer.file.path)
+    except EncodeError as exc:
+        return [str(exc)]
+    problems = []
+    if manifest.base != digest_of(base):
+        problems.append(f"its modules file was built on another BTF than {file.path}'s")
+    listed = {name: digest_of(btf) for name, btf in modules.items()}
+    if {n: (d.size, d.sha256) for n, d in listed.items()} != dict(answer.modules):
+        problems.append(f"{answer.file.path}: its modules differ from index.json's modules map")
     return problems
 
 
