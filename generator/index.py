@@ -23,7 +23,12 @@ reads it back). No timestamps: rendering twice gives the same bytes.
                      "reason",                     # failed only
                      "package": {"name", "version", "repository",
                                  "filename", "size", "sha256"}}}}}}}}},
-     "unassigned": [{"path", "size", "sha256"}]}
+     "unassigned": [{"path", "size", "sha256", "location"}]}
+
+In an OCI store (generator/store/), the top level also has "revision": 2 and
+"store": {"kind": "oci", "registry", "repository"}, and each architecture
+"locations": {<uname>: {<archive path>: {"digest": "sha256:...", "size"}}}:
+the registry blobs of the kernel's files (an unassigned file: its "location").
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ from generator.model import (
     series_matches,
 )
 from generator.state import SCHEMA_VERSION, HubState, KnownKernel
+from generator.store.setting import Blob
+
+# Absent means 1; 2: per-architecture maps beside "kernels" (locations ...) and
+# a top-level "store", which readers of revision 1 ignore.
+REVISION = 2
 
 GENERATED_BY = "btfhub render; do not edit (catalog/*.yaml and the archive are the sources)"
 
@@ -112,8 +122,9 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
             "path": file.path,
             "size": file.size,
             "sha256": file.sha256,
-            "blob": file.blob,
         }
+        if file.blob:  # a file in git; an OCI store's files have no blob id
+            entry["blob"] = file.blob
     elif known is not None and known.outcome is not None:
         entry = {"state": known.outcome.state.value}
         if known.outcome.state is KernelState.FAILED:
@@ -125,8 +136,25 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
     return entry
 
 
-def _file_entry(file: ArchiveEntry) -> dict[str, Any]:
-    return {"path": file.path, "size": file.size, "sha256": file.sha256, "blob": file.blob}
+def _file_entry(file: ArchiveEntry, location: Blob | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": file.path, "size": file.size, "sha256": file.sha256}
+    if file.blob:
+        entry["blob"] = file.blob
+    if location is not None:
+        entry["location"] = location.to_json()
+    return entry
+
+
+def _locations(
+    state: HubState, kernels: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Where an OCI store holds each archived kernel's file, by uname."""
+    found: dict[str, dict[str, Any]] = {}
+    for uname, entry in kernels.items():
+        blob = state.locations.get(entry.get("path", ""))
+        if blob is not None:
+            found[uname] = {blob.path: blob.to_json()}
+    return found
 
 
 def _release_metadata(release: Release) -> dict[str, Any]:
@@ -233,10 +261,11 @@ def build_index(
             kernels[uname] = _kernel(known, files.get(path))
         for file in assigned.get(i, ()):
             kernels[file.uname] = _kernel(None, file)
-        releases_arches[(d.id, r.id)][arch] = {
-            "discovered": known_list is not None,
-            "kernels": kernels,
-        }
+        arch_entry: dict[str, Any] = {"discovered": known_list is not None, "kernels": kernels}
+        locations = _locations(state, kernels) if state.locations else {}
+        if locations:
+            arch_entry["locations"] = locations
+        releases_arches[(d.id, r.id)][arch] = arch_entry
     for d in catalog.distributions:
         for r in d.releases:
             arches = releases_arches[(d.id, r.id)]
@@ -245,12 +274,19 @@ def build_index(
                 "hub": hub_status(r, arches, _operator_needs(d, r)),
                 "architectures": arches,
             }
-    return {
+    index: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_by": GENERATED_BY,
         "distributions": distributions,
-        "unassigned": [_file_entry(f) for f in sorted(unassigned, key=lambda f: f.path)],
+        "unassigned": [
+            _file_entry(f, state.locations.get(f.path))
+            for f in sorted(unassigned, key=lambda f: f.path)
+        ],
     }
+    if state.store is not None:
+        index["revision"] = REVISION
+        index["store"] = state.store.to_json()
+    return index
 
 
 def dump_index(index: Mapping[str, Any]) -> bytes:

@@ -10,7 +10,7 @@ I/O: it reads the archive and README.md and writes README.md and index.json.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from generator.catalog import TEXT_FIELDS
 from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
 from generator.index import build_index, dump_index, flag_cell
-from generator.model import Catalog, Distribution, Release
+from generator.model import ArchiveEntry, Catalog, Distribution, Release
 from generator.resources import PACKAGE
 from generator.state import INDEX_FILE, HubState
 
@@ -195,6 +195,7 @@ def render_hub(
     state: HubState,
     check: bool = False,
     clean_blobs: Mapping[str, str] | None = None,
+    archive: Sequence[ArchiveEntry] | None = None,
 ) -> RenderResult:
     """Render README.md and index.json for root; write them unless check.
 
@@ -202,6 +203,8 @@ def render_hub(
     README marker, a stray archive file) leaves both as they were.
     clean_blobs (path -> git blob id of files git reports unchanged) lets the
     archive listing reuse the digests state recorded instead of reading them.
+    archive: the hub's files when the caller listed them (from its store);
+    None: root/archive's.
     """
     readme_path = root / README_FILE
     try:
@@ -211,7 +214,8 @@ def render_hub(
             f"{readme_path} not found: the tables go between its "
             "<!-- BEGIN/END GENERATED: support tables --> markers"
         ) from None
-    archive = list_archive(root, state.files, clean_blobs)
+    if archive is None:
+        archive = list_archive(root, state.files, clean_blobs)
     index = build_index(catalog, state, archive)
     tables = render_tables(catalog, index)
     try:

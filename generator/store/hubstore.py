@@ -1,0 +1,180 @@
+"""A hub's files in its store: which are archived, the listing render shows, the push.
+
+Git (the default, and the demo's): the files are archive/ in the hub's own
+repository, as they always were. OCI: builds write into a staging directory
+(ROOT/.btfhub-cache/store/staging/archive/...), outside anything git
+commits; the run that records them pushes each staged file as a blob, tags
+one manifest per archive directory referencing every file index.json keeps
+there, and only then records the files' locations in the state that
+index.json is rendered from. So index.json never names a blob the registry
+lacks: an interrupted push leaves the unpushed files staged (the next run
+pushes them, a HEAD for each blob already there) and index.json as it was
+for them. A no-op run has nothing staged and sends the registry nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.archive import list_archive
+from generator.errors import BtfhubError
+from generator.model import ARCHIVE_DIR, BTF_SUFFIX, ArchiveEntry
+from generator.progress import Reporter
+from generator.state import HubState
+from generator.store.oci import RegistryClient, directory_tag
+from generator.store.setting import Blob, Store, same_store, store_label
+
+STAGING = Path(".btfhub-cache") / "store" / "staging"
+
+
+def output_root(root: Path, store: Store) -> Path:
+    """Where a build writes archive/...: the hub itself (git) or the staging directory."""
+    return root if store is None else root / STAGING
+
+
+def archived(root: Path, store: Store, state: HubState, candidates: Iterable[str]) -> set[str]:
+    """The candidate archive paths the hub has (in its store, or staged for it)."""
+    # os.path on strings: a third of pathlib's cost over 20,000 candidates.
+    base = str(output_root(root, store))
+    return {
+        p
+        for p in candidates
+        if (store is not None and p in state.locations) or os.path.isfile(os.path.join(base, p))
+    }
+
+
+def entry_of(blob: Blob) -> ArchiveEntry | None:
+    """The BTF file a stored blob is, or None for another kind of file (or layout)."""
+    parts = blob.path.split("/")
+    if len(parts) != 5 or parts[0] != ARCHIVE_DIR or not parts[4].endswith(BTF_SUFFIX):
+        return None
+    uname = parts[4][: -len(BTF_SUFFIX)]
+    return ArchiveEntry(parts[1], parts[2], parts[3], uname, blob.path, blob.size, blob.sha256, "")
+
+
+def hub_files(
+    root: Path, store: Store, state: HubState, clean_blobs: dict[str, str] | None = None
+) -> list[ArchiveEntry]:
+    """The BTF files index.json lists: archive/ (git) or the recorded locations (OCI)."""
+    if store is None:
+        return list_archive(root, state.files, clean_blobs)
+    entries = (entry_of(b) for b in state.locations.values())
+    return sorted((e for e in entries if e is not None), key=lambda e: e.path)
+
+
+def _holds_files(root: Path) -> bool:
+    for _, _, names in os.walk(root / ARCHIVE_DIR):
+        if any(not n.startswith(".") for n in names):
+            return True
+    return False
+
+
+def adopt_store(root: Path, state: HubState, chosen: Store) -> None:
+    """Make chosen the state's store; refused when the hub's files are in another one."""
+    if same_store(state.store, chosen):
+        state.store = chosen
+        return
+    holds = bool(state.locations) if state.store is not None else _holds_files(root)
+    if holds:
+        raise BtfhubError(
+            f"{root}: the hub keeps its files in {store_label(state.store)}, not "
+            f"{store_label(chosen)}; move them first: btfhub store migrate --to "
+            f"{store_label(chosen)}"
+        )
+    state.store, state.locations = chosen, {}
+
+
+# -- staged files and the push ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    blob: Blob
+    file: Path  # where the bytes are
+
+
+def file_blob(path: str, file: Path) -> tuple[Blob, bytes]:
+    data = file.read_bytes()
+    return Blob(path, len(data), hashlib.sha256(data).hexdigest()), data
+
+
+def files_under(top: Path) -> Iterator[tuple[str, Path]]:
+    """(archive path, file) of every regular file under top/archive, any name, sorted."""
+    base = top / ARCHIVE_DIR
+    found = []
+    for directory, dirs, names in os.walk(base):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            file = Path(directory, name)
+            if name.startswith(".") or file.is_symlink() or not file.is_file():
+                continue  # fsutil's temporary files; nothing a build writes is a link
+            found.append((file.relative_to(top).as_posix(), file))
+    yield from sorted(found)
+
+
+@dataclass
+class PushReport:
+    uploaded: list[str] = field(default_factory=list)  # blobs sent
+    present: list[str] = field(default_factory=list)  # blobs the registry had already
+    manifests: list[str] = field(default_factory=list)  # tags written
+    bytes: int = 0
+
+
+def _push(client: RegistryClient, path: str, file: Path, report: PushReport) -> Blob:
+    blob, data = file_blob(path, file)
+    if client.push_blob(blob, data):
+        report.uploaded.append(path)
+        report.bytes += blob.size
+    else:
+        report.present.append(path)
+    return blob
+
+
+def push_blobs(client: RegistryClient, top: Path) -> PushReport:
+    """Push every file under top/archive as a blob, no manifest (a shard's build job).
+
+    The job that records them (merge, then sync) tags their manifests; until
+    then only a registry's garbage collection could take them.
+    """
+    report = PushReport()
+    for path, file in files_under(top):
+        _push(client, path, file, report)
+    return report
+
+
+def push_staged(
+    root: Path, state: HubState, client: RegistryClient, reporter: Reporter
+) -> PushReport:
+    """Push the staged files, directory by directory, recording each directory once tagged.
+
+    A failure stops the push (RegistryError): the directories already tagged
+    are recorded in state, the rest stay staged.
+    """
+    report = PushReport()
+    staging = root / STAGING
+    by_dir: dict[str, list[tuple[str, Path]]] = {}
+    for path, file in files_under(staging):
+        by_dir.setdefault(posixpath.dirname(path), []).append((path, file))
+    for directory, files in sorted(by_dir.items()):
+        new = {path: _push(client, path, file, report) for path, file in files}
+        kept = {p: b for p, b in state.locations.items() if posixpath.dirname(p) == directory}
+        tag = directory_tag(directory)
+        client.put_manifest(tag, list({**kept, **new}.values()))
+        report.manifests.append(tag)
+        state.locations.update(new)
+        reporter.info(f"store: {directory}: {len(new)} file(s) in {client.store.url}:{tag}")
+    return report
+
+
+def drop_recorded_staged(root: Path, state: HubState) -> None:
+    """Remove staged files index.json now records (after it was written)."""
+    staging = root / STAGING
+    for path, file in files_under(staging):
+        recorded = state.locations.get(path)
+        if recorded is not None and file_blob(path, file)[0] == recorded:
+            file.unlink()
