@@ -171,9 +171,17 @@ def _index_location(index: IndexLocation, root: Path) -> str:
     return os.environ.get(ENV_INDEX) or str(root / "index.json")
 
 
-def _open(index: IndexLocation, base_url: str | None, root: Path, client: HubClient) -> HubIndex:
+def _open(
+    index: IndexLocation,
+    base_url: str | None,
+    root: Path,
+    client: HubClient,
+    store: str | None = None,
+) -> HubIndex:
+    """The hub's index; its files from store (git or oci://...), else BTFHUB_STORE, else
+    the store index.json names (files beside the index when it names none)."""
     base = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or None
-    return read_index(_index_location(index, root), client, base)
+    return read_index(_index_location(index, root), client, base, store)
 
 
 def _describe(
@@ -212,6 +220,7 @@ def lookup(
     arch: str | None = None,
     index: IndexLocation = None,
     base_url: str | None = None,
+    store: str | None = None,
     root: str | Path = ".",
     client: HubClient | None = None,
 ) -> LookupResult:
@@ -223,7 +232,7 @@ def lookup(
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
-        hub = _open(index, base_url, root, http)
+        hub = _open(index, base_url, root, http, store)
     return _lookup_in(hub, root, described)
 
 
@@ -279,6 +288,7 @@ def fetch(
     arch: str | None = None,
     index: IndexLocation = None,
     base_url: str | None = None,
+    store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
@@ -290,7 +300,7 @@ def fetch(
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
-        hub = _open(index, base_url, root, http)
+        hub = _open(index, base_url, root, http, store)
         result = _lookup_in(hub, root, described)
         if result.file is None:
             raise KernelNotFound(result)
@@ -304,6 +314,7 @@ def fetch_selected(
     *,
     index: IndexLocation = None,
     base_url: str | None = None,
+    store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
@@ -312,7 +323,7 @@ def fetch_selected(
     output_dir/<distro>/<release>/<arch>/<uname -r>.btf."""
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     with _client(client) as http:
-        hub = _open(index, base_url, Path(root), http)
+        hub = _open(index, base_url, Path(root), http, store)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
         return [source.raw_btf(f, out / f.btf_name) for f in select_files(hub.document, chosen)]
@@ -328,6 +339,7 @@ def min_core(
     dot_prefix: bool = False,
     index: IndexLocation = None,
     base_url: str | None = None,
+    store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
@@ -343,7 +355,7 @@ def min_core(
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     usable, rejected = check_objects([Path(o) for o in objects])
     with _client(client) as http:
-        hub = _open(index, base_url, Path(root), http)
+        hub = _open(index, base_url, Path(root), http, store)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
         report = _min_core(

@@ -123,7 +123,7 @@ ROOMS: dict[str, set[str]] = {
     "index": CORE | {"jsonschemas", "state", "store"},
     # Issue 17: setting.py (pure), registryauth.py, oci.py (the registry, over
     # upstream's one transport), hubstore.py (a hub's files in its store).
-    "store": CORE | {"archive", "progress", "state", "upstream"},
+    "store": CORE | {"archive", "fsutil", "progress", "state", "upstream"},
     "render": CORE | {"archive", "catalog", "fsutil", "index", "resources", "state"},
     "shards": CORE | {"fsutil", "jsonschemas"},
     "gitops": {"children", "errors"},

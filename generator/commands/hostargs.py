@@ -25,6 +25,12 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
         help="download files from BASE_URL/archive/... (default: $BTFHUB_BASE_URL, else "
         "beside a URL --index; beside a local one, files are read from that checkout)",
     )
+    parser.add_argument(
+        "--store",
+        metavar="git|oci://REGISTRY/REPO",
+        help="pull the files from this store (default: $BTFHUB_STORE, else the store "
+        "index.json names: an OCI registry's blobs by digest, else archive/ as above)",
+    )
 
 
 def add_cache_argument(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +69,12 @@ def host_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def hub_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {"index": args.index, "base_url": args.base_url, "root": args.root}
+    return {
+        "index": args.index,
+        "base_url": args.base_url,
+        "store": args.store,
+        "root": args.root,
+    }
 
 
 def add_select_argument(parser: argparse.ArgumentParser, help_text: str) -> None:

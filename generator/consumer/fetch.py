@@ -14,13 +14,14 @@ from pathlib import Path
 from generator.consumer.btffile import extract_btf
 from generator.consumer.download import DownloadError, FileCache, HubClient, file_sha256
 from generator.consumer.hubindex import HubFile, HubIndex
+from generator.store.setting import Blob
 
 
 @dataclass(frozen=True)
 class Fetched:
     file: HubFile
     output: Path  # the raw BTF written
-    source: str  # "local" | "cache" | "download"
+    source: str  # "local" | "cache" | "download" | "registry"
     written: bool  # False: the output already held these bytes
 
 
@@ -34,6 +35,14 @@ class FileSource:
 
     def archive_file(self, file: HubFile) -> tuple[Path, str]:
         """A verified copy of file's .btf.tar.xz and how it was obtained."""
+        store = self.index.store
+        if store is not None:  # an OCI store: the blob whose digest is the file's sha256
+            cached = self.cache.get(file.size, file.sha256)
+            if cached is not None:
+                return cached, "cache"
+            dest = self.cache.path_for(file.sha256)
+            self.client.pull_to(store, Blob(file.path, file.size, file.sha256), dest)
+            return dest, "registry"
         local = self.index.local_path(file)
         if local is not None:
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from generator.consumer.download import HubClient
 from generator.consumer.hostmap import ArchiveLocation
 from generator.errors import BtfhubError
 from generator.model import ARCHIVE_DIR, BTF_SUFFIX, ArchiveEntry, KernelId, KernelState
+from generator.store.setting import Store, choose_store, store_from_json
 
 
 class HubIndexError(BtfhubError):
@@ -96,11 +98,16 @@ class HubIndex:
     source: str  # the path or URL it was read from
     base_url: str | None  # files are at base_url + path
     local_root: Path | None  # or at local_root / path
+    store: Store = None  # or in an OCI registry, by digest (index.json's "store")
 
     def url_for(self, file: HubFile) -> str | None:
+        if self.store is not None:
+            return f"{self.store.base_url}/blobs/sha256:{file.sha256}"
         return urljoin(self.base_url, file.path) if self.base_url else None
 
     def local_path(self, file: HubFile) -> Path | None:
+        if self.store is not None:
+            return None
         return self.local_root / file.path if self.local_root is not None else None
 
 
@@ -108,8 +115,14 @@ def is_url(location: str) -> bool:
     return urlparse(location).scheme in ("http", "https")
 
 
-def read_index(location: str, client: HubClient, base_url: str | None = None) -> HubIndex:
-    """index.json from a path or URL; files come from base_url, else from beside it."""
+def read_index(
+    location: str, client: HubClient, base_url: str | None = None, store: str | None = None
+) -> HubIndex:
+    """index.json from a path or URL; files come from base_url, else from beside it.
+
+    An OCI store (store: --store; else BTFHUB_STORE; else the store index.json
+    names) has them instead, pulled by digest.
+    """
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
     base: str | None
@@ -130,7 +143,8 @@ def read_index(location: str, client: HubClient, base_url: str | None = None) ->
     # Checked like the hub checks its own (schemas/index.schema.json): a damaged
     # or foreign index is refused, every problem named, before a field is used.
     jsonschemas.check(document, jsonschemas.INDEX_SCHEMA, location)
-    return HubIndex(document, location, base, local_root)
+    chosen = choose_store(store, os.environ, store_from_json(document.get("store")))
+    return HubIndex(document, location, base, local_root, chosen)
 
 
 # --- walking the document ---------------------------------------------------------------

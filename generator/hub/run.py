@@ -36,6 +36,7 @@ from generator.shards.manifest import write_shard_manifest
 from generator.shards.split import select_shard
 from generator.state import HubState, load_hub_state
 from generator.store import hubstore
+from generator.store.migrate import MigrateReport, drop_local_archive, migrate
 from generator.store.oci import RegistryClient
 from generator.store.setting import StoreChoice
 from generator.upstream.context import UpstreamContext
@@ -148,6 +149,26 @@ def store_and_render(
     finally:
         render(root, catalog, state)
         hubstore.drop_recorded_staged(root, state)
+
+
+def migrate_store(
+    root: Path, catalog: Catalog, target: StoreChoice, client: UpstreamClient, reporter: Reporter
+) -> MigrateReport:
+    """Move the hub's files into target's store, render index.json, then drop the old copies.
+
+    The archive/ files of a hub moving to OCI are removed only once index.json
+    records their locations: an interrupted migration leaves them, and a rerun
+    finds the blobs already there.
+    """
+    state = load_hub_state(root)
+    chosen = target.resolve(None, {})  # --to names the store: BTFHUB_STORE plays no part
+    report = migrate(root, state, chosen, client, reporter)
+    render(root, catalog, state)
+    if chosen is not None:
+        removed = drop_local_archive(root, state)
+        if removed:
+            reporter.info(f"store: {removed} file(s) removed from archive/ (now in {chosen.url})")
+    return report
 
 
 # -- the runs --------------------------------------------------------------------------

@@ -1,0 +1,327 @@
+"""A hub in an OCI store, end to end: real ddebs, real pahole, a real registry (docker-registry).
+
+Reconcile with BTFHUB_STORE pushes every built file and commits none to
+archive/; a rerun asks the registry nothing; a push interrupted by the
+registry leaves index.json naming nothing it lacks, and the next run
+finishes it without rebuilding; a consumer with nothing but index.json
+fetches the raw BTF from the registry; `btfhub store migrate` moves a git
+hub's files there and back, byte for byte. The registry sits behind a
+recording proxy (tests/kit/registry.py) that can also fail requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.demokit.mirror import AptPackage
+from generator.store.hubstore import STAGING
+from tests.hubkit import (
+    archive_files,
+    btfhub,
+    build_ddeb,
+    focal_suites,
+    load_index,
+    make_hub,
+    mirror_args,
+    package_requests,
+    write_ubuntu,
+)
+from tests.kit.mirror import FaultyMirror
+from tests.kit.registry import Registry, RegistryProxy
+
+FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
+DIRECTORY = "archive/ubuntu/20.04/x86_64"
+K26, K42 = "5.4.0-26-generic", "5.4.0-42-generic"
+PATHS = [f"{DIRECTORY}/{K26}.btf.tar.xz", f"{DIRECTORY}/{K42}.btf.tar.xz"]
+TAG = "ubuntu_20.04_x86_64"
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path) -> list[AptPackage]:
+    base = tmp_path_factory.mktemp("store-ddebs")
+    return [
+        build_ddeb(base, f"linux-image-unsigned-{uname}-dbgsym", version, uname, fixture_elf)
+        for uname, version in ((K26, "5.4.0-26.30"), (K42, "5.4.0-42.46"))
+    ]
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[RegistryProxy]:
+    with RegistryProxy(registry) as server:
+        yield server
+
+
+@pytest.fixture
+def store(proxy: RegistryProxy) -> str:
+    """A repository of its own in the session's registry, reached through the proxy."""
+    return f"oci://{proxy.host}/btfhub/t{uuid.uuid4().hex[:12]}"
+
+
+def _locations(root: Path) -> dict[str, Any]:
+    arch = load_index(root)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    found: dict[str, Any] = arch["x86_64"].get("locations", {})
+    return found
+
+
+def _manifest(registry: Registry, store: str) -> dict[str, Any]:
+    repository = store.split("/", 3)[3]
+    request = urllib.request.Request(
+        f"http://{registry.host}/v2/{repository}/manifests/{TAG}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    with urllib.request.urlopen(request) as answer:
+        found: dict[str, Any] = json.load(answer)
+    return found
+
+
+def _btf_of(tar_xz: bytes, uname: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(tar_xz), mode="r:xz") as tar:
+        member = tar.extractfile(f"{uname}.btf")
+        assert member is not None
+        return member.read()
+
+
+def test_reconcile_puts_every_file_in_the_registry_and_a_rerun_asks_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    registry: Registry,
+    proxy: RegistryProxy,
+    store: str,
+    debs: list[AptPackage],
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    write_ubuntu(mirror_server, focal_suites(debs))
+    monkeypatch.setenv("BTFHUB_STORE", store)
+
+    run = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+
+    assert run.code == 0, run.err
+    assert archive_files(hub) == {}  # nothing for git to commit
+    assert not any((hub / STAGING).rglob("*.xz"))
+    index = load_index(hub)
+    assert index["revision"] == 2
+    assert index["store"] == {
+        "kind": "oci",
+        "registry": proxy.host,
+        "repository": store.split("/", 3)[3],
+    }
+    locations = _locations(hub)
+    kernels = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"]
+    for uname, path in zip((K26, K42), PATHS, strict=True):
+        entry = kernels["kernels"][uname]
+        assert entry["state"] == "archived" and "blob" not in entry
+        assert locations[uname] == {
+            path: {"digest": f"sha256:{entry['sha256']}", "size": entry["size"]}
+        }
+    manifest = _manifest(registry, store)
+    titles = {
+        layer["annotations"]["org.opencontainers.image.title"]: layer["digest"]
+        for layer in manifest["layers"]
+    }
+    assert titles == {
+        p: next(iter(_locations(hub)[u].values()))["digest"]
+        for u, p in zip((K26, K42), PATHS, strict=True)
+    }
+    for digest in titles.values():
+        data = registry.blob_data(digest.removeprefix("sha256:")).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest.removeprefix("sha256:")
+
+    # A second run: nothing to build, and not one request to the registry.
+    proxy.clear()
+    before = len(package_requests(mirror_server))
+    index_bytes = (hub / "index.json").read_bytes()
+    again = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    assert again.code == 0, again.err
+    assert proxy.seen == []
+    assert len(package_requests(mirror_server)) == before
+    assert (hub / "index.json").read_bytes() == index_bytes
+
+    # A consumer with only index.json, in an empty directory, gets the raw BTF.
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    shutil.copyfile(hub / "index.json", consumer / "index.json")
+    fetched = btfhub(
+        capsys,
+        consumer,
+        "fetch",
+        "--index",
+        str(consumer / "index.json"),
+        "--cache-dir",
+        str(consumer / "cache"),
+        "--id",
+        "ubuntu",
+        "--version-id",
+        "20.04",
+        "--kernel",
+        K26,
+        "--arch",
+        "x86_64",
+        "--output",
+        str(consumer / "vmlinux.btf"),
+    )
+    assert fetched.code == 0, fetched.err
+    raw = (consumer / "vmlinux.btf").read_bytes()
+    stored = registry.blob_data(kernels["kernels"][K26]["sha256"]).read_bytes()
+    assert raw == _btf_of(stored, K26)
+    assert raw[:2] == b"\x9f\xeb"  # the BTF magic
+    assert sorted(p.name for p in consumer.iterdir()) == ["cache", "index.json", "vmlinux.btf"]
+
+
+def _file_uploads(proxy: RegistryProxy) -> list[str]:
+    """The archive files' blob uploads the registry received (not the manifests' empty config)."""
+    empty = hashlib.sha256(b"{}").hexdigest()
+    return [
+        s.path
+        for s in proxy.seen
+        if s.method == "PUT" and "/blobs/uploads/" in s.path and empty not in s.path
+    ]
+
+
+def _fetch_args(consumer: Path, uname: str) -> list[str]:
+    return [
+        "fetch",
+        "--index",
+        str(consumer / "index.json"),
+        "--cache-dir",
+        str(consumer / "cache"),
+        "--id",
+        "ubuntu",
+        "--version-id",
+        "20.04",
+        "--kernel",
+        uname,
+        "--arch",
+        "x86_64",
+        "--output",
+        str(consumer / f"{uname}.btf"),
+    ]
+
+
+def test_an_interrupted_push_records_nothing_the_registry_lacks_and_the_rerun_finishes_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    debs: list[AptPackage],
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    write_ubuntu(mirror_server, focal_suites(debs))
+    monkeypatch.setenv("BTFHUB_STORE", store)
+    proxy.fail("PUT", r"/manifests/", status=500, times=None)
+    run = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    assert run.code == 1
+    assert "HTTP 500" in run.err and "gave up after 4 attempts" in run.err
+    assert "PUT manifest" in run.err or "manifests" in run.err
+    assert [s.status for s in proxy.seen if "/manifests/" in s.path] == [500] * 4
+    # Blobs may be in the registry; index.json names none of them, and the files stay staged.
+    assert _locations(hub) == {}
+    assert archive_files(hub) == {}
+    staged = sorted(p.relative_to(hub / STAGING).as_posix() for p in (hub / STAGING).rglob("*.xz"))
+    assert staged == PATHS
+    assert len(_file_uploads(proxy)) == 2
+
+    # The registry is back: the next run builds nothing and sends no blob again.
+    proxy.clear()
+    before = len(package_requests(mirror_server))
+    again = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    assert again.code == 0, again.err
+    assert len(package_requests(mirror_server)) == before
+    assert _file_uploads(proxy) == []
+    assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS
+    assert not any((hub / STAGING).rglob("*.xz"))
+
+
+def test_migrate_a_git_hub_to_the_registry_and_back_gives_the_same_entries_and_bytes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    registry: Registry,
+    proxy: RegistryProxy,
+    store: str,
+    debs: list[AptPackage],
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    write_ubuntu(mirror_server, focal_suites(debs))
+    built = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    assert built.code == 0, built.err
+    files = archive_files(hub)
+    assert sorted(files) == PATHS
+    git_kernels = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]
+
+    to_oci = btfhub(capsys, hub, "store", "migrate", "--to", store)
+    assert to_oci.code == 0, to_oci.err
+    assert "2 file(s) moved" in to_oci.out
+    assert archive_files(hub) == {}
+    index = load_index(hub)
+    assert index["store"]["kind"] == "oci"
+    assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS
+    for data in files.values():
+        assert registry.blob_data(hashlib.sha256(data).hexdigest()).read_bytes() == data
+    # A rerun does nothing, and asks the registry nothing.
+    proxy.clear()
+    rerun = btfhub(capsys, hub, "store", "migrate", "--to", store)
+    assert rerun.code == 0 and "0 file(s) moved" in rerun.out
+    assert proxy.seen == []
+
+    # A consumer fetches from the registry, then a tampered blob is refused.
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    shutil.copyfile(hub / "index.json", consumer / "index.json")
+    good = btfhub(capsys, consumer, *_fetch_args(consumer, K26))
+    assert good.code == 0, good.err
+    k42 = files[PATHS[1]]
+    blob = registry.blob_data(hashlib.sha256(k42).hexdigest())
+    blob.write_bytes(k42[:-1] + bytes([k42[-1] ^ 1]))
+    bad = btfhub(capsys, consumer, *_fetch_args(consumer, K42))
+    assert bad.code == 1
+    assert "sha256" in bad.err
+    assert not (consumer / f"{K42}.btf").exists()
+    assert not any(
+        p.name.startswith(hashlib.sha256(k42).hexdigest()) for p in (consumer / "cache").rglob("*")
+    )
+    blob.write_bytes(k42)
+
+    back = btfhub(capsys, hub, "store", "migrate", "--to", "git")
+    assert back.code == 0, back.err
+    assert archive_files(hub) == files
+    index = load_index(hub)
+    assert "store" not in index
+    assert index["distributions"]["ubuntu"]["releases"]["focal"] == git_kernels
+
+
+def test_a_push_the_registry_keeps_refusing_stops_the_migration_with_nothing_recorded(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    debs: list[AptPackage],
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    write_ubuntu(mirror_server, focal_suites(debs[:1]))
+    assert btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL).code == 0
+    index_before = (hub / "index.json").read_bytes()
+    files = archive_files(hub)
+    proxy.fail("POST", r"/blobs/uploads/", status=None, times=None)  # every upload dropped
+
+    run = btfhub(capsys, hub, "store", "migrate", "--to", store)
+
+    assert run.code == 1
+    assert "the connection broke off" in run.err and "gave up after 4 attempts" in run.err
+    assert (hub / "index.json").read_bytes() == index_before
+    assert archive_files(hub) == files
