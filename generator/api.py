@@ -14,8 +14,11 @@ optional ``base_url`` the files are downloaded from (default
 are read from that checkout). Downloads are verified against
 the index's size and sha256 and cached by sha256 under ``cache_dir``
 (default ``$XDG_CACHE_HOME/btfhub``), so fetching a file again makes no
-request. The `btfhub lookup`, `fetch` and `min-core` commands are thin
-wrappers over these functions. Errors are ``BtfhubError`` subclasses:
+request. With ``hub_keys`` (the hub's public key files; default
+``$BTFHUB_HUB_KEYS``, space-separated) an index is used only when its
+detached signature ``index.json.asc`` verifies by one of them
+(``UntrustedIndex`` otherwise). The `btfhub lookup`, `fetch` and `min-core`
+commands are thin wrappers over these functions. Errors are ``BtfhubError`` subclasses:
 ``HostInputError`` for bad input, ``KernelNotFound`` when a fetch finds no
 file (its ``result`` says why).
 """
@@ -59,6 +62,7 @@ from generator.consumer.osrelease import (
     read_os_release,
 )
 from generator.consumer.osrelease import detect_host as _detect_host
+from generator.consumer.signedindex import UntrustedIndex
 from generator.errors import BtfhubError
 
 __all__ = [
@@ -72,6 +76,7 @@ __all__ = [
     "MinCoreReport",
     "OsRelease",
     "Selector",
+    "UntrustedIndex",
     "detect_host",
     "fetch",
     "fetch_selected",
@@ -80,10 +85,12 @@ __all__ = [
 ]
 
 IndexLocation = str | Path | None
+HubKeys = Sequence[str | Path] | None
 
 # A tool configures its hub once: where index.json is, where files are served.
 ENV_INDEX = "BTFHUB_INDEX"
 ENV_BASE_URL = "BTFHUB_BASE_URL"
+ENV_HUB_KEYS = "BTFHUB_HUB_KEYS"
 
 
 class KernelNotFound(BtfhubError):
@@ -108,6 +115,7 @@ class LookupResult:
     url: str | None  # where to download it (None: read from the local checkout)
     local_path: Path | None
     host_btf: bool  # the machine has /sys/kernel/btf/vmlinux
+    index_signers: tuple[str, ...] | None = None  # None: no hub keys, the index is unsigned
 
     @property
     def found(self) -> bool:
@@ -139,6 +147,8 @@ class LookupResult:
                 else None
             ),
             "url": self.url,
+            "index_signed": self.index_signers is not None,
+            "index_signers": list(self.index_signers or ()),
             "local_path": str(self.local_path) if self.local_path else None,
             "size": self.file.size if self.file else None,
             "sha256": self.file.sha256 if self.file else None,
@@ -176,12 +186,15 @@ def _open(
     base_url: str | None,
     root: Path,
     client: HubClient,
+    hub_keys: HubKeys,
     store: str | None = None,
 ) -> HubIndex:
-    """The hub's index; its files from store (git or oci://...), else BTFHUB_STORE, else
-    the store index.json names (files beside the index when it names none)."""
+    """The hub's index (its signature checked against hub_keys, else $BTFHUB_HUB_KEYS);
+    its files from store (git or oci://...), else BTFHUB_STORE, else the store
+    index.json names (files beside the index when it names none)."""
     base = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or None
-    return read_index(_index_location(index, root), client, base, store)
+    keys = os.environ.get(ENV_HUB_KEYS, "").split() if hub_keys is None else hub_keys
+    return read_index(_index_location(index, root), client, base, [Path(k) for k in keys], store)
 
 
 def _describe(
@@ -220,6 +233,7 @@ def lookup(
     arch: str | None = None,
     index: IndexLocation = None,
     base_url: str | None = None,
+    hub_keys: HubKeys = None,
     store: str | None = None,
     root: str | Path = ".",
     client: HubClient | None = None,
@@ -232,7 +246,7 @@ def lookup(
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
-        hub = _open(index, base_url, root, http, store)
+        hub = _open(index, base_url, root, http, hub_keys, store)
     return _lookup_in(hub, root, described)
 
 
@@ -260,6 +274,7 @@ def _lookup_in(
             url=None,
             local_path=None,
             host_btf=host_btf,
+            index_signers=hub.signers,
         )
     answer = find_kernel(hub.document, where)
     file = answer.file
@@ -274,6 +289,7 @@ def _lookup_in(
         url=hub.url_for(file) if file else None,
         local_path=hub.local_path(file) if file else None,
         host_btf=host_btf,
+        index_signers=hub.signers,
     )
 
 
@@ -288,6 +304,7 @@ def fetch(
     arch: str | None = None,
     index: IndexLocation = None,
     base_url: str | None = None,
+    hub_keys: HubKeys = None,
     store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
@@ -300,7 +317,7 @@ def fetch(
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
-        hub = _open(index, base_url, root, http, store)
+        hub = _open(index, base_url, root, http, hub_keys, store)
         result = _lookup_in(hub, root, described)
         if result.file is None:
             raise KernelNotFound(result)
@@ -314,6 +331,7 @@ def fetch_selected(
     *,
     index: IndexLocation = None,
     base_url: str | None = None,
+    hub_keys: HubKeys = None,
     store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
@@ -323,7 +341,7 @@ def fetch_selected(
     output_dir/<distro>/<release>/<arch>/<uname -r>.btf."""
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     with _client(client) as http:
-        hub = _open(index, base_url, Path(root), http, store)
+        hub = _open(index, base_url, Path(root), http, hub_keys, store)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
         return [source.raw_btf(f, out / f.btf_name) for f in select_files(hub.document, chosen)]
@@ -339,6 +357,7 @@ def min_core(
     dot_prefix: bool = False,
     index: IndexLocation = None,
     base_url: str | None = None,
+    hub_keys: HubKeys = None,
     store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
@@ -355,7 +374,7 @@ def min_core(
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     usable, rejected = check_objects([Path(o) for o in objects])
     with _client(client) as http:
-        hub = _open(index, base_url, Path(root), http, store)
+        hub = _open(index, base_url, Path(root), http, hub_keys, store)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
         report = _min_core(

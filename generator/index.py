@@ -22,13 +22,17 @@ reads it back). No timestamps: rendering twice gives the same bytes.
                      "path", "size", "sha256",     # archived only: the BTF file
                      "reason",                     # failed only
                      "package": {"name", "version", "repository",
-                                 "filename", "size", "sha256"}}}}}}}}},
+                                 "filename", "size", "sha256"}}},
+                 "provenance": {<uname>: {...}},   # archived only (provenance/record.py)
+                 "locations": {<uname>: {...}}}}}}}},  # an OCI store's (see below)
+     "revision": 2,                                # the optional maps may appear
+     "store": {"kind": "oci", "registry", "repository"},  # an OCI store only
      "unassigned": [{"path", "size", "sha256", "location"}]}
 
-In an OCI store (generator/store/), the top level also has "revision": 2 and
-"store": {"kind": "oci", "registry", "repository"}, and each architecture
-"locations": {<uname>: {<archive path>: {"digest": "sha256:...", "size"}}}:
-the registry blobs of the kernel's files (an unassigned file: its "location").
+In an OCI store (generator/store/) each architecture has "locations":
+{<uname>: {<archive path>: {"digest": "sha256:...", "size"}}}, the registry
+blobs of the kernel's files (an unassigned file has its "location"), and
+the registry and repository are the top-level "store"'s.
 """
 
 from __future__ import annotations
@@ -49,14 +53,14 @@ from generator.model import (
     archive_path,
     series_matches,
 )
+from generator.provenance.record import legacy_json, provenance_to_json
 from generator.state import SCHEMA_VERSION, HubState, KnownKernel
 from generator.store.setting import Blob
 
-# Absent means 1; 2: per-architecture maps beside "kernels" (locations ...) and
-# a top-level "store", which readers of revision 1 ignore.
-REVISION = 2
-
 GENERATED_BY = "btfhub render; do not edit (catalog/*.yaml and the archive are the sources)"
+# Absent means 1; 2: per-architecture maps beside "kernels" (provenance,
+# locations) and a top-level "store", which readers of schema_version 1 ignore.
+REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,22 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
     if known is not None:
         entry["package"] = _package(known)
     return entry
+
+
+def _provenance(
+    state: HubState, target: ReleaseArch, kernels: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Each archived kernel's provenance: what its build recorded for these bytes, or legacy."""
+    out: dict[str, Any] = {}
+    for uname, entry in kernels.items():
+        if entry["state"] != KernelState.ARCHIVED.value:
+            continue
+        prov = state.provenance.get(target.kernel(uname))
+        if prov is not None and prov.file_sha256 == entry["sha256"]:
+            out[uname] = provenance_to_json(prov)
+        else:
+            out[uname] = legacy_json(entry["sha256"])
+    return out
 
 
 def _file_entry(file: ArchiveEntry, location: Blob | None) -> dict[str, Any]:
@@ -262,6 +282,9 @@ def build_index(
         for file in assigned.get(i, ()):
             kernels[file.uname] = _kernel(None, file)
         arch_entry: dict[str, Any] = {"discovered": known_list is not None, "kernels": kernels}
+        provenance = _provenance(state, ReleaseArch(d.id, r.id, arch), kernels)
+        if provenance:  # an architecture with nothing archived has none to give
+            arch_entry["provenance"] = provenance
         locations = _locations(state, kernels) if state.locations else {}
         if locations:
             arch_entry["locations"] = locations
@@ -276,6 +299,7 @@ def build_index(
             }
     index: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "revision": REVISION,
         "generated_by": GENERATED_BY,
         "distributions": distributions,
         "unassigned": [
@@ -284,7 +308,6 @@ def build_index(
         ],
     }
     if state.store is not None:
-        index["revision"] = REVISION
         index["store"] = state.store.to_json()
     return index
 

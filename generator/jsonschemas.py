@@ -51,8 +51,8 @@ def _load(name: str) -> dict[str, Any]:
 
 
 # Schemas that others refer to by $ref (a shard manifest's outcomes are an
-# outcomes file's list).
-_SHARED = (OUTCOMES_SCHEMA,)
+# outcomes file's list; an outcome's provenance is index.json's).
+_SHARED = (OUTCOMES_SCHEMA, INDEX_SCHEMA)
 
 
 @functools.cache

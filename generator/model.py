@@ -184,6 +184,27 @@ class KernelPackage:
     repository: str  # repository id
     filename: str  # path relative to the repository root as the index says
     format: str  # "deb" | "rpm"
+    signed_index: SignedIndex | None = None  # None: no signature covers its index
+
+
+@dataclass(frozen=True)
+class SignedIndex:
+    """A signed index (InRelease, repomd.xml) by public URL, and its good signers' fingerprints."""
+
+    url: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an archive file came from and what vouched for it (index.json's provenance)."""
+
+    file_sha256: str  # the archive file it describes: stale once the file changes
+    package: KernelPackage  # as built from (public URL; its signed_index, if any)
+    header_keys: tuple[str, ...]  # who signed the RPM's header (empty for a .deb)
+    pahole_version: str
+    pahole_arguments: tuple[str, ...]  # {vmlinux} and {btf} stand for the paths
+    btfhub_version: str
 
 
 class KernelState(enum.StrEnum):
@@ -243,6 +264,7 @@ class KernelOutcome:
     kernel: KernelId
     state: KernelState
     reason: str | None = None
+    provenance: Provenance | None = None  # ARCHIVED by this btfhub: how it was built
 
     def __post_init__(self) -> None:
         if self.state not in OUTCOME_STATES:

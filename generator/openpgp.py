@@ -19,6 +19,7 @@ a signed text be swapped for another.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import shutil
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.children import tied_command
+from generator.children import run_child, tied_command
 from generator.errors import BtfhubError
 
 ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
@@ -278,3 +279,75 @@ def fingerprints(path: Path) -> list[str]:
             out.append(fields[9])
             primary = False
     return out
+
+
+class SigningKey:
+    """A secret key file (BTFHUB_SIGNING_KEY) that signs the hub's index.json, detached.
+
+    gpg (not gpgv) signs, in a GnuPG home of its own that holds only this
+    key, made for the object and removed with it. gpg starts a gpg-agent for
+    the secret key, detached from btfhub: close() stops it (gpgconf), so no
+    agent outlives the run. The key must have no passphrase: it is a CI
+    secret, protected where it is stored.
+    """
+
+    def __init__(self, key_file: Path) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="btfhub-sign-")
+        self._home = Path(self._tmp.name)
+        self._home.chmod(0o700)
+        self._env = {**os.environ, "GNUPGHOME": str(self._home)}
+        try:
+            if not key_file.is_file():
+                raise KeyFileError(f"signing key {key_file}: no such file")
+            self._gpg(["--import", str(key_file)], f"signing key {key_file}")
+            listed = self._gpg(["--with-colons", "--list-secret-keys"], str(key_file)).decode()
+            fprs = [line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:")]
+            if not fprs:
+                raise KeyFileError(f"signing key {key_file}: holds no secret key")
+            self.fingerprint = fprs[0]  # the primary key's comes first
+            public = self._home / "public.gpg"
+            public.write_bytes(self._gpg(["--export", self.fingerprint], str(key_file)))
+            self.keyring = Keyring((public,))
+        except BaseException:
+            self.close()
+            raise
+
+    def _gpg(self, args: Sequence[str], what: str, data: bytes | None = None) -> bytes:
+        cmd = ["gpg", "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""]
+        try:
+            proc = run_child([*cmd, *args], input=data, env=self._env)
+        except FileNotFoundError:
+            raise BtfhubError("gpg is not installed (run scripts/setup.sh)") from None
+        if proc.returncode != 0:
+            detail = " ".join(proc.stderr.decode("utf-8", "replace").split())[-300:]
+            raise KeyFileError(f"{what}: gpg {args[0]} failed: {detail}")
+        return proc.stdout
+
+    def sign(self, data: bytes, what: str) -> bytes:
+        """An armored detached signature of data, by this key."""
+        args = ["--armor", "--detach-sign", "--local-user", self.fingerprint, "--output", "-"]
+        return self._gpg(args, f"signing {what}", data)
+
+    def signed(self, data: bytes, signature: bytes | None) -> bool:
+        """True when signature is a good one of data by this key (no need to sign again)."""
+        if signature is None:
+            return False
+        try:
+            self.keyring.verify_detached(data, signature, "index signature")
+        except SignatureError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._home.exists():
+            with contextlib.suppress(FileNotFoundError):  # no gpgconf: gpg never ran either
+                run_child(["gpgconf", "--kill", "gpg-agent"], env=self._env)
+        if hasattr(self, "keyring"):
+            self.keyring.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SigningKey:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

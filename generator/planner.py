@@ -27,6 +27,7 @@ from generator.model import (
     Release,
     ReleaseArch,
     Selection,
+    SignedIndex,
     archive_path,
     is_archive_path,
 )
@@ -320,6 +321,12 @@ def _package_json(pkg: KernelPackage | None) -> dict[str, Any] | None:
         "filename": pkg.filename,
         "format": pkg.format,
         "repository": pkg.repository,
+        # What vouched for its index: a build job records it as the file's provenance.
+        "signed_index": (
+            {"url": pkg.signed_index.url, "keys": list(pkg.signed_index.keys)}
+            if pkg.signed_index is not None
+            else None
+        ),
     }
 
 
@@ -401,26 +408,29 @@ def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
     pkg = k["package"]
     if pkg is not None and not str(pkg["url"]).startswith(("http://", "https://")):
         raise BtfhubError(f"{source}: package url {pkg['url']!r} is not http(s)")
-    package = (
-        None
-        if pkg is None
-        else KernelPackage(
-            uname=k["uname"],
-            arch=k["arch"],
-            name=pkg["name"],
-            version=pkg["version"],
-            url=pkg["url"],
-            size=pkg["size"],
-            sha256=pkg["sha256"],
-            repository=pkg["repository"],
-            filename=pkg["filename"],
-            format=pkg["format"],
-        )
-    )
+    package = None if pkg is None else package_from_json(k["uname"], k["arch"], pkg)
     return PlannedKernel(
         id=KernelId(k["distro"], k["release"], k["arch"], k["uname"]),
         state=KernelState(k["state"]),
         package=package,
         archive_path=k["archive_path"],
         reason=k["reason"],
+    )
+
+
+def package_from_json(uname: str, arch: str, pkg: Mapping[str, Any]) -> KernelPackage:
+    """A package as plan_to_json (and index.json's provenance) writes it, checked already."""
+    signed = pkg.get("signed_index")  # absent from older plans
+    return KernelPackage(
+        uname=uname,
+        arch=arch,
+        name=pkg["name"],
+        version=pkg["version"],
+        url=pkg["url"],
+        size=pkg["size"],
+        sha256=pkg["sha256"],
+        repository=pkg["repository"],
+        filename=pkg["filename"],
+        format=pkg["format"],
+        signed_index=SignedIndex(signed["url"], tuple(signed["keys"])) if signed else None,
     )

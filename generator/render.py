@@ -23,6 +23,8 @@ from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
 from generator.index import build_index, dump_index, flag_cell
 from generator.model import ArchiveEntry, Catalog, Distribution, Release
+from generator.openpgp import SigningKey
+from generator.provenance.signing import INDEX_SIGNATURE, update_signature
 from generator.resources import PACKAGE
 from generator.state import INDEX_FILE, HubState
 
@@ -195,6 +197,7 @@ def render_hub(
     state: HubState,
     check: bool = False,
     clean_blobs: Mapping[str, str] | None = None,
+    signing_key: SigningKey | None = None,
     archive: Sequence[ArchiveEntry] | None = None,
 ) -> RenderResult:
     """Render README.md and index.json for root; write them unless check.
@@ -203,6 +206,7 @@ def render_hub(
     README marker, a stray archive file) leaves both as they were.
     clean_blobs (path -> git blob id of files git reports unchanged) lets the
     archive listing reuse the digests state recorded instead of reading them.
+    signing_key: sign index.json into index.json.asc (provenance/signing.py).
     archive: the hub's files when the caller listed them (from its store);
     None: root/archive's.
     """
@@ -236,8 +240,20 @@ def render_hub(
         changed.append(name)
         if check:
             diffs.append(_unified(name, old, data))
+    signature = update_signature(
+        root, outputs[INDEX_FILE], INDEX_FILE in changed, signing_key, check
+    )
+    if signature.changed:
+        changed.append(INDEX_SIGNATURE)
+        if check:
+            diffs.append(f"{INDEX_SIGNATURE}: does not sign index.json as rendered\n")
+        elif signature.signature is not None:
+            outputs[INDEX_SIGNATURE] = signature.signature
     if not check:
-        for name in changed:
-            write_if_changed(root / name, outputs[name])
+        for name in changed:  # index.json first: a new signature never covers old bytes
+            if name in outputs:
+                write_if_changed(root / name, outputs[name])
+            else:  # a signature of an index.json that is no more
+                (root / name).unlink()
     unassigned = tuple(f["path"] for f in index["unassigned"])
     return RenderResult(tuple(changed), tuple(diffs), index, unassigned)

@@ -33,8 +33,10 @@ from generator.model import (
     KernelOutcome,
     KernelPackage,
     KernelState,
+    Provenance,
     ReleaseArch,
 )
+from generator.provenance.record import provenance_from_json
 from generator.store.setting import Blob, Store, store_from_json
 
 INDEX_FILE = "index.json"
@@ -84,6 +86,9 @@ class HubState:
     # What index.json recorded of each archive file's bytes, by path: lets the
     # archive listing skip hashing files git reports unchanged (see archive.py).
     files: dict[str, FileDigest] = field(default_factory=dict)
+    # How each archive file was built, as the build recorded it (index.json's
+    # provenance); render shows an entry only while the file has those bytes.
+    provenance: dict[KernelId, Provenance] = field(default_factory=dict)
     # The store the hub keeps its files in (None: git, archive/), and, in an
     # OCI store, every file the registry holds, by archive path: recorded only
     # once the registry confirmed the blob and a manifest referencing it.
@@ -123,6 +128,8 @@ class HubState:
         next render anyway.
         """
         k = outcome.kernel
+        if outcome.provenance is not None:  # kept even when unlisted: the file is archived
+            self.provenance[k] = outcome.provenance
         kernels = self.lists.get(k.release_arch)
         if kernels is None or k.uname not in kernels:
             raise KeyError(f"{k.release_arch.label}: {k.uname} was not discovered")
@@ -204,6 +211,11 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
             for arch, raw_arch in raw_release.get("architectures", {}).items():
                 for raw_kernel in raw_arch["kernels"].values():
                     _record_file(state, raw_kernel)
+                for uname, raw_prov in raw_arch.get("provenance", {}).items():
+                    kernel = KernelId(distro, release, arch, uname)
+                    prov = provenance_from_json(kernel, raw_prov)
+                    if prov is not None:
+                        state.provenance[kernel] = prov
                 for files in raw_arch.get("locations", {}).values():
                     for path, raw_location in files.items():
                         _record_location(state, path, raw_location)

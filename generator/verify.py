@@ -52,10 +52,10 @@ from generator.upstream.packagestream import PackageStream
 class VerifiedPackage:
     """One package: vmlinux extracted from it, the whole of it verified (a context manager).
 
-    What vouched for the package, once finish() returned (provenance):
-    index_sha256, the signed index's digest the whole file matched, and
-    header_signer, the fingerprint of the key whose signature over the RPM
-    header checked out; either may be None, never both.
+    What vouched for the package, once finish() returned (index.json's
+    provenance): index_sha256, the signed index's digest the whole file
+    matched, and header_keys, the fingerprints of the keys whose signature
+    over the RPM header checked out (empty for a .deb); never neither.
     """
 
     def __init__(
@@ -77,7 +77,7 @@ class VerifiedPackage:
         self._vmlinux_digest: str | None = None
         self._expected: tuple[str, frozenset[str]] | None = None
         self.index_sha256: str | None = None
-        self.header_signer: str | None = None
+        self.header_keys: tuple[str, ...] = ()
         # What the steps cost (timings, the real-kernel benchmark): reading
         # up to vmlinux, the background thread's own time, and how long
         # finish() waited for it, all the wall time verification adds.
@@ -143,7 +143,7 @@ class VerifiedPackage:
             verdict = self._keyring.verify_detached(headers.main.signed, signature, what)
         except SignatureError as exc:
             raise PackageError(str(exc)) from None
-        self.header_signer = verdict.signers[0]
+        self.header_keys = verdict.signers
         return headers
 
     def _check_rest(self, vmlinux: io.BufferedReader | None) -> None:

@@ -94,9 +94,8 @@ CORE = {"errors", "model"}
 EVERYTHING_BELOW = {
     "archive", "btf", "catalog", "children", "errors", "fsutil", "gitops", "index",
     "jsonschemas", "kinds", "lock", "manifest", "model", "openpgp", "packages", "planner",
-    "progress",
-    "render", "resources", "shards", "state", "store", "trust", "upstream", "validation", "verify",
-    "workdir", "yamlpos",
+    "progress", "provenance", "render", "resources", "shards", "state", "store", "trust",
+    "upstream", "validation", "verify", "workdir", "yamlpos",
 }  # fmt: skip
 # room -> the rooms it may import (ARCHITECTURE.md's table); its own room always.
 ROOMS: dict[str, set[str]] = {
@@ -119,13 +118,18 @@ ROOMS: dict[str, set[str]] = {
     "children": {"errors"},
     "workdir": {"lock"},
     "archive": CORE,
-    "state": CORE | {"jsonschemas", "store"},
-    "index": CORE | {"jsonschemas", "state", "store"},
+    "state": CORE | {"jsonschemas", "provenance", "store"},
+    "index": CORE | {"jsonschemas", "provenance", "state", "store"},
     # Issue 17: setting.py (pure), registryauth.py, oci.py (the registry, over
-    # upstream's one transport), hubstore.py (a hub's files in its store).
+    # upstream's one transport), hubstore.py (a hub's files in its store), migrate.py.
     "store": CORE | {"archive", "fsutil", "progress", "state", "upstream"},
-    "render": CORE | {"archive", "catalog", "fsutil", "index", "resources", "state"},
-    "shards": CORE | {"fsutil", "jsonschemas"},
+    "render": CORE
+    | {"archive", "catalog", "fsutil", "index", "openpgp", "provenance", "resources", "state"},
+    "shards": CORE | {"fsutil", "jsonschemas", "provenance"},
+    # Issue 18: provenance recorded, checked (`btfhub verify`), index.json signed.
+    "provenance": CORE
+    | {"btf", "consumer", "fsutil", "jsonschemas", "openpgp", "planner", "state", "upstream"}
+    | {"verify", "workdir"},
     "gitops": {"children", "errors"},
     "jsonschemas": {"errors", "resources"},
     "fsutil": {"errors"},
@@ -134,8 +138,9 @@ ROOMS: dict[str, set[str]] = {
     # The tools' side (issue 10): api.py is its public face, consumer/ its parts.
     "api": {"consumer", "errors"},
     "consumer": CORE
-    | {"btf", "children", "fsutil", "jsonschemas", "manifest", "resources", "upstream"}
-    | {"store", "validation"}
+    | {"btf", "children", "fsutil", "jsonschemas", "manifest", "openpgp", "resources"}
+    | {"store", "upstream"}
+    | {"validation"}
     | {"yamlpos"},
     "demo": EVERYTHING_BELOW | {"demokit"},
     "demokit": EVERYTHING_BELOW | {"demokit"},

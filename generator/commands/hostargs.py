@@ -26,6 +26,14 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
         "beside a URL --index; beside a local one, files are read from that checkout)",
     )
     parser.add_argument(
+        "--hub-key",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="the hub's public key (repeatable; default: $BTFHUB_HUB_KEYS): refuse an "
+        "index.json whose signature, index.json.asc, is missing or not by one of them",
+    )
+    parser.add_argument(
         "--store",
         metavar="git|oci://REGISTRY/REPO",
         help="pull the files from this store (default: $BTFHUB_STORE, else the store "
@@ -72,6 +80,7 @@ def hub_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "index": args.index,
         "base_url": args.base_url,
+        "hub_keys": args.hub_key,  # None: $BTFHUB_HUB_KEYS
         "store": args.store,
         "root": args.root,
     }

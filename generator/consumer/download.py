@@ -16,13 +16,12 @@ request.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from generator.errors import BtfhubError
 from generator.store.oci import RegistryClient
@@ -57,13 +56,6 @@ class HubClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def get_json(self, url: str) -> Any:
-        body = self.http.get_index(url)
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise DownloadError(f"{url} is not JSON: {exc}") from None
 
     def download_to(self, url: str, dest: Path, size: int, sha256: str) -> None:
         """Stream url into dest (atomically), failing unless size and sha256 match."""

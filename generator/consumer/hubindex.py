@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlparse
 from generator import jsonschemas
 from generator.consumer.download import HubClient
 from generator.consumer.hostmap import ArchiveLocation
+from generator.consumer.signedindex import check_signature, read_index_bytes
 from generator.errors import BtfhubError
 from generator.model import ARCHIVE_DIR, BTF_SUFFIX, ArchiveEntry, KernelId, KernelState
 from generator.store.setting import Store, choose_store, store_from_json
@@ -98,6 +99,8 @@ class HubIndex:
     source: str  # the path or URL it was read from
     base_url: str | None  # files are at base_url + path
     local_root: Path | None  # or at local_root / path
+    # Who signed it, as verified against the hub keys; None: no hub keys, unchecked.
+    signers: tuple[str, ...] | None = None
     store: Store = None  # or in an OCI registry, by digest (index.json's "store")
 
     def url_for(self, file: HubFile) -> str | None:
@@ -116,35 +119,46 @@ def is_url(location: str) -> bool:
 
 
 def read_index(
-    location: str, client: HubClient, base_url: str | None = None, store: str | None = None
+    location: str,
+    client: HubClient,
+    base_url: str | None = None,
+    hub_keys: Sequence[Path] = (),
+    store: str | None = None,
 ) -> HubIndex:
     """index.json from a path or URL; files come from base_url, else from beside it.
 
-    An OCI store (store: --store; else BTFHUB_STORE; else the store index.json
-    names) has them instead, pulled by digest.
+    With hub_keys its signature (index.json.asc) must verify by one of them
+    (UntrustedIndex otherwise, see signedindex.py). An OCI store (store:
+    --store; else BTFHUB_STORE; else the store index.json names) has the
+    files instead, pulled by digest.
     """
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
     base: str | None
+    local: Path | None = None
     if is_url(location):
-        document = client.get_json(location)
         base = base_url or urljoin(location, ".")
         local_root = None
     else:
-        path = Path(location)
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise HubIndexError(f"{path}: no such index (give --index PATH_OR_URL)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise HubIndexError(f"cannot read {path}: {exc}") from None
+        local = Path(location)
         base = base_url
-        local_root = None if base_url else path.resolve().parent
+        local_root = None if base_url else local.resolve().parent
+    try:
+        data = read_index_bytes(location, client, local)
+    except FileNotFoundError:
+        raise HubIndexError(f"{location}: no such index (give --index PATH_OR_URL)") from None
+    except OSError as exc:
+        raise HubIndexError(f"cannot read {location}: {exc}") from None
+    signers = check_signature(location, data, hub_keys, client, local)
+    try:
+        document = json.loads(data)
+    except ValueError as exc:  # a JSONDecodeError, or bytes that are not UTF-8
+        raise HubIndexError(f"{location} is not JSON: {exc}") from None
     # Checked like the hub checks its own (schemas/index.schema.json): a damaged
     # or foreign index is refused, every problem named, before a field is used.
     jsonschemas.check(document, jsonschemas.INDEX_SCHEMA, location)
     chosen = choose_store(store, os.environ, store_from_json(document.get("store")))
-    return HubIndex(document, location, base, local_root, chosen)
+    return HubIndex(document, location, base, local_root, signers, chosen)
 
 
 # --- walking the document ---------------------------------------------------------------

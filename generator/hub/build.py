@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.btf.build import build_kernel_btf
 from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
@@ -28,9 +27,9 @@ from generator.model import (
     Repository,
 )
 from generator.progress import TIMINGS_ENV, Progress, Reporter
+from generator.provenance.build import build_verified
 from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
-from generator.verify import VerifiedPackage
 from generator.workdir import WorkArea
 
 
@@ -87,38 +86,24 @@ def build_one(
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
         keyring = upstream.trust.keyring(repo)
-        with (
-            work.kernel_dir() as tmp,
-            client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=on_bytes) as body,
-            VerifiedPackage(body, pkg, keyring, client.where(pkg.url)) as package,
-        ):
-            vmlinux = tmp / f"vmlinux-{pkg.uname}"
-            package.extract_vmlinux(vmlinux)  # the rest is verified while pahole runs
-            timings.mark(label, "vmlinux out")
-            built = build_kernel_btf(
-                vmlinux,
-                pkg.uname,
+        with work.kernel_dir() as tmp:
+            done = build_verified(
+                client,
+                pkg,
+                keyring,
                 tmp,
                 force=options.force,
                 pahole_threads=options.pahole_threads,
+                on_bytes=on_bytes,
+                mark=lambda step: timings.mark(label, step),
             )
-            timings.mark(label, "built")
-            package.finish()  # nothing is stored from a package that did not verify
-            timings.mark(label, "verified")
-            timings.steps(
-                label,
-                {
-                    "extract": package.extract_seconds,
-                    **built.seconds,
-                    "verification thread": package.background_seconds,
-                    "waited for verification": package.waited_seconds,
-                },
-            )
+            built = done.built
+            timings.steps(label, {**built.seconds, **done.verification_seconds})
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
         timings.mark(label, "stored")
-        return KernelOutcome(kernel.id, KernelState.ARCHIVED)
+        return KernelOutcome(kernel.id, KernelState.ARCHIVED, provenance=done.provenance)
     except (StorageError, MissingToolError):
         raise
     except BtfhubError as exc:

@@ -31,6 +31,7 @@ from generator.model import (
     archive_path,
 )
 from generator.progress import Reporter
+from generator.provenance.signing import signing_key
 from generator.render import RenderResult, render_hub
 from generator.shards.manifest import write_shard_manifest
 from generator.shards.split import select_shard
@@ -114,10 +115,12 @@ def render(
     Archive files git reports unchanged keep the digests index.json recorded
     for them (no read); verify re-reads and hashes every file instead. In an
     OCI store the files are the locations state records (nothing is read).
+    With $BTFHUB_SIGNING_KEY, index.json.asc is kept signing index.json.
     """
     blobs = {} if verify or state.store is not None else gitops.clean_blobs(root)
     files = hubstore.hub_files(root, state.store, state, blobs)
-    return render_hub(root, catalog, state, check=check, archive=files)
+    with signing_key() as key:  # BTFHUB_SIGNING_KEY: index.json.asc signs it
+        return render_hub(root, catalog, state, check=check, archive=files, signing_key=key)
 
 
 def load_state(root: Path, store: StoreChoice) -> HubState:
