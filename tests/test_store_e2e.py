@@ -37,6 +37,7 @@ from tests.hubkit import (
     package_requests,
     write_ubuntu,
 )
+from tests.hubrepo import git
 from tests.kit.mirror import FaultyMirror
 from tests.kit.registry import Registry, RegistryProxy
 
@@ -325,3 +326,45 @@ def test_a_push_the_registry_keeps_refusing_stops_the_migration_with_nothing_rec
     assert "the connection broke off" in run.err and "gave up after 4 attempts" in run.err
     assert (hub / "index.json").read_bytes() == index_before
     assert archive_files(hub) == files
+
+
+def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_and_readme(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    debs: list[AptPackage],
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    git(hub, "init", "-q", "-b", "main")
+    git(hub, "add", "-A")
+    git(hub, "-c", "user.name=Seed", "-c", "user.email=seed@example.org", "commit", "-qm", "seed")
+    write_ubuntu(mirror_server, focal_suites(debs))
+    monkeypatch.setenv("BTFHUB_STORE", store)
+    mirrors = mirror_args(mirror_server)
+
+    planned = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--json", "--shards", "1")
+    assert planned.code == 0, planned.err
+    (tmp_path / "plan.json").write_text(planned.out)
+    out = tmp_path / "out"
+    shard = btfhub(
+        capsys, hub, "reconcile", "--shard", "1/1", "--plan", str(tmp_path / "plan.json"),
+        "--output", str(out), *mirrors,
+    )  # fmt: skip
+    assert shard.code == 0, shard.err
+    assert len(_file_uploads(proxy)) == 2  # the shard sent its own files
+    assert not [s for s in proxy.seen if "/manifests/" in s.path]
+
+    proxy.clear()
+    merged = btfhub(capsys, hub, "merge", str(out))
+    assert merged.code == 0, merged.err
+    assert archive_files(hub) == {}  # staged for the push, not in archive/
+    synced = btfhub(capsys, hub, "sync", *mirrors, *FOCAL, "--skip-build", "--commit")
+    assert synced.code == 0, synced.err
+    assert _file_uploads(proxy) == []  # a HEAD for each blob the shard sent
+    assert [s.method for s in proxy.seen if "/manifests/" in s.path] == ["PUT"]
+    changed = git(hub, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert sorted(changed) == ["README.md", "index.json"]
+    assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS
