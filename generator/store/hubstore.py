@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,12 +93,6 @@ def adopt_store(root: Path, state: HubState, chosen: Store) -> None:
 # -- staged files and the push ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StagedFile:
-    blob: Blob
-    file: Path  # where the bytes are
-
-
 def file_blob(path: str, file: Path) -> tuple[Blob, bytes]:
     data = file.read_bytes()
     return Blob(path, len(data), hashlib.sha256(data).hexdigest()), data
@@ -125,14 +120,39 @@ class PushReport:
     bytes: int = 0
 
 
-def _push(client: RegistryClient, path: str, file: Path, report: PushReport) -> Blob:
-    blob, data = file_blob(path, file)
-    if client.push_blob(blob, data):
-        report.uploaded.append(path)
-        report.bytes += blob.size
-    else:
-        report.present.append(path)
-    return blob
+# Uploads at once: a registry answers each call in tens of milliseconds, mostly
+# waiting (docker-registry on this machine: HEAD 7, POST 17, PUT 34 ms for a
+# 100 kB blob), so one at a time would leave the link idle.
+PUSH_WORKERS = 8
+
+
+def push_files(
+    client: RegistryClient,
+    files: Sequence[tuple[str, Path]],
+    report: PushReport,
+    check: Callable[[Blob, Path], None] | None = None,
+) -> dict[str, Blob]:
+    """Push each (archive path, file) as a blob, PUSH_WORKERS at once; their blobs by path.
+
+    check(blob, file) may refuse a file before it is sent (raising). The first
+    failure is raised once the uploads under way have ended.
+    """
+
+    def one(item: tuple[str, Path]) -> tuple[Blob, bool]:
+        blob, data = file_blob(*item)
+        if check is not None:
+            check(blob, item[1])
+        return blob, client.push_blob(blob, data)
+
+    with ThreadPoolExecutor(PUSH_WORKERS) as pool:
+        results = list(pool.map(one, files))
+    for blob, uploaded in results:
+        if uploaded:
+            report.uploaded.append(blob.path)
+            report.bytes += blob.size
+        else:
+            report.present.append(blob.path)
+    return {blob.path: blob for blob, _ in results}
 
 
 def push_blobs(client: RegistryClient, top: Path) -> PushReport:
@@ -142,8 +162,7 @@ def push_blobs(client: RegistryClient, top: Path) -> PushReport:
     then only a registry's garbage collection could take them.
     """
     report = PushReport()
-    for path, file in files_under(top):
-        _push(client, path, file, report)
+    push_files(client, list(files_under(top)), report)
     return report
 
 
@@ -161,7 +180,7 @@ def push_staged(
     for path, file in files_under(staging):
         by_dir.setdefault(posixpath.dirname(path), []).append((path, file))
     for directory, files in sorted(by_dir.items()):
-        new = {path: _push(client, path, file, report) for path, file in files}
+        new = push_files(client, files, report)
         kept = {p: b for p, b in state.locations.items() if posixpath.dirname(p) == directory}
         tag = directory_tag(directory)
         client.put_manifest(tag, list({**kept, **new}.values()))

@@ -22,7 +22,7 @@ from generator.errors import BtfhubError
 from generator.fsutil import atomic_write
 from generator.progress import Reporter
 from generator.state import HubState
-from generator.store.hubstore import file_blob, files_under
+from generator.store.hubstore import PushReport, file_blob, files_under, push_files
 from generator.store.oci import RegistryClient, directory_tag
 from generator.store.setting import Blob, OciStore, Store, store_label
 from generator.upstream.http import UpstreamClient
@@ -46,17 +46,18 @@ def _tag_directories(client: RegistryClient, blobs: dict[str, Blob], report: Mig
 
 
 def _from_git(root: Path, state: HubState, client: RegistryClient, report: MigrateReport) -> None:
-    blobs: dict[str, Blob] = {}
-    for path, file in files_under(root):
-        blob, data = file_blob(path, file)
-        recorded = state.files.get(path)
+    def as_recorded(blob: Blob, file: Path) -> None:
+        recorded = state.files.get(blob.path)
         if recorded is not None and (recorded.size, recorded.sha256) != (blob.size, blob.sha256):
             raise BtfhubError(
                 f"{file}: sha256 {blob.sha256}, but index.json records {recorded.sha256}; "
                 "run `btfhub render --verify` first if the file is right"
             )
-        (report.moved if client.push_blob(blob, data) else report.present).append(path)
-        blobs[path] = blob
+
+    pushed = PushReport()
+    blobs = push_files(client, list(files_under(root)), pushed, as_recorded)
+    report.moved += pushed.uploaded
+    report.present += pushed.present
     _tag_directories(client, blobs, report)
     state.locations = blobs
 
