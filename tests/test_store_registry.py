@@ -17,6 +17,7 @@ from generator.store.registryauth import find_login, parse_challenge, token_from
 from generator.store.setting import OciStore, StoreSettingError, choose_store, parse_store
 from generator.upstream.http import UpstreamClient
 from tests.kit.registry import Registry, RegistryProxy
+from tests.kit.tokenauth import TokenServer
 
 
 def _blob(data: bytes, path: str = "archive/ubuntu/20.04/x86_64/5.4.0-1.btf.tar.xz") -> Blob:
@@ -129,3 +130,45 @@ def test_the_bearer_challenge_gives_the_token_url() -> None:
         "https://ghcr.io/token?service=ghcr.io&scope=repository%3Ao%2Fh%3Apull"
     )
     assert token_from_answer(b'{"token": "abc"}', "t") == "abc"
+
+
+@pytest.fixture(scope="module")
+def token_registry(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Registry, TokenServer]]:
+    """docker-registry behind a token service: anonymous pulls, pushes with the one login."""
+    directory = tmp_path_factory.mktemp("token-registry")
+    with TokenServer(directory, ("bot", "s3cret")) as tokens:
+        running = Registry(directory, auth=tokens.registry_config()).start()
+        try:
+            yield running, tokens
+        finally:
+            running.stop()
+
+
+def test_the_token_flow_anonymous_pulls_and_logged_in_pushes(
+    tmp_path: Path, token_registry: tuple[Registry, TokenServer]
+) -> None:
+    registry, tokens = token_registry
+    store = OciStore(registry.host, "owner/btfhub")
+    data = b"a public package's file" * 20
+    blob = _blob(data)
+    anonymous = RegistryClient(UpstreamClient(attempts=2, backoff=0), store, login=None)
+    with pytest.raises(RegistryError, match=r"HTTP 401, not allowed anonymously"):
+        anonymous.push_blob(blob, data)
+
+    config = tmp_path / "docker"
+    config.mkdir()
+    auth = base64.b64encode(b"bot:s3cret").decode()
+    (config / "config.json").write_text(json.dumps({"auths": {registry.host: {"auth": auth}}}))
+    login = find_login(registry.host, {"DOCKER_CONFIG": str(config)})
+    pusher = RegistryClient(UpstreamClient(attempts=2, backoff=0), store, login=login)
+    assert pusher.push_blob(blob, data) is True
+    pusher.put_manifest("ubuntu_20.04_x86_64", [blob])
+    assert ["pull", "push"] in tokens.issued
+
+    # Pulled anonymously by digest, like a public ghcr.io package.
+    puller = RegistryClient(UpstreamClient(attempts=2, backoff=0), store, login=None)
+    with puller.open_blob(blob) as stream:
+        assert stream.read() == data
+    assert ["pull"] in tokens.issued
