@@ -154,31 +154,13 @@ def test_reconcile_puts_every_file_in_the_registry_and_a_rerun_asks_nothing(
     consumer = tmp_path / "consumer"
     consumer.mkdir()
     shutil.copyfile(hub / "index.json", consumer / "index.json")
-    fetched = btfhub(
-        capsys,
-        consumer,
-        "fetch",
-        "--index",
-        str(consumer / "index.json"),
-        "--cache-dir",
-        str(consumer / "cache"),
-        "--id",
-        "ubuntu",
-        "--version-id",
-        "20.04",
-        "--kernel",
-        K26,
-        "--arch",
-        "x86_64",
-        "--output",
-        str(consumer / "vmlinux.btf"),
-    )
+    fetched = btfhub(capsys, consumer, *_fetch_args(consumer, K26))
     assert fetched.code == 0, fetched.err
-    raw = (consumer / "vmlinux.btf").read_bytes()
+    raw = (consumer / f"{K26}.btf").read_bytes()
     stored = registry.blob_data(kernels["kernels"][K26]["sha256"]).read_bytes()
     assert raw == _btf_of(stored, K26)
     assert raw[:2] == b"\x9f\xeb"  # the BTF magic
-    assert sorted(p.name for p in consumer.iterdir()) == ["cache", "index.json", "vmlinux.btf"]
+    assert sorted(p.name for p in consumer.iterdir()) == ["cache", "index.json", f"{K26}.btf"]
 
 
 def _file_uploads(proxy: RegistryProxy) -> list[str]:

@@ -72,6 +72,10 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
         "else git); credentials come from ~/.docker/config.json or "
         "BTFHUB_REGISTRY_USERNAME / BTFHUB_REGISTRY_PASSWORD",
     )
+    add_insecure_argument(parser)
+
+
+def add_insecure_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure-registry",
         action="store_true",

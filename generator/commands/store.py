@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from generator.catalog import load_catalog
-from generator.commands.common import UpstreamFactory, default_upstream
+from generator.commands.common import UpstreamFactory, add_insecure_argument, default_upstream
 from generator.hub.run import migrate_store
 from generator.lock import HubLock
 from generator.progress import Reporter
@@ -37,11 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the store to move the files to (credentials: ~/.docker/config.json or "
         "BTFHUB_REGISTRY_USERNAME / BTFHUB_REGISTRY_PASSWORD)",
     )
-    migrate.add_argument(
-        "--insecure-registry",
-        action="store_true",
-        help="reach a registry that is not on this machine over plain HTTP",
-    )
+    add_insecure_argument(migrate)
 
 
 def run(args: argparse.Namespace) -> int:
