@@ -350,3 +350,23 @@ def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_an
     changed = git(hub, "show", "--name-only", "--format=", "HEAD").splitlines()
     assert sorted(changed) == ["README.md", "index.json"]
     assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS
+
+
+def test_a_store_other_than_the_one_holding_the_files_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    stray = hub / PATHS[0]
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"a file git holds")
+    monkeypatch.setenv("BTFHUB_STORE", "oci://127.0.0.1:9/btfhub")
+
+    run = btfhub(capsys, hub, "render")
+
+    assert run.code == 1
+    assert "the hub keeps its files in git, not oci://127.0.0.1:9/btfhub" in run.err
+    assert "btfhub store migrate --to oci://127.0.0.1:9/btfhub" in run.err
+    assert not (hub / "index.json").exists()
+    # Credentials never ride in the store's URL (a command line shows it).
+    bad = btfhub(capsys, hub, "render", "--store", "oci://user:pw@ghcr.io/o/h")
+    assert bad.code == 1 and "no credentials in the store's URL" in bad.err
