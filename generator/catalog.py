@@ -83,6 +83,7 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             signing_key_id=r.get("signing_key_id"),
             credentials=r.get("credentials"),
             kernel_release=r.get("kernel_release", "rpm"),
+            sha1_signatures=r.get("sha1_signatures") is True,
             options=_options(r),
         )
         for r in raw.get("repositories", [])

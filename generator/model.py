@@ -72,9 +72,13 @@ class Repository:
     # e.g. "rhel-cdn"); None: public.
     credentials: str | None = None
     # rpm-md only: how uname -r follows from a package: "rpm" ({ver}-{rel}.{arch},
-    # Red Hat family) or "suse" ({ver}-{rel minus its last number}-{flavour} of
-    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default).
+    # Red Hat family), "suse" ({ver}-{rel minus its last number}-{flavour} of
+    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default) or "photon"
+    # ({ver}-{rel}[-{flavour}] of linux[-<flavour>]-debuginfo, e.g. 4.19.283-1.ph3-esx).
     kernel_release: str = "rpm"
+    # The publisher signs RPM headers over SHA-1 only (Photon 3.0, openEuler
+    # 20.03): such signatures count for this repository, refused elsewhere.
+    sha1_signatures: bool = False
     # The keys of its kind that have no field above, as (key, value) sorted by
     # key, lists made tuples: a kind added as one module reads its own keys here.
     options: tuple[tuple[str, object], ...] = ()
@@ -339,9 +343,10 @@ class Plan:
     kernels: tuple[PlannedKernel, ...]
     # (release, arch) listings that could not be read: their kernels are not planned.
     failures: tuple[DiscoveryFailure, ...] = ()
-    # (release, arch) skipped because their repositories need credentials the
-    # operator did not give (RHEL, SLES): not a failure of the run.
-    needs_credentials: tuple[DiscoveryFailure, ...] = ()
+    # (release, arch) skipped for what only the operator can give (an
+    # OperatorInputMissing): credentials (RHEL, SLES) or a signing key the hub
+    # does not ship (signing_key_id): not a failure of the run.
+    needs_operator_input: tuple[DiscoveryFailure, ...] = ()
     # (release, arch) planned from their other sources while a fallback
     # source failed: kernels only the fallback has are not planned this time.
     incomplete: tuple[DiscoveryFailure, ...] = ()
@@ -436,8 +441,9 @@ class UpstreamListing:
 
     kernels: Mapping[ReleaseArch, tuple[KernelPackage, ...]]
     failures: tuple[DiscoveryFailure, ...] = ()
-    # Skipped for want of the operator's credentials (absent from kernels too).
-    needs_credentials: tuple[DiscoveryFailure, ...] = ()
+    # Skipped for want of the operator's credentials or a signing key (absent
+    # from kernels too).
+    needs_operator_input: tuple[DiscoveryFailure, ...] = ()
     # Listed (present in kernels) without a fallback source that failed, one
     # entry per failed source: the listing may lack kernels only it has, so
     # recording it must not forget what earlier runs listed.

@@ -2,7 +2,7 @@
 
 Keys are committed as armored text (reviewable in a diff, fingerprints
 checked by a test); gpgv reads only binary keyrings, so a Keyring
-dearmors its files once into a temporary binary keyring for the run.
+has gpg dearmor its files once into a temporary binary keyring for the run.
 
 gpgv's exit status is not the verdict: with several signatures (Debian
 signs each Release with two or three keys) it exits non-zero as soon as
@@ -13,12 +13,13 @@ accepted: archived suites (stretch on archive.debian.org) stay signed by the
 key of their time, and an expired key does not make a past signature forged.
 A revoked key (REVKEYSIG) is refused, and so is a signature over a weak
 digest (MD5, SHA-1, RIPEMD-160), as apt refuses it: a SHA-1 collision lets
-a signed text be swapped for another.
+a signed text be swapped for another. The one exception is a keyring made
+with sha1=True, for a repository whose publisher signs over SHA-1 only
+(its manifest says `sha1_signatures: true`); MD5 and RIPEMD-160 stay refused.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import os
@@ -34,10 +35,11 @@ from generator.children import run_child, tied_command
 from generator.errors import BtfhubError
 
 ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
-ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
 GPGV_TIMEOUT = 120.0  # seconds; a Release is small, an RPM header a few MiB
+GPG_TIMEOUT = 120.0  # seconds; key files and index.json are small
 # OpenPGP hash algorithm ids (RFC 4880 9.4) too weak to vouch for anything.
 WEAK_DIGESTS = {1: "MD5", 2: "SHA-1", 3: "RIPEMD-160"}
+SHA1 = 2
 
 
 class SignatureError(BtfhubError):
@@ -48,65 +50,47 @@ class KeyFileError(BtfhubError):
     """A key file cannot be read as OpenPGP public keys."""
 
 
-def _crc24(data: bytes) -> int:
-    crc = 0xB704CE
-    for byte in data:
-        crc ^= byte << 16
-        for _ in range(8):
-            crc <<= 1
-            if crc & 0x1000000:
-                crc ^= 0x1864CFB
-    return crc & 0xFFFFFF
+def run_gpg(args: Sequence[str], what: str, home: Path, data: bytes | None = None) -> bytes:
+    """gpg in the GnuPG home `home` (never the user's), through children.py; its stdout.
+
+    KeyFileError naming `what` when gpg fails or runs over GPG_TIMEOUT.
+    """
+    cmd = ["gpg", "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""]
+    try:
+        proc = run_child(
+            [*cmd, *args],
+            input=data,
+            env={**os.environ, "GNUPGHOME": str(home)},
+            timeout=GPG_TIMEOUT,
+        )
+    except FileNotFoundError:
+        raise BtfhubError("gpg is not installed (run scripts/setup.sh)") from None
+    except subprocess.TimeoutExpired:
+        raise KeyFileError(f"{what}: gpg {args[0]} ran over {GPG_TIMEOUT:.0f} s") from None
+    if proc.returncode != 0:
+        detail = " ".join(proc.stderr.decode("utf-8", "replace").split())[-300:]
+        raise KeyFileError(f"{what}: gpg {args[0]} failed: {detail}")
+    return proc.stdout
 
 
-def dearmor(text: str, where: str) -> bytes:
-    """The binary packets of every public key block in `text`, CRC-checked."""
-    out: list[bytes] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].strip() != ARMOR_BEGIN:
-            i += 1
-            continue
-        i += 1
-        while i < len(lines) and lines[i].strip():  # armor headers (Version: ...)
-            if ":" not in lines[i]:
-                break
-            i += 1
-        body: list[str] = []
-        checksum: str | None = None
-        while i < len(lines) and lines[i].strip() != ARMOR_END:
-            line = lines[i].strip()
-            if line.startswith("=") and len(line) == 5:
-                checksum = line[1:]
-            elif line:
-                body.append(line)
-            i += 1
-        if i >= len(lines):
-            raise KeyFileError(f"{where}: a key block has no {ARMOR_END} line")
-        try:
-            packets = base64.b64decode("".join(body), validate=True)
-            if checksum is not None and int.from_bytes(base64.b64decode(checksum)) != _crc24(
-                packets
-            ):
-                raise KeyFileError(f"{where}: armor checksum mismatch (a damaged key block)")
-        except ValueError as exc:
-            raise KeyFileError(f"{where}: bad base64 in a key block: {exc}") from None
-        out.append(packets)
-        i += 1
-    if not out:
-        raise KeyFileError(f"{where}: no {ARMOR_BEGIN} in it")
-    return b"".join(out)
+def _scratch_gpg(args: Sequence[str], what: str, data: bytes | None = None) -> bytes:
+    """gpg for a question about public keys, in a GnuPG home made for it and removed."""
+    with tempfile.TemporaryDirectory(prefix="btfhub-gpg-") as home:
+        return run_gpg(args, what, Path(home), data)
 
 
 def read_key_file(path: Path) -> bytes:
-    """Binary OpenPGP packets from an armored (.asc) or binary (.gpg) key file."""
+    """Binary OpenPGP packets from an armored (.asc) or binary (.gpg) key file.
+
+    Armor (every key block in the file, its CRC checked) is undone by
+    `gpg --dearmor`: gpgv reads binary keyrings only.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise KeyFileError(f"key file {path}: {exc.strerror or exc}") from None
     if ARMOR_BEGIN.encode() in data:
-        return dearmor(data.decode("ascii", "replace"), str(path))
+        return _scratch_gpg(["--dearmor"], f"key file {path}", data)
     # A binary key starts with a public-key packet: old format 0x99 / new 0xC6.
     if not data or data[0] not in (0x98, 0x99, 0x9A, 0xC6):
         raise KeyFileError(f"key file {path}: not an OpenPGP public key (armored or binary)")
@@ -125,6 +109,8 @@ class Keyring:
     """Trusted public keys from one or more key files, as one binary keyring for gpgv."""
 
     files: tuple[Path, ...]
+    # SHA-1 signatures count (a publisher that signs with nothing stronger).
+    sha1: bool = False
     _path: Path | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
@@ -201,7 +187,7 @@ class Keyring:
                 # VALIDSIG fpr date ts expire version reserved pk-algo hash-algo class
                 # primary-fpr: the last is the primary key's (a subkey may sign).
                 digest = int(parts[9]) if parts[9].isdigit() else 0
-                if digest in WEAK_DIGESTS:
+                if digest in WEAK_DIGESTS and not (digest == SHA1 and self.sha1):
                     bad.append(f"{parts[-1]} signed over the weak digest {WEAK_DIGESTS[digest]}")
                 else:
                     good.append(parts[-1].upper())
@@ -257,19 +243,10 @@ class Keyring:
 
 def fingerprints(path: Path) -> list[str]:
     """Primary-key fingerprints of a key file, as `gpg --show-keys` reports them."""
-    with tempfile.TemporaryDirectory(prefix="btfhub-gpg-") as home:
-        proc = subprocess.run(
-            ["gpg", "--batch", "--with-colons", "--show-keys", str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "GNUPGHOME": home},
-        )
-    if proc.returncode != 0:
-        raise KeyFileError(f"gpg --show-keys {path}: {proc.stderr.strip()}")
+    listed = _scratch_gpg(["--with-colons", "--show-keys", str(path)], f"key file {path}")
     out: list[str] = []
     primary = False
-    for line in proc.stdout.splitlines():
+    for line in listed.decode("utf-8", "replace").splitlines():
         fields = line.split(":")
         if fields[0] == "pub":
             primary = True
@@ -313,15 +290,7 @@ class SigningKey:
             raise
 
     def _gpg(self, args: Sequence[str], what: str, data: bytes | None = None) -> bytes:
-        cmd = ["gpg", "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""]
-        try:
-            proc = run_child([*cmd, *args], input=data, env=self._env)
-        except FileNotFoundError:
-            raise BtfhubError("gpg is not installed (run scripts/setup.sh)") from None
-        if proc.returncode != 0:
-            detail = " ".join(proc.stderr.decode("utf-8", "replace").split())[-300:]
-            raise KeyFileError(f"{what}: gpg {args[0]} failed: {detail}")
-        return proc.stdout
+        return run_gpg(args, what, self._home, data)
 
     def sign(self, data: bytes, what: str) -> bytes:
         """An armored detached signature of data, by this key."""

@@ -118,6 +118,11 @@ def wait_gone(pids: dict[int, str], timeout: float = 1.5) -> dict[int, str]:
 
 
 def start(hub: Path, server: FaultyMirror, **popen: object) -> subprocess.Popen[bytes]:
+    # A killed btfhub cannot remove its temporary files (a keyring's directory):
+    # they go below the test's own directory, not the machine's /tmp.
+    tmp = hub.parent / "killed-tmp"
+    tmp.mkdir(exist_ok=True)
+    popen.setdefault("env", {**os.environ, "TMPDIR": str(tmp)})
     return subprocess.Popen(
         [
             sys.executable,

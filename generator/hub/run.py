@@ -77,7 +77,7 @@ def plan(
         state.outcomes(),
         listing.failures,
         force=force,
-        needs_credentials=listing.needs_credentials,
+        needs_operator_input=listing.needs_operator_input,
         incomplete=listing.incomplete,
     )
 

@@ -40,9 +40,18 @@ def vmlinux_path(uname: str) -> str:
     return f"usr/lib/debug/lib/modules/{uname}/vmlinux"
 
 
-def vmlinux_paths(uname: str) -> tuple[str, str]:
-    """Where kernel debuginfo RPMs keep vmlinux: Red Hat family, then SUSE."""
-    return vmlinux_path(uname), f"usr/lib/debug/boot/vmlinux-{uname}.debug"
+def vmlinux_paths(uname: str) -> tuple[str, str, str]:
+    """Where kernel debuginfo RPMs keep vmlinux: Photon, Red Hat family, then SUSE.
+
+    Photon's linux-debuginfo holds vmlinux-<uname> beside a symlink named
+    vmlinux (for perf), so its own name comes first: no other family has it.
+    """
+    modules = f"usr/lib/debug/lib/modules/{uname}"
+    return (
+        f"{modules}/vmlinux-{uname}",
+        vmlinux_path(uname),
+        f"usr/lib/debug/boot/vmlinux-{uname}.debug",
+    )
 
 
 def _vmlinux_entry(files: list[FileEntry], uname: str) -> FileEntry:

@@ -82,6 +82,7 @@ def _text(elem: ET.Element, tag: str) -> str:
 
 
 SUSE_NAME_RE = re.compile(r"^kernel-(?P<flavour>[a-z0-9_]+)-debuginfo$")
+PHOTON_NAME_RE = re.compile(r"^linux(?:-(?P<flavour>[a-z0-9_]+))?-debuginfo$")
 
 
 def kernel_release(repo: Repository, name: str, ver: str, rel: str, uarch: str) -> str | None:
@@ -89,12 +90,20 @@ def kernel_release(repo: Repository, name: str, ver: str, rel: str, uarch: str) 
 
     SUSE's kernel-default-debuginfo 5.3.18-59.5.2 is uname 5.3.18-59.5-default:
     the release's last number counts rebuilds and is not part of uname -r.
+    Photon's specs define uname_r as %{version}-%{release}, plus -<flavour>
+    for every kernel but the generic one, and no architecture: linux-debuginfo
+    4.19.283-1.ph3 is 4.19.283-1.ph3, linux-esx-debuginfo 4.19.283-1.ph3-esx.
     """
     if repo.kernel_release == "suse":
         m = SUSE_NAME_RE.match(name)
         if m is None or "." not in rel:
             return None
         return f"{ver}-{rel.rsplit('.', 1)[0]}-{m.group('flavour')}"
+    if repo.kernel_release == "photon":
+        p = PHOTON_NAME_RE.match(name)
+        if p is None:
+            return None
+        return f"{ver}-{rel}" + (f"-{p.group('flavour')}" if p.group("flavour") else "")
     return f"{ver}-{rel}.{uarch}"
 
 
