@@ -271,7 +271,13 @@ def test_migrate_a_git_hub_to_the_registry_and_back_gives_the_same_entries_and_b
     assert good.code == 0, good.err
     k42 = files[PATHS[1]]
     blob = registry.blob_data(hashlib.sha256(k42).hexdigest())
+    verified = btfhub(capsys, hub, "verify")  # every file pulled by digest and checked
+    assert verified.code == 0, verified.out + verified.err
+    assert "checked 2 file(s): 0 problem(s)" in verified.out
     blob.write_bytes(k42[:-1] + bytes([k42[-1] ^ 1]))
+    caught = btfhub(capsys, hub, "verify")
+    assert caught.code == 1
+    assert f"{PATHS[1]}: cannot be read from the hub's store" in caught.out
     bad = btfhub(capsys, consumer, *_fetch_args(consumer, K42))
     assert bad.code == 1
     assert "sha256" in bad.err

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,23 @@ def provenance_entry(document: Mapping[str, Any], kernel: KernelId) -> Mapping[s
     return entry if isinstance(entry, dict) else None
 
 
-def check_file(root: Path, file: HubFile, document: Mapping[str, Any]) -> list[str]:
+# Where an archive file's bytes are read: root/archive/... (git), or a copy
+# pulled from an OCI store (BtfhubError when it cannot be had or does not match).
+Locate = Callable[[HubFile], Path]
+
+
+def in_checkout(root: Path) -> Locate:
+    return lambda file: root / file.path
+
+
+def check_file(
+    root: Path, file: HubFile, document: Mapping[str, Any], locate: Locate | None = None
+) -> list[str]:
     """What is wrong with one archive file against index.json ([] when nothing)."""
-    path = root / file.path
+    try:
+        path = (locate or in_checkout(root))(file)
+    except BtfhubError as exc:
+        return [f"cannot be read from the hub's store: {exc}"]
     try:
         found = file_sha256(path)
     except FileNotFoundError:
@@ -96,10 +110,10 @@ def check_file(root: Path, file: HubFile, document: Mapping[str, Any]) -> list[s
 
 
 def check_files(
-    root: Path, files: Sequence[HubFile], document: Mapping[str, Any]
+    root: Path, files: Sequence[HubFile], document: Mapping[str, Any], locate: Locate | None = None
 ) -> Iterator[Finding]:
     for file in files:
-        for message in check_file(root, file, document):
+        for message in check_file(root, file, document, locate):
             yield Finding(file.path, message)
 
 
@@ -125,6 +139,7 @@ def rebuild_file(
     upstream: UpstreamContext,
     catalog: Catalog,
     work: WorkArea,
+    locate: Locate | None = None,
 ) -> str | None:
     """Build file again from its provenance; what differs, or None when the bytes match."""
     running = pahole().version
@@ -146,11 +161,12 @@ def rebuild_file(
         )
     rebuilt = done.built.tar_xz
     assert rebuilt is not None and done.built.summary is not None
-    archived = (root / file.path).read_bytes()
+    path = (locate or in_checkout(root))(file)
+    archived = path.read_bytes()
     if archived == rebuilt:
         return None
     try:
-        old = check_btf(read_btf_member(root / file.path, file.uname))
+        old = check_btf(read_btf_member(path, file.uname))
     except (BtfFileError, EncodeError) as exc:
         return (
             f"rebuilt {len(rebuilt)} bytes differ from the archive file, which is unreadable: {exc}"
@@ -166,6 +182,7 @@ def rebuild_files(
     document: Mapping[str, Any],
     upstream: UpstreamContext,
     catalog: Catalog,
+    locate: Locate | None = None,
 ) -> Iterator[tuple[Finding | None, str | None]]:
     """(problem, skipped) per file: a rebuild that differs, or why it could not be tried."""
     with WorkArea(root) as work:
@@ -180,7 +197,7 @@ def rebuild_files(
             prov = provenance_from_json(file.id, entry)
             assert prov is not None
             try:
-                message = rebuild_file(root, file, prov, upstream, catalog, work)
+                message = rebuild_file(root, file, prov, upstream, catalog, work, locate)
             except (StorageError, MissingToolError):
                 raise
             except BtfhubError as exc:
