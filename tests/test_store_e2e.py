@@ -154,6 +154,13 @@ def test_reconcile_puts_every_file_in_the_registry_and_a_rerun_asks_nothing(
     consumer = tmp_path / "consumer"
     consumer.mkdir()
     shutil.copyfile(hub / "index.json", consumer / "index.json")
+    looked = btfhub(capsys, consumer, "lookup", *_machine_args(consumer, K26), "--json")
+    assert looked.code == 0, looked.err
+    sha = kernels["kernels"][K26]["sha256"]
+    assert (
+        json.loads(looked.out)["url"]
+        == f"http://{proxy.host}/v2/{store.split('/', 3)[3]}/blobs/sha256:{sha}"
+    )
     fetched = btfhub(capsys, consumer, *_fetch_args(consumer, K26))
     assert fetched.code == 0, fetched.err
     raw = (consumer / f"{K26}.btf").read_bytes()
@@ -175,13 +182,11 @@ def _file_uploads(proxy: RegistryProxy) -> list[str]:
     ]
 
 
-def _fetch_args(consumer: Path, uname: str) -> list[str]:
+def _machine_args(consumer: Path, uname: str) -> list[str]:
+    """The hub's index.json (a copy) and the machine to find in it."""
     return [
-        "fetch",
         "--index",
         str(consumer / "index.json"),
-        "--cache-dir",
-        str(consumer / "cache"),
         "--id",
         "ubuntu",
         "--version-id",
@@ -190,6 +195,15 @@ def _fetch_args(consumer: Path, uname: str) -> list[str]:
         uname,
         "--arch",
         "x86_64",
+    ]
+
+
+def _fetch_args(consumer: Path, uname: str) -> list[str]:
+    return [
+        "fetch",
+        *_machine_args(consumer, uname),
+        "--cache-dir",
+        str(consumer / "cache"),
         "--output",
         str(consumer / f"{uname}.btf"),
     ]
