@@ -15,6 +15,9 @@ import hashlib
 import io
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 import urllib.request
 import uuid
@@ -392,3 +395,41 @@ def test_a_store_other_than_the_one_holding_the_files_is_refused(
     # Credentials never ride in the store's URL (a command line shows it).
     bad = btfhub(capsys, hub, "render", "--store", "oci://user:pw@ghcr.io/o/h")
     assert bad.code == 1 and "no credentials in the store's URL" in bad.err
+
+
+def test_a_run_killed_mid_push_leaves_index_json_naming_nothing_and_the_next_run_finishes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    debs: list[AptPackage],
+) -> None:
+    hub = make_hub(tmp_path / "hub")
+    write_ubuntu(mirror_server, focal_suites(debs))
+    monkeypatch.setenv("BTFHUB_STORE", store)
+    held = proxy.hold("PUT", r"/manifests/")  # the blobs are up; the tag never lands
+    command = [sys.executable, "-m", "generator", "reconcile", "--root", str(hub)]
+    process = subprocess.Popen(
+        [*command, *mirror_args(mirror_server), *FOCAL],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert held.wait(120), "the run never reached its manifest"
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        process.kill()
+        proxy.release()
+
+    assert not (hub / "index.json").exists()  # it names nothing, let alone a missing blob
+    assert archive_files(hub) == {}
+    proxy.clear()
+    before = len(package_requests(mirror_server))
+    again = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    assert again.code == 0, again.err
+    assert len(package_requests(mirror_server)) == before  # staged: nothing built again
+    assert _file_uploads(proxy) == []  # and nothing sent again
+    assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS

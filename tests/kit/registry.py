@@ -114,11 +114,14 @@ class Registry:
         return self.data / "docker/registry/v2/blobs/sha256" / sha256[:2] / sha256 / "data"
 
 
+HOLD = -1  # a Fault's status: keep the request waiting until released, then drop it
+
+
 @dataclass
 class Fault:
     method: str
     path: re.Pattern[str]
-    status: int | None  # None: drop the connection without an answer
+    status: int | None  # None: drop the connection without an answer; HOLD: wait first
     times: int | None  # None: every matching request
 
 
@@ -134,6 +137,8 @@ class _State:
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    held: threading.Event = field(default_factory=threading.Event)  # a request is held
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 class RegistryProxy(LocalServer):
@@ -151,6 +156,18 @@ class RegistryProxy(LocalServer):
     def fail(self, method: str, path: str, status: int | None = 500, times: int | None = 1) -> None:
         with self.state.lock:
             self.state.faults.append(Fault(method, re.compile(path), status, times))
+
+    def hold(self, method: str, path: str) -> threading.Event:
+        """Keep the next matching request waiting (until release()); set when one is held."""
+        self.fail(method, path, status=HOLD, times=1)
+        return self.state.held
+
+    def release(self) -> None:
+        self.state.release.set()
+
+    def stop(self) -> None:
+        self.release()  # a held request must not keep the server from stopping
+        super().stop()
 
     def clear(self) -> None:
         with self.state.lock:
@@ -189,7 +206,10 @@ def _handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             fault = proxy._fault(self.command, self.path)
-            if fault is not None and fault.status is None:
+            if fault is not None and fault.status == HOLD:
+                proxy.state.held.set()
+                proxy.state.release.wait(60)
+            if fault is not None and fault.status in (None, HOLD):
                 proxy._record(self.command, self.path, 0)
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
