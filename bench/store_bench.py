@@ -32,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.kit
 import catalog_bench as hub20k
 
 from generator.demokit.mirror import MirrorServer
+from generator.render import BEGIN_MARKER, END_MARKER
 from tests.kit.registry import Registry, RegistryProxy
 
 GOAL_RECONCILE_SECONDS = 5.0
-README = f"# bench hub\n\n{hub20k.BEGIN_MARKER}\n{hub20k.END_MARKER}\n"
+README = f"# bench hub\n\n{BEGIN_MARKER}\n{END_MARKER}\n"
 # Files in no release's series: index.json lists them as unassigned, which
 # keeps this hub free of discovery (nothing upstream to reach).
 CATALOG = """\

@@ -30,6 +30,7 @@ import pytest
 from generator.demokit.mirror import AptPackage
 from generator.store.hubstore import STAGING
 from tests.hubkit import (
+    Run,
     archive_files,
     btfhub,
     build_ddeb,
@@ -72,6 +73,24 @@ def store(proxy: RegistryProxy) -> str:
     return f"oci://{proxy.host}/btfhub/t{uuid.uuid4().hex[:12]}"
 
 
+@pytest.fixture
+def oci_hub(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    store: str,
+    debs: list[AptPackage],
+) -> Path:
+    """A fresh hub whose runs use the test's repository (BTFHUB_STORE); focal's two kernels."""
+    write_ubuntu(mirror_server, focal_suites(debs))
+    monkeypatch.setenv("BTFHUB_STORE", store)
+    return make_hub(tmp_path / "hub")
+
+
+def _reconcile(capsys: pytest.CaptureFixture[str], hub: Path, server: FaultyMirror) -> Run:
+    return btfhub(capsys, hub, "reconcile", *mirror_args(server), *FOCAL)
+
+
 def _locations(root: Path) -> dict[str, Any]:
     arch = load_index(root)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
     found: dict[str, Any] = arch["x86_64"].get("locations", {})
@@ -99,18 +118,15 @@ def _btf_of(tar_xz: bytes, uname: str) -> bytes:
 def test_reconcile_puts_every_file_in_the_registry_and_a_rerun_asks_nothing(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
     mirror_server: FaultyMirror,
     registry: Registry,
     proxy: RegistryProxy,
     store: str,
-    debs: list[AptPackage],
+    oci_hub: Path,
 ) -> None:
-    hub = make_hub(tmp_path / "hub")
-    write_ubuntu(mirror_server, focal_suites(debs))
-    monkeypatch.setenv("BTFHUB_STORE", store)
+    hub = oci_hub
 
-    run = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    run = _reconcile(capsys, hub, mirror_server)
 
     assert run.code == 0, run.err
     assert archive_files(hub) == {}  # nothing for git to commit
@@ -147,7 +163,7 @@ def test_reconcile_puts_every_file_in_the_registry_and_a_rerun_asks_nothing(
     proxy.clear()
     before = len(package_requests(mirror_server))
     index_bytes = (hub / "index.json").read_bytes()
-    again = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    again = _reconcile(capsys, hub, mirror_server)
     assert again.code == 0, again.err
     assert proxy.seen == []
     assert len(package_requests(mirror_server)) == before
@@ -213,19 +229,14 @@ def _fetch_args(consumer: Path, uname: str) -> list[str]:
 
 
 def test_an_interrupted_push_records_nothing_the_registry_lacks_and_the_rerun_finishes_it(
-    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
     mirror_server: FaultyMirror,
     proxy: RegistryProxy,
-    store: str,
-    debs: list[AptPackage],
+    oci_hub: Path,
 ) -> None:
-    hub = make_hub(tmp_path / "hub")
-    write_ubuntu(mirror_server, focal_suites(debs))
-    monkeypatch.setenv("BTFHUB_STORE", store)
+    hub = oci_hub
     proxy.fail("PUT", r"/manifests/", status=500, times=None)
-    run = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    run = _reconcile(capsys, hub, mirror_server)
     assert run.code == 1
     assert "HTTP 500" in run.err and "gave up after 4 attempts" in run.err
     assert "PUT manifest" in run.err or "manifests" in run.err
@@ -240,7 +251,7 @@ def test_an_interrupted_push_records_nothing_the_registry_lacks_and_the_rerun_fi
     # The registry is back: the next run builds nothing and sends no blob again.
     proxy.clear()
     before = len(package_requests(mirror_server))
-    again = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    again = _reconcile(capsys, hub, mirror_server)
     assert again.code == 0, again.err
     assert len(package_requests(mirror_server)) == before
     assert _file_uploads(proxy) == []
@@ -259,7 +270,7 @@ def test_migrate_a_git_hub_to_the_registry_and_back_gives_the_same_entries_and_b
 ) -> None:
     hub = make_hub(tmp_path / "hub")
     write_ubuntu(mirror_server, focal_suites(debs))
-    built = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    built = _reconcile(capsys, hub, mirror_server)
     assert built.code == 0, built.err
     files = archive_files(hub)
     assert sorted(files) == PATHS
@@ -322,7 +333,7 @@ def test_a_push_the_registry_keeps_refusing_stops_the_migration_with_nothing_rec
 ) -> None:
     hub = make_hub(tmp_path / "hub")
     write_ubuntu(mirror_server, focal_suites(debs[:1]))
-    assert btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL).code == 0
+    assert _reconcile(capsys, hub, mirror_server).code == 0
     index_before = (hub / "index.json").read_bytes()
     files = archive_files(hub)
     proxy.fail("POST", r"/blobs/uploads/", status=None, times=None)  # every upload dropped
@@ -338,18 +349,14 @@ def test_a_push_the_registry_keeps_refusing_stops_the_migration_with_nothing_rec
 def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_and_readme(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
     mirror_server: FaultyMirror,
     proxy: RegistryProxy,
-    store: str,
-    debs: list[AptPackage],
+    oci_hub: Path,
 ) -> None:
-    hub = make_hub(tmp_path / "hub")
+    hub = oci_hub
     git(hub, "init", "-q", "-b", "main")
     git(hub, "add", "-A")
     git(hub, "-c", "user.name=Seed", "-c", "user.email=seed@example.org", "commit", "-qm", "seed")
-    write_ubuntu(mirror_server, focal_suites(debs))
-    monkeypatch.setenv("BTFHUB_STORE", store)
     mirrors = mirror_args(mirror_server)
 
     planned = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--json", "--shards", "1")
@@ -398,17 +405,12 @@ def test_a_store_other_than_the_one_holding_the_files_is_refused(
 
 
 def test_a_run_killed_mid_push_leaves_index_json_naming_nothing_and_the_next_run_finishes(
-    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
     mirror_server: FaultyMirror,
     proxy: RegistryProxy,
-    store: str,
-    debs: list[AptPackage],
+    oci_hub: Path,
 ) -> None:
-    hub = make_hub(tmp_path / "hub")
-    write_ubuntu(mirror_server, focal_suites(debs))
-    monkeypatch.setenv("BTFHUB_STORE", store)
+    hub = oci_hub
     held = proxy.hold("PUT", r"/manifests/")  # the blobs are up; the tag never lands
     command = [sys.executable, "-m", "generator", "reconcile", "--root", str(hub)]
     process = subprocess.Popen(
@@ -428,7 +430,7 @@ def test_a_run_killed_mid_push_leaves_index_json_naming_nothing_and_the_next_run
     assert archive_files(hub) == {}
     proxy.clear()
     before = len(package_requests(mirror_server))
-    again = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+    again = _reconcile(capsys, hub, mirror_server)
     assert again.code == 0, again.err
     assert len(package_requests(mirror_server)) == before  # staged: nothing built again
     assert _file_uploads(proxy) == []  # and nothing sent again

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from generator.errors import PackageError
-from generator.store.oci import Blob, RegistryClient, RegistryError, directory_tag
+from generator.store.oci import RegistryClient, RegistryError, directory_tag
 from generator.store.registryauth import find_login, parse_challenge, token_from_answer
-from generator.store.setting import OciStore, StoreSettingError, choose_store, parse_store
+from generator.store.setting import Blob, OciStore, StoreSettingError, choose_store, parse_store
 from generator.upstream.http import UpstreamClient
 from tests.kit.registry import Registry, RegistryProxy
 from tests.kit.tokenauth import TokenServer

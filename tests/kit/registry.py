@@ -230,8 +230,8 @@ def _handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             for key, value in answer.getheaders():
                 if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(key, value)
-            length = answer.getheader("Content-Length") if self.command == "HEAD" else None
-            self.send_header("Content-Length", length or str(len(data)))
+            sent = answer.getheader("Content-Length") if self.command == "HEAD" else None
+            self.send_header("Content-Length", sent or str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
