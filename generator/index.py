@@ -37,6 +37,7 @@ the registry and repository are the top-level "store"'s.
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from generator.model import (
+    BTF_SUFFIX,
     ArchiveEntry,
     Catalog,
     Distribution,
@@ -166,14 +168,21 @@ def _file_entry(file: ArchiveEntry, location: Blob | None) -> dict[str, Any]:
 
 
 def _locations(
-    state: HubState, kernels: Mapping[str, Mapping[str, Any]]
+    stored: Sequence[Blob], kernels: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
-    """Where an OCI store holds each archived kernel's file, by uname."""
+    """Where an OCI store holds each kernel's files (stored: its directory's), by uname.
+
+    A file is the kernel's whose name is `<uname>.<suffix>`: its BTF file and
+    any other file kept beside it (a modules archive); the longest uname wins
+    (5.4.0-1.2's files are not 5.4.0-1's).
+    """
     found: dict[str, dict[str, Any]] = {}
-    for uname, entry in kernels.items():
-        blob = state.locations.get(entry.get("path", ""))
-        if blob is not None:
-            found[uname] = {blob.path: blob.to_json()}
+    for blob in stored:
+        name = posixpath.basename(blob.path)
+        btf = name.removesuffix(BTF_SUFFIX)
+        owners = [btf] if btf in kernels else [u for u in kernels if name.startswith(u + ".")]
+        if owners:
+            found.setdefault(max(owners, key=len), {})[blob.path] = blob.to_json()
     return found
 
 
@@ -249,6 +258,9 @@ def build_index(
         for r in d.releases
         for arch in r.architectures
     ]
+    stored: dict[str, list[Blob]] = defaultdict(list)  # an OCI store's files, by directory
+    for blob in state.locations.values():
+        stored[posixpath.dirname(blob.path)].append(blob)
     # Files of kernels discovery knows belong to those releases; find them first
     # so that the series fallback only handles the rest.
     claimed: set[str] = set()
@@ -285,7 +297,8 @@ def build_index(
         provenance = _provenance(state, ReleaseArch(d.id, r.id, arch), kernels)
         if provenance:  # an architecture with nothing archived has none to give
             arch_entry["provenance"] = provenance
-        locations = _locations(state, kernels) if state.locations else {}
+        directory = posixpath.dirname(archive_path(d.archive_dir, r.directory, arch, "x"))
+        locations = _locations(stored.get(directory, ()), kernels)
         if locations:
             arch_entry["locations"] = locations
         releases_arches[(d.id, r.id)][arch] = arch_entry

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import PackageError
+from generator.index import _locations
 from generator.store.oci import RegistryClient, RegistryError, directory_tag
 from generator.store.registryauth import find_login, parse_challenge, token_from_answer
 from generator.store.setting import Blob, OciStore, StoreSettingError, choose_store, parse_store
@@ -172,3 +173,25 @@ def test_the_token_flow_anonymous_pulls_and_logged_in_pushes(
     with puller.open_blob(blob) as stream:
         assert stream.read() == data
     assert ["pull"] in tokens.issued
+
+
+def test_index_locations_give_each_kernel_every_file_beside_it() -> None:
+    """A modules archive beside the BTF file is the kernel's too; the longest uname owns it."""
+    directory = "archive/ubuntu/20.04/x86_64"
+    stored = [
+        Blob(f"{directory}/5.4.0-1.btf.tar.xz", 10, "a" * 64),
+        Blob(f"{directory}/5.4.0-1.modules.tar.xz", 20, "b" * 64),
+        Blob(f"{directory}/5.4.0-1.2.btf.tar.xz", 30, "c" * 64),
+        Blob(f"{directory}/6.0.0-9.btf.tar.xz", 40, "d" * 64),  # no such kernel listed
+    ]
+    kernels = {"5.4.0-1": {"state": "archived"}, "5.4.0-1.2": {"state": "archived"}}
+    found = _locations(stored, kernels)
+    assert found == {
+        "5.4.0-1": {
+            f"{directory}/5.4.0-1.btf.tar.xz": {"digest": "sha256:" + "a" * 64, "size": 10},
+            f"{directory}/5.4.0-1.modules.tar.xz": {"digest": "sha256:" + "b" * 64, "size": 20},
+        },
+        "5.4.0-1.2": {
+            f"{directory}/5.4.0-1.2.btf.tar.xz": {"digest": "sha256:" + "c" * 64, "size": 30}
+        },
+    }
