@@ -383,6 +383,16 @@ def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_an
     assert sorted(changed) == ["README.md", "index.json"]
     assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS
 
+    # A file left in archive/ of a hub in an OCI store is never committed.
+    head = git(hub, "rev-parse", "HEAD")
+    stray = hub / DIRECTORY / "left-behind.btf.tar.xz"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"not for git")
+    again = btfhub(capsys, hub, "sync", *mirrors, *FOCAL, "--skip-build", "--commit")
+    assert again.code == 0, again.err
+    assert git(hub, "rev-parse", "HEAD") == head
+    assert git(hub, "ls-files", "archive") == ""
+
 
 def test_a_store_other_than_the_one_holding_the_files_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

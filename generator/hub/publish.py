@@ -29,7 +29,7 @@ from generator.hub.run import render
 from generator.model import ARCHIVE_DIR, KernelOutcome, KernelState, ReleaseArch, UpstreamListing
 from generator.progress import Reporter
 from generator.state import INDEX_FILE, KnownKernel, load_hub_state
-from generator.store.setting import Blob, Store, same_store
+from generator.store.setting import Blob, Store, same_store, store_from_json
 
 
 @dataclass(frozen=True)
@@ -139,12 +139,18 @@ def _kernel_labels(index: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return labels
 
 
-def commit_message_for(root: Path, changed: Sequence[str], failed: Sequence[KernelOutcome]) -> str:
-    """The kernels added (new archive files) and failed, per distribution."""
+def _read_index(root: Path) -> Mapping[str, Any]:
     try:
-        index = json.loads((root / INDEX_FILE).read_text(encoding="utf-8"))
+        index: Mapping[str, Any] = json.loads((root / INDEX_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BtfhubError(f"{root / INDEX_FILE}: cannot read it back: {exc}") from exc
+    return index
+
+
+def commit_message_for(
+    root: Path, changed: Sequence[str], failed: Sequence[KernelOutcome], index: Mapping[str, Any]
+) -> str:
+    """The kernels added (new archive files) and failed, per distribution."""
     labels = _kernel_labels(index)
     added: dict[str, list[str]] = {}
     for path in changed:
@@ -168,4 +174,11 @@ def commit(root: Path, failed: Sequence[KernelOutcome]) -> str | None:
     changed = gitops.hub_changes(root)
     if not changed:
         return None
-    return gitops.commit_paths(root, changed, commit_message_for(root, changed, failed))
+    index = _read_index(root)
+    if store_from_json(index.get("store")) is not None:
+        # The files are in an OCI store: git takes no archive file, only their removal
+        # (a hub migrated from git), whatever archive/ holds.
+        changed = [
+            p for p in changed if p.split("/", 1)[0] != ARCHIVE_DIR or not (root / p).exists()
+        ]
+    return gitops.commit_paths(root, changed, commit_message_for(root, changed, failed, index))
