@@ -34,7 +34,7 @@ from typing import Any
 
 from generator.consumer.bundle import pack
 from generator.consumer.download import FileCache, HubClient
-from generator.consumer.fetch import Fetched, FileSource
+from generator.consumer.fetch import Fetched, FileSource, parse_modules
 from generator.consumer.hostmap import (
     ArchiveLocation,
     NotMapped,
@@ -309,11 +309,15 @@ def fetch(
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
+    modules: str | None = None,
 ) -> Fetched:
     """Look the machine up and write its raw BTF to output (atomically, verified).
 
+    modules: "nf_conntrack,overlay" or "all": the file also holds those
+    kernel modules' types (one raw BTF for btf_custom_path).
     KernelNotFound when the hub has no file for it.
     """
+    wanted = parse_modules(modules)
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
@@ -322,7 +326,7 @@ def fetch(
         if result.file is None:
             raise KernelNotFound(result)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
-        return source.raw_btf(result.file, Path(output))
+        return source.raw_btf(result.file, Path(output), wanted)
 
 
 def fetch_selected(
@@ -336,15 +340,18 @@ def fetch_selected(
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
+    modules: str | None = None,
 ) -> list[Fetched]:
     """Every archived file the selectors match, as raw BTF in the archive's layout:
-    output_dir/<distro>/<release>/<arch>/<uname -r>.btf."""
+    output_dir/<distro>/<release>/<arch>/<uname -r>.btf (with modules: as fetch())."""
+    wanted = parse_modules(modules)
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     with _client(client) as http:
         hub = _open(index, base_url, Path(root), http, hub_keys, store)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
-        return [source.raw_btf(f, out / f.btf_name) for f in select_files(hub.document, chosen)]
+        files = select_files(hub.document, chosen)
+        return [source.raw_btf(f, out / f.btf_name, wanted) for f in files]
 
 
 def min_core(

@@ -24,6 +24,9 @@ reads it back). No timestamps: rendering twice gives the same bytes.
                      "package": {"name", "version", "repository",
                                  "filename", "size", "sha256"}}},
                  "provenance": {<uname>: {...}},   # archived only (provenance/record.py)
+                 "modules": {<uname>: {"path", "size", "sha256", "blob",   # its modules file
+                                       "modules": {<name>: {"size", "sha256"}},
+                                       "absent": [<name>]}},          # btf/modules.py
                  "locations": {<uname>: {...}}}}}}}},  # an OCI store's (see below)
      "revision": 2,                                # the optional maps may appear
      "store": {"kind": "oci", "registry", "repository"},  # an OCI store only
@@ -53,6 +56,7 @@ from generator.model import (
     Release,
     ReleaseArch,
     archive_path,
+    modules_path,
     series_matches,
 )
 from generator.provenance.record import legacy_json, provenance_to_json
@@ -186,6 +190,21 @@ def _locations(
     return found
 
 
+def _modules(
+    kernels: Mapping[str, Any], modules: Mapping[str, tuple[ArchiveEntry, Mapping[str, Any]]]
+) -> dict[str, Any]:
+    """Issue 16: each archived kernel's modules file, and the modules it holds or lacks."""
+    out: dict[str, Any] = {}
+    for uname, kernel in kernels.items():
+        if "path" not in kernel:
+            continue
+        found = modules.get(modules_path(kernel["path"]))
+        if found is not None:
+            entry, listing = found
+            out[uname] = {**_file_entry(entry, None), **listing}
+    return out
+
+
 def _release_metadata(release: Release) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": release.name,
@@ -248,9 +267,17 @@ def _operator_needs(distro: Distribution, release: Release) -> str | None:
 
 
 def build_index(
-    catalog: Catalog, state: HubState, archive: Sequence[ArchiveEntry]
+    catalog: Catalog,
+    state: HubState,
+    archive: Sequence[ArchiveEntry],
+    modules: Mapping[str, tuple[ArchiveEntry, Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """The whole index.json document (see the module docstring)."""
+    """The whole index.json document (see the module docstring).
+
+    modules: each modules file in archive/ by path, with its listing
+    ({"modules", "absent"}: generator.archive.ModulesFile).
+    """
+    modules = modules or {}
     files = {e.path: e for e in archive}
     slots = [
         _Slot(d, r, arch)
@@ -297,6 +324,9 @@ def build_index(
         provenance = _provenance(state, ReleaseArch(d.id, r.id, arch), kernels)
         if provenance:  # an architecture with nothing archived has none to give
             arch_entry["provenance"] = provenance
+        built_modules = _modules(kernels, modules)
+        if built_modules:
+            arch_entry["modules"] = built_modules
         directory = posixpath.dirname(archive_path(d.archive_dir, r.directory, arch, "x"))
         locations = _locations(stored.get(directory, ()), kernels)
         if locations:

@@ -28,6 +28,7 @@ PLAN_SCHEMA = "plan.schema.json"
 OUTCOMES_SCHEMA = "outcomes.schema.json"
 MIN_CORE_MANIFEST_SCHEMA = "min-core-manifest.schema.json"
 LISTING_CACHE_SCHEMA = "listing-cache.schema.json"
+MODULES_FILE_SCHEMA = "modules-file.schema.json"
 
 
 class DocumentInvalid(BtfhubError):

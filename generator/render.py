@@ -10,19 +10,19 @@ I/O: it reads the archive and README.md and writes README.md and index.json.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from generator.archive import list_archive
+from generator.archive import ArchiveLayoutError, ArchiveScan, scan_archive
 from generator.catalog import TEXT_FIELDS
 from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
 from generator.index import build_index, dump_index, flag_cell
-from generator.model import ArchiveEntry, Catalog, Distribution, Release
+from generator.model import Catalog, Distribution, Release
 from generator.openpgp import SigningKey
 from generator.provenance.signing import INDEX_SIGNATURE, update_signature
 from generator.resources import PACKAGE
@@ -198,7 +198,7 @@ def render_hub(
     check: bool = False,
     clean_blobs: Mapping[str, str] | None = None,
     signing_key: SigningKey | None = None,
-    archive: Sequence[ArchiveEntry] | None = None,
+    archive: ArchiveScan | None = None,
 ) -> RenderResult:
     """Render README.md and index.json for root; write them unless check.
 
@@ -219,8 +219,11 @@ def render_hub(
             "<!-- BEGIN/END GENERATED: support tables --> markers"
         ) from None
     if archive is None:
-        archive = list_archive(root, state.files, clean_blobs)
-    index = build_index(catalog, state, archive)
+        archive = scan_archive(root, state.files, clean_blobs, state.module_files)
+    if archive.problems:
+        raise ArchiveLayoutError(archive.problems)
+    modules = {m.entry.path: (m.entry, m.listing) for m in archive.modules}
+    index = build_index(catalog, state, archive.entries, modules)
     tables = render_tables(catalog, index)
     try:
         readme_text = old_readme.decode("utf-8")

@@ -89,6 +89,9 @@ class HubState:
     # How each archive file was built, as the build recorded it (index.json's
     # provenance); render shows an entry only while the file has those bytes.
     provenance: dict[KernelId, Provenance] = field(default_factory=dict)
+    # What index.json lists of each modules file, by path (its "modules" map's
+    # entries): a file whose sha256 is the same is not read again.
+    module_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The store the hub keeps its files in (None: git, archive/), and, in an
     # OCI store, every file the registry holds, by archive path: recorded only
     # once the registry confirmed the blob and a manifest referencing it.
@@ -211,6 +214,9 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
             for arch, raw_arch in raw_release.get("architectures", {}).items():
                 for raw_kernel in raw_arch["kernels"].values():
                     _record_file(state, raw_kernel)
+                for raw_modules in raw_arch.get("modules", {}).values():
+                    _record_file(state, raw_modules)
+                    state.module_files[raw_modules["path"]] = raw_modules
                 for uname, raw_prov in raw_arch.get("provenance", {}).items():
                     kernel = KernelId(distro, release, arch, uname)
                     prov = provenance_from_json(kernel, raw_prov)

@@ -2,7 +2,7 @@
 
 The commands parse, call the application layer (generator/hub/) and print;
 below them nothing imports the commands or argparse, or prints; the domain
-vocabulary (model.py) and the pure planner depend on nothing that does I/O.
+vocabulary (model/) and the pure planner depend on nothing that does I/O.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def test_only_the_commands_use_the_application_layer(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "allowed"),
     [
-        ("generator.model", ()),
+        ("generator.model", ("generator.model",)),  # its own parts (model/catalog.py)
+        ("generator.model.catalog", ()),
         ("generator.errors", ()),
         ("generator.planner", ("generator.model", "generator.errors", "generator.jsonschemas")),
         ("generator.shards.split", ("generator.model",)),
@@ -105,7 +106,7 @@ ROOMS: dict[str, set[str]] = {
     "progress": set(),
     "planner": CORE | {"jsonschemas"},
     "manifest": {"yamlpos"},
-    "catalog": CORE | {"manifest", "resources", "validation", "yamlpos"},
+    "catalog": CORE | {"jsonschemas", "manifest", "resources", "validation", "yamlpos"},
     "validation": CORE | {"kinds", "manifest", "resources", "yamlpos"},
     "kinds": CORE | {"fsutil", "resources"},
     "yamlpos": set(),
@@ -113,11 +114,11 @@ ROOMS: dict[str, set[str]] = {
     "openpgp": {"children", "errors"},
     "trust": CORE | {"openpgp"},
     "verify": CORE | {"fsutil", "openpgp", "packages", "upstream"},
-    "packages": {"children", "errors"},
-    "btf": {"children", "errors", "fsutil"},
+    "packages": {"children", "errors", "model"},
+    "btf": {"children", "errors", "fsutil", "jsonschemas", "model"},
     "children": {"errors"},
     "workdir": {"lock"},
-    "archive": CORE,
+    "archive": CORE | {"btf"},
     "state": CORE | {"jsonschemas", "provenance", "store"},
     "index": CORE | {"jsonschemas", "provenance", "state", "store"},
     # Issue 17: setting.py (pure), registryauth.py, oci.py (the registry, over
@@ -129,7 +130,7 @@ ROOMS: dict[str, set[str]] = {
     # Issue 18: provenance recorded, checked (`btfhub verify`), index.json signed.
     "provenance": CORE
     | {"btf", "consumer", "fsutil", "jsonschemas", "openpgp", "planner", "state", "upstream"}
-    | {"verify", "workdir"},
+    | {"packages", "verify", "workdir"},
     "gitops": {"children", "errors"},
     "jsonschemas": {"errors", "resources"},
     "fsutil": {"errors"},

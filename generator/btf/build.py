@@ -39,6 +39,7 @@ class BuiltBtf:
     # timing record, reported through generator.progress.Timings.
     seconds: dict[str, float] = field(default_factory=dict)
     pahole: PaholeRun | None = None  # what encoded it (None when nothing was)
+    raw: bytes | None = None  # <uname>.btf itself: the base its modules are encoded on
 
     @property
     def member_name(self) -> str:
@@ -119,4 +120,4 @@ def build_kernel_btf(
         start = time.monotonic()
         summary = check_btf(data)
         seconds["check"] = time.monotonic() - start
-        return BuiltBtf(uname, ships_btf, tar_xz.result(), summary, seconds, ran)
+        return BuiltBtf(uname, ships_btf, tar_xz.result(), summary, seconds, ran, data)

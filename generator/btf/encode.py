@@ -167,6 +167,36 @@ def pahole_command(
     return [tool.path, *flags, "-J", str(vmlinux)]
 
 
+BASE_FLAG = "--btf_base"
+
+
+def module_command(module: Path, base: Path, out: Path, tool: Pahole) -> list[str]:
+    """pahole encoding a module's DWARF as split BTF on its kernel's raw BTF at base.
+
+    The flags are vmlinux's (tool.encode_flags()), so both halves agree on
+    what they encode; one thread: a module is small, and the modules of a
+    kernel are encoded side by side instead.
+    """
+    if not tool.detached or BASE_FLAG not in tool.options:
+        raise EncodeError(f"{tool.path} {tool.version} cannot encode split BTF (no {BASE_FLAG})")
+    return [
+        tool.path,
+        *tool.encode_flags(),
+        f"{BASE_FLAG}={base}",
+        f"{DETACHED_FLAG}={out}",
+        str(module),
+    ]
+
+
+def encode_module(module: Path, base: Path, out: Path, *, tool: Pahole | None = None) -> None:
+    """Encode a kernel module's DWARF as split BTF on base (raw BTF) at `out`."""
+    tool = tool or pahole()
+    out.unlink(missing_ok=True)
+    run_tool(module_command(module, base, out, tool), hint=_NO_DWARF_HINT)
+    if not out.is_file():
+        raise EncodeError(f"{tool.path} {tool.version} wrote no BTF for {module.name}")
+
+
 _NO_DWARF_HINT = (
     "pahole found nothing to encode: is it an ELF file with DWARF debug info"
     " (not stripped, not a signed-flavour stub)?"

@@ -24,7 +24,14 @@ from generator.consumer.download import HubClient
 from generator.consumer.hostmap import ArchiveLocation
 from generator.consumer.signedindex import check_signature, read_index_bytes
 from generator.errors import BtfhubError
-from generator.model import ARCHIVE_DIR, BTF_SUFFIX, ArchiveEntry, KernelId, KernelState
+from generator.model import (
+    ARCHIVE_DIR,
+    BTF_SUFFIX,
+    MODULES_SUFFIX,
+    ArchiveEntry,
+    KernelId,
+    KernelState,
+)
 from generator.store.setting import Store, choose_store, store_from_json
 
 
@@ -345,3 +352,42 @@ def select_files(index: Mapping[str, Any], selectors: Sequence[Selector]) -> lis
         if not selectors or any(s._matches(None, file) for s in selectors):
             chosen.setdefault(file.path, file)
     return [chosen[p] for p in sorted(chosen)]
+
+
+@dataclass(frozen=True)
+class ModulesAnswer:
+    """A kernel's modules file as index.json lists it (issue 16)."""
+
+    file: HubFile  # <uname>.modules.tar.xz, to verify like any archive file
+    modules: Mapping[str, tuple[int, str]]  # name -> (size, sha256) of its <name>.btf
+    absent: tuple[str, ...]  # asked for by the catalog, not in the kernel's package
+
+
+def find_modules(index: Mapping[str, Any], file: HubFile) -> ModulesAnswer | None:
+    """The modules file of an archived kernel, or None when the hub built none for it."""
+    if file.id is None:
+        return None
+    arch = _obj(
+        _obj(
+            _obj(_obj(_obj(index.get("distributions")).get(file.id.distro)).get("releases")).get(
+                file.id.release
+            )
+        ).get("architectures")
+    ).get(file.id.arch)
+    entry = _obj(_obj(_obj(arch).get("modules")).get(file.uname))
+    if not entry:
+        return None
+    path = str(entry.get("path", ""))
+    if path != file.path[: -len(BTF_SUFFIX)] + MODULES_SUFFIX:
+        raise HubIndexError(f"index.json: {path!r} is not the modules file of {file.uname}")
+    size, sha256 = entry.get("size"), entry.get("sha256")
+    if not isinstance(size, int) or not isinstance(sha256, str):
+        raise HubIndexError(f"index.json: {path} has no size and sha256")
+    parts = path.split("/")
+    archived = ArchiveEntry(parts[1], parts[2], parts[3], file.uname, path, size, sha256, "")
+    modules = {
+        str(name): (int(_obj(m).get("size", -1)), str(_obj(m).get("sha256", "")))
+        for name, m in _obj(entry.get("modules")).items()
+    }
+    absent = tuple(str(n) for n in entry.get("absent") or ())
+    return ModulesAnswer(HubFile(archived, file.id), modules, absent)

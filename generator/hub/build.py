@@ -21,10 +21,13 @@ from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
     Catalog,
+    KernelId,
     KernelOutcome,
     KernelState,
+    ModuleSelection,
     PlannedKernel,
     Repository,
+    modules_path,
 )
 from generator.progress import TIMINGS_ENV, Progress, Reporter
 from generator.provenance.build import build_verified
@@ -96,12 +99,17 @@ def build_one(
                 pahole_threads=options.pahole_threads,
                 on_bytes=on_bytes,
                 mark=lambda step: timings.mark(label, step),
+                modules=wanted_modules(catalog, kernel.id, repo),
             )
             built = done.built
-            timings.steps(label, {**built.seconds, **done.verification_seconds})
+            module_seconds = done.modules.seconds if done.modules else {}
+            timings.steps(label, {**built.seconds, **done.verification_seconds, **module_seconds})
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
+        if done.modules is not None:  # beside it, once it is there (the modules' base)
+            modules_file = dest_root / modules_path(kernel.archive_path)
+            atomic_write(modules_file, done.modules.tar_xz, tmp_dir=work.path)
         timings.mark(label, "stored")
         return KernelOutcome(kernel.id, KernelState.ARCHIVED, provenance=done.provenance)
     except (StorageError, MissingToolError):
@@ -110,6 +118,18 @@ def build_one(
         return KernelOutcome(
             kernel.id, KernelState.FAILED, public_reason(client, pkg.url, str(exc))
         )
+
+
+def wanted_modules(catalog: Catalog, kernel: KernelId, repo: Repository) -> ModuleSelection | None:
+    """The modules to build for a kernel: its release's choice, else its repository's."""
+    try:
+        releases = catalog.distribution(kernel.distro).releases
+    except KeyError:
+        return repo.modules
+    release = next((r for r in releases if r.id == kernel.release), None)
+    if release is None or release.modules is None:
+        return repo.modules
+    return release.modules
 
 
 def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import generator
 from generator.btf.build import BuiltBtf, build_kernel_btf
-from generator.model import KernelPackage, Provenance
+from generator.btf.modules import BuiltModules, build_modules
+from generator.model import KernelPackage, ModuleSelection, Provenance
 from generator.openpgp import Keyring
+from generator.packages import ModuleSink
 from generator.upstream.http import UpstreamClient
 from generator.verify import VerifiedPackage
 
@@ -27,6 +29,8 @@ class VerifiedBuild:
     built: BuiltBtf
     provenance: Provenance | None  # None when nothing was encoded (ships its own BTF)
     verification_seconds: dict[str, float]  # extraction, the background checks, the wait for them
+    # The kernel's modules file, when modules were asked for and vmlinux encoded.
+    modules: BuiltModules | None = None
 
 
 def build_verified(
@@ -40,15 +44,22 @@ def build_verified(
     pahole_arguments: tuple[str, ...] | None = None,
     on_bytes: Callable[[int], None] | None = None,
     mark: Callable[[str], None] = lambda _: None,
+    modules: ModuleSelection | None = None,
 ) -> VerifiedBuild:
     """Stream pkg, encode its vmlinux, verify the whole package; PackageError if it does not.
 
     mark(step) is called at "vmlinux out", "built" (encoded) and "verified".
     pahole_arguments: a recorded build's, for a rebuild (btfhub's own choice otherwise).
+    modules: the kernel modules to encode too, taken from the same read of the
+    package (generator.verify) and encoded, once it verified, on the new BTF.
     """
+    sink = None
+    if modules is not None:
+        (workdir / "modules").mkdir()
+        sink = ModuleSink(pkg.uname, modules, workdir / "modules")
     with (
         client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=on_bytes) as body,
-        VerifiedPackage(body, pkg, keyring, client.where(pkg.url)) as package,
+        VerifiedPackage(body, pkg, keyring, client.where(pkg.url), sink) as package,
     ):
         vmlinux = workdir / f"vmlinux-{pkg.uname}"
         package.extract_vmlinux(vmlinux)  # the rest is verified while pahole runs
@@ -71,6 +82,18 @@ def build_verified(
     }
     if built.tar_xz is None or built.pahole is None:
         return VerifiedBuild(built, None, seconds)
+    encoded = None
+    if sink is not None and built.raw is not None and built.summary is not None:
+        encoded = build_modules(
+            pkg.uname,
+            built.raw,
+            built.summary,
+            {name: found.path for name, found in sink.found.items()},
+            sink.absent(),
+            workdir,
+            threads=pahole_threads,
+        )
+        mark("modules built")
     provenance = Provenance(
         file_sha256=hashlib.sha256(built.tar_xz).hexdigest(),
         package=pkg,
@@ -79,4 +102,4 @@ def build_verified(
         pahole_arguments=built.pahole.arguments,
         btfhub_version=generator.__version__,
     )
-    return VerifiedBuild(built, provenance, seconds)
+    return VerifiedBuild(built, provenance, seconds, encoded)

@@ -37,11 +37,13 @@ from generator.model import (
     ARCHITECTURES,
     ARCHIVE_DIR,
     BTF_SUFFIX,
+    MODULES_SUFFIX,
     FileDigest,
     KernelId,
     KernelOutcome,
     KernelState,
     ShardId,
+    modules_path,
 )
 from generator.shards.files import hash_file, walk_files
 from generator.shards.outcomes import (
@@ -57,7 +59,7 @@ MANIFEST_FORMAT = 1
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._+~-]*"
 ARCHIVE_FILE_RE = re.compile(
     rf"^{ARCHIVE_DIR}/{_SEGMENT}/{_SEGMENT}/(?:{'|'.join(ARCHITECTURES)})/"
-    rf"{_SEGMENT}{re.escape(BTF_SUFFIX)}$"
+    rf"{_SEGMENT}(?:{re.escape(BTF_SUFFIX)}|{re.escape(MODULES_SUFFIX)})$"
 )
 
 
@@ -121,6 +123,9 @@ def write_shard_manifest(
                 continue
             if rel not in files:
                 files[rel] = hash_file(path)
+            modules = modules_path(rel)  # the kernel's modules file, when it has one
+            if (out_dir / modules).is_file() and modules not in files:
+                files[modules] = hash_file(out_dir / modules)
         if handed_on(o):
             passed.append(o)
     if out_dir.exists():

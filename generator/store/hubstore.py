@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.archive import list_archive
+from generator.archive import ArchiveLayoutError, ArchiveScan, ModulesFile, scan_archive
 from generator.errors import BtfhubError
-from generator.model import ARCHIVE_DIR, BTF_SUFFIX, ArchiveEntry
+from generator.model import ARCHIVE_DIR, BTF_SUFFIX, MODULES_SUFFIX, ArchiveEntry
 from generator.progress import Reporter
 from generator.state import HubState
 from generator.store.oci import RegistryClient, directory_tag
@@ -49,23 +49,53 @@ def archived(root: Path, store: Store, state: HubState, candidates: Iterable[str
     }
 
 
-def entry_of(blob: Blob) -> ArchiveEntry | None:
-    """The BTF file a stored blob is, or None for another kind of file (or layout)."""
+def entry_of(blob: Blob, suffix: str = BTF_SUFFIX) -> ArchiveEntry | None:
+    """The kernel file (BTF, or modules with MODULES_SUFFIX) a stored blob is, or None."""
     parts = blob.path.split("/")
-    if len(parts) != 5 or parts[0] != ARCHIVE_DIR or not parts[4].endswith(BTF_SUFFIX):
+    if len(parts) != 5 or parts[0] != ARCHIVE_DIR or not parts[4].endswith(suffix):
         return None
-    uname = parts[4][: -len(BTF_SUFFIX)]
+    uname = parts[4][: -len(suffix)]
     return ArchiveEntry(parts[1], parts[2], parts[3], uname, blob.path, blob.size, blob.sha256, "")
 
 
 def hub_files(
     root: Path, store: Store, state: HubState, clean_blobs: dict[str, str] | None = None
-) -> list[ArchiveEntry]:
-    """The BTF files index.json lists: archive/ (git) or the recorded locations (OCI)."""
+) -> ArchiveScan:
+    """The files index.json lists: archive/ (git), or the recorded locations (OCI).
+
+    In an OCI store a modules file is listed with what index.json recorded of
+    its modules (push_staged records it before the file leaves the machine).
+    """
     if store is None:
-        return list_archive(root, state.files, clean_blobs)
+        return scan_archive(root, state.files, clean_blobs, state.module_files)
     entries = (entry_of(b) for b in state.locations.values())
-    return sorted((e for e in entries if e is not None), key=lambda e: e.path)
+    modules = []
+    for blob in state.locations.values():
+        entry = entry_of(blob, MODULES_SUFFIX)
+        listing = state.module_files.get(blob.path)
+        if entry is not None and listing is not None and listing["sha256"] == blob.sha256:
+            kept = {"modules": listing["modules"], "absent": listing["absent"]}
+            modules.append(ModulesFile(entry, kept))
+    return ArchiveScan(
+        tuple(sorted((e for e in entries if e is not None), key=lambda e: e.path)),
+        (),
+        tuple(sorted(modules, key=lambda m: m.entry.path)),
+    )
+
+
+def _record_modules(staging: Path, state: HubState) -> None:
+    """What each staged modules file holds, into state (read now: the push removes the file)."""
+    scan = scan_archive(staging, {}, {}, state.module_files)
+    if scan.problems:
+        raise ArchiveLayoutError(scan.problems)
+    for m in scan.modules:
+        entry = m.entry
+        state.module_files[entry.path] = {
+            "path": entry.path,
+            "size": entry.size,
+            "sha256": entry.sha256,
+            **m.listing,
+        }
 
 
 def _holds_files(root: Path) -> bool:
@@ -176,6 +206,7 @@ def push_staged(
     """
     report = PushReport()
     staging = root / STAGING
+    _record_modules(staging, state)
     by_dir: dict[str, list[tuple[str, Path]]] = {}
     for path, file in files_under(staging):
         by_dir.setdefault(posixpath.dirname(path), []).append((path, file))

@@ -14,6 +14,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+# The catalog's vocabulary lives in model/catalog.py; re-exported here.
+from generator.model.catalog import (
+    Catalog,
+    Column,
+    Distribution,
+    FutureRow,
+    ModuleSelection,
+    Release,
+    Repository,
+    Source,
+)
+
+__all__ = [  # the re-exported names (every name defined here is public too)
+    "Catalog",
+    "Column",
+    "Distribution",
+    "FutureRow",
+    "ModuleSelection",
+    "Release",
+    "Repository",
+    "Source",
+]
+
 # Canonical architecture names, as used in archive/ directories.
 ARCHITECTURES = ("x86_64", "arm64")
 
@@ -37,138 +60,9 @@ class UnsafeNameError(ValueError):
 # The archive layout: ARCHIVE_DIR/<distro dir>/<release dir>/<arch>/<uname>BTF_SUFFIX.
 ARCHIVE_DIR = "archive"
 BTF_SUFFIX = ".btf.tar.xz"
-
-
-@dataclass(frozen=True)
-class Repository:
-    """A debug-symbol repository a manifest names, of a kind generator/kinds/ registers."""
-
-    id: str
-    kind: str  # "apt" | "rpm-md" | "launchpad" | "html-listing" (kinds.registry.KINDS)
-    url: str  # base URL; may hold {arch} (upstream spelling, kinds.registry.upstream_arch)
-    components: tuple[str, ...] = ("main",)  # apt only
-    # Package-name patterns holding {uname}, most preferred first. For a
-    # kernel matched by several patterns the first one wins (Ubuntu:
-    # linux-image-unsigned-{uname}-dbgsym before linux-image-{uname}-dbgsym).
-    packages: tuple[str, ...] = ()
-    # apt only: flavours to keep (suffix of uname), {arch} = upstream arch.
-    flavours: tuple[str, ...] = ()
-    # OpenPGP public keys (absolute path once loaded) that must sign what the
-    # repository publishes: apt InRelease/Release.gpg, rpm-md repomd.xml.asc
-    # and each RPM's header. The run's --keyring files are trusted too.
-    keyring: str | None = None
-    # True only for a repository that truly publishes no signature: its
-    # indexes are still checked down the chain, but nothing anchors them.
-    unsigned: bool = False
-    # rpm-md only: each path holds a mirror.list naming the real repo root (Amazon Linux).
-    mirrorlist: bool = False
-    # Where upstream moves the tree when the release ends (archive.debian.org,
-    # vault-like archives): read when url answers 404/410 for a source's index.
-    moved_to: str | None = None
-    # The publisher's key ID when its key is not shipped (no keyring): the run
-    # must be given it (--keyring), else the repository's releases are skipped.
-    signing_key_id: str | None = None
-    # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
-    # e.g. "rhel-cdn"); None: public.
-    credentials: str | None = None
-    # rpm-md only: how uname -r follows from a package: "rpm" ({ver}-{rel}.{arch},
-    # Red Hat family), "suse" ({ver}-{rel minus its last number}-{flavour} of
-    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default) or "photon"
-    # ({ver}-{rel}[-{flavour}] of linux[-<flavour>]-debuginfo, e.g. 4.19.283-1.ph3-esx).
-    kernel_release: str = "rpm"
-    # The publisher signs RPM headers over SHA-1 only (Photon 3.0, openEuler
-    # 20.03): such signatures count for this repository, refused elsewhere.
-    sha1_signatures: bool = False
-    # The keys of its kind that have no field above, as (key, value) sorted by
-    # key, lists made tuples: a kind added as one module reads its own keys here.
-    options: tuple[tuple[str, object], ...] = ()
-
-    def option(self, key: str, default: object = None) -> object:
-        return dict(self.options).get(key, default)
-
-
-@dataclass(frozen=True)
-class Source:
-    """One release's use of a repository: apt suites or rpm-md paths."""
-
-    repository: str
-    suites: tuple[str, ...] = ()  # apt: dists/<suite>; launchpad: distro series (focal)
-    paths: tuple[str, ...] = ()  # rpm-md, html-listing: relative to the repo URL
-    # A fallback completes the sources before it (Ubuntu: Launchpad after
-    # ddebs). When it fails the release is still listed from the others and
-    # the failure is a warning (UpstreamListing.incomplete), not a lost release.
-    fallback: bool = False
-
-
-@dataclass(frozen=True)
-class Release:
-    """One row of a distribution's support table."""
-
-    distro: str  # manifest id (file stem)
-    id: str  # unique within the manifest (slug of name unless given)
-    name: str  # first column, e.g. "7.0.1406", "Focal HWE"
-    directory: str  # archive release dir, e.g. "20.04", "7"
-    kernel: str  # e.g. "3.10.0-123", "5.4.0"
-    series: tuple[str, ...]  # kernel series covered; default (kernel,)
-    bpf: bool | None
-    btf: bool | None
-    hub: bool | None  # True: the hub builds BTF for it
-    architectures: tuple[str, ...]
-    sources: tuple[Source, ...]
-    # Table cells beyond the flags, by field name (rhel, version, codename,
-    # release_date, rhel_date ...); None renders as "-".
-    fields: tuple[tuple[str, str | None], ...] = ()
-
-    def field(self, name: str) -> str | None:
-        return dict(self.fields).get(name)
-
-
-@dataclass(frozen=True)
-class Column:
-    header: str
-    field: str
-
-
-@dataclass(frozen=True)
-class FutureRow:
-    """The trailing "..." row: what releases not yet listed will have."""
-
-    bpf: bool | None
-    btf: bool | None
-    hub: bool | None
-    placeholder: str = "..."  # text of non-flag cells after the first
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """One manifest: a support table, its repositories and releases."""
-
-    id: str  # file stem, e.g. "centos7"
-    title: str  # table heading, e.g. "CentOS 7"
-    archive_dir: str  # archive/<archive_dir>/..., e.g. "centos"
-    columns: tuple[Column, ...]
-    releases: tuple[Release, ...]
-    repositories: tuple[Repository, ...]
-    note: str | None = None
-    future: FutureRow | None = None
-    url: str | None = None  # link for the heading (e.g. Wikipedia)
-
-    def repository(self, repo_id: str) -> Repository:
-        for repo in self.repositories:
-            if repo.id == repo_id:
-                return repo
-        raise KeyError(repo_id)
-
-
-@dataclass(frozen=True)
-class Catalog:
-    distributions: tuple[Distribution, ...]
-
-    def distribution(self, distro_id: str) -> Distribution:
-        for d in self.distributions:
-            if d.id == distro_id:
-                return d
-        raise KeyError(distro_id)
+# A kernel's modules, beside its BTF file: <uname>MODULES_SUFFIX (generator/btf/modules.py).
+MODULES_SUFFIX = ".modules.tar.xz"
+MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")  # as the kernel spells it: dm_mod
 
 
 @dataclass(frozen=True)
@@ -418,15 +312,22 @@ def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> st
     return f"{ARCHIVE_DIR}/{distro_dir}/{release_dir}/{arch}/{uname}{BTF_SUFFIX}"
 
 
-def is_archive_path(path: str) -> bool:
-    """True when path has the archive layout's shape (what archive_path() makes)."""
+def modules_path(btf_path: str) -> str:
+    """Where the modules of the kernel whose BTF file is btf_path live: beside it."""
+    if not btf_path.endswith(BTF_SUFFIX):
+        raise UnsafeNameError(f"{btf_path!r} is not a <uname>{BTF_SUFFIX} path")
+    return btf_path[: -len(BTF_SUFFIX)] + MODULES_SUFFIX
+
+
+def is_archive_path(path: str, suffixes: tuple[str, ...] = (BTF_SUFFIX,)) -> bool:
+    """True when path has the archive layout's shape, ending with one of suffixes."""
     parts = path.split("/")
-    suffix = BTF_SUFFIX
+    suffix = next((s for s in suffixes if parts[-1].endswith(s)), None)
     return (
-        len(parts) == 5
+        suffix is not None
+        and len(parts) == 5
         and parts[0] == ARCHIVE_DIR
         and parts[3] in ARCHITECTURES
-        and parts[4].endswith(suffix)
         and all(PATH_PART_RE.fullmatch(p) for p in (*parts[1:4], parts[4][: -len(suffix)]))
     )
 
