@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
 from generator.store.hubstore import STAGING
 from tests.hubkit import (
@@ -43,6 +45,7 @@ from tests.hubkit import (
 )
 from tests.hubrepo import git
 from tests.kit.mirror import FaultyMirror
+from tests.kit.modules import build_ddeb_with_modules, build_module, module_struct
 from tests.kit.registry import Registry, RegistryProxy
 
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
@@ -445,3 +448,61 @@ def test_a_run_killed_mid_push_leaves_index_json_naming_nothing_and_the_next_run
     assert len(package_requests(mirror_server)) == before  # staged: nothing built again
     assert _file_uploads(proxy) == []  # and nothing sent again
     assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS
+
+
+def test_a_kernels_modules_file_is_stored_like_any_other_file(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    fixture_elf: Path,
+) -> None:
+    objects = tmp_path / "objects"
+    module = build_module(objects, "nf_demo")
+    ddeb = build_ddeb_with_modules(
+        tmp_path / "ddeb", K26, fixture_elf, {"net/netfilter/nf_demo.ko": module}, "5.4.0-26.30"
+    )
+    write_ubuntu(mirror_server, focal_suites([AptPackage.from_deb(ddeb)]))
+    hub = make_hub(tmp_path / "hub")
+    manifest = hub / "catalog" / "ubuntu.yaml"
+    text, n = re.subn(r"(\n  - name: Focal\n)", r"\1    modules: [nf_demo]\n", manifest.read_text())
+    assert n == 1
+    manifest.write_text(text)
+    monkeypatch.setenv("BTFHUB_STORE", store)
+
+    run = _reconcile(capsys, hub, mirror_server)
+
+    assert run.code == 0, run.err
+    assert archive_files(hub) == {}
+    modules_file = f"{DIRECTORY}/{K26}.modules.tar.xz"
+    assert sorted(_locations(hub)[K26]) == [PATHS[0], modules_file]
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    listed = arch["x86_64"]["modules"][K26]
+    assert listed["path"] == modules_file and sorted(listed["modules"]) == ["nf_demo"]
+    assert "blob" not in listed  # no git blob: the registry holds it
+    # The modules' listing survives a render that reads nothing but index.json.
+    index_bytes = (hub / "index.json").read_bytes()
+    proxy.clear()
+    assert btfhub(capsys, hub, "render").code == 0
+    assert (hub / "index.json").read_bytes() == index_bytes and proxy.seen == []
+
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    shutil.copyfile(hub / "index.json", consumer / "index.json")
+    out = consumer / "merged.btf"
+    machine = _machine_args(consumer, K26)
+    cache = ("--cache-dir", str(consumer / "cache"))
+    fetched = btfhub(capsys, consumer, "fetch", *machine, *cache, "--modules", "nf_demo",
+                     "--output", str(out))  # fmt: skip
+    assert fetched.code == 0, fetched.err
+    assert f"struct {module_struct('nf_demo')} {{" in dump_c(out)
+
+    # Both files come back into archive/, the modules' listing unchanged, and go again.
+    assert btfhub(capsys, hub, "store", "migrate", "--to", "git").code == 0
+    assert sorted(archive_files(hub)) == [PATHS[0], modules_file]
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    assert {k: v for k, v in arch["x86_64"]["modules"][K26].items() if k != "blob"} == listed
+    assert btfhub(capsys, hub, "store", "migrate", "--to", store).code == 0
+    assert (hub / "index.json").read_bytes() == index_bytes
