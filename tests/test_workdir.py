@@ -19,6 +19,7 @@ from generator.errors import StorageError
 from generator.fsutil import atomic_write
 from generator.lock import claim, is_claimed
 from generator.workdir import OWNER, WORK_DIR, WorkArea, sweep
+from tests.kit.processes import alive
 
 # A child process that takes a work area (printing its path) and then waits to be killed.
 HOLDER = """
@@ -138,9 +139,9 @@ def test_a_tool_dies_with_its_parent(tmp_path: Path) -> None:
         parent.wait()
     (tool,) = kids
     deadline = time.monotonic() + 2
-    while _alive(tool) and time.monotonic() < deadline:
+    while alive(tool) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not _alive(tool), "sleep outlived its parent"
+    assert not alive(tool), "sleep outlived its parent"
 
 
 def _comm(pid: int) -> str:
@@ -148,14 +149,6 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2] != "Z"
 
 
 def test_run_child_reports_like_subprocess() -> None:
