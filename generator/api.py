@@ -232,11 +232,12 @@ def open_index(
     root: str | Path = ".",
     client: HubClient | None = None,
     hub_keys: HubKeys = None,
+    store: str | None = None,
 ) -> HubIndex:
     """The hub's index.json, checked against its schema (and, with hub keys, its
-    signature), and where its files are."""
+    signature), and where its files are (store: see _open)."""
     with _client(client) as http:
-        return _open(index, base_url, Path(root), http, hub_keys)
+        return _open(index, base_url, Path(root), http, hub_keys, store)
 
 
 def lookup(
