@@ -139,8 +139,8 @@ def plan(
     they are planned as they are (an archived kernel absent from a listing is
     never planned, so nothing is dropped) and the failures carried as warnings.
 
-    modules: what each archived modules file holds, by path. An archived kernel
-    whose release lists modules its file lacks is planned modules_only.
+    modules: what each archived modules file holds, by path (None: not known, no
+    rebuild); an archived kernel whose release lists modules it lacks is modules_only.
     """
     known = {(d.id, r.id): (d, r) for d in catalog.distributions for r in d.releases}
     for listing in upstream:
@@ -162,8 +162,8 @@ def plan(
                     key = KernelId(dist.id, release.id, arch, pkg.uname)
                     state, reason = _state(key, path, archived_set, outcomes, force)
                     selection = dist.modules(release, pkg.repository)
-                    if state is KernelState.ARCHIVED and selection is not None:
-                        reason = selection.rebuild_reason((modules or {}).get(modules_path(path)))
+                    if state is KernelState.ARCHIVED and selection and modules is not None:
+                        reason = selection.rebuild_reason(modules.get(modules_path(path)))
                     modules_only = state is KernelState.ARCHIVED and reason is not None
                     claimed[path] = PlannedKernel(
                         id=key,

@@ -420,6 +420,8 @@ def test_an_archived_kernel_is_planned_for_the_modules_its_release_newly_lists()
         return [(k.state.value, k.reason, k.modules_only) for k in p.missing()]
 
     assert planned(None, {}) == []  # a release without modules: nothing to do
+    # What the modules files hold not known (an OCI store): no rebuild planned.
+    assert plan(focal(nf), upstream, {path}, {}).missing() == ()
     assert planned(nf, {}) == [("archived", "modules asked for: none built yet", True)]
     only_nf = {mods: (frozenset({"nf_conntrack"}), frozenset())}
     assert planned(nf, only_nf) == [("archived", "modules not built yet: overlay", True)]
