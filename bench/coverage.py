@@ -13,7 +13,7 @@ then the kernels the plan misses.
     .venv/bin/python bench/coverage.py [LIST] [--root DIR] [--distro D ...]
         [--ddebs-share S] [--json]
 
-Ubuntu has two upstreams: Launchpad's API (tests/launchpad_standin.py,
+Ubuntu has two upstreams: Launchpad's API (tests/kit/launchpad.py,
 served beside the mirror) publishes every kernel, ddebs.ubuntu.com only the
 newest ones: for each (release dir, arch, kernel series, flavour) it indexes
 the newest ceil(S x n) of its n kernels, S = --ddebs-share (default 0.5, a
@@ -55,7 +55,7 @@ from generator.errors import BtfhubError
 from generator.model import UPSTREAM_ARCH, Catalog, archive_path
 from generator.upstream.discover import LISTERS
 from tests.kit.mirror import IndexedDeb, write_apt_index, write_rpmmd_index
-from tests.launchpad_standin import LaunchpadStandIn
+from tests.kit.launchpad import LaunchpadStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = ROOT / "tests" / "data" / "public-hub-files.txt"

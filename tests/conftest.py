@@ -15,7 +15,7 @@ import pytest
 from generator.demokit.elf import build_elf
 from generator.demokit.signing import default_signer
 from generator.trust import KEYRINGS_ENV
-from tests.hubrepo import BOT
+from tests.kit.hubrepo import BOT
 from tests.kit.mirror import FaultyMirror
 
 
@@ -84,7 +84,7 @@ def mirror_server(tmp_path: Path) -> Iterator[FaultyMirror]:
     """A real HTTP upstream on 127.0.0.1 serving tmp_path/"mirror"; failures on demand.
 
     FaultyMirror (tests/kit/mirror.py): the demo's MirrorServer plus fault injection;
-    it serves an empty Launchpad archive too (hubkit.HOSTS maps the API to it).
+    it serves an empty Launchpad archive too (tests.kit.hub.HOSTS maps the API to it).
     """
     with FaultyMirror(tmp_path / "mirror") as server:
         yield server

@@ -20,8 +20,9 @@ from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.rpmpkg import build_rpm
 from generator.upstream.http import UpstreamClient
-from tests.consumerkit import OS_RELEASES
-from tests.hubkit import (
+from tests.kit.bpfobj import TASK_PROGRAM, build_loader, compile_bpf, load_with_btf
+from tests.kit.consumer import OS_RELEASES
+from tests.kit.hub import (
     btfhub,
     build_ddeb,
     focal_suites,
@@ -30,7 +31,6 @@ from tests.hubkit import (
     write_centos,
     write_ubuntu,
 )
-from tests.kit.bpfobj import TASK_PROGRAM, build_loader, compile_bpf, load_with_btf
 from tests.kit.mirror import FaultyMirror
 
 K42 = "5.4.0-42-generic"

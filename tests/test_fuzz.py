@@ -36,7 +36,7 @@ from generator.upstream import apt, htmllisting, rpmmd
 from generator.upstream.compression import decompressed_chunks
 from generator.upstream.http import UpstreamIndexError
 from tests.kit.debpkg import build_kernel_deb, tar_bytes, tar_file, write_ar
-from tests.test_packages import OneWayStream, as_io
+from tests.kit.streams import OneWayStream, as_io
 
 EXAMPLES = int(os.environ.get("BTFHUB_FUZZ_EXAMPLES", "150"))
 # Per example: generous for a 2-core machine shared with other jobs, far

@@ -22,7 +22,7 @@ from generator.shards.manifest import read_shard_manifest
 from generator.state import load_hub_state
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
-from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_pairs, write_ubuntu
+from tests.kit.hub import build_ddeb, focal_suites, make_hub, mirror_pairs, write_ubuntu
 from tests.kit.mirror import FaultyMirror
 
 UNAME = "5.4.0-26-generic"

@@ -31,8 +31,8 @@ from generator.demokit.mirror import AptPackage
 from generator.errors import StorageError
 from generator.packages import extract_vmlinux
 from generator.workdir import OWNER, WORK_DIR
-from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_args, write_ubuntu
 from tests.kit.elf import build_large_elf
+from tests.kit.hub import build_ddeb, focal_suites, make_hub, mirror_args, write_ubuntu
 from tests.kit.mirror import FaultyMirror
 
 UNAME = "5.4.0-42-generic"

@@ -20,7 +20,7 @@ import pytest
 from generator.demokit.mirror import AptPackage, sha256_file, write_rpmmd_repo
 from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer
-from tests.hubkit import (
+from tests.kit.hub import (
     HOSTS,
     REPO,
     archive_files,
@@ -36,10 +36,10 @@ from tests.hubkit import (
     states,
     write_ubuntu,
 )
+from tests.kit.launchpad import LaunchpadStandIn
 from tests.kit.listing import write_html_listing
 from tests.kit.mirror import LAUNCHPAD_API, FaultyMirror
-from tests.launchpad_standin import LaunchpadStandIn
-from tests.tls_mirror import ClientCertMirrorServer, make_pki
+from tests.kit.tls import ClientCertMirrorServer, make_pki
 
 CREDENTIAL_VARS = ("BTFHUB_RHEL_CERT", "BTFHUB_RHEL_KEY", "BTFHUB_RHEL_CA")
 

@@ -27,7 +27,7 @@ from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_release
 from generator.demokit.rpmpkg import build_rpm
 from generator.lock import LOCK_NAME
-from tests.hubkit import (
+from tests.kit.hub import (
     FEDORA_LINUX,
     Run,
     archive_files,

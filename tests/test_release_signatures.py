@@ -18,7 +18,7 @@ from generator.demokit.mirror import AptPackage
 from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
-from tests.hubkit import (
+from tests.kit.hub import (
     Run,
     archive_files,
     btfhub,

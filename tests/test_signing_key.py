@@ -19,7 +19,7 @@ from generator.errors import BtfhubError
 from generator.model import Repository
 from generator.openpgp import SignatureError, fingerprints
 from generator.trust import KEYRINGS_ENV, SigningKeyMissing, TrustPolicy
-from tests.hubkit import archive_files, btfhub, hub_cell, kernels, make_hub, states
+from tests.kit.hub import archive_files, btfhub, hub_cell, kernels, make_hub, states
 from tests.kit.mirror import FaultyMirror
 
 AL1_KEY_ID = "BCB4A85B21C0F39F"  # RPM-GPG-KEY-amazon-ga, as catalog/amzn.yaml names it

@@ -440,7 +440,7 @@ def write_empty_launchpad(directory: Path) -> None:
     demo, and tests about ddebs, point Launchpad here, where every
     getPublishedBinaries query (MirrorServer ignores the query string) answers
     the empty collection page the real API gives for a name nothing matches.
-    tests/launchpad_standin.py is the API that publishes something.
+    tests/kit/launchpad.py is the API that publishes something.
     """
     page = directory / LAUNCHPAD_DIR / "ubuntu/+archive/primary"
     page.parent.mkdir(parents=True, exist_ok=True)

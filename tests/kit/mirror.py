@@ -28,7 +28,7 @@ from generator.demokit.mirror import (
     write_repodata,
 )
 
-# Re-exported: conftest and hubkit give every test's mirror an empty Launchpad.
+# Re-exported: conftest and tests.kit.hub give every test's mirror an empty Launchpad.
 __all__ = ["LAUNCHPAD_API", "LAUNCHPAD_DIR", "FaultyMirror", "write_empty_launchpad"]
 
 
@@ -39,7 +39,7 @@ class FaultyMirror(MirrorServer):
         # basic_auth: answer 401 to any request without these credentials (an
         # RMT/SMT mirror of SUSE's repositories, say).
         super().__init__(directory)
-        # The shipped Ubuntu releases fall back to Launchpad (hubkit.HOSTS maps
+        # The shipped Ubuntu releases fall back to Launchpad (tests.kit.hub.HOSTS maps
         # its API here): a test mirror's Launchpad publishes nothing.
         write_empty_launchpad(directory)
         self.basic_auth = basic_auth

@@ -34,7 +34,7 @@ from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR, FaultyMirror
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # Public prefix -> directory below the server root holding that host's tree.
 HOSTS = {
