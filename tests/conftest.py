@@ -1,20 +1,24 @@
 """Shared pytest fixtures.
 
 Every test runs hermetic (see hermetic_environment): no user or system git
-configuration, no mirrors from the developer's environment.
+configuration, no mirrors from the developer's environment. A run leaves no
+process behind (no_process_left_behind): not a gpg-agent, not a server, not
+a pahole.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from generator.demokit.elf import build_elf
-from generator.demokit.signing import default_signer
+from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
+from tests.kit import processes
 from tests.kit.hubrepo import BOT
 from tests.kit.mirror import FaultyMirror
 
@@ -27,6 +31,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any fixture starts a process: every process of the run inherits the mark.
+    os.environ.setdefault(processes.RUN_MARKER, f"{os.getpid()}-{uuid.uuid4().hex}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--run-slow"):
         return
@@ -34,6 +43,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fails the run (an error at its last teardown) if a process it started outlives it.
+
+    First of the session fixtures, so it checks after all the others have
+    closed; the process's default signer is closed here (its gpg-agent with it).
+    """
+    yield
+    default_signer().close()
+    left = processes.left_behind(os.environ[processes.RUN_MARKER])
+    assert not left, "processes this test run left behind (now killed): " + "; ".join(
+        f"{pid}: {line}" for pid, line in sorted(left.items())
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,6 +75,22 @@ def trusted_test_key() -> Iterator[Path]:
         os.environ.pop(KEYRINGS_ENV, None)
     else:
         os.environ[KEYRINGS_ENV] = before
+
+
+@pytest.fixture(scope="session")
+def stranger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
+    """A key no run trusts (made once; its gpg-agent stopped at the end of the run)."""
+    signer = Signer(tmp_path_factory.mktemp("gpg") / "stranger", "stranger")
+    yield signer
+    signer.close()
+
+
+@pytest.fixture(scope="session")
+def rsa_signer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
+    """An RSA-2048 key, as EL7 and SHA-1 era archives used (gpg's default is ed25519)."""
+    signer = Signer(tmp_path_factory.mktemp("gpg") / "rsa", "el7 style", algorithm="rsa2048")
+    yield signer
+    signer.close()
 
 
 @pytest.fixture(autouse=True)

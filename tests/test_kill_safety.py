@@ -34,6 +34,7 @@ from generator.workdir import OWNER, WORK_DIR
 from tests.kit.elf import build_large_elf
 from tests.kit.hub import build_ddeb, focal_suites, make_hub, mirror_args, write_ubuntu
 from tests.kit.mirror import FaultyMirror
+from tests.kit.processes import descendants, wait_gone
 
 UNAME = "5.4.0-42-generic"
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
@@ -65,53 +66,6 @@ def large_mirror(
 
 
 # -- processes -------------------------------------------------------------------------
-
-
-def _stat(pid: int) -> tuple[str, str, int] | None:
-    """(comm, state, ppid) of a process, None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    comm = text[text.index("(") + 1 : text.rindex(")")]
-    state, ppid = text[text.rindex(")") + 2 :].split()[:2]
-    return comm, state, int(ppid)
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """{pid: comm} of every live descendant of pid."""
-    children: dict[int, list[int]] = {}
-    comms: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        info = _stat(int(entry.name))
-        if info is None or info[1] == "Z":
-            continue
-        comms[int(entry.name)] = info[0]
-        children.setdefault(info[2], []).append(int(entry.name))
-    found: dict[int, str] = {}
-    todo = list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found[child] = comms[child]
-        todo.extend(children.get(child, []))
-    return found
-
-
-def alive(pid: int) -> bool:
-    info = _stat(pid)
-    return info is not None and info[1] != "Z"  # a zombie is dead, only not reaped
-
-
-def wait_gone(pids: dict[int, str], timeout: float = 1.5) -> dict[int, str]:
-    """The pids still alive after `timeout` seconds (empty: all gone)."""
-    deadline = time.monotonic() + timeout
-    left = dict(pids)
-    while left and time.monotonic() < deadline:
-        left = {p: c for p, c in left.items() if alive(p)}
-        time.sleep(0.05)
-    return left
 
 
 # -- the hub ---------------------------------------------------------------------------

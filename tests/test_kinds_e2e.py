@@ -122,8 +122,8 @@ def test_oracle_rpm_signed_by_a_stranger_is_never_published(
     capsys: pytest.CaptureFixture[str],
     mirror_server: FaultyMirror,
     fixture_elf: Path,
+    stranger: Signer,
 ) -> None:
-    stranger = Signer(tmp_path / "gpg", "stranger")
     oracle_listing(mirror_server, tmp_path / "rpms", fixture_elf, signer=stranger)
     hub = make_hub(tmp_path / "hub")
     mirror = ("--mirror", f"https://oss.oracle.com/={mirror_server.url}oracle/")

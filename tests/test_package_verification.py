@@ -9,7 +9,6 @@ only its signed header can vouch for it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,13 +37,6 @@ from tests.kit.mirror import FaultyMirror
 
 UNAME = "5.4.17-2136.300.7.el8uek.x86_64"
 ARCHIVE = f"archive/ol/8/x86_64/{UNAME}.btf.tar.xz"
-
-
-@pytest.fixture(scope="module")
-def stranger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
-    signer = Signer(tmp_path_factory.mktemp("gpg") / "stranger", "stranger")
-    yield signer
-    signer.close()
 
 
 def catalog(keyring: Path | None, unsigned: bool = False) -> Catalog:

@@ -9,7 +9,6 @@ be; "stranger" is a key nobody trusts.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,13 +35,6 @@ UNAME = "5.4.0-42-generic"
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 CENTOS = ("--distro", "centos7", "--release", "7.9.2009", "--arch", "x86_64")
 INRELEASE = "ddebs.ubuntu.com/dists/focal/InRelease"
-
-
-@pytest.fixture(scope="module")
-def stranger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
-    signer = Signer(tmp_path_factory.mktemp("gpg") / "stranger", "stranger")
-    yield signer
-    signer.close()
 
 
 @pytest.fixture(scope="module")

@@ -40,11 +40,6 @@ def repo(signing_key_id: str) -> Repository:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def stranger(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    return Signer(tmp_path_factory.mktemp("gpg"), "stranger")
-
-
 def test_only_the_given_files_holding_the_key_are_trusted(stranger: Signer, tmp_path: Path) -> None:
     ours = default_signer()
     trust = TrustPolicy([stranger.public_key, ours.public_key])
