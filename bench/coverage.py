@@ -49,13 +49,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generator.catalog import load_catalog
-from generator.demokit.mirror import IndexedRpm, MirrorServer, write_release
+from generator.demokit.mirror import IndexedRpm, write_release
+from generator.demokit.server import MirrorServer
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError
 from generator.model import UPSTREAM_ARCH, Catalog, archive_path
 from generator.upstream.discover import LISTERS
-from tests.kit.mirror import IndexedDeb, write_apt_index, write_rpmmd_index
 from tests.kit.launchpad import LaunchpadStandIn
+from tests.kit.mirror import IndexedDeb, write_apt_index, write_rpmmd_index
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = ROOT / "tests" / "data" / "public-hub-files.txt"

@@ -13,6 +13,7 @@ offending "module imports module" (or "module prints at line N") at once.
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -256,6 +257,8 @@ def test_the_cycle_finder_finds_one() -> None:
 
 # Test machinery that lives in tests/kit/ and must not creep back into generator/.
 TEST_ONLY = {
+    "Fault",
+    "FaultyHandler",
     "FaultyMirror",
     "IndexedDeb",
     "build_kernel_deb",
@@ -270,7 +273,7 @@ TEST_ONLY = {
     "write_html_listing",
     "write_rpmmd_index",
 }
-INJECTION = {"fail", "truncate", "drop", "without_length", "clear_faults"}
+INJECTION = {"fail", "truncate", "drop", "without_length", "clear_faults", "_take_fault", "_admits"}
 
 
 def test_nothing_in_the_package_imports_the_tests() -> None:
@@ -288,14 +291,14 @@ def test_the_demokit_defines_no_test_machinery() -> None:
 
 
 def test_the_demo_mirror_injects_nothing_and_the_tests_mirror_does(tmp_path: Path) -> None:
-    from generator.demokit.mirror import MirrorServer
+    from generator.demokit.server import MirrorServer
     from tests.kit.mirror import FaultyMirror
 
     (tmp_path / "file").write_bytes(b"content")
     plain = MirrorServer(tmp_path)
-    assert plain._take_fault("/file") is None
-    assert plain._admits(None)
+    # The package's mirror has no fault hooks: the tests' handler brings them.
     assert not any(hasattr(plain, method) for method in INJECTION)
+    assert not TEST_ONLY & set(vars(sys.modules["generator.demokit.server"]))
     faulty = FaultyMirror(tmp_path)
     faulty.fail("/file", 503)
     fault = faulty._take_fault("/file")

@@ -24,8 +24,6 @@ import urllib3
 
 from generator.demokit.mirror import (
     AptPackage,
-    Fault,
-    LocalServer,
     RpmPackage,
     compress,
     primary_path,
@@ -35,6 +33,7 @@ from generator.demokit.mirror import (
     write_rpmmd_repo,
 )
 from generator.demokit.rpmpkg import build_rpm
+from generator.demokit.server import LocalServer
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError, PackageError, UpstreamError
 from generator.model import (
@@ -55,7 +54,7 @@ from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
 from tests.kit.debpkg import UBUNTU_PATTERNS, small_ddeb
 from tests.kit.hub import closed_port
-from tests.kit.mirror import FaultyMirror
+from tests.kit.mirror import Fault, FaultyMirror
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"

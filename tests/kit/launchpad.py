@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from generator.demokit.mirror import LocalServer
+from generator.demokit.server import LocalServer
 
 API_PUBLIC = "https://api.launchpad.net/1.0/"
 WEB_PUBLIC = "https://launchpad.net/"
