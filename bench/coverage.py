@@ -53,15 +53,16 @@ from generator.demokit.mirror import IndexedRpm, write_release
 from generator.demokit.server import MirrorServer
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError
-from generator.model import UPSTREAM_ARCH, Catalog, archive_path
-from generator.upstream.discover import LISTERS
+from generator.kinds import apt, rpmmd
+from generator.kinds.registry import find_kind
+from generator.model import Catalog, archive_path
 from tests.kit.launchpad import LaunchpadStandIn
 from tests.kit.mirror import IndexedDeb, write_apt_index, write_rpmmd_index
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = ROOT / "tests" / "data" / "public-hub-files.txt"
-DEB_ARCH = UPSTREAM_ARCH["apt"]
-RPM_ARCH = UPSTREAM_ARCH["rpm-md"]
+DEB_ARCH = apt.KIND.arches
+RPM_ARCH = rpmmd.KIND.arches
 ARCH_OF_RPM = {v: k for k, v in RPM_ARCH.items()}
 SUFFIX = ".btf.tar.xz"
 
@@ -550,7 +551,9 @@ def catalog_gap(catalog: Catalog, distro: str) -> str | None:
     manifests = [d for d in catalog.distributions if d.archive_dir == distro]
     if not manifests:
         return f"the catalog has no manifest with archive_dir {distro!r} yet"
-    unknown = sorted({r.kind for d in manifests for r in d.repositories if r.kind not in LISTERS})
+    unknown = sorted(
+        {r.kind for d in manifests for r in d.repositories if find_kind(r.kind) is None}
+    )
     if unknown:
         return f"repository kind(s) {', '.join(unknown)} not known to this generator yet"
     return None

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
+import urllib3
 
 # The repository root, for tests.kit (test machinery kept out of the package).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -63,10 +63,10 @@ from generator.btf.encode import pahole, pahole_command
 from generator.demokit.mirror import sha256_file
 from generator.demokit.server import MirrorServer
 from generator.model import KernelPackage
-from generator.packages import liblzma
+from generator.packages.decompress import xz_command, xz_version
 from generator.progress import TIMINGS_ENV
 from generator.upstream.http import UpstreamClient
-from generator.verify import PackageVerification
+from generator.verify import VerifiedPackage
 from tests.kit.realkernel import RealKernel, fetch, publish, reconcile_args
 
 REPO = Path(__file__).resolve().parent.parent
@@ -290,9 +290,11 @@ def classic_worker(url: str, work: Path, uname: str) -> None:
     steps: dict[str, float] = {}
     t = time.monotonic()
     deb = work / "package.deb"
-    with requests.get(url, stream=True, timeout=60) as r, deb.open("wb") as f:
-        r.raise_for_status()
-        for chunk in r.iter_content(MB):
+    response = urllib3.request("GET", url, preload_content=False, timeout=60)
+    with response, deb.open("wb") as f:
+        if response.status != 200:
+            raise RuntimeError(f"{url}: HTTP {response.status}")
+        for chunk in response.stream(MB):
             f.write(chunk)
     steps["download"] = time.monotonic() - t
     t = time.monotonic()
@@ -349,16 +351,12 @@ def verification_cost(kernel: RealKernel, server: MirrorServer, work: Path) -> d
     with (
         UpstreamClient(cache_dir=None) as client,
         client.open_stream(pkg.url, pkg.size, pkg.sha256) as body,
-        PackageVerification(body, pkg, None, pkg.url) as check,
+        VerifiedPackage(body, pkg, None, pkg.url) as check,
     ):
-
-        def extracted(vmlinux: Path) -> None:
-            marks["extracted"] = time.monotonic()
-            check.vmlinux_extracted(vmlinux)
-
-        build_kernel_btf(
-            check.reader(), "deb", kernel.uname, tmp, force=True, on_extracted=extracted
-        )
+        vmlinux = tmp / f"vmlinux-{kernel.uname}"
+        check.extract_vmlinux(vmlinux)
+        marks["extracted"] = time.monotonic()
+        build_kernel_btf(vmlinux, kernel.uname, tmp, force=True)
         marks["built"] = time.monotonic()
         check.finish()
         received = body.bytes_received
@@ -437,7 +435,7 @@ def main() -> int:
         f"pahole: {tool.version} ({tool.path}), flags {' '.join(tool.encode_flags())}; "
         f"btfhub -j{tool.threads}, classic serial"
     )
-    print(f"xz blocks decoded by: {liblzma.version()}")
+    print(f"xz data decoded by: {xz_version()} ({xz_command()})")
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="btfhub-real-bench-", dir=args.workdir))
     pairs: list[tuple[Result, Result]] = []

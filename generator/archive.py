@@ -162,6 +162,8 @@ def scan_archive(
     entries = []
     for i, (distro, release, arch, uname, _) in enumerate(found):
         digest = known[i] if i in known else next(hashed)
+        # Hashed here (file_digest) or reused because git's blob id matched it.
+        assert digest.blob is not None
         entries.append(
             ArchiveEntry(
                 distro_dir=distro,

@@ -8,6 +8,7 @@ passed validation into a frozen Distribution.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,23 @@ TEXT_FIELDS = ("version", "codename", "rhel", "release_date", "rhel_date")
 
 def _flag(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
+
+
+# Repository keys the model has a field for; a kind's other keys go to its options.
+REPOSITORY_FIELDS = frozenset(f.name for f in dataclasses.fields(Repository))
+
+
+def _frozen(value: Any) -> object:
+    """A YAML value as a hashable one (a Repository keys the run's listings)."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value
+
+
+def _options(raw: dict[str, Any]) -> tuple[tuple[str, object], ...]:
+    return tuple(sorted((k, _frozen(v)) for k, v in raw.items() if k not in REPOSITORY_FIELDS))
 
 
 def _source(raw: dict[str, Any]) -> Source:
@@ -65,6 +83,7 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             signing_key_id=r.get("signing_key_id"),
             credentials=r.get("credentials"),
             kernel_release=r.get("kernel_release", "rpm"),
+            options=_options(r),
         )
         for r in raw.get("repositories", [])
     )

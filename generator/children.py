@@ -47,6 +47,36 @@ def tied_command(cmd: Sequence[str]) -> list[str]:
     ]
 
 
+def _check_installed(cmd: Sequence[str], env: Mapping[str, str] | None) -> None:
+    """FileNotFoundError when cmd[0] is not installed (as subprocess would raise it:
+    through the wrapper it would be an exit code instead)."""
+    path = (env if env is not None else os.environ).get("PATH")
+    if shutil.which(cmd[0], path=path) is None:
+        raise FileNotFoundError(cmd[0])
+    if shutil.which(SETPRIV) is None:
+        raise BtfhubError(f"{SETPRIV} is not installed (util-linux; run scripts/setup.sh)")
+
+
+def start_child(
+    cmd: Sequence[str], *, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start cmd tied to this process, its stdin, stdout and stderr pipes (unbuffered).
+
+    For a tool that streams (xz decoding a package as it downloads). The
+    caller waits for it from the thread that started it (see above) and
+    kills it when it wants no more.
+    """
+    _check_installed(cmd, env)
+    return subprocess.Popen(
+        tied_command(cmd),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+        env=dict(env) if env is not None else None,
+    )
+
+
 def run_child(
     cmd: Sequence[str],
     *,
@@ -55,14 +85,9 @@ def run_child(
 ) -> subprocess.CompletedProcess[bytes]:
     """Run cmd tied to this process, capturing both outputs; never raises on its exit code.
 
-    FileNotFoundError when cmd[0] is not installed (as subprocess.run would
-    raise it: through the wrapper it would be an exit code instead).
+    FileNotFoundError when cmd[0] is not installed.
     """
-    path = (env if env is not None else os.environ).get("PATH")
-    if shutil.which(cmd[0], path=path) is None:
-        raise FileNotFoundError(cmd[0])
-    if shutil.which(SETPRIV) is None:
-        raise BtfhubError(f"{SETPRIV} is not installed (util-linux; run scripts/setup.sh)")
+    _check_installed(cmd, env)
     return subprocess.run(
         tied_command(cmd),
         input=input,

@@ -17,17 +17,6 @@ from typing import NamedTuple
 # Canonical architecture names, as used in archive/ directories.
 ARCHITECTURES = ("x86_64", "arm64")
 
-# How each repository kind spells an architecture upstream.
-UPSTREAM_ARCH = {
-    "apt": {"x86_64": "amd64", "arm64": "arm64"},
-    "launchpad": {"x86_64": "amd64", "arm64": "arm64"},
-    "rpm-md": {"x86_64": "x86_64", "arm64": "aarch64"},
-    "html-listing": {"x86_64": "x86_64", "arm64": "aarch64"},
-}
-
-# Repository kinds: apt and launchpad sources name suites, rpm-md and html-listing paths.
-REPOSITORY_KINDS = ("apt", "rpm-md", "launchpad", "html-listing")
-
 KERNEL_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-\d+)?$")
 
 # One directory or file name of an archive path: no "/", no "..", no leading
@@ -52,11 +41,11 @@ BTF_SUFFIX = ".btf.tar.xz"
 
 @dataclass(frozen=True)
 class Repository:
-    """A debug-symbol repository a manifest names (one of REPOSITORY_KINDS)."""
+    """A debug-symbol repository a manifest names, of a kind generator/kinds/ registers."""
 
     id: str
-    kind: str  # "apt" | "rpm-md" | "launchpad" | "html-listing"
-    url: str  # base URL; may hold {arch} (upstream spelling)
+    kind: str  # "apt" | "rpm-md" | "launchpad" | "html-listing" (kinds.registry.KINDS)
+    url: str  # base URL; may hold {arch} (upstream spelling, kinds.registry.upstream_arch)
     components: tuple[str, ...] = ("main",)  # apt only
     # Package-name patterns holding {uname}, most preferred first. For a
     # kernel matched by several patterns the first one wins (Ubuntu:
@@ -86,9 +75,12 @@ class Repository:
     # Red Hat family) or "suse" ({ver}-{rel minus its last number}-{flavour} of
     # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default).
     kernel_release: str = "rpm"
+    # The keys of its kind that have no field above, as (key, value) sorted by
+    # key, lists made tuples: a kind added as one module reads its own keys here.
+    options: tuple[tuple[str, object], ...] = ()
 
-    def upstream_arch(self, arch: str) -> str:
-        return UPSTREAM_ARCH[self.kind][arch]
+    def option(self, key: str, default: object = None) -> object:
+        return dict(self.options).get(key, default)
 
 
 @dataclass(frozen=True)
@@ -300,11 +292,15 @@ class ArchiveEntry:
 
 @dataclass(frozen=True)
 class FileDigest:
-    """What index.json records of an archive file's bytes."""
+    """A file's bytes: size and SHA-256, and git's blob id where it is known.
+
+    index.json records all three for an archive file; a shard manifest (no
+    git there) the first two.
+    """
 
     size: int
     sha256: str
-    blob: str
+    blob: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import difflib
 import functools
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -20,17 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
+from generator.kinds import registry
+from generator.kinds.base import SOURCE_KEYS, RepositoryKind, key_owners, spoken_list
+from generator.kinds.schema import manifest_schema, schema_for
 from generator.manifest import Diagnostic, ManifestDocument, dotted, slug
-from generator.resources import read_package_text
 from generator.yamlpos import Path_
 
 if TYPE_CHECKING:  # imported when a manifest is rejected: 0.1 s a run saved
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
-
-# The schema that matches this code: it lives in the same repository as the
-# generator, so a hub root in a temporary directory (tests) needs no copy.
-SCHEMA_FILE = "schemas/manifest.schema.json"
 
 # Editors (yaml-language-server) find the schema through this first line.
 HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json"
@@ -38,38 +35,21 @@ HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json"
 DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 DATE_FIELDS = ("release_date", "rhel_date")
 
-# Repository kinds whose sources name suites (apt: dists/<suite>, launchpad:
-# series) and those whose sources name paths below the repository URL.
-KIND_SUITES = frozenset({"apt", "launchpad"})
-KIND_PATHS = frozenset({"rpm-md", "html-listing"})
-# Kinds whose packages are name patterns holding {uname} (rpm-md: exact names).
-PATTERN_KINDS = frozenset({"apt", "launchpad", "html-listing"})
-# Keys only some kinds have.
-KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "components": ("apt",),
-    "keyring": ("apt", "rpm-md", "html-listing"),
-    "flavours": ("apt", "launchpad"),
-    "mirrorlist": ("rpm-md",),
-    "moved_to": ("apt", "rpm-md", "html-listing"),
-    "signing_key_id": ("apt", "rpm-md", "html-listing"),
-    "kernel_release": ("rpm-md",),
-}
 
-
-def _spoken_list(words: tuple[str, ...]) -> str:
-    """("a", "b", "c") -> "a, b and c"."""
-    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else list(words))
-
-
-@functools.cache
 def load_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(read_package_text(SCHEMA_FILE))
-    return schema
+    """The manifest schema, its repository kinds' part made from the registry."""
+    return manifest_schema()
 
 
 @functools.cache
-def _fast_validator() -> Any:
-    return jsonschema_rs.Draft202012Validator(load_schema())
+def _validators(
+    kinds: tuple[RepositoryKind, ...],
+) -> tuple[Any, Draft202012Validator]:
+    """(jsonschema-rs's, jsonschema's) validators of the manifest schema for these kinds."""
+    from jsonschema import Draft202012Validator
+
+    schema = schema_for(kinds)
+    return jsonschema_rs.Draft202012Validator(schema), Draft202012Validator(schema)
 
 
 def validate_documents(root: Path, docs: list[ManifestDocument]) -> list[Diagnostic]:
@@ -114,13 +94,6 @@ def _check_header(root: Path, doc: ManifestDocument) -> Iterator[Diagnostic]:
 # --- schema errors, reworded -------------------------------------------------
 
 
-@functools.cache
-def _validator() -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(load_schema())
-
-
 def _schema_diagnostics(
     doc: ManifestDocument, schema: Mapping[str, Any] | None = None
 ) -> Iterator[Diagnostic]:
@@ -130,7 +103,7 @@ def _schema_diagnostics(
     # words the messages, and has the last word) reads only the others. Both
     # check the same schema.
     if schema is None:
-        fast, validator = _fast_validator(), _validator()
+        fast, validator = _validators(registry.KINDS)
     else:
         from jsonschema import Draft202012Validator
 
@@ -247,7 +220,7 @@ def _rule_diagnostics(doc: ManifestDocument) -> Iterator[Diagnostic]:
     if not isinstance(data, dict):
         return
     kinds = {
-        r["id"]: r.get("kind")
+        r["id"]: registry.find_kind(r.get("kind"))
         for _, r in _items(data, "repositories")
         if isinstance(r.get("id"), str)
     }
@@ -288,43 +261,32 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
                 "signing_key_id is for a repository whose key is not shipped: "
                 "not with keyring or unsigned",
             )
-        kind = repo.get("kind")
-        for key, owners in KIND_KEYS.items():
-            if key in repo and kind in KIND_SUITES | KIND_PATHS and kind not in owners:
-                yield _at_key(
-                    doc, (*path, key), f"only {_spoken_list(owners)} repositories have this key"
+        kind = registry.find_kind(repo.get("kind"))
+        if kind is not None:
+            yield from _kind_rules(doc, path, repo, kind)
+
+
+def _kind_rules(
+    doc: ManifestDocument, path: Path_, repo: dict[str, Any], kind: RepositoryKind
+) -> Iterator[Diagnostic]:
+    """What a repository of a registered kind must say: its keys, patterns and own rules."""
+    for key, owners in key_owners(registry.KINDS).items():
+        if key in repo and kind.name not in owners:
+            yield _at_key(
+                doc, (*path, key), f"only {spoken_list(owners)} repositories have this key"
+            )
+    if kind.patterns and isinstance(repo.get("packages"), list):
+        for j, pattern in enumerate(repo["packages"]):
+            if isinstance(pattern, str) and "{uname}" not in pattern:
+                article = "an" if kind.name[0] in "aeiouh" else "a"
+                yield _at(
+                    doc,
+                    (*path, "packages", j),
+                    f"{article} {kind.name} package pattern needs {{uname}}",
                 )
-        if kind in PATTERN_KINDS and isinstance(repo.get("packages"), list):
-            for j, pattern in enumerate(repo["packages"]):
-                if isinstance(pattern, str) and "{uname}" not in pattern:
-                    article = "an" if kind[0] in "aeiouh" else "a"
-                    yield _at(
-                        doc,
-                        (*path, "packages", j),
-                        f"{article} {kind} package pattern needs {{uname}}",
-                    )
-        url = repo.get("url")
-        if kind == "launchpad" and isinstance(url, str) and "/+archive/" not in url:
-            yield _at(
-                doc,
-                (*path, "url"),
-                "a launchpad URL names an archive, e.g. "
-                "https://api.launchpad.net/1.0/ubuntu/+archive/primary",
-            )
-        elif kind == "launchpad" and isinstance(url, str) and not url.startswith("https://"):
-            # No signature covers the API's answers (file URLs, sizes, SHA-256):
-            # TLS to Launchpad is all that vouches for them.
-            yield _at(
-                doc, (*path, "url"), "a launchpad URL is https: TLS is all that vouches for it"
-            )
-        if kind == "launchpad" and repo.get("unsigned") is not True:
-            # Nothing can sign it (it has no keyring key), and a run, plan and
-            # index.json must say which files no signature vouches for.
-            yield _at(
-                doc,
-                path,
-                "a launchpad repository says `unsigned: true`: its API answers carry no signature",
-            )
+    for found in kind.rules(repo):
+        at = _at_key if found.at_key else _at
+        yield at(doc, (*path, *found.path), found.message)
 
 
 def _keyring_rules(root: Path, doc: ManifestDocument) -> Iterator[Diagnostic]:
@@ -422,7 +384,10 @@ def _flag_rules(doc: ManifestDocument, path: Path_, row: dict[str, Any]) -> Iter
 
 
 def _source_rules(
-    doc: ManifestDocument, path: Path_, release: dict[str, Any], kinds: dict[str, Any]
+    doc: ManifestDocument,
+    path: Path_,
+    release: dict[str, Any],
+    kinds: dict[str, RepositoryKind | None],
 ) -> Iterator[Diagnostic]:
     if release.get("hub") is True and not release.get("sources"):
         yield _at(
@@ -438,10 +403,10 @@ def _source_rules(
             yield _at(
                 doc, (*spath, "repository"), f"unknown repository {rid!r} (defined: {defined})"
             )
-        elif kinds[rid] in KIND_SUITES and "suites" not in source:
-            yield _at(doc, spath, f"repository {rid!r} is {kinds[rid]}: the source needs suites")
-        elif kinds[rid] in KIND_PATHS and "paths" not in source:
-            yield _at(doc, spath, f"repository {rid!r} is {kinds[rid]}: the source needs paths")
+        elif (kind := kinds[rid]) is not None and kind.source_key not in source:
+            yield _at(
+                doc, spath, f"repository {rid!r} is {kind.name}: the source needs {kind.source_key}"
+            )
         if j == 0 and source.get("fallback") is True:
             # A fallback completes earlier sources: alone, a failure of it would
             # pass for a release listed in full with nothing in it.
@@ -449,9 +414,11 @@ def _source_rules(
                 doc, (*spath, "fallback"), "the first source is not a fallback: nothing before it"
             )
         kind = kinds.get(rid)
-        for key, owners in (("paths", KIND_SUITES), ("suites", KIND_PATHS)):
-            if kind in owners and key in source:
-                yield _at_key(doc, (*spath, key), f"repository {rid!r} is {kind}: it has no {key}")
+        for key in SOURCE_KEYS:
+            if kind is not None and key != kind.source_key and key in source:
+                yield _at_key(
+                    doc, (*spath, key), f"repository {rid!r} is {kind.name}: it has no {key}"
+                )
 
 
 def schema_diagnostics(schema: Mapping[str, Any], doc: ManifestDocument) -> list[Diagnostic]:

@@ -1,45 +1,62 @@
 """Every package verified in full before anything derived from it is published.
 
 Reading stops as soon as vmlinux is out, which is what makes a build fast;
-the verification must not give that up. So, once vmlinux is written, a
-thread drains the rest of the package through the hash (raw bytes, no
-decompression) while pahole encodes, and the build is published only when
-that finished and matched:
+the verification must not give that up. VerifiedPackage owns the order:
+
+1. read: an RPM from a signed repository has its lead and headers read
+   first (once: the payload reader takes its file list from the same
+   parse), and its main header must carry a good signature by one of the
+   repository's keys before a byte of the payload is read;
+2. extracted: vmlinux is written (decoding stops there), and the checks
+   of the rest start in a thread of their own while the caller runs pahole:
+   the rest of the package read through the stream's SHA-256 (raw bytes,
+   no decompression), and for a signed RPM the vmlinux's digest, taken from
+   a handle opened before the caller may unlink the file;
+3. finished: finish() waits for those checks; the caller stores nothing
+   unless it returned.
+
+What must match:
 
 - a package whose index lists a SHA-256 (every apt package, rpm-md ones):
   size and SHA-256 over the whole file must match the index;
-- an RPM from a signed repository: its main header must carry a good
-  signature by one of the repository's keys (checked before the payload is
-  read), and the extracted vmlinux's digest must match the one that signed
-  header lists. For an RPM whose index gives no checksum (Oracle's flat
-  directories) that is the whole verification, and nothing past vmlinux is
-  read.
+- an RPM from a signed repository: the header signature, and the
+  extracted vmlinux's digest against the one that signed header lists.
+  For an RPM whose index gives no checksum (Oracle's flat directories)
+  that is the whole verification, and nothing past vmlinux is read.
 
 A package that fails either check fails its kernel, with both values in
-the message; nothing is written to archive/.
+the message; nothing is written to archive/. (A later reader of the tail,
+kernel modules, would decode what the drain now only hashes: the stream
+hashes whatever reads it, so the checks stay as they are.)
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO
 
 from generator.errors import PackageError
+from generator.fsutil import storage_error
 from generator.model import KernelPackage
 from generator.openpgp import Keyring, SignatureError
+from generator.packages import extract_vmlinux
 from generator.packages.rpm import vmlinux_paths
 from generator.packages.rpmsig import RpmHeaders, read_headers
-from generator.packages.stream import PrefixedReader
-from generator.upstream.http import PackageStream
-
-CHUNK = 1 << 20
+from generator.packages.stream import CHUNK
+from generator.upstream.packagestream import PackageStream
 
 
-class PackageVerification:
-    """The checks of one package, run alongside its build (a context manager)."""
+class VerifiedPackage:
+    """One package: vmlinux extracted from it, the whole of it verified (a context manager).
+
+    What vouched for the package, once finish() returned (provenance):
+    index_sha256, the signed index's digest the whole file matched, and
+    header_signer, the fingerprint of the key whose signature over the RPM
+    header checked out; either may be None, never both.
+    """
 
     def __init__(
         self, stream: PackageStream, pkg: KernelPackage, keyring: Keyring | None, where: str
@@ -54,18 +71,21 @@ class PackageVerification:
         self._pkg = pkg
         self._keyring = keyring if pkg.format == "rpm" else None
         self._where = where
-        self._headers: RpmHeaders | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._vmlinux_digest: str | None = None
-        # What the checks cost (the real-kernel benchmark reports them): the
-        # background thread's own time, and how long finish() had to wait for
-        # it, which is all the wall time verification adds to a build.
+        self._expected: tuple[str, frozenset[str]] | None = None
+        self.index_sha256: str | None = None
+        self.header_signer: str | None = None
+        # What the steps cost (timings, the real-kernel benchmark): reading
+        # up to vmlinux, the background thread's own time, and how long
+        # finish() waited for it, all the wall time verification adds.
+        self.extract_seconds = 0.0
         self.background_seconds = 0.0
         self.waited_seconds = 0.0
 
-    def __enter__(self) -> PackageVerification:
+    def __enter__(self) -> VerifiedPackage:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -73,54 +93,75 @@ class PackageVerification:
         if self._thread is not None:
             self._thread.join()
 
-    def reader(self) -> BinaryIO:
-        """What the package reader reads: for a signed RPM, its header is checked first."""
+    def extract_vmlinux(self, dest: Path) -> None:
+        """Read (and check the signed header), write vmlinux to dest, start the checks.
+
+        StorageError when the disk is full; PackageError for a package that
+        is unreadable, holds no vmlinux or carries no good signature.
+        """
+        if self._thread is not None:
+            raise RuntimeError(f"{self._where}: vmlinux was already extracted")
+        started = time.monotonic()
+        headers = self._signed_headers()
+        try:
+            extract_vmlinux(
+                self._stream,
+                self._pkg.format,
+                self._pkg.uname,
+                dest,
+                package=self._pkg.filename.rsplit("/", 1)[-1] or self._pkg.name,
+                size=self._pkg.size,
+                rpm_headers=headers,
+            )
+            handle = None
+            if headers is not None:
+                self._expected = vmlinux_digests(headers, self._pkg.uname)
+                handle = dest.open("rb")  # the caller unlinks vmlinux once pahole is done
+        except OSError as exc:
+            full = storage_error(exc, dest.parent)
+            if full is not None:
+                raise full from exc
+            raise
+        self.extract_seconds = time.monotonic() - started
+        self._thread = threading.Thread(
+            target=self._check_rest, args=(handle,), name="verify-package", daemon=True
+        )
+        self._thread.start()
+
+    def _signed_headers(self) -> RpmHeaders | None:
+        """A signed RPM's headers, their signature checked; None for any other package."""
         if self._keyring is None:
-            return self._stream
-        self._headers = read_headers(self._stream)
-        signature = self._headers.header_signature()
+            return None
+        headers = read_headers(self._stream)
+        signature = headers.header_signature()
         if signature is None:
             raise PackageError(
                 f"{self._where}: the package carries no header signature (unsigned rpm)"
             )
         what = f"{self._where} (rpm header signature)"
         try:
-            self._keyring.verify_detached(self._headers.main.signed, signature, what)
+            verdict = self._keyring.verify_detached(headers.main.signed, signature, what)
         except SignatureError as exc:
             raise PackageError(str(exc)) from None
-        # The package reader parses lead and headers again, from memory.
-        replay = PrefixedReader(self._headers.consumed, self._stream)
-        return replay  # type: ignore[return-value]  # read() is all the readers use
+        self.header_signer = verdict.signers[0]
+        return headers
 
-    def vmlinux_extracted(self, vmlinux: Path) -> None:
-        """Start the background checks; vmlinux is opened now (pahole's caller unlinks it)."""
-        expected: tuple[str, frozenset[str]] | None = None
-        if self._headers is not None:
-            expected = vmlinux_digests(self._headers, self._pkg.uname)
-        handle = vmlinux.open("rb") if expected is not None else None
-
-        def work() -> None:
-            started = time.monotonic()
-            try:
-                if handle is not None and expected is not None:
-                    with handle:
-                        digest = hashlib.new(expected[0])
-                        while not self._stop.is_set():
-                            chunk = handle.read(CHUNK)
-                            if not chunk:
-                                break
-                            digest.update(chunk)
-                        self._vmlinux_digest = digest.hexdigest()
-                if self._pkg.sha256 is not None:
-                    while not self._stop.is_set() and self._stream.read(CHUNK):
-                        pass
-            except BaseException as exc:  # re-raised in the build's thread by finish()
-                self._error = exc
-            finally:
-                self.background_seconds = time.monotonic() - started
-
-        self._thread = threading.Thread(target=work, name="verify-package", daemon=True)
-        self._thread.start()
+    def _check_rest(self, vmlinux: io.BufferedReader | None) -> None:
+        """In the background: vmlinux's digest, then the rest of the package drained."""
+        started = time.monotonic()
+        try:
+            if vmlinux is not None and self._expected is not None:
+                with vmlinux:
+                    digest = hashlib.file_digest(vmlinux, self._expected[0])
+                self._vmlinux_digest = digest.hexdigest()
+            if self._pkg.sha256 is not None:
+                # Only hashed (by the stream), never decompressed: the one drain.
+                while not self._stop.is_set() and self._stream.read(CHUNK):
+                    pass
+        except BaseException as exc:  # re-raised in the build's thread by finish()
+            self._error = exc
+        finally:
+            self.background_seconds = time.monotonic() - started
 
     def finish(self) -> None:
         """Wait for the checks; PackageError unless every one passed."""
@@ -131,15 +172,16 @@ class PackageVerification:
         self.waited_seconds = time.monotonic() - started
         if self._error is not None:
             raise self._error
-        if self._pkg.sha256 is not None and not self._stream.verified:
-            raise PackageError(f"{self._where}: the package was not read to its end")
-        if self._headers is not None:
-            algorithm, digests = vmlinux_digests(self._headers, self._pkg.uname)
-            expected = " or ".join(sorted(digests))
+        if self._pkg.sha256 is not None:
+            if not self._stream.verified:
+                raise PackageError(f"{self._where}: the package was not read to its end")
+            self.index_sha256 = self._pkg.sha256
+        if self._expected is not None:
+            algorithm, digests = self._expected
             if self._vmlinux_digest not in digests:
                 raise PackageError(
                     f"{self._where}: vmlinux {algorithm} {self._vmlinux_digest} does not match "
-                    f"{expected} from the package's signed header"
+                    f"{' or '.join(sorted(digests))} from the package's signed header"
                 )
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything btfhub needs on a fresh Debian/Ubuntu machine:
 # the Debian tools it runs (bpftool, rpm, compressors, Debian's pahole and a
-# C compiler for test fixtures), the pahole it encodes with (Debian 13's 1.30,
-# in .tools/: scripts/install-pahole.sh) and a project-local virtualenv with
-# the package and its test extra. Safe to rerun; it only installs what is missing.
+# C compiler for test fixtures), the pahole it encodes with (Debian 13's 1.30)
+# and the xz it decodes packages with (Debian 13's 5.8), both in .tools/ by
+# scripts/install-pahole.sh, and a project-local virtualenv with the package
+# and its test extra. Safe to rerun; it only installs what is missing.
 # Needs Python 3.11+ (Debian 12, Ubuntu 24.04 or newer; PYTHON=... to choose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The pahole btfhub encodes with (1.30, reproducible with -j), in .tools/.
+# The pahole btfhub encodes with (1.30, reproducible with -j) and the xz that
+# decodes packages (5.8), in .tools/.
 ./scripts/install-pahole.sh
 
 PYTHON="${PYTHON:-python3}"

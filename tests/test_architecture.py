@@ -135,8 +135,9 @@ def test_the_pure_core_imports_no_adapter() -> None:
 
 CORE = {"errors", "model"}
 EVERYTHING_BELOW = {
-    "archive", "btf", "catalog", "children", "codecs", "errors", "fsutil", "gitops", "index",
-    "jsonschemas", "lock", "manifest", "model", "openpgp", "packages", "planner", "progress",
+    "archive", "btf", "catalog", "children", "errors", "fsutil", "gitops", "index",
+    "jsonschemas", "kinds", "lock", "manifest", "model", "openpgp", "packages", "planner",
+    "progress",
     "render", "resources", "shards", "state", "trust", "upstream", "validation", "verify",
     "workdir", "yamlpos",
 }  # fmt: skip
@@ -149,15 +150,15 @@ ROOMS: dict[str, set[str]] = {
     "planner": CORE | {"jsonschemas"},
     "manifest": {"yamlpos"},
     "catalog": CORE | {"manifest", "resources", "validation", "yamlpos"},
-    "validation": CORE | {"manifest", "resources", "yamlpos"},
+    "validation": CORE | {"kinds", "manifest", "resources", "yamlpos"},
+    "kinds": CORE | {"fsutil", "resources"},
     "yamlpos": set(),
-    "codecs": set(),
-    "upstream": CORE | {"codecs", "fsutil", "jsonschemas", "packages", "openpgp", "trust"},
+    "upstream": CORE | {"fsutil", "jsonschemas", "kinds", "packages", "openpgp", "trust"},
     "openpgp": {"children", "errors"},
     "trust": CORE | {"openpgp"},
-    "verify": CORE | {"openpgp", "packages", "upstream"},
-    "packages": {"codecs", "errors"},
-    "btf": {"children", "errors", "fsutil", "packages"},
+    "verify": CORE | {"fsutil", "openpgp", "packages", "upstream"},
+    "packages": {"children", "errors"},
+    "btf": {"children", "errors", "fsutil"},
     "children": {"errors"},
     "workdir": {"lock"},
     "archive": CORE,
@@ -165,7 +166,7 @@ ROOMS: dict[str, set[str]] = {
     "index": CORE | {"jsonschemas", "state"},
     "render": CORE | {"archive", "catalog", "fsutil", "index", "resources", "state"},
     "shards": CORE | {"fsutil", "jsonschemas"},
-    "gitops": {"errors"},
+    "gitops": {"children", "errors"},
     "jsonschemas": {"errors", "resources"},
     "fsutil": {"errors"},
     "resources": {"errors"},
@@ -308,6 +309,11 @@ def test_the_demo_mirror_injects_nothing_and_the_tests_mirror_does(tmp_path: Pat
     assert not guarded._admits(None) and guarded._admits("Basic dXNlcjpzZWNyZXQ=")
     for server in (plain, faulty, guarded):
         server._httpd.server_close()
+
+
+def test_no_module_binds_a_c_library() -> None:
+    """Tools run as processes through generator/children.py (xz, pahole), never ctypes."""
+    assert [m for m in MODULES if in_room(m, "generator") and "ctypes" in imports(m)] == []
 
 
 # -- the tests: fixtures and builders in tests/kit/ ---------------------------------------

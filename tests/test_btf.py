@@ -13,10 +13,12 @@ import struct
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from generator.btf import (
+    BuiltBtf,
     build_kernel_btf,
     check_btf,
     encode_btf,
@@ -38,6 +40,7 @@ from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
 from generator.demokit.rpmpkg import build_rpm
 from generator.errors import EncodeError, MissingToolError
+from generator.packages import extract_vmlinux
 from tests.kit.debpkg import build_kernel_deb
 from tests.kit.elf import build_many_units_elf
 
@@ -478,11 +481,19 @@ def test_read_tar_xz_member_rejects_garbage_and_many_members() -> None:
 # -- build_kernel_btf ------------------------------------------------------
 
 
+def build_from(stream: BinaryIO, fmt: str, uname: str, work: Path, force: bool = False) -> BuiltBtf:
+    """What the hub does with a package: vmlinux out of it, then its BTF built."""
+    work.mkdir(parents=True, exist_ok=True)
+    vmlinux = work / f"vmlinux-{uname}"
+    extract_vmlinux(stream, fmt, uname, vmlinux)
+    return build_kernel_btf(vmlinux, uname, work, force=force)
+
+
 def test_build_from_deb(tmp_path: Path, fixture_elf: Path, encoded: Path) -> None:
     deb = build_kernel_deb(tmp_path, UNAME, fixture_elf, "zst")
     work = tmp_path / "work"
     with deb.open("rb") as stream:
-        built = build_kernel_btf(stream, "deb", UNAME, work)
+        built = build_from(stream, "deb", UNAME, work)
     assert not built.ships_btf and built.tar_xz is not None and built.summary is not None
     assert built.member_name == f"{UNAME}.btf"
     name, btf = read_tar_xz_member(built.tar_xz)
@@ -490,7 +501,7 @@ def test_build_from_deb(tmp_path: Path, fixture_elf: Path, encoded: Path) -> Non
     assert set(STRUCT_NAMES) <= built.summary.struct_names
     assert list(work.iterdir()) == []  # vmlinux and raw BTF are gone
     with deb.open("rb") as stream:
-        again = build_kernel_btf(stream, "deb", UNAME, tmp_path / "work2")
+        again = build_from(stream, "deb", UNAME, tmp_path / "work2")
     assert again.tar_xz == built.tar_xz  # byte-identical rebuild
 
 
@@ -500,7 +511,7 @@ def test_build_from_rpm(tmp_path: Path, fixture_elf: Path) -> None:
         tmp_path, "kernel-debuginfo", "3.10.0", "1160.el7", "x86_64", uname, fixture_elf
     )
     with rpm.open("rb") as stream:
-        built = build_kernel_btf(stream, "rpm", uname, tmp_path / "work")
+        built = build_from(stream, "rpm", uname, tmp_path / "work")
     assert built.tar_xz is not None
     name, btf = read_tar_xz_member(built.tar_xz)
     assert name == f"{uname}.btf"
@@ -511,11 +522,11 @@ def test_build_detects_shipped_btf(tmp_path: Path, fixture_elf_with_btf: Path) -
     deb = build_kernel_deb(tmp_path, UNAME, fixture_elf_with_btf, "xz")
     work = tmp_path / "work"
     with deb.open("rb") as stream:
-        built = build_kernel_btf(stream, "deb", UNAME, work)
+        built = build_from(stream, "deb", UNAME, work)
     assert built.ships_btf and built.tar_xz is None and built.summary is None
     assert list(work.iterdir()) == []
     with deb.open("rb") as stream:
-        forced = build_kernel_btf(stream, "deb", UNAME, work, force=True)
+        forced = build_from(stream, "deb", UNAME, work, force=True)
     assert forced.ships_btf and forced.tar_xz is not None
     assert set(STRUCT_NAMES) <= check_btf(read_tar_xz_member(forced.tar_xz)[1]).struct_names
 
@@ -526,7 +537,7 @@ def test_build_cleans_up_on_failure(tmp_path: Path) -> None:
     deb = build_kernel_deb(tmp_path, UNAME, junk, "gz")
     work = tmp_path / "work"
     with deb.open("rb") as stream, pytest.raises(EncodeError):
-        build_kernel_btf(stream, "deb", UNAME, work)
+        build_from(stream, "deb", UNAME, work)
     assert list(work.iterdir()) == []
 
 

@@ -20,10 +20,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import requests
+import urllib3
 
 from generator.model import Repository, Source
+from generator.trust import TrustPolicy
 from generator.upstream.apt import iter_stanzas
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
@@ -295,9 +297,9 @@ def test_oracle_layout_is_an_apache_listing_of_both_arches(tmp_path: Path) -> No
     assert cov.publish_ol(tmp_path, kernels) == ["oss.oracle.com"]
     with FaultyMirror(tmp_path) as server:
         # The directory URL answers with its listing, as oss.oracle.com's Apache does.
-        page = requests.get(f"{server.url}oss.oracle.com/ol7/debuginfo/", timeout=10)
-    assert page.status_code == 200
-    links = _links(page.text)
+        page = urllib3.request("GET", f"{server.url}oss.oracle.com/ol7/debuginfo/", timeout=10)
+    assert page.status == 200
+    links = _links(page.data.decode())
     assert {
         "kernel-debuginfo-3.10.0-1160.119.1.0.1.el7.x86_64.rpm",
         "kernel-debuginfo-common-x86_64-3.10.0-1160.119.1.0.1.el7.x86_64.rpm",
@@ -343,13 +345,13 @@ def test_amazon_layout_resolves_through_mirror_list_to_rpm_md(tmp_path: Path) ->
         mirrors = Mirrors.parse([f"http://{h}/={server.url}{h}/" for h in hosts])
         client = UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache")
         found = set()
-        for arch, pointer in pointers:
-            base = (tmp_path / pointer).read_text().splitlines()[0]
-            base = base.replace("$basearch", cov.RPM_ARCH[arch])
-            repo = Repository("amzn", "rpm-md", base, packages=("kernel-debuginfo",))
-            found |= {
-                p.uname for p in discover_rpmmd(client, repo, Source("amzn", paths=("",)), arch)
-            }
+        with UpstreamContext.of(client, TrustPolicy.from_sources()) as upstream:
+            for arch, pointer in pointers:
+                base = (tmp_path / pointer).read_text().splitlines()[0]
+                base = base.replace("$basearch", cov.RPM_ARCH[arch])
+                repo = Repository("amzn", "rpm-md", base, packages=("kernel-debuginfo",))
+                source = Source("amzn", paths=("",))
+                found |= {p.uname for p in discover_rpmmd(upstream, repo, source, arch)}
     assert found == {k.uname for k in kernels}
     # Every Amazon Linux 2 topic is there for both arches, listed kernels or not.
     for topic in ("core", "extras/kernel-5.4", "extras/kernel-5.15"):

@@ -369,7 +369,7 @@ def test_push_race_from_a_shallow_clone(remote: Path) -> None:
 
 def test_commit_info_reads_any_author_and_message(tmp_path: Path) -> None:
     """Names and messages that look like commit headers are read as data, not parsed as text."""
-    from generator.gitops.runner import Repo
+    from generator.gitops.repo import head_sha, message_of, open_repo
 
     work = tmp_path / "work"
     work.mkdir()
@@ -389,12 +389,12 @@ def test_commit_info_reads_any_author_and_message(tmp_path: Path) -> None:
         "-m",
         message,
     )
-    repo = Repo(work)
-    head = repo.head()
-    assert head is not None
-    info = repo.commit_info(head)
-    assert info.parents == ()
-    assert info.author[:2] == ("Zoë Q O'Neil", "zoe@example.org")
-    assert info.author[2].split()[0].isdigit()
-    assert info.message.rstrip("\n") == message.rstrip("\n")
-    assert info.tree == repo.tree_of(head)
+    with open_repo(work) as repo:
+        head = head_sha(repo)
+        assert head is not None
+        info = repo.commit(head)
+        assert list(info.parents) == []
+        assert (info.author.name, info.author.email) == ("Zoë Q O'Neil", "zoe@example.org")
+        assert info.authored_date > 0
+        assert message_of(info).rstrip("\n") == message.rstrip("\n")
+        assert info.tree.hexsha == git(work, "rev-parse", "HEAD^{tree}")

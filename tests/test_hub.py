@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from generator.model import KernelId, KernelOutcome, KernelState, Selection, Sha
 from generator.progress import Reporter
 from generator.shards.manifest import read_shard_manifest
 from generator.state import load_hub_state
+from generator.trust import TrustPolicy
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from tests.kit.hub import build_ddeb, focal_suites, make_hub, mirror_pairs, write_ubuntu
@@ -32,37 +35,41 @@ PATH = f"archive/ubuntu/20.04/x86_64/{UNAME}.btf.tar.xz"
 
 
 @pytest.fixture
-def client(tmp_path: Path, mirror_server: FaultyMirror, fixture_elf: Path) -> UpstreamClient:
+def upstream(
+    tmp_path: Path, mirror_server: FaultyMirror, fixture_elf: Path
+) -> Iterator[UpstreamContext]:
     """Upstream with one Focal kernel, and a client that reaches it through the mirror."""
     name = f"linux-image-unsigned-{UNAME}-dbgsym"
     ddeb = build_ddeb(tmp_path / "debs", name, "5.4.0-26.30", UNAME, fixture_elf)
     write_ubuntu(mirror_server, focal_suites([ddeb]))
     mirrors = Mirrors.parse(mirror_pairs(mirror_server))
-    return UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache", backoff=0.0)
+    client = UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache", backoff=0.0)
+    with UpstreamContext.of(client, TrustPolicy.from_sources()) as context:
+        yield context
 
 
 def test_plan_reconcile_and_a_shard_through_the_layer(
-    tmp_path: Path, client: UpstreamClient, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, upstream: UpstreamContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hub = make_hub(tmp_path / "hub")
     catalog = load_catalog(hub)
     out, err = io.StringIO(), io.StringIO()
     reporter = Reporter(out, err)
 
-    the_plan = plan_hub(hub, catalog, client, FOCAL, force=False)
+    the_plan = plan_hub(hub, catalog, upstream, FOCAL, force=False)
     assert [(k.id, k.state, k.archive_path) for k in the_plan.kernels] == [
         (KERNEL, KernelState.MISSING, PATH)
     ]
 
     shard = build_shard(
-        hub, catalog, client, FOCAL, BuildOptions(), ShardJob(ShardId(1, 1), tmp_path / "out"),
+        hub, catalog, upstream, FOCAL, BuildOptions(), ShardJob(ShardId(1, 1), tmp_path / "out"),
         reporter,
     )  # fmt: skip
     assert shard.outcomes == (KernelOutcome(KERNEL, KernelState.ARCHIVED),)
     assert list(read_shard_manifest(tmp_path / "out").files) == [PATH]
     assert not (hub / "archive").exists()  # a shard writes only into its output
 
-    report = reconcile(hub, catalog, client, FOCAL, BuildOptions(jobs=2), reporter)
+    report = reconcile(hub, catalog, upstream, FOCAL, BuildOptions(jobs=2), reporter)
     assert report.outcomes == (KernelOutcome(KERNEL, KernelState.ARCHIVED),)
     assert not report.failed
     assert (hub / PATH).read_bytes() == (tmp_path / "out" / PATH).read_bytes()

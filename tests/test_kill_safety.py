@@ -277,11 +277,12 @@ def test_pahole_on_a_full_disk_is_a_storage_error(
     if not _tmpfs(small, str((pages + 64) * 4096)):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
-        with (
-            large_package.path.open("rb") as f,
-            pytest.raises(StorageError, match=f"cannot write the BTF of {UNAME}"),
-        ):
-            build_kernel_btf(f, "deb", UNAME, small / "work")
+        work = small / "work"
+        work.mkdir()
+        with large_package.path.open("rb") as f:
+            extract_vmlinux(f, "deb", UNAME, work / "vmlinux")
+        with pytest.raises(StorageError, match=f"cannot write the BTF of {UNAME}"):
+            build_kernel_btf(work / "vmlinux", UNAME, work)
         assert list((small / "work").iterdir()) == []  # the vmlinux went too
     finally:
         subprocess.run(["umount", str(small)], check=False)

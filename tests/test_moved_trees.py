@@ -15,6 +15,8 @@ import pytest
 from generator.catalog import load_catalog
 from generator.demokit.mirror import AptPackage, write_apt_repo
 from generator.model import Repository, Source
+from generator.trust import TrustPolicy
+from generator.upstream.context import UpstreamContext
 from generator.upstream.discover import SourceListings
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrors import Mirrors
@@ -38,9 +40,10 @@ def _repo(moved_to: str | None = ARCHIVE) -> Repository:
     )
 
 
-def _client(tmp_path: Path, server: FaultyMirror) -> UpstreamClient:
+def _upstream(tmp_path: Path, server: FaultyMirror) -> UpstreamContext:
     mirrors = Mirrors.parse([f"{CURRENT}={server.url}current/", f"{ARCHIVE}={server.url}old/"])
-    return UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache", backoff=0.0)
+    client = UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache", backoff=0.0)
+    return UpstreamContext.of(client, TrustPolicy.from_sources())
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +56,8 @@ def test_a_tree_gone_from_its_url_is_read_where_it_moved(
     tmp_path: Path, mirror_server: FaultyMirror, kernel: AptPackage
 ) -> None:
     write_apt_repo(mirror_server.directory, "old", "bullseye", "main", "amd64", [kernel])
-    with _client(tmp_path, mirror_server) as client:
-        found = SourceListings(client).source(_repo(), SOURCE, "x86_64")
+    with _upstream(tmp_path, mirror_server) as upstream:
+        found = SourceListings(upstream).source(_repo(), SOURCE, "x86_64")
     assert [(p.uname, p.repository) for p in found] == [("5.10.0-9-generic", "deb")]
     # The package is fetched from the tree that listed it.
     assert found[0].url == ARCHIVE + found[0].filename
@@ -68,8 +71,8 @@ def test_the_current_tree_is_preferred_while_it_is_there(
 ) -> None:
     write_apt_repo(mirror_server.directory, "current", "bullseye", "main", "amd64", [kernel])
     write_apt_repo(mirror_server.directory, "old", "bullseye", "main", "amd64", [kernel])
-    with _client(tmp_path, mirror_server) as client:
-        found = SourceListings(client).source(_repo(), SOURCE, "x86_64")
+    with _upstream(tmp_path, mirror_server) as upstream:
+        found = SourceListings(upstream).source(_repo(), SOURCE, "x86_64")
     assert found[0].url == CURRENT + found[0].filename
     assert not any(r.path.startswith("/old/") for r in mirror_server.log)
 
@@ -79,15 +82,15 @@ def test_an_upstream_that_is_down_is_not_taken_for_moved(
 ) -> None:
     write_apt_repo(mirror_server.directory, "old", "bullseye", "main", "amd64", [kernel])
     mirror_server.fail("/current/dists/bullseye/InRelease", status=503, times=None)
-    with _client(tmp_path, mirror_server) as client, pytest.raises(UpstreamIndexError) as err:
-        SourceListings(client).source(_repo(), SOURCE, "x86_64")
+    with _upstream(tmp_path, mirror_server) as upstream, pytest.raises(UpstreamIndexError) as err:
+        SourceListings(upstream).source(_repo(), SOURCE, "x86_64")
     assert "HTTP 503" in str(err.value)
     assert not any(r.path.startswith("/old/") for r in mirror_server.log)
 
 
 def test_gone_from_both_names_both(tmp_path: Path, mirror_server: FaultyMirror) -> None:
-    with _client(tmp_path, mirror_server) as client, pytest.raises(UpstreamIndexError) as err:
-        SourceListings(client).source(_repo(), SOURCE, "x86_64")
+    with _upstream(tmp_path, mirror_server) as upstream, pytest.raises(UpstreamIndexError) as err:
+        SourceListings(upstream).source(_repo(), SOURCE, "x86_64")
     message = str(err.value)
     assert "current/dists/bullseye/Release" in message and "HTTP 404" in message
     assert "where it moves to" in message and "old/dists/bullseye/Release" in message
@@ -98,8 +101,8 @@ def test_without_moved_to_a_gone_tree_is_an_error(
     tmp_path: Path, mirror_server: FaultyMirror, kernel: AptPackage
 ) -> None:
     write_apt_repo(mirror_server.directory, "old", "bullseye", "main", "amd64", [kernel])
-    with _client(tmp_path, mirror_server) as client, pytest.raises(UpstreamIndexError) as err:
-        SourceListings(client).source(_repo(moved_to=None), SOURCE, "x86_64")
+    with _upstream(tmp_path, mirror_server) as upstream, pytest.raises(UpstreamIndexError) as err:
+        SourceListings(upstream).source(_repo(moved_to=None), SOURCE, "x86_64")
     assert err.value.status == 404
 
 

@@ -31,6 +31,7 @@ from generator.model import (
 from generator.packages.rpmsig import read_headers
 from generator.progress import Progress
 from generator.trust import TrustPolicy
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.workdir import WorkArea
 from tests.kit.mirror import FaultyMirror
@@ -99,11 +100,11 @@ def build(
     kernel = PlannedKernel(KernelId("ol", "8", "x86_64", UNAME), KernelState.MISSING, pkg, ARCHIVE)
     dest = tmp_path / "hub"
     with (
-        UpstreamClient(cache_dir=None, backoff=0.0, trust=TrustPolicy()) as client,
+        UpstreamContext(UpstreamClient(cache_dir=None, backoff=0.0), TrustPolicy()) as upstream,
         WorkArea(tmp_path / "work-root") as work,
     ):
         return build_one(
-            client, kernel, dest, Progress(1, pkg.size), BuildOptions(), the_catalog, work
+            upstream, kernel, dest, Progress(1, pkg.size), BuildOptions(), the_catalog, work
         )
 
 

@@ -15,7 +15,6 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ from generator.demokit.mirror import (
     write_rpmmd_repo,
 )
 from generator.demokit.rpmpkg import build_rpm
-from generator.demokit.server import LocalServer
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError, PackageError, UpstreamError
 from generator.model import (
@@ -47,21 +45,27 @@ from generator.model import (
     Source,
     series_matches,
 )
-from generator.upstream.apt import discover_apt, flavour_of
+from generator.trust import TrustPolicy
+from generator.upstream.apt import discover_apt
+from generator.upstream.context import UpstreamContext
 from generator.upstream.discover import SourceListings, discover_all
-from generator.upstream.http import RetryPolicy, UpstreamClient, UpstreamIndexError
+from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.listers import flavour_of
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
+from generator.upstream.transport import RetryPolicy
 from tests.kit.debpkg import UBUNTU_PATTERNS, small_ddeb
 from tests.kit.hub import closed_port
 from tests.kit.mirror import Fault, FaultyMirror
+from tests.kit.packageserver import Redirector
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"
 
 
-def make_client(tmp_path: Path, server: FaultyMirror, **kw: object) -> UpstreamClient:
-    """A client whose public URLs all lead to the local server."""
+def make_client(tmp_path: Path, server: FaultyMirror, **kw: object) -> UpstreamContext:
+    """What a run hands the listers, with a client whose public URLs all lead to the local
+    server (and the keys BTFHUB_KEYRINGS names: the test mirrors')."""
     mirrors = Mirrors.parse(
         [
             f"{UBUNTU}={server.url}ubuntu/",
@@ -71,7 +75,8 @@ def make_client(tmp_path: Path, server: FaultyMirror, **kw: object) -> UpstreamC
     )
     options: dict[str, object] = {"cache_dir": tmp_path / "cache", "backoff": 0.0}
     options.update(kw)
-    return UpstreamClient(mirrors=mirrors, **options)  # type: ignore[arg-type]
+    client = UpstreamClient(mirrors=mirrors, **options)  # type: ignore[arg-type]
+    return UpstreamContext.of(client, TrustPolicy.from_sources())
 
 
 # -- packages, built once -----------------------------------------------------------
@@ -173,8 +178,8 @@ def test_apt_discovery_ubuntu(
     suites: tuple[str, ...],
 ) -> None:
     repo_dir = write_ubuntu(mirror_server, ubuntu_pkgs)
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_apt(client, ddebs_repo(), Source("ddebs", suites=suites), "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_apt(upstream, ddebs_repo(), Source("ddebs", suites=suites), "x86_64")
     # Same answer whatever the suite order: highest Version wins, unsigned beats signed.
     assert summary(found) == [
         ("5.4.0-1018-aws", "linux-image-5.4.0-1018-aws-dbgsym", "5.4.0-1018.18"),
@@ -203,8 +208,8 @@ def test_apt_arm64_uses_its_own_index(
     tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_apt(client, ddebs_repo(), Source("ddebs", suites=("focal",)), "arm64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_apt(upstream, ddebs_repo(), Source("ddebs", suites=("focal",)), "arm64")
     assert [(p.uname, p.arch) for p in found] == [("5.4.0-42-generic", "arm64")]
     assert found[0].filename.endswith("_arm64.deb")
     paths = [r.path for r in mirror_server.log]
@@ -216,8 +221,10 @@ def test_apt_no_flavours_keeps_every_flavour(
     tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_apt(client, ddebs_repo(flavours=()), Source("ddebs", ("focal",)), "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_apt(
+            upstream, ddebs_repo(flavours=()), Source("ddebs", ("focal",)), "x86_64"
+        )
     assert [p.uname for p in found] == [
         "5.4.0-26-generic",
         "5.4.0-26-lowlatency",
@@ -239,8 +246,8 @@ def test_apt_debian_flavours_with_arch(tmp_path: Path, mirror_server: FaultyMirr
         packages=("linux-image-{uname}-dbg",),
         flavours=("{arch}", "cloud-{arch}"),
     )
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_apt(client, repo, Source("debian", suites=("buster",)), "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_apt(upstream, repo, Source("debian", suites=("buster",)), "x86_64")
     assert [p.uname for p in found] == ["4.19.0-20-amd64", "4.19.0-20-cloud-amd64"]
     assert found[0].url.startswith(f"{mirror_server.url}debian/pool/main/l/linux/")
 
@@ -274,8 +281,8 @@ def test_apt_prefers_xz_and_needs_only_listed_forms(
     )
     (repo / "dists/focal/main/binary-amd64/Packages").unlink()
     (repo / "dists/focal/main/binary-amd64/Packages.gz").write_bytes(b"not even gzip")
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_apt(upstream, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
     assert [p.uname for p in found] == ["5.4.0-26-generic"]
     assert [r.path for r in mirror_server.log] == [
         "/ubuntu/dists/focal/InRelease",
@@ -291,8 +298,8 @@ def test_apt_gz_when_xz_is_not_listed(
     )
     # An unlisted Packages.xz (stale, say) is never used.
     (repo / "dists/focal/main/binary-amd64/Packages.xz").write_bytes(compress(b"", "xz"))
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_apt(upstream, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
     assert [p.uname for p in found] == ["5.4.0-26-generic"]
     assert mirror_server.log[-1].path.endswith("/Packages.gz")
 
@@ -301,8 +308,8 @@ def test_apt_gz_when_xz_is_not_listed(
 
 
 def _discover_focal(tmp_path: Path, server: FaultyMirror, arch: str = "x86_64") -> None:
-    with make_client(tmp_path, server) as client:
-        discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), arch)
+    with make_client(tmp_path, server) as upstream:
+        discover_apt(upstream, ddebs_repo(), Source("ddebs", ("focal",)), arch)
 
 
 def test_apt_missing_release_names_both_urls(tmp_path: Path, mirror_server: FaultyMirror) -> None:
@@ -479,10 +486,10 @@ def test_every_request_goes_through_the_mirror(
     tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    with make_client(tmp_path, mirror_server) as client:
-        (pkg, *_) = discover_apt(client, ddebs_repo(), FOCAL, "x86_64")
-        with client.open_stream(pkg.url, pkg.size, pkg.sha256) as stream:
-            stream.drain()
+    with make_client(tmp_path, mirror_server) as upstream:
+        (pkg, *_) = discover_apt(upstream, ddebs_repo(), FOCAL, "x86_64")
+        with upstream.client.open_stream(pkg.url, pkg.size, pkg.sha256) as stream:
+            stream.read()
         assert stream.verified
     assert mirror_server.log[-1].path == "/ubuntu/" + pkg.filename
     assert all(r.path.startswith("/ubuntu/") for r in mirror_server.log)
@@ -496,14 +503,14 @@ def test_rerun_downloads_no_unchanged_index(
     tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    with make_client(tmp_path, mirror_server) as client:
-        first = discover_apt(client, ddebs_repo(), FOCAL, "x86_64")
-    assert client.stats.index_bytes > 0
+    with make_client(tmp_path, mirror_server) as upstream:
+        first = discover_apt(upstream, ddebs_repo(), FOCAL, "x86_64")
+    assert upstream.client.stats.index_bytes > 0
     assert mirror_server.statuses() == [200] * 6  # 3 Release + 3 Packages
 
     mirror_server.clear_log()
-    with make_client(tmp_path, mirror_server) as client:  # a new run, same cache
-        second = discover_apt(client, ddebs_repo(), FOCAL, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:  # a new run, same cache
+        second = discover_apt(upstream, ddebs_repo(), FOCAL, "x86_64")
     assert second == first
     # Release files are revalidated (304); Packages whose SHA-256 the Release
     # still lists come from the cache without a request.
@@ -513,7 +520,11 @@ def test_rerun_downloads_no_unchanged_index(
         (["focal-proposed", "InRelease"], 304),
     ]
     assert mirror_server.bytes_sent == 0
-    assert (client.stats.index_bytes, client.stats.not_modified, client.stats.cache_hits) == (
+    assert (
+        upstream.client.stats.index_bytes,
+        upstream.client.stats.not_modified,
+        upstream.client.stats.cache_hits,
+    ) == (
         0,
         3,
         3,
@@ -533,8 +544,8 @@ def test_rerun_downloads_no_unchanged_index(
         "",
     )
     mirror_server.clear_log()
-    with make_client(tmp_path, mirror_server) as client:
-        third = discover_apt(client, ddebs_repo(flavours=()), FOCAL, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        third = discover_apt(upstream, ddebs_repo(flavours=()), FOCAL, "x86_64")
     assert "5.4.0-26-lowlatency" in [p.uname for p in third]
     assert [(r.path, r.status) for r in mirror_server.log if r.status == 200] == [
         ("/ubuntu/dists/focal-proposed/InRelease", 200),
@@ -547,8 +558,8 @@ def test_without_a_cache_every_run_downloads(
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
     for _ in range(2):
-        with make_client(tmp_path, mirror_server, cache_dir=None) as client:
-            discover_apt(client, ddebs_repo(), FOCAL, "x86_64")
+        with make_client(tmp_path, mirror_server, cache_dir=None) as upstream:
+            discover_apt(upstream, ddebs_repo(), FOCAL, "x86_64")
     assert mirror_server.statuses() == [200] * 12
 
 
@@ -556,16 +567,16 @@ def test_a_corrupt_cache_entry_is_not_trusted(
     tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    with make_client(tmp_path, mirror_server) as client:
-        first = discover_apt(client, ddebs_repo(), FOCAL, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        first = discover_apt(upstream, ddebs_repo(), FOCAL, "x86_64")
     for body in (tmp_path / "cache").glob("*.body"):
         body.write_bytes(b"Origin: evil\n")
     # Without the parsed listings the Packages bodies are needed again (their
     # cache is tested in test_listing_cache_*).
     shutil.rmtree(tmp_path / "cache" / "listings")
     mirror_server.clear_log()
-    with make_client(tmp_path, mirror_server) as client:
-        assert discover_apt(client, ddebs_repo(), FOCAL, "x86_64") == first
+    with make_client(tmp_path, mirror_server) as upstream:
+        assert discover_apt(upstream, ddebs_repo(), FOCAL, "x86_64") == first
     assert mirror_server.statuses() == [200] * 6
     assert all("If-None-Match" not in r.headers for r in mirror_server.log)
 
@@ -574,8 +585,8 @@ def test_index_cache_is_keyed_by_the_rewritten_url(
     tmp_path: Path, mirror_server: FaultyMirror, ubuntu_pkgs: dict[str, AptPackage]
 ) -> None:
     write_ubuntu(mirror_server, ubuntu_pkgs)
-    with make_client(tmp_path, mirror_server) as client:
-        client.get_index(UBUNTU + "dists/focal/Release")
+    with make_client(tmp_path, mirror_server) as upstream:
+        upstream.client.get_index(UBUNTU + "dists/focal/Release")
     (meta,) = (tmp_path / "cache").glob("*.json")
     rewritten = f"{mirror_server.url}ubuntu/dists/focal/Release"
     assert meta.stem == hashlib.sha256(rewritten.encode()).hexdigest()
@@ -590,17 +601,20 @@ def test_retries_then_succeeds_with_exponential_backoff(
     write_ubuntu(mirror_server, ubuntu_pkgs)
     mirror_server.fail("/ubuntu/dists/focal/InRelease", 500, times=1)
     mirror_server.fail("/ubuntu/dists/focal/InRelease", 503, times=1)
+    mirror_server.fail("/ubuntu/dists/focal/InRelease", 502, times=1)
     sleeps: list[float] = []
-    with make_client(tmp_path, mirror_server, backoff=0.5, sleep=sleeps.append) as client:
-        found = discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
+    with make_client(tmp_path, mirror_server, backoff=0.5, sleep=sleeps.append) as upstream:
+        found = discover_apt(upstream, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
     assert [p.uname for p in found] == ["5.4.0-26-generic", "5.4.0-42-generic"]
     assert [r.status for r in mirror_server.requests_for("/ubuntu/dists/focal/InRelease")] == [
         500,
         503,
+        502,
         200,
     ]
-    assert sleeps == [0.5, 1.0]
-    assert client.stats.retries == 2
+    # urllib3's backoff: none before the first retry, then backoff * 2**(n-1).
+    assert sleeps == [1.0, 2.0]
+    assert upstream.client.stats.retries == 3
 
 
 @pytest.mark.parametrize("fault", ["429", "drop"])
@@ -613,8 +627,8 @@ def test_retries_429_and_dropped_connections(
         mirror_server.fail(path, 429, times=2)
     else:
         mirror_server.drop(path, times=2)
-    with make_client(tmp_path, mirror_server) as client:
-        assert discover_apt(client, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        assert discover_apt(upstream, ddebs_repo(), Source("ddebs", ("focal",)), "x86_64")
     assert len(mirror_server.requests_for(path)) == 3
 
 
@@ -628,17 +642,18 @@ def test_gives_up_after_bounded_attempts(tmp_path: Path, mirror_server: FaultyMi
     assert len(mirror_server.log) == 4
 
 
-@pytest.mark.parametrize(("retry_after", "slept"), [(None, 0.5), ("3", 3.0), ("1000", 60.0)])
-def test_retry_policy_waits_the_backoff_or_a_longer_retry_after(
+@pytest.mark.parametrize(("retry_after", "slept"), [(None, 1.0), ("3", 3.0), ("1000", 60.0)])
+def test_retry_policy_waits_the_backoff_or_the_retry_after(
     retry_after: str | None, slept: float
 ) -> None:
     sleeps: list[float] = []
     policy = RetryPolicy.for_attempts(4, 0.5, sleeps.append, None)
     headers = {"Retry-After": retry_after} if retry_after else {}
     response = urllib3.HTTPResponse(status=503, headers=headers)
-    policy = policy.increment("GET", "/dists/focal/Release", response=response)
+    for _ in range(2):  # the second retry: urllib3 waits backoff * 2 there
+        policy = policy.increment("GET", "/dists/focal/Release", response=response)
     policy.sleep(response)
-    assert sleeps == [slept]  # capped at MAX_RETRY_AFTER (60 s)
+    assert sleeps == [slept]  # Retry-After capped at MAX_RETRY_AFTER (60 s)
 
 
 def test_unreachable_host_names_the_url(tmp_path: Path) -> None:
@@ -646,7 +661,8 @@ def test_unreachable_host_names_the_url(tmp_path: Path) -> None:
     client = UpstreamClient(cache_dir=None, attempts=2, backoff=0.0, timeout=(2.0, 2.0))
     url = f"http://127.0.0.1:{port}/dists/x/Release"
     with pytest.raises(
-        UpstreamError, match=re.escape(url) + r": ConnectionError: .*after 2 attempts"
+        UpstreamError,
+        match=re.escape(url) + r": the connection was refused \(.*\) \(gave up after 2 attempts\)",
     ):
         client.get_index(url)
     assert client.stats.requests == 2
@@ -716,8 +732,8 @@ def test_rpmmd_flat_centos7(
 ) -> None:
     root = write_centos(mirror_server, tmp_path, centos_rpms, codec)
     assert primary_path(root).name.endswith("primary.xml" + (f".{codec}" if codec else ""))
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
     assert summary(found) == [
         ("3.10.0-1160.el7.x86_64", "kernel-debuginfo", "3.10.0-1160.el7"),
         ("3.10.0-123.4.2.el7.x86_64", "kernel-debuginfo", "3.10.0-123.4.2.el7"),
@@ -736,8 +752,8 @@ def test_rpmmd_arch_in_url(
     tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/aarch64", [centos_rpms["arm"]])
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "arm64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "arm64")
     assert [(p.uname, p.arch) for p in found] == [("4.18.0-80.el8.aarch64", "arm64")]
     assert found[0].url.startswith("http://debuginfo.centos.org/7/aarch64/")
 
@@ -755,16 +771,16 @@ def test_rpmmd_fedora_relative_hrefs(
         packages=("kernel-debuginfo",),
     )
     source = Source("fedora-archive", paths=("releases/31/Everything/{arch}/debug/tree/",))
-    with make_client(tmp_path, mirror_server) as client:
-        (pkg,) = discover_rpmmd(client, repo, source, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        (pkg,) = discover_rpmmd(upstream, repo, source, "x86_64")
         assert pkg.filename == "../Packages/k/kernel-debuginfo-3.10.0-1160.el7.x86_64.rpm"
         assert pkg.url == (
             "https://archives.fedoraproject.org/pub/archive/fedora/linux/releases/31/"
             "Everything/x86_64/debug/Packages/k/kernel-debuginfo-3.10.0-1160.el7.x86_64.rpm"
         )
-        with client.open_stream(pkg.url, pkg.size, pkg.sha256) as stream:
+        with upstream.client.open_stream(pkg.url, pkg.size, pkg.sha256) as stream:
             assert stream.read(4) == b"\xed\xab\xee\xdb"  # an RPM lead: the href resolved
-            stream.drain()
+            stream.read()
         assert stream.verified
 
 
@@ -772,8 +788,8 @@ def test_rpmmd_non_flat_packages_dir(
     tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64", [centos_rpms["123"]], flat=False)
-    with make_client(tmp_path, mirror_server) as client:
-        (pkg,) = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        (pkg,) = discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
     assert pkg.filename == "Packages/k/kernel-debuginfo-3.10.0-123.el7.x86_64.rpm"
 
 
@@ -784,8 +800,8 @@ def test_rpmmd_first_path_wins_for_one_uname(
     write_rpmmd_repo(
         mirror_server.directory / "centos/7/x86_64/b", [centos_rpms["123"], centos_rpms["1160"]]
     )
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_rpmmd(client, centos_repo(), Source("c", paths=("b/", "a/")), "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_rpmmd(upstream, centos_repo(), Source("c", paths=("b/", "a/")), "x86_64")
     assert [(p.uname, p.filename) for p in found] == [
         ("3.10.0-1160.el7.x86_64", "kernel-debuginfo-3.10.0-1160.el7.x86_64.rpm"),
         ("3.10.0-123.el7.x86_64", "kernel-debuginfo-3.10.0-123.el7.x86_64.rpm"),
@@ -830,9 +846,9 @@ def test_rpmmd_malformed_primary(
     _replace_primary(root, mangle(raw))  # type: ignore[operator]
     with (
         pytest.raises(UpstreamError, match=re.escape(mirror_server.url) + ".*" + error),
-        make_client(tmp_path, mirror_server) as client,
+        make_client(tmp_path, mirror_server) as upstream,
     ):
-        discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+        discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
 def test_rpmmd_primary_checksum_mismatch(
@@ -845,9 +861,9 @@ def test_rpmmd_primary_checksum_mismatch(
     primary.write_bytes(bytes(data))
     with (
         pytest.raises(UpstreamError, match=r"primary\.xml\.gz\): sha256 .* does not match"),
-        make_client(tmp_path, mirror_server) as client,
+        make_client(tmp_path, mirror_server) as upstream,
     ):
-        discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+        discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
 @pytest.mark.parametrize(
@@ -867,8 +883,11 @@ def test_rpmmd_bad_repomd(
     if repomd is not None:
         (mirror_server.directory / "centos/7/x86_64/repodata").mkdir(parents=True)
         (mirror_server.directory / "centos/7/x86_64/repodata/repomd.xml").write_bytes(repomd)
-    with pytest.raises(UpstreamError, match=error), make_client(tmp_path, mirror_server) as client:
-        discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    with (
+        pytest.raises(UpstreamError, match=error),
+        make_client(tmp_path, mirror_server) as upstream,
+    ):
+        discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
 def test_rpmmd_refuses_a_kernel_without_sha256(tmp_path: Path, mirror_server: FaultyMirror) -> None:
@@ -881,9 +900,9 @@ def test_rpmmd_refuses_a_kernel_without_sha256(tmp_path: Path, mirror_server: Fa
         pytest.raises(
             UpstreamError, match=r"3\.10\.0-957\.el7\.x86_64 has a sha checksum, not sha256"
         ),
-        make_client(tmp_path, mirror_server) as client,
+        make_client(tmp_path, mirror_server) as upstream,
     ):
-        discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+        discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
 def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: FaultyMirror) -> None:
@@ -892,9 +911,9 @@ def test_rpmmd_refuses_a_hostile_uname(tmp_path: Path, mirror_server: FaultyMirr
     write_rpmmd_repo(mirror_server.directory / "centos/7/x86_64", [pkg])
     with (
         pytest.raises(UpstreamError, match="unusable kernel release"),
-        make_client(tmp_path, mirror_server) as client,
+        make_client(tmp_path, mirror_server) as upstream,
     ):
-        discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+        discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
 # -- the parsed listing cache (generator/upstream/listingcache.py) ---------------------
@@ -905,8 +924,8 @@ def _listing_entries(tmp_path: Path) -> list[Path]:
 
 
 def _discover_centos(tmp_path: Path, server: FaultyMirror, **kw: object) -> list[KernelPackage]:
-    with make_client(tmp_path, server, **kw) as client:
-        return discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    with make_client(tmp_path, server, **kw) as upstream:
+        return discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
 
 
 def test_listing_cache_hit_neither_fetches_nor_reads_the_primary(
@@ -914,10 +933,10 @@ def test_listing_cache_hit_neither_fetches_nor_reads_the_primary(
 ) -> None:
     root = write_centos(mirror_server, tmp_path, centos_rpms, "xz")
     reference = _discover_centos(tmp_path, mirror_server, cache_dir=None)  # no cache at all
-    with make_client(tmp_path, mirror_server) as client:
-        first = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        first = discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
     assert first == reference
-    assert client.stats.listing_hits == 0
+    assert upstream.client.stats.listing_hits == 0
     (entry,) = _listing_entries(tmp_path)
     primary = primary_path(root)
     document = json.loads(entry.read_text())
@@ -931,13 +950,13 @@ def test_listing_cache_hit_neither_fetches_nor_reads_the_primary(
     primary_url = f"{mirror_server.url}centos/7/x86_64/repodata/{primary.name}"
     (tmp_path / "cache" / f"{hashlib.sha256(primary_url.encode()).hexdigest()}.body").unlink()
     mirror_server.clear_log()
-    with make_client(tmp_path, mirror_server) as client:
-        assert discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64") == reference
+    with make_client(tmp_path, mirror_server) as upstream:
+        assert discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64") == reference
     assert [(r.path, r.status) for r in mirror_server.log] == [
         ("/centos/7/x86_64/repodata/repomd.xml", 304),
         ("/centos/7/x86_64/repodata/repomd.xml.asc", 404),
     ]
-    stats = client.stats
+    stats = upstream.client.stats
     assert (stats.listing_hits, stats.cache_hits, stats.index_bytes) == (1, 1, 0)
 
 
@@ -952,11 +971,11 @@ def test_listing_cache_misses_when_the_index_changes(
         mirror_server.directory / "centos/7/x86_64", [centos_rpms["123"], centos_rpms["1160"]]
     )
     mirror_server.clear_log()
-    with make_client(tmp_path, mirror_server) as client:
-        found = discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        found = discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64")
     assert [p.uname for p in found] == ["3.10.0-1160.el7.x86_64", "3.10.0-123.el7.x86_64"]
     assert found == _discover_centos(tmp_path, mirror_server, cache_dir=None)
-    assert client.stats.listing_hits == 0
+    assert upstream.client.stats.listing_hits == 0
     assert (f"/centos/7/x86_64/repodata/{primary_path(root).name}", 200) in [
         (r.path, r.status) for r in mirror_server.log
     ]
@@ -1003,10 +1022,10 @@ def test_a_corrupt_listing_entry_is_ignored_and_rewritten(
         entry.write_text(json.dumps(document))
     else:
         entry.write_bytes(corrupt(good))
-    with make_client(tmp_path, mirror_server) as client:
-        assert discover_rpmmd(client, centos_repo(), CENTOS_FLAT, "x86_64") == first
+    with make_client(tmp_path, mirror_server) as upstream:
+        assert discover_rpmmd(upstream, centos_repo(), CENTOS_FLAT, "x86_64") == first
     # Parsed again from the primary (its body cached, checksum known: no request).
-    assert (client.stats.listing_hits, client.stats.cache_hits) == (0, 1)
+    assert (upstream.client.stats.listing_hits, upstream.client.stats.cache_hits) == (0, 1)
     assert entry.read_bytes() == good
 
 
@@ -1022,21 +1041,21 @@ def test_listings_of_one_index_differ_by_package_patterns(
     ]
     found = []
     for repo in repos:
-        with make_client(tmp_path, mirror_server) as client:
-            found.append(summary(discover_apt(client, repo, FOCAL, "x86_64")))
-        assert client.stats.listing_hits == 0  # no repository reuses another's entries
-        with make_client(tmp_path, mirror_server, cache_dir=None) as client:
-            assert summary(discover_apt(client, repo, FOCAL, "x86_64")) == found[-1]
+        with make_client(tmp_path, mirror_server) as upstream:
+            found.append(summary(discover_apt(upstream, repo, FOCAL, "x86_64")))
+        assert upstream.client.stats.listing_hits == 0  # no repository reuses another's entries
+        with make_client(tmp_path, mirror_server, cache_dir=None) as upstream:
+            assert summary(discover_apt(upstream, repo, FOCAL, "x86_64")) == found[-1]
     assert len({tuple(f) for f in found}) == len(repos)
     assert len(_listing_entries(tmp_path)) == 3 * len(repos)  # 3 Packages files each
     # Asked again, each repository finds its own entries.
     for repo, expected in zip(repos, found, strict=True):
-        with make_client(tmp_path, mirror_server) as client:
-            assert summary(discover_apt(client, repo, FOCAL, "x86_64")) == expected
-        assert client.stats.listing_hits == 3
+        with make_client(tmp_path, mirror_server) as upstream:
+            assert summary(discover_apt(upstream, repo, FOCAL, "x86_64")) == expected
+        assert upstream.client.stats.listing_hits == 3
 
 
-# -- SourceListings.release: series and sharing -------------------------------------
+# -- SourceListings.listing: series and sharing -------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -1093,9 +1112,11 @@ def test_releases_sharing_a_repository_fetch_it_once(
         releases=releases,
         repositories=(centos_repo(),),
     )
-    with make_client(tmp_path, mirror_server) as client:
-        listings = SourceListings(client)
-        found = {r.id: [p.uname for p in listings.release(dist, r, "x86_64")] for r in releases}
+    with make_client(tmp_path, mirror_server) as upstream:
+        listings = SourceListings(upstream)
+        found = {
+            r.id: [p.uname for p in listings.listing(dist, r, "x86_64").packages] for r in releases
+        }
     assert found == {
         "7.0.1406": ["3.10.0-123.4.2.el7.x86_64", "3.10.0-123.el7.x86_64"],
         "7.9.2009": ["3.10.0-1160.el7.x86_64"],
@@ -1123,9 +1144,9 @@ def test_discover_all_keeps_going_after_a_failure(
         repositories=(centos_repo(),),
     )
     catalog = Catalog((dist,))
-    with make_client(tmp_path, mirror_server) as client:
+    with make_client(tmp_path, mirror_server) as upstream:
         found = discover_all(
-            client, [(dist, r, "x86_64") for r in catalog.distributions[0].releases]
+            upstream, [(dist, r, "x86_64") for r in catalog.distributions[0].releases]
         )
     assert list(found.kernels) == [ReleaseArch("centos7", "7.0.1406", "x86_64")]
     url = "http://debuginfo.centos.org/7/x86_64/missing/repodata/repomd.xml"
@@ -1186,8 +1207,8 @@ def test_discover_all_lists_sources_at_once_and_reports_as_in_order(tmp_path: Pa
         for workers in (1, 4):
             server.clear_log()
             server.most_in_flight = 0
-            with make_client(tmp_path / str(workers), server) as client:
-                found[workers] = discover_all(client, targets, workers)
+            with make_client(tmp_path / str(workers), server) as upstream:
+                found[workers] = discover_all(upstream, targets, workers)
             assert server.most_in_flight == 1 if workers == 1 else server.most_in_flight > 1
             # The source two releases share was asked for once.
             assert len(server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
@@ -1212,8 +1233,8 @@ def test_release_listing_first_source_wins(
         releases=(release,),
         repositories=(centos_repo(),),
     )
-    with make_client(tmp_path, mirror_server) as client:
-        (pkg,) = SourceListings(client).release(dist, release, "x86_64")
+    with make_client(tmp_path, mirror_server) as upstream:
+        (pkg,) = SourceListings(upstream).listing(dist, release, "x86_64").packages
     assert "/x86_64/b/" in pkg.url
 
 
@@ -1311,12 +1332,12 @@ def test_open_stream_retries_before_the_first_byte(
         UpstreamClient(cache_dir=None, backoff=0.0) as client,
         client.open_stream(url, size, sha) as stream,
     ):
-        stream.drain()
+        stream.read()
         assert stream.verified
     assert [r.status for r in mirror_server.log] == [503, 200, 200]
 
 
-def test_open_stream_fails_once_bytes_were_handed_out(
+def test_open_stream_gives_up_when_every_answer_is_cut_short(
     mirror_server: FaultyMirror, blob: tuple[str, int, str]
 ) -> None:
     url, size, sha = blob
@@ -1328,10 +1349,16 @@ def test_open_stream_fails_once_bytes_were_handed_out(
         first = stream.read(4096)
         assert len(first) == 4096
         with pytest.raises(
-            PackageError, match=re.escape(url) + r": connection failed after \d+ bytes"
+            PackageError,
+            match=re.escape(url)
+            + r": connection failed after \d+ bytes: .* \(gave up after 4 attempts\)",
         ):
-            stream.drain()
-    assert len(mirror_server.log) == 1
+            stream.read()
+    # Each answer asked for the rest (this server ignores Range and starts over).
+    ranges = [r.headers.get("Range") for r in mirror_server.log]
+    assert ranges[0] is None
+    assert len(ranges) == 4
+    assert all(r is not None and r.startswith("bytes=") for r in ranges[1:])
 
 
 def test_open_stream_http_error(mirror_server: FaultyMirror, blob: tuple[str, int, str]) -> None:
@@ -1366,32 +1393,15 @@ def test_apt_suite_with_a_slash(tmp_path: Path, mirror_server: FaultyMirror) -> 
         packages=("linux-image-{uname}-dbg",),
         flavours=("cloud-{arch}",),
     )
-    with make_client(tmp_path, mirror_server) as client:
+    with make_client(tmp_path, mirror_server) as upstream:
         (pkg,) = discover_apt(
-            client, repo, Source("security", suites=("buster/updates",)), "x86_64"
+            upstream, repo, Source("security", suites=("buster/updates",)), "x86_64"
         )
     assert pkg.uname == "4.19.0-21-cloud-amd64"
     assert mirror_server.log[0].path == "/security/dists/buster/updates/InRelease"
 
 
-def test_proxy_environment_is_honoured_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The session reads the proxy variables once per host, with the same answers as requests."""
-    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
-    monkeypatch.setenv("no_proxy", "mirror.local")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
-    with UpstreamClient(cache_dir=None) as client:
-        session = client.session
-        for _ in range(2):  # the second answer comes from the per-host memo
-            proxied = session.merge_environment_settings("http://a.example/x", {}, None, None, None)
-            assert proxied["proxies"]["http"] == "http://proxy.invalid:3128"
-            assert proxied["verify"] == "/etc/ssl/bundle.pem"
-            direct = session.merge_environment_settings(
-                "http://mirror.local/y", {}, None, None, None
-            )
-            assert "http" not in direct["proxies"]
-
-
-# -- index GETs sent straight to the adapter (_Session.get_direct) ----------------------
+# -- the environment's proxies and ~/.netrc; redirects -----------------------------------
 
 
 def _repomd(server: FaultyMirror, tmp_path: Path, rpms: dict[str, Path]) -> bytes:
@@ -1447,31 +1457,15 @@ def test_index_requests_send_netrc_credentials_per_host(
         assert server.statuses() == [401, 200, 404]
 
 
-def _redirector(target: str) -> type[BaseHTTPRequestHandler]:
-    class Redirect(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.send_response(302)
-            self.send_header("Location", target + self.path.lstrip("/"))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    return Redirect
-
-
 def test_an_index_request_that_redirects_is_followed(
     tmp_path: Path, mirror_server: FaultyMirror, centos_rpms: dict[str, Path]
 ) -> None:
     repomd = _repomd(mirror_server, tmp_path, centos_rpms)
-    with LocalServer(_redirector(mirror_server.url)) as redirector:
+    with Redirector(mirror_server.url) as redirector:
         url = f"{redirector.url}centos/7/x86_64/repodata/repomd.xml"
         with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
             assert client.get_index(url) == repomd
-        assert client.stats.requests == 2  # asked straight, then through Session.get
+        assert client.stats.requests == 2  # the redirect, then where it leads
         with UpstreamClient(cache_dir=tmp_path / "cache", backoff=0.0) as client:
             assert client.get_index(url) == repomd
     assert mirror_server.statuses() == [200, 304]  # the redirect kept the conditional GET

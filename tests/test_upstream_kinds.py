@@ -14,12 +14,13 @@ import pytest
 
 from generator.demokit.mirror import RpmPackage, write_rpmmd_repo
 from generator.errors import UpstreamError
-from generator.model import Repository, Source
+from generator.model import KernelPackage, Repository, Source
+from generator.trust import TrustPolicy
 from generator.upstream import launchpad
+from generator.upstream.context import UpstreamContext
 from generator.upstream.credentials import Credentials, CredentialsMissing, load_credentials
 from generator.upstream.htmllisting import discover_htmllisting, listing_files
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.launchpad import discover_launchpad
 from generator.upstream.mirrorlist import parse_mirror_list
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
@@ -32,6 +33,22 @@ ORACLE = "https://oss.oracle.com/ol7/debuginfo/"
 
 def client_for(*pairs: str) -> UpstreamClient:
     return UpstreamClient(mirrors=Mirrors.parse(list(pairs), None), backoff=0.0)
+
+
+def upstream_for(*pairs: str, cache_dir: Path | None = None) -> UpstreamContext:
+    """What a run hands the listers, reading through these mirrors."""
+    client = UpstreamClient(
+        mirrors=Mirrors.parse(list(pairs), None), cache_dir=cache_dir, backoff=0.0
+    )
+    return UpstreamContext.of(client, TrustPolicy.from_sources())
+
+
+def discover_launchpad(
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
+) -> list[KernelPackage]:
+    """Every package Launchpad lists, completed, as SourceListings does for those it keeps."""
+    listed = launchpad.list_launchpad(upstream, repo, source, arch)
+    return [launchpad.complete_launchpad(upstream, repo, p) for p in listed]
 
 
 # -- HTML listings (Oracle) ------------------------------------------------------------
@@ -72,18 +89,18 @@ ORACLE_FILES = (
 
 
 @pytest.fixture
-def oracle(mirror_server: FaultyMirror) -> Iterator[UpstreamClient]:
+def oracle(mirror_server: FaultyMirror) -> Iterator[UpstreamContext]:
     directory = mirror_server.directory / "oracle/ol7/debuginfo"
     directory.mkdir(parents=True)
     for name in ORACLE_FILES:
         (directory / name).write_bytes(b"not read by discovery\n")
     write_html_listing(directory, "/ol7/debuginfo")
-    with client_for(f"https://oss.oracle.com/={mirror_server.url}oracle/") as client:
-        yield client
+    with upstream_for(f"https://oss.oracle.com/={mirror_server.url}oracle/") as upstream:
+        yield upstream
 
 
 def test_oracle_listing_gives_rhck_and_uek_per_arch_without_checksums(
-    oracle: UpstreamClient,
+    oracle: UpstreamContext,
 ) -> None:
     repo = Repository(
         "ol7",
@@ -108,7 +125,7 @@ def test_oracle_listing_gives_rhck_and_uek_per_arch_without_checksums(
 
 
 def test_oracle_listing_that_is_gone_names_its_url(
-    oracle: UpstreamClient, mirror_server: FaultyMirror
+    oracle: UpstreamContext, mirror_server: FaultyMirror
 ) -> None:
     repo = Repository(
         "ol8", "html-listing", "https://oss.oracle.com/ol8/debuginfo/", packages=("k-{uname}.rpm",)
@@ -172,8 +189,8 @@ def test_suse_kernel_release_drops_the_rebuild_number(
         packages=("kernel-default-debuginfo", "kernel-azure-debuginfo"),
         kernel_release="suse",
     )
-    with client_for(f"https://updates.suse.example/={mirror_server.url}suse/") as client:
-        found = discover_rpmmd(client, repo, Source("suse", paths=("update_debug/",)), "x86_64")
+    with upstream_for(f"https://updates.suse.example/={mirror_server.url}suse/") as upstream:
+        found = discover_rpmmd(upstream, repo, Source("suse", paths=("update_debug/",)), "x86_64")
     assert [p.uname for p in found] == ["5.3.18-18.24-azure", "5.3.18-59.5-default"]
 
 
@@ -222,8 +239,8 @@ def test_launchpad_lists_dbgsyms_across_pages_and_carries_size_and_sha256(
     publish("linux-image-unsigned-5.4.0-42-generic-dbgsym", "5.4.0-42.47", arch="arm64")
     assert old.exists()
 
-    with client_for(*stand_in.mirror_pairs()) as client:
-        found = discover_launchpad(client, LP_REPO, Source("lp", suites=("focal",)), "x86_64")
+    with upstream_for(*stand_in.mirror_pairs()) as upstream:
+        found = discover_launchpad(upstream, LP_REPO, Source("lp", suites=("focal",)), "x86_64")
 
     assert [(p.uname, p.name, p.version) for p in found] == [
         ("5.4.0-26-generic", "linux-image-5.4.0-26-generic-dbgsym", "5.4.0-26.30"),
@@ -249,10 +266,10 @@ def test_launchpad_answer_that_is_not_json_names_the_url(
     (mirror_server.directory / "api/1.0/ubuntu/+archive").mkdir(parents=True)
     (mirror_server.directory / "api/1.0/ubuntu/+archive/primary").write_text("<html>oops")
     with (
-        client_for(f"https://api.launchpad.net/1.0/={mirror_server.url}api/1.0/") as client,
+        upstream_for(f"https://api.launchpad.net/1.0/={mirror_server.url}api/1.0/") as upstream,
         pytest.raises(UpstreamIndexError, match="not a Launchpad JSON answer") as err,
     ):
-        discover_launchpad(client, LP_REPO, Source("launchpad", suites=("focal",)), "x86_64")
+        discover_launchpad(upstream, LP_REPO, Source("launchpad", suites=("focal",)), "x86_64")
     assert err.value.url.startswith(LP_REPO.url + "?ws.op=getPublishedBinaries")
 
 
@@ -263,10 +280,10 @@ def test_launchpad_file_without_sha256_is_refused(
     stand_in.publish(path, "linux-image-unsigned-5.4.0-42-generic-dbgsym", "1", "focal")
     stand_in.publications[0].sha256 = "not-a-digest"
     with (
-        client_for(*stand_in.mirror_pairs()) as client,
+        upstream_for(*stand_in.mirror_pairs()) as upstream,
         pytest.raises(UpstreamIndexError, match="no usable sha256"),
     ):
-        discover_launchpad(client, LP_REPO, Source("launchpad", suites=("focal",)), "x86_64")
+        discover_launchpad(upstream, LP_REPO, Source("launchpad", suites=("focal",)), "x86_64")
 
 
 # -- credentials -----------------------------------------------------------------------
@@ -319,11 +336,10 @@ def test_launchpad_file_list_is_fetched_once_per_kernel_with_a_cache(
 ) -> None:
     path = _file(tmp_path, "linux-image-unsigned-5.4.0-42-generic-dbgsym_1_amd64.ddeb")
     stand_in.publish(path, "linux-image-unsigned-5.4.0-42-generic-dbgsym", "1", "focal")
-    mirrors = Mirrors.parse(stand_in.mirror_pairs(), None)
     source = Source("lp", suites=("focal",))
     for _ in range(2):  # two runs sharing the on-disk index cache
-        with UpstreamClient(mirrors=mirrors, cache_dir=tmp_path / "cache") as client:
-            (pkg,) = discover_launchpad(client, LP_REPO, source, "x86_64")
+        with upstream_for(*stand_in.mirror_pairs(), cache_dir=tmp_path / "cache") as upstream:
+            (pkg,) = discover_launchpad(upstream, LP_REPO, source, "x86_64")
             assert pkg.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert len(stand_in.requests_for("binaryFileUrls")) == 1
     assert len(stand_in.requests_for("getPublishedBinaries")) == 2  # the listing may move on

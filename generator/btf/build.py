@@ -1,26 +1,25 @@
-"""One kernel's build step: package stream -> vmlinux -> BTF -> checked tarball bytes.
+"""One kernel's build step: vmlinux -> BTF -> checked tarball bytes.
 
-Disk use peaks at one vmlinux plus its BTF: the vmlinux is deleted as soon
-as pahole is done with it, whatever happens. Storing the result (atomic
-write into archive/) is the caller's job; this returns bytes.
+The vmlinux comes out of its package first (generator.verify, which
+checks the package meanwhile). Disk use peaks at one vmlinux plus its BTF:
+the vmlinux is deleted as soon as pahole is done with it, whatever
+happens. Storing the result (atomic write into archive/) is the caller's
+job; this returns bytes.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from generator.btf.check import BtfSummary, check_btf
 from generator.btf.encode import encode_btf, has_btf_section
 from generator.btf.tarball import reproducible_tar_xz
 from generator.errors import EncodeError, StorageError
 from generator.fsutil import storage_error
-from generator.packages import extract_vmlinux
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class BuiltBtf:
     ships_btf: bool
     tar_xz: bytes | None  # <uname>.btf.tar.xz, holding <uname>.btf
     summary: BtfSummary | None
-    # Seconds each step took (extract, pahole, tar.xz, check): the build's own
+    # Seconds each step took (pahole, tar.xz, check): the build's own
     # timing record, reported through generator.progress.Timings.
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -64,36 +63,21 @@ def _disk_full(directory: Path, vmlinux: Path) -> bool:
 
 
 def build_kernel_btf(
-    stream: BinaryIO,
-    fmt: str,
+    vmlinux: Path,
     uname: str,
     workdir: Path,
     *,
     force: bool = False,
-    package: str = "",
-    size: int | None = None,
-    on_extracted: Callable[[Path], None] | None = None,
     pahole_threads: int | None = None,
 ) -> BuiltBtf:
-    """Read the package stream, encode its vmlinux as BTF and return the tarball bytes.
+    """Encode vmlinux (in workdir) as BTF and return the tarball bytes; vmlinux is deleted.
 
-    Stops reading `stream` once the vmlinux is out (the caller closes it).
-    on_extracted(vmlinux) runs right after that, before pahole: the caller
-    verifies the package alongside the encoding (generator.verify).
     pahole_threads: pahole's -j (default: every core this process may use).
-    Raises PackageError (package unreadable, no vmlinux) or EncodeError.
+    Raises EncodeError, or StorageError when the disk is full.
     """
-    workdir.mkdir(parents=True, exist_ok=True)
-    # extract_vmlinux rejects a uname with "/" before anything is written.
-    vmlinux = workdir / f"vmlinux-{uname}"
     raw = workdir / f"{uname}.btf"
     seconds: dict[str, float] = {}
     try:
-        start = time.monotonic()
-        extract_vmlinux(stream, fmt, uname, vmlinux, package=package, size=size)
-        seconds["extract"] = time.monotonic() - start
-        if on_extracted is not None:
-            on_extracted(vmlinux)
         ships_btf = has_btf_section(vmlinux)
         if ships_btf and not force:
             return BuiltBtf(uname, True, None, None, seconds)

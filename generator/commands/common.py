@@ -10,12 +10,13 @@ from pathlib import Path
 from generator.hub.build import BuildOptions
 from generator.model import Selection
 from generator.trust import TrustPolicy
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import ENV_VAR, Mirrors
 
 # How a command gets its upstream client: cli.main(upstream=...) may pass
 # another factory (a test: no backoff sleeps); cli.main stores it on every args.
-UpstreamFactory = Callable[[Mirrors, Path, TrustPolicy], UpstreamClient]
+UpstreamFactory = Callable[[Mirrors, Path], UpstreamClient]
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,14 +69,15 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(jobs=args.jobs, force=args.force)
 
 
-def default_upstream(mirrors: Mirrors, cache_dir: Path, trust: TrustPolicy) -> UpstreamClient:
-    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, trust=trust)
+def default_upstream(mirrors: Mirrors, cache_dir: Path) -> UpstreamClient:
+    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir)
 
 
-def upstream_client(args: argparse.Namespace) -> UpstreamClient:
+def upstream_context(args: argparse.Namespace) -> UpstreamContext:
+    """The run's client, trusted keys and listing cache; the caller closes it."""
     mirrors = Mirrors.parse(args.mirror, os.environ.get(ENV_VAR))
     cache_dir = args.cache_dir or (args.root / ".btfhub-cache" / "http")
     # The run's added keys: --keyring files, then BTFHUB_KEYRINGS (generator.trust).
     trust = TrustPolicy.from_sources(args.keyring)
     factory: UpstreamFactory = args.upstream_factory or default_upstream
-    return factory(mirrors, cache_dir, trust)
+    return UpstreamContext.of(factory(mirrors, cache_dir), trust)

@@ -15,7 +15,7 @@ from generator.commands.common import (
     add_selection_arguments,
     add_upstream_arguments,
     selection,
-    upstream_client,
+    upstream_context,
 )
 from generator.commands.output import report_failures
 from generator.hub.run import plan_hub
@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.root)
-    with upstream_client(args) as client:
-        the_plan = plan_hub(args.root, catalog, client, selection(args), args.force)
+    with upstream_context(args) as upstream:
+        the_plan = plan_hub(args.root, catalog, upstream, selection(args), args.force)
     unsigned = unsigned_repositories(catalog, args.distro)
     if args.json:
         out = plan_to_json(the_plan)

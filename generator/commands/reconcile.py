@@ -12,7 +12,7 @@ from generator.commands.common import (
     add_upstream_arguments,
     build_options,
     selection,
-    upstream_client,
+    upstream_context,
 )
 from generator.commands.output import report_summary
 from generator.errors import BtfhubError
@@ -72,9 +72,9 @@ def shard_job(args: argparse.Namespace) -> ShardJob | None:
 def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.root)
     job = shard_job(args)
-    with upstream_client(args) as client:
+    with upstream_context(args) as upstream:
         if args.dry_run:
-            the_plan = plan_hub(args.root, catalog, client, selection(args), args.force)
+            the_plan = plan_hub(args.root, catalog, upstream, selection(args), args.force)
             print(format_plan(the_plan))
             missing = the_plan.missing()
             print(f"dry run: {len(missing)} kernel(s) to build")
@@ -84,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
         with HubLock(args.root):
             if job is not None:
                 report = build_shard(
-                    args.root, catalog, client, selection(args), options, job, reporter
+                    args.root, catalog, upstream, selection(args), options, job, reporter
                 )
             else:
-                report = reconcile(args.root, catalog, client, selection(args), options, reporter)
+                report = reconcile(args.root, catalog, upstream, selection(args), options, reporter)
     report_summary(reporter, report)
     return 1 if report.failed else 0

@@ -29,7 +29,7 @@ from generator.commands.common import (
     add_upstream_arguments,
     build_options,
     selection,
-    upstream_client,
+    upstream_context,
 )
 from generator.commands.output import (
     report_failed_kernels,
@@ -88,13 +88,13 @@ def run(args: argparse.Namespace) -> int:
     reporter = Reporter()
     listing: UpstreamListing | None
     outcomes: tuple[KernelOutcome, ...]
-    with HubLock(root), upstream_client(args) as client:
+    with HubLock(root), upstream_context(args) as upstream:
         catalog = load_catalog(root)
         branch = publish.prepare(root, options)
         if args.skip_build:
             given = read_outcomes(args.outcomes) if args.outcomes is not None else ()
             recorded = record_only(
-                root, catalog, client, selection(args), args.force, given, reporter
+                root, catalog, upstream, selection(args), args.force, given, reporter
             )
             report_failures(reporter, recorded.failures, recorded.incomplete)
             failed = report_failed_kernels(reporter, recorded.outcomes)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             incomplete = recorded.incomplete
         else:
             report = reconcile(
-                root, catalog, client, selection(args), build_options(args), reporter
+                root, catalog, upstream, selection(args), build_options(args), reporter
             )
             report_summary(reporter, report)
             listing, outcomes, failures = report.listing, report.outcomes, report.failures

@@ -75,13 +75,10 @@ class HubClient:
 
 
 def file_sha256(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
+    """(size, sha256) of the bytes read."""
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        return f.tell(), sha256
 
 
 class FileCache:

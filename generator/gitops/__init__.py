@@ -2,10 +2,11 @@
 
 Two jobs, both careful to leave a person's own work alone: commit exactly
 the hub's paths (commit.py) and push, rebuilding our commits on the remote
-when another runner pushed first (push.py). The rooms: runner.py (the one
-subprocess runner and the parsing of git's output), paths.py (which paths
-btfhub may commit), author.py (who commits), message.py (what the commit
-says). This module is the package's public interface.
+when another runner pushed first (push.py). The rooms: repo.py (the one git
+layer: GitPython's Repo, its processes tied to btfhub, its errors as
+GitError), paths.py (which paths btfhub may commit), author.py (who
+commits), message.py (what the commit says). This module is the package's
+public interface.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from generator.gitops.paths import (
     hub_changes,
 )
 from generator.gitops.push import Regenerate, current_branch, push_with_retry
-from generator.gitops.runner import GitError
+from generator.gitops.repo import GitError
 
 __all__ = [
     "ARCHIVE_DIR",

@@ -6,8 +6,10 @@ import os
 import re
 from pathlib import Path
 
+import git
+
 from generator.errors import BtfhubError
-from generator.gitops.runner import Repo
+from generator.gitops.repo import open_repo
 
 AUTHOR_ENV = "BTFHUB_GIT_AUTHOR"
 _AUTHOR_RE = re.compile(r"^\s*([^<>]*?)\s*<([^<>\s]+@[^<>\s]+)>\s*$")
@@ -23,39 +25,30 @@ def parse_author(text: str, source: str) -> Ident:
     return m.group(1), m.group(2)
 
 
-def resolve_author(root: Path, author: str | None = None) -> Ident:
-    """The (name, email) commits use; BtfhubError when there is none.
+def resolve_author(root: Path, author: str | None = None) -> git.Actor:
+    """Who commits are by (author and committer alike); BtfhubError when no one is.
 
     Lets a caller fail before hours of building rather than at the commit.
     """
-    return author_of(Repo(root), author)
+    with open_repo(root) as repo:
+        return author_of(repo, author)
 
 
-def author_of(repo: Repo, author: str | None) -> Ident:
+def author_of(repo: git.Repo, author: str | None) -> git.Actor:
     if author is not None:
-        return parse_author(author, "git author")
+        return git.Actor(*parse_author(author, "git author"))
     from_env = os.environ.get(AUTHOR_ENV)
     if from_env:
-        return parse_author(from_env, AUTHOR_ENV)
-    name, email = repo.config("user.name"), repo.config("user.email")
+        return git.Actor(*parse_author(from_env, AUTHOR_ENV))
+    name, email = _config(repo, "user.name"), _config(repo, "user.email")
     if not name or not email:
         raise BtfhubError(
             f"no git author: set {AUTHOR_ENV}='Name <email>' or git config user.name and user.email"
         )
-    return name, email
+    return git.Actor(name, email)
 
 
-def ident_env(
-    author: Ident, committer: Ident | None = None, date: str | None = None
-) -> dict[str, str]:
-    """The environment that makes git record `author` (and `committer`, default the author)."""
-    committer = committer or author
-    env = {
-        "GIT_AUTHOR_NAME": author[0],
-        "GIT_AUTHOR_EMAIL": author[1],
-        "GIT_COMMITTER_NAME": committer[0],
-        "GIT_COMMITTER_EMAIL": committer[1],
-    }
-    if date is not None:
-        env["GIT_AUTHOR_DATE"] = date
-    return env
+def _config(repo: git.Repo, key: str) -> str:
+    """git's own answer ("" when unset): GitPython's parser misses $GIT_CONFIG_GLOBAL and -c."""
+    value: str = repo.git.config("--get", key, with_exceptions=False)
+    return value.strip()

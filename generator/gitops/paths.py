@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator.errors import BtfhubError
-from generator.gitops.runner import Repo
+from generator.gitops.repo import open_repo
 
 GENERATED_FILES = ("README.md", "index.json")
 ARCHIVE_DIR = "archive"
@@ -41,16 +41,16 @@ def check_hub_paths(paths: Sequence[str]) -> list[str]:
 
 def hub_changes(root: Path) -> list[str]:
     """Paths btfhub owns (archive/, README.md, index.json) that differ from HEAD."""
-    out = Repo(root).run(
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=all",
-        "--no-renames",
-        "--",
-        ARCHIVE_DIR,
-        *GENERATED_FILES,
-    )[1]
+    with open_repo(root) as repo:
+        out: str = repo.git.status(
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--",
+            ARCHIVE_DIR,
+            *GENERATED_FILES,
+        )
     paths = {record[3:] for record in out.split("\0") if len(record) > 3}
     return sorted(paths)
 
@@ -62,16 +62,17 @@ def clean_blobs(root: Path, under: str = ARCHIVE_DIR) -> dict[str, str]:
     reading one; `git diff-files` then names those whose work-tree bytes
     differ from the index (git compares stat data and re-reads only files
     whose stat changed), and they are left out: the caller hashes them. An
-    empty result, outside a git checkout, just means "hash everything".
+    empty result, outside a git checkout or when git fails, just means
+    "hash everything". (The index is read by git, not by GitPython: see repo.py.)
     """
+    blobs: dict[str, str] = {}
     try:
-        repo = Repo(root)
+        with open_repo(root) as repo:
+            listed: str = repo.git.ls_files("-s", "-z", "--", under)
+            # --refresh-free: diff-files itself trusts unchanged stat data and re-reads the rest.
+            changed: str = repo.git.diff_files("--name-only", "-z", "--", under)
     except BtfhubError:
         return {}
-    status, listed, _ = repo.run("ls-files", "-s", "-z", "--", under, check=False)
-    if status != 0:
-        return {}
-    blobs: dict[str, str] = {}
     for record in listed.split("\0"):
         if not record:
             continue
@@ -79,8 +80,6 @@ def clean_blobs(root: Path, under: str = ARCHIVE_DIR) -> dict[str, str]:
         mode, sha, stage = meta.split()
         if stage == "0" and mode.startswith("100"):
             blobs[path] = sha
-    # --refresh-free: diff-files itself trusts unchanged stat data and re-reads the rest.
-    changed = repo.run("diff-files", "--name-only", "-z", "--", under)[1]
     for path in changed.split("\0"):
         blobs.pop(path, None)
     return blobs

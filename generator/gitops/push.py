@@ -28,11 +28,25 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import git
+from git.exc import GitCommandError
+from git.remote import PushInfo, RemoteProgress
+
 from generator.errors import BtfhubError
-from generator.gitops.author import ident_env
-from generator.gitops.commit import commit_work_tree_paths
+from generator.gitops.commit import commit_work_tree_paths, tree_entries
 from generator.gitops.paths import GENERATED_FILES, check_hub_paths
-from generator.gitops.runner import Entry, Repo
+from generator.gitops.repo import (
+    apply_entries,
+    git_error,
+    head_sha,
+    message_of,
+    move_head,
+    open_repo,
+    temp_index,
+    unmerged_paths,
+    write_commit,
+    write_tree,
+)
 
 # regenerate(root) rewrites README.md/index.json in the work tree from the
 # catalog and archive/ as they are on disk, and returns the paths (relative to
@@ -42,116 +56,124 @@ Regenerate = Callable[[Path], Sequence[str]]
 _BEHIND = ("non-fast-forward", "fetch first", "stale info")
 
 
-def _push(repo: Repo, remote: str, branch: str) -> tuple[str, str]:
+def _push(repo: git.Repo, remote: str, branch: str) -> tuple[str, str]:
     """("ok" | "behind" | "retry", message); raises when the remote refused for good."""
-    status, out, err = repo.run(
-        "push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", check=False
-    )
-    for line in out.splitlines():
-        if line.startswith("!\t"):
-            if "[rejected]" in line and any(word in line for word in _BEHIND):
-                return "behind", line.split("\t")[-1]
+    progress = RemoteProgress()  # keeps what git said on stderr, the remote's words included
+    try:
+        results = git.Remote(repo, remote).push(f"HEAD:refs/heads/{branch}", progress=progress)
+    except GitCommandError as exc:  # no ref was even tried: unreachable, no such remote...
+        failure = git_error(exc)
+        return "retry", (failure.stderr.strip() or str(failure))
+    said = "\n".join(progress.other_lines + progress.error_lines).strip()
+    for result in results:
+        if result.flags & PushInfo.ERROR:
+            summary = result.summary.strip()
+            if result.flags & PushInfo.REJECTED and any(word in summary for word in _BEHIND):
+                return "behind", summary
             # [remote rejected] (a protected branch, a hook): retrying cannot help.
-            raise BtfhubError(
-                f"{remote} refused the push to {branch}: {line.split(chr(9))[-1]}\n{err.strip()}"
-            )
-    if status == 0:
+            raise BtfhubError(f"{remote} refused the push to {branch}: {summary}\n{said}")
+    if results and results.error is None:
         return "ok", ""
-    return "retry", (err.strip() or out.strip() or f"git push exited {status}")
+    return "retry", said or "git push failed"
 
 
-def _fetch(repo: Repo, remote: str, branch: str) -> str:
-    repo.run("fetch", "--no-tags", "--quiet", remote, f"refs/heads/{branch}")
-    return repo.out("rev-parse", "--verify", "FETCH_HEAD^{commit}")
+def _fetch(repo: git.Repo, remote: str, branch: str) -> str:
+    fetched = git.Remote(repo, remote).fetch(f"refs/heads/{branch}", no_tags=True)
+    return fetched[0].commit.hexsha
 
 
-def _switch_work_tree(repo: Repo, old: str, new: str, reason: str) -> None:
+def _switch_work_tree(repo: git.Repo, old: str, new: str, reason: str) -> None:
     """Move HEAD, index and work tree from `old` to `new`, carrying local changes."""
-    repo.run("update-index", "-q", "--refresh", check=False)
-    status, out, err = repo.run("read-tree", "-m", "-u", old, new, check=False)
+    repo.git.update_index("-q", "--refresh", with_exceptions=False)
+    status, out, err = repo.git.read_tree(
+        "-m", "-u", old, new, with_extended_output=True, with_exceptions=False
+    )
     if status != 0:
         raise BtfhubError(
             "cannot bring in the remote's changes without overwriting local changes "
             f"(commit or stash them, then run again):\n{(err or out).strip()}"
         )
-    repo.move_head(new, old, reason)
+    move_head(repo, new, old, reason)
 
 
-def _replay(repo: Repo, upstream: str, head: str, where: str) -> str:
+def _replay(repo: git.Repo, upstream: str, head: str, where: str) -> str:
     """Our commits (upstream..head) rebuilt on `upstream`, file by file; the new tip.
 
-    Generated files are taken from upstream (they are regenerated later);
-    commits left empty (the remote already has their files) are dropped.
+    Each commit is merged path by path (git's three-way read-tree, base =
+    its parent, ours = it, theirs = the tip so far); a path both sides
+    changed differently is a conflict. Generated files are taken from the
+    tip (they are regenerated later); commits left empty (the remote
+    already has their files) are dropped.
     """
-    ours = repo.out("rev-list", "--reverse", f"{upstream}..{head}").split()
-    running = repo.ls_tree(upstream)
-    tip = upstream
-    for commit in ours:
-        info = repo.commit_info(commit)
-        if len(info.parents) != 1:
-            raise BtfhubError(f"commit {commit[:12]} is a merge: rebase onto {where} by hand")
-        updates: dict[str, Entry | None] = {}
-        conflicts = []
-        for path, base, mine in repo.diff_tree(info.parents[0], commit):
-            if path in GENERATED_FILES:
-                continue
-            theirs = running.get(path)
-            if theirs == base:
-                updates[path] = mine
-            elif theirs != mine:
-                conflicts.append(path)
-        if conflicts:
+    tip = repo.commit(upstream)
+    for commit in repo.iter_commits(f"{upstream}..{head}", reverse=True):
+        if len(commit.parents) != 1:
             raise BtfhubError(
-                f"commit {commit[:12]} and {where} both changed, differently: "
-                + ", ".join(conflicts)
-                + " (for an archive file: two runs built different bytes; "
-                "keep one and rebuild)"
+                f"commit {commit.hexsha[:12]} is a merge: rebase onto {where} by hand"
             )
-        with repo.temp_index(repo.tree_of(tip)) as index_env:
-            repo.apply_entries(index_env, updates)
-            tree = repo.out("write-tree", env=index_env)
-        for path, entry in updates.items():
-            if entry is None:
-                running.pop(path, None)
-            else:
-                running[path] = entry
-        if tree == repo.tree_of(tip):
+        trees = (commit.parents[0].tree.hexsha, commit.tree.hexsha, tip.tree.hexsha)
+        with temp_index(repo, *trees) as merged:
+            conflicts = sorted(unmerged_paths(repo, merged) - set(GENERATED_FILES))
+            if conflicts:
+                raise BtfhubError(
+                    f"commit {commit.hexsha[:12]} and {where} both changed, differently: "
+                    + ", ".join(conflicts)
+                    + " (for an archive file: two runs built different bytes; "
+                    "keep one and rebuild)"
+                )
+            apply_entries(repo, merged, tree_entries(tip.tree, GENERATED_FILES))
+            tree = write_tree(repo, merged)
+        if tree == tip.tree.hexsha:
             continue
-        env = ident_env(info.author[:2], info.committer, info.author[2])
-        tip = repo.commit_tree(tree, [tip], info.message, env)
-    return tip
+        sha = write_commit(
+            repo,
+            tree,
+            [tip.hexsha],
+            message_of(commit),
+            commit.author,
+            commit.committer,
+            commit.authored_datetime,
+        )
+        tip = repo.commit(sha)
+    return tip.hexsha
 
 
-def _rebuild(repo: Repo, upstream: str, regenerate: Regenerate, where: str) -> bool:
+def _rebuild(repo: git.Repo, upstream: str, regenerate: Regenerate, where: str) -> bool:
     """Put our commits on top of `upstream` and regenerate; False if nothing is left to push."""
-    head = repo.head()
+    head = head_sha(repo)
     if head is None:
         raise BtfhubError("nothing to push: this checkout has no commit")
-    last = repo.commit_info(head)
+    last = repo.commit(head)
     new_tip = _replay(repo, upstream, head, where)
     _switch_work_tree(repo, head, new_tip, f"btfhub: rebuild on {where}")
-    changed = check_hub_paths(list(regenerate(repo.root)))
+    changed = check_hub_paths(list(regenerate(Path(repo.working_dir))))
     if changed:
         if new_tip != upstream:
             # Amend the regenerated files into our (rebuilt) last commit.
-            info = repo.commit_info(new_tip)
-            env = ident_env(info.author[:2], info.committer, info.author[2])
+            info = repo.commit(new_tip)
             amended = commit_work_tree_paths(
-                repo, changed, new_tip, info.parents, info.message, env
+                repo,
+                changed,
+                new_tip,
+                [p.hexsha for p in info.parents],
+                message_of(info),
+                info.author,
+                info.committer,
+                info.authored_datetime,
             )
         else:
             # Only the generated files differ from the remote: a commit of their own.
-            env = ident_env(last.author[:2], last.committer)
             amended = commit_work_tree_paths(
                 repo,
                 changed,
                 new_tip,
                 [new_tip],
                 "btfhub: regenerate README.md and index.json",
-                env,
+                last.author,
+                last.committer,
             )
         if amended is not None:
-            repo.move_head(amended, new_tip, "btfhub: regenerate")
+            move_head(repo, amended, new_tip, "btfhub: regenerate")
             new_tip = amended
     return new_tip != upstream
 
@@ -174,22 +196,22 @@ def push_with_retry(
     have failed, or at once when the remote refuses for good (a hook, a
     protected branch) or both sides changed the same file differently.
     """
-    repo = Repo(root)
-    where = f"{remote}/{branch}"
-    rng = random.Random()
-    last_problem = ""
-    for attempt in range(1, attempts + 1):
-        outcome, last_problem = _push(repo, remote, branch)
-        if outcome == "ok":
-            return
-        if attempt == attempts:
-            break
-        # Jitter so that runners rejected together do not retry together.
-        time.sleep(min(60.0, backoff * 2 ** (attempt - 1)) * rng.uniform(0.5, 1.5))
-        if outcome == "behind":
-            upstream = _fetch(repo, remote, branch)
-            if not _rebuild(repo, upstream, regenerate, where):
-                return  # the remote already has everything we had
+    with open_repo(root) as repo:
+        where = f"{remote}/{branch}"
+        rng = random.Random()
+        last_problem = ""
+        for attempt in range(1, attempts + 1):
+            outcome, last_problem = _push(repo, remote, branch)
+            if outcome == "ok":
+                return
+            if attempt == attempts:
+                break
+            # Jitter so that runners rejected together do not retry together.
+            time.sleep(min(60.0, backoff * 2 ** (attempt - 1)) * rng.uniform(0.5, 1.5))
+            if outcome == "behind":
+                upstream = _fetch(repo, remote, branch)
+                if not _rebuild(repo, upstream, regenerate, where):
+                    return  # the remote already has everything we had
     raise BtfhubError(
         f"could not push to {remote} (branch {branch}) after {attempts} attempts: {last_problem}"
     )
@@ -197,8 +219,7 @@ def push_with_retry(
 
 def current_branch(root: Path) -> str:
     """The checked-out branch's name; BtfhubError on a detached HEAD."""
-    repo = Repo(root)
-    status, out, _ = repo.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-    if status != 0:
-        raise BtfhubError(f"{root}: HEAD is detached; check out the branch to publish to")
-    return out.strip()
+    with open_repo(root) as repo:
+        if repo.head.is_detached:
+            raise BtfhubError(f"{root}: HEAD is detached; check out the branch to publish to")
+        return repo.active_branch.name

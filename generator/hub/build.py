@@ -23,14 +23,14 @@ from generator.fsutil import atomic_write
 from generator.model import (
     Catalog,
     KernelOutcome,
-    KernelPackage,
     KernelState,
     PlannedKernel,
     Repository,
 )
 from generator.progress import TIMINGS_ENV, Progress, Reporter
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
-from generator.verify import PackageVerification
+from generator.verify import VerifiedPackage
 from generator.workdir import WorkArea
 
 
@@ -59,7 +59,7 @@ _STATUS = {
 
 
 def build_one(
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     kernel: PlannedKernel,
     dest_root: Path,
     progress: Progress,
@@ -83,38 +83,35 @@ def build_one(
         timings.mark(label, "first byte")
         progress.add_bytes(n)
 
-    def on_extracted(vmlinux: Path) -> None:
-        timings.mark(label, "vmlinux out")
-        check.vmlinux_extracted(vmlinux)
-
+    client = upstream.client
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
-        keyring = client.trust.keyring(repo)
+        keyring = upstream.trust.keyring(repo)
         with (
             work.kernel_dir() as tmp,
             client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=on_bytes) as body,
-            PackageVerification(body, pkg, keyring, client.where(pkg.url)) as check,
+            VerifiedPackage(body, pkg, keyring, client.where(pkg.url)) as package,
         ):
+            vmlinux = tmp / f"vmlinux-{pkg.uname}"
+            package.extract_vmlinux(vmlinux)  # the rest is verified while pahole runs
+            timings.mark(label, "vmlinux out")
             built = build_kernel_btf(
-                check.reader(),
-                pkg.format,
+                vmlinux,
                 pkg.uname,
                 tmp,
                 force=options.force,
-                package=package_file(pkg),
-                size=pkg.size,
-                on_extracted=on_extracted,
                 pahole_threads=options.pahole_threads,
             )
             timings.mark(label, "built")
-            check.finish()  # nothing is stored from a package that did not verify
+            package.finish()  # nothing is stored from a package that did not verify
             timings.mark(label, "verified")
             timings.steps(
                 label,
                 {
+                    "extract": package.extract_seconds,
                     **built.seconds,
-                    "verification thread": check.background_seconds,
-                    "waited for verification": check.waited_seconds,
+                    "verification thread": package.background_seconds,
+                    "waited for verification": package.waited_seconds,
                 },
             )
         if built.tar_xz is None:  # ships its own BTF and not forced
@@ -140,11 +137,6 @@ def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:
         ) from None
 
 
-def package_file(pkg: KernelPackage) -> str:
-    """The package's file name, as messages name it (the index's Filename / href)."""
-    return pkg.filename.rsplit("/", 1)[-1] or pkg.name
-
-
 def public_reason(client: UpstreamClient, url: str, message: str) -> str:
     """A failure as index.json keeps it: naming the package's public URL, not the mirror's.
 
@@ -156,7 +148,7 @@ def public_reason(client: UpstreamClient, url: str, message: str) -> str:
 
 
 def build_missing(
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     kernels: Sequence[PlannedKernel],
     dest_root: Path,
     options: BuildOptions,
@@ -179,7 +171,7 @@ def build_missing(
         if stop.is_set():
             return None  # no point downloading more onto a full disk
         try:
-            return build_one(client, kernel, dest_root, progress, options, catalog, work)
+            return build_one(upstream, kernel, dest_root, progress, options, catalog, work)
         except BaseException:
             stop.set()
             raise

@@ -1,6 +1,6 @@
 """A run of the hub: discover -> plan -> build -> record -> render.
 
-Each step is a function taking its collaborators (the upstream client, the
+Each step is a function taking its collaborators (the upstream context, the
 hub root holding archive/ and index.json, a reporter) as arguments, and the
 runs the commands offer (plan, reconcile, a shard's build, sync's record
 step) are compositions of them returning reports. Nothing here parses
@@ -36,18 +36,18 @@ from generator.render import RenderResult, render_hub
 from generator.shards.manifest import write_shard_manifest
 from generator.shards.split import select_shard
 from generator.state import HubState, load_hub_state
+from generator.upstream.context import UpstreamContext
 from generator.upstream.discover import discover_all
-from generator.upstream.http import UpstreamClient
 from generator.workdir import WorkArea
 
 # -- the steps -------------------------------------------------------------------------
 
 
 def discover(
-    client: UpstreamClient, catalog: Catalog, selection: Selection, force: bool = False
+    upstream: UpstreamContext, catalog: Catalog, selection: Selection, force: bool = False
 ) -> UpstreamListing:
     """Ask upstream for every selected (release, arch); failures are kept, not raised."""
-    return discover_all(client, planner.select(catalog, selection, force))
+    return discover_all(upstream, planner.select(catalog, selection, force))
 
 
 def plan(
@@ -145,27 +145,28 @@ class ReconcileReport:
 
 
 def plan_hub(
-    root: Path, catalog: Catalog, client: UpstreamClient, selection: Selection, force: bool
+    root: Path, catalog: Catalog, upstream: UpstreamContext, selection: Selection, force: bool
 ) -> Plan:
     """Discover and plan, writing nothing (`btfhub plan`, `reconcile --dry-run`)."""
-    listing = discover(client, catalog, selection, force)
+    listing = discover(upstream, catalog, selection, force)
     return plan(root, catalog, load_hub_state(root), listing, force)
 
 
 def reconcile(
     root: Path,
     catalog: Catalog,
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     selection: Selection,
     options: BuildOptions,
     reporter: Reporter,
 ) -> ReconcileReport:
     """Discover, plan, build into root/archive, record and render (the caller holds the lock)."""
-    listing = discover(client, catalog, selection, options.force)
+    listing = discover(upstream, catalog, selection, options.force)
     state = load_hub_state(root)
     the_plan = plan(root, catalog, state, listing, options.force)
     with WorkArea(root) as work:
-        outcomes = build_missing(client, the_plan.missing(), root, options, reporter, catalog, work)
+        todo = the_plan.missing()
+        outcomes = build_missing(upstream, todo, root, options, reporter, catalog, work)
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)
     render(root, catalog, state)
@@ -184,7 +185,7 @@ class ShardJob:
 def build_shard(
     root: Path,
     catalog: Catalog,
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     selection: Selection,
     options: BuildOptions,
     job: ShardJob,
@@ -195,11 +196,11 @@ def build_shard(
     if job.plan_file is not None:
         the_plan = read_plan(job.plan_file)
     else:
-        listing = discover(client, catalog, selection, options.force)
+        listing = discover(upstream, catalog, selection, options.force)
         the_plan = plan(root, catalog, load_hub_state(root), listing, options.force)
     todo = select_shard(the_plan.missing(), job.shard)
     with WorkArea(root) as work:
-        outcomes = build_missing(client, todo, job.output, options, reporter, catalog, work)
+        outcomes = build_missing(upstream, todo, job.output, options, reporter, catalog, work)
     write_shard_manifest(job.output, job.shard, _archive_paths(todo), outcomes)
     return ReconcileReport(the_plan, outcomes, listing)
 
@@ -235,14 +236,14 @@ class RecordReport:
 def record_only(
     root: Path,
     catalog: Catalog,
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     selection: Selection,
     force: bool,
     outcomes: Sequence[KernelOutcome],
     reporter: Reporter,
 ) -> RecordReport:
     """Discover and record listings, record the given outcomes, render; builds nothing."""
-    listing = discover(client, catalog, selection, force)
+    listing = discover(upstream, catalog, selection, force)
     state = load_hub_state(root)
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)

@@ -15,6 +15,7 @@ from typing import BinaryIO
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages.deb import extract_deb_vmlinux
 from generator.packages.rpm import extract_rpm_vmlinux
+from generator.packages.rpmsig import RpmHeaders
 
 FORMATS = ("deb", "ddeb", "rpm")
 
@@ -27,6 +28,7 @@ def extract_vmlinux(
     *,
     package: str = "",
     size: int | None = None,
+    rpm_headers: RpmHeaders | None = None,
 ) -> None:
     """Write the kernel's vmlinux from package `stream` to `dest`.
 
@@ -35,6 +37,8 @@ def extract_vmlinux(
     MalformedPackageError, naming `package` (its file name) and the member,
     for a package dpkg or rpm would refuse. size: the package's length as
     its index lists it, checked against what its own headers say.
+    rpm_headers: an RPM's lead and headers, already read off `stream` (to
+    check their signature); they are not read again.
     """
     if not uname or "/" in uname or uname in (".", ".."):
         raise PackageError(f"invalid kernel release {uname!r}")
@@ -42,7 +46,7 @@ def extract_vmlinux(
         if fmt in ("deb", "ddeb"):
             extract_deb_vmlinux(stream, uname, dest, size)
         elif fmt == "rpm":
-            extract_rpm_vmlinux(stream, uname, dest, size)
+            extract_rpm_vmlinux(stream, uname, dest, size, rpm_headers)
         else:
             raise PackageError(f"unknown package format {fmt!r} (expected one of {FORMATS})")
     except MalformedPackageError as exc:

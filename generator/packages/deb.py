@@ -15,7 +15,7 @@ from pathlib import Path
 
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages.ar import iter_members
-from generator.packages.decompress import close_reader, decompressed, sniffed
+from generator.packages.decompress import decompressed, sniffed
 from generator.packages.stream import Readable, as_binary, copy_to_file
 
 # data.tar suffix -> compression; verified against the magic bytes too.
@@ -92,11 +92,8 @@ def extract_deb_vmlinux(stream: Readable, uname: str, dest: Path, size: int | No
                 f".deb member {member.name!r} does not hold {expected or 'plain tar'} data"
                 f" (magic says {found or 'not compressed'})"
             )
-        reader = decompressed(body, expected, member.name)
-        try:
+        with decompressed(body, expected, member.name) as reader:
             _extract_from_tar(reader, uname, dest)
-        finally:
-            close_reader(reader)
         return
     raise PackageError("not a .deb package: no data.tar member")
 

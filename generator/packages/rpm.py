@@ -1,7 +1,9 @@
 """vmlinux out of an .rpm stream: lead -> signature -> header -> compressed cpio.
 
 `rpmfile` (PyPI) is not used: it buffers a zstd payload whole in memory and
-wants a seekable file. The main header is parsed for its file list, which
+wants a seekable file. Lead and headers are read once (rpmsig.read_headers:
+a caller that checked the header signature passes them on). The main
+header is parsed for its file list, which
 names every member of the payload with its size, mode and inode: a package
 whose vmlinux is listed twice, is a hard link or a device, or whose payload
 disagrees with its header is refused, as rpm refuses it ("archive file not
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages.cpio import iter_members
-from generator.packages.decompress import close_reader, decompressed, sniffed
+from generator.packages.decompress import decompressed, sniffed
 from generator.packages.rpmheader import (
     LEAD_LEN,
     SIGTAG_LONGSIZE,
@@ -29,9 +31,8 @@ from generator.packages.rpmheader import (
     file_list,
     kind_of,
     normalise,
-    read_header,
-    read_lead,
 )
+from generator.packages.rpmsig import RpmHeaders, read_headers
 from generator.packages.stream import Readable, copy_to_file
 
 
@@ -90,16 +91,23 @@ def _check_size(signature: Header, size: int | None) -> None:
         )
 
 
-def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path, size: int | None = None) -> None:
-    read_lead(stream)
-    _check_size(read_header(stream, "signature", pad=True), size)
-    files = file_list(read_header(stream, "main", pad=False))
+def extract_rpm_vmlinux(
+    stream: Readable,
+    uname: str,
+    dest: Path,
+    size: int | None = None,
+    headers: RpmHeaders | None = None,
+) -> None:
+    """vmlinux out of the payload; headers: lead and headers already read off `stream`."""
+    if headers is None:
+        headers = read_headers(stream)
+    _check_size(headers.signature.header, size)
+    files = file_list(headers.main.header)
     listed = {f.path: f for f in files}
     entry = _vmlinux_entry(files, uname)
     compression, payload = sniffed(stream, "the rpm payload")
-    reader = decompressed(payload, compression, "the rpm payload")
     seen: set[str] = set()
-    try:
+    with decompressed(payload, compression, "the rpm payload") as reader:
         for member in iter_members(reader):
             check_member_name(member.name, "the rpm payload")
             path = normalise(member.name)
@@ -127,8 +135,6 @@ def extract_rpm_vmlinux(stream: Readable, uname: str, dest: Path, size: int | No
                 )
             copy_to_file(member.data, member.size, dest, f"cpio member {member.name!r}")
             return
-    finally:
-        close_reader(reader)
     raise MalformedPackageError(
         f"malformed package: the rpm header lists {entry.path}, the payload does not hold it"
     )

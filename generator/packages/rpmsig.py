@@ -14,11 +14,12 @@ it: the header magic, the region's entry count and data length, its
 entries and its data. Tags outside the region are unsigned and never read.
 Lead and headers are parsed by generator.packages.rpmheader (with its
 bounds checks); this module adds what is specific to signatures: the
-signed region's bytes, the signature tags and the file digest lookup. The
-packages/rpm.py reader parses the headers once more from memory
-(read_headers hands the bytes back). The signature itself is checked by
-generator.verify with gpgv (generator.openpgp): `signed` is the data,
-header_signature() the detached signature.
+signed region's bytes, the signature tags and the file digest lookup.
+read_headers() is the one parse of a package's lead and headers: the
+payload reader (packages/rpm.py) takes its file list from the same
+RpmHeaders. The signature itself is checked by generator.verify with gpgv
+(generator.openpgp): `signed` is the data, header_signature() the detached
+signature.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class RpmHeaders:
     lead: bytes
     signature: SignedHeader
     main: SignedHeader
-    consumed: bytes  # every byte read so far, to hand back to the payload reader
+    consumed: bytes  # every byte read off the stream so far (the payload follows)
 
     def header_signature(self) -> bytes | None:
         """The OpenPGP signature of the main header, or None for an unsigned package."""

@@ -4,10 +4,9 @@ Everything here works on a forward-only stream: the caller hands over an
 HTTP response body (already being hashed and size-checked), so nothing may
 seek, and nothing may hold more than a chunk in memory. A 282 MB Debian
 package holds a 588 MB vmlinux; reading it through these adapters keeps the
-resident set to a few MiB of buffers plus the decompressor's dictionary.
-(Decoders are chosen in generator.packages.decompress; the multi-threaded
-xz reader, generator.packages.xz, holds up to
-MAX_AHEAD decoded bytes more: 48 MiB, for twice the speed on 2 cores.)
+resident set to a few MiB of buffers plus the decompressor's dictionary
+(decoders are in generator.packages.decompress; xz decodes in a child
+process, whose threads hold a block each).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import io
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from generator import codecs
 from generator.errors import PackageError
 
 # Copy and read granularity: large enough that Python call overhead vanishes
@@ -139,37 +137,6 @@ class LimitedReader(Reader):
     def drain(self) -> None:
         skip(self._stream, self.remaining, self._what)
         self.remaining = 0
-
-
-class DecompressingReader(Reader):
-    """read(n) over a one-shot decompressor fed from a stream, bounded output per call."""
-
-    def __init__(self, stream: Readable, decompressor: codecs.Decompressor, what: str) -> None:
-        super().__init__()
-        self._stream = stream
-        self._d = decompressor
-        self._what = what
-
-    def read(self, n: int = -1, /) -> bytes:
-        if n is None or n < 0:
-            n = CHUNK
-        while not self._d.eof:
-            data = b""
-            if self._d.needs_input:
-                data = self._stream.read(INPUT_CHUNK)
-                if not data:
-                    raise PackageError(
-                        f"truncated package: compressed {self._what} ends before its end marker"
-                    )
-            try:
-                out = self._d.decompress(data, n)
-            except codecs.DATA_ERRORS as exc:
-                raise PackageError(f"corrupt compressed data in {self._what}: {exc}") from exc
-            if out:
-                return out
-        # Trailing bytes after the end marker (padding, a second stream) are
-        # ignored: the archive format above knows its own end.
-        return b""
 
 
 def as_binary(reader: Readable) -> BinaryIO:

@@ -10,27 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class FileDigest:
-    size: int
-    sha256: str
+from generator.model import FileDigest
 
 
 def hash_file(path: Path) -> FileDigest:
-    h = hashlib.sha256()
-    size = 0
+    """Size and SHA-256 of the bytes read (not of what stat said before)."""
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return FileDigest(size, h.hexdigest())
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        return FileDigest(f.tell(), sha256)
 
 
 def walk_files(top: Path) -> tuple[list[str], list[str]]:

@@ -36,12 +36,13 @@ from generator.model import (
     ARCHITECTURES,
     ARCHIVE_DIR,
     BTF_SUFFIX,
+    FileDigest,
     KernelId,
     KernelOutcome,
     KernelState,
     ShardId,
 )
-from generator.shards.files import FileDigest, hash_file, walk_files
+from generator.shards.files import hash_file, walk_files
 from generator.shards.outcomes import (
     HANDED_ON,
     outcomes_from_json,

@@ -21,18 +21,16 @@ checkout, so it trusts nothing:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.model import KernelOutcome, ShardId
+from generator.model import FileDigest, KernelOutcome, ShardId
 from generator.shards.files import (
-    CHUNK,
-    FileDigest,
     destination_problem,
     hash_file,
     open_no_follow,
@@ -175,7 +173,7 @@ def _labels_of(manifests: Sequence[tuple[Path, ShardManifest]], rel: str) -> str
 
 
 def _copy_verified(root: Path, item: _Pending, created_dirs: list[Path]) -> str | None:
-    """Copy the source next to its destination, hashing on the way; a problem or None."""
+    """Copy the source next to its destination and check the copy; a problem or None."""
     dest = root / item.rel
     missing = []
     parent = dest.parent
@@ -185,8 +183,6 @@ def _copy_verified(root: Path, item: _Pending, created_dirs: list[Path]) -> str 
     for d in reversed(missing):
         d.mkdir()
         created_dirs.append(d)
-    h = hashlib.sha256()
-    size = 0
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     item.temp = Path(tmp)
     with os.fdopen(fd, "wb") as out:
@@ -195,12 +191,10 @@ def _copy_verified(root: Path, item: _Pending, created_dirs: list[Path]) -> str 
         except OSError as exc:
             return f"{item.source}: cannot open: {exc}"
         with src:
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
+            shutil.copyfileobj(src, out)
     os.chmod(tmp, 0o644)
-    got = FileDigest(size, h.hexdigest())
+    # The copy is hashed, not the source: what is checked is what will be published.
+    got = hash_file(item.temp)
     if got != item.digest:
         return (
             f"{item.source}: sha256 {got.sha256} ({got.size} bytes) does not match the "

@@ -13,7 +13,6 @@ and skips malformed lines silently: a broken index must fail loudly with its URL
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -22,26 +21,17 @@ from urllib.parse import urljoin
 from debian.debian_support import Version
 
 from generator.errors import BtfhubError
+from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+from generator.upstream.listers import SHA256_RE, KernelNames, Ranked, keep_best, repo_root
 from generator.upstream.listingcache import IndexMatch, parse_inputs
 
 # Preference among the compressed forms of one index, best first.
 INDEX_SUFFIXES = (".xz", ".gz", "")
-
-# A uname -r starts with a digit. Requiring it keeps "linux-image-{uname}-dbgsym"
-# from matching linux-image-unsigned-5.4.0-42-generic-dbgsym with uname "unsigned-...".
-UNAME_RE = r"(?P<uname>[0-9][A-Za-z0-9.+~_-]*)"
-
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-def repo_root(repo: Repository, arch: str) -> str:
-    """The repository URL for one architecture, ending with '/' so urljoin appends."""
-    url = repo.url.replace("{arch}", repo.upstream_arch(arch))
-    return url if url.endswith("/") else url + "/"
 
 
 def iter_stanzas(lines: Iterable[bytes], where: str, url: str) -> Iterator[dict[str, str]]:
@@ -82,7 +72,7 @@ class IndexEntry:
 
 
 def signed_release(
-    client: UpstreamClient, repo: Repository, root: str, suite: str
+    upstream: UpstreamContext, repo: Repository, root: str, suite: str
 ) -> tuple[bytes, str, str]:
     """(Release text, where, url) of one suite, its signature checked unless unsigned.
 
@@ -90,9 +80,10 @@ def signed_release(
     InRelease (older archives). A bad signature, one by an unknown key or
     none at all fails the suite with the URL of what was read.
     """
+    client = upstream.client
     release_url = urljoin(root, f"dists/{suite}/Release")
     try:
-        keyring = client.trust.keyring(repo)
+        keyring = upstream.trust.keyring(repo)
     except BtfhubError as exc:
         raise UpstreamIndexError(f"{client.where(release_url)}: {exc}", release_url) from None
     if keyring is None:  # unsigned: true in the manifest
@@ -152,51 +143,6 @@ def pick_index(
     raise UpstreamIndexError(f"{where}: lists no {base}{{.xz,.gz,}}", url)
 
 
-def package_matchers(repo: Repository, uarch: str) -> list[re.Pattern[str]]:
-    matchers = []
-    for pattern in repo.packages:
-        if "{uname}" not in pattern:
-            raise BtfhubError(f"repository {repo.id}: package pattern {pattern!r} lacks {{uname}}")
-        pieces = [re.escape(p.replace("{arch}", uarch)) for p in pattern.split("{uname}")]
-        matchers.append(re.compile(UNAME_RE.join(pieces)))
-    return matchers
-
-
-def flavours(repo: Repository, uarch: str) -> frozenset[str]:
-    return frozenset(f.replace("{arch}", uarch) for f in repo.flavours)
-
-
-def flavour_of(uname: str) -> str:
-    """What follows <version>-<abi>-: "generic" in 5.4.0-42-generic, "cloud-amd64"
-    in 4.19.0-20-cloud-amd64, "rt-amd64" in 5.10.0-0.bpo.15-rt-amd64.
-
-    Compared whole, not as a suffix: flavour "amd64" must not let rt-amd64 in.
-    """
-    parts = uname.split("-", 2)
-    return parts[2] if len(parts) == 3 else ""
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    rank: int  # index of the package pattern that matched; lower is preferred
-    version: Version
-    package: KernelPackage
-
-    def beats(self, other: _Candidate) -> bool:
-        if self.rank != other.rank:
-            return self.rank < other.rank
-        return bool(self.version > other.version)
-
-
-def match_package(matchers: list[re.Pattern[str]], name: str) -> tuple[int, str] | None:
-    """(rank of the first pattern matching name, the uname it captured), or None."""
-    for rank, matcher in enumerate(matchers):
-        m = matcher.fullmatch(name)
-        if m:
-            return rank, m.group("uname")
-    return None
-
-
 def _package(
     stanza: dict[str, str], uname: str, arch: str, repo: Repository, root: str, where: str, url: str
 ) -> KernelPackage:
@@ -232,9 +178,8 @@ def _parse_packages(
 
     Only packages whose Version parses are returned: one that does not fails the index.
     """
-    uarch = repo.upstream_arch(arch)
-    matchers = package_matchers(repo, uarch)
-    wanted_flavours = flavours(repo, uarch)
+    uarch = upstream_arch(repo, arch)
+    names = KernelNames.of(repo, uarch)
     where = client.where(url)
     body = client.get_index(url, size=entry.size, checksum=Checksum("sha256", entry.sha256))
     matches = []
@@ -243,12 +188,10 @@ def _parse_packages(
             name = stanza.get("package")
             if name is None:
                 raise UpstreamIndexError(f"{where}: a paragraph has no Package field", url)
-            hit = match_package(matchers, name)
+            hit = names.match(name)
             if hit is None or stanza.get("architecture", uarch) != uarch:
                 continue
             rank, uname = hit
-            if wanted_flavours and flavour_of(uname) not in wanted_flavours:
-                continue
             pkg = _package(stanza, uname, arch, repo, root, where, url)
             try:
                 Version(pkg.version)
@@ -259,40 +202,38 @@ def _parse_packages(
 
 
 def discover_apt(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """Kernel packages of one architecture across the source's suites, sorted by uname.
 
     For one uname the earliest matching package pattern wins (Ubuntu's
     unsigned image over the near-empty signed one), then the highest Version.
     """
-    uarch = repo.upstream_arch(arch)
+    uarch = upstream_arch(repo, arch)
     root = repo_root(repo, arch)
-    package_matchers(repo, uarch)  # a bad pattern fails the repository before any request
+    names = KernelNames.of(repo, uarch)  # a bad pattern fails before any request
     # Everything _parse_packages's result depends on besides the index's bytes.
     inputs = parse_inputs(
         repo,
         root,
         arch,
         packages=list(repo.packages),  # in order: the rank is the position
-        flavours=sorted(flavours(repo, uarch)),
+        flavours=sorted(names.flavours),
     )
-    best: dict[str, _Candidate] = {}
+    best: dict[str, Ranked[KernelPackage]] = {}
     for suite in source.suites:
-        release, release_where, release_url = signed_release(client, repo, root, suite)
+        release, release_where, release_url = signed_release(upstream, repo, root, suite)
         entries = parse_release(release, release_where, release_url)
         for component in repo.components:
             entry = pick_index(entries, component, uarch, release_where, release_url)
             url = urljoin(root, f"dists/{suite}/{entry.name}")
             checksum = Checksum("sha256", entry.sha256)
-            parse = partial(_parse_packages, client, repo, arch, root, url, entry)
-            for match in client.listing(checksum, inputs, parse):
+            parse = partial(_parse_packages, upstream.client, repo, arch, root, url, entry)
+            for match in upstream.listing(checksum, inputs, parse):
                 pkg = match.package
                 try:
                     version = Version(pkg.version)
                 except ValueError as exc:  # only a cache entry edited by hand gets here
                     raise UpstreamIndexError(f"{url}: package {pkg.name}: {exc}", url) from exc
-                candidate = _Candidate(match.rank, version, pkg)
-                if pkg.uname not in best or candidate.beats(best[pkg.uname]):
-                    best[pkg.uname] = candidate
-    return [best[u].package for u in sorted(best)]
+                keep_best(best, pkg.uname, Ranked(match.rank, version, pkg))
+    return [best[u].item for u in sorted(best)]

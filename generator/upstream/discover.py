@@ -8,21 +8,23 @@ costs one round of requests rather than one per release; discover_all lists
 the distinct sources a few at a time (prefetch) when they wait on a distant
 upstream, before assembling the releases in order.
 
-Repository kinds are dispatched by kind string through LISTERS, the one
-registry of listers: a new kind is a module with a Lister and a line here
-(and a Completer in COMPLETERS when its listing leaves work for later).
+Each repository is listed by its kind's lister, and its packages completed
+by its kind's completer, as its record in generator/kinds/ names them
+(registry.KINDS, the one registry of kinds).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import pkgutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from generator.errors import BtfhubError, OperatorInputMissing
+from generator.kinds.registry import kind_of
 from generator.model import (
     DiscoveryFailure,
     Distribution,
@@ -34,12 +36,9 @@ from generator.model import (
     UpstreamListing,
     series_matches,
 )
-from generator.upstream.apt import discover_apt
+from generator.upstream.context import UpstreamContext
 from generator.upstream.credentials import load_credentials
-from generator.upstream.htmllisting import discover_htmllisting
-from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.launchpad import complete_launchpad, list_launchpad
-from generator.upstream.rpmmd import discover_rpmmd
+from generator.upstream.http import UpstreamIndexError
 
 # What a server answers for a tree that is no longer there (moved, not down).
 GONE_STATUSES = frozenset({404, 410})
@@ -50,18 +49,24 @@ WORKERS = 4
 # the rest are worth listing in threads (SourceListings.prefetch).
 PROBE = 32
 
-Lister = Callable[[UpstreamClient, Repository, Source, str], list[KernelPackage]]
-LISTERS: dict[str, Lister] = {
-    "apt": discover_apt,
-    "rpm-md": discover_rpmmd,
-    "launchpad": list_launchpad,
-    "html-listing": discover_htmllisting,
-}
-# Kinds whose listing leaves a costly part of each package for later (Launchpad:
-# one binaryFileUrls call per kernel for its file, size and SHA-256): done only
-# for the packages a release keeps, never for a uname an earlier source gave.
-Completer = Callable[[UpstreamClient, Repository, KernelPackage], KernelPackage]
-COMPLETERS: dict[str, Completer] = {"launchpad": complete_launchpad}
+Lister = Callable[[UpstreamContext, Repository, Source, str], list[KernelPackage]]
+# A kind whose listing leaves a costly part of each package for later (Launchpad:
+# one binaryFileUrls call per kernel for its file, size and SHA-256) has a
+# completer: run only for the packages a release keeps, never for a uname an
+# earlier source gave.
+Completer = Callable[[UpstreamContext, Repository, KernelPackage], KernelPackage]
+
+
+def lister_of(repo: Repository) -> Lister:
+    """The lister the repository's kind names (imported on first use)."""
+    lister: Lister = pkgutil.resolve_name(kind_of(repo).lister)
+    return lister
+
+
+def completer_of(repo: Repository) -> Completer | None:
+    name = kind_of(repo).completer
+    completer: Completer | None = None if name is None else pkgutil.resolve_name(name)
+    return completer
 
 
 def credentials_prefix(repo: Repository) -> str:
@@ -72,27 +77,25 @@ def credentials_prefix(repo: Repository) -> str:
 class SourceListings:
     """The kernel packages each (repository, source, arch) lists, read once per run."""
 
-    def __init__(self, client: UpstreamClient) -> None:
-        self.client = client
+    def __init__(self, upstream: UpstreamContext) -> None:
+        self.upstream = upstream
         self._memo: dict[tuple[Repository, Source, str], list[KernelPackage] | BtfhubError] = {}
         self._completed: dict[tuple[Repository, KernelPackage], KernelPackage] = {}
 
     def source(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         key = (repo, source, arch)
         if key not in self._memo:
-            lister = LISTERS.get(repo.kind)
-            if lister is None:
-                raise BtfhubError(f"repository {repo.id}: unknown kind {repo.kind!r}")
+            lister = lister_of(repo)
             try:
                 if repo.credentials is not None:
                     # CredentialsMissing (an OperatorInputMissing) is remembered like any
                     # failure: the operator's environment does not change mid-run.
-                    self.client.authorize(
+                    self.upstream.client.authorize(
                         credentials_prefix(repo), load_credentials(repo.credentials, repo.id)
                     )
                 if repo.signing_key_id is not None:
                     # Before any request: without its key nothing it lists could be built.
-                    self.client.trust.keyring(repo)
+                    self.upstream.trust.keyring(repo)
                 self._memo[key] = self._list(lister, repo, source, arch)
             except BtfhubError as exc:
                 self._memo[key] = exc
@@ -110,13 +113,13 @@ class SourceListings:
         down, and reading another tree then would hide it.
         """
         try:
-            return lister(self.client, repo, source, arch)
+            return lister(self.upstream, repo, source, arch)
         except UpstreamIndexError as exc:
             if repo.moved_to is None or exc.status not in GONE_STATUSES:
                 raise
             moved = dataclasses.replace(repo, url=repo.moved_to, moved_to=None)
             try:
-                return lister(self.client, moved, source, arch)
+                return lister(self.upstream, moved, source, arch)
             except UpstreamIndexError as moved_exc:
                 raise UpstreamIndexError(
                     f"{exc} (and where it moves to: {moved_exc})",
@@ -175,13 +178,13 @@ class SourceListings:
             self.source(repo, source, arch)
 
     def complete(self, repo: Repository, pkg: KernelPackage) -> KernelPackage:
-        """The package as the plan needs it (see COMPLETERS), once per run."""
-        completer = COMPLETERS.get(repo.kind)
+        """The package as the plan needs it (see Completer), once per run."""
+        completer = completer_of(repo)
         if completer is None:
             return pkg
         key = (repo, pkg)
         if key not in self._completed:
-            self._completed[key] = completer(self.client, repo, pkg)
+            self._completed[key] = completer(self.upstream, repo, pkg)
         return self._completed[key]
 
     def listing(self, dist: Distribution, release: Release, arch: str) -> ReleaseListing:
@@ -221,10 +224,6 @@ class SourceListings:
             found.update(added)
         return ReleaseListing([found[u] for u in sorted(found)], tuple(gaps))
 
-    def release(self, dist: Distribution, release: Release, arch: str) -> list[KernelPackage]:
-        """The release's kernels for one arch, sorted by uname (see listing())."""
-        return self.listing(dist, release, arch).packages
-
 
 @dataclass(frozen=True)
 class ReleaseListing:
@@ -245,7 +244,7 @@ def discovery_failure(
 
 
 def discover_all(
-    client: UpstreamClient,
+    upstream: UpstreamContext,
     targets: Iterable[tuple[Distribution, Release, str]],
     workers: int = WORKERS,
 ) -> UpstreamListing:
@@ -257,7 +256,7 @@ def discover_all(
     in `incomplete`, one entry per failed fallback.
     """
     targets = list(targets)
-    listings = SourceListings(client)
+    listings = SourceListings(upstream)
     listings.prefetch(targets, workers)
     kernels: dict[ReleaseArch, tuple[KernelPackage, ...]] = {}
     failures: list[DiscoveryFailure] = []

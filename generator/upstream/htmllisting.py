@@ -17,10 +17,11 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
 
+from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
-from generator.upstream.apt import match_package, package_matchers
-from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from generator.upstream.rpmmd import UNAME_RE, repo_root
+from generator.upstream.context import UpstreamContext
+from generator.upstream.http import UpstreamIndexError
+from generator.upstream.listers import UNAME_RE, KernelNames, repo_root
 
 # kernel-debuginfo-common-x86_64-<ver>.rpm holds sources, no vmlinux.
 COMMON_MARKER = "-common-"
@@ -64,14 +65,15 @@ def listing_files(body: bytes, base: str, where: str, url: str) -> list[str]:
 
 
 def discover_htmllisting(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """Kernel packages of one architecture in the source's listings, sorted by uname.
 
     For one uname the first matching pattern wins, then the first path.
     """
-    uarch = repo.upstream_arch(arch)
-    matchers = package_matchers(repo, uarch)
+    client = upstream.client
+    uarch = upstream_arch(repo, arch)
+    names = KernelNames.of(repo, uarch)
     found: dict[str, tuple[int, KernelPackage]] = {}
     for path in source.paths:
         base = repo_root(repo, arch, path)
@@ -79,7 +81,7 @@ def discover_htmllisting(
         for name in listing_files(client.get_index(base), base, where, base):
             if COMMON_MARKER in name:
                 continue
-            hit = match_package(matchers, name)
+            hit = names.match(name)
             if hit is None:
                 continue
             rank, uname = hit

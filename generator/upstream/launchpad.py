@@ -30,22 +30,22 @@ against the stand-in: 72 -> 21 pages for a model of Bionic amd64).
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from debian.debian_support import Version
 
 from generator.errors import BtfhubError
+from generator.kinds.launchpad import ARCHIVE_MARKER
+from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
-from generator.upstream.apt import flavour_of, flavours, match_package, package_matchers
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from generator.upstream.listers import SHA256_RE, KernelNames, Ranked, flavours, keep_best
 
 PAGE_SIZE = 300  # Launchpad's largest page: fewer round trips
 STATUSES = frozenset({"Published", "Superseded"})
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-ARCHIVE_MARKER = "/+archive/"
 # Package files are named <binary>_<version>_<arch>.ddeb (or .deb).
 FILE_SUFFIXES = (".ddeb", ".deb")
 
@@ -133,14 +133,6 @@ def published_binaries(
     return entries
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    rank: int
-    version: Version
-    name: str
-    self_link: str
-
-
 def _file(client: UpstreamClient, name: str, self_link: str) -> tuple[str, int, str]:
     """(url, size, sha256) of a publication's package file."""
     url = f"{self_link}?ws.op=binaryFileUrls&include_meta=true"
@@ -167,7 +159,7 @@ def _file(client: UpstreamClient, name: str, self_link: str) -> tuple[str, int, 
 
 
 def complete_launchpad(
-    client: UpstreamClient, repo: Repository, pkg: KernelPackage
+    upstream: UpstreamContext, repo: Repository, pkg: KernelPackage
 ) -> KernelPackage:
     """A listed package (url: its publication, no size or sha256) with its file's URL,
     size and SHA-256 from binaryFileUrls: the second call, made only for the
@@ -175,7 +167,7 @@ def complete_launchpad(
     source already supplies."""
     if pkg.sha256 is not None:
         return pkg
-    file_url, size, sha256 = _file(client, pkg.name, pkg.url)
+    file_url, size, sha256 = _file(upstream.client, pkg.name, pkg.url)
     return replace(
         pkg,
         url=file_url,
@@ -185,15 +177,8 @@ def complete_launchpad(
     )
 
 
-def discover_launchpad(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
-) -> list[KernelPackage]:
-    """list_launchpad() with every package completed (complete_launchpad)."""
-    return [complete_launchpad(client, repo, p) for p in list_launchpad(client, repo, source, arch)]
-
-
 def list_launchpad(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """Kernel packages of one architecture published in the source's series, sorted by uname.
 
@@ -201,46 +186,37 @@ def list_launchpad(
     highest version. Each package's url is its publication's self_link and
     it has no size or sha256 yet: complete_launchpad() asks for those.
     """
-    uarch = repo.upstream_arch(arch)
-    matchers = package_matchers(repo, uarch)
-    wanted_flavours = flavours(repo, uarch)
-    best: dict[str, _Candidate] = {}
+    uarch = upstream_arch(repo, arch)
+    names = KernelNames.of(repo, uarch)
+    # uname -> (package name, its publication's self_link), ranked as apt ranks.
+    best: dict[str, Ranked[tuple[str, str]]] = {}
     for series in source.suites:
         das = f"{distribution_link(repo)}/{series}/{uarch}"
         for name_part in query_names(repo, uarch):
-            for entry in published_binaries(client, repo, series, uarch, name_part):
+            for entry in published_binaries(upstream.client, repo, series, uarch, name_part):
                 name = entry.get("binary_package_name")
                 if not isinstance(name, str) or entry.get("status") not in STATUSES:
                     continue
                 # The filter is the server's; checked again so a lax one cannot mix arches.
                 if entry.get("distro_arch_series_link") != das:
                     continue
-                hit = match_package(matchers, name)
+                hit = names.match(name)
                 if hit is None:
                     continue
                 rank, uname = hit
-                if wanted_flavours and flavour_of(uname) not in wanted_flavours:
-                    continue
                 link = _http_link(entry.get("self_link"), repo.url, repo.url, "self_link")
                 try:
                     version = Version(str(entry.get("binary_package_version")))
                 except ValueError as exc:
                     raise UpstreamIndexError(f"{repo.url}: {name}: {exc}", repo.url) from exc
-                candidate = _Candidate(rank, version, name, link)
-                current = best.get(uname)
-                if (
-                    current is None
-                    or rank < current.rank
-                    or (rank == current.rank and version > current.version)
-                ):
-                    best[uname] = candidate
+                keep_best(best, uname, Ranked(rank, version, (name, link)))
     return [
         KernelPackage(
             uname=uname,
             arch=arch,
-            name=best[uname].name,
+            name=best[uname].item[0],
             version=str(best[uname].version),
-            url=best[uname].self_link,
+            url=best[uname].item[1],
             size=None,
             sha256=None,
             repository=repo.id,

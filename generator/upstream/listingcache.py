@@ -31,6 +31,7 @@ from typing import Any
 
 from generator import jsonschemas
 from generator.fsutil import atomic_write, dump_json
+from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository
 
 # Bump when what is stored, or how an index is parsed into it, changes:
@@ -58,7 +59,7 @@ def parse_inputs(repo: Repository, root: str, arch: str, **specific: Any) -> dic
         "repository": repo.id,
         "root": root,
         "arch": arch,
-        "upstream_arch": repo.upstream_arch(arch),
+        "upstream_arch": upstream_arch(repo, arch),
         **specific,
     }
 

@@ -28,10 +28,13 @@ from functools import partial
 from urllib.parse import urljoin
 
 from generator.errors import BtfhubError
+from generator.kinds.registry import upstream_arch
 from generator.model import KernelPackage, Repository, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
+from generator.upstream.context import UpstreamContext
 from generator.upstream.http import Checksum, UpstreamClient, UpstreamIndexError
+from generator.upstream.listers import UNAME_RE, repo_root
 from generator.upstream.listingcache import IndexMatch, parse_inputs
 from generator.upstream.mirrorlist import MIRROR_LIST, resolve_mirror_list
 
@@ -39,21 +42,11 @@ REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 # hashlib names for the checksum types rpm-md uses ("sha" is SHA-1 in createrepo).
-# uname -r ends up in archive paths: refuse anything that could climb out of them.
-UNAME_RE = re.compile(r"^[0-9][A-Za-z0-9.+~_-]*$")
 HASHES = {"sha": "sha1", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512"}
 # What expat raises on a bad document: ParseError, but LookupError for an
 # unknown encoding="..." (found by tests/test_fuzz.py) and ValueError for
 # bytes that do not decode.
 XML_ERRORS = (ET.ParseError, LookupError, ValueError)
-
-
-def repo_root(repo: Repository, arch: str, path: str) -> str:
-    """URL of one repo root; {arch} (upstream spelling) may appear in the URL and the path."""
-    uarch = repo.upstream_arch(arch)
-    url = repo.url.replace("{arch}", uarch)
-    root = urljoin(url if url.endswith("/") else url + "/", path.replace("{arch}", uarch))
-    return root if root.endswith("/") else root + "/"
 
 
 def _primary_location(body: bytes, where: str, url: str) -> tuple[str, int | None, Checksum]:
@@ -169,7 +162,7 @@ def _parse_primary(
     checksum: Checksum,
 ) -> list[IndexMatch]:
     """The kernel packages a primary index lists, in its order (fetched and verified first)."""
-    uarch = repo.upstream_arch(arch)
+    uarch = upstream_arch(repo, arch)
     names = set(repo.packages)
     where = client.where(url)
     body = client.get_index(url, size=size, checksum=checksum)
@@ -183,11 +176,12 @@ def _parse_primary(
 
 
 def _check_repomd_signature(
-    client: UpstreamClient, repo: Repository, repomd: bytes, url: str
+    upstream: UpstreamContext, repo: Repository, repomd: bytes, url: str
 ) -> None:
+    client = upstream.client
     where = client.where(url)
     try:
-        keyring = client.trust.keyring(repo)
+        keyring = upstream.trust.keyring(repo)
     except BtfhubError as exc:
         raise UpstreamIndexError(f"{where}: {exc}", url) from None
     if keyring is None:
@@ -202,13 +196,14 @@ def _check_repomd_signature(
 
 
 def discover_rpmmd(
-    client: UpstreamClient, repo: Repository, source: Source, arch: str
+    upstream: UpstreamContext, repo: Repository, source: Source, arch: str
 ) -> list[KernelPackage]:
     """Kernel packages of one architecture across the source's repo roots, sorted by uname.
 
     The first path listing a uname wins (the manifest orders them).
     """
-    uarch = repo.upstream_arch(arch)
+    client = upstream.client
+    uarch = upstream_arch(repo, arch)
     names = set(repo.packages)
     found: dict[str, KernelPackage] = {}
     for path in source.paths:
@@ -217,7 +212,7 @@ def discover_rpmmd(
             root = resolve_mirror_list(client, urljoin(root, MIRROR_LIST), uarch)
         repomd_url = urljoin(root, "repodata/repomd.xml")
         repomd = client.get_index(repomd_url)
-        _check_repomd_signature(client, repo, repomd, repomd_url)
+        _check_repomd_signature(upstream, repo, repomd, repomd_url)
         href, size, checksum = _primary_location(repomd, client.where(repomd_url), repomd_url)
         url = urljoin(root, href)
         # Everything _package's result depends on besides the primary's bytes.
@@ -225,6 +220,6 @@ def discover_rpmmd(
             repo, root, arch, packages=sorted(names), kernel_release=repo.kernel_release
         )
         parse = partial(_parse_primary, client, repo, arch, root, url, size, checksum)
-        for match in client.listing(checksum, inputs, parse):
+        for match in upstream.listing(checksum, inputs, parse):
             found.setdefault(match.package.uname, match.package)
     return [found[u] for u in sorted(found)]

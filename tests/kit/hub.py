@@ -29,7 +29,6 @@ from generator.demokit.debpkg import build_deb
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_apt_repo, write_rpmmd_repo
 from generator.lock import LOCK_NAME
-from generator.trust import TrustPolicy
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR, FaultyMirror
@@ -102,9 +101,9 @@ class Run:
     err: str
 
 
-def quick_upstream(mirrors: Mirrors, cache_dir: Path, trust: TrustPolicy) -> UpstreamClient:
+def quick_upstream(mirrors: Mirrors, cache_dir: Path) -> UpstreamClient:
     """The commands' upstream client for tests: retries as usual, without the backoff sleeps."""
-    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, backoff=0.0, trust=trust)
+    return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, backoff=0.0)
 
 
 def btfhub(capsys: pytest.CaptureFixture[str], root: Path, *argv: str) -> Run:

@@ -1,0 +1,145 @@
+"""The one HTTP transport against real servers on 127.0.0.1: a package stream that
+drops and resumes, credentials that stay on their host, a server that stops
+answering, and the CA bundle the environment names."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from generator.errors import PackageError
+from generator.upstream.credentials import Credentials
+from generator.upstream.http import UpstreamClient, UpstreamIndexError
+from tests.kit.mirror import FaultyMirror
+from tests.kit.packageserver import Answer, PackageServer, Redirector
+from tests.kit.tls import ClientCertMirrorServer, make_pki
+
+SIZE = 3 << 20
+CUT = 1_000_000  # where the first answer breaks off
+
+
+@pytest.fixture(scope="module")
+def package() -> bytes:
+    return os.urandom(SIZE)
+
+
+def read_package(server: PackageServer, data: bytes) -> tuple[bytes, bool]:
+    """The bytes a reader gets from the server's package, and whether the stream verified."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    with (
+        UpstreamClient(cache_dir=None, backoff=0.0) as client,
+        client.open_stream(server.package_url, len(data), sha256) as stream,
+    ):
+        got = b"".join(iter(lambda: stream.read(1 << 16), b""))
+        return got, stream.verified
+
+
+def test_a_dropped_package_resumes_with_range_from_the_byte_it_reached(package: bytes) -> None:
+    with PackageServer([Answer(package, cut=CUT), Answer(package)]) as server:
+        got, verified = read_package(server, package)
+    assert got == package
+    assert verified
+    first, second = server.served
+    assert (first.status, first.sent, "Range" in first.headers) == (200, CUT, False)
+    # Asked for the rest from the byte the stream had when the connection broke
+    # (at most CUT: urllib3 may not hand out the last partial read), for the same version.
+    start = int(second.headers["Range"].removeprefix("bytes=").removesuffix("-"))
+    assert 0 < start <= CUT
+    assert second.headers["If-Range"].startswith('"')
+    assert (second.status, second.sent) == (206, SIZE - start)
+
+
+def test_a_server_that_ignores_range_restarts_the_hash_from_zero(package: bytes) -> None:
+    answers = [Answer(package, cut=CUT, ranges=False), Answer(package, ranges=False)]
+    with PackageServer(answers) as server:
+        got, verified = read_package(server, package)
+    assert got == package
+    assert verified  # the SHA-256 over the second answer alone matched
+    _, second = server.served
+    assert "Range" in second.headers
+    assert (second.status, second.sent) == (200, SIZE)
+
+
+def test_a_package_that_changed_between_answers_fails_the_stream(package: bytes) -> None:
+    other = bytes(b ^ 0xFF for b in package[:CUT]) + package[CUT:]
+    answers = [Answer(package, cut=CUT, ranges=False), Answer(other, ranges=False)]
+    with (
+        PackageServer(answers) as server,
+        pytest.raises(PackageError, match=r"the package changed while it was read"),
+    ):
+        read_package(server, package)
+
+
+def test_a_stream_that_keeps_breaking_gives_up_after_the_attempts(package: bytes) -> None:
+    # Every answer breaks off after 100 kB: the retry policy's budget, not progress, ends it.
+    with (
+        PackageServer([Answer(package, cut=100_000)]) as server,
+        pytest.raises(
+            PackageError,
+            match=re.escape(server.package_url)
+            + r": connection failed after \d+ bytes: .*\(gave up after 4 attempts\)",
+        ),
+    ):
+        read_package(server, package)
+    assert len(server.served) == 4
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_host(
+    tmp_path: Path, mirror_server: FaultyMirror
+) -> None:
+    (mirror_server.directory / "index").write_text("the index\n")
+    with Redirector(mirror_server.url) as private:
+        with UpstreamClient(cache_dir=None, backoff=0.0) as client:
+            client.authorize(private.url, Credentials(auth=("SCC_1234", "s3cret")))
+            assert client.get_index(f"{private.url}index") == b"the index\n"
+        token = base64.b64encode(b"SCC_1234:s3cret").decode()
+        assert [h.get("Authorization") for h in private.headers] == [f"Basic {token}"]
+    (served,) = mirror_server.requests_for("/index")
+    assert "Authorization" not in served.headers
+    assert "s3cret" not in str(served.headers) and token not in str(served.headers)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+
+
+def test_a_server_that_stops_answering_times_out_and_is_retried(silent_server: str) -> None:
+    url = f"{silent_server}dists/focal/Release"
+    with UpstreamClient(cache_dir=None, attempts=2, backoff=0.0, timeout=(2.0, 0.3)) as client:
+        with pytest.raises(UpstreamIndexError) as err:
+            client.get_index(url)
+        assert client.stats.requests == 2
+    assert err.value.cause == "the server stopped answering"
+    assert not err.value.unreachable
+    assert str(err.value).startswith(f"{url}: the server stopped answering")
+    assert str(err.value).endswith("(gave up after 2 attempts)")
+
+
+def test_the_ca_bundle_the_environment_names_is_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    with ClientCertMirrorServer(tmp_path / "cdn", pki) as cdn:
+        (cdn.directory / "index").write_text("entitled\n")
+        url = f"{cdn.url}index"
+        client_cert = Credentials(cert=(str(pki.client_cert), str(pki.client_key)))
+        with UpstreamClient(cache_dir=None, backoff=0.0) as client:
+            client.authorize(cdn.url, client_cert)
+            with pytest.raises(UpstreamIndexError, match="TLS verification failed"):
+                client.get_index(url)
+        monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
+        with UpstreamClient(cache_dir=None, backoff=0.0) as client:
+            client.authorize(cdn.url, client_cert)
+            assert client.get_index(url) == b"entitled\n"
