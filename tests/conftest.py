@@ -34,6 +34,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Before any fixture starts a process: every process of the run inherits the mark.
     os.environ.setdefault(processes.RUN_MARKER, f"{os.getpid()}-{uuid.uuid4().hex}")
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        # An xdist worker checks its own processes only: the other worker's are still running.
+        os.environ[processes.RUN_MARKER] += f"-{worker}"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """-n auto (pyproject's addopts): every core for whole directories, one process for files.
+
+    A worker costs a second or two to start; a run of a few test files is quicker without.
+    """
+    if all(Path(arg.split("::")[0]).is_dir() for arg in config.args):
+        return None  # xdist's default: one worker per core
+    return 0
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -10,6 +10,7 @@ does. The repository layouts it serves are written by demokit/mirror.py.
 from __future__ import annotations
 
 import email.utils
+import sys
 import threading
 import time
 import urllib.parse
@@ -31,11 +32,20 @@ class Request:
     done: bool = field(default=False, compare=False)  # the handler finished writing
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up (a download stopped after the vmlinux, a killed
+        # run) is normal for a mirror: not worth a traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class LocalServer:
     """A ThreadingHTTPServer on 127.0.0.1:<free port>, served from a thread of its own."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd: ThreadingHTTPServer = _HTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         # A short poll interval: shutdown() waits for it, once per test.
         self._thread = threading.Thread(
