@@ -18,7 +18,7 @@ import pytest
 from generator.demokit.elf import build_elf
 from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
-from tests.kit import processes
+from tests.kit import processes, shelf
 from tests.kit.hubrepo import BOT
 from tests.kit.mirror import FaultyMirror
 
@@ -89,6 +89,15 @@ def trusted_test_key() -> Iterator[Path]:
         os.environ.pop(KEYRINGS_ENV, None)
     else:
         os.environ[KEYRINGS_ENV] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def package_shelf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The run's packages, each built once (tests/kit/shelf.py); tests get copies."""
+    directory = tmp_path_factory.mktemp("shelf")
+    shelf.open_shelf(directory)
+    yield directory
+    shelf.close_shelf()
 
 
 @pytest.fixture(scope="session")

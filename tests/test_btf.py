@@ -38,11 +38,11 @@ from generator.btf.encode import (
 from generator.btf.tarball import xz_block_size, xz_compress
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
-from generator.demokit.rpmpkg import build_rpm
 from generator.errors import EncodeError, MissingToolError
 from generator.packages import extract_vmlinux
 from tests.kit.debpkg import build_kernel_deb
 from tests.kit.elf import build_many_units_elf
+from tests.kit.shelf import build_rpm
 
 UNAME = "5.4.0-42-generic"
 

@@ -18,7 +18,6 @@ import pytest
 from generator.commands import common
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
-from generator.demokit.rpmpkg import build_rpm
 from generator.upstream.http import UpstreamClient
 from tests.kit.bpfobj import TASK_PROGRAM, build_loader, compile_bpf, load_with_btf
 from tests.kit.consumer import OS_RELEASES
@@ -32,6 +31,7 @@ from tests.kit.hub import (
     write_ubuntu,
 )
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 K42 = "5.4.0-42-generic"
 K99 = "5.4.0-99-generic"

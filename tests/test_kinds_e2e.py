@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from generator.demokit.mirror import AptPackage, sha256_file, write_rpmmd_repo
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer
 from tests.kit.hub import (
     HOSTS,
@@ -39,6 +38,7 @@ from tests.kit.hub import (
 from tests.kit.launchpad import LaunchpadStandIn
 from tests.kit.listing import write_html_listing
 from tests.kit.mirror import LAUNCHPAD_API, FaultyMirror
+from tests.kit.shelf import build_rpm
 from tests.kit.tls import ClientCertMirrorServer, make_pki
 
 CREDENTIAL_VARS = ("BTFHUB_RHEL_CERT", "BTFHUB_RHEL_KEY", "BTFHUB_RHEL_CA")

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from generator.demokit.mirror import AptPackage
-from generator.demokit.rpmpkg import build_rpm
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages import ar, extract_vmlinux
 from tests.kit.debpkg import tar_bytes, tar_file, tar_link, write_ar
@@ -32,6 +31,7 @@ from tests.kit.hub import (
 )
 from tests.kit.mirror import FaultyMirror
 from tests.kit.rpmpkg import build_odd_rpm
+from tests.kit.shelf import build_rpm
 from tests.kit.streams import DEB_UNAME, RPM_UNAME, as_io, stream_of
 
 BOOT = f"./usr/lib/debug/boot/vmlinux-{DEB_UNAME}"

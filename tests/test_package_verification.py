@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from generator.btf.tarball import read_tar_xz_member
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.hub.build import BuildOptions, build_one
 from generator.model import (
@@ -35,6 +34,7 @@ from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.workdir import WorkArea
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 UNAME = "5.4.17-2136.300.7.el8uek.x86_64"
 ARCHIVE = f"archive/ol/8/x86_64/{UNAME}.btf.tar.xz"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
 
-from generator.demokit.debpkg import build_deb
-from generator.demokit.rpmpkg import build_rpm
 from generator.errors import PackageError
 from generator.packages import ar, cpio, extract_vmlinux
 from tests.kit.debpkg import (
@@ -21,6 +21,7 @@ from tests.kit.debpkg import (
     tar_link,
     write_ar,
 )
+from tests.kit.shelf import build_deb, build_rpm
 from tests.kit.streams import DEB_UNAME, RPM_UNAME, OneWayStream, as_io, stream_of
 
 PADDING = 4 << 20
@@ -124,6 +125,28 @@ def test_deb_corrupt_compressed_data(tmp_path: Path, fixture_elf: Path) -> None:
         data[i] ^= 0x55
     with pytest.raises(PackageError, match=r"corrupt|malformed|truncated"):
         extract(bytes(data), "deb", DEB_UNAME, tmp_path / "vmlinux")
+
+
+def test_deb_damaged_header_in_a_compressed_tar_is_corrupt_not_a_stub(tmp_path: Path) -> None:
+    """tarfile reads a damaged header as the archive's end: the decompressor's check decides.
+
+    The vmlinux's header is damaged and the gzip trailer keeps the CRC of the
+    tar before the damage, as when bytes change in transit.
+    """
+    boot = f"./usr/lib/debug/boot/vmlinux-{DEB_UNAME}"
+    after = tar_file("./usr/share/doc/zz-after", incompressible(4 << 20))  # the check comes late
+    tar = tar_bytes(
+        [tar_file("./usr/share/doc/README", b"decoy\n" * 200), tar_file(boot, b"x"), after]
+    )
+    damaged = bytearray(tar)
+    second = 512 + 1536  # the decoy's header, then its 1,200 bytes in three blocks
+    assert tar[second : second + len(boot)] == boot.encode()
+    damaged[second : second + 4] = b"JUNK"  # its checksum no longer holds
+    gz = bytearray(gzip.compress(bytes(damaged), mtime=0))
+    gz[-8:-4] = zlib.crc32(tar).to_bytes(4, "little")
+    data = _deb_with_data(tmp_path / "p.deb", "data.tar.gz", bytes(gz))
+    with pytest.raises(PackageError, match=r"corrupt|malformed|truncated"):
+        extract(data, "deb", DEB_UNAME, tmp_path / "vmlinux")
 
 
 @pytest.mark.parametrize("fmt", ["deb", "rpm"])

@@ -25,7 +25,6 @@ from generator.btf.encode import PAHOLE_ENV, PAHOLE_VERSION, pahole
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_release
-from generator.demokit.rpmpkg import build_rpm
 from generator.lock import LOCK_NAME
 from tests.kit.hub import (
     FEDORA_LINUX,
@@ -50,6 +49,7 @@ from tests.kit.hub import (
     write_ubuntu,
 )
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 UBUNTU_2004 = "archive/ubuntu/20.04/x86_64"

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from generator.demokit.mirror import AptPackage
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
 from tests.kit.hub import (
@@ -30,6 +29,7 @@ from tests.kit.hub import (
     write_ubuntu,
 )
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 UNAME = "5.4.0-42-generic"
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.errors import PackageError
 from generator.openpgp import Keyring, SignatureError
 from generator.packages.rpmsig import RpmHeaders, read_headers
 from tests.kit.rpmpkg import with_header_signature
+from tests.kit.shelf import build_rpm
 from tests.kit.signing import v3_rsa_sha256_signature
 
 UNAME = "4.18.0-348.el8.x86_64"

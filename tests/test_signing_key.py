@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from generator.demokit.mirror import write_rpmmd_repo
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.errors import BtfhubError
 from generator.model import Repository
@@ -21,6 +20,7 @@ from generator.openpgp import SignatureError, fingerprints
 from generator.trust import KEYRINGS_ENV, SigningKeyMissing, TrustPolicy
 from tests.kit.hub import archive_files, btfhub, hub_cell, kernels, make_hub, states
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 AL1_KEY_ID = "BCB4A85B21C0F39F"  # RPM-GPG-KEY-amazon-ga, as catalog/amzn.yaml names it
 UNAME = "4.14.281-144.502.amzn1.x86_64"

@@ -31,7 +31,6 @@ from generator.demokit.mirror import (
     write_release,
     write_rpmmd_repo,
 )
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError, PackageError, UpstreamError
 from generator.model import (
@@ -58,6 +57,7 @@ from tests.kit.debpkg import UBUNTU_PATTERNS, small_ddeb
 from tests.kit.hub import closed_port
 from tests.kit.mirror import Fault, FaultyMirror
 from tests.kit.packageserver import Redirector
+from tests.kit.shelf import build_rpm
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"

@@ -181,6 +181,11 @@ def _extract_from_tar(data: Readable, uname: str, dest: Path) -> None:
                     continue
                 copy_to_file(member, info.size, dest, f"tar member {info.name!r}")
                 return
+        # tarfile ends the archive at a damaged header as at its end blocks:
+        # reading on to the end makes a corrupt stream fail its check rather
+        # than pass for a stub without a vmlinux.
+        while data.read(1 << 16):
+            pass
     except tarfile.TarError as exc:
         raise PackageError(f"malformed data.tar in .deb: {exc}") from exc
     raise PackageError(f"package holds no vmlinux for {uname} (a signed-flavour dbgsym stub?)")

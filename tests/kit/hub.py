@@ -25,13 +25,13 @@ import pytest
 
 from generator.cli import main
 from generator.demokit.bpftool import dump_c
-from generator.demokit.debpkg import build_deb
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_apt_repo, write_rpmmd_repo
 from generator.lock import LOCK_NAME
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR, FaultyMirror
+from tests.kit.shelf import build_deb
 
 REPO = Path(__file__).resolve().parents[2]
 
