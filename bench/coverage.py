@@ -39,7 +39,7 @@ import re
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -576,7 +576,7 @@ class Coverage:
     # fallback sources that failed (plan --json "incomplete")
     plan_warnings: tuple[str, ...] = ()
     # (distro dir, release dir, arch) skipped for what the operator supplies
-    # (plan --json "needs_credentials": credentials, a signing key) -> why
+    # (plan --json "needs_operator_input": credentials, a signing key) -> why
     operator_needs: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def by_repository(self) -> dict[str, dict[str, int]]:
@@ -610,8 +610,12 @@ def measure(
     work: Path,
     distros: Sequence[str] = (),
     ddebs_share: float = DEFAULT_DDEBS_SHARE,
+    more_publishers: Mapping[str, Publisher] | None = None,
 ) -> Coverage:
-    """Lay out the upstreams for the kernels, serve them, run `btfhub plan --json`."""
+    """Lay out the upstreams for the kernels, serve them, run `btfhub plan --json`.
+
+    more_publishers: layouts of further distributions (bench/distros_coverage.py).
+    """
     by_distro: dict[str, list[ArchivedKernel]] = defaultdict(list)
     for k in kernels:
         if not distros or k.distro in distros:
@@ -624,6 +628,7 @@ def measure(
     publishers: dict[str, Publisher] = {
         **PUBLISHERS,
         "ubuntu": functools.partial(publish_ubuntu, ddebs_share=ddebs_share),
+        **(more_publishers or {}),
     }
     for distro, ks in sorted(by_distro.items()):
         publisher = publishers.get(distro)
@@ -669,7 +674,7 @@ def measure(
                 f"{e['distro']}/{e['release']}/{e['arch']}: {e['repository']}: {e['message']}"
                 for e in doc.get("incomplete", [])
             ]
-            for e in doc.get("needs_credentials", []):
+            for e in doc.get("needs_operator_input", []):
                 dist = catalog.distribution(e["distro"])
                 release = next(r for r in dist.releases if r.id == e["release"])
                 where = (dist.archive_dir, release.directory, e["arch"])

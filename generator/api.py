@@ -14,8 +14,11 @@ optional ``base_url`` the files are downloaded from (default
 are read from that checkout). Downloads are verified against
 the index's size and sha256 and cached by sha256 under ``cache_dir``
 (default ``$XDG_CACHE_HOME/btfhub``), so fetching a file again makes no
-request. The `btfhub lookup`, `fetch` and `min-core` commands are thin
-wrappers over these functions. Errors are ``BtfhubError`` subclasses:
+request. With ``hub_keys`` (the hub's public key files; default
+``$BTFHUB_HUB_KEYS``, space-separated) an index is used only when its
+detached signature ``index.json.asc`` verifies by one of them
+(``UntrustedIndex`` otherwise). The `btfhub lookup`, `fetch` and `min-core`
+commands are thin wrappers over these functions. Errors are ``BtfhubError`` subclasses:
 ``HostInputError`` for bad input, ``KernelNotFound`` when a fetch finds no
 file (its ``result`` says why).
 """
@@ -31,7 +34,7 @@ from typing import Any
 
 from generator.consumer.bundle import pack
 from generator.consumer.download import FileCache, HubClient
-from generator.consumer.fetch import Fetched, FileSource
+from generator.consumer.fetch import Fetched, FileSource, parse_modules
 from generator.consumer.hostmap import (
     ArchiveLocation,
     NotMapped,
@@ -59,6 +62,7 @@ from generator.consumer.osrelease import (
     read_os_release,
 )
 from generator.consumer.osrelease import detect_host as _detect_host
+from generator.consumer.signedindex import UntrustedIndex
 from generator.errors import BtfhubError
 
 __all__ = [
@@ -72,6 +76,7 @@ __all__ = [
     "MinCoreReport",
     "OsRelease",
     "Selector",
+    "UntrustedIndex",
     "detect_host",
     "fetch",
     "fetch_selected",
@@ -80,10 +85,12 @@ __all__ = [
 ]
 
 IndexLocation = str | Path | None
+HubKeys = Sequence[str | Path] | None
 
 # A tool configures its hub once: where index.json is, where files are served.
 ENV_INDEX = "BTFHUB_INDEX"
 ENV_BASE_URL = "BTFHUB_BASE_URL"
+ENV_HUB_KEYS = "BTFHUB_HUB_KEYS"
 
 
 class KernelNotFound(BtfhubError):
@@ -108,6 +115,7 @@ class LookupResult:
     url: str | None  # where to download it (None: read from the local checkout)
     local_path: Path | None
     host_btf: bool  # the machine has /sys/kernel/btf/vmlinux
+    index_signers: tuple[str, ...] | None = None  # None: no hub keys, the index is unsigned
 
     @property
     def found(self) -> bool:
@@ -139,6 +147,8 @@ class LookupResult:
                 else None
             ),
             "url": self.url,
+            "index_signed": self.index_signers is not None,
+            "index_signers": list(self.index_signers or ()),
             "local_path": str(self.local_path) if self.local_path else None,
             "size": self.file.size if self.file else None,
             "sha256": self.file.sha256 if self.file else None,
@@ -171,9 +181,12 @@ def _index_location(index: IndexLocation, root: Path) -> str:
     return os.environ.get(ENV_INDEX) or str(root / "index.json")
 
 
-def _open(index: IndexLocation, base_url: str | None, root: Path, client: HubClient) -> HubIndex:
+def _open(
+    index: IndexLocation, base_url: str | None, root: Path, client: HubClient, hub_keys: HubKeys
+) -> HubIndex:
     base = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or None
-    return read_index(_index_location(index, root), client, base)
+    keys = os.environ.get(ENV_HUB_KEYS, "").split() if hub_keys is None else hub_keys
+    return read_index(_index_location(index, root), client, base, [Path(k) for k in keys])
 
 
 def _describe(
@@ -212,6 +225,7 @@ def lookup(
     arch: str | None = None,
     index: IndexLocation = None,
     base_url: str | None = None,
+    hub_keys: HubKeys = None,
     root: str | Path = ".",
     client: HubClient | None = None,
 ) -> LookupResult:
@@ -223,7 +237,7 @@ def lookup(
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
-        hub = _open(index, base_url, root, http)
+        hub = _open(index, base_url, root, http, hub_keys)
     return _lookup_in(hub, root, described)
 
 
@@ -251,6 +265,7 @@ def _lookup_in(
             url=None,
             local_path=None,
             host_btf=host_btf,
+            index_signers=hub.signers,
         )
     answer = find_kernel(hub.document, where)
     file = answer.file
@@ -265,6 +280,7 @@ def _lookup_in(
         url=hub.url_for(file) if file else None,
         local_path=hub.local_path(file) if file else None,
         host_btf=host_btf,
+        index_signers=hub.signers,
     )
 
 
@@ -279,23 +295,28 @@ def fetch(
     arch: str | None = None,
     index: IndexLocation = None,
     base_url: str | None = None,
+    hub_keys: HubKeys = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
+    modules: str | None = None,
 ) -> Fetched:
     """Look the machine up and write its raw BTF to output (atomically, verified).
 
+    modules: "nf_conntrack,overlay" or "all": the file also holds those
+    kernel modules' types (one raw BTF for btf_custom_path).
     KernelNotFound when the hub has no file for it.
     """
+    wanted = parse_modules(modules)
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
-        hub = _open(index, base_url, root, http)
+        hub = _open(index, base_url, root, http, hub_keys)
         result = _lookup_in(hub, root, described)
         if result.file is None:
             raise KernelNotFound(result)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
-        return source.raw_btf(result.file, Path(output))
+        return source.raw_btf(result.file, Path(output), wanted)
 
 
 def fetch_selected(
@@ -304,18 +325,22 @@ def fetch_selected(
     *,
     index: IndexLocation = None,
     base_url: str | None = None,
+    hub_keys: HubKeys = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
+    modules: str | None = None,
 ) -> list[Fetched]:
     """Every archived file the selectors match, as raw BTF in the archive's layout:
-    output_dir/<distro>/<release>/<arch>/<uname -r>.btf."""
+    output_dir/<distro>/<release>/<arch>/<uname -r>.btf (with modules: as fetch())."""
+    wanted = parse_modules(modules)
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     with _client(client) as http:
-        hub = _open(index, base_url, Path(root), http)
+        hub = _open(index, base_url, Path(root), http, hub_keys)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
-        return [source.raw_btf(f, out / f.btf_name) for f in select_files(hub.document, chosen)]
+        files = select_files(hub.document, chosen)
+        return [source.raw_btf(f, out / f.btf_name, wanted) for f in files]
 
 
 def min_core(
@@ -328,6 +353,7 @@ def min_core(
     dot_prefix: bool = False,
     index: IndexLocation = None,
     base_url: str | None = None,
+    hub_keys: HubKeys = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
@@ -343,7 +369,7 @@ def min_core(
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     usable, rejected = check_objects([Path(o) for o in objects])
     with _client(client) as http:
-        hub = _open(index, base_url, Path(root), http)
+        hub = _open(index, base_url, Path(root), http, hub_keys)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
         report = _min_core(

@@ -1,5 +1,9 @@
 """The archive store on disk: archive/<distro>/<release>/<arch>/<uname>.btf.tar.xz.
 
+Beside a kernel's file may be its modules file, <uname>.modules.tar.xz
+(generator/btf/modules.py), listed apart (ArchiveScan.modules) with what its
+modules.json says: index.json lists each module under its kernel.
+
 This module is the only reader of archive/'s layout. Listing is strict: the
 archive is written by btfhub alone, so a file that does not fit the layout is
 a mistake (a hand-copied file, a misspelt arch) and is reported rather than
@@ -15,15 +19,19 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from generator.btf.modules import read_modules_file
 from generator.errors import BtfhubError
 from generator.model import (
     ARCHITECTURES,
     ARCHIVE_DIR,
     BTF_SUFFIX,
+    MODULES_SUFFIX,
     ArchiveEntry,
     FileDigest,
     archive_path,
+    modules_path,
 )
 
 # Hashing big files is I/O plus hashlib, which both release the GIL: threads
@@ -37,9 +45,18 @@ _CHUNK = 256  # files per pool task, so the pool's overhead stays small
 
 
 @dataclass(frozen=True)
+class ModulesFile:
+    """A kernel's modules file and what it holds, as index.json lists it."""
+
+    entry: ArchiveEntry  # the file (uname: its kernel's)
+    listing: Mapping[str, Any]  # {"modules": {name: {"size", "sha256"}}, "absent": [names]}
+
+
+@dataclass(frozen=True)
 class ArchiveScan:
     entries: tuple[ArchiveEntry, ...]  # sorted by path
     problems: tuple[str, ...]  # "archive/...: why it does not fit", sorted
+    modules: tuple[ModulesFile, ...] = ()  # sorted by path
 
 
 class ArchiveLayoutError(BtfhubError):
@@ -90,6 +107,7 @@ def scan_archive(
     root: Path,
     recorded: Mapping[str, FileDigest] | None = None,
     clean_blobs: Mapping[str, str] | None = None,
+    recorded_modules: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ArchiveScan:
     """Every BTF file under root/archive with its size and sha256, plus layout problems.
 
@@ -102,11 +120,13 @@ def scan_archive(
     """
     recorded = recorded or {}
     clean_blobs = clean_blobs or {}
+    recorded_modules = recorded_modules or {}
     base = root / ARCHIVE_DIR
     if not base.is_dir():
         return ArchiveScan((), ())
     problems: list[str] = []
     found: list[tuple[str, str, str, str, str]] = []  # distro, release, arch, uname, fs path
+    module_files: list[tuple[str, str, str, str, str]] = []  # the same, of modules files
 
     def rel(*parts: str) -> str:
         return "/".join((ARCHIVE_DIR, *parts))
@@ -136,6 +156,9 @@ def scan_archive(
                     where = rel(d.name, r.name, a.name, f.name)
                     if not f.is_file(follow_symlinks=False):
                         problems.append(f"{where}: expected a regular file")
+                    elif f.name.endswith(MODULES_SUFFIX) and f.name != MODULES_SUFFIX:
+                        uname = f.name[: -len(MODULES_SUFFIX)]
+                        module_files.append((d.name, r.name, a.name, uname, f.path))
                     elif not f.name.endswith(BTF_SUFFIX) or f.name == BTF_SUFFIX:
                         problems.append(f"{where}: not a <uname>{BTF_SUFFIX} file")
                     else:
@@ -177,7 +200,45 @@ def scan_archive(
             )
         )
     entries.sort(key=lambda e: e.path)
-    return ArchiveScan(tuple(entries), tuple(sorted(problems)))
+    modules, orphans = _modules_files(module_files, {e.path for e in entries}, recorded_modules)
+    problems += orphans
+    return ArchiveScan(tuple(entries), tuple(sorted(problems)), modules)
+
+
+def _modules_files(
+    found: list[tuple[str, str, str, str, str]],
+    kernels: set[str],
+    recorded: Mapping[str, Mapping[str, Any]],
+) -> tuple[tuple[ModulesFile, ...], list[str]]:
+    """Each modules file hashed, its listing read (or reused while its bytes are recorded)."""
+    files: list[ModulesFile] = []
+    problems: list[str] = []
+    for distro, release, arch, uname, fs_path in found:
+        btf_path = archive_path(distro, release, arch, uname)
+        path = modules_path(btf_path)
+        if btf_path not in kernels:
+            problems.append(f"{path}: modules of a kernel whose {BTF_SUFFIX} file is not there")
+            continue
+        digest = file_digest(fs_path)
+        listing = recorded.get(path)
+        if listing is None or listing.get("sha256") != digest.sha256:
+            with open(fs_path, "rb") as f:
+                manifest, _ = read_modules_file(f.read(), path)
+            listing = manifest.as_json()
+        assert digest.blob is not None
+        entry = ArchiveEntry(
+            distro_dir=distro,
+            release_dir=release,
+            arch=arch,
+            uname=uname,
+            path=path,
+            size=digest.size,
+            sha256=digest.sha256,
+            blob=digest.blob,
+        )
+        listing = {"modules": listing["modules"], "absent": listing["absent"]}
+        files.append(ModulesFile(entry, listing))
+    return tuple(sorted(files, key=lambda m: m.entry.path)), problems
 
 
 def list_archive(

@@ -12,6 +12,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from generator import jsonschemas
 from generator.errors import BtfhubError
 from generator.manifest import CATALOG_DIR, Diagnostic, ManifestDocument, read_documents, slug
 from generator.model import (
@@ -20,6 +23,7 @@ from generator.model import (
     Column,
     Distribution,
     FutureRow,
+    ModuleSelection,
     Release,
     Repository,
     Source,
@@ -60,7 +64,40 @@ def _source(raw: dict[str, Any]) -> Source:
     )
 
 
-def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distribution:
+# The module sets `modules: default` names (schema: schemas/module-sets.schema.json).
+MODULE_SETS_FILE = f"{CATALOG_DIR}/modules/default.yaml"
+MODULE_SETS_SCHEMA = "module-sets.schema.json"
+
+
+def load_module_sets(root: Path) -> tuple[str, ...]:
+    """The names of the default module set (empty when the catalog has no such file)."""
+    path = root / MODULE_SETS_FILE
+    if not path.is_file():
+        return ()
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise BtfhubError(f"{MODULE_SETS_FILE}: {exc}") from None
+    jsonschemas.check(doc, MODULE_SETS_SCHEMA, MODULE_SETS_FILE)
+    return tuple(sorted({str(m["name"]) for m in doc["default"]}))
+
+
+def _modules(value: Any, default: tuple[str, ...], where: str) -> ModuleSelection | None:
+    """A manifest's `modules:` (a list, "default" or "all") as the model's selection."""
+    if value is None:
+        return None
+    if value == "all":
+        return ModuleSelection(all=True)
+    if value == "default":
+        if not default:
+            raise BtfhubError(f"{where}: modules: default, but {MODULE_SETS_FILE} lists none")
+        return ModuleSelection(default)
+    return ModuleSelection(tuple(sorted(set(value))))
+
+
+def build_distribution(
+    doc: ManifestDocument, root: Path | None = None, default_modules: tuple[str, ...] = ()
+) -> Distribution:
     """Build the model from a document that validation accepted."""
     assert doc.loaded is not None
     raw: dict[str, Any] = doc.loaded.data
@@ -83,6 +120,8 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
             signing_key_id=r.get("signing_key_id"),
             credentials=r.get("credentials"),
             kernel_release=r.get("kernel_release", "rpm"),
+            sha1_signatures=r.get("sha1_signatures") is True,
+            modules=_modules(r.get("modules"), default_modules, f"{doc.id} {r['id']}"),
             options=_options(r),
         )
         for r in raw.get("repositories", [])
@@ -106,6 +145,7 @@ def build_distribution(doc: ManifestDocument, root: Path | None = None) -> Distr
                 fields=tuple(
                     (f, None if r.get(f) is None else str(r[f])) for f in TEXT_FIELDS if f in r
                 ),
+                modules=_modules(r.get("modules"), default_modules, f"{doc.id} {r['name']}"),
             )
         )
     future = raw.get("future")
@@ -146,4 +186,5 @@ def load_catalog(root: Path) -> Catalog:
     diagnostics = validate_documents(root, docs)
     if diagnostics:
         raise CatalogInvalid(diagnostics)
-    return Catalog(tuple(build_distribution(d, root) for d in docs))
+    default_modules = load_module_sets(root)
+    return Catalog(tuple(build_distribution(d, root, default_modules) for d in docs))

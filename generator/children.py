@@ -1,4 +1,4 @@
-"""The one way btfhub runs a tool (pahole, llvm-objcopy, xz): it dies with btfhub.
+"""The one way btfhub runs a tool (pahole, llvm-objcopy, xz, gpg, git): it dies with btfhub.
 
 A tool outliving a killed btfhub keeps a core busy and its files open:
 pahole on a real 600 MB vmlinux runs for 15 s with 400 MB resident, and
@@ -82,10 +82,12 @@ def run_child(
     *,
     input: bytes | None = None,
     env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run cmd tied to this process, capturing both outputs; never raises on its exit code.
 
-    FileNotFoundError when cmd[0] is not installed.
+    FileNotFoundError when cmd[0] is not installed; subprocess.TimeoutExpired
+    (the child killed) when it ran over timeout seconds.
     """
     _check_installed(cmd, env)
     return subprocess.run(
@@ -94,4 +96,5 @@ def run_child(
         capture_output=True,
         check=False,
         env=dict(env) if env is not None else None,
+        timeout=timeout,
     )

@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("generator.commands.demo", "run the main job on a built-in offline example"),
     "lookup": ("generator.commands.lookup", "find this machine's BTF file in the hub, or why not"),
     "fetch": ("generator.commands.fetch", "download and verify BTF files, extract the raw BTF"),
+    "verify": ("generator.commands.verify", "check archive files against index.json"),
     "min-core": (
         "generator.commands.min_core",
         "minimized BTF of the hub's kernels for BPF objects",

@@ -22,7 +22,12 @@ reads it back). No timestamps: rendering twice gives the same bytes.
                      "path", "size", "sha256",     # archived only: the BTF file
                      "reason",                     # failed only
                      "package": {"name", "version", "repository",
-                                 "filename", "size", "sha256"}}}}}}}}},
+                                 "filename", "size", "sha256"}}},
+                 "provenance": {<uname>: {...}},   # archived only (provenance/record.py)
+                 "modules": {<uname>: {"path", "size", "sha256", "blob",   # its modules file
+                                       "modules": {<name>: {"size", "sha256"}},
+                                       "absent": [<name>]}}}}}}}},   # btf/modules.py
+     "revision": 2,                                # the optional maps may appear
      "unassigned": [{"path", "size", "sha256"}]}
 """
 
@@ -42,11 +47,16 @@ from generator.model import (
     Release,
     ReleaseArch,
     archive_path,
+    modules_path,
     series_matches,
 )
+from generator.provenance.record import legacy_json, provenance_to_json
 from generator.state import SCHEMA_VERSION, HubState, KnownKernel
 
 GENERATED_BY = "btfhub render; do not edit (catalog/*.yaml and the archive are the sources)"
+# Absent means 1; 2: per-architecture maps beside "kernels" (provenance ...)
+# that readers of schema_version 1 ignore.
+REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,37 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
     return entry
 
 
+def _provenance(
+    state: HubState, target: ReleaseArch, kernels: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Each archived kernel's provenance: what its build recorded for these bytes, or legacy."""
+    out: dict[str, Any] = {}
+    for uname, entry in kernels.items():
+        if entry["state"] != KernelState.ARCHIVED.value:
+            continue
+        prov = state.provenance.get(target.kernel(uname))
+        if prov is not None and prov.file_sha256 == entry["sha256"]:
+            out[uname] = provenance_to_json(prov)
+        else:
+            out[uname] = legacy_json(entry["sha256"])
+    return out
+
+
+def _modules(
+    kernels: Mapping[str, Any], modules: Mapping[str, tuple[ArchiveEntry, Mapping[str, Any]]]
+) -> dict[str, Any]:
+    """Issue 16: each archived kernel's modules file, and the modules it holds or lacks."""
+    out: dict[str, Any] = {}
+    for uname, kernel in kernels.items():
+        if "path" not in kernel:
+            continue
+        found = modules.get(modules_path(kernel["path"]))
+        if found is not None:
+            entry, listing = found
+            out[uname] = {**_file_entry(entry), **listing}
+    return out
+
+
 def _file_entry(file: ArchiveEntry) -> dict[str, Any]:
     return {"path": file.path, "size": file.size, "sha256": file.sha256, "blob": file.blob}
 
@@ -191,9 +232,17 @@ def _operator_needs(distro: Distribution, release: Release) -> str | None:
 
 
 def build_index(
-    catalog: Catalog, state: HubState, archive: Sequence[ArchiveEntry]
+    catalog: Catalog,
+    state: HubState,
+    archive: Sequence[ArchiveEntry],
+    modules: Mapping[str, tuple[ArchiveEntry, Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """The whole index.json document (see the module docstring)."""
+    """The whole index.json document (see the module docstring).
+
+    modules: each modules file in archive/ by path, with its listing
+    ({"modules", "absent"}: generator.archive.ModulesFile).
+    """
+    modules = modules or {}
     files = {e.path: e for e in archive}
     slots = [
         _Slot(d, r, arch)
@@ -233,10 +282,14 @@ def build_index(
             kernels[uname] = _kernel(known, files.get(path))
         for file in assigned.get(i, ()):
             kernels[file.uname] = _kernel(None, file)
-        releases_arches[(d.id, r.id)][arch] = {
-            "discovered": known_list is not None,
-            "kernels": kernels,
-        }
+        arch_entry: dict[str, Any] = {"discovered": known_list is not None, "kernels": kernels}
+        provenance = _provenance(state, ReleaseArch(d.id, r.id, arch), kernels)
+        if provenance:  # an architecture with nothing archived has none to give
+            arch_entry["provenance"] = provenance
+        built_modules = _modules(kernels, modules)
+        if built_modules:
+            arch_entry["modules"] = built_modules
+        releases_arches[(d.id, r.id)][arch] = arch_entry
     for d in catalog.distributions:
         for r in d.releases:
             arches = releases_arches[(d.id, r.id)]
@@ -247,6 +300,7 @@ def build_index(
             }
     return {
         "schema_version": SCHEMA_VERSION,
+        "revision": REVISION,
         "generated_by": GENERATED_BY,
         "distributions": distributions,
         "unassigned": [_file_entry(f) for f in sorted(unassigned, key=lambda f: f.path)],

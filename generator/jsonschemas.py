@@ -28,6 +28,7 @@ PLAN_SCHEMA = "plan.schema.json"
 OUTCOMES_SCHEMA = "outcomes.schema.json"
 MIN_CORE_MANIFEST_SCHEMA = "min-core-manifest.schema.json"
 LISTING_CACHE_SCHEMA = "listing-cache.schema.json"
+MODULES_FILE_SCHEMA = "modules-file.schema.json"
 
 
 class DocumentInvalid(BtfhubError):
@@ -51,8 +52,8 @@ def _load(name: str) -> dict[str, Any]:
 
 
 # Schemas that others refer to by $ref (a shard manifest's outcomes are an
-# outcomes file's list).
-_SHARED = (OUTCOMES_SCHEMA,)
+# outcomes file's list; an outcome's provenance is index.json's).
+_SHARED = (OUTCOMES_SCHEMA, INDEX_SCHEMA)
 
 
 @functools.cache

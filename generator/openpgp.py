@@ -2,7 +2,7 @@
 
 Keys are committed as armored text (reviewable in a diff, fingerprints
 checked by a test); gpgv reads only binary keyrings, so a Keyring
-dearmors its files once into a temporary binary keyring for the run.
+has gpg dearmor its files once into a temporary binary keyring for the run.
 
 gpgv's exit status is not the verdict: with several signatures (Debian
 signs each Release with two or three keys) it exits non-zero as soon as
@@ -13,12 +13,14 @@ accepted: archived suites (stretch on archive.debian.org) stay signed by the
 key of their time, and an expired key does not make a past signature forged.
 A revoked key (REVKEYSIG) is refused, and so is a signature over a weak
 digest (MD5, SHA-1, RIPEMD-160), as apt refuses it: a SHA-1 collision lets
-a signed text be swapped for another.
+a signed text be swapped for another. The one exception is a keyring made
+with sha1=True, for a repository whose publisher signs over SHA-1 only
+(its manifest says `sha1_signatures: true`); MD5 and RIPEMD-160 stay refused.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hashlib
 import os
 import shutil
@@ -29,14 +31,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.children import tied_command
+from generator.children import run_child, tied_command
 from generator.errors import BtfhubError
 
 ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
-ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
 GPGV_TIMEOUT = 120.0  # seconds; a Release is small, an RPM header a few MiB
+GPG_TIMEOUT = 120.0  # seconds; key files and index.json are small
 # OpenPGP hash algorithm ids (RFC 4880 9.4) too weak to vouch for anything.
 WEAK_DIGESTS = {1: "MD5", 2: "SHA-1", 3: "RIPEMD-160"}
+SHA1 = 2
 
 
 class SignatureError(BtfhubError):
@@ -47,65 +50,47 @@ class KeyFileError(BtfhubError):
     """A key file cannot be read as OpenPGP public keys."""
 
 
-def _crc24(data: bytes) -> int:
-    crc = 0xB704CE
-    for byte in data:
-        crc ^= byte << 16
-        for _ in range(8):
-            crc <<= 1
-            if crc & 0x1000000:
-                crc ^= 0x1864CFB
-    return crc & 0xFFFFFF
+def run_gpg(args: Sequence[str], what: str, home: Path, data: bytes | None = None) -> bytes:
+    """gpg in the GnuPG home `home` (never the user's), through children.py; its stdout.
+
+    KeyFileError naming `what` when gpg fails or runs over GPG_TIMEOUT.
+    """
+    cmd = ["gpg", "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""]
+    try:
+        proc = run_child(
+            [*cmd, *args],
+            input=data,
+            env={**os.environ, "GNUPGHOME": str(home)},
+            timeout=GPG_TIMEOUT,
+        )
+    except FileNotFoundError:
+        raise BtfhubError("gpg is not installed (run scripts/setup.sh)") from None
+    except subprocess.TimeoutExpired:
+        raise KeyFileError(f"{what}: gpg {args[0]} ran over {GPG_TIMEOUT:.0f} s") from None
+    if proc.returncode != 0:
+        detail = " ".join(proc.stderr.decode("utf-8", "replace").split())[-300:]
+        raise KeyFileError(f"{what}: gpg {args[0]} failed: {detail}")
+    return proc.stdout
 
 
-def dearmor(text: str, where: str) -> bytes:
-    """The binary packets of every public key block in `text`, CRC-checked."""
-    out: list[bytes] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].strip() != ARMOR_BEGIN:
-            i += 1
-            continue
-        i += 1
-        while i < len(lines) and lines[i].strip():  # armor headers (Version: ...)
-            if ":" not in lines[i]:
-                break
-            i += 1
-        body: list[str] = []
-        checksum: str | None = None
-        while i < len(lines) and lines[i].strip() != ARMOR_END:
-            line = lines[i].strip()
-            if line.startswith("=") and len(line) == 5:
-                checksum = line[1:]
-            elif line:
-                body.append(line)
-            i += 1
-        if i >= len(lines):
-            raise KeyFileError(f"{where}: a key block has no {ARMOR_END} line")
-        try:
-            packets = base64.b64decode("".join(body), validate=True)
-            if checksum is not None and int.from_bytes(base64.b64decode(checksum)) != _crc24(
-                packets
-            ):
-                raise KeyFileError(f"{where}: armor checksum mismatch (a damaged key block)")
-        except ValueError as exc:
-            raise KeyFileError(f"{where}: bad base64 in a key block: {exc}") from None
-        out.append(packets)
-        i += 1
-    if not out:
-        raise KeyFileError(f"{where}: no {ARMOR_BEGIN} in it")
-    return b"".join(out)
+def _scratch_gpg(args: Sequence[str], what: str, data: bytes | None = None) -> bytes:
+    """gpg for a question about public keys, in a GnuPG home made for it and removed."""
+    with tempfile.TemporaryDirectory(prefix="btfhub-gpg-") as home:
+        return run_gpg(args, what, Path(home), data)
 
 
 def read_key_file(path: Path) -> bytes:
-    """Binary OpenPGP packets from an armored (.asc) or binary (.gpg) key file."""
+    """Binary OpenPGP packets from an armored (.asc) or binary (.gpg) key file.
+
+    Armor (every key block in the file, its CRC checked) is undone by
+    `gpg --dearmor`: gpgv reads binary keyrings only.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise KeyFileError(f"key file {path}: {exc.strerror or exc}") from None
     if ARMOR_BEGIN.encode() in data:
-        return dearmor(data.decode("ascii", "replace"), str(path))
+        return _scratch_gpg(["--dearmor"], f"key file {path}", data)
     # A binary key starts with a public-key packet: old format 0x99 / new 0xC6.
     if not data or data[0] not in (0x98, 0x99, 0x9A, 0xC6):
         raise KeyFileError(f"key file {path}: not an OpenPGP public key (armored or binary)")
@@ -124,6 +109,8 @@ class Keyring:
     """Trusted public keys from one or more key files, as one binary keyring for gpgv."""
 
     files: tuple[Path, ...]
+    # SHA-1 signatures count (a publisher that signs with nothing stronger).
+    sha1: bool = False
     _path: Path | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
@@ -200,7 +187,7 @@ class Keyring:
                 # VALIDSIG fpr date ts expire version reserved pk-algo hash-algo class
                 # primary-fpr: the last is the primary key's (a subkey may sign).
                 digest = int(parts[9]) if parts[9].isdigit() else 0
-                if digest in WEAK_DIGESTS:
+                if digest in WEAK_DIGESTS and not (digest == SHA1 and self.sha1):
                     bad.append(f"{parts[-1]} signed over the weak digest {WEAK_DIGESTS[digest]}")
                 else:
                     good.append(parts[-1].upper())
@@ -256,19 +243,10 @@ class Keyring:
 
 def fingerprints(path: Path) -> list[str]:
     """Primary-key fingerprints of a key file, as `gpg --show-keys` reports them."""
-    with tempfile.TemporaryDirectory(prefix="btfhub-gpg-") as home:
-        proc = subprocess.run(
-            ["gpg", "--batch", "--with-colons", "--show-keys", str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "GNUPGHOME": home},
-        )
-    if proc.returncode != 0:
-        raise KeyFileError(f"gpg --show-keys {path}: {proc.stderr.strip()}")
+    listed = _scratch_gpg(["--with-colons", "--show-keys", str(path)], f"key file {path}")
     out: list[str] = []
     primary = False
-    for line in proc.stdout.splitlines():
+    for line in listed.decode("utf-8", "replace").splitlines():
         fields = line.split(":")
         if fields[0] == "pub":
             primary = True
@@ -278,3 +256,67 @@ def fingerprints(path: Path) -> list[str]:
             out.append(fields[9])
             primary = False
     return out
+
+
+class SigningKey:
+    """A secret key file (BTFHUB_SIGNING_KEY) that signs the hub's index.json, detached.
+
+    gpg (not gpgv) signs, in a GnuPG home of its own that holds only this
+    key, made for the object and removed with it. gpg starts a gpg-agent for
+    the secret key, detached from btfhub: close() stops it (gpgconf), so no
+    agent outlives the run. The key must have no passphrase: it is a CI
+    secret, protected where it is stored.
+    """
+
+    def __init__(self, key_file: Path) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="btfhub-sign-")
+        self._home = Path(self._tmp.name)
+        self._home.chmod(0o700)
+        self._env = {**os.environ, "GNUPGHOME": str(self._home)}
+        try:
+            if not key_file.is_file():
+                raise KeyFileError(f"signing key {key_file}: no such file")
+            self._gpg(["--import", str(key_file)], f"signing key {key_file}")
+            listed = self._gpg(["--with-colons", "--list-secret-keys"], str(key_file)).decode()
+            fprs = [line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:")]
+            if not fprs:
+                raise KeyFileError(f"signing key {key_file}: holds no secret key")
+            self.fingerprint = fprs[0]  # the primary key's comes first
+            public = self._home / "public.gpg"
+            public.write_bytes(self._gpg(["--export", self.fingerprint], str(key_file)))
+            self.keyring = Keyring((public,))
+        except BaseException:
+            self.close()
+            raise
+
+    def _gpg(self, args: Sequence[str], what: str, data: bytes | None = None) -> bytes:
+        return run_gpg(args, what, self._home, data)
+
+    def sign(self, data: bytes, what: str) -> bytes:
+        """An armored detached signature of data, by this key."""
+        args = ["--armor", "--detach-sign", "--local-user", self.fingerprint, "--output", "-"]
+        return self._gpg(args, f"signing {what}", data)
+
+    def signed(self, data: bytes, signature: bytes | None) -> bool:
+        """True when signature is a good one of data by this key (no need to sign again)."""
+        if signature is None:
+            return False
+        try:
+            self.keyring.verify_detached(data, signature, "index signature")
+        except SignatureError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._home.exists():
+            with contextlib.suppress(FileNotFoundError):  # no gpgconf: gpg never ran either
+                run_child(["gpgconf", "--kill", "gpg-agent"], env=self._env)
+        if hasattr(self, "keyring"):
+            self.keyring.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SigningKey:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

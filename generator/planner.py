@@ -27,6 +27,7 @@ from generator.model import (
     Release,
     ReleaseArch,
     Selection,
+    SignedIndex,
     archive_path,
     is_archive_path,
 )
@@ -118,7 +119,7 @@ def plan(
     outcomes: Mapping[KernelId, KernelOutcome],
     failures: Sequence[DiscoveryFailure] = (),
     force: bool = False,
-    needs_credentials: Sequence[DiscoveryFailure] = (),
+    needs_operator_input: Sequence[DiscoveryFailure] = (),
     incomplete: Sequence[DiscoveryFailure] = (),
 ) -> Plan:
     """One PlannedKernel per archive path, sorted by (distro, release, arch, uname).
@@ -164,7 +165,7 @@ def plan(
     return Plan(
         kernels=tuple(kernels),
         failures=tuple(sorted(failures, key=_failure_order)),
-        needs_credentials=tuple(sorted(needs_credentials, key=_failure_order)),
+        needs_operator_input=tuple(sorted(needs_operator_input, key=_failure_order)),
         incomplete=tuple(sorted(incomplete, key=_failure_order)),
     )
 
@@ -205,14 +206,14 @@ def format_plan(the_plan: Plan) -> str:
             lines.append(f"{cells}  {row[5]}".rstrip())
     lines += describe_failures(the_plan.failures, "error: ")
     lines += describe_incomplete(the_plan.incomplete, "warning: ")
-    lines += describe_skipped(the_plan.needs_credentials)
+    lines += describe_skipped(the_plan.needs_operator_input)
     counts = summary(the_plan)
     parts = [f"{counts[s.value]} {s.value}" for s in _SUMMARY_ORDER]
     lines.append(
         f"{len(the_plan.kernels)} kernels: {', '.join(parts)}; "
         f"{counts['errors']} discovery error(s)"
         + (f"; {counts['warnings']} fallback source(s) failed" if the_plan.incomplete else "")
-        + count_skipped(the_plan.needs_credentials, "; ")
+        + count_skipped(the_plan.needs_operator_input, "; ")
     )
     return "\n".join(lines)
 
@@ -320,6 +321,12 @@ def _package_json(pkg: KernelPackage | None) -> dict[str, Any] | None:
         "filename": pkg.filename,
         "format": pkg.format,
         "repository": pkg.repository,
+        # What vouched for its index: a build job records it as the file's provenance.
+        "signed_index": (
+            {"url": pkg.signed_index.url, "keys": list(pkg.signed_index.keys)}
+            if pkg.signed_index is not None
+            else None
+        ),
     }
 
 
@@ -344,14 +351,14 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
         "incomplete": [
             {**_failure_json(f), "repository": f.repository} for f in the_plan.incomplete
         ],
-        "needs_credentials": [
+        "needs_operator_input": [
             {
                 "distro": f.target.distro,
                 "release": f.target.release,
                 "arch": f.target.arch,
                 "message": f.message,
             }
-            for f in the_plan.needs_credentials
+            for f in the_plan.needs_operator_input
         ],
         "summary": summary(the_plan),
     }
@@ -374,19 +381,19 @@ def plan_from_json(doc: Any, source: str = "plan") -> Plan:
     # Absent from plans written before the subscription repositories existed.
     # What the operator must supply; the message starts with it ("needs
     # credentials: ...", "needs its signing key: ...").
-    needs_credentials = tuple(
+    needs_operator_input = tuple(
         DiscoveryFailure(
             ReleaseArch(e["distro"], e["release"], e["arch"]),
             "",
             e["message"],
             e["message"].split(":", 1)[0],
         )
-        for e in doc.get("needs_credentials", [])
+        for e in doc.get("needs_operator_input", [])
     )
     return Plan(
         kernels=kernels,
         failures=failures,
-        needs_credentials=needs_credentials,
+        needs_operator_input=needs_operator_input,
         incomplete=incomplete,
     )
 
@@ -401,26 +408,29 @@ def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
     pkg = k["package"]
     if pkg is not None and not str(pkg["url"]).startswith(("http://", "https://")):
         raise BtfhubError(f"{source}: package url {pkg['url']!r} is not http(s)")
-    package = (
-        None
-        if pkg is None
-        else KernelPackage(
-            uname=k["uname"],
-            arch=k["arch"],
-            name=pkg["name"],
-            version=pkg["version"],
-            url=pkg["url"],
-            size=pkg["size"],
-            sha256=pkg["sha256"],
-            repository=pkg["repository"],
-            filename=pkg["filename"],
-            format=pkg["format"],
-        )
-    )
+    package = None if pkg is None else package_from_json(k["uname"], k["arch"], pkg)
     return PlannedKernel(
         id=KernelId(k["distro"], k["release"], k["arch"], k["uname"]),
         state=KernelState(k["state"]),
         package=package,
         archive_path=k["archive_path"],
         reason=k["reason"],
+    )
+
+
+def package_from_json(uname: str, arch: str, pkg: Mapping[str, Any]) -> KernelPackage:
+    """A package as plan_to_json (and index.json's provenance) writes it, checked already."""
+    signed = pkg.get("signed_index")  # absent from older plans
+    return KernelPackage(
+        uname=uname,
+        arch=arch,
+        name=pkg["name"],
+        version=pkg["version"],
+        url=pkg["url"],
+        size=pkg["size"],
+        sha256=pkg["sha256"],
+        repository=pkg["repository"],
+        filename=pkg["filename"],
+        format=pkg["format"],
+        signed_index=SignedIndex(signed["url"], tuple(signed["keys"])) if signed else None,
     )

@@ -17,12 +17,14 @@ from typing import Any
 
 import jinja2
 
-from generator.archive import list_archive
+from generator.archive import ArchiveLayoutError, scan_archive
 from generator.catalog import TEXT_FIELDS
 from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
 from generator.index import build_index, dump_index, flag_cell
 from generator.model import Catalog, Distribution, Release
+from generator.openpgp import SigningKey
+from generator.provenance.signing import INDEX_SIGNATURE, update_signature
 from generator.resources import PACKAGE
 from generator.state import INDEX_FILE, HubState
 
@@ -195,6 +197,7 @@ def render_hub(
     state: HubState,
     check: bool = False,
     clean_blobs: Mapping[str, str] | None = None,
+    signing_key: SigningKey | None = None,
 ) -> RenderResult:
     """Render README.md and index.json for root; write them unless check.
 
@@ -202,6 +205,7 @@ def render_hub(
     README marker, a stray archive file) leaves both as they were.
     clean_blobs (path -> git blob id of files git reports unchanged) lets the
     archive listing reuse the digests state recorded instead of reading them.
+    signing_key: sign index.json into index.json.asc (provenance/signing.py).
     """
     readme_path = root / README_FILE
     try:
@@ -211,8 +215,11 @@ def render_hub(
             f"{readme_path} not found: the tables go between its "
             "<!-- BEGIN/END GENERATED: support tables --> markers"
         ) from None
-    archive = list_archive(root, state.files, clean_blobs)
-    index = build_index(catalog, state, archive)
+    scan = scan_archive(root, state.files, clean_blobs, state.module_files)
+    if scan.problems:
+        raise ArchiveLayoutError(scan.problems)
+    modules = {m.entry.path: (m.entry, m.listing) for m in scan.modules}
+    index = build_index(catalog, state, scan.entries, modules)
     tables = render_tables(catalog, index)
     try:
         readme_text = old_readme.decode("utf-8")
@@ -232,8 +239,20 @@ def render_hub(
         changed.append(name)
         if check:
             diffs.append(_unified(name, old, data))
+    signature = update_signature(
+        root, outputs[INDEX_FILE], INDEX_FILE in changed, signing_key, check
+    )
+    if signature.changed:
+        changed.append(INDEX_SIGNATURE)
+        if check:
+            diffs.append(f"{INDEX_SIGNATURE}: does not sign index.json as rendered\n")
+        elif signature.signature is not None:
+            outputs[INDEX_SIGNATURE] = signature.signature
     if not check:
-        for name in changed:
-            write_if_changed(root / name, outputs[name])
+        for name in changed:  # index.json first: a new signature never covers old bytes
+            if name in outputs:
+                write_if_changed(root / name, outputs[name])
+            else:  # a signature of an index.json that is no more
+                (root / name).unlink()
     unassigned = tuple(f["path"] for f in index["unassigned"])
     return RenderResult(tuple(changed), tuple(diffs), index, unassigned)

@@ -33,8 +33,10 @@ from generator.model import (
     KernelOutcome,
     KernelPackage,
     KernelState,
+    Provenance,
     ReleaseArch,
 )
+from generator.provenance.record import provenance_from_json
 
 INDEX_FILE = "index.json"
 SCHEMA_VERSION = 1
@@ -83,6 +85,12 @@ class HubState:
     # What index.json recorded of each archive file's bytes, by path: lets the
     # archive listing skip hashing files git reports unchanged (see archive.py).
     files: dict[str, FileDigest] = field(default_factory=dict)
+    # How each archive file was built, as the build recorded it (index.json's
+    # provenance); render shows an entry only while the file has those bytes.
+    provenance: dict[KernelId, Provenance] = field(default_factory=dict)
+    # What index.json lists of each modules file, by path (its "modules" map's
+    # entries): a file whose sha256 is the same is not read again.
+    module_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def record_listing(
         self, target: ReleaseArch, packages: Sequence[KernelPackage], complete: bool = True
@@ -117,6 +125,8 @@ class HubState:
         next render anyway.
         """
         k = outcome.kernel
+        if outcome.provenance is not None:  # kept even when unlisted: the file is archived
+            self.provenance[k] = outcome.provenance
         kernels = self.lists.get(k.release_arch)
         if kernels is None or k.uname not in kernels:
             raise KeyError(f"{k.release_arch.label}: {k.uname} was not discovered")
@@ -192,6 +202,14 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
             for arch, raw_arch in raw_release.get("architectures", {}).items():
                 for raw_kernel in raw_arch["kernels"].values():
                     _record_file(state, raw_kernel)
+                for raw_modules in raw_arch.get("modules", {}).values():
+                    _record_file(state, raw_modules)
+                    state.module_files[raw_modules["path"]] = raw_modules
+                for uname, raw_prov in raw_arch.get("provenance", {}).items():
+                    kernel = KernelId(distro, release, arch, uname)
+                    prov = provenance_from_json(kernel, raw_prov)
+                    if prov is not None:
+                        state.provenance[kernel] = prov
                 if not raw_arch["discovered"]:
                     continue
                 target = ReleaseArch(distro, release, arch)

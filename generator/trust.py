@@ -40,7 +40,7 @@ class TrustPolicy:
             if not path.is_file():
                 raise BtfhubError(f"keyring {path}: no such file (--keyring / {KEYRINGS_ENV})")
         self.extra_keyrings = tuple(path.resolve() for path in extra_keyrings)
-        self._keyrings: dict[tuple[Path, ...], Keyring] = {}
+        self._keyrings: dict[tuple[tuple[Path, ...], bool], Keyring] = {}
         self._holding: dict[str, tuple[Path, ...]] = {}  # key ID -> the extra files with it
         self._lock = threading.Lock()
 
@@ -58,7 +58,7 @@ class TrustPolicy:
         if repo.unsigned:
             return None
         if repo.signing_key_id is not None:
-            return self._keyring(self._files_holding(repo))
+            return self._keyring(self._files_holding(repo), repo.sha1_signatures)
         files = tuple(
             dict.fromkeys([*([Path(repo.keyring)] if repo.keyring else []), *self.extra_keyrings])
         )
@@ -68,7 +68,7 @@ class TrustPolicy:
                 f"(name one in its manifest entry, pass --keyring FILE or {KEYRINGS_ENV}, "
                 "or mark it `unsigned: true` if it truly publishes no signature)"
             )
-        return self._keyring(files)
+        return self._keyring(files, repo.sha1_signatures)
 
     def _files_holding(self, repo: Repository) -> tuple[Path, ...]:
         key_id = (repo.signing_key_id or "").upper()
@@ -88,11 +88,11 @@ class TrustPolicy:
             )
         return files
 
-    def _keyring(self, files: tuple[Path, ...]) -> Keyring:
+    def _keyring(self, files: tuple[Path, ...], sha1: bool) -> Keyring:
         with self._lock:
-            if files not in self._keyrings:
-                self._keyrings[files] = Keyring(files)
-            return self._keyrings[files]
+            if (files, sha1) not in self._keyrings:
+                self._keyrings[files, sha1] = Keyring(files, sha1=sha1)
+            return self._keyrings[files, sha1]
 
     def close(self) -> None:
         with self._lock:

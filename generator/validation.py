@@ -261,6 +261,10 @@ def _repository_rules(doc: ManifestDocument, data: dict[str, Any]) -> Iterator[D
                 "signing_key_id is for a repository whose key is not shipped: "
                 "not with keyring or unsigned",
             )
+        if repo.get("sha1_signatures") is True and repo.get("unsigned") is True:
+            yield _at_key(
+                doc, (*path, "sha1_signatures"), "an unsigned repository has no signatures to allow"
+            )
         kind = registry.find_kind(repo.get("kind"))
         if kind is not None:
             yield from _kind_rules(doc, path, repo, kind)

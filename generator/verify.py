@@ -25,9 +25,13 @@ What must match:
   that is the whole verification, and nothing past vmlinux is read.
 
 A package that fails either check fails its kernel, with both values in
-the message; nothing is written to archive/. (A later reader of the tail,
-kernel modules, would decode what the drain now only hashes: the stream
-hashes whatever reads it, so the checks stay as they are.)
+the message; nothing is written to archive/.
+
+Kernel modules (a ModuleSink given): the background thread first goes on
+decoding the package past vmlinux and writes the wanted modules (the stream
+hashes whatever reads it, so the same read feeds the checks), then drains
+what is left; a signed RPM's modules must match its header's digests too.
+Without a sink nothing changes: the tail is hashed, never decoded.
 """
 
 from __future__ import annotations
@@ -36,13 +40,14 @@ import hashlib
 import io
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 from generator.errors import PackageError
 from generator.fsutil import storage_error
 from generator.model import KernelPackage
 from generator.openpgp import Keyring, SignatureError
-from generator.packages import extract_vmlinux
+from generator.packages import ModuleSink, walk_package
 from generator.packages.rpm import vmlinux_paths
 from generator.packages.rpmsig import RpmHeaders, read_headers
 from generator.packages.stream import CHUNK
@@ -52,14 +57,19 @@ from generator.upstream.packagestream import PackageStream
 class VerifiedPackage:
     """One package: vmlinux extracted from it, the whole of it verified (a context manager).
 
-    What vouched for the package, once finish() returned (provenance):
-    index_sha256, the signed index's digest the whole file matched, and
-    header_signer, the fingerprint of the key whose signature over the RPM
-    header checked out; either may be None, never both.
+    What vouched for the package, once finish() returned (index.json's
+    provenance): index_sha256, the signed index's digest the whole file
+    matched, and header_keys, the fingerprints of the keys whose signature
+    over the RPM header checked out (empty for a .deb); never neither.
     """
 
     def __init__(
-        self, stream: PackageStream, pkg: KernelPackage, keyring: Keyring | None, where: str
+        self,
+        stream: PackageStream,
+        pkg: KernelPackage,
+        keyring: Keyring | None,
+        where: str,
+        modules: ModuleSink | None = None,
     ) -> None:
         if pkg.sha256 is None and (pkg.format != "rpm" or keyring is None):
             raise PackageError(
@@ -71,13 +81,16 @@ class VerifiedPackage:
         self._pkg = pkg
         self._keyring = keyring if pkg.format == "rpm" else None
         self._where = where
+        self._modules = modules
+        self._module_digests: dict[str, str] = {}  # member path -> a signed RPM header's digest
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._vmlinux_digest: str | None = None
         self._expected: tuple[str, frozenset[str]] | None = None
+        self._headers: RpmHeaders | None = None
         self.index_sha256: str | None = None
-        self.header_signer: str | None = None
+        self.header_keys: tuple[str, ...] = ()
         # What the steps cost (timings, the real-kernel benchmark): reading
         # up to vmlinux, the background thread's own time, and how long
         # finish() waited for it, all the wall time verification adds.
@@ -104,7 +117,11 @@ class VerifiedPackage:
         started = time.monotonic()
         headers = self._signed_headers()
         try:
-            extract_vmlinux(
+            if headers is not None:
+                self._expected = vmlinux_digests(headers, self._pkg.uname)
+                if self._modules is not None:
+                    self._modules.algorithm = self._expected[0]
+            walk = walk_package(
                 self._stream,
                 self._pkg.format,
                 self._pkg.uname,
@@ -112,10 +129,13 @@ class VerifiedPackage:
                 package=self._pkg.filename.rsplit("/", 1)[-1] or self._pkg.name,
                 size=self._pkg.size,
                 rpm_headers=headers,
+                modules=self._modules,
             )
+            next(walk)
+            if self._modules is None:
+                walk.close()  # decoding stops at vmlinux: the rest is only hashed
             handle = None
             if headers is not None:
-                self._expected = vmlinux_digests(headers, self._pkg.uname)
                 handle = dest.open("rb")  # the caller unlinks vmlinux once pahole is done
         except OSError as exc:
             full = storage_error(exc, dest.parent)
@@ -123,8 +143,12 @@ class VerifiedPackage:
                 raise full from exc
             raise
         self.extract_seconds = time.monotonic() - started
+        self._headers = headers
         self._thread = threading.Thread(
-            target=self._check_rest, args=(handle,), name="verify-package", daemon=True
+            target=self._check_rest,
+            args=(handle, walk if self._modules is not None else None),
+            name="verify-package",
+            daemon=True,
         )
         self._thread.start()
 
@@ -143,17 +167,27 @@ class VerifiedPackage:
             verdict = self._keyring.verify_detached(headers.main.signed, signature, what)
         except SignatureError as exc:
             raise PackageError(str(exc)) from None
-        self.header_signer = verdict.signers[0]
+        self.header_keys = verdict.signers
         return headers
 
-    def _check_rest(self, vmlinux: io.BufferedReader | None) -> None:
-        """In the background: vmlinux's digest, then the rest of the package drained."""
+    def _check_rest(
+        self, vmlinux: io.BufferedReader | None, walk: Generator[None, None, None] | None
+    ) -> None:
+        """In the background: the modules taken, vmlinux's digest, the rest drained."""
         started = time.monotonic()
         try:
+            if walk is not None:
+                for _ in walk:  # decodes on past vmlinux, the sink writing the modules
+                    pass
             if vmlinux is not None and self._expected is not None:
                 with vmlinux:
                     digest = hashlib.file_digest(vmlinux, self._expected[0])
                 self._vmlinux_digest = digest.hexdigest()
+            if self._modules is not None and self._headers is not None:
+                for found in self._modules.found.values():
+                    self._module_digests[found.member] = self._headers.file_digest(
+                        "/" + found.member
+                    )[1]
             if self._pkg.sha256 is not None:
                 # Only hashed (by the stream), never decompressed: the one drain.
                 while not self._stop.is_set() and self._stream.read(CHUNK):
@@ -183,6 +217,14 @@ class VerifiedPackage:
                     f"{self._where}: vmlinux {algorithm} {self._vmlinux_digest} does not match "
                     f"{' or '.join(sorted(digests))} from the package's signed header"
                 )
+        if self._modules is not None:
+            for found in self._modules.found.values():
+                listed = self._module_digests.get(found.member)
+                if self._headers is not None and listed != found.digest:
+                    raise PackageError(
+                        f"{self._where}: {found.member} {self._modules.algorithm} "
+                        f"{found.digest} does not match {listed} from the package's signed header"
+                    )
 
 
 def vmlinux_digests(headers: RpmHeaders, uname: str) -> tuple[str, frozenset[str]]:

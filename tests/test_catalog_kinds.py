@@ -116,6 +116,13 @@ repositories:
     url: http://apt.example/
     packages: ["k-{uname}"]
     kernel_release: suse
+  - id: nothing-signed
+    kind: rpm-md
+    url: http://rpm.example/
+    packages: [linux-debuginfo]
+    kernel_release: photon
+    unsigned: true
+    sha1_signatures: true
 releases:
   - name: A
     kernel: "5.4"
@@ -154,13 +161,15 @@ def test_new_kinds_are_validated_with_positions(
         "(expected one of: rhel-cdn, suse)",
         "catalog/x.yaml:24:5: repositories[2].kernel_release: "
         "only rpm-md repositories have this key",
-        "catalog/x.yaml:30:9: releases[0].sources[0]: repository 'lp' is launchpad: "
+        "catalog/x.yaml:31:5: repositories[3].sha1_signatures: "
+        "an unsigned repository has no signatures to allow",
+        "catalog/x.yaml:37:9: releases[0].sources[0]: repository 'lp' is launchpad: "
         "the source needs suites",
-        "catalog/x.yaml:31:9: releases[0].sources[0].paths: repository 'lp' is launchpad: "
+        "catalog/x.yaml:38:9: releases[0].sources[0].paths: repository 'lp' is launchpad: "
         "it has no paths",
-        "catalog/x.yaml:32:9: releases[0].sources[1]: repository 'listing' is html-listing: "
+        "catalog/x.yaml:39:9: releases[0].sources[1]: repository 'listing' is html-listing: "
         "the source needs paths",
-        "catalog/x.yaml:33:9: releases[0].sources[1].suites: "
+        "catalog/x.yaml:40:9: releases[0].sources[1].suites: "
         "repository 'listing' is html-listing: it has no suites",
     ]
 

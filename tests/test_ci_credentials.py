@@ -49,6 +49,15 @@ def test_secrets_become_owner_only_files(tmp_path: Path) -> None:
         assert mode == 0o600, (name, oct(mode))
 
 
+def test_the_hub_signing_key_becomes_an_owner_only_file(tmp_path: Path) -> None:
+    key = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nz\n-----END PGP PRIVATE KEY BLOCK-----"
+    exported = run(tmp_path, HUB_SIGNING_KEY=key)
+    assert set(exported) == {"BTFHUB_SIGNING_KEY"}
+    path = Path(exported["BTFHUB_SIGNING_KEY"])
+    assert path.read_text().strip() == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 @pytest.mark.parametrize("missing", ["RHEL_ENTITLEMENT_KEY", "RHEL_ENTITLEMENT_CERT"])
 def test_half_an_entitlement_is_not_configured(tmp_path: Path, missing: str) -> None:
     secrets = {"RHEL_ENTITLEMENT_CERT": "c", "RHEL_ENTITLEMENT_KEY": "k"}

@@ -89,6 +89,14 @@ def test_parse_rejects_bad_files(text: str, message: str) -> None:
         (OsRelease("oracle", "7.9"), "x86_64", "ol/7/x86_64", MatchKind.ALIAS),
         (OsRelease("ubuntu", "focal"), "x86_64", "ubuntu/20.04/x86_64", MatchKind.EXACT),
         (OsRelease("debian", None, "buster"), "x86_64", "debian/10/x86_64", MatchKind.EXACT),
+        (OsRelease("photon", "4.0"), "x86_64", "photon/4.0/x86_64", MatchKind.EXACT),
+        (
+            OsRelease("opensuse-leap", "15.3"),
+            "aarch64",
+            "opensuse-leap/15.3/arm64",
+            MatchKind.EXACT,
+        ),
+        (OsRelease('"openEuler"', '"20.03"'), "x86_64", "openEuler/20.03/x86_64", MatchKind.EXACT),
         (
             OsRelease("centos", "8", name="CentOS Stream"),
             "x86_64",
@@ -165,6 +173,26 @@ def test_locate_bad_input(os_release: OsRelease, kernel: str, message: str) -> N
             "2018.03",
         ),
         ("fedora-31", "5.3.7-301.fc31.x86_64", "x86_64", "fedora/31/x86_64", "exact", "31"),
+        # Photon: ID=photon, VERSION_ID=3.0 unquoted; a flavour suffix, no arch in uname.
+        ("photon-3.0", "4.19.283-1.ph3-esx", "x86_64", "photon/3.0/x86_64", "exact", "3.0-esx"),
+        ("photon-5.0", "6.1.130-1.ph5-esx", "aarch64", "photon/5.0/arm64", "exact", "5.0-esx"),
+        (
+            "opensuse-leap-15.2",
+            "5.3.18-lp152.106-default",
+            "x86_64",
+            "opensuse-leap/15.2/x86_64",
+            "exact",
+            "15.2",
+        ),
+        # openEuler: ID="openEuler" (mixed case), every SP says VERSION_ID="20.03".
+        (
+            "openeuler-20.03-sp3",
+            "4.19.90-2112.8.0.0131.oe1.x86_64",
+            "x86_64",
+            "openEuler/20.03/x86_64",
+            "exact",
+            "20.03-lts",
+        ),
     ],
 )
 def test_lookup_finds_every_os_release(
@@ -280,10 +308,16 @@ def test_lookup_with_base_url_gives_download_url(
             "release-not-covered",
             "ubuntu 22.04 is not covered by the hub (it covers: 16.04, 18.04, 20.04, 20.10, 21.04)",
         ),
+        # A Photon 4.0 -esx kernel: no BPF syscall, so its row is not built.
         (
-            ["--id", "opensuse-leap", "--version-id", "15.2", "--kernel", "5.3.18"],
+            ["--id", "photon", "--version-id", "4.0", "--kernel", "5.10.237-1.ph4-esx"],
+            "not-archived",
+            "kernel 5.10.237-1.ph4-esx is not archived for photon/4.0/x86_64",
+        ),
+        (
+            ["--id", "alpine", "--version-id", "3.13.0", "--kernel", "5.10.7-0-virt"],
             "distribution-not-in-catalog",
-            "distribution 'opensuse-leap' is not in the hub's catalog",
+            "distribution 'alpine' is not in the hub's catalog",
         ),
         (
             ["--os-release", "debian-sid", "--kernel", "6.5.0-1-amd64"],

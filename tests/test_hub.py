@@ -17,7 +17,7 @@ import pytest
 from generator.catalog import load_catalog
 from generator.hub.build import BuildOptions
 from generator.hub.run import ShardJob, build_shard, plan_hub, reconcile
-from generator.model import KernelId, KernelOutcome, KernelState, Selection, ShardId
+from generator.model import KernelId, KernelState, Selection, ShardId
 from generator.progress import Reporter
 from generator.shards.manifest import read_shard_manifest
 from generator.state import load_hub_state
@@ -65,12 +65,17 @@ def test_plan_reconcile_and_a_shard_through_the_layer(
         hub, catalog, upstream, FOCAL, BuildOptions(), ShardJob(ShardId(1, 1), tmp_path / "out"),
         reporter,
     )  # fmt: skip
-    assert shard.outcomes == (KernelOutcome(KERNEL, KernelState.ARCHIVED),)
-    assert list(read_shard_manifest(tmp_path / "out").files) == [PATH]
+    assert [(o.kernel, o.state) for o in shard.outcomes] == [(KERNEL, KernelState.ARCHIVED)]
+    shard_manifest = read_shard_manifest(tmp_path / "out")
+    assert list(shard_manifest.files) == [PATH]
+    # The built file's provenance travels with the shard, for sync to record.
+    assert shard_manifest.outcomes == shard.outcomes
+    assert shard.outcomes[0].provenance is not None
+    assert shard.outcomes[0].provenance.file_sha256 == shard_manifest.files[PATH].sha256
     assert not (hub / "archive").exists()  # a shard writes only into its output
 
     report = reconcile(hub, catalog, upstream, FOCAL, BuildOptions(jobs=2), reporter)
-    assert report.outcomes == (KernelOutcome(KERNEL, KernelState.ARCHIVED),)
+    assert [(o.kernel, o.state) for o in report.outcomes] == [(KERNEL, KernelState.ARCHIVED)]
     assert not report.failed
     assert (hub / PATH).read_bytes() == (tmp_path / "out" / PATH).read_bytes()
     assert load_hub_state(hub).known(KERNEL.release_arch) is not None  # recorded in index.json

@@ -83,6 +83,11 @@ def large_mirror(
 
 
 def start(hub: Path, server: FaultyMirror, **popen: object) -> subprocess.Popen[bytes]:
+    # A killed btfhub cannot remove its temporary files (a keyring's directory):
+    # they go below the test's own directory, not the machine's /tmp.
+    tmp = hub.parent / "killed-tmp"
+    tmp.mkdir(exist_ok=True)
+    popen.setdefault("env", {**os.environ, "TMPDIR": str(tmp)})
     return subprocess.Popen(
         [
             sys.executable,

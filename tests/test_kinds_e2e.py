@@ -334,7 +334,7 @@ def test_rhel_needs_credentials_then_builds_with_the_entitlement_certificate(
         assert "set BTFHUB_RHEL_CERT and BTFHUB_RHEL_KEY" in plan.out
         assert "4 release/arch need credentials" in plan.out
         doc = json.loads(btfhub(capsys, hub, "plan", *mirror, "--distro", "rhel", "--json").out)
-        assert [(e["release"], e["arch"]) for e in doc["needs_credentials"]] == [
+        assert [(e["release"], e["arch"]) for e in doc["needs_operator_input"]] == [
             ("7", "x86_64"), ("7-alt", "arm64"), ("8", "arm64"), ("8", "x86_64"),
         ]  # fmt: skip
         assert doc["errors"] == []

@@ -256,6 +256,7 @@ def test_plan_to_json() -> None:
             "filename": "3.10.0-123.el7.x86_64.ddeb",
             "format": "deb",
             "repository": "r",
+            "signed_index": None,
         },
     }
     assert out["errors"] == [

@@ -101,8 +101,11 @@ def test_sharded_run_equals_one_reconcile(
     merged = clone(remote, "m")
     outcomes = tmp_path / "outcomes.json"
     assert btfhub("merge", merged, *map(str, outputs), "--outcomes", str(outcomes)) == 0
-    states = {o["uname"]: o["state"] for o in json.loads(outcomes.read_text())}
-    assert states == {BAD[0]: "failed", SHIPS_BTF[0]: "ships-btf"}
+    handed_on = json.loads(outcomes.read_text())
+    states = {o["uname"]: o["state"] for o in handed_on}
+    assert states == {BAD[0]: "failed", SHIPS_BTF[0]: "ships-btf"} | dict.fromkeys(GOOD, "archived")
+    # Built files come with their provenance, which sync records in index.json.
+    assert all(("provenance" in o) == (o["state"] == "archived") for o in handed_on)
     mirror_server.clear_log()
     code = btfhub("sync", merged, *mirrors, "--skip-build", "--outcomes", str(outcomes), "--commit")
     assert code == 1  # the failure is reported, and committed

@@ -5,6 +5,7 @@ shapes), rpm-md with SUSE kernel names, and per-repository credentials."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -160,20 +161,21 @@ def test_mirror_list_refuses_what_is_not_a_repository(body: bytes, message: str)
         parse_mirror_list(body, "x86_64", "where", "url")
 
 
+def index_entry(files: Path, name: str, version: str, release: str) -> RpmPackage:
+    """An x86_64 package an index lists, its file a few bytes (discovery never opens it)."""
+    files.mkdir(exist_ok=True)
+    path = files / f"{name}-{version}-{release}.x86_64.rpm"
+    path.write_bytes(name.encode())
+    return RpmPackage(path, name, version, release, "x86_64")
+
+
 # -- rpm-md with SUSE kernel names -----------------------------------------------------
 
 
 def test_suse_kernel_release_drops_the_rebuild_number(
     tmp_path: Path, mirror_server: FaultyMirror
 ) -> None:
-    files = tmp_path / "files"
-    files.mkdir()
-
-    def entry(name: str, version: str, release: str) -> RpmPackage:
-        path = files / f"{name}-{version}-{release}.x86_64.rpm"
-        path.write_bytes(name.encode())
-        return RpmPackage(path, name, version, release, "x86_64")
-
+    entry = functools.partial(index_entry, tmp_path / "files")
     write_rpmmd_repo(
         mirror_server.directory / "suse/update_debug",
         [
@@ -192,6 +194,42 @@ def test_suse_kernel_release_drops_the_rebuild_number(
     with upstream_for(f"https://updates.suse.example/={mirror_server.url}suse/") as upstream:
         found = discover_rpmmd(upstream, repo, Source("suse", paths=("update_debug/",)), "x86_64")
     assert [p.uname for p in found] == ["5.3.18-18.24-azure", "5.3.18-59.5-default"]
+
+
+def test_photon_kernel_release_is_version_release_and_flavour(
+    tmp_path: Path, mirror_server: FaultyMirror
+) -> None:
+    """As Photon's specs define uname_r: no architecture, -<flavour> but for linux itself."""
+    entry = functools.partial(index_entry, tmp_path / "files")
+    write_rpmmd_repo(
+        mirror_server.directory / "photon/3.0/photon_debuginfo_3.0_x86_64",
+        [
+            entry("linux-debuginfo", "4.19.283", "1.ph3"),
+            entry("linux-esx-debuginfo", "4.19.283", "1.ph3"),
+            entry("linux-secure-debuginfo", "4.19.283", "2.ph3"),
+            entry("linux-esx-devel", "4.19.283", "1.ph3"),  # not asked for
+        ],
+        package_dir="x86_64",
+    )
+    repo = Repository(
+        "photon",
+        "rpm-md",
+        "https://packages.broadcom.example/photon/",
+        packages=("linux-debuginfo", "linux-esx-debuginfo", "linux-secure-debuginfo"),
+        kernel_release="photon",
+    )
+    source = Source("photon", paths=("3.0/photon_debuginfo_3.0_{arch}/",))
+    with upstream_for(f"https://packages.broadcom.example/={mirror_server.url}") as upstream:
+        found = discover_rpmmd(upstream, repo, source, "x86_64")
+    assert [(p.uname, p.name) for p in found] == [
+        ("4.19.283-1.ph3", "linux-debuginfo"),
+        ("4.19.283-1.ph3-esx", "linux-esx-debuginfo"),
+        ("4.19.283-2.ph3-secure", "linux-secure-debuginfo"),
+    ]
+    assert found[1].url == (
+        "https://packages.broadcom.example/photon/3.0/photon_debuginfo_3.0_x86_64/"
+        "x86_64/linux-esx-debuginfo-4.19.283-1.ph3.x86_64.rpm"
+    )
 
 
 # -- Launchpad --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.btf.check import BtfSummary, check_btf
-from generator.btf.encode import encode_btf, has_btf_section
+from generator.btf.encode import PaholeRun, encode_btf, has_btf_section
 from generator.btf.tarball import reproducible_tar_xz
 from generator.errors import EncodeError, StorageError
 from generator.fsutil import storage_error
@@ -38,6 +38,8 @@ class BuiltBtf:
     # Seconds each step took (pahole, tar.xz, check): the build's own
     # timing record, reported through generator.progress.Timings.
     seconds: dict[str, float] = field(default_factory=dict)
+    pahole: PaholeRun | None = None  # what encoded it (None when nothing was)
+    raw: bytes | None = None  # <uname>.btf itself: the base its modules are encoded on
 
     @property
     def member_name(self) -> str:
@@ -69,10 +71,12 @@ def build_kernel_btf(
     *,
     force: bool = False,
     pahole_threads: int | None = None,
+    pahole_arguments: tuple[str, ...] | None = None,
 ) -> BuiltBtf:
     """Encode vmlinux (in workdir) as BTF and return the tarball bytes; vmlinux is deleted.
 
     pahole_threads: pahole's -j (default: every core this process may use).
+    pahole_arguments: a recorded run's arguments instead (a rebuild, generator.provenance.audit).
     Raises EncodeError, or StorageError when the disk is full.
     """
     raw = workdir / f"{uname}.btf"
@@ -83,7 +87,7 @@ def build_kernel_btf(
             return BuiltBtf(uname, True, None, None, seconds)
         start = time.monotonic()
         try:
-            encode_btf(vmlinux, raw, threads=pahole_threads)
+            ran = encode_btf(vmlinux, raw, threads=pahole_threads, arguments=pahole_arguments)
         except EncodeError as exc:
             if _disk_full(workdir, vmlinux):
                 raise StorageError(
@@ -116,4 +120,4 @@ def build_kernel_btf(
         start = time.monotonic()
         summary = check_btf(data)
         seconds["check"] = time.monotonic() - start
-        return BuiltBtf(uname, ships_btf, tar_xz.result(), summary, seconds)
+        return BuiltBtf(uname, ships_btf, tar_xz.result(), summary, seconds, ran, data)

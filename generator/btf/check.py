@@ -14,6 +14,10 @@ walks the header and every type record the way the kernel and libbpf do
 - types: every record's kind is known (1..19) and its trailing data fits;
   kinds without members have vlen 0; every name offset lies inside the
   string section; every referenced type id exists.
+
+Split BTF (a kernel module's, on top of its kernel's: `base`) numbers its
+types after the base's and its string offsets after the base's strings, as
+libbpf's btf__parse_split reads it; its own string section may be empty.
 """
 
 from __future__ import annotations
@@ -105,7 +109,8 @@ class BtfSummary:
 
     size: int  # bytes
     byte_order: str  # "little" | "big"
-    types: int  # type records, not counting the implicit void (id 0)
+    types: int  # type records, not counting the implicit void (id 0) nor a base's
+    strings: int  # bytes of the string section
     kinds: tuple[tuple[str, int], ...]  # (kind name, count), by kind number
     struct_names: frozenset[str]  # named structs
 
@@ -172,13 +177,19 @@ def _header(data: bytes) -> tuple[str, int, int, int, int, int]:
     return order, hdr_len, type_off, type_len, str_off, str_len
 
 
-def check_btf(data: bytes) -> BtfSummary:
-    """Validate raw BTF bytes; EncodeError("malformed BTF: ...") on any violation."""
+def check_btf(data: bytes, base: BtfSummary | None = None) -> BtfSummary:
+    """Validate raw BTF bytes (split BTF on `base`); EncodeError("malformed BTF: ...")."""
     order, hdr_len, type_off, type_len, str_off, str_len = _header(data)
     strings_at = hdr_len + str_off
     strings = data[strings_at : strings_at + str_len]
-    if not strings or strings[0] != 0 or strings[-1] != 0:
+    first_id, names_below = (base.types, base.strings) if base else (0, 0)
+    if base is not None and base.byte_order != ("little" if order == "<" else "big"):
+        raise _malformed("split BTF in another byte order than its base")
+    if base is not None and strings and strings[-1] != 0:
+        raise _malformed("string section must end with a NUL byte")
+    if base is None and (not strings or strings[0] != 0 or strings[-1] != 0):
         raise _malformed("string section must start and end with a NUL byte")
+    str_len += names_below  # name offsets continue the base's strings
     if str_len - 1 > MAX_NAME_OFFSET:
         raise _malformed(f"string section of {str_len} bytes exceeds the name offset limit")
 
@@ -188,7 +199,7 @@ def check_btf(data: bytes) -> BtfSummary:
     word = struct.Struct(order + "III")
     pos = hdr_len + type_off
     end = pos + type_len
-    type_id = 0
+    type_id = first_id
     while pos < end:
         type_id += 1
         if pos + TYPE_LEN > end:
@@ -216,8 +227,8 @@ def check_btf(data: bytes) -> BtfSummary:
             elem, index, _nelems = struct.unpack_from(order + "III", data, body)
             referenced += [(type_id, elem), (type_id, index)]
         kinds[kind] += 1
-        if kind == STRUCT and name_off:
-            struct_names.add(_string(strings, name_off))
+        if kind == STRUCT and name_off >= names_below and name_off:
+            struct_names.add(_string(strings, name_off - names_below))
         pos += TYPE_LEN + extra
     if type_id > MAX_TYPES:
         raise _malformed(f"{type_id} types exceed the limit of {MAX_TYPES}")
@@ -227,7 +238,8 @@ def check_btf(data: bytes) -> BtfSummary:
     return BtfSummary(
         size=len(data),
         byte_order="little" if order == "<" else "big",
-        types=type_id,
+        types=type_id - first_id,
+        strings=str_len - names_below,
         kinds=tuple((KIND_NAMES[k], kinds[k]) for k in sorted(kinds)),
         struct_names=frozenset(struct_names),
     )

@@ -49,6 +49,19 @@ OPTIONAL_FLAGS = (
 )
 DETACHED_FLAG = "--btf_encode_detached"
 JOBS_FLAG = "--jobs"
+# How index.json's provenance spells the paths in pahole's arguments.
+VMLINUX_ARG = "{vmlinux}"
+BTF_ARG = "{btf}"
+THREADS_RE = re.compile(r"^-j[1-9][0-9]{0,3}$")
+
+
+@dataclass(frozen=True)
+class PaholeRun:
+    """Which pahole encoded a file, with which arguments (paths as VMLINUX_ARG, BTF_ARG;
+    the thread count, which changes nothing in the output, left out)."""
+
+    version: str
+    arguments: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -154,24 +167,87 @@ def pahole_command(
     return [tool.path, *flags, "-J", str(vmlinux)]
 
 
+BASE_FLAG = "--btf_base"
+
+
+def module_command(module: Path, base: Path, out: Path, tool: Pahole) -> list[str]:
+    """pahole encoding a module's DWARF as split BTF on its kernel's raw BTF at base.
+
+    The flags are vmlinux's (tool.encode_flags()), so both halves agree on
+    what they encode; one thread: a module is small, and the modules of a
+    kernel are encoded side by side instead.
+    """
+    if not tool.detached or BASE_FLAG not in tool.options:
+        raise EncodeError(f"{tool.path} {tool.version} cannot encode split BTF (no {BASE_FLAG})")
+    return [
+        tool.path,
+        *tool.encode_flags(),
+        f"{BASE_FLAG}={base}",
+        f"{DETACHED_FLAG}={out}",
+        str(module),
+    ]
+
+
+def encode_module(module: Path, base: Path, out: Path, *, tool: Pahole | None = None) -> None:
+    """Encode a kernel module's DWARF as split BTF on base (raw BTF) at `out`."""
+    tool = tool or pahole()
+    out.unlink(missing_ok=True)
+    run_tool(module_command(module, base, out, tool), hint=_NO_DWARF_HINT)
+    if not out.is_file():
+        raise EncodeError(f"{tool.path} {tool.version} wrote no BTF for {module.name}")
+
+
 _NO_DWARF_HINT = (
     "pahole found nothing to encode: is it an ELF file with DWARF debug info"
     " (not stripped, not a signed-flavour stub)?"
 )
 
 
+def recorded_command(arguments: Sequence[str], vmlinux: Path, out: Path, tool: Pahole) -> list[str]:
+    """The command of recorded arguments (a rebuild's); EncodeError for one btfhub never passes.
+
+    index.json is input here: only the flags btfhub itself passes are run,
+    so a doctored provenance cannot make pahole write elsewhere.
+    """
+    allowed = {*OPTIONAL_FLAGS, f"{DETACHED_FLAG}={BTF_ARG}", VMLINUX_ARG}
+    odd = [a for a in arguments if a not in allowed and not THREADS_RE.match(a)]
+    if odd or arguments.count(VMLINUX_ARG) != 1 or not tool.detached:
+        raise EncodeError(
+            f"cannot rerun pahole with the recorded arguments {' '.join(arguments)!r}: "
+            f"{', '.join(odd) or 'not the form btfhub runs'}"
+        )
+    paths = {VMLINUX_ARG: str(vmlinux), f"{DETACHED_FLAG}={BTF_ARG}": f"{DETACHED_FLAG}={out}"}
+    threads = [f"-j{tool.threads}"] if tool.threads > 1 else []  # the same bytes for any
+    return [tool.path, *threads, *(paths.get(a, a) for a in arguments if not THREADS_RE.match(a))]
+
+
 def encode_btf(
-    vmlinux: Path, out: Path, *, tool: Pahole | None = None, threads: int | None = None
-) -> None:
-    """Encode vmlinux's DWARF as a raw BTF file at `out` (deterministic).
+    vmlinux: Path,
+    out: Path,
+    *,
+    tool: Pahole | None = None,
+    threads: int | None = None,
+    arguments: Sequence[str] | None = None,
+) -> PaholeRun:
+    """Encode vmlinux's DWARF as a raw BTF file at `out` (deterministic); what ran.
 
     tool: the pahole capabilities to assume; the probed installed one by default.
     threads: pahole's -j (tool.threads by default); the bytes are the same for any.
+    arguments: a recorded run's (PaholeRun.arguments) instead of btfhub's choice.
     """
     tool = tool or pahole()
     out.unlink(missing_ok=True)
+    if arguments is not None:
+        cmd = recorded_command(arguments, vmlinux, out, tool)
+    else:
+        cmd = pahole_command(vmlinux, out, tool, threads=threads)
+    paths = {str(vmlinux): VMLINUX_ARG, f"{DETACHED_FLAG}={out}": f"{DETACHED_FLAG}={BTF_ARG}"}
+    # -j is left out: pahole 1.30 writes the same bytes for any thread count,
+    # and recording the machine's would make index.json depend on the runner.
+    recorded = (paths.get(a, a) for a in cmd[1:] if not THREADS_RE.match(a))
+    run = PaholeRun(tool.version, tuple(recorded))
     if tool.detached:
-        run_tool(pahole_command(vmlinux, out, tool, threads=threads), hint=_NO_DWARF_HINT)
+        run_tool(cmd, hint=_NO_DWARF_HINT)
     else:
         # Old pahole only adds .BTF to the ELF it reads: work on a copy, then
         # cut the section out (objcopy -O binary would mangle it).
@@ -186,6 +262,7 @@ def encode_btf(
         raise EncodeError(
             f"{tool.path} {tool.version} wrote no BTF for {vmlinux.name}: {_NO_DWARF_HINT}"
         )
+    return run
 
 
 def has_btf_section(vmlinux: Path) -> bool:

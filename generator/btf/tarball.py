@@ -42,20 +42,26 @@ OWNER = "root"
 
 def reproducible_tar_xz(member_name: str, data: bytes) -> bytes:
     """A deterministic .tar.xz holding `data` as the single member `member_name`."""
-    if not member_name or "/" in member_name or member_name in (".", ".."):
-        raise ValueError(f"member name must be a plain file name, not {member_name!r}")
-    info = tarfile.TarInfo(member_name)
-    info.size = len(data)
-    info.mode = MEMBER_MODE
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = OWNER
-    info.type = tarfile.REGTYPE
+    return reproducible_tar_xz_members([(member_name, data)])
+
+
+def reproducible_tar_xz_members(members: list[tuple[str, bytes]]) -> bytes:
+    """A deterministic .tar.xz holding each (name, data), in the order given."""
     raw = io.BytesIO()
     # GNU format never writes pax extended headers; a name over 100 bytes
     # would use a GNU longname block, itself deterministic.
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        tar.addfile(info, io.BytesIO(data))
+        for member_name, data in members:
+            if not member_name or "/" in member_name or member_name in (".", ".."):
+                raise ValueError(f"member name must be a plain file name, not {member_name!r}")
+            info = tarfile.TarInfo(member_name)
+            info.size = len(data)
+            info.mode = MEMBER_MODE
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = OWNER
+            info.type = tarfile.REGTYPE
+            tar.addfile(info, io.BytesIO(data))
     return xz_compress(raw.getvalue())
 
 
@@ -91,15 +97,27 @@ def xz_compress(data: bytes) -> bytes:
 
 def read_tar_xz_member(data: bytes) -> tuple[str, bytes]:
     """(name, bytes) of the single regular member of an archive .tar.xz."""
+    members = read_tar_xz_members(data)
+    if len(members) != 1:
+        raise EncodeError(
+            f"BTF tarball must hold exactly one regular file, not {len(members)} members"
+        )
+    return members[0]
+
+
+def read_tar_xz_members(data: bytes) -> list[tuple[str, bytes]]:
+    """(name, bytes) of every member of an archive .tar.xz, all regular files, in order."""
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:xz") as tar:
-            members = tar.getmembers()
-            if len(members) != 1 or not members[0].isreg():
-                raise EncodeError(
-                    f"BTF tarball must hold exactly one regular file, not {len(members)} members"
-                )
-            f = tar.extractfile(members[0])
-            assert f is not None  # isreg() members always have data
-            return members[0].name, f.read()
+            out = []
+            for info in tar.getmembers():
+                if not info.isreg() or "/" in info.name:
+                    raise EncodeError(
+                        f"BTF tarball member {info.name!r} is not a regular file at its top"
+                    )
+                f = tar.extractfile(info)
+                assert f is not None  # isreg() members always have data
+                out.append((info.name, f.read()))
+            return out
     except (tarfile.TarError, lzma.LZMAError, EOFError) as exc:
         raise EncodeError(f"unreadable BTF tarball: {exc}") from exc

@@ -2,8 +2,9 @@
 
 `--output FILE` writes the machine's file (lookup's selectors); with
 `--select`, `--output DIR` receives every matching archived kernel as
-DIR/<distro>/<release>/<arch>/<uname -r>.btf. Exit 1 when the hub has no
-file for the machine, 2 on bad input.
+DIR/<distro>/<release>/<arch>/<uname -r>.btf. `--modules a,b` (or `all`)
+makes each file hold those kernel modules' types too. Exit 1 when the hub
+has no file for the machine (or no BTF for a module asked for), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "then a directory in the archive's layout",
     )
     parser.add_argument(
+        "--modules",
+        metavar="NAMES",
+        help="also these kernel modules' types, in the same file (nf_conntrack,overlay; or all): "
+        "one raw BTF for btf_custom_path",
+    )
+    parser.add_argument(
         "--output",
         "-o",
         type=Path,
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return _fetch_selected(args)
     try:
         fetched = api.fetch(args.output, **host_kwargs(args), **hub_kwargs(args),
-                            cache_dir=args.cache_dir)  # fmt: skip
+                            cache_dir=args.cache_dir, modules=args.modules)  # fmt: skip
     except api.HostInputError as exc:
         return bad_input(exc)
     except api.KernelNotFound as exc:
@@ -63,9 +70,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fetch_selected(args: argparse.Namespace) -> int:
-    fetched = api.fetch_selected(
-        selectors(args), args.output, **hub_kwargs(args), cache_dir=args.cache_dir
-    )
+    try:
+        fetched = api.fetch_selected(
+            selectors(args),
+            args.output,
+            **hub_kwargs(args),
+            cache_dir=args.cache_dir,
+            modules=args.modules,
+        )
+    except api.HostInputError as exc:
+        return bad_input(exc)
     for item in fetched:
         print(f"{item.output}: {item.file.path} ({item.source})")
     sources = [f.source for f in fetched]

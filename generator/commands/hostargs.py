@@ -25,6 +25,14 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
         help="download files from BASE_URL/archive/... (default: $BTFHUB_BASE_URL, else "
         "beside a URL --index; beside a local one, files are read from that checkout)",
     )
+    parser.add_argument(
+        "--hub-key",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="the hub's public key (repeatable; default: $BTFHUB_HUB_KEYS): refuse an "
+        "index.json whose signature, index.json.asc, is missing or not by one of them",
+    )
 
 
 def add_cache_argument(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +71,12 @@ def host_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def hub_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {"index": args.index, "base_url": args.base_url, "root": args.root}
+    return {
+        "index": args.index,
+        "base_url": args.base_url,
+        "hub_keys": args.hub_key,  # None: $BTFHUB_HUB_KEYS
+        "root": args.root,
+    }
 
 
 def add_select_argument(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
         print("\n".join(describe(result)))
+        if result.index_signers:
+            print(f"index: signed by {', '.join(result.index_signers)}")
     return 0 if result.found or result.host_btf else 1
 
 

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--outcomes",
         type=Path,
         metavar="FILE",
-        help="write the shards' failed / ships-btf outcomes to FILE (JSON)",
+        help="write the shards' outcomes (failed, ships-btf, built files' provenance) "
+        "to FILE (JSON), for sync --skip-build --outcomes",
     )
 
 
@@ -46,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if args.outcomes is not None:
         write_outcomes(args.outcomes, result.outcomes)
     failed = sum(1 for o in result.outcomes if o.state is KernelState.FAILED)
+    ships = sum(1 for o in result.outcomes if o.state is KernelState.SHIPS_BTF)
     print(
         f"merged {len(result.shards)} shard(s): {len(result.added)} file(s) added, "
-        f"{len(result.unchanged)} already there, {failed} failed, "
-        f"{len(result.outcomes) - failed} ship their own BTF"
+        f"{len(result.unchanged)} already there, {failed} failed, {ships} ship their own BTF"
     )
     return 0

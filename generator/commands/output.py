@@ -63,7 +63,7 @@ def report_summary(reporter: Reporter, report: ReconcileReport) -> None:
     already = sum(1 for k in report.plan.kernels if k.state is KernelState.ARCHIVED)
     report_failures(reporter, report.failures, report.incomplete)
     failed = report_failed_kernels(reporter, outcomes)
-    skipped = report.plan.needs_credentials
+    skipped = report.plan.needs_operator_input
     for line in describe_skipped(skipped):
         reporter.info(line)
     reporter.info(

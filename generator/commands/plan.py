@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 
 from generator.catalog import load_catalog
 from generator.commands.common import (
@@ -19,7 +20,7 @@ from generator.commands.common import (
 )
 from generator.commands.output import report_failures
 from generator.hub.run import plan_hub
-from generator.model import Catalog
+from generator.model import Catalog, Repository
 from generator.planner import format_plan, plan_to_json
 from generator.progress import Reporter
 from generator.shards.split import shards_to_json, split_plan
@@ -61,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
                 f"unsigned: {u['distro']}/{u['repository']} ({u['url']}): its manifest says "
                 "`unsigned: true`, so no signature vouches for what is built from it"
             )
+        for r in sha1_repositories(catalog, args.distro):
+            print(
+                f"sha1 signatures: {r['distro']}/{r['repository']} ({r['url']}): its publisher "
+                "signs over SHA-1 only, and its manifest lets those signatures count"
+            )
     # A failed fallback source counts like a failed discovery: the plan is
     # printed and usable, the exit status says it is not complete.
     return 1 if the_plan.failures or the_plan.incomplete else 0
@@ -68,10 +74,21 @@ def run(args: argparse.Namespace) -> int:
 
 def unsigned_repositories(catalog: Catalog, distro: str | None) -> list[dict[str, str]]:
     """The repositories a manifest marks `unsigned: true` (of the selected distribution)."""
+    return _repositories(catalog, distro, lambda r: r.unsigned)
+
+
+def sha1_repositories(catalog: Catalog, distro: str | None) -> list[dict[str, str]]:
+    """The repositories whose manifest lets SHA-1 signatures count (`sha1_signatures: true`)."""
+    return _repositories(catalog, distro, lambda r: r.sha1_signatures)
+
+
+def _repositories(
+    catalog: Catalog, distro: str | None, marked: Callable[[Repository], bool]
+) -> list[dict[str, str]]:
     return [
         {"distro": d.id, "repository": r.id, "url": r.url}
         for d in catalog.distributions
         if distro is None or d.id == distro
         for r in d.repositories
-        if r.unsigned
+        if marked(r)
     ]

@@ -12,12 +12,10 @@ request.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from generator.errors import BtfhubError
 from generator.upstream.http import UpstreamClient
@@ -49,13 +47,6 @@ class HubClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def get_json(self, url: str) -> Any:
-        body = self.http.get_index(url)
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise DownloadError(f"{url} is not JSON: {exc}") from None
 
     def download_to(self, url: str, dest: Path, size: int, sha256: str) -> None:
         """Stream url into dest (atomically), failing unless size and sha256 match."""

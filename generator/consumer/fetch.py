@@ -4,6 +4,12 @@ A file comes from the hub's checkout when the index was read from one (and
 no --base-url says otherwise), else from the hub's URL through the sha256
 cache. Either way its size and sha256 must match index.json before the raw
 BTF is taken out of it; nothing unverified reaches the output.
+
+With modules asked for, the kernel's modules file is verified the same way,
+each module's split BTF against index.json and the modules' base against
+the kernel's own BTF, and the output is one raw BTF holding vmlinux's types
+and the modules' (generator/btf/merge.py): what libbpf's btf_custom_path
+and cilium/ebpf's LoadSpec read, on a kernel with no /sys/kernel/btf.
 """
 
 from __future__ import annotations
@@ -11,9 +17,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.consumer.btffile import extract_btf
+from generator.btf.merge import merge_split
+from generator.btf.modules import digest_of, read_modules_file
+from generator.consumer.btffile import BtfFileError, extract_btf, read_btf_member
 from generator.consumer.download import DownloadError, FileCache, HubClient, file_sha256
-from generator.consumer.hubindex import HubFile, HubIndex
+from generator.consumer.hubindex import HubFile, HubIndex, find_modules
+from generator.consumer.osrelease import HostInputError
+from generator.errors import EncodeError
+from generator.fsutil import write_if_changed
+from generator.model import MODULE_NAME_RE, ModuleSelection
+
+
+def parse_modules(text: str | None) -> ModuleSelection | None:
+    """--modules: "all", or module names separated by commas (dm-mod is dm_mod); None: none."""
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return ModuleSelection(all=True)
+    names = sorted({n.strip().replace("-", "_") for n in text.split(",") if n.strip()})
+    bad = [n for n in names if not MODULE_NAME_RE.fullmatch(n)]
+    if not names or bad:
+        raise HostInputError(f"--modules {text!r}: give module names separated by commas, or all")
+    return ModuleSelection(tuple(names))
 
 
 @dataclass(frozen=True)
@@ -55,7 +80,45 @@ class FileSource:
         self.client.download_to(url, dest, file.size, file.sha256)
         return dest, "download"
 
-    def raw_btf(self, file: HubFile, output: Path) -> Fetched:
+    def raw_btf(
+        self, file: HubFile, output: Path, modules: ModuleSelection | None = None
+    ) -> Fetched:
         archive, how = self.archive_file(file)
-        written = extract_btf(archive, file.uname, output)
-        return Fetched(file, output, how, written)
+        if modules is None:
+            return Fetched(file, output, how, extract_btf(archive, file.uname, output))
+        base = read_btf_member(archive, file.uname)
+        merged = merge_split(base, self.module_btfs(file, modules, base))
+        return Fetched(file, output, how, write_if_changed(output, merged))
+
+    def module_btfs(self, file: HubFile, wanted: ModuleSelection, base: bytes) -> list[bytes]:
+        """The wanted modules' split BTF of file's kernel (raw BTF: base), each verified.
+
+        BtfFileError when the hub has no modules file for the kernel or lacks
+        a module asked for by name (saying whether its package had none).
+        """
+        answer = find_modules(self.index.document, file)
+        if answer is None:
+            raise BtfFileError(
+                f"{file.path}: the hub built no module BTF for {file.uname} "
+                "(its release lists no modules in the catalog)"
+            )
+        missing = [n for n in wanted.names if n not in answer.modules]
+        if missing:
+            why = [
+                f"{n} (not in the kernel's package)" if n in answer.absent else f"{n} (not built)"
+                for n in missing
+            ]
+            raise BtfFileError(f"{answer.file.path}: no BTF for {', '.join(why)}")
+        path, _ = self.archive_file(answer.file)
+        try:
+            manifest, found = read_modules_file(path.read_bytes(), answer.file.path)
+        except EncodeError as exc:
+            raise BtfFileError(str(exc)) from None
+        if manifest.base != digest_of(base):
+            raise BtfFileError(f"{answer.file.path}: its modules were built on another {file.path}")
+        chosen = sorted(found) if wanted.all else list(wanted.names)
+        for name in chosen:
+            digest = digest_of(found[name])
+            if answer.modules.get(name) != (digest.size, digest.sha256):
+                raise BtfFileError(f"{answer.file.path}: {name}.btf does not match index.json")
+        return [found[name] for name in chosen]

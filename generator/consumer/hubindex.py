@@ -21,8 +21,16 @@ from urllib.parse import urljoin, urlparse
 from generator import jsonschemas
 from generator.consumer.download import HubClient
 from generator.consumer.hostmap import ArchiveLocation
+from generator.consumer.signedindex import check_signature, read_index_bytes
 from generator.errors import BtfhubError
-from generator.model import ARCHIVE_DIR, BTF_SUFFIX, ArchiveEntry, KernelId, KernelState
+from generator.model import (
+    ARCHIVE_DIR,
+    BTF_SUFFIX,
+    MODULES_SUFFIX,
+    ArchiveEntry,
+    KernelId,
+    KernelState,
+)
 
 
 class HubIndexError(BtfhubError):
@@ -96,6 +104,8 @@ class HubIndex:
     source: str  # the path or URL it was read from
     base_url: str | None  # files are at base_url + path
     local_root: Path | None  # or at local_root / path
+    # Who signed it, as verified against the hub keys; None: no hub keys, unchecked.
+    signers: tuple[str, ...] | None = None
 
     def url_for(self, file: HubFile) -> str | None:
         return urljoin(self.base_url, file.path) if self.base_url else None
@@ -108,29 +118,43 @@ def is_url(location: str) -> bool:
     return urlparse(location).scheme in ("http", "https")
 
 
-def read_index(location: str, client: HubClient, base_url: str | None = None) -> HubIndex:
-    """index.json from a path or URL; files come from base_url, else from beside it."""
+def read_index(
+    location: str,
+    client: HubClient,
+    base_url: str | None = None,
+    hub_keys: Sequence[Path] = (),
+) -> HubIndex:
+    """index.json from a path or URL; files come from base_url, else from beside it.
+
+    With hub_keys its signature (index.json.asc) must verify by one of them
+    (UntrustedIndex otherwise, see signedindex.py).
+    """
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
     base: str | None
+    local: Path | None = None
     if is_url(location):
-        document = client.get_json(location)
         base = base_url or urljoin(location, ".")
         local_root = None
     else:
-        path = Path(location)
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise HubIndexError(f"{path}: no such index (give --index PATH_OR_URL)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise HubIndexError(f"cannot read {path}: {exc}") from None
+        local = Path(location)
         base = base_url
-        local_root = None if base_url else path.resolve().parent
+        local_root = None if base_url else local.resolve().parent
+    try:
+        data = read_index_bytes(location, client, local)
+    except FileNotFoundError:
+        raise HubIndexError(f"{location}: no such index (give --index PATH_OR_URL)") from None
+    except OSError as exc:
+        raise HubIndexError(f"cannot read {location}: {exc}") from None
+    signers = check_signature(location, data, hub_keys, client, local)
+    try:
+        document = json.loads(data)
+    except ValueError as exc:  # a JSONDecodeError, or bytes that are not UTF-8
+        raise HubIndexError(f"{location} is not JSON: {exc}") from None
     # Checked like the hub checks its own (schemas/index.schema.json): a damaged
     # or foreign index is refused, every problem named, before a field is used.
     jsonschemas.check(document, jsonschemas.INDEX_SCHEMA, location)
-    return HubIndex(document, location, base, local_root)
+    return HubIndex(document, location, base, local_root, signers)
 
 
 # --- walking the document ---------------------------------------------------------------
@@ -317,3 +341,42 @@ def select_files(index: Mapping[str, Any], selectors: Sequence[Selector]) -> lis
         if not selectors or any(s._matches(None, file) for s in selectors):
             chosen.setdefault(file.path, file)
     return [chosen[p] for p in sorted(chosen)]
+
+
+@dataclass(frozen=True)
+class ModulesAnswer:
+    """A kernel's modules file as index.json lists it (issue 16)."""
+
+    file: HubFile  # <uname>.modules.tar.xz, to verify like any archive file
+    modules: Mapping[str, tuple[int, str]]  # name -> (size, sha256) of its <name>.btf
+    absent: tuple[str, ...]  # asked for by the catalog, not in the kernel's package
+
+
+def find_modules(index: Mapping[str, Any], file: HubFile) -> ModulesAnswer | None:
+    """The modules file of an archived kernel, or None when the hub built none for it."""
+    if file.id is None:
+        return None
+    arch = _obj(
+        _obj(
+            _obj(_obj(_obj(index.get("distributions")).get(file.id.distro)).get("releases")).get(
+                file.id.release
+            )
+        ).get("architectures")
+    ).get(file.id.arch)
+    entry = _obj(_obj(_obj(arch).get("modules")).get(file.uname))
+    if not entry:
+        return None
+    path = str(entry.get("path", ""))
+    if path != file.path[: -len(BTF_SUFFIX)] + MODULES_SUFFIX:
+        raise HubIndexError(f"index.json: {path!r} is not the modules file of {file.uname}")
+    size, sha256 = entry.get("size"), entry.get("sha256")
+    if not isinstance(size, int) or not isinstance(sha256, str):
+        raise HubIndexError(f"index.json: {path} has no size and sha256")
+    parts = path.split("/")
+    archived = ArchiveEntry(parts[1], parts[2], parts[3], file.uname, path, size, sha256, "")
+    modules = {
+        str(name): (int(_obj(m).get("size", -1)), str(_obj(m).get("sha256", "")))
+        for name, m in _obj(entry.get("modules")).items()
+    }
+    absent = tuple(str(n) for n in entry.get("absent") or ())
+    return ModulesAnswer(HubFile(archived, file.id), modules, absent)

@@ -134,15 +134,26 @@ def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.3g}%" if whole else "-"
 
 
-def bpftool_min_core(full: Path, out: Path, objects: Sequence[BpfObject]) -> None:
-    cmd = [BPFTOOL, "gen", "min_core_btf", str(full), str(out), *(str(o.path) for o in objects)]
+def _bpftool(*args: str) -> None:
+    """Run bpftool; EncodeError with its exit code and output when it fails."""
     try:
-        proc = run_child(cmd)  # dies with btfhub, like pahole
+        proc = run_child([BPFTOOL, *args])  # dies with btfhub, like pahole
     except FileNotFoundError:
         raise BpftoolMissing(f"{BPFTOOL} is not installed (run scripts/setup.sh)") from None
     if proc.returncode != 0:
         output = (proc.stderr or proc.stdout).decode(errors="replace").strip()
-        raise EncodeError(f"bpftool gen min_core_btf exited {proc.returncode}: {output[-1500:]}")
+        raise EncodeError(
+            f"bpftool {' '.join(args[:2])} exited {proc.returncode}: {output[-1500:]}"
+        )
+
+
+def bpftool_min_core(full: Path, out: Path, objects: Sequence[BpfObject]) -> None:
+    _bpftool("gen", "min_core_btf", str(full), str(out), *(str(o.path) for o in objects))
+
+
+def bpftool_parses(btf: Path) -> None:
+    """EncodeError unless bpftool reads the raw BTF file whole (`btf dump file`)."""
+    _bpftool("btf", "dump", "file", str(btf))
 
 
 def _load_manifest(path: Path) -> dict[str, Any]:

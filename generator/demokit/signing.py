@@ -32,13 +32,20 @@ class Signer:
         expire: str = "never",
         faked_time: str | None = None,
         algorithm: str = "ed25519",
+        digest: str | None = None,
     ) -> None:
-        """faked_time (e.g. 20200101T000000): make the key and sign as of then (an old archive)."""
+        """faked_time (e.g. 20200101T000000): make the key and sign as of then (an old archive).
+
+        digest (e.g. SHA1, with an RSA key): sign over it, as publishers that
+        sign with nothing stronger do (Photon OS 3.0, openEuler 20.03).
+        """
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.home = home
         self.name = name
         self.env = {**os.environ, "GNUPGHOME": str(home)}
-        self._faked = ["--faked-system-time", faked_time] if faked_time else []
+        self._options = ["--faked-system-time", faked_time] if faked_time else []
+        self._options += ["--digest-algo", digest] if digest else []
+        self.digest = digest
         uid = f"{name} <{name.replace(' ', '-')}@example.invalid>"
         self.gpg("--quick-gen-key", uid, algorithm, "sign", expire)
         self.public_key = home / "public-key.asc"
@@ -46,7 +53,7 @@ class Signer:
 
     def gpg(self, *args: str) -> bytes:
         cmd = ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
-        cmd += self._faked
+        cmd += self._options
         proc = subprocess.run([*cmd, *args], env=self.env, capture_output=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"gpg {' '.join(args)}: {proc.stderr.decode(errors='replace')}")
@@ -80,6 +87,7 @@ class Signer:
             "__gpg /usr/bin/gpg",
             "--define",
             f"_gpg_path {self.home}",
+            *(["--define", f"_gpg_digest_algo {self.digest}"] if self.digest else []),
             str(rpm),
         ]
         # No terminal: rpmsign would otherwise try to ask for a passphrase on it.

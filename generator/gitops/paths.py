@@ -1,4 +1,4 @@
-"""Which paths btfhub may commit: archive files and the two generated files."""
+"""Which paths btfhub may commit: archive files and the generated files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 from generator.errors import BtfhubError
 from generator.gitops.repo import open_repo
 
-GENERATED_FILES = ("README.md", "index.json")
+# index.json.asc: index.json's signature, when the run had the hub's signing key.
+GENERATED_FILES = ("README.md", "index.json", "index.json.asc")
 ARCHIVE_DIR = "archive"
 
 
@@ -33,8 +34,8 @@ def check_hub_paths(paths: Sequence[str]) -> list[str]:
             bad.append(p)
     if bad:
         raise BtfhubError(
-            "btfhub only commits files under archive/, README.md and index.json; refusing: "
-            + ", ".join(repr(b) for b in bad)
+            "btfhub only commits files under archive/, README.md, index.json and "
+            "index.json.asc; refusing: " + ", ".join(repr(b) for b in bad)
         )
     return sorted(good)
 

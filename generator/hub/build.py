@@ -17,20 +17,22 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.btf.build import build_kernel_btf
 from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
     Catalog,
+    KernelId,
     KernelOutcome,
     KernelState,
+    ModuleSelection,
     PlannedKernel,
     Repository,
+    modules_path,
 )
 from generator.progress import TIMINGS_ENV, Progress, Reporter
+from generator.provenance.build import build_verified
 from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
-from generator.verify import VerifiedPackage
 from generator.workdir import WorkArea
 
 
@@ -87,44 +89,47 @@ def build_one(
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
         keyring = upstream.trust.keyring(repo)
-        with (
-            work.kernel_dir() as tmp,
-            client.open_stream(pkg.url, pkg.size, pkg.sha256, on_bytes=on_bytes) as body,
-            VerifiedPackage(body, pkg, keyring, client.where(pkg.url)) as package,
-        ):
-            vmlinux = tmp / f"vmlinux-{pkg.uname}"
-            package.extract_vmlinux(vmlinux)  # the rest is verified while pahole runs
-            timings.mark(label, "vmlinux out")
-            built = build_kernel_btf(
-                vmlinux,
-                pkg.uname,
+        with work.kernel_dir() as tmp:
+            done = build_verified(
+                client,
+                pkg,
+                keyring,
                 tmp,
                 force=options.force,
                 pahole_threads=options.pahole_threads,
+                on_bytes=on_bytes,
+                mark=lambda step: timings.mark(label, step),
+                modules=wanted_modules(catalog, kernel.id, repo),
             )
-            timings.mark(label, "built")
-            package.finish()  # nothing is stored from a package that did not verify
-            timings.mark(label, "verified")
-            timings.steps(
-                label,
-                {
-                    "extract": package.extract_seconds,
-                    **built.seconds,
-                    "verification thread": package.background_seconds,
-                    "waited for verification": package.waited_seconds,
-                },
-            )
+            built = done.built
+            module_seconds = done.modules.seconds if done.modules else {}
+            timings.steps(label, {**built.seconds, **done.verification_seconds, **module_seconds})
         if built.tar_xz is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
         atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
+        if done.modules is not None:  # beside it, once it is there (the modules' base)
+            modules_file = dest_root / modules_path(kernel.archive_path)
+            atomic_write(modules_file, done.modules.tar_xz, tmp_dir=work.path)
         timings.mark(label, "stored")
-        return KernelOutcome(kernel.id, KernelState.ARCHIVED)
+        return KernelOutcome(kernel.id, KernelState.ARCHIVED, provenance=done.provenance)
     except (StorageError, MissingToolError):
         raise
     except BtfhubError as exc:
         return KernelOutcome(
             kernel.id, KernelState.FAILED, public_reason(client, pkg.url, str(exc))
         )
+
+
+def wanted_modules(catalog: Catalog, kernel: KernelId, repo: Repository) -> ModuleSelection | None:
+    """The modules to build for a kernel: its release's choice, else its repository's."""
+    try:
+        releases = catalog.distribution(kernel.distro).releases
+    except KeyError:
+        return repo.modules
+    release = next((r for r in releases if r.id == kernel.release), None)
+    if release is None or release.modules is None:
+        return repo.modules
+    return release.modules
 
 
 def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:

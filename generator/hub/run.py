@@ -32,6 +32,7 @@ from generator.model import (
     archive_path,
 )
 from generator.progress import Reporter
+from generator.provenance.signing import signing_key
 from generator.render import RenderResult, render_hub
 from generator.shards.manifest import write_shard_manifest
 from generator.shards.split import select_shard
@@ -72,7 +73,7 @@ def plan(
         state.outcomes(),
         listing.failures,
         force=force,
-        needs_credentials=listing.needs_credentials,
+        needs_operator_input=listing.needs_operator_input,
         incomplete=listing.incomplete,
     )
 
@@ -108,10 +109,12 @@ def render(
     """Write README.md's tables and index.json for root (with check: only compare).
 
     Archive files git reports unchanged keep the digests index.json recorded
-    for them (no read); verify re-reads and hashes every file instead.
+    for them (no read); verify re-reads and hashes every file instead. With
+    $BTFHUB_SIGNING_KEY, index.json.asc is kept signing index.json.
     """
     blobs = {} if verify else gitops.clean_blobs(root)
-    return render_hub(root, catalog, state, check=check, clean_blobs=blobs)
+    with signing_key() as key:  # BTFHUB_SIGNING_KEY: index.json.asc signs it
+        return render_hub(root, catalog, state, check=check, clean_blobs=blobs, signing_key=key)
 
 
 # -- the runs --------------------------------------------------------------------------

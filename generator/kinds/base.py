@@ -98,6 +98,18 @@ TREE_KEYS: Mapping[str, Mapping[str, Any]] = {
     },
 }
 
+# A publisher that signs over SHA-1 only (rpm-md, html-listing: RPM headers).
+SHA1_KEY: Mapping[str, Mapping[str, Any]] = {
+    "sha1_signatures": {
+        "title": "SHA-1 signatures allowed",
+        "description": "true for a publisher whose RPM header signatures (and repomd.xml.asc, "
+        "if any) are made over SHA-1 only, as Photon OS 3.0 and openEuler 20.03 sign theirs: "
+        "those signatures count for this repository's packages (by its keys only); everywhere "
+        "else a SHA-1 signature is refused. btfhub plan names every such repository.",
+        "type": "boolean",
+    },
+}
+
 # Debian-style kernel names end with a flavour (apt, launchpad).
 FLAVOURS_KEY: Mapping[str, Mapping[str, Any]] = {
     "flavours": {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator.kinds.base import RPM_ARCHES, TREE_KEYS, RepositoryKind
+from generator.kinds.base import RPM_ARCHES, SHA1_KEY, TREE_KEYS, RepositoryKind
 
 KIND = RepositoryKind(
     name="html-listing",
@@ -15,5 +15,5 @@ KIND = RepositoryKind(
     "(files with -common- are never read)",
     patterns=True,
     lister="generator.upstream.htmllisting:discover_htmllisting",
-    keys=TREE_KEYS,
+    keys={**TREE_KEYS, **SHA1_KEY},
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator.kinds.base import RPM_ARCHES, TREE_KEYS, RepositoryKind
+from generator.kinds.base import RPM_ARCHES, SHA1_KEY, TREE_KEYS, RepositoryKind
 
 KIND = RepositoryKind(
     name="rpm-md",
@@ -27,9 +27,12 @@ KIND = RepositoryKind(
             "<version>-<release>.<arch>, as the Red Hat family names kernels. suse: "
             "<version>-<release without its last number>-<flavour> of "
             "kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default for kernel-default-debuginfo "
-            "5.3.18-59.5.2.",
+            "5.3.18-59.5.2. photon: <version>-<release> of linux-debuginfo, "
+            "<version>-<release>-<flavour> of linux-<flavour>-debuginfo, e.g. 4.19.283-1.ph3-esx "
+            "for linux-esx-debuginfo 4.19.283-1.ph3.",
             "title": "kernel release style",
-            "enum": ["rpm", "suse"],
+            "enum": ["rpm", "suse", "photon"],
         },
+        **SHA1_KEY,
     },
 )

@@ -27,7 +27,7 @@ from generator.resources import read_package_text
 
 SCHEMA_FILE = "schemas/manifest.schema.json"
 # Keys every repository has, whatever its kind (hand-written in the file).
-COMMON_KEYS = ("id", "kind", "url", "packages", "unsigned", "credentials")
+COMMON_KEYS = ("id", "kind", "url", "packages", "unsigned", "credentials", "modules")
 COMMENT = (
     "Written by hand but for the repository kinds' part ($defs.repository and the "
     "descriptions of a source's suites and paths), which python -m generator.kinds.schema "

@@ -1,26 +1,29 @@
 """Streaming readers of distribution kernel debug packages (.deb/.ddeb, .rpm).
 
-The one entry point, extract_vmlinux(), reads a forward-only byte stream
-(an HTTP body), writes the vmlinux regular file to a path the caller chose
-and stops reading as soon as it is written. Member names never become
-filesystem paths, links are never followed and nothing is extracted but
-that one file.
+walk_package() reads a forward-only byte stream (an HTTP body), writes the
+vmlinux regular file to a path the caller chose and yields; closed there,
+it reads no further (extract_vmlinux() does just that). Resumed, it hands
+the kernel modules a ModuleSink wants to it as they stream past, in the
+same read. Member names never become filesystem paths, links are never
+followed and nothing is extracted but vmlinux and the wanted modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import BinaryIO
 
 from generator.errors import MalformedPackageError, PackageError
-from generator.packages.deb import extract_deb_vmlinux
-from generator.packages.rpm import extract_rpm_vmlinux
+from generator.packages.deb import walk_deb
+from generator.packages.modules import ModuleSink
+from generator.packages.rpm import walk_rpm
 from generator.packages.rpmsig import RpmHeaders
 
 FORMATS = ("deb", "ddeb", "rpm")
 
 
-def extract_vmlinux(
+def walk_package(
     stream: BinaryIO,
     fmt: str,
     uname: str,
@@ -29,8 +32,9 @@ def extract_vmlinux(
     package: str = "",
     size: int | None = None,
     rpm_headers: RpmHeaders | None = None,
-) -> None:
-    """Write the kernel's vmlinux from package `stream` to `dest`.
+    modules: ModuleSink | None = None,
+) -> Generator[None, None, None]:
+    """Write the kernel's vmlinux from package `stream` to `dest`, yield, then the modules.
 
     fmt: "deb" (".ddeb" is the same format) or "rpm". Raises PackageError
     for anything but a package holding that kernel's vmlinux;
@@ -44,9 +48,9 @@ def extract_vmlinux(
         raise PackageError(f"invalid kernel release {uname!r}")
     try:
         if fmt in ("deb", "ddeb"):
-            extract_deb_vmlinux(stream, uname, dest, size)
+            yield from walk_deb(stream, uname, dest, size, modules)
         elif fmt == "rpm":
-            extract_rpm_vmlinux(stream, uname, dest, size, rpm_headers)
+            yield from walk_rpm(stream, uname, dest, size, rpm_headers, modules)
         else:
             raise PackageError(f"unknown package format {fmt!r} (expected one of {FORMATS})")
     except MalformedPackageError as exc:
@@ -55,4 +59,22 @@ def extract_vmlinux(
         raise MalformedPackageError(f"{package}: {exc}") from exc
 
 
-__all__ = ["FORMATS", "extract_vmlinux"]
+def extract_vmlinux(
+    stream: BinaryIO,
+    fmt: str,
+    uname: str,
+    dest: Path,
+    *,
+    package: str = "",
+    size: int | None = None,
+    rpm_headers: RpmHeaders | None = None,
+) -> None:
+    """Write the kernel's vmlinux to `dest` and read no further (walk_package's errors)."""
+    walk = walk_package(
+        stream, fmt, uname, dest, package=package, size=size, rpm_headers=rpm_headers
+    )
+    next(walk)
+    walk.close()
+
+
+__all__ = ["FORMATS", "ModuleSink", "extract_vmlinux", "walk_package"]

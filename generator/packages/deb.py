@@ -11,12 +11,14 @@ is never downloaded.
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Generator
 from pathlib import Path
 
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages.ar import iter_members
 from generator.packages.decompress import decompressed, sniffed
-from generator.packages.stream import Readable, as_binary, copy_to_file
+from generator.packages.modules import ModuleSink
+from generator.packages.stream import CHUNK, Readable, as_binary, copy_to_file
 
 # data.tar suffix -> compression; verified against the magic bytes too.
 DATA_TAR_COMPRESSION: dict[str, str | None] = {
@@ -56,7 +58,18 @@ def _normalise(name: str) -> str:
 CONTROL_MEMBERS = ("control.tar", "control.tar.gz", "control.tar.xz", "control.tar.zst")
 
 
-def extract_deb_vmlinux(stream: Readable, uname: str, dest: Path, size: int | None = None) -> None:
+def walk_deb(
+    stream: Readable,
+    uname: str,
+    dest: Path,
+    size: int | None = None,
+    modules: ModuleSink | None = None,
+) -> Generator[None, None, None]:
+    """Write vmlinux to dest, yield once, then (resumed) take the modules that follow.
+
+    Closing the generator at its yield stops decoding there (an xz child is
+    killed), which is all a build without modules does.
+    """
     position = 0
     for member in iter_members(stream, size):
         position += 1
@@ -93,7 +106,7 @@ def extract_deb_vmlinux(stream: Readable, uname: str, dest: Path, size: int | No
                 f" (magic says {found or 'not compressed'})"
             )
         with decompressed(body, expected, member.name) as reader:
-            _extract_from_tar(reader, uname, dest)
+            yield from _walk_tar(reader, uname, dest, modules)
         return
     raise PackageError("not a .deb package: no data.tar member")
 
@@ -165,8 +178,18 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
 
 def _extract_from_tar(data: Readable, uname: str, dest: Path) -> None:
+    """vmlinux out of a data.tar stream, reading no further."""
+    walk = _walk_tar(data, uname, dest, None)
+    next(walk)
+    walk.close()
+
+
+def _walk_tar(
+    data: Readable, uname: str, dest: Path, modules: ModuleSink | None
+) -> Generator[None, None, None]:
     wanted = set(vmlinux_paths(uname))
     seen: set[str] = set()
+    done = False
     try:
         with tarfile.open(
             fileobj=as_binary(data), mode="r|", bufsize=TAR_BUFSIZE, tarinfo=_BoundedTarInfo
@@ -174,18 +197,28 @@ def _extract_from_tar(data: Readable, uname: str, dest: Path) -> None:
             for info in tar:
                 # First regular file at any candidate path wins: in a stream
                 # there is no going back, and the candidates are one file.
-                if not _check_member(info, wanted, seen):
+                if _check_member(info, set() if done else wanted, seen):
+                    member = tar.extractfile(info)
+                    if member is None:  # pragma: no cover - isreg() members always have data
+                        continue
+                    copy_to_file(member, info.size, dest, f"tar member {info.name!r}")
+                    done = True
+                    yield
+                    if modules is None:
+                        return
                     continue
-                member = tar.extractfile(info)
-                if member is None:  # pragma: no cover - isreg() members always have data
-                    continue
-                copy_to_file(member, info.size, dest, f"tar member {info.name!r}")
-                return
-        # tarfile ends the archive at a damaged header as at its end blocks:
-        # reading on to the end makes a corrupt stream fail its check rather
-        # than pass for a stub without a vmlinux.
-        while data.read(1 << 16):
+                regular = info.isreg() and not info.issparse()
+                name = modules.wanted(_normalise(info.name)) if modules and regular else None
+                if modules is not None and name is not None:
+                    member = tar.extractfile(info)
+                    assert member is not None  # isreg() members always have data
+                    modules.take(name, _normalise(info.name), member, info.size)
+        # The archive ended: read its stream to the end too, so that damaged
+        # compressed data that decoded into what looks like an end-of-archive
+        # block is reported as the decoder's error, not as a missing vmlinux.
+        while data.read(CHUNK):
             pass
     except tarfile.TarError as exc:
         raise PackageError(f"malformed data.tar in .deb: {exc}") from exc
-    raise PackageError(f"package holds no vmlinux for {uname} (a signed-flavour dbgsym stub?)")
+    if not done:
+        raise PackageError(f"package holds no vmlinux for {uname} (a signed-flavour dbgsym stub?)")

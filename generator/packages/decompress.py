@@ -31,7 +31,6 @@ import functools
 import io
 import lzma
 import os
-import subprocess
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -41,7 +40,7 @@ from typing import Any, BinaryIO, Protocol
 
 import zstandard
 
-from generator.children import start_child
+from generator.children import run_child, start_child
 from generator.errors import PackageError
 from generator.packages.stream import (
     CHUNK,
@@ -238,7 +237,7 @@ def xz_command() -> str:
 @functools.cache
 def xz_version() -> str:
     """`xz --version`'s first line for the xz in use, for benchmarks and reports."""
-    out = subprocess.run([xz_command(), "--version"], capture_output=True, check=False)
+    out = run_child([xz_command(), "--version"], timeout=30)
     return out.stdout.decode(errors="replace").splitlines()[0] if out.stdout else "xz"
 
 

@@ -16,11 +16,13 @@ file is written.
 from __future__ import annotations
 
 import stat
+from collections.abc import Generator
 from pathlib import Path
 
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages.cpio import iter_members
 from generator.packages.decompress import decompressed, sniffed
+from generator.packages.modules import ModuleSink
 from generator.packages.rpmheader import (
     LEAD_LEN,
     SIGTAG_LONGSIZE,
@@ -40,9 +42,18 @@ def vmlinux_path(uname: str) -> str:
     return f"usr/lib/debug/lib/modules/{uname}/vmlinux"
 
 
-def vmlinux_paths(uname: str) -> tuple[str, str]:
-    """Where kernel debuginfo RPMs keep vmlinux: Red Hat family, then SUSE."""
-    return vmlinux_path(uname), f"usr/lib/debug/boot/vmlinux-{uname}.debug"
+def vmlinux_paths(uname: str) -> tuple[str, str, str]:
+    """Where kernel debuginfo RPMs keep vmlinux: Photon, Red Hat family, then SUSE.
+
+    Photon's linux-debuginfo holds vmlinux-<uname> beside a symlink named
+    vmlinux (for perf), so its own name comes first: no other family has it.
+    """
+    modules = f"usr/lib/debug/lib/modules/{uname}"
+    return (
+        f"{modules}/vmlinux-{uname}",
+        vmlinux_path(uname),
+        f"usr/lib/debug/boot/vmlinux-{uname}.debug",
+    )
 
 
 def _vmlinux_entry(files: list[FileEntry], uname: str) -> FileEntry:
@@ -91,14 +102,21 @@ def _check_size(signature: Header, size: int | None) -> None:
         )
 
 
-def extract_rpm_vmlinux(
+def walk_rpm(
     stream: Readable,
     uname: str,
     dest: Path,
     size: int | None = None,
     headers: RpmHeaders | None = None,
-) -> None:
-    """vmlinux out of the payload; headers: lead and headers already read off `stream`."""
+    modules: ModuleSink | None = None,
+) -> Generator[None, None, None]:
+    """vmlinux out of the payload, then a yield; headers: lead and headers already read.
+
+    Modules come before vmlinux in Red Hat's payloads (lib/modules/<uname>/
+    kernel/ sorts before .../vmlinux) and after it in SUSE's (boot/ first):
+    a sink takes them wherever they are, and a generator closed at its
+    yield stops decoding there.
+    """
     if headers is None:
         headers = read_headers(stream)
     _check_size(headers.signature.header, size)
@@ -107,6 +125,7 @@ def extract_rpm_vmlinux(
     entry = _vmlinux_entry(files, uname)
     compression, payload = sniffed(stream, "the rpm payload")
     seen: set[str] = set()
+    found = False
     with decompressed(payload, compression, "the rpm payload") as reader:
         for member in iter_members(reader):
             check_member_name(member.name, "the rpm payload")
@@ -127,6 +146,9 @@ def extract_rpm_vmlinux(
                     f"{kind_of(member.mode)}, the rpm header says {kind_of(header_entry.mode)}"
                 )
             if header_entry is not entry:
+                name = modules.wanted(path) if modules else None
+                if modules is not None and name is not None and member.is_regular():
+                    modules.take(name, path, member.data, member.size)
                 continue
             if member.size != entry.size or member.nlink != 1:
                 raise MalformedPackageError(
@@ -134,7 +156,12 @@ def extract_rpm_vmlinux(
                     f"bytes with {member.nlink} links, the rpm header says {entry.size} bytes"
                 )
             copy_to_file(member.data, member.size, dest, f"cpio member {member.name!r}")
-            return
+            found = True
+            yield
+            if modules is None:
+                return
+    if found:
+        return
     raise MalformedPackageError(
         f"malformed package: the rpm header lists {entry.path}, the payload does not hold it"
     )

@@ -15,7 +15,8 @@ with the manifest (schemas/shard-manifest.schema.json)::
                     "reason": "pahole exited 1"}]
     }
 
-(outcomes: the kernels that failed or ship their own BTF). The manifest is
+(outcomes: the kernels that failed or ship their own BTF, and the built ones
+with their file's provenance, see outcomes.py). The manifest is
 checked against its schema, then its paths against the archive layout;
 every problem is reported at once.
 """
@@ -36,15 +37,17 @@ from generator.model import (
     ARCHITECTURES,
     ARCHIVE_DIR,
     BTF_SUFFIX,
+    MODULES_SUFFIX,
     FileDigest,
     KernelId,
     KernelOutcome,
     KernelState,
     ShardId,
+    modules_path,
 )
 from generator.shards.files import hash_file, walk_files
 from generator.shards.outcomes import (
-    HANDED_ON,
+    handed_on,
     outcomes_from_json,
     outcomes_to_json,
     sorted_outcomes,
@@ -56,7 +59,7 @@ MANIFEST_FORMAT = 1
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._+~-]*"
 ARCHIVE_FILE_RE = re.compile(
     rf"^{ARCHIVE_DIR}/{_SEGMENT}/{_SEGMENT}/(?:{'|'.join(ARCHITECTURES)})/"
-    rf"{_SEGMENT}{re.escape(BTF_SUFFIX)}$"
+    rf"{_SEGMENT}(?:{re.escape(BTF_SUFFIX)}|{re.escape(MODULES_SUFFIX)})$"
 )
 
 
@@ -75,7 +78,7 @@ class ManifestError(BtfhubError):
 class ShardManifest:
     shard: ShardId
     files: Mapping[str, FileDigest]  # archive path -> digest
-    outcomes: tuple[KernelOutcome, ...]  # failed / ships-btf, sorted
+    outcomes: tuple[KernelOutcome, ...]  # failed / ships-btf / built with provenance, sorted
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,7 +110,7 @@ def write_shard_manifest(
     """
     problems: list[str] = []
     files: dict[str, FileDigest] = {}
-    handed_on: list[KernelOutcome] = []
+    passed: list[KernelOutcome] = []
     for o in outcomes:
         if o.state is KernelState.ARCHIVED:
             rel = archive_paths[o.kernel]
@@ -120,8 +123,11 @@ def write_shard_manifest(
                 continue
             if rel not in files:
                 files[rel] = hash_file(path)
-        elif o.state in HANDED_ON:
-            handed_on.append(o)
+            modules = modules_path(rel)  # the kernel's modules file, when it has one
+            if (out_dir / modules).is_file() and modules not in files:
+                files[modules] = hash_file(out_dir / modules)
+        if handed_on(o):
+            passed.append(o)
     if out_dir.exists():
         present, walk_problems = walk_files(out_dir)
         problems += walk_problems
@@ -132,7 +138,7 @@ def write_shard_manifest(
         ]
     if problems:
         raise ManifestError(problems)
-    manifest = ShardManifest(shard, files, sorted_outcomes(handed_on))
+    manifest = ShardManifest(shard, files, sorted_outcomes(passed))
     atomic_write(out_dir / MANIFEST_NAME, dump_json(manifest.to_json()))
     return manifest
 

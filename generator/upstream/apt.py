@@ -14,7 +14,7 @@ and skips malformed lines silently: a broken index must fail loudly with its URL
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from urllib.parse import urljoin
 
@@ -22,7 +22,7 @@ from debian.debian_support import Version
 
 from generator.errors import BtfhubError
 from generator.kinds.registry import upstream_arch
-from generator.model import KernelPackage, Repository, Source
+from generator.model import KernelPackage, Repository, SignedIndex, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.context import UpstreamContext
@@ -73,8 +73,8 @@ class IndexEntry:
 
 def signed_release(
     upstream: UpstreamContext, repo: Repository, root: str, suite: str
-) -> tuple[bytes, str, str]:
-    """(Release text, where, url) of one suite, its signature checked unless unsigned.
+) -> tuple[bytes, str, str, SignedIndex | None]:
+    """(Release text, where, url, its signature) of one suite, checked unless unsigned.
 
     InRelease first, as apt does; Release + Release.gpg when a suite has no
     InRelease (older archives). A bad signature, one by an unknown key or
@@ -87,16 +87,16 @@ def signed_release(
     except BtfhubError as exc:
         raise UpstreamIndexError(f"{client.where(release_url)}: {exc}", release_url) from None
     if keyring is None:  # unsigned: true in the manifest
-        return client.get_index(release_url), client.where(release_url), release_url
+        return client.get_index(release_url), client.where(release_url), release_url, None
     inrelease_url = urljoin(root, f"dists/{suite}/InRelease")
     inrelease = client.find_index(inrelease_url)
     if inrelease is not None:
         where = client.where(inrelease_url)
         try:
-            text, _ = keyring.verify_clearsigned(inrelease, where)
+            text, verdict = keyring.verify_clearsigned(inrelease, where)
         except SignatureError as exc:
             raise UpstreamIndexError(str(exc), inrelease_url) from None
-        return text, where, inrelease_url
+        return text, where, inrelease_url, SignedIndex(inrelease_url, verdict.signers)
     where = client.where(release_url)
     release = client.get_index(release_url)
     signature = client.find_index(release_url + ".gpg")
@@ -107,10 +107,10 @@ def signed_release(
             release_url,
         )
     try:
-        keyring.verify_detached(release, signature, f"{where} (Release.gpg)")
+        verdict = keyring.verify_detached(release, signature, f"{where} (Release.gpg)")
     except SignatureError as exc:
         raise UpstreamIndexError(str(exc), release_url) from None
-    return release, where, release_url
+    return release, where, release_url, SignedIndex(release_url, verdict.signers)
 
 
 def parse_release(body: bytes, where: str, url: str) -> dict[str, IndexEntry]:
@@ -222,7 +222,7 @@ def discover_apt(
     )
     best: dict[str, Ranked[KernelPackage]] = {}
     for suite in source.suites:
-        release, release_where, release_url = signed_release(upstream, repo, root, suite)
+        release, release_where, release_url, signed = signed_release(upstream, repo, root, suite)
         entries = parse_release(release, release_where, release_url)
         for component in repo.components:
             entry = pick_index(entries, component, uarch, release_where, release_url)
@@ -235,5 +235,7 @@ def discover_apt(
                     version = Version(pkg.version)
                 except ValueError as exc:  # only a cache entry edited by hand gets here
                     raise UpstreamIndexError(f"{url}: package {pkg.name}: {exc}", url) from exc
+                # Listings are cached unsigned: the signature is this run's check.
+                pkg = replace(pkg, signed_index=signed)
                 keep_best(best, pkg.uname, Ranked(match.rank, version, pkg))
     return [best[u].item for u in sorted(best)]

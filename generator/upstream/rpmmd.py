@@ -24,12 +24,13 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import partial
 from urllib.parse import urljoin
 
 from generator.errors import BtfhubError
 from generator.kinds.registry import upstream_arch
-from generator.model import KernelPackage, Repository, Source
+from generator.model import KernelPackage, Repository, SignedIndex, Source
 from generator.openpgp import SignatureError
 from generator.upstream.compression import open_decompressed
 from generator.upstream.context import UpstreamContext
@@ -81,6 +82,7 @@ def _text(elem: ET.Element, tag: str) -> str:
 
 
 SUSE_NAME_RE = re.compile(r"^kernel-(?P<flavour>[a-z0-9_]+)-debuginfo$")
+PHOTON_NAME_RE = re.compile(r"^linux(?:-(?P<flavour>[a-z0-9_]+))?-debuginfo$")
 
 
 def kernel_release(repo: Repository, name: str, ver: str, rel: str, uarch: str) -> str | None:
@@ -88,12 +90,20 @@ def kernel_release(repo: Repository, name: str, ver: str, rel: str, uarch: str) 
 
     SUSE's kernel-default-debuginfo 5.3.18-59.5.2 is uname 5.3.18-59.5-default:
     the release's last number counts rebuilds and is not part of uname -r.
+    Photon's specs define uname_r as %{version}-%{release}, plus -<flavour>
+    for every kernel but the generic one, and no architecture: linux-debuginfo
+    4.19.283-1.ph3 is 4.19.283-1.ph3, linux-esx-debuginfo 4.19.283-1.ph3-esx.
     """
     if repo.kernel_release == "suse":
         m = SUSE_NAME_RE.match(name)
         if m is None or "." not in rel:
             return None
         return f"{ver}-{rel.rsplit('.', 1)[0]}-{m.group('flavour')}"
+    if repo.kernel_release == "photon":
+        p = PHOTON_NAME_RE.match(name)
+        if p is None:
+            return None
+        return f"{ver}-{rel}" + (f"-{p.group('flavour')}" if p.group("flavour") else "")
     return f"{ver}-{rel}.{uarch}"
 
 
@@ -177,7 +187,7 @@ def _parse_primary(
 
 def _check_repomd_signature(
     upstream: UpstreamContext, repo: Repository, repomd: bytes, url: str
-) -> None:
+) -> SignedIndex | None:
     client = upstream.client
     where = client.where(url)
     try:
@@ -185,14 +195,15 @@ def _check_repomd_signature(
     except BtfhubError as exc:
         raise UpstreamIndexError(f"{where}: {exc}", url) from None
     if keyring is None:
-        return
+        return None
     signature = client.find_index(url + ".asc")
     if signature is None:
-        return  # the packages' header signatures are the anchor (generator.verify)
+        return None  # the packages' header signatures are the anchor (generator.verify)
     try:
-        keyring.verify_detached(repomd, signature, f"{client.where(url + '.asc')}")
+        verdict = keyring.verify_detached(repomd, signature, f"{client.where(url + '.asc')}")
     except SignatureError as exc:
         raise UpstreamIndexError(str(exc), url + ".asc") from None
+    return SignedIndex(url, verdict.signers)
 
 
 def discover_rpmmd(
@@ -212,7 +223,7 @@ def discover_rpmmd(
             root = resolve_mirror_list(client, urljoin(root, MIRROR_LIST), uarch)
         repomd_url = urljoin(root, "repodata/repomd.xml")
         repomd = client.get_index(repomd_url)
-        _check_repomd_signature(upstream, repo, repomd, repomd_url)
+        signed = _check_repomd_signature(upstream, repo, repomd, repomd_url)
         href, size, checksum = _primary_location(repomd, client.where(repomd_url), repomd_url)
         url = urljoin(root, href)
         # Everything _package's result depends on besides the primary's bytes.
@@ -221,5 +232,6 @@ def discover_rpmmd(
         )
         parse = partial(_parse_primary, client, repo, arch, root, url, size, checksum)
         for match in upstream.listing(checksum, inputs, parse):
-            found.setdefault(match.package.uname, match.package)
+            # Listings are cached unsigned: the signature is this run's check.
+            found.setdefault(match.package.uname, replace(match.package, signed_index=signed))
     return [found[u] for u in sorted(found)]

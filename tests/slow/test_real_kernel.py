@@ -27,7 +27,7 @@ from generator.btf.encode import pahole, pahole_command
 from generator.cli import main
 from generator.packages import extract_vmlinux
 from tests.kit.mirror import FaultyMirror
-from tests.kit.realkernel import RealKernel, fetch, publish, reconcile_args
+from tests.kit.realkernel import RealKernel, publish, reconcile_args
 
 REPO = Path(__file__).resolve().parents[2]
 # pahole and the kernel's own build differ a little (functions, enums):
@@ -36,13 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 TYPE_TOLERANCE = 0.01
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def kernel() -> RealKernel:
-    if shutil.which("apt-get") is None:
-        pytest.skip("needs apt (a Debian machine) to fetch a real kernel package")
-    return fetch()
 
 
 def summary_line(name: str, s: BtfSummary) -> str:

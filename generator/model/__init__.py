@@ -14,6 +14,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+# The catalog's vocabulary lives in model/catalog.py; re-exported here.
+from generator.model.catalog import (
+    Catalog,
+    Column,
+    Distribution,
+    FutureRow,
+    ModuleSelection,
+    Release,
+    Repository,
+    Source,
+)
+
+__all__ = [  # the re-exported names (every name defined here is public too)
+    "Catalog",
+    "Column",
+    "Distribution",
+    "FutureRow",
+    "ModuleSelection",
+    "Release",
+    "Repository",
+    "Source",
+]
+
 # Canonical architecture names, as used in archive/ directories.
 ARCHITECTURES = ("x86_64", "arm64")
 
@@ -37,134 +60,9 @@ class UnsafeNameError(ValueError):
 # The archive layout: ARCHIVE_DIR/<distro dir>/<release dir>/<arch>/<uname>BTF_SUFFIX.
 ARCHIVE_DIR = "archive"
 BTF_SUFFIX = ".btf.tar.xz"
-
-
-@dataclass(frozen=True)
-class Repository:
-    """A debug-symbol repository a manifest names, of a kind generator/kinds/ registers."""
-
-    id: str
-    kind: str  # "apt" | "rpm-md" | "launchpad" | "html-listing" (kinds.registry.KINDS)
-    url: str  # base URL; may hold {arch} (upstream spelling, kinds.registry.upstream_arch)
-    components: tuple[str, ...] = ("main",)  # apt only
-    # Package-name patterns holding {uname}, most preferred first. For a
-    # kernel matched by several patterns the first one wins (Ubuntu:
-    # linux-image-unsigned-{uname}-dbgsym before linux-image-{uname}-dbgsym).
-    packages: tuple[str, ...] = ()
-    # apt only: flavours to keep (suffix of uname), {arch} = upstream arch.
-    flavours: tuple[str, ...] = ()
-    # OpenPGP public keys (absolute path once loaded) that must sign what the
-    # repository publishes: apt InRelease/Release.gpg, rpm-md repomd.xml.asc
-    # and each RPM's header. The run's --keyring files are trusted too.
-    keyring: str | None = None
-    # True only for a repository that truly publishes no signature: its
-    # indexes are still checked down the chain, but nothing anchors them.
-    unsigned: bool = False
-    # rpm-md only: each path holds a mirror.list naming the real repo root (Amazon Linux).
-    mirrorlist: bool = False
-    # Where upstream moves the tree when the release ends (archive.debian.org,
-    # vault-like archives): read when url answers 404/410 for a source's index.
-    moved_to: str | None = None
-    # The publisher's key ID when its key is not shipped (no keyring): the run
-    # must be given it (--keyring), else the repository's releases are skipped.
-    signing_key_id: str | None = None
-    # Operator credentials the repository needs (a key of upstream.credentials.KINDS,
-    # e.g. "rhel-cdn"); None: public.
-    credentials: str | None = None
-    # rpm-md only: how uname -r follows from a package: "rpm" ({ver}-{rel}.{arch},
-    # Red Hat family) or "suse" ({ver}-{rel minus its last number}-{flavour} of
-    # kernel-<flavour>-debuginfo, e.g. 5.3.18-59.5-default).
-    kernel_release: str = "rpm"
-    # The keys of its kind that have no field above, as (key, value) sorted by
-    # key, lists made tuples: a kind added as one module reads its own keys here.
-    options: tuple[tuple[str, object], ...] = ()
-
-    def option(self, key: str, default: object = None) -> object:
-        return dict(self.options).get(key, default)
-
-
-@dataclass(frozen=True)
-class Source:
-    """One release's use of a repository: apt suites or rpm-md paths."""
-
-    repository: str
-    suites: tuple[str, ...] = ()  # apt: dists/<suite>; launchpad: distro series (focal)
-    paths: tuple[str, ...] = ()  # rpm-md, html-listing: relative to the repo URL
-    # A fallback completes the sources before it (Ubuntu: Launchpad after
-    # ddebs). When it fails the release is still listed from the others and
-    # the failure is a warning (UpstreamListing.incomplete), not a lost release.
-    fallback: bool = False
-
-
-@dataclass(frozen=True)
-class Release:
-    """One row of a distribution's support table."""
-
-    distro: str  # manifest id (file stem)
-    id: str  # unique within the manifest (slug of name unless given)
-    name: str  # first column, e.g. "7.0.1406", "Focal HWE"
-    directory: str  # archive release dir, e.g. "20.04", "7"
-    kernel: str  # e.g. "3.10.0-123", "5.4.0"
-    series: tuple[str, ...]  # kernel series covered; default (kernel,)
-    bpf: bool | None
-    btf: bool | None
-    hub: bool | None  # True: the hub builds BTF for it
-    architectures: tuple[str, ...]
-    sources: tuple[Source, ...]
-    # Table cells beyond the flags, by field name (rhel, version, codename,
-    # release_date, rhel_date ...); None renders as "-".
-    fields: tuple[tuple[str, str | None], ...] = ()
-
-    def field(self, name: str) -> str | None:
-        return dict(self.fields).get(name)
-
-
-@dataclass(frozen=True)
-class Column:
-    header: str
-    field: str
-
-
-@dataclass(frozen=True)
-class FutureRow:
-    """The trailing "..." row: what releases not yet listed will have."""
-
-    bpf: bool | None
-    btf: bool | None
-    hub: bool | None
-    placeholder: str = "..."  # text of non-flag cells after the first
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """One manifest: a support table, its repositories and releases."""
-
-    id: str  # file stem, e.g. "centos7"
-    title: str  # table heading, e.g. "CentOS 7"
-    archive_dir: str  # archive/<archive_dir>/..., e.g. "centos"
-    columns: tuple[Column, ...]
-    releases: tuple[Release, ...]
-    repositories: tuple[Repository, ...]
-    note: str | None = None
-    future: FutureRow | None = None
-    url: str | None = None  # link for the heading (e.g. Wikipedia)
-
-    def repository(self, repo_id: str) -> Repository:
-        for repo in self.repositories:
-            if repo.id == repo_id:
-                return repo
-        raise KeyError(repo_id)
-
-
-@dataclass(frozen=True)
-class Catalog:
-    distributions: tuple[Distribution, ...]
-
-    def distribution(self, distro_id: str) -> Distribution:
-        for d in self.distributions:
-            if d.id == distro_id:
-                return d
-        raise KeyError(distro_id)
+# A kernel's modules, beside its BTF file: <uname>MODULES_SUFFIX (generator/btf/modules.py).
+MODULES_SUFFIX = ".modules.tar.xz"
+MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")  # as the kernel spells it: dm_mod
 
 
 @dataclass(frozen=True)
@@ -184,6 +82,27 @@ class KernelPackage:
     repository: str  # repository id
     filename: str  # path relative to the repository root as the index says
     format: str  # "deb" | "rpm"
+    signed_index: SignedIndex | None = None  # None: no signature covers its index
+
+
+@dataclass(frozen=True)
+class SignedIndex:
+    """A signed index (InRelease, repomd.xml) by public URL, and its good signers' fingerprints."""
+
+    url: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an archive file came from and what vouched for it (index.json's provenance)."""
+
+    file_sha256: str  # the archive file it describes: stale once the file changes
+    package: KernelPackage  # as built from (public URL; its signed_index, if any)
+    header_keys: tuple[str, ...]  # who signed the RPM's header (empty for a .deb)
+    pahole_version: str
+    pahole_arguments: tuple[str, ...]  # {vmlinux} and {btf} stand for the paths
+    btfhub_version: str
 
 
 class KernelState(enum.StrEnum):
@@ -243,6 +162,7 @@ class KernelOutcome:
     kernel: KernelId
     state: KernelState
     reason: str | None = None
+    provenance: Provenance | None = None  # ARCHIVED by this btfhub: how it was built
 
     def __post_init__(self) -> None:
         if self.state not in OUTCOME_STATES:
@@ -317,9 +237,10 @@ class Plan:
     kernels: tuple[PlannedKernel, ...]
     # (release, arch) listings that could not be read: their kernels are not planned.
     failures: tuple[DiscoveryFailure, ...] = ()
-    # (release, arch) skipped because their repositories need credentials the
-    # operator did not give (RHEL, SLES): not a failure of the run.
-    needs_credentials: tuple[DiscoveryFailure, ...] = ()
+    # (release, arch) skipped for what only the operator can give (an
+    # OperatorInputMissing): credentials (RHEL, SLES) or a signing key the hub
+    # does not ship (signing_key_id): not a failure of the run.
+    needs_operator_input: tuple[DiscoveryFailure, ...] = ()
     # (release, arch) planned from their other sources while a fallback
     # source failed: kernels only the fallback has are not planned this time.
     incomplete: tuple[DiscoveryFailure, ...] = ()
@@ -391,15 +312,22 @@ def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> st
     return f"{ARCHIVE_DIR}/{distro_dir}/{release_dir}/{arch}/{uname}{BTF_SUFFIX}"
 
 
-def is_archive_path(path: str) -> bool:
-    """True when path has the archive layout's shape (what archive_path() makes)."""
+def modules_path(btf_path: str) -> str:
+    """Where the modules of the kernel whose BTF file is btf_path live: beside it."""
+    if not btf_path.endswith(BTF_SUFFIX):
+        raise UnsafeNameError(f"{btf_path!r} is not a <uname>{BTF_SUFFIX} path")
+    return btf_path[: -len(BTF_SUFFIX)] + MODULES_SUFFIX
+
+
+def is_archive_path(path: str, suffixes: tuple[str, ...] = (BTF_SUFFIX,)) -> bool:
+    """True when path has the archive layout's shape, ending with one of suffixes."""
     parts = path.split("/")
-    suffix = BTF_SUFFIX
+    suffix = next((s for s in suffixes if parts[-1].endswith(s)), None)
     return (
-        len(parts) == 5
+        suffix is not None
+        and len(parts) == 5
         and parts[0] == ARCHIVE_DIR
         and parts[3] in ARCHITECTURES
-        and parts[4].endswith(suffix)
         and all(PATH_PART_RE.fullmatch(p) for p in (*parts[1:4], parts[4][: -len(suffix)]))
     )
 
@@ -414,8 +342,9 @@ class UpstreamListing:
 
     kernels: Mapping[ReleaseArch, tuple[KernelPackage, ...]]
     failures: tuple[DiscoveryFailure, ...] = ()
-    # Skipped for want of the operator's credentials (absent from kernels too).
-    needs_credentials: tuple[DiscoveryFailure, ...] = ()
+    # Skipped for want of the operator's credentials or a signing key (absent
+    # from kernels too).
+    needs_operator_input: tuple[DiscoveryFailure, ...] = ()
     # Listed (present in kernels) without a fallback source that failed, one
     # entry per failed source: the listing may lack kernels only it has, so
     # recording it must not forget what earlier runs listed.
