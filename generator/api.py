@@ -71,6 +71,7 @@ __all__ = [
     "Host",
     "HostInputError",
     "HubFile",
+    "HubIndex",
     "KernelNotFound",
     "LookupResult",
     "MinCoreReport",
@@ -82,6 +83,7 @@ __all__ = [
     "fetch_selected",
     "lookup",
     "min_core",
+    "open_index",
 ]
 
 IndexLocation = str | Path | None
@@ -213,6 +215,20 @@ def _describe(
     describes_host = kernel is None and id is None and os_release is None
     host_btf = describes_host and (root / KERNEL_BTF).exists()
     return facts, kernel or uname.release, arch or uname.machine, host_btf
+
+
+def open_index(
+    index: IndexLocation = None,
+    *,
+    base_url: str | None = None,
+    root: str | Path = ".",
+    client: HubClient | None = None,
+    hub_keys: HubKeys = None,
+) -> HubIndex:
+    """The hub's index.json, checked against its schema (and, with hub keys, its
+    signature), and where its files are."""
+    with _client(client) as http:
+        return _open(index, base_url, Path(root), http, hub_keys)
 
 
 def lookup(

@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lookup": ("generator.commands.lookup", "find this machine's BTF file in the hub, or why not"),
     "fetch": ("generator.commands.fetch", "download and verify BTF files, extract the raw BTF"),
     "verify": ("generator.commands.verify", "check archive files against index.json"),
+    "site": ("generator.commands.site", "write the hub's coverage as a static, searchable site"),
     "min-core": (
         "generator.commands.min_core",
         "minimized BTF of the hub's kernels for BPF objects",

@@ -13,7 +13,8 @@ DEB_PACKAGES=(dwarves bpftool rpm zstd xz-utils bzip2 gzip gcc libc6-dev git mak
               llvm libarchive-tools cpio python3-venv python3-pip ca-certificates
               shellcheck gpgv gnupg openssl util-linux
               clang libbpf-dev pkg-config  # BPF objects and a libbpf loader (consumer tests)
-              patchelf debian-archive-keyring)  # the project's pahole (install-pahole.sh)
+              patchelf debian-archive-keyring  # the project's pahole (install-pahole.sh)
+              chromium chromium-driver)  # the coverage site's browser tests (tests/test_site_browser.py)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -183,6 +183,8 @@ ROOMS: dict[str, set[str]] = {
     | {"upstream"}
     | {"validation"}
     | {"yamlpos"},
+    # The coverage site (issue 19): the README's cells, the host rules, the index.
+    "site": CORE | {"catalog", "consumer", "fsutil", "render", "resources"},
     "demo": EVERYTHING_BELOW | {"demokit"},
     "demokit": EVERYTHING_BELOW | {"demokit"},
 }

@@ -23,15 +23,9 @@ from tests.kit.bpfobj import TASK_PROGRAM, build_loader, compile_bpf, load_with_
 from tests.kit.consumer import OS_RELEASES
 from tests.kit.hub import (
     btfhub,
-    build_ddeb,
-    focal_suites,
-    make_hub,
-    mirror_args,
-    write_centos,
-    write_ubuntu,
+    reconciled_hub,
 )
 from tests.kit.mirror import FaultyMirror
-from tests.kit.shelf import build_rpm
 
 K42 = "5.4.0-42-generic"
 K99 = "5.4.0-99-generic"
@@ -51,19 +45,7 @@ def test_tools_use_a_reconciled_hub(
     tmp_path: Path,
     fixture_elf: Path,
 ) -> None:
-    pkgs = tmp_path / "pkgs"
-    unsigned = build_ddeb(pkgs, f"linux-image-unsigned-{K42}-dbgsym", "5.4.0-42.46", K42,
-                          fixture_elf)  # fmt: skip
-    stub = build_ddeb(pkgs, f"linux-image-{K99}-dbgsym", "5.4.0-99.112", K99, None)
-    write_ubuntu(mirror_server, focal_suites([unsigned], [stub]))
-    rpm = build_rpm(pkgs / "c7", "kernel-debuginfo", "3.10.0", "1160.el7", "x86_64", C7,
-                    fixture_elf, "xz")  # fmt: skip
-    write_centos(mirror_server, "7", [rpm])
-    hub = make_hub(tmp_path / "hub")
-    for release in (("ubuntu", "focal"), ("centos7", "7.9.2009")):
-        run = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), "--distro",
-                     release[0], "--release", release[1], "--arch", "x86_64")  # fmt: skip
-        assert run.code in (0, 1), run.err  # the stub-only kernel fails, as it must
+    hub = reconciled_hub(capsys, mirror_server, fixture_elf, tmp_path, [K42], K99, C7)
 
     with FaultyMirror(hub) as site:
         index = ["--index", f"{site.url}index.json"]

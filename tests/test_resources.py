@@ -42,7 +42,7 @@ def test_a_built_wheel_carries_every_schema_and_template(tmp_path: Path) -> None
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {
         f"generator/{p.relative_to(REPO / 'generator').as_posix()}"
-        for d in ("schemas", "templates")
+        for d in ("schemas", "templates", "site/static")
         for p in (REPO / "generator" / d).iterdir()
     }
     assert shipped and shipped <= names

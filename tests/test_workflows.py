@@ -180,3 +180,40 @@ def test_untrusted_inputs_never_reach_a_script_directly() -> None:
             for step in job.get("steps", []):
                 assert "${{ inputs." not in step.get("run", ""), f"{path.name}: {step}"
                 assert "${{ github.event." not in step.get("run", ""), f"{path.name}: {step}"
+
+
+PAGES = REPO / ".github" / "workflows" / "pages.yml"
+
+
+def test_pages_publishes_the_site_after_reconcile_with_github_s_pages_actions() -> None:
+    from generator.cli import build_parser
+
+    wf = load(PAGES)
+    on = triggers(wf)
+    # reconcile's push (with the workflow token) starts no workflow: workflow_run follows it.
+    assert on["workflow_run"] == {
+        "workflows": [load(RECONCILE)["name"]],
+        "types": ["completed"],
+        "branches": ["main"],
+    }
+    assert "workflow_dispatch" in on
+    assert wf["permissions"] == {"contents": "read"}
+    assert wf["concurrency"]["cancel-in-progress"] is False
+    build, deploy = wf["jobs"]["build"], wf["jobs"]["deploy"]
+    assert build["permissions"] == {"contents": "read"}
+    assert "cancelled" in build["if"]
+    uses = [step.get("uses", "").split("@")[0] for step in build["steps"]]
+    assert "actions/configure-pages" in uses and uses[-1] == "actions/upload-pages-artifact"
+    runs = [step.get("run", "") for step in build["steps"]]
+    assert "make setup" in runs
+    (site,) = [r for r in runs if "btfhub site" in r]
+    command = site.split(".venv/bin/btfhub ", 1)[1].replace('"$INDEX_URL"', "https://x/index.json")
+    args = build_parser().parse_args(shlex.split(command))
+    assert (args.command, str(args.output)) == ("site", "_site")
+    assert args.index_url == "https://x/index.json"
+    assert build["steps"][-1]["with"]["path"] == "_site"
+    # Only the deploy job writes Pages; it runs GitHub's own action and nothing else.
+    assert deploy["needs"] == "build"
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert deploy["environment"]["name"] == "github-pages"
+    assert [step["uses"].split("@")[0] for step in deploy["steps"]] == ["actions/deploy-pages"]

@@ -32,6 +32,12 @@ from generator.model import (
     KernelState,
 )
 
+# What a person reads for a listed kernel's state (lookup, and the coverage site).
+FAILED_REASON = "the hub failed to build it: {reason}"
+NO_REASON = "no reason recorded"
+SHIPS_BTF_REASON = "the kernel ships its own BTF (/sys/kernel/btf/vmlinux): the hub is not needed"
+NOT_ARCHIVED_REASON = "published upstream but not archived yet (the next reconcile builds it)"
+
 
 class HubIndexError(BtfhubError):
     """index.json could not be read or does not have the expected shape."""
@@ -249,16 +255,10 @@ def find_kernel(index: Mapping[str, Any], where: ArchiveLocation) -> KernelAnswe
             KernelState.ARCHIVED: (Availability.FOUND, "archived"),
             KernelState.FAILED: (
                 Availability.FAILED,
-                f"the hub failed to build it: {entry.get('reason') or 'no reason recorded'}",
+                FAILED_REASON.format(reason=entry.get("reason") or NO_REASON),
             ),
-            KernelState.SHIPS_BTF: (
-                Availability.SHIPS_BTF,
-                "the kernel ships its own BTF (/sys/kernel/btf/vmlinux): the hub is not needed",
-            ),
-            KernelState.MISSING: (
-                Availability.NOT_ARCHIVED,
-                "published upstream but not archived yet (the next reconcile builds it)",
-            ),
+            KernelState.SHIPS_BTF: (Availability.SHIPS_BTF, SHIPS_BTF_REASON),
+            KernelState.MISSING: (Availability.NOT_ARCHIVED, NOT_ARCHIVED_REASON),
         }[state]
         found = _file(slot, entry, where.uname) if state is KernelState.ARCHIVED else None
         return KernelAnswer(*answer, file=found, distro=slot.distro, release=slot.release)

@@ -31,7 +31,7 @@ from generator.lock import LOCK_NAME
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR, FaultyMirror
-from tests.kit.shelf import build_deb
+from tests.kit.shelf import build_deb, build_rpm
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,6 +201,37 @@ def write_centos(
         flat=True,
         package_dir="Packages" if major == "8" else None,
     )
+
+
+def reconciled_hub(
+    capsys: pytest.CaptureFixture[str],
+    server: FaultyMirror,
+    vmlinux: Path,
+    work: Path,
+    built: Sequence[str],
+    stub: str,
+    centos: str,
+) -> Path:
+    """work/hub, reconciled from real packages served by server: Ubuntu Focal's `built`
+    kernels (unsigned dbgsym .ddebs holding vmlinux), `stub` in focal-updates (a dbgsym
+    without vmlinux, so it fails) and CentOS 7's `centos` (a kernel-debuginfo .rpm)."""
+    pkgs = work / "pkgs"
+    focal = [build_ddeb(pkgs, f"linux-image-unsigned-{uname}-dbgsym",
+                        f"{uname.rsplit('-', 1)[0]}.1", uname, vmlinux)
+             for uname in built]  # fmt: skip
+    broken = build_ddeb(pkgs, f"linux-image-{stub}-dbgsym", f"{stub.rsplit('-', 1)[0]}.1", stub,
+                        None)  # fmt: skip
+    write_ubuntu(server, focal_suites(focal, [broken]))
+    version, release = centos.rsplit(".", 1)[0].split("-", 1)
+    rpm = build_rpm(pkgs / "c7", "kernel-debuginfo", version, release, "x86_64", centos,
+                    vmlinux, "xz")  # fmt: skip
+    write_centos(server, "7", [rpm])
+    hub = make_hub(work / "hub")
+    for distro, release_id in (("ubuntu", "focal"), ("centos7", "7.9.2009")):
+        run = btfhub(capsys, hub, "reconcile", *mirror_args(server), "--distro", distro,
+                     "--release", release_id, "--arch", "x86_64")  # fmt: skip
+        assert run.code in (0, 1), run.err  # 1: the stub fails, as it must
+    return hub
 
 
 def write_fedora(

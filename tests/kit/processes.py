@@ -4,7 +4,9 @@ A test run marks its environment (RUN_MARKER, set by conftest before any test
 starts); every process it starts inherits the mark, daemons included
 (gpg-agent detaches from its parent, but keeps the environment it was started
 with). left_behind() lists the marked processes still alive, so the run can
-fail when one outlives it.
+fail when one outlives it. Tests that must leave no process behind (a
+browser's, a tool outliving its parent) check by process id, never by name:
+other work runs on the machine.
 """
 
 from __future__ import annotations
@@ -106,3 +108,21 @@ def left_behind(token: str, grace: float = 3.0) -> dict[int, str]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return still
+
+
+def end_all(pids: set[int], timeout: float = 10.0, reaped: float = 3.0) -> set[int]:
+    """The pids still running after timeout; those are killed (SIGKILL), by pid.
+
+    Once none runs, waits up to `reaped` seconds more for their zombies to be
+    reaped (a daemonized helper, such as chromium's crash handler, is init's
+    child): then not even a `<defunct>` entry is left in ps.
+    """
+    left = set(wait_gone(dict.fromkeys(pids, ""), timeout))
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if not left:
+        deadline = time.monotonic() + reaped
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+            time.sleep(0.05)
+    return left
