@@ -11,15 +11,19 @@ as the demokit does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ParamSpec
 
 from generator.demokit import debpkg, rpmpkg
 from generator.demokit.signing import Signer
 
+P = ParamSpec("P")
 _shelf: list[Path] = []  # the open shelf's directory, if any
 
 
@@ -32,96 +36,49 @@ def close_shelf() -> None:
     _shelf.clear()
 
 
-def _content(value: bytes | Path) -> str:
-    """What a package member holds, for the shelf's key: the bytes' digest, wherever they are."""
+def _keyed(value: object) -> object:
+    """A builder's argument as the shelf's key holds it: file contents by their digest."""
     if isinstance(value, Path):
         with value.open("rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
-    return hashlib.sha256(value).hexdigest()
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    if isinstance(value, dict):
+        return {str(k): _keyed(v) for k, v in value.items()}
+    if isinstance(value, Signer):
+        return str(value.home)  # a signer's home is its own
+    return value
 
 
-def _from_shelf(key: object, out: Path, build: Callable[[Path], Path]) -> Path:
-    """Copy the shelved package for `key` to `out`, building it first (into the shelf) if new."""
-    if not _shelf:
-        return build(out.parent)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-    shelved = _shelf[0] / digest / out.name
-    if not shelved.is_file():
-        built = build(shelved.parent)
-        assert built == shelved, (built, shelved)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shelved, out)
-    return out
+def _shelved(
+    builder: Callable[P, Path], out_name: Callable[[dict[str, Any]], str]
+) -> Callable[P, Path]:
+    """`builder` (its first argument the directory to build in), once per distinct package."""
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def build(*args: P.args, **kwargs: P.kwargs) -> Path:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        tmpdir = Path(arguments.pop("tmpdir"))
+        out = tmpdir / out_name(arguments)
+        if not _shelf:
+            return builder(*args, **kwargs)
+        key = [builder.__name__, {name: _keyed(v) for name, v in arguments.items()}]
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+        shelved = _shelf[0] / digest / out.name
+        if not shelved.is_file():
+            built = builder(shelved.parent, **arguments)  # type: ignore[arg-type]
+            assert built == shelved, (built, shelved)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shelved, out)
+        return out
+
+    return build
 
 
-def build_deb(
-    tmpdir: Path,
-    package: str,
-    version: str,
-    arch: str,
-    files: dict[str, bytes | Path],
-    symlinks: dict[str, str] | None = None,
-    compression: str = "xz",
-) -> Path:
-    """debpkg.build_deb, built once per run for the same package and contents."""
-    key = [
-        "deb",
-        package,
-        version,
-        arch,
-        {path: _content(value) for path, value in files.items()},
-        symlinks or {},
-        compression,
-    ]
-    return _from_shelf(
-        key,
-        tmpdir / f"{package}_{version}_{arch}.deb",
-        lambda where: debpkg.build_deb(where, package, version, arch, files, symlinks, compression),
-    )
-
-
-def build_rpm(
-    tmpdir: Path,
-    name: str,
-    version: str,
-    release: str,
-    arch: str,
-    uname: str,
-    vmlinux: Path | None,
-    payload: str = "xz",
-    *,
-    extra: dict[str, bytes] | None = None,
-    signed: bool = True,
-    signer: Signer | None = None,
-) -> Path:
-    """rpmpkg.build_rpm, built (and signed) once per run for the same package and contents."""
-    key = [
-        "rpm",
-        name,
-        version,
-        release,
-        arch,
-        uname,
-        None if vmlinux is None else _content(vmlinux),
-        payload,
-        {path: _content(data) for path, data in (extra or {}).items()},
-        # Who signs it (a signer's home is its own), if anyone.
-        (str(signer.home) if signer is not None else "default") if signed else None,
-    ]
-    return _from_shelf(
-        key,
-        tmpdir / f"{name}-{version}-{release}.{arch}.rpm",
-        lambda where: rpmpkg.build_rpm(
-            where,
-            name,
-            version,
-            release,
-            arch,
-            uname,
-            vmlinux,
-            payload,
-            extra=extra,
-            signed=signed,
-            signer=signer,
-        ),
-    )
+build_deb = _shelved(debpkg.build_deb, lambda a: f"{a['package']}_{a['version']}_{a['arch']}.deb")
+build_rpm = _shelved(
+    rpmpkg.build_rpm, lambda a: f"{a['name']}-{a['version']}-{a['release']}.{a['arch']}.rpm"
+)
