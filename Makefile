@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test slow bench bench-real bench-site bench-all
+.PHONY: setup demo test slow bench bench-real bench-site bench-all bench-store
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
@@ -21,6 +21,11 @@ slow: setup
 
 bench: setup
 	$(BIN)/python bench/catalog_bench.py
+
+# An OCI store against docker-registry on 127.0.0.1: git size, push throughput,
+# the 20,000-kernel no-op reconcile in OCI mode.
+bench-store: setup
+	$(BIN)/python bench/store_bench.py
 
 # A real Debian kernel (apt-get download, ~283 MB, cached in ~/.cache/btfhub-real)
 # built by btfhub and by the classic download/dpkg-deb/pahole/tar pipeline.

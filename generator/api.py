@@ -184,11 +184,19 @@ def _index_location(index: IndexLocation, root: Path) -> str:
 
 
 def _open(
-    index: IndexLocation, base_url: str | None, root: Path, client: HubClient, hub_keys: HubKeys
+    index: IndexLocation,
+    base_url: str | None,
+    root: Path,
+    client: HubClient,
+    hub_keys: HubKeys,
+    store: str | None = None,
 ) -> HubIndex:
+    """The hub's index (its signature checked against hub_keys, else $BTFHUB_HUB_KEYS);
+    its files from store (git or oci://...), else BTFHUB_STORE, else the store
+    index.json names (files beside the index when it names none)."""
     base = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or None
     keys = os.environ.get(ENV_HUB_KEYS, "").split() if hub_keys is None else hub_keys
-    return read_index(_index_location(index, root), client, base, [Path(k) for k in keys])
+    return read_index(_index_location(index, root), client, base, [Path(k) for k in keys], store)
 
 
 def _describe(
@@ -224,11 +232,12 @@ def open_index(
     root: str | Path = ".",
     client: HubClient | None = None,
     hub_keys: HubKeys = None,
+    store: str | None = None,
 ) -> HubIndex:
     """The hub's index.json, checked against its schema (and, with hub keys, its
-    signature), and where its files are."""
+    signature), and where its files are (store: see _open)."""
     with _client(client) as http:
-        return _open(index, base_url, Path(root), http, hub_keys)
+        return _open(index, base_url, Path(root), http, hub_keys, store)
 
 
 def lookup(
@@ -242,6 +251,7 @@ def lookup(
     index: IndexLocation = None,
     base_url: str | None = None,
     hub_keys: HubKeys = None,
+    store: str | None = None,
     root: str | Path = ".",
     client: HubClient | None = None,
 ) -> LookupResult:
@@ -253,7 +263,7 @@ def lookup(
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
-        hub = _open(index, base_url, root, http, hub_keys)
+        hub = _open(index, base_url, root, http, hub_keys, store)
     return _lookup_in(hub, root, described)
 
 
@@ -312,6 +322,7 @@ def fetch(
     index: IndexLocation = None,
     base_url: str | None = None,
     hub_keys: HubKeys = None,
+    store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
@@ -327,7 +338,7 @@ def fetch(
     root = Path(root)
     described = _describe(os_release, host_root, id, version_id, kernel, arch)
     with _client(client) as http:
-        hub = _open(index, base_url, root, http, hub_keys)
+        hub = _open(index, base_url, root, http, hub_keys, store)
         result = _lookup_in(hub, root, described)
         if result.file is None:
             raise KernelNotFound(result)
@@ -342,6 +353,7 @@ def fetch_selected(
     index: IndexLocation = None,
     base_url: str | None = None,
     hub_keys: HubKeys = None,
+    store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
@@ -352,7 +364,7 @@ def fetch_selected(
     wanted = parse_modules(modules)
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     with _client(client) as http:
-        hub = _open(index, base_url, Path(root), http, hub_keys)
+        hub = _open(index, base_url, Path(root), http, hub_keys, store)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
         files = select_files(hub.document, chosen)
@@ -370,6 +382,7 @@ def min_core(
     index: IndexLocation = None,
     base_url: str | None = None,
     hub_keys: HubKeys = None,
+    store: str | None = None,
     root: str | Path = ".",
     cache_dir: str | Path | None = None,
     client: HubClient | None = None,
@@ -385,7 +398,7 @@ def min_core(
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     usable, rejected = check_objects([Path(o) for o in objects])
     with _client(client) as http:
-        hub = _open(index, base_url, Path(root), http, hub_keys)
+        hub = _open(index, base_url, Path(root), http, hub_keys, store)
         source = FileSource(hub, http, FileCache(Path(cache_dir) if cache_dir else None))
         out = Path(output_dir)
         report = _min_core(

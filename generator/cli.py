@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reconcile": ("generator.commands.reconcile", "build every missing BTF file, then render"),
     "merge": ("generator.commands.merge", "verify shard outputs and move them into archive/"),
     "sync": ("generator.commands.sync", "reconcile, then commit and push the hub's files"),
+    "store": ("generator.commands.store", "move the hub's files between git and an OCI registry"),
     "demo": ("generator.commands.demo", "run the main job on a built-in offline example"),
     "lookup": ("generator.commands.lookup", "find this machine's BTF file in the hub, or why not"),
     "fetch": ("generator.commands.fetch", "download and verify BTF files, extract the raw BTF"),

@@ -26,13 +26,21 @@ reads it back). No timestamps: rendering twice gives the same bytes.
                  "provenance": {<uname>: {...}},   # archived only (provenance/record.py)
                  "modules": {<uname>: {"path", "size", "sha256", "blob",   # its modules file
                                        "modules": {<name>: {"size", "sha256"}},
-                                       "absent": [<name>]}}}}}}}},   # btf/modules.py
+                                       "absent": [<name>]}},          # btf/modules.py
+                 "locations": {<uname>: {...}}}}}}}},  # an OCI store's (see below)
      "revision": 2,                                # the optional maps may appear
-     "unassigned": [{"path", "size", "sha256"}]}
+     "store": {"kind": "oci", "registry", "repository"},  # an OCI store only
+     "unassigned": [{"path", "size", "sha256", "location"}]}
+
+In an OCI store (generator/store/) each architecture has "locations":
+{<uname>: {<archive path>: {"digest": "sha256:...", "size"}}}, the registry
+blobs of the kernel's files (an unassigned file has its "location"), and
+the registry and repository are the top-level "store"'s.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +48,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from generator.model import (
+    BTF_SUFFIX,
     ArchiveEntry,
     Catalog,
     Distribution,
@@ -52,10 +61,11 @@ from generator.model import (
 )
 from generator.provenance.record import legacy_json, provenance_to_json
 from generator.state import SCHEMA_VERSION, HubState, KnownKernel
+from generator.store.setting import Blob
 
 GENERATED_BY = "btfhub render; do not edit (catalog/*.yaml and the archive are the sources)"
-# Absent means 1; 2: per-architecture maps beside "kernels" (provenance ...)
-# that readers of schema_version 1 ignore.
+# Absent means 1; 2: per-architecture maps beside "kernels" (provenance,
+# locations) and a top-level "store", which readers of schema_version 1 ignore.
 REVISION = 2
 
 
@@ -122,8 +132,9 @@ def _kernel(known: KnownKernel | None, file: ArchiveEntry | None) -> dict[str, A
             "path": file.path,
             "size": file.size,
             "sha256": file.sha256,
-            "blob": file.blob,
         }
+        if file.blob:  # a file in git; an OCI store's files have no blob id
+            entry["blob"] = file.blob
     elif known is not None and known.outcome is not None:
         entry = {"state": known.outcome.state.value}
         if known.outcome.state is KernelState.FAILED:
@@ -151,6 +162,34 @@ def _provenance(
     return out
 
 
+def _file_entry(file: ArchiveEntry, location: Blob | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": file.path, "size": file.size, "sha256": file.sha256}
+    if file.blob:
+        entry["blob"] = file.blob
+    if location is not None:
+        entry["location"] = location.to_json()
+    return entry
+
+
+def _locations(
+    stored: Sequence[Blob], kernels: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Where an OCI store holds each kernel's files (stored: its directory's), by uname.
+
+    A file is the kernel's whose name is `<uname>.<suffix>`: its BTF file and
+    any other file kept beside it (a modules archive); the longest uname wins
+    (5.4.0-1.2's files are not 5.4.0-1's).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for blob in stored:
+        name = posixpath.basename(blob.path)
+        btf = name.removesuffix(BTF_SUFFIX)
+        owners = [btf] if btf in kernels else [u for u in kernels if name.startswith(u + ".")]
+        if owners:
+            found.setdefault(max(owners, key=len), {})[blob.path] = blob.to_json()
+    return found
+
+
 def _modules(
     kernels: Mapping[str, Any], modules: Mapping[str, tuple[ArchiveEntry, Mapping[str, Any]]]
 ) -> dict[str, Any]:
@@ -162,12 +201,8 @@ def _modules(
         found = modules.get(modules_path(kernel["path"]))
         if found is not None:
             entry, listing = found
-            out[uname] = {**_file_entry(entry), **listing}
+            out[uname] = {**_file_entry(entry, None), **listing}
     return out
-
-
-def _file_entry(file: ArchiveEntry) -> dict[str, Any]:
-    return {"path": file.path, "size": file.size, "sha256": file.sha256, "blob": file.blob}
 
 
 def _release_metadata(release: Release) -> dict[str, Any]:
@@ -250,6 +285,9 @@ def build_index(
         for r in d.releases
         for arch in r.architectures
     ]
+    stored: dict[str, list[Blob]] = defaultdict(list)  # an OCI store's files, by directory
+    for blob in state.locations.values():
+        stored[posixpath.dirname(blob.path)].append(blob)
     # Files of kernels discovery knows belong to those releases; find them first
     # so that the series fallback only handles the rest.
     claimed: set[str] = set()
@@ -289,6 +327,10 @@ def build_index(
         built_modules = _modules(kernels, modules)
         if built_modules:
             arch_entry["modules"] = built_modules
+        directory = posixpath.dirname(archive_path(d.archive_dir, r.directory, arch, "x"))
+        locations = _locations(stored.get(directory, ()), kernels)
+        if locations:
+            arch_entry["locations"] = locations
         releases_arches[(d.id, r.id)][arch] = arch_entry
     for d in catalog.distributions:
         for r in d.releases:
@@ -298,13 +340,19 @@ def build_index(
                 "hub": hub_status(r, arches, _operator_needs(d, r)),
                 "architectures": arches,
             }
-    return {
+    index: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "revision": REVISION,
         "generated_by": GENERATED_BY,
         "distributions": distributions,
-        "unassigned": [_file_entry(f) for f in sorted(unassigned, key=lambda f: f.path)],
+        "unassigned": [
+            _file_entry(f, state.locations.get(f.path))
+            for f in sorted(unassigned, key=lambda f: f.path)
+        ],
     }
+    if state.store is not None:
+        index["store"] = state.store.to_json()
+    return index
 
 
 def dump_index(index: Mapping[str, Any]) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from generator.archive import ArchiveLayoutError, scan_archive
+from generator.archive import ArchiveLayoutError, ArchiveScan, scan_archive
 from generator.catalog import TEXT_FIELDS
 from generator.errors import BtfhubError
 from generator.fsutil import write_if_changed
@@ -198,6 +198,7 @@ def render_hub(
     check: bool = False,
     clean_blobs: Mapping[str, str] | None = None,
     signing_key: SigningKey | None = None,
+    archive: ArchiveScan | None = None,
 ) -> RenderResult:
     """Render README.md and index.json for root; write them unless check.
 
@@ -206,6 +207,8 @@ def render_hub(
     clean_blobs (path -> git blob id of files git reports unchanged) lets the
     archive listing reuse the digests state recorded instead of reading them.
     signing_key: sign index.json into index.json.asc (provenance/signing.py).
+    archive: the hub's files when the caller listed them (from its store);
+    None: root/archive's.
     """
     readme_path = root / README_FILE
     try:
@@ -215,11 +218,12 @@ def render_hub(
             f"{readme_path} not found: the tables go between its "
             "<!-- BEGIN/END GENERATED: support tables --> markers"
         ) from None
-    scan = scan_archive(root, state.files, clean_blobs, state.module_files)
-    if scan.problems:
-        raise ArchiveLayoutError(scan.problems)
-    modules = {m.entry.path: (m.entry, m.listing) for m in scan.modules}
-    index = build_index(catalog, state, scan.entries, modules)
+    if archive is None:
+        archive = scan_archive(root, state.files, clean_blobs, state.module_files)
+    if archive.problems:
+        raise ArchiveLayoutError(archive.problems)
+    modules = {m.entry.path: (m.entry, m.listing) for m in archive.modules}
+    index = build_index(catalog, state, archive.entries, modules)
     tables = render_tables(catalog, index)
     try:
         readme_text = old_readme.decode("utf-8")

@@ -37,6 +37,7 @@ from generator.model import (
     ReleaseArch,
 )
 from generator.provenance.record import provenance_from_json
+from generator.store.setting import Blob, Store, store_from_json
 
 INDEX_FILE = "index.json"
 SCHEMA_VERSION = 1
@@ -91,6 +92,11 @@ class HubState:
     # What index.json lists of each modules file, by path (its "modules" map's
     # entries): a file whose sha256 is the same is not read again.
     module_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The store the hub keeps its files in (None: git, archive/), and, in an
+    # OCI store, every file the registry holds, by archive path: recorded only
+    # once the registry confirmed the blob and a manifest referencing it.
+    store: Store = None
+    locations: dict[str, Blob] = field(default_factory=dict)
 
     def record_listing(
         self, target: ReleaseArch, packages: Sequence[KernelPackage], complete: bool = True
@@ -179,6 +185,12 @@ def _record_file(state: HubState, raw: Mapping[str, Any]) -> None:
     """Remember a file entry's digest; entries written before blobs were recorded have none."""
     if "path" in raw and "blob" in raw:
         state.files[raw["path"]] = FileDigest(raw["size"], raw["sha256"], raw["blob"])
+    if "path" in raw and "location" in raw:  # an unassigned file in an OCI store
+        _record_location(state, raw["path"], raw["location"])
+
+
+def _record_location(state: HubState, path: str, raw: Mapping[str, Any]) -> None:
+    state.locations[path] = Blob(path, raw["size"], raw["digest"].removeprefix("sha256:"))
 
 
 def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
@@ -194,7 +206,7 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
             f"(this btfhub reads {SCHEMA_VERSION})"
         )
     jsonschemas.check(index, jsonschemas.INDEX_SCHEMA, source)
-    state = HubState()
+    state = HubState(store=store_from_json(index.get("store")))
     for raw_file in index.get("unassigned", []):
         _record_file(state, raw_file)
     for distro, raw_distro in index.get("distributions", {}).items():
@@ -210,6 +222,9 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
                     prov = provenance_from_json(kernel, raw_prov)
                     if prov is not None:
                         state.provenance[kernel] = prov
+                for files in raw_arch.get("locations", {}).values():
+                    for path, raw_location in files.items():
+                        _record_location(state, path, raw_location)
                 if not raw_arch["discovered"]:
                     continue
                 target = ReleaseArch(distro, release, arch)

@@ -24,6 +24,8 @@
 # and both run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/debian-apt.sh
+source scripts/debian-apt.sh
 
 VERSION=1.30
 DEB_VERSION=1.30-1
@@ -42,8 +44,6 @@ declare -A XZ_SHA256=(
 )
 # pahole's run-time closure in Debian 13 (its Depends, and theirs).
 LIBRARIES=(libc6 libgcc-s1 libbpf1 libdw1t64 libelf1t64 zlib1g liblzma5 libzstd1 libbz2-1.0)
-MIRROR="${BTFHUB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 PREFIX="$PWD/.tools/pahole-$VERSION"
 ARCH="$(dpkg --print-architecture)"
@@ -66,18 +66,9 @@ start=$SECONDS
 work="$(mktemp -d)"
 staging="$PREFIX.new"
 trap 'rm -rf "$work" "$staging"' EXIT
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/parts" "$work/debs"
-echo "deb [signed-by=$KEYRING] $MIRROR $SUITE main" >"$work/sources.list"
-: >"$work/status"
-# Only this configuration: not the machine's sources, pins or package state.
-APT=(apt-get -q
-     -o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts="$work/parts"
-     -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$work/parts"
-     -o Dir::State::Lists="$work/lists" -o Dir::State::status="$work/status"
-     -o Dir::Cache="$work/cache" -o APT::Architectures="$ARCH" -o Acquire::Languages=none
-     -o APT::Sandbox::User=root)
+mkdir -p "$work/debs"
 echo "install-pahole: fetching pahole $DEB_VERSION, xz $XZ_DEB_VERSION and their libraries from Debian $SUITE"
-"${APT[@]}" update >"$work/update.log" 2>&1 || { cat "$work/update.log" >&2; exit 1; }
+debian_apt "$work" "$SUITE" "$ARCH"
 (cd "$work/debs" && "${APT[@]}" download "pahole=$DEB_VERSION" "xz-utils=$XZ_DEB_VERSION" \
     "${LIBRARIES[@]}" >"$work/download.log" 2>&1) || { cat "$work/download.log" >&2; exit 1; }
 for pin in "pahole_${DEB_VERSION}_$ARCH.deb $SHA256" "xz-utils_${XZ_DEB_VERSION//:/%3a}_$ARCH.deb $XZ_PIN"; do

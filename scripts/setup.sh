@@ -3,7 +3,8 @@
 # the Debian tools it runs (bpftool, rpm, compressors, Debian's pahole and a
 # C compiler for test fixtures), the pahole it encodes with (Debian 13's 1.30)
 # and the xz it decodes packages with (Debian 13's 5.8), both in .tools/ by
-# scripts/install-pahole.sh, and a project-local virtualenv with the package
+# scripts/install-pahole.sh, the OCI registry the tests run (Debian's
+# docker-registry, scripts/install-registry.sh), and a project-local virtualenv with the package
 # and its test extra. Safe to rerun; it only installs what is missing.
 # Needs Python 3.11+ (Debian 12, Ubuntu 24.04 or newer; PYTHON=... to choose).
 set -euo pipefail
@@ -35,6 +36,8 @@ fi
 # The pahole btfhub encodes with (1.30, reproducible with -j) and the xz that
 # decodes packages (5.8), in .tools/.
 ./scripts/install-pahole.sh
+# The OCI registry the store tests push to (docker-registry, its binary only), in .tools/.
+./scripts/install-registry.sh
 
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then

@@ -22,6 +22,7 @@ from generator.trust import KEYRINGS_ENV
 from tests.kit import processes, shelf
 from tests.kit.hubrepo import BOT
 from tests.kit.mirror import FaultyMirror
+from tests.kit.registry import Registry
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -168,3 +169,11 @@ def mirror_server(tmp_path: Path) -> Iterator[FaultyMirror]:
     """
     with FaultyMirror(tmp_path / "mirror") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """One real OCI registry (docker-registry) for the session; each test its own repository."""
+    running = Registry(tmp_path_factory.mktemp("registry")).start()
+    yield running
+    running.stop()

@@ -162,6 +162,17 @@ def test_fetch_modules_writes_one_btf_with_vmlinux_and_the_modules(
     run = btfhub(capsys, hub, "fetch", *host, *index, "--modules", ",", "--output", str(out))
     assert run.code == 2
 
+    # btfhub verify checks the modules file with its kernel's (provenance covers both).
+    run = btfhub(capsys, hub, "verify", *FOCAL)
+    assert run.code == 0, run.out + run.err
+    modules_file = hub / f"{BASE}.modules.tar.xz"
+    data = bytearray(modules_file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    modules_file.write_bytes(bytes(data))
+    run = btfhub(capsys, hub, "verify", *FOCAL)
+    assert run.code == 1
+    assert f"{BASE}.btf.tar.xz: its modules file is {len(data)} bytes, sha256" in run.out
+
 
 def test_only_a_release_with_modules_decodes_the_package_past_vmlinux(
     tmp_path: Path,

@@ -114,8 +114,10 @@ def test_reconcile_rules() -> None:
     assert "failure()" in report["if"] and "schedule" in report["if"]
     assert list(jobs) == ["plan", "build", "publish"]
     for name, job in jobs.items():
-        expected = "write" if name == "publish" else "read"
-        assert job["permissions"] == {"contents": expected}, name
+        expected = {"contents": "write" if name == "publish" else "read"}
+        if name != "plan":  # an OCI store (issue 17): the jobs that push hold packages: write
+            expected["packages"] = "write"
+        assert job["permissions"] == expected, name
         runs = [step.get("run", "") for step in job["steps"]]
         assert "make setup" in runs, f"{name} must install through the project's own setup"
 
@@ -139,6 +141,15 @@ def test_reconcile_rules() -> None:
     script = "\n".join(step.get("run", "") for step in publish["steps"])
     assert ".venv/bin/btfhub merge" in script
     assert ".venv/bin/btfhub sync" in script and "--push" in script
+    # The registry login is the job's own token, through the environment only.
+    for job in (build, publish):
+        logins = [
+            s.get("env", {}) for s in job["steps"] if "BTFHUB_REGISTRY_PASSWORD" in s.get("env", {})
+        ]
+        assert logins and all(
+            e["BTFHUB_REGISTRY_PASSWORD"] == "${{ secrets.GITHUB_TOKEN }}" for e in logins
+        )
+        assert "GITHUB_TOKEN" not in "\n".join(step.get("run", "") for step in job["steps"])
 
 
 # What the scripts' variables and arrays stand for when their commands are parsed.

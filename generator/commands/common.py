@@ -9,6 +9,7 @@ from pathlib import Path
 
 from generator.hub.build import BuildOptions
 from generator.model import Selection
+from generator.store.setting import StoreChoice
 from generator.trust import TrustPolicy
 from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
@@ -59,6 +60,31 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also build kernels that ship their own BTF (e.g. to compare against it)",
     )
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """--store and --insecure-registry: where the hub's archive files are (generator/store/)."""
+    parser.add_argument(
+        "--store",
+        metavar="git|oci://REGISTRY/REPO",
+        help="where the archive files are: git (archive/ in the hub's repository) or an OCI "
+        "registry repository (default: BTFHUB_STORE, else the store index.json records, "
+        "else git); credentials come from ~/.docker/config.json or "
+        "BTFHUB_REGISTRY_USERNAME / BTFHUB_REGISTRY_PASSWORD",
+    )
+    add_insecure_argument(parser)
+
+
+def add_insecure_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--insecure-registry",
+        action="store_true",
+        help="reach a registry that is not on this machine over plain HTTP",
+    )
+
+
+def store_choice(args: argparse.Namespace) -> StoreChoice:
+    return StoreChoice(args.store, args.insecure_registry)
 
 
 def selection(args: argparse.Namespace) -> Selection:

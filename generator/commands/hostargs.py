@@ -33,6 +33,12 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
         help="the hub's public key (repeatable; default: $BTFHUB_HUB_KEYS): refuse an "
         "index.json whose signature, index.json.asc, is missing or not by one of them",
     )
+    parser.add_argument(
+        "--store",
+        metavar="git|oci://REGISTRY/REPO",
+        help="pull the files from this store (default: $BTFHUB_STORE, else the store "
+        "index.json names: an OCI registry's blobs by digest, else archive/ as above)",
+    )
 
 
 def add_cache_argument(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +81,7 @@ def hub_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "index": args.index,
         "base_url": args.base_url,
         "hub_keys": args.hub_key,  # None: $BTFHUB_HUB_KEYS
+        "store": args.store,
         "root": args.root,
     }
 

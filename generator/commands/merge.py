@@ -12,15 +12,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from generator.commands.common import add_store_arguments, store_choice
 from generator.commands.output import report_failed_kernels
+from generator.hub.run import load_state
 from generator.lock import HubLock
 from generator.model import KernelState
 from generator.progress import Reporter
 from generator.shards.merge import merge_shards
 from generator.shards.outcomes import write_outcomes
+from generator.store.hubstore import output_root
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_store_arguments(parser)
     parser.add_argument(
         "dirs", nargs="+", type=Path, metavar="DIR", help="shard output directories"
     )
@@ -35,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with HubLock(args.root):
-        result = merge_shards(args.root, args.dirs)
+        # An OCI store's files are staged: `btfhub sync` pushes and records them.
+        store = load_state(args.root, store_choice(args)).store
+        result = merge_shards(output_root(args.root, store), args.dirs)
     report_failed_kernels(Reporter(), result.outcomes)
     if result.missing_shards:
         missing = ", ".join(s.label for s in result.missing_shards)

@@ -9,9 +9,11 @@ from generator.catalog import load_catalog
 from generator.commands.common import (
     add_build_arguments,
     add_selection_arguments,
+    add_store_arguments,
     add_upstream_arguments,
     build_options,
     selection,
+    store_choice,
     upstream_context,
 )
 from generator.commands.output import report_summary
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_selection_arguments(parser)
     add_upstream_arguments(parser)
     add_build_arguments(parser)
+    add_store_arguments(parser)
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -74,19 +77,24 @@ def run(args: argparse.Namespace) -> int:
     job = shard_job(args)
     with upstream_context(args) as upstream:
         if args.dry_run:
-            the_plan = plan_hub(args.root, catalog, upstream, selection(args), args.force)
+            the_plan = plan_hub(
+                args.root, catalog, upstream, selection(args), args.force, store_choice(args)
+            )
             print(format_plan(the_plan))
             missing = the_plan.missing()
             print(f"dry run: {len(missing)} kernel(s) to build")
             return 1 if missing or the_plan.failures or the_plan.incomplete else 0
         reporter = Reporter()
         options = build_options(args)
+        store = store_choice(args)
         with HubLock(args.root):
             if job is not None:
                 report = build_shard(
-                    args.root, catalog, upstream, selection(args), options, job, reporter
+                    args.root, catalog, upstream, selection(args), options, job, reporter, store
                 )
             else:
-                report = reconcile(args.root, catalog, upstream, selection(args), options, reporter)
+                report = reconcile(
+                    args.root, catalog, upstream, selection(args), options, reporter, store
+                )
     report_summary(reporter, report)
     return 1 if report.failed else 0

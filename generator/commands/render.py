@@ -14,13 +14,15 @@ import sys
 from pathlib import Path
 
 from generator.catalog import load_catalog
-from generator.hub.run import render
+from generator.commands.common import add_store_arguments, store_choice
+from generator.hub.run import load_state, render
 from generator.lock import HubLock
 from generator.render import README_FILE
-from generator.state import INDEX_FILE, load_hub_state
+from generator.state import INDEX_FILE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_store_arguments(parser)
     parser.add_argument(
         "--check",
         action="store_true",
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(root)
     # --check writes nothing, so it can run beside a sync; a write cannot.
     with contextlib.nullcontext() if args.check else HubLock(root):
-        result = render(root, catalog, load_hub_state(root), check=args.check, verify=args.verify)
+        state = load_state(root, store_choice(args))
+        result = render(root, catalog, state, check=args.check, verify=args.verify)
     for path in result.unassigned:
         print(
             f"warning: {path} belongs to no release of the catalog (kept in index.json)",

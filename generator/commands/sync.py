@@ -26,9 +26,11 @@ from generator.catalog import load_catalog
 from generator.commands.common import (
     add_build_arguments,
     add_selection_arguments,
+    add_store_arguments,
     add_upstream_arguments,
     build_options,
     selection,
+    store_choice,
     upstream_context,
 )
 from generator.commands.output import (
@@ -50,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_selection_arguments(parser)
     add_upstream_arguments(parser)
     add_build_arguments(parser)
+    add_store_arguments(parser)
     parser.add_argument(
         "--skip-build",
         action="store_true",
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     root: Path = args.root
     options = publish.PublishOptions(args.commit, args.push, args.remote, args.branch)
     reporter = Reporter()
+    store = store_choice(args)
     listing: UpstreamListing | None
     outcomes: tuple[KernelOutcome, ...]
     with HubLock(root), upstream_context(args) as upstream:
@@ -94,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if args.skip_build:
             given = read_outcomes(args.outcomes) if args.outcomes is not None else ()
             recorded = record_only(
-                root, catalog, upstream, selection(args), args.force, given, reporter
+                root, catalog, upstream, selection(args), args.force, given, reporter, store
             )
             report_failures(reporter, recorded.failures, recorded.incomplete)
             failed = report_failed_kernels(reporter, recorded.outcomes)
@@ -107,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             incomplete = recorded.incomplete
         else:
             report = reconcile(
-                root, catalog, upstream, selection(args), build_options(args), reporter
+                root, catalog, upstream, selection(args), build_options(args), reporter, store
             )
             report_summary(reporter, report)
             listing, outcomes, failures = report.listing, report.outcomes, report.failures

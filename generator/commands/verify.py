@@ -8,16 +8,19 @@ problem. With --hub-key, index.json's signature is checked first.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
+import tempfile
 from pathlib import Path
 
 from generator.catalog import load_catalog
-from generator.commands.common import add_upstream_arguments, upstream_context
-from generator.consumer.download import HubClient
+from generator.commands.common import add_store_arguments, add_upstream_arguments, upstream_context
+from generator.consumer.download import FileCache, HubClient
+from generator.consumer.fetch import FileSource
 from generator.consumer.hubindex import Selector, read_index, select_files
 from generator.errors import BtfhubError
-from generator.provenance.audit import check_files, rebuild_files, sample
+from generator.provenance.audit import Locate, check_files, rebuild_files, sample
 from generator.state import INDEX_FILE
 
 
@@ -47,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default: $BTFHUB_HUB_KEYS)",
     )
     add_upstream_arguments(parser)
+    add_store_arguments(parser)
+
+
+def _pulled(source: FileSource) -> Locate:
+    return lambda file: source.archive_file(file)[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,13 +62,20 @@ def run(args: argparse.Namespace) -> int:
         raise BtfhubError("--sample N needs N >= 1")
     keys = args.hub_key or [Path(k) for k in os.environ.get("BTFHUB_HUB_KEYS", "").split()]
     selector = Selector(args.distro, args.release, args.arch, args.kernel)
-    with upstream_context(args) as upstream:
-        hub = read_index(str(args.root / INDEX_FILE), HubClient(upstream.client), hub_keys=keys)
+    with contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(upstream_context(args))
+        client = HubClient(upstream.client)
+        hub = read_index(str(args.root / INDEX_FILE), client, hub_keys=keys, store=args.store)
         files = select_files(hub.document, [selector])
+        locate: Locate | None = None
+        if hub.store is not None:  # an OCI store: each file pulled by digest, verified, cached
+            # A cache of this run only: what is checked is the registry's copy now.
+            pulled = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="btfhub-")))
+            locate = _pulled(FileSource(hub, client, FileCache(pulled)))
         if hub.signers:
             print(f"{INDEX_FILE}: signed by {', '.join(hub.signers)}")
         problems = 0
-        for finding in check_files(args.root, files, hub.document):
+        for finding in check_files(args.root, files, hub.document, locate):
             print(finding.line)
             problems += 1
         print(f"checked {len(files)} file(s): {problems} problem(s)")
@@ -70,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             rebuilt = differ = 0
             catalog = load_catalog(args.root)
             for differs, skipped in rebuild_files(
-                args.root, chosen, hub.document, upstream, catalog
+                args.root, chosen, hub.document, upstream, catalog, locate
             ):
                 if skipped is not None:
                     print(f"skipped {skipped}")

@@ -1,5 +1,9 @@
 """The hub's own files over HTTP: index.json and the BTF files, cached by sha256.
 
+A hub in an OCI store (index.json's "store") has its files pulled from the
+registry by digest (generator/store/oci.py), through the same client and into
+the same cache.
+
 HTTP itself is upstream/http.py's (one client for the whole generator:
 retries, mirrors, a verified stream). Here a BTF file is streamed into a
 temporary file in the cache; the stream checks its size and sha256 against
@@ -15,9 +19,13 @@ import hashlib
 import os
 import shutil
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
 from generator.errors import BtfhubError
+from generator.store.oci import RegistryClient
+from generator.store.setting import Blob, OciStore
 from generator.upstream.http import UpstreamClient
 
 CHUNK = 1 << 20
@@ -38,6 +46,7 @@ class HubClient:
 
     def __init__(self, http: UpstreamClient | None = None) -> None:
         self.http = http or UpstreamClient()
+        self._registries: dict[OciStore, RegistryClient] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -50,19 +59,31 @@ class HubClient:
 
     def download_to(self, url: str, dest: Path, size: int, sha256: str) -> None:
         """Stream url into dest (atomically), failing unless size and sha256 match."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as out, self.http.open_stream(url, size, sha256) as stream:
-                # Reading to the end is what checks size and sha256 (PackageError).
-                shutil.copyfileobj(stream, out, CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _save(self.http.open_stream(url, size, sha256), dest)
+
+    def pull_to(self, store: OciStore, blob: Blob, dest: Path) -> None:
+        """Pull blob from an OCI store by its digest into dest, verified like a download."""
+        registry = self._registries.get(store)
+        if registry is None:
+            registry = self._registries[store] = RegistryClient(self.http, store)
+        _save(registry.open_blob(blob), dest)
+
+
+def _save(opened: AbstractContextManager[BinaryIO], dest: Path) -> None:
+    """A verified stream's bytes into dest, atomically: nothing lands unless it all matched."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, opened as stream:
+            # Reading to the end is what checks size and sha256 (PackageError).
+            shutil.copyfileobj(stream, out, CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def file_sha256(path: Path) -> tuple[int, str]:

@@ -26,6 +26,7 @@ from generator.consumer.osrelease import HostInputError
 from generator.errors import EncodeError
 from generator.fsutil import write_if_changed
 from generator.model import MODULE_NAME_RE, ModuleSelection
+from generator.store.setting import Blob
 
 
 def parse_modules(text: str | None) -> ModuleSelection | None:
@@ -45,7 +46,7 @@ def parse_modules(text: str | None) -> ModuleSelection | None:
 class Fetched:
     file: HubFile
     output: Path  # the raw BTF written
-    source: str  # "local" | "cache" | "download"
+    source: str  # "local" | "cache" | "download" | "registry"
     written: bool  # False: the output already held these bytes
 
 
@@ -59,6 +60,14 @@ class FileSource:
 
     def archive_file(self, file: HubFile) -> tuple[Path, str]:
         """A verified copy of file's .btf.tar.xz and how it was obtained."""
+        store = self.index.store
+        if store is not None:  # an OCI store: the blob whose digest is the file's sha256
+            cached = self.cache.get(file.size, file.sha256)
+            if cached is not None:
+                return cached, "cache"
+            dest = self.cache.path_for(file.sha256)
+            self.client.pull_to(store, Blob(file.path, file.size, file.sha256), dest)
+            return dest, "registry"
         local = self.index.local_path(file)
         if local is not None:
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from generator.model import (
     KernelId,
     KernelState,
 )
+from generator.store.setting import Store, choose_store, store_from_json
 
 # What a person reads for a listed kernel's state (lookup, and the coverage site).
 FAILED_REASON = "the hub failed to build it: {reason}"
@@ -112,11 +114,16 @@ class HubIndex:
     local_root: Path | None  # or at local_root / path
     # Who signed it, as verified against the hub keys; None: no hub keys, unchecked.
     signers: tuple[str, ...] | None = None
+    store: Store = None  # or in an OCI registry, by digest (index.json's "store")
 
     def url_for(self, file: HubFile) -> str | None:
+        if self.store is not None:
+            return f"{self.store.base_url}/blobs/sha256:{file.sha256}"
         return urljoin(self.base_url, file.path) if self.base_url else None
 
     def local_path(self, file: HubFile) -> Path | None:
+        if self.store is not None:
+            return None
         return self.local_root / file.path if self.local_root is not None else None
 
 
@@ -129,11 +136,14 @@ def read_index(
     client: HubClient,
     base_url: str | None = None,
     hub_keys: Sequence[Path] = (),
+    store: str | None = None,
 ) -> HubIndex:
     """index.json from a path or URL; files come from base_url, else from beside it.
 
     With hub_keys its signature (index.json.asc) must verify by one of them
-    (UntrustedIndex otherwise, see signedindex.py).
+    (UntrustedIndex otherwise, see signedindex.py). An OCI store (store:
+    --store; else BTFHUB_STORE; else the store index.json names) has the
+    files instead, pulled by digest.
     """
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
@@ -160,7 +170,8 @@ def read_index(
     # Checked like the hub checks its own (schemas/index.schema.json): a damaged
     # or foreign index is refused, every problem named, before a field is used.
     jsonschemas.check(document, jsonschemas.INDEX_SCHEMA, location)
-    return HubIndex(document, location, base, local_root, signers)
+    chosen = choose_store(store, os.environ, store_from_json(document.get("store")))
+    return HubIndex(document, location, base, local_root, signers, chosen)
 
 
 # --- walking the document ---------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from generator.hub.run import render
 from generator.model import ARCHIVE_DIR, KernelOutcome, KernelState, ReleaseArch, UpstreamListing
 from generator.progress import Reporter
 from generator.state import INDEX_FILE, KnownKernel, load_hub_state
+from generator.store.setting import Blob, Store, same_store, store_from_json
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,17 @@ class Learnt:
     outcomes: tuple[KernelOutcome, ...]
     # Targets listed without a failed fallback source: merged, never replacing.
     incomplete: frozenset[ReleaseArch] = frozenset()
+    # An OCI store's files as this run recorded them: they are in the registry
+    # (and nowhere in git), so the remote's index.json must gain them too.
+    store: Store = None
+    locations: Mapping[str, Blob] = field(default_factory=dict)
 
     def apply(self, root: Path, reporter: Reporter) -> list[str]:
         """push_with_retry's callback: re-render root from the remote's state plus ours."""
         catalog = load_catalog(root)  # the remote may have changed the catalog
         state = load_hub_state(root)
+        if self.store is not None and same_store(state.store, self.store):
+            state.locations.update(self.locations)
         for target, kernels in self.lists.items():
             base = state.lists.get(target, {}) if target in self.incomplete else {}
             state.lists[target] = {**base, **kernels}
@@ -78,7 +85,7 @@ def learnt(
     targets = sorted(listing.kernels) if listing is not None else []
     lists = {t: dict(recorded.lists[t]) for t in targets if t in recorded.lists}
     incomplete = frozenset(f.target for f in listing.incomplete) if listing else frozenset()
-    return Learnt(lists, tuple(outcomes), incomplete)
+    return Learnt(lists, tuple(outcomes), incomplete, recorded.store, dict(recorded.locations))
 
 
 def prepare(root: Path, options: PublishOptions) -> str | None:
@@ -132,12 +139,18 @@ def _kernel_labels(index: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return labels
 
 
-def commit_message_for(root: Path, changed: Sequence[str], failed: Sequence[KernelOutcome]) -> str:
-    """The kernels added (new archive files) and failed, per distribution."""
+def _read_index(root: Path) -> Mapping[str, Any]:
     try:
-        index = json.loads((root / INDEX_FILE).read_text(encoding="utf-8"))
+        index: Mapping[str, Any] = json.loads((root / INDEX_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BtfhubError(f"{root / INDEX_FILE}: cannot read it back: {exc}") from exc
+    return index
+
+
+def commit_message_for(
+    root: Path, changed: Sequence[str], failed: Sequence[KernelOutcome], index: Mapping[str, Any]
+) -> str:
+    """The kernels added (new archive files) and failed, per distribution."""
     labels = _kernel_labels(index)
     added: dict[str, list[str]] = {}
     for path in changed:
@@ -161,4 +174,11 @@ def commit(root: Path, failed: Sequence[KernelOutcome]) -> str | None:
     changed = gitops.hub_changes(root)
     if not changed:
         return None
-    return gitops.commit_paths(root, changed, commit_message_for(root, changed, failed))
+    index = _read_index(root)
+    if store_from_json(index.get("store")) is not None:
+        # The files are in an OCI store: git takes no archive file, only their removal
+        # (a hub migrated from git), whatever archive/ holds.
+        changed = [
+            p for p in changed if p.split("/", 1)[0] != ARCHIVE_DIR or not (root / p).exists()
+        ]
+    return gitops.commit_paths(root, changed, commit_message_for(root, changed, failed, index))

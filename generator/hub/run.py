@@ -10,7 +10,6 @@ arguments or prints: the commands do, with what these return.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +36,16 @@ from generator.render import RenderResult, render_hub
 from generator.shards.manifest import write_shard_manifest
 from generator.shards.split import select_shard
 from generator.state import HubState, load_hub_state
+from generator.store import hubstore
+from generator.store.migrate import MigrateReport, drop_local_archive, migrate
+from generator.store.oci import RegistryClient
+from generator.store.setting import StoreChoice
 from generator.upstream.context import UpstreamContext
 from generator.upstream.discover import discover_all
+from generator.upstream.http import UpstreamClient
 from generator.workdir import WorkArea
+
+GIT_STORE = StoreChoice()  # no --store: BTFHUB_STORE, else the hub's recorded store, else git
 
 # -- the steps -------------------------------------------------------------------------
 
@@ -54,7 +60,7 @@ def discover(
 def plan(
     root: Path, catalog: Catalog, state: HubState, listing: UpstreamListing, force: bool = False
 ) -> Plan:
-    """Plan against what root's archive holds; the check is per candidate path, not a walk."""
+    """Plan against what root's store holds; the check is per candidate path, not a walk."""
     candidates = set()
     for target, packages in listing.kernels.items():
         dist = catalog.distribution(target.distro)
@@ -63,9 +69,7 @@ def plan(
             candidates.add(
                 archive_path(dist.archive_dir, release.directory, target.arch, pkg.uname)
             )
-    # os.path on strings: a third of pathlib's cost over 20,000 candidates.
-    base = str(root)
-    archived = {p for p in candidates if os.path.isfile(os.path.join(base, p))}
+    archived = hubstore.archived(root, state.store, state, candidates)
     return planner.plan(
         catalog,
         listing.kernels,
@@ -109,12 +113,65 @@ def render(
     """Write README.md's tables and index.json for root (with check: only compare).
 
     Archive files git reports unchanged keep the digests index.json recorded
-    for them (no read); verify re-reads and hashes every file instead. With
-    $BTFHUB_SIGNING_KEY, index.json.asc is kept signing index.json.
+    for them (no read); verify re-reads and hashes every file instead. In an
+    OCI store the files are the locations state records (nothing is read).
+    With $BTFHUB_SIGNING_KEY, index.json.asc is kept signing index.json.
     """
-    blobs = {} if verify else gitops.clean_blobs(root)
+    blobs = {} if verify or state.store is not None else gitops.clean_blobs(root)
+    files = hubstore.hub_files(root, state.store, state, blobs)
     with signing_key() as key:  # BTFHUB_SIGNING_KEY: index.json.asc signs it
-        return render_hub(root, catalog, state, check=check, clean_blobs=blobs, signing_key=key)
+        return render_hub(root, catalog, state, check=check, archive=files, signing_key=key)
+
+
+def load_state(root: Path, store: StoreChoice) -> HubState:
+    """root's index.json state, in the store the command chose (adopted when the hub has none)."""
+    state = load_hub_state(root)
+    hubstore.adopt_store(root, state, store.resolve(state.store))
+    return state
+
+
+def store_and_render(
+    root: Path, catalog: Catalog, state: HubState, client: UpstreamClient, reporter: Reporter
+) -> None:
+    """Render; in an OCI store, first push what is staged (generator/store/hubstore.py).
+
+    A push that fails midway still renders what it recorded (directories
+    tagged before the failure), then raises.
+    """
+    if state.store is None:
+        render(root, catalog, state)
+        return
+    registry = RegistryClient(client, state.store)
+    try:
+        report = hubstore.push_staged(root, state, registry, reporter)
+        if report.uploaded or report.present:
+            reporter.info(
+                f"store: {len(report.uploaded)} file(s) uploaded ({report.bytes} bytes), "
+                f"{len(report.present)} already in {state.store.url}"
+            )
+    finally:
+        render(root, catalog, state)
+        hubstore.drop_recorded_staged(root, state)
+
+
+def migrate_store(
+    root: Path, catalog: Catalog, target: StoreChoice, client: UpstreamClient, reporter: Reporter
+) -> MigrateReport:
+    """Move the hub's files into target's store, render index.json, then drop the old copies.
+
+    The archive/ files of a hub moving to OCI are removed only once index.json
+    records their locations: an interrupted migration leaves them, and a rerun
+    finds the blobs already there.
+    """
+    state = load_hub_state(root)
+    chosen = target.resolve(None, {})  # --to names the store: BTFHUB_STORE plays no part
+    report = migrate(root, state, chosen, client, reporter)
+    render(root, catalog, state)
+    if chosen is not None:
+        removed = drop_local_archive(root, state)
+        if removed:
+            reporter.info(f"store: {removed} file(s) removed from archive/ (now in {chosen.url})")
+    return report
 
 
 # -- the runs --------------------------------------------------------------------------
@@ -148,11 +205,16 @@ class ReconcileReport:
 
 
 def plan_hub(
-    root: Path, catalog: Catalog, upstream: UpstreamContext, selection: Selection, force: bool
+    root: Path,
+    catalog: Catalog,
+    upstream: UpstreamContext,
+    selection: Selection,
+    force: bool,
+    store: StoreChoice = GIT_STORE,
 ) -> Plan:
     """Discover and plan, writing nothing (`btfhub plan`, `reconcile --dry-run`)."""
     listing = discover(upstream, catalog, selection, force)
-    return plan(root, catalog, load_hub_state(root), listing, force)
+    return plan(root, catalog, load_state(root, store), listing, force)
 
 
 def reconcile(
@@ -162,17 +224,19 @@ def reconcile(
     selection: Selection,
     options: BuildOptions,
     reporter: Reporter,
+    store: StoreChoice = GIT_STORE,
 ) -> ReconcileReport:
-    """Discover, plan, build into root/archive, record and render (the caller holds the lock)."""
+    """Discover, plan, build into the store, record and render (the caller holds the lock)."""
     listing = discover(upstream, catalog, selection, options.force)
-    state = load_hub_state(root)
+    state = load_state(root, store)
     the_plan = plan(root, catalog, state, listing, options.force)
+    output = hubstore.output_root(root, state.store)
     with WorkArea(root) as work:
         todo = the_plan.missing()
-        outcomes = build_missing(upstream, todo, root, options, reporter, catalog, work)
+        outcomes = build_missing(upstream, todo, output, options, reporter, catalog, work)
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)
-    render(root, catalog, state)
+    store_and_render(root, catalog, state, upstream.client, reporter)
     return ReconcileReport(the_plan, outcomes, listing)
 
 
@@ -193,18 +257,30 @@ def build_shard(
     options: BuildOptions,
     job: ShardJob,
     reporter: Reporter,
+    store: StoreChoice = GIT_STORE,
 ) -> ReconcileReport:
-    """Build one shard's kernels into job.output with its manifest; records nothing."""
+    """Build one shard's kernels into job.output with its manifest; records nothing.
+
+    In an OCI store the shard pushes its own files' blobs; the merge and sync
+    of the publish job tag their manifests and record them.
+    """
     listing: UpstreamListing | None = None
+    state = load_state(root, store)
     if job.plan_file is not None:
         the_plan = read_plan(job.plan_file)
     else:
         listing = discover(upstream, catalog, selection, options.force)
-        the_plan = plan(root, catalog, load_hub_state(root), listing, options.force)
+        the_plan = plan(root, catalog, state, listing, options.force)
     todo = select_shard(the_plan.missing(), job.shard)
     with WorkArea(root) as work:
         outcomes = build_missing(upstream, todo, job.output, options, reporter, catalog, work)
     write_shard_manifest(job.output, job.shard, _archive_paths(todo), outcomes)
+    if state.store is not None:
+        pushed = hubstore.push_blobs(RegistryClient(upstream.client, state.store), job.output)
+        reporter.info(
+            f"store: {len(pushed.uploaded)} file(s) uploaded to {state.store.url}, "
+            f"{len(pushed.present)} already there"
+        )
     return ReconcileReport(the_plan, outcomes, listing)
 
 
@@ -244,11 +320,15 @@ def record_only(
     force: bool,
     outcomes: Sequence[KernelOutcome],
     reporter: Reporter,
+    store: StoreChoice = GIT_STORE,
 ) -> RecordReport:
-    """Discover and record listings, record the given outcomes, render; builds nothing."""
+    """Discover and record listings, record the given outcomes, render; builds nothing.
+
+    In an OCI store, what `btfhub merge` staged is pushed and recorded too.
+    """
     listing = discover(upstream, catalog, selection, force)
-    state = load_hub_state(root)
+    state = load_state(root, store)
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)
-    render(root, catalog, state)
+    store_and_render(root, catalog, state, upstream.client, reporter)
     return RecordReport(tuple(outcomes), listing)

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import random
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from generator.btf.check import BtfSummary, check_btf
 from generator.btf.encode import pahole
+from generator.btf.modules import digest_of, read_modules_file
 from generator.consumer.btffile import BtfFileError, read_btf_member
 from generator.consumer.download import file_sha256
-from generator.consumer.hubindex import HubFile
+from generator.consumer.hubindex import HubFile, HubIndexError, find_modules
 from generator.consumer.mincore import bpftool_parses
 from generator.errors import BtfhubError, EncodeError, MissingToolError, StorageError
 from generator.model import Catalog, KernelId, Provenance
@@ -58,9 +59,23 @@ def provenance_entry(document: Mapping[str, Any], kernel: KernelId) -> Mapping[s
     return entry if isinstance(entry, dict) else None
 
 
-def check_file(root: Path, file: HubFile, document: Mapping[str, Any]) -> list[str]:
+# Where an archive file's bytes are read: root/archive/... (git), or a copy
+# pulled from an OCI store (BtfhubError when it cannot be had or does not match).
+Locate = Callable[[HubFile], Path]
+
+
+def in_checkout(root: Path) -> Locate:
+    return lambda file: root / file.path
+
+
+def check_file(
+    root: Path, file: HubFile, document: Mapping[str, Any], locate: Locate | None = None
+) -> list[str]:
     """What is wrong with one archive file against index.json ([] when nothing)."""
-    path = root / file.path
+    try:
+        path = (locate or in_checkout(root))(file)
+    except BtfhubError as exc:
+        return [f"cannot be read from the hub's store: {exc}"]
     try:
         found = file_sha256(path)
     except FileNotFoundError:
@@ -83,6 +98,7 @@ def check_file(root: Path, file: HubFile, document: Mapping[str, Any]) -> list[s
                 bpftool_parses(raw)
             except EncodeError as exc:
                 problems.append(f"bpftool cannot read its BTF: {exc}")
+        problems += check_modules_file(root, file, document, data, locate)
     if file.id is not None:  # a file of no catalog release has no place for provenance
         entry = provenance_entry(document, file.id)
         if entry is None:
@@ -95,11 +111,55 @@ def check_file(root: Path, file: HubFile, document: Mapping[str, Any]) -> list[s
     return problems
 
 
+def check_modules_file(
+    root: Path,
+    file: HubFile,
+    document: Mapping[str, Any],
+    base: bytes,
+    locate: Locate | None = None,
+) -> list[str]:
+    """What is wrong with the kernel's modules file (issue 16), if index.json lists one.
+
+    The file against its size and sha256, each module's BTF against the
+    modules map, and the BTF the modules were split on against this
+    kernel's: the module files carry the kernel's provenance.
+    """
+    try:
+        answer = find_modules(document, file)
+    except HubIndexError as exc:
+        return [str(exc)]
+    if answer is None:
+        return []
+    try:
+        path = (locate or in_checkout(root))(answer.file)
+        found = file_sha256(path)
+    except FileNotFoundError:
+        return [f"its modules file {answer.file.path} is missing from the archive"]
+    except BtfhubError as exc:
+        return [f"its modules file cannot be read from the hub's store: {exc}"]
+    if found != (answer.file.size, answer.file.sha256):
+        return [
+            f"its modules file is {found[0]} bytes, sha256 {found[1]}; index.json lists "
+            f"{answer.file.size} bytes, sha256 {answer.file.sha256}"
+        ]
+    try:
+        manifest, modules = read_modules_file(path.read_bytes(), answer.file.path)
+    except EncodeError as exc:
+        return [str(exc)]
+    problems = []
+    if manifest.base != digest_of(base):
+        problems.append(f"its modules file was built on another BTF than {file.path}'s")
+    listed = {name: digest_of(btf) for name, btf in modules.items()}
+    if {n: (d.size, d.sha256) for n, d in listed.items()} != dict(answer.modules):
+        problems.append(f"{answer.file.path}: its modules differ from index.json's modules map")
+    return problems
+
+
 def check_files(
-    root: Path, files: Sequence[HubFile], document: Mapping[str, Any]
+    root: Path, files: Sequence[HubFile], document: Mapping[str, Any], locate: Locate | None = None
 ) -> Iterator[Finding]:
     for file in files:
-        for message in check_file(root, file, document):
+        for message in check_file(root, file, document, locate):
             yield Finding(file.path, message)
 
 
@@ -125,6 +185,7 @@ def rebuild_file(
     upstream: UpstreamContext,
     catalog: Catalog,
     work: WorkArea,
+    locate: Locate | None = None,
 ) -> str | None:
     """Build file again from its provenance; what differs, or None when the bytes match."""
     running = pahole().version
@@ -146,11 +207,12 @@ def rebuild_file(
         )
     rebuilt = done.built.tar_xz
     assert rebuilt is not None and done.built.summary is not None
-    archived = (root / file.path).read_bytes()
+    path = (locate or in_checkout(root))(file)
+    archived = path.read_bytes()
     if archived == rebuilt:
         return None
     try:
-        old = check_btf(read_btf_member(root / file.path, file.uname))
+        old = check_btf(read_btf_member(path, file.uname))
     except (BtfFileError, EncodeError) as exc:
         return (
             f"rebuilt {len(rebuilt)} bytes differ from the archive file, which is unreadable: {exc}"
@@ -166,6 +228,7 @@ def rebuild_files(
     document: Mapping[str, Any],
     upstream: UpstreamContext,
     catalog: Catalog,
+    locate: Locate | None = None,
 ) -> Iterator[tuple[Finding | None, str | None]]:
     """(problem, skipped) per file: a rebuild that differs, or why it could not be tried."""
     with WorkArea(root) as work:
@@ -180,7 +243,7 @@ def rebuild_files(
             prov = provenance_from_json(file.id, entry)
             assert prov is not None
             try:
-                message = rebuild_file(root, file, prov, upstream, catalog, work)
+                message = rebuild_file(root, file, prov, upstream, catalog, work, locate)
             except (StorageError, MissingToolError):
                 raise
             except BtfhubError as exc:

@@ -169,6 +169,8 @@ class UpstreamClient:
         preload: bool,
         error: Callable[[str, Cause], Exception],
         retries: Retry | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> BaseHTTPResponse:
         """GET url's mirror through the transport: the first answer it does not retry.
 
@@ -181,7 +183,7 @@ class UpstreamClient:
         host = urlsplit(rewritten).netloc
         try:
             response = self.transport.open(
-                url, rewritten, headers, preload=preload, retries=retries
+                url, rewritten, headers, preload=preload, retries=retries, method=method, body=body
             )
         except urllib3.exceptions.HTTPError as exc:
             cause = replace(transport_cause(exc), host=host)
@@ -198,6 +200,29 @@ class UpstreamClient:
                 Cause(failure, unreachable=False, final=False, host=host),
             )
         return response
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        error: Callable[[str, Cause], Exception],
+        *,
+        body: bytes | None = None,
+        preload: bool = True,
+    ) -> BaseHTTPResponse:
+        """Any request (an OCI registry's HEAD, POST, PUT) under the run's one retry policy.
+
+        Retried like a GET: the registry calls btfhub makes are idempotent
+        (a blob or manifest PUT names its digest or tag; a repeated upload
+        POST only opens another session). An answer with a retryable status,
+        once the attempts are used up, or a failure urllib3 gave up on, is
+        error(message, cause); any other answer is the caller's to read.
+        """
+        retries = self.transport.retry.new(allowed_methods=None)  # None: every method
+        return self._request(
+            url, headers, preload=preload, error=error, retries=retries, method=method, body=body
+        )
 
     # -- indexes ---------------------------------------------------------------
 

@@ -249,8 +249,14 @@ class Transport:
         *,
         preload: bool,
         retries: Retry | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> BaseHTTPResponse:
         """GET url (public_url after mirror rewriting), following redirects.
+
+        method and body: another request (an OCI registry's HEAD, POST, PUT);
+        a redirect is followed with a GET, as browsers and curl -L do for 302/303
+        (a registry redirects only its blob GETs, to a CDN).
 
         The response may have a retryable status once the attempts are used
         up; urllib3's exceptions pass through (MaxRetryError naming the last
@@ -262,16 +268,20 @@ class Transport:
         origin = _origin(url)
         policy = retries if retries is not None else self.retry
         for _ in range(MAX_REDIRECTS + 1):
-            own = credentials if _origin(url) == origin else None
+            home = _origin(url) == origin
+            own = credentials if home else None
             host = self._host(url)
             sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
+            if not home:  # a caller's own Authorization (a registry's token) stays home too
+                sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
             login = own.auth if own is not None and own.auth is not None else host.login
-            if login is not None:
+            if login is not None and "Authorization" not in sent:
                 sent["Authorization"] = make_headers(basic_auth=":".join(login))["authorization"]
             self._on_request()
             response = self._manager(host.proxy, own).urlopen(
-                "GET",
+                method,
                 url,
+                body=body,
                 headers=sent,
                 retries=policy,
                 redirect=False,
@@ -285,6 +295,7 @@ class Transport:
             response.drain_conn()
             response.release_conn()
             url = urljoin(url, location)
+            method, body = ("HEAD", None) if method == "HEAD" else ("GET", None)
             policy = response.retries if response.retries is not None else policy
         raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects, the last to {url}")
 

@@ -1,0 +1,226 @@
+"""What an OCI store changes: the git repository's size, push throughput, a 20,000-kernel no-op.
+
+1. Git size: a hub of N files (incompressible, like .btf.tar.xz, of
+   --file-kb each) committed in git mode, then every file rebuilt once
+   (new bytes, as a pahole upgrade does), against the same hub in an OCI
+   store (`btfhub store migrate`, then the same rebuild pushed): the size of
+   .git (packed, after `git gc`) each time.
+2. Push throughput: `btfhub store migrate --to oci://...` of those N files
+   into docker-registry on 127.0.0.1 (tests/kit/registry.py starts it),
+   files/s and MB/s, and the same again (all present: a HEAD each).
+3. The 20,000-kernel hub of bench/catalog_bench.py migrated to the registry,
+   then its no-op reconcile (cached indexes) timed as a process in git mode
+   and in OCI mode in this same run: goal < 5 s in OCI mode, and not one
+   request to the registry (a proxy in front of it counts them).
+
+    .venv/bin/python bench/store_bench.py [--files N] [--file-kb K] [--skip-20k]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.kit
+
+import catalog_bench as hub20k
+
+from generator.demokit.mirror import MirrorServer
+from generator.render import BEGIN_MARKER, END_MARKER
+from tests.kit.registry import Registry, RegistryProxy
+
+GOAL_RECONCILE_SECONDS = 5.0
+README = f"# bench hub\n\n{BEGIN_MARKER}\n{END_MARKER}\n"
+# Files in no release's series: index.json lists them as unassigned, which
+# keeps this hub free of discovery (nothing upstream to reach).
+CATALOG = """\
+# yaml-language-server: $schema=../schemas/manifest.schema.json
+title: Bench
+archive_dir: bench
+url: https://example.org/bench
+architectures: [x86_64]
+columns:
+  - {header: Distro, field: name}
+  - {header: Kernel, field: kernel}
+  - {header: HUB, field: hub}
+releases:
+  - {name: "1.0", kernel: "5.1", directory: "1", bpf: true, btf: true, hub: false}
+"""
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def git_size(root: Path) -> int:
+    git(root, "gc", "-q", "--prune=now")  # random bytes: no delta to find, so no --aggressive
+    return sum(p.stat().st_size for p in (root / ".git").rglob("*") if p.is_file())
+
+
+def commit(root: Path, message: str) -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--allow-empty", "-m", message)
+
+
+def btfhub(*argv: str, env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(hub20k.BTFHUB), *argv], capture_output=True, text=True, env=env or dict(os.environ)
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"btfhub {' '.join(argv)}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    return elapsed
+
+
+def small_hub(root: Path, files: int, size: int, generation: int) -> None:
+    """root's catalog, README and (generation-th bytes of) files archive files."""
+    (root / "catalog").mkdir(parents=True, exist_ok=True)
+    (root / "catalog" / "bench.yaml").write_text(CATALOG)
+    (root / "README.md").write_text(README)
+    directory = root / "archive" / "bench" / "1" / "x86_64"
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        (directory / f"5.1.0-{i}.el8.x86_64.btf.tar.xz").write_bytes(
+            os.urandom(size - 8) + generation.to_bytes(8, "little")
+        )
+
+
+def new_repo(root: Path) -> None:
+    root.mkdir(parents=True)
+    (root / ".gitignore").write_text(".btfhub-cache/\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "bench")
+    git(root, "config", "user.email", "bench@example.invalid")
+
+
+def git_sizes(work: Path, registry: Registry, files: int, size: int) -> None:
+    total = files * size
+    print(f"1. git repository size, {files} files of {size // 1000} kB ({total / 1e6:.0f} MB):")
+    as_git, as_oci = work / "git-hub", work / "oci-hub"
+    store = f"oci://{registry.host}/bench/size"
+    sizes: dict[str, list[int]] = {"git": [], "oci": []}
+    for generation in (1, 2):
+        for name, root in (("git", as_git), ("oci", as_oci)):
+            if generation == 1:
+                new_repo(root)
+            small_hub(root, files, size, generation)
+            if name == "oci":
+                if generation == 1:
+                    start = time.perf_counter()
+                    btfhub("store", "migrate", "--root", str(root), "--to", store)
+                    elapsed = time.perf_counter() - start
+                    print(
+                        f"   push throughput (migrate, {files} new blobs): {files / elapsed:.0f} "
+                        f"files/s, {total / elapsed / 1e6:.1f} MB/s ({elapsed:.2f} s)"
+                    )
+                    small_hub(root, files, size, generation)  # the same bytes again
+                    again = btfhub("store", "migrate", "--root", str(root), "--to", "git")
+                    again += btfhub("store", "migrate", "--root", str(root), "--to", store)
+                    print(
+                        f"   git -> oci again, all {files} blobs present (HEAD only), with the "
+                        f"pull back to git first: {again:.2f} s"
+                    )
+                else:
+                    # A rebuild in an OCI hub: staged by the build, pushed by the run.
+                    staging = root / ".btfhub-cache" / "store" / "staging"
+                    shutil.rmtree(staging, ignore_errors=True)
+                    staging.mkdir(parents=True)
+                    shutil.move(str(root / "archive"), str(staging / "archive"))
+                    start = time.perf_counter()
+                    btfhub("sync", "--root", str(root), "--skip-build")
+                    elapsed = time.perf_counter() - start
+                    print(
+                        f"   push throughput (sync of {files} rebuilt files): "
+                        f"{total / elapsed / 1e6:.1f} MB/s ({elapsed:.2f} s)"
+                    )
+            else:
+                btfhub("render", "--root", str(root))
+            commit(root, f"generation {generation}")
+            sizes[name].append(git_size(root))
+    for name, (first, second) in sizes.items():
+        print(
+            f"   {name} mode: .git {first / 1e6:7.2f} MB after the first build, "
+            f"{second / 1e6:7.2f} MB after one rebuild of every file"
+        )
+    ratio = sizes["oci"][1] / sizes["git"][1]
+    print(f"   oci / git after the rebuild: {ratio:.4f}x")
+
+
+def no_op_20k(work: Path, registry: Registry) -> bool:
+    root, mirror = work / "hub20k", work / "mirror20k"
+    start = time.perf_counter()
+    counts = hub20k.generate(root, mirror)
+    (root / ".gitignore").write_text(".btfhub-cache/\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "bench")
+    git(root, "config", "user.email", "bench@example.invalid")
+    btfhub("render", "--root", str(root))
+    commit(root, "generated hub")
+    print(
+        f"3. {counts['files']} archived kernels generated, rendered and committed "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+    r = str(root)
+    ok = True
+    with MirrorServer(mirror) as server, RegistryProxy(registry) as proxy:
+        reconcile = ["reconcile", "--root", r, "--mirror", f"{hub20k.UPSTREAM}={server.url}"]
+        btfhub(*reconcile)  # fills the index cache
+        commit(root, "reconcile")
+        git_mode = btfhub(*reconcile)
+        print(f"   no-op reconcile, git mode:  {git_mode:6.2f} s")
+        store = f"oci://{proxy.host}/bench/hub20k"
+        migrated = btfhub("store", "migrate", "--root", r, "--to", store)
+        commit(root, "migrate")
+        print(
+            f"   store migrate --to oci ({counts['files']} blobs): {migrated:.1f} s "
+            f"({counts['files'] / migrated:.0f} files/s)"
+        )
+        proxy.clear()
+        server.clear_log()
+        oci_mode = btfhub(*reconcile)
+        server.wait_done()
+        asked = len(proxy.seen)
+        packages = [q for q in server.log if q.path.endswith(".rpm")]
+        verdict = "ok" if oci_mode < GOAL_RECONCILE_SECONDS else "OVER"
+        print(
+            f"   no-op reconcile, OCI mode:  {oci_mode:6.2f} s (goal < "
+            f"{GOAL_RECONCILE_SECONDS:.0f} s: {verdict}); {oci_mode / git_mode:.2f}x git mode; "
+            f"registry requests: {asked}; package downloads: {len(packages)}"
+        )
+        status = git(root, "status", "--porcelain")
+        print(f"   work tree after the runs: {'clean' if not status else 'CHANGED: ' + status}")
+        ok = oci_mode < GOAL_RECONCILE_SECONDS and asked == 0 and not packages and not status
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--file-kb", type=int, default=300)
+    parser.add_argument("--skip-20k", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="btfhub-store-bench."))
+    registry = Registry(work / "registry")
+    (work / "registry").mkdir()
+    try:
+        registry.start()
+        git_sizes(work, registry, args.files, args.file_kb * 1000)
+        ok = True if args.skip_20k else no_op_20k(work, registry)
+    finally:
+        registry.stop()
+        shutil.rmtree(work)
+    print("all goals met" if ok else "a goal MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Where a hub keeps its archive files: in git (archive/) or in an OCI registry."""
