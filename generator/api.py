@@ -394,6 +394,9 @@ def min_core(
     output_dir/manifest.json; with pack_file also one reproducible .tar.gz
     of them in that layout. A rerun with the same index and objects does no
     work. Objects without .BTF.ext are reported in the result, not used.
+    A kernel whose modules the hub built is minimized with those of its
+    modules that define a type the objects look for and vmlinux lacks
+    (each MinimizedKernel's ``modules`` names them).
     """
     chosen = [s if isinstance(s, Selector) else Selector.parse(s) for s in selectors]
     usable, rejected = check_objects([Path(o) for o in objects])

@@ -30,9 +30,12 @@ from generator.model import (
     SignedIndex,
     archive_path,
     is_archive_path,
+    modules_path,
 )
 
 Target = tuple[Distribution, Release, str]
+# What a kernel's modules file holds: (modules built, modules its package lacked).
+ModulesListing = tuple[frozenset[str], frozenset[str]]
 
 
 def _wanted(release: Release) -> bool:
@@ -121,6 +124,7 @@ def plan(
     force: bool = False,
     needs_operator_input: Sequence[DiscoveryFailure] = (),
     incomplete: Sequence[DiscoveryFailure] = (),
+    modules: Mapping[str, ModulesListing] | None = None,
 ) -> Plan:
     """One PlannedKernel per archive path, sorted by (distro, release, arch, uname).
 
@@ -134,6 +138,9 @@ def plan(
     incomplete names listings made without a fallback source that failed:
     they are planned as they are (an archived kernel absent from a listing is
     never planned, so nothing is dropped) and the failures carried as warnings.
+
+    modules: what each archived modules file holds, by path (None: not known, no
+    rebuild); an archived kernel whose release lists modules it lacks is modules_only.
     """
     known = {(d.id, r.id): (d, r) for d in catalog.distributions for r in d.releases}
     for listing in upstream:
@@ -154,12 +161,17 @@ def plan(
                         continue
                     key = KernelId(dist.id, release.id, arch, pkg.uname)
                     state, reason = _state(key, path, archived_set, outcomes, force)
+                    selection = dist.modules(release, pkg.repository)
+                    if state is KernelState.ARCHIVED and selection and modules is not None:
+                        reason = selection.rebuild_reason(modules.get(modules_path(path)))
+                    modules_only = state is KernelState.ARCHIVED and reason is not None
                     claimed[path] = PlannedKernel(
                         id=key,
                         state=state,
                         package=pkg,
                         archive_path=path,
                         reason=reason,
+                        modules_only=modules_only,
                     )
     kernels = sorted(claimed.values(), key=lambda k: k.id)
     return Plan(
@@ -343,6 +355,7 @@ def plan_to_json(the_plan: Plan) -> dict[str, Any]:
                 "archive_path": k.archive_path,
                 "reason": k.reason,
                 "package": _package_json(k.package),
+                **({"modules_only": True} if k.modules_only else {}),
             }
             for k in the_plan.kernels
         ],
@@ -415,6 +428,7 @@ def _kernel_from_json(k: Mapping[str, Any], source: str) -> PlannedKernel:
         package=package,
         archive_path=k["archive_path"],
         reason=k["reason"],
+        modules_only=bool(k.get("modules_only", False)),
     )
 
 

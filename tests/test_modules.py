@@ -8,6 +8,7 @@ bpftool with the kernel's BTF as base.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -19,13 +20,21 @@ from generator.btf.modules import read_modules_file
 from generator.btf.tarball import read_tar_xz_member
 from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
-from tests.kit.hub import archive_files, btfhub, kernels, load_index, make_hub, mirror_args
+from tests.kit.hub import archive_files, btfhub, kernels, load_index, mirror_args
 from tests.kit.mirror import FaultyMirror
-from tests.kit.modules import build_ddeb_with_modules, build_module, module_struct
+from tests.kit.modules import (
+    FOCAL,
+    FOCAL_UNAME,
+    FOCAL_VERSION,
+    build_ddeb_with_modules,
+    build_module,
+    focal_hub,
+    module_struct,
+    serve_focal,
+)
 
-UNAME = "5.4.0-26-generic"
-VERSION = "5.4.0-26.30"
-FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
+UNAME = FOCAL_UNAME
+VERSION = FOCAL_VERSION
 BASE = f"archive/ubuntu/20.04/x86_64/{UNAME}"
 
 
@@ -48,24 +57,6 @@ def ddeb(
         tmp_path_factory.mktemp("modules-ddeb"), UNAME, fixture_elf, module_objects, VERSION
     )
     return AptPackage.from_deb(path)
-
-
-def focal_hub(path: Path, modules: str | None) -> Path:
-    """A hub whose Focal release asks for `modules` (None: the shipped manifest)."""
-    hub = make_hub(path)
-    if modules is not None:
-        manifest = hub / "catalog" / "ubuntu.yaml"
-        text = manifest.read_text()
-        text, n = re.subn(r"(\n  - name: Focal\n)", rf"\1    modules: {modules}\n", text)
-        assert n == 1
-        manifest.write_text(text)
-    return hub
-
-
-def serve(server: FaultyMirror, package: AptPackage) -> None:
-    from tests.kit.hub import focal_suites, write_ubuntu
-
-    write_ubuntu(server, focal_suites([package]))
 
 
 def dump_split(tmp_path: Path, base: bytes, module: bytes) -> str:
@@ -96,7 +87,7 @@ def test_listed_modules_are_built_beside_an_unchanged_vmlinux_file(
     mirror_server: FaultyMirror,
     ddeb: AptPackage,
 ) -> None:
-    serve(mirror_server, ddeb)
+    serve_focal(mirror_server, ddeb)
     plain = focal_hub(tmp_path / "plain", None)
     with_modules = focal_hub(tmp_path / "mods", "[nf_demo, ovl_demo, not_there]")
 
@@ -133,7 +124,7 @@ def test_fetch_modules_writes_one_btf_with_vmlinux_and_the_modules(
     mirror_server: FaultyMirror,
     ddeb: AptPackage,
 ) -> None:
-    serve(mirror_server, ddeb)
+    serve_focal(mirror_server, ddeb)
     hub = focal_hub(tmp_path / "hub", "[nf_demo, ovl_demo, not_there]")
     assert btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL).code == 0
     host = ("--id", "ubuntu", "--version-id", "20.04", "--kernel", UNAME, "--arch", "x86_64")
@@ -190,7 +181,7 @@ def test_only_a_release_with_modules_decodes_the_package_past_vmlinux(
     data = bytearray(path.read_bytes())
     data[-4096] ^= 0xFF  # inside data.tar.xz's compressed padding, long after vmlinux
     path.write_bytes(bytes(data))
-    serve(mirror_server, AptPackage.from_deb(path))
+    serve_focal(mirror_server, AptPackage.from_deb(path))
     plain = focal_hub(tmp_path / "plain", None)
     with_modules = focal_hub(tmp_path / "mods", "[nf_demo]")
 
@@ -226,3 +217,175 @@ def test_module_files_are_reproducible_for_any_number_of_threads(
                                   threads=threads).tar_xz)  # fmt: skip
         assert sorted(p.name for p in work.iterdir()) == []  # every .ko and work file gone
     assert made[0] == made[1]
+
+
+def test_a_module_struct_named_from_the_base_strings_is_summarized(
+    tmp_path: Path, fixture_elf: Path
+) -> None:
+    """pahole reuses the base's string for a name vmlinux has (here a member's, pid):
+    the module's struct pid still counts among its struct names."""
+    from generator.btf import check_btf, encode_btf
+    from generator.btf.encode import encode_module
+    from generator.btf.names import named_types
+
+    base = tmp_path / "vmlinux.btf"
+    encode_btf(fixture_elf, base)
+    extra = "struct pid { int nr; unsigned int level; };\nstruct pid *btfhub_pid_ptr;\n"
+    obj = build_module(tmp_path / "m", "pid_demo", extra=extra)
+    encode_module(obj, base, tmp_path / "pid_demo.btf")
+    module = (tmp_path / "pid_demo.btf").read_bytes()
+    base_summary = check_btf(base.read_bytes())
+    assert b"\0pid\0" in base_summary.string_data  # the name lives in the base's strings
+    assert b"\0pid\0" not in module  # and not in the module's own
+
+    summary = check_btf(module, base_summary)
+
+    assert {"pid", module_struct("pid_demo")} <= summary.struct_names
+    assert ("struct", "pid") in named_types(module, base.read_bytes())
+
+
+def test_an_archived_kernel_gets_the_modules_its_release_starts_listing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    ddeb: AptPackage,
+) -> None:
+    """Its BTF file is not encoded again nor rewritten: the modules are built on it."""
+    serve_focal(mirror_server, ddeb)
+    hub = focal_hub(tmp_path / "hub", None)
+    mirror = mirror_args(mirror_server)
+    assert btfhub(capsys, hub, "reconcile", *mirror, *FOCAL).code == 0
+    vmlinux_file = hub / f"{BASE}.btf.tar.xz"
+    before = vmlinux_file.stat()
+    vmlinux_bytes = vmlinux_file.read_bytes()
+    # A release without modules: a second run plans nothing.
+    assert "0 missing" in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
+
+    def ask(modules: str) -> None:
+        manifest = hub / "catalog" / "ubuntu.yaml"
+        text = re.sub(r"\n    modules: .*\n", "\n", manifest.read_text())
+        text, n = re.subn(r"(\n  - name: Focal\n)", rf"\1    modules: {modules}\n", text)
+        assert n == 1
+        manifest.write_text(text)
+
+    ask("[nf_demo]")
+    assert "modules asked for: none built yet" in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
+    timings = tmp_path / "timings.json"
+    monkeypatch.setenv("BTFHUB_TIMINGS", str(timings))
+    run = btfhub(capsys, hub, "reconcile", *mirror, *FOCAL)
+
+    assert run.code == 0, run.err
+    after = vmlinux_file.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert vmlinux_file.read_bytes() == vmlinux_bytes
+    steps = json.dumps(json.loads(timings.read_text()))
+    assert '"modules pahole"' in steps and '"pahole"' not in steps  # vmlinux not encoded
+    _, base = read_tar_xz_member(vmlinux_bytes)
+    manifest, modules = read_modules_file((hub / f"{BASE}.modules.tar.xz").read_bytes(), "t")
+    assert sorted(modules) == ["nf_demo"]
+    assert manifest.base.sha256 == hashlib.sha256(base).hexdigest()  # built on the archived file
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"][
+        "x86_64"
+    ]
+    assert arch["kernels"][UNAME]["sha256"] == hashlib.sha256(vmlinux_bytes).hexdigest()
+    assert sorted(arch["modules"][UNAME]["modules"]) == ["nf_demo"]
+
+    # A module not built yet (and one the package lacks) plans it again; then nothing.
+    ask("[nf_demo, ovl_demo, not_there]")
+    assert (
+        "modules not built yet: not_there, ovl_demo"
+        in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
+    )
+    assert btfhub(capsys, hub, "reconcile", *mirror, *FOCAL).code == 0
+    manifest, modules = read_modules_file((hub / f"{BASE}.modules.tar.xz").read_bytes(), "t")
+    assert sorted(modules) == ["nf_demo", "ovl_demo"] and manifest.absent == ("not_there",)
+    assert vmlinux_file.stat().st_ino == before.st_ino
+    assert "0 missing" in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
+    assert not btfhub(capsys, hub, "plan", *mirror, *FOCAL).out.count("modules")
+
+
+def test_a_module_name_twice_in_a_package_keeps_the_first(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    fixture_elf: Path,
+    module_objects: dict[str, Path],
+) -> None:
+    """kernel/.../nf_demo.ko and a later updates/nf-demo.ko (here another module's
+    object): the kernel builds, with the first one's BTF."""
+    objects = dict(module_objects)
+    objects["updates/nf-demo.ko"] = objects.pop("fs/overlayfs/ovl-demo.ko")
+    path = build_ddeb_with_modules(tmp_path / "pkg", UNAME, fixture_elf, objects, VERSION)
+    serve_focal(mirror_server, AptPackage.from_deb(path))
+    hub = focal_hub(tmp_path / "hub", "[nf_demo]")
+
+    run = btfhub(capsys, hub, "reconcile", *mirror_args(mirror_server), *FOCAL)
+
+    assert run.code == 0, run.err
+    files = archive_files(hub)
+    _, base = read_tar_xz_member(files[f"{BASE}.btf.tar.xz"])
+    _, modules = read_modules_file(files[f"{BASE}.modules.tar.xz"], "test")
+    c = dump_split(tmp_path, base, modules["nf_demo"])
+    assert f"struct {module_struct('nf_demo')} {{" in c
+    assert module_struct("ovl_demo") not in c
+
+
+def test_the_sink_keeps_modules_zstd_compressed_until_they_are_encoded(
+    tmp_path: Path, ddeb: AptPackage, module_objects: dict[str, Path]
+) -> None:
+    """They wait on disk until the package verified (1.2 GB raw for modules: all on a
+    Debian 6.1 kernel): compressed, each the module's exact bytes once unpacked."""
+    from generator.model import ModuleSelection
+    from generator.packages import ModuleSink, walk_package
+    from generator.packages.decompress import unspool
+
+    sink = ModuleSink(UNAME, ModuleSelection(all=True), tmp_path)
+    with ddeb.path.open("rb") as f:
+        for _ in walk_package(f, "deb", UNAME, tmp_path / "vmlinux", modules=sink):
+            pass
+    originals = {"nf_demo": module_objects["net/netfilter/nf_demo.ko"],
+                 "ovl_demo": module_objects["fs/overlayfs/ovl-demo.ko"]}  # fmt: skip
+    assert sorted(sink.found) == sorted(originals)
+    for name, original in originals.items():
+        found = sink.found[name]
+        assert found.path.name == f"{name}.ko.zst"
+        assert found.path.stat().st_size < original.stat().st_size
+        unspool(found.path, tmp_path / f"{name}.ko")
+        raw = (tmp_path / f"{name}.ko").read_bytes()
+        assert raw == original.read_bytes()
+        assert found.digest == hashlib.sha256(raw).hexdigest() and found.size == len(raw)
+
+
+def test_a_shard_builds_the_modules_of_an_archived_kernel_and_the_merge_takes_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    ddeb: AptPackage,
+) -> None:
+    """A build job (--shard, --output) reads the archived BTF from its checkout; the merge
+    finds that file identical and replaces only the modules file, once it grew."""
+    serve_focal(mirror_server, ddeb)
+    hub = focal_hub(tmp_path / "hub", None)
+    mirror = mirror_args(mirror_server)
+    assert btfhub(capsys, hub, "reconcile", *mirror, *FOCAL).code == 0
+    vmlinux_file = hub / f"{BASE}.btf.tar.xz"
+    before = vmlinux_file.stat()
+    manifest = hub / "catalog" / "ubuntu.yaml"
+    original = manifest.read_text()
+
+    for n, modules in enumerate(("[nf_demo]", "[nf_demo, ovl_demo]")):
+        text, count = re.subn(r"(\n  - name: Focal\n)", rf"\1    modules: {modules}\n", original)
+        assert count == 1
+        manifest.write_text(text)
+        out = tmp_path / f"out{n}"
+        run = btfhub(capsys, hub, "reconcile", *mirror, *FOCAL, "--shard", "1/1",
+                     "--output", str(out))  # fmt: skip
+        assert run.code == 0, run.err
+        assert (out / f"{BASE}.btf.tar.xz").read_bytes() == vmlinux_file.read_bytes()
+        run = btfhub(capsys, hub, "merge", str(out))
+        assert run.code == 0, run.err
+        _, built = read_modules_file((hub / f"{BASE}.modules.tar.xz").read_bytes(), "t")
+        assert sorted(built) == (["nf_demo"] if n == 0 else ["nf_demo", "ovl_demo"])
+        assert vmlinux_file.stat().st_ino == before.st_ino  # never replaced
+        assert btfhub(capsys, hub, "render").code == 0

@@ -397,3 +397,37 @@ def test_describe_failures_gives_an_unreachable_host_one_line_and_a_hint() -> No
         "centos7/7.9.2009/x86_64: discovery failed: HTTP 404",
         "  url: http://x/repomd.xml",
     ]
+
+
+def test_an_archived_kernel_is_planned_for_the_modules_its_release_newly_lists() -> None:
+    from dataclasses import replace
+
+    from generator.model import ModuleSelection
+
+    def focal(modules: ModuleSelection | None) -> Catalog:
+        focal = replace(UBUNTU.releases[1], modules=modules)
+        return Catalog((replace(UBUNTU, releases=(focal,)),))
+
+    upstream = {ReleaseArch("ubuntu", "focal", "x86_64"): [pkg("5.4.0-26-generic")]}
+    path = "archive/ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz"
+    mods = "archive/ubuntu/20.04/x86_64/5.4.0-26-generic.modules.tar.xz"
+    nf = ModuleSelection(("nf_conntrack", "overlay"))
+
+    def planned(
+        modules: ModuleSelection | None, listing: dict[str, tuple[frozenset[str], frozenset[str]]]
+    ) -> list[tuple[str, str | None, bool]]:
+        p = plan(focal(modules), upstream, {path}, {}, modules=listing)
+        return [(k.state.value, k.reason, k.modules_only) for k in p.missing()]
+
+    assert planned(None, {}) == []  # a release without modules: nothing to do
+    # What the modules files hold not known (an OCI store): no rebuild planned.
+    assert plan(focal(nf), upstream, {path}, {}).missing() == ()
+    assert planned(nf, {}) == [("archived", "modules asked for: none built yet", True)]
+    only_nf = {mods: (frozenset({"nf_conntrack"}), frozenset())}
+    assert planned(nf, only_nf) == [("archived", "modules not built yet: overlay", True)]
+    lacked = {mods: (frozenset({"nf_conntrack"}), frozenset({"overlay"}))}
+    assert planned(nf, lacked) == []  # its package had no overlay: not asked again
+    assert planned(ModuleSelection(all=True), only_nf) == []  # built for all: complete
+    # The flag survives the plan file the build jobs read.
+    p = plan(focal(nf), upstream, {path}, {}, modules=only_nf)
+    assert plan_from_json(json.loads(json.dumps(plan_to_json(p)))) == p

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from generator.errors import EncodeError
 
@@ -112,7 +112,9 @@ class BtfSummary:
     types: int  # type records, not counting the implicit void (id 0) nor a base's
     strings: int  # bytes of the string section
     kinds: tuple[tuple[str, int], ...]  # (kind name, count), by kind number
-    struct_names: frozenset[str]  # named structs
+    struct_names: frozenset[str]  # named structs (a split BTF's own, named in either table)
+    # Its string section, so that split BTF on it can name what it names from there.
+    string_data: bytes = field(default=b"", repr=False, compare=False)
 
     def count(self, kind: str) -> int:
         return dict(self.kinds).get(kind, 0)
@@ -177,6 +179,14 @@ def _header(data: bytes) -> tuple[str, int, int, int, int, int]:
     return order, hdr_len, type_off, type_len, str_off, str_len
 
 
+def sections(data: bytes) -> tuple[str, bytes, bytes]:
+    """(struct byte order, type section, string section) of raw BTF checked before."""
+    order = "<" if struct.unpack_from("<H", data)[0] == BTF_MAGIC else ">"
+    hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(order + "5I", data, 4)
+    types = data[hdr_len + type_off : hdr_len + type_off + type_len]
+    return order, types, data[hdr_len + str_off : hdr_len + str_off + str_len]
+
+
 def check_btf(data: bytes, base: BtfSummary | None = None) -> BtfSummary:
     """Validate raw BTF bytes (split BTF on `base`); EncodeError("malformed BTF: ...")."""
     order, hdr_len, type_off, type_len, str_off, str_len = _header(data)
@@ -227,8 +237,11 @@ def check_btf(data: bytes, base: BtfSummary | None = None) -> BtfSummary:
             elem, index, _nelems = struct.unpack_from(order + "III", data, body)
             referenced += [(type_id, elem), (type_id, index)]
         kinds[kind] += 1
-        if kind == STRUCT and name_off >= names_below and name_off:
-            struct_names.add(_string(strings, name_off - names_below))
+        if kind == STRUCT and name_off:
+            if name_off >= names_below:
+                struct_names.add(_string(strings, name_off - names_below))
+            elif base is not None and base.string_data:  # pahole reuses the base's strings
+                struct_names.add(_string(base.string_data, name_off))
         pos += TYPE_LEN + extra
     if type_id > MAX_TYPES:
         raise _malformed(f"{type_id} types exceed the limit of {MAX_TYPES}")
@@ -242,6 +255,7 @@ def check_btf(data: bytes, base: BtfSummary | None = None) -> BtfSummary:
         strings=str_len - names_below,
         kinds=tuple((KIND_NAMES[k], kinds[k]) for k in sorted(kinds)),
         struct_names=frozenset(struct_names),
+        string_data=strings,
     )
 
 

@@ -117,3 +117,14 @@ def dump_section(path: Path, section: ElfSection, out: Path) -> None:
                 raise EncodeError(f"{path.name}: section {section.name} runs past end of file")
             dst.write(chunk)
             left -= len(chunk)
+
+
+def read_section(path: Path, name: str) -> bytes | None:
+    """A small section's bytes (a BPF object's .BTF, .BTF.ext), None when there is none."""
+    section = find_section(path, name)
+    if section is None:
+        return None
+    if section.type == SHT_NOBITS:
+        raise EncodeError(f"{path.name}: section {name} holds no file data")
+    with path.open("rb") as f:
+        return _read_at(f, section.offset, section.size, path)

@@ -38,6 +38,7 @@ from generator.btf.check import (
     UNION,
     BtfSummary,
     check_btf,
+    sections,
 )
 from generator.errors import EncodeError
 
@@ -53,18 +54,10 @@ _ITEMS: dict[int, tuple[int, int | None, int | None]] = {
 }
 
 
-def _sections(data: bytes) -> tuple[str, bytes, bytes]:
-    """(struct byte order, type section, string section) of raw BTF checked before."""
-    order = "<" if struct.unpack_from("<H", data)[0] == 0xEB9F else ">"
-    hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(order + "5I", data, 4)
-    types = data[hdr_len + type_off : hdr_len + type_off + type_len]
-    return order, types, data[hdr_len + str_off : hdr_len + str_off + str_len]
-
-
 def merge_split(base: bytes, modules: Sequence[bytes]) -> bytes:
     """One raw BTF: base's types (ids unchanged), then each module's, in order."""
     base_summary = check_btf(base)
-    order, base_types_bytes, base_strings = _sections(base)
+    order, base_types_bytes, base_strings = sections(base)
     type_parts = [base_types_bytes]
     string_parts = [base_strings]
     types_so_far = base_summary.types
@@ -74,7 +67,7 @@ def merge_split(base: bytes, modules: Sequence[bytes]) -> bytes:
             summary: BtfSummary = check_btf(module, base_summary)
         except EncodeError as exc:
             raise EncodeError(f"module BTF #{index + 1}: {exc}") from None
-        module_order, types, strings = _sections(module)
+        module_order, types, strings = sections(module)
         if module_order != order:
             raise EncodeError(f"module BTF #{index + 1} is in another byte order than its base")
         # Own names: module offset o (>= len(base_strings)) -> o - base + strings_so_far.

@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +81,15 @@ def build_modules(
     workdir: Path,
     *,
     threads: int | None = None,
+    unpack: Callable[[Path, Path], None] | None = None,
 ) -> BuiltModules:
     """Encode each module (name -> its .ko) on base_raw, check it, pack them all.
 
     threads: modules encoded at once (default: every core this process may
-    use). The bytes do not depend on it. Each .ko is deleted once encoded.
+    use). The bytes do not depend on it. Each file is deleted once encoded.
+    unpack(given, ko): the files given are packed (the module sink's
+    zstd-compressed .ko.zst): each is unpacked just before pahole reads it, so
+    at most `threads` .ko are on disk at once.
     """
     started = time.monotonic()
     base = workdir / f"{uname}.base.btf"
@@ -94,12 +98,17 @@ def build_modules(
 
     def encode(name: str) -> tuple[str, bytes]:
         out = workdir / f"{name}.btf"
+        given = modules[name]
+        ko = workdir / f"{name}.ko" if unpack is not None else given
         try:
-            encode_module(modules[name], base, out, tool=tool)
+            if unpack is not None:
+                unpack(given, ko)
+            encode_module(ko, base, out, tool=tool)
             data = out.read_bytes()
         finally:
             out.unlink(missing_ok=True)
-            modules[name].unlink(missing_ok=True)
+            ko.unlink(missing_ok=True)
+            given.unlink(missing_ok=True)
         try:
             summary = check_btf(data, base_summary)
         except EncodeError as exc:

@@ -100,7 +100,12 @@ class FileSource:
         return Fetched(file, output, how, write_if_changed(output, merged))
 
     def module_btfs(self, file: HubFile, wanted: ModuleSelection, base: bytes) -> list[bytes]:
-        """The wanted modules' split BTF of file's kernel (raw BTF: base), each verified.
+        """The wanted modules' split BTF of file's kernel (raw BTF: base), each verified,
+        in name order for all, else in the order asked."""
+        return list(self.module_map(file, wanted, base).values())
+
+    def module_map(self, file: HubFile, wanted: ModuleSelection, base: bytes) -> dict[str, bytes]:
+        """The wanted modules' split BTF of file's kernel (raw BTF: base) by name, each verified.
 
         BtfFileError when the hub has no modules file for the kernel or lacks
         a module asked for by name (saying whether its package had none).
@@ -130,4 +135,4 @@ class FileSource:
             digest = digest_of(found[name])
             if answer.modules.get(name) != (digest.size, digest.sha256):
                 raise BtfFileError(f"{answer.file.path}: {name}.btf does not match index.json")
-        return [found[name] for name in chosen]
+        return {name: found[name] for name in chosen}

@@ -6,6 +6,15 @@ instead of a few MB, which is what tools embed. manifest.json records the
 inputs (each object's and each source file's sha256) and outputs, so a
 rerun with the same index and objects does no work at all. This module is
 the only code that runs bpftool.
+
+A kernel whose modules the hub built (issue 16) is minimized together with
+the modules that define a type the objects' CO-RE relocations look for and
+vmlinux lacks (libbpf's rule: vmlinux first, modules only for what it lacks;
+generator/btf/names.py): the modules file is verified, those modules'
+split BTF merged onto vmlinux's (btf/merge.py), and bpftool minimizes that,
+so the output relocates a program reading module structs as btf_custom_path.
+Kernels without modules, or objects needing none of theirs, are minimized
+from vmlinux's BTF alone, as before.
 """
 
 from __future__ import annotations
@@ -21,13 +30,16 @@ from typing import Any
 from generator import jsonschemas
 from generator.btf.check import check_btf
 from generator.btf.elf import find_section
+from generator.btf.merge import merge_split
+from generator.btf.names import TypeKey, core_relocation_types, named_types
 from generator.children import run_child
 from generator.consumer.btffile import read_btf_member
 from generator.consumer.download import file_sha256
 from generator.consumer.fetch import FileSource
-from generator.consumer.hubindex import HubFile
+from generator.consumer.hubindex import HubFile, find_modules
 from generator.errors import BtfhubError, EncodeError
 from generator.fsutil import dump_json, write_if_changed
+from generator.model import ModuleSelection
 
 BPFTOOL = "bpftool"
 MANIFEST = "manifest.json"
@@ -46,6 +58,7 @@ class BpftoolMissing(BtfhubError):
 class BpfObject:
     path: Path
     sha256: str
+    core_types: frozenset[TypeKey] = frozenset()  # what its CO-RE relocations look for
 
     @property
     def name(self) -> str:
@@ -78,7 +91,12 @@ def check_objects(paths: Sequence[Path]) -> tuple[list[BpfObject], list[Rejected
                 )
             )
             continue
-        usable.append(BpfObject(path, file_sha256(path)[1]))
+        try:
+            core_types = core_relocation_types(path)
+        except EncodeError as exc:
+            rejected.append(RejectedObject(path, f"unreadable CO-RE relocations: {exc}"))
+            continue
+        usable.append(BpfObject(path, file_sha256(path)[1], core_types))
     return usable, rejected
 
 
@@ -90,6 +108,8 @@ class MinimizedKernel:
     sha256: str | None
     reused: bool  # nothing to do: the manifest and the file were current
     reason: str | None = None
+    modules: tuple[str, ...] = ()  # the kernel's modules minimized with vmlinux
+    modules_sha256: str | None = None  # of the modules file they came from
 
 
 @dataclass(frozen=True)
@@ -120,7 +140,9 @@ class MinCoreReport:
             else:
                 lines.append(
                     f"{k.file.btf_name}: {k.full_size:,} -> {k.size:,} bytes "
-                    f"({_percent(k.size, k.full_size)})" + (" (unchanged)" if k.reused else "")
+                    f"({_percent(k.size, k.full_size)})"
+                    + (f" with modules {', '.join(k.modules)}" if k.modules else "")
+                    + (" (unchanged)" if k.reused else "")
                 )
         done = [k for k in self.kernels if k.size is not None]
         lines.append(
@@ -167,9 +189,13 @@ def _load_manifest(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _current(previous: dict[str, Any], file: HubFile, out: Path) -> dict[str, Any] | None:
+def _current(
+    previous: dict[str, Any], file: HubFile, modules_sha256: str | None, out: Path
+) -> dict[str, Any] | None:
     entry = previous.get(file.btf_name)
     if not isinstance(entry, dict) or entry.get("source_sha256") != file.sha256:
+        return None
+    if entry.get("modules_sha256") != modules_sha256:
         return None
     try:
         if file_sha256(out) != (entry.get("size"), entry.get("sha256")):
@@ -200,15 +226,27 @@ def min_core(
     same_objects = previous.get("objects") == object_list
     kept = previous.get("kernels", {}) if same_objects else {}
 
+    wanted = frozenset().union(*(o.core_types for o in objects))
+
     def one(file: HubFile) -> MinimizedKernel:
         out = output / file.btf_name
-        entry = _current(kept, file, out)
-        if entry is not None:
-            return MinimizedKernel(file, entry["full_size"], entry["size"], entry["sha256"], True)
         full_size = 0
+        used: tuple[str, ...] = ()
         try:
+            answer = find_modules(source.index.document, file)
+            modules_sha256 = answer.file.sha256 if answer is not None else None
+            entry = _current(kept, file, modules_sha256, out)
+            if entry is not None:
+                return MinimizedKernel(
+                    file, entry["full_size"], entry["size"], entry["sha256"], True, None,
+                    tuple(entry.get("modules", ())), modules_sha256,
+                )  # fmt: skip
             archive, _ = source.archive_file(file)
             full = read_btf_member(archive, file.uname)
+            if answer is not None:
+                chosen = _needed_modules(source, file, full, wanted)
+                used = tuple(chosen)
+                full = merge_split(full, list(chosen.values())) if chosen else full
             full_size = len(full)
             with tempfile.TemporaryDirectory(prefix="btfhub-min-core.") as tmp:
                 full_path = Path(tmp) / "full.btf"
@@ -222,10 +260,10 @@ def min_core(
         except (BtfhubError, OSError) as exc:
             if isinstance(exc, BpftoolMissing):
                 raise
-            return MinimizedKernel(file, full_size, None, None, False, str(exc))
+            return MinimizedKernel(file, full_size, None, None, False, str(exc), used)
         write_if_changed(out, small)
         size, sha256 = file_sha256(out)
-        return MinimizedKernel(file, full_size, size, sha256, False)
+        return MinimizedKernel(file, full_size, size, sha256, False, None, used, modules_sha256)
 
     outcomes: list[MinimizedKernel] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -238,6 +276,17 @@ def min_core(
     return report
 
 
+def _needed_modules(
+    source: FileSource, file: HubFile, vmlinux: bytes, wanted: frozenset[TypeKey]
+) -> dict[str, bytes]:
+    """The kernel's archived modules defining a type wanted and not in vmlinux, by name."""
+    missing = wanted - named_types(vmlinux)
+    if not missing:
+        return {}
+    every = source.module_map(file, ModuleSelection(all=True), vmlinux)
+    return {n: btf for n, btf in every.items() if named_types(btf, vmlinux) & missing}
+
+
 def _manifest(report: MinCoreReport, object_list: list[dict[str, str]]) -> dict[str, Any]:
     done = {
         k.file.btf_name: {
@@ -246,6 +295,8 @@ def _manifest(report: MinCoreReport, object_list: list[dict[str, str]]) -> dict[
             "full_size": k.full_size,
             "size": k.size,
             "sha256": k.sha256,
+            **({"modules": list(k.modules)} if k.modules else {}),
+            **({"modules_sha256": k.modules_sha256} if k.modules_sha256 else {}),
         }
         for k in report.kernels
         if k.size is not None

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.btf.tarball import read_tar_xz_member
 from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
@@ -68,8 +69,12 @@ def build_one(
     options: BuildOptions,
     catalog: Catalog,
     work: WorkArea,
+    archive_root: Path | None = None,
 ) -> KernelOutcome:
     """Fetch one kernel's package, encode its BTF, verify the package, store the BTF.
+
+    archive_root: where the archived BTF a modules_only kernel's modules are
+    encoded on is read (default dest_root; a shard job builds elsewhere).
 
     It is built in its own directory of the run's work area. A full disk
     (StorageError) or a missing pahole 1.30 (MissingToolError) is not this
@@ -89,6 +94,10 @@ def build_one(
     try:
         repo = _repository(catalog, kernel.id.distro, pkg.repository)
         keyring = upstream.trust.keyring(repo)
+        base = None
+        archived = (archive_root or dest_root) / kernel.archive_path
+        if kernel.modules_only:  # archived: its modules are built on the file as it is
+            base = read_tar_xz_member(archived.read_bytes())[1]
         with work.kernel_dir() as tmp:
             done = build_verified(
                 client,
@@ -100,13 +109,19 @@ def build_one(
                 on_bytes=on_bytes,
                 mark=lambda step: timings.mark(label, step),
                 modules=wanted_modules(catalog, kernel.id, repo),
+                base=base,
             )
             built = done.built
             module_seconds = done.modules.seconds if done.modules else {}
             timings.steps(label, {**built.seconds, **done.verification_seconds, **module_seconds})
-        if built.tar_xz is None:  # ships its own BTF and not forced
+        if built.tar_xz is None and base is None:  # ships its own BTF and not forced
             return KernelOutcome(kernel.id, KernelState.SHIPS_BTF, "vmlinux has a .BTF section")
-        atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
+        if built.tar_xz is not None:
+            atomic_write(dest_root / kernel.archive_path, built.tar_xz, tmp_dir=work.path)
+        elif archived != dest_root / kernel.archive_path:
+            # A shard's output holds the kernel's file too, the same bytes: the
+            # merge finds it identical and leaves the archive's alone.
+            atomic_write(dest_root / kernel.archive_path, archived.read_bytes(), tmp_dir=work.path)
         if done.modules is not None:  # beside it, once it is there (the modules' base)
             modules_file = dest_root / modules_path(kernel.archive_path)
             atomic_write(modules_file, done.modules.tar_xz, tmp_dir=work.path)
@@ -123,13 +138,11 @@ def build_one(
 def wanted_modules(catalog: Catalog, kernel: KernelId, repo: Repository) -> ModuleSelection | None:
     """The modules to build for a kernel: its release's choice, else its repository's."""
     try:
-        releases = catalog.distribution(kernel.distro).releases
+        dist = catalog.distribution(kernel.distro)
     except KeyError:
         return repo.modules
-    release = next((r for r in releases if r.id == kernel.release), None)
-    if release is None or release.modules is None:
-        return repo.modules
-    return release.modules
+    release = next((r for r in dist.releases if r.id == kernel.release), None)
+    return repo.modules if release is None else dist.modules(release, repo.id)
 
 
 def _repository(catalog: Catalog, distro: str, repo_id: str) -> Repository:
@@ -160,6 +173,7 @@ def build_missing(
     reporter: Reporter,
     catalog: Catalog,
     work: WorkArea,
+    archive_root: Path | None = None,
 ) -> tuple[KernelOutcome, ...]:
     """Build each kernel with options.jobs workers (downloads and encodes overlap).
 
@@ -176,7 +190,9 @@ def build_missing(
         if stop.is_set():
             return None  # no point downloading more onto a full disk
         try:
-            return build_one(upstream, kernel, dest_root, progress, options, catalog, work)
+            return build_one(
+                upstream, kernel, dest_root, progress, options, catalog, work, archive_root
+            )
         except BaseException:
             stop.set()
             raise

@@ -70,6 +70,15 @@ def plan(
                 archive_path(dist.archive_dir, release.directory, target.arch, pkg.uname)
             )
     archived = hubstore.archived(root, state.store, state, candidates)
+    # What index.json lists of the modules files the hub has (btf/modules.py).
+    # In an OCI store the archived BTF a modules_only build encodes on is not
+    # on this machine: no such rebuild is planned there (yet).
+    have = hubstore.archived(root, state.store, state, state.module_files)
+    modules = {
+        path: (frozenset(entry.get("modules", {})), frozenset(entry.get("absent", ())))
+        for path, entry in state.module_files.items()
+        if path in have
+    }
     return planner.plan(
         catalog,
         listing.kernels,
@@ -79,6 +88,7 @@ def plan(
         force=force,
         needs_operator_input=listing.needs_operator_input,
         incomplete=listing.incomplete,
+        modules=modules if state.store is None else None,
     )
 
 
@@ -273,7 +283,9 @@ def build_shard(
         the_plan = plan(root, catalog, state, listing, options.force)
     todo = select_shard(the_plan.missing(), job.shard)
     with WorkArea(root) as work:
-        outcomes = build_missing(upstream, todo, job.output, options, reporter, catalog, work)
+        outcomes = build_missing(
+            upstream, todo, job.output, options, reporter, catalog, work, archive_root=root
+        )
     write_shard_manifest(job.output, job.shard, _archive_paths(todo), outcomes)
     if state.store is not None:
         pushed = hubstore.push_blobs(RegistryClient(upstream.client, state.store), job.output)

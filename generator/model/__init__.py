@@ -230,6 +230,9 @@ class PlannedKernel:
     package: KernelPackage | None
     archive_path: str  # where its BTF lives / will live
     reason: str | None = None
+    # Archived, but its release lists modules its modules file lacks: only
+    # that file is built, on the archived BTF, which stays as it is.
+    modules_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,9 @@ class Plan:
 
     def missing(self) -> tuple[PlannedKernel, ...]:
         return tuple(
-            k for k in self.kernels if k.state in (KernelState.MISSING, KernelState.FAILED)
+            k
+            for k in self.kernels
+            if k.state in (KernelState.MISSING, KernelState.FAILED) or k.modules_only
         )
 
 

@@ -20,6 +20,18 @@ class ModuleSelection:
     def wants(self, name: str) -> bool:
         return self.all or name in self.names
 
+    def rebuild_reason(self, listing: tuple[frozenset[str], frozenset[str]] | None) -> str | None:
+        """Why a kernel's modules file, listing (built, absent from its package), must be
+        built again for this selection; None when it need not.
+
+        A file built for `all` counts as complete (which modules a package holds
+        is known only by reading it); a module its package lacked is not asked again.
+        """
+        if listing is None:
+            return "modules asked for: none built yet"
+        new = [n for n in self.names if n not in listing[0] and n not in listing[1]]
+        return f"modules not built yet: {', '.join(new)}" if new else None
+
 
 @dataclass(frozen=True)
 class Repository:
@@ -145,6 +157,13 @@ class Distribution:
             if repo.id == repo_id:
                 return repo
         raise KeyError(repo_id)
+
+    def modules(self, release: Release, repository: str) -> ModuleSelection | None:
+        """The modules to build for a release's kernel: its choice, else its repository's."""
+        if release.modules is not None:
+            return release.modules
+        repo = next((r for r in self.repositories if r.id == repository), None)
+        return repo.modules if repo is not None else None
 
 
 @dataclass(frozen=True)

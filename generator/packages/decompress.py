@@ -358,6 +358,15 @@ def sniffed(stream: Readable, what: str) -> tuple[str | None, Readable]:
 IN_CHUNK = 1 << 16
 
 
+def unspool(src: Path, dest: Path) -> None:
+    """A file zstd-compressed by the module sink (packages/modules.py), decompressed to dest."""
+    with src.open("rb") as packed, dest.open("wb") as out:
+        try:
+            zstandard.ZstdDecompressor().copy_stream(packed, out)
+        except zstandard.ZstdError as exc:
+            raise _corrupt(src.name, str(exc)) from None
+
+
 def decompress_all(body: bytes) -> Iterator[bytes]:
     """The decoded bytes of an in-memory body whose codec is sniffed; as is if plain.
 

@@ -5,7 +5,11 @@ usr/lib/debug/lib/modules/<uname>/ (Debian and Ubuntu: kernel/.../<name>.ko;
 Red Hat and SUSE: <name>.ko.debug). The package readers hand each regular
 member after (deb) or around (rpm) the vmlinux to a ModuleSink, which keeps
 the wanted ones as files in a directory of the build's own: no member name
-ever becomes a path, each module is written as <name>.ko.
+ever becomes a path, each module is written as <name>.ko.zst. zstd at its
+fastest level (about 4x smaller for a module's DWARF, for a few seconds of CPU
+per GB) because the modules wait on disk until the whole package has
+verified: for `modules: all`, every .ko of a Debian 6.1 kernel, 1.2 GB raw.
+btf/modules.py has each decompressed (decompress.unspool) just before pahole reads it.
 
 A module's name is the kernel's: the file name up to ".ko", "-" made "_"
 (dm-mod.ko is dm_mod), as lsmod and /sys/kernel/btf/<name> spell it.
@@ -17,11 +21,15 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.errors import MalformedPackageError, PackageError
+import zstandard
+
+from generator.errors import PackageError
 from generator.model import MODULE_NAME_RE, ModuleSelection
-from generator.packages.stream import CHUNK, Readable
+from generator.packages.stream import CHUNK, Readable, skip
 
 MODULE_SUFFIXES = (".ko", ".ko.debug")
+SPOOL_SUFFIX = ".ko.zst"  # unpacked by decompress.unspool
+SPOOL_LEVEL = 1  # zstd's fastest: the spool is about saving disk, not bytes at any cost
 
 
 def module_name(file_name: str) -> str:
@@ -38,7 +46,7 @@ def modules_dir(uname: str) -> str:
 class FoundModule:
     name: str
     member: str  # its path in the package, normalised (no leading "./" or "/")
-    path: Path  # the file written
+    path: Path  # the file written: <name>.ko.zst, the module zstd-compressed
     digest: str  # of the bytes written, by the sink's algorithm (an RPM header lists it)
     size: int
 
@@ -54,6 +62,7 @@ class ModuleSink:
     # RPM from a signed repository lists its files' digests in that algorithm.
     algorithm: str = "sha256"
     found: dict[str, FoundModule] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)  # members skipped: a name seen before
 
     def wanted(self, member: str) -> str | None:
         """The module name when `member` (a normalised path) is a module this sink keeps."""
@@ -69,17 +78,20 @@ class ModuleSink:
         return name
 
     def take(self, name: str, member: str, data: Readable, size: int) -> None:
-        """Write `size` bytes of data as the module `name` (hashed as they are written)."""
-        earlier = self.found.get(name)
-        if earlier is not None:
-            raise MalformedPackageError(
-                f"malformed package: module {name} is both {earlier.member} and {member}"
-            )
-        dest = self.directory / f"{name}.ko"
+        """Write `size` bytes of data as the module `name`, compressed (hashed as they are read)."""
+        if name in self.found:
+            # Two files with one module name (an out-of-tree build under extra/ or
+            # updates/ beside the kernel's own): the first in the package's order
+            # is kept, the other skipped (and listed); the kernel does not fail.
+            self.duplicates.append(member)
+            skip(data, size, member)
+            return
+        dest = self.directory / f"{name}{SPOOL_SUFFIX}"
         digest = hashlib.new(self.algorithm)
         written = 0
+        compressor = zstandard.ZstdCompressor(level=SPOOL_LEVEL)
         try:
-            with dest.open("wb") as out:
+            with dest.open("wb") as raw, compressor.stream_writer(raw, closefd=False) as out:
                 while written < size:
                     chunk = data.read(min(CHUNK, size - written))
                     if not chunk:

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import generator
 from generator.btf.build import BuiltBtf, build_kernel_btf
+from generator.btf.check import check_btf
 from generator.btf.modules import BuiltModules, build_modules
 from generator.model import KernelPackage, ModuleSelection, Provenance
 from generator.openpgp import Keyring
 from generator.packages import ModuleSink
+from generator.packages.decompress import unspool
 from generator.upstream.http import UpstreamClient
 from generator.verify import VerifiedPackage
 
@@ -45,6 +47,7 @@ def build_verified(
     on_bytes: Callable[[int], None] | None = None,
     mark: Callable[[str], None] = lambda _: None,
     modules: ModuleSelection | None = None,
+    base: bytes | None = None,
 ) -> VerifiedBuild:
     """Stream pkg, encode its vmlinux, verify the whole package; PackageError if it does not.
 
@@ -52,6 +55,8 @@ def build_verified(
     pahole_arguments: a recorded build's, for a rebuild (btfhub's own choice otherwise).
     modules: the kernel modules to encode too, taken from the same read of the
     package (generator.verify) and encoded, once it verified, on the new BTF.
+    base: the kernel's archived raw BTF: vmlinux is not encoded again (its file
+    stays as it is) and the modules are encoded on base; no provenance then.
     """
     sink = None
     if modules is not None:
@@ -64,15 +69,19 @@ def build_verified(
         vmlinux = workdir / f"vmlinux-{pkg.uname}"
         package.extract_vmlinux(vmlinux)  # the rest is verified while pahole runs
         mark("vmlinux out")
-        built = build_kernel_btf(
-            vmlinux,
-            pkg.uname,
-            workdir,
-            force=force,
-            pahole_threads=pahole_threads,
-            pahole_arguments=pahole_arguments,
-        )
-        mark("built")
+        if base is None:
+            built = build_kernel_btf(
+                vmlinux,
+                pkg.uname,
+                workdir,
+                force=force,
+                pahole_threads=pahole_threads,
+                pahole_arguments=pahole_arguments,
+            )
+            mark("built")
+        else:  # only its modules are wanted: the package is read for them and verified
+            vmlinux.unlink(missing_ok=True)
+            built = BuiltBtf(pkg.uname, False, None, check_btf(base), raw=base)
         package.finish()  # nothing is handed back from a package that did not verify
         mark("verified")
     seconds = {
@@ -80,7 +89,7 @@ def build_verified(
         "verification thread": package.background_seconds,
         "waited for verification": package.waited_seconds,
     }
-    if built.tar_xz is None or built.pahole is None:
+    if base is None and (built.tar_xz is None or built.pahole is None):
         return VerifiedBuild(built, None, seconds)
     encoded = None
     if sink is not None and built.raw is not None and built.summary is not None:
@@ -92,8 +101,11 @@ def build_verified(
             sink.absent(),
             workdir,
             threads=pahole_threads,
+            unpack=unspool,
         )
         mark("modules built")
+    if built.tar_xz is None or built.pahole is None:
+        return VerifiedBuild(built, None, seconds, encoded)
     provenance = Provenance(
         file_sha256=hashlib.sha256(built.tar_xz).hexdigest(),
         package=pkg,

@@ -10,7 +10,9 @@ checkout, so it trusts nothing:
   list is an error (the artifact is not what its manifest says, so none of
   it is merged);
 * an archive file already there is skipped when identical and is an error
-  when different: a merge never overwrites;
+  when different: a merge never overwrites, but for a kernel's modules file
+  (<uname>.modules.tar.xz), rebuilt when its release lists more modules,
+  on the kernel's BTF file, which is never replaced;
 * all or nothing: everything is checked before anything is moved. Each new
   file is read once, hashed while it is copied to a temporary file next to
   its destination; only when every copy matched its manifest are they
@@ -29,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.model import FileDigest, KernelOutcome, ShardId
+from generator.model import MODULES_SUFFIX, FileDigest, KernelOutcome, ShardId
 from generator.shards.files import (
     destination_problem,
     hash_file,
@@ -121,9 +123,10 @@ def merge_shards(root: Path, shard_dirs: Sequence[Path]) -> MergeResult:
                 # Read only the existing file, and only when the sizes agree.
                 if dest.stat().st_size == digest.size and hash_file(dest) == digest:
                     unchanged.add(rel)
-                else:
+                    continue
+                if not rel.endswith(MODULES_SUFFIX):
                     problems.append(f"{dest}: already in the archive with different bytes")
-                continue
+                    continue
             pending[rel] = _Pending(rel, src, digest)
     if problems:
         raise ManifestError(problems)

@@ -92,6 +92,98 @@ int btfhub_list_probe(void *ctx)
 char LICENSE[] SEC("license") = "GPL";
 """
 
+# Reads a module's struct (tests/kit/modules.py: btfhub_nf_demo_conn) and
+# vmlinux's task, members in another order than the module's: offsets must move.
+MODULE_PROGRAM = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+struct btfhub_fixture_task {
+    int pid;
+} __attribute__((preserve_access_index));
+
+struct btfhub_nf_demo_conn {
+    int state;
+    char tag[4];
+    unsigned long long cookie;
+    void *peer;
+} __attribute__((preserve_access_index));
+
+struct btfhub_nf_demo_conn *conn_ptr;
+struct btfhub_fixture_task *task_ptr;
+int seen_state, seen_pid;
+unsigned long long seen_cookie;
+void *seen_peer;
+
+SEC("kprobe/do_nanosleep")
+int btfhub_module_probe(void *ctx)
+{
+    seen_state = BPF_CORE_READ(conn_ptr, state);
+    seen_cookie = BPF_CORE_READ(conn_ptr, cookie);
+    seen_peer = BPF_CORE_READ(conn_ptr, peer);
+    seen_pid = BPF_CORE_READ(task_ptr, pid);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+# Reads btfhub_shared_state, which two modules both carry (tests/kit/modules.py).
+SHARED_PROGRAM = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+struct btfhub_shared_state {
+    void *head;
+    unsigned short proto;
+} __attribute__((preserve_access_index));
+
+struct btfhub_shared_state *shared_ptr;
+unsigned short seen_proto;
+void *seen_head;
+
+SEC("kprobe/do_nanosleep")
+int btfhub_shared_probe(void *ctx)
+{
+    seen_proto = BPF_CORE_READ(shared_ptr, proto);
+    seen_head = BPF_CORE_READ(shared_ptr, head);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+# Reads a real module's struct (Linux 6.1's nf_conntrack), for the slow tests.
+L4PROTO_PROGRAM = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+struct nf_conntrack_l4proto {
+    unsigned short nlattr_size;
+    _Bool allow_clash;
+    unsigned char l4proto;
+} __attribute__((preserve_access_index));
+
+struct nf_conntrack_l4proto *l4proto_ptr;
+unsigned char seen_proto;
+_Bool seen_clash;
+unsigned short seen_size;
+
+SEC("kprobe/do_nanosleep")
+int btfhub_l4proto_probe(void *ctx)
+{
+    seen_proto = BPF_CORE_READ(l4proto_ptr, l4proto);
+    seen_clash = BPF_CORE_READ(l4proto_ptr, allow_clash);
+    seen_size = BPF_CORE_READ(l4proto_ptr, nlattr_size);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
 # No CO-RE and, compiled without -g, no .BTF.ext: what bpftool cannot minimize for.
 PLAIN_PROGRAM = r"""
 #include <linux/bpf.h>

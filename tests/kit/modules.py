@@ -9,11 +9,20 @@ struct of its own that the tests look for.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from generator.demokit.debpkg import build_deb
+from generator.demokit.mirror import AptPackage
 from generator.demokit.tools import run
 from tests.kit.debpkg import incompressible
+from tests.kit.hub import focal_suites, make_hub, write_ubuntu
+from tests.kit.mirror import FaultyMirror
+
+# The Focal kernel the module tests build, and the reconcile arguments that select it.
+FOCAL_UNAME = "5.4.0-26-generic"
+FOCAL_VERSION = "5.4.0-26.30"
+FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 
 # Each module's own struct: btfhub_<module>_conn, with fields the tests read.
 MODULE_SOURCE = r"""
@@ -39,15 +48,32 @@ int btfhub_%(name)s_lookup(struct btfhub_%(name)s_conn *c, int depth)
 """
 
 
+# A struct two modules both define, as nf_nat carries its copy of nf_conntrack's structs.
+SHARED_SOURCE = r"""
+struct btfhub_shared_state {
+    int refs;
+    unsigned short proto;
+    struct btfhub_fixture_list *head;
+};
+
+struct btfhub_shared_state btfhub_%(name)s_shared;
+"""
+SHARED_STRUCT = "btfhub_shared_state"
+
+
 def module_struct(name: str) -> str:
     return f"btfhub_{name}_conn"
 
 
-def build_module(directory: Path, name: str, *, tag: int = 12) -> Path:
-    """<directory>/<name>.ko: a relocatable object with DWARF defining btfhub_<name>_conn."""
+def build_module(
+    directory: Path, name: str, *, tag: int = 12, shared: bool = False, extra: str = ""
+) -> Path:
+    """<directory>/<name>.ko: a relocatable object with DWARF defining btfhub_<name>_conn
+    (and, shared, btfhub_shared_state, the same in every module built so; extra: more C)."""
     directory.mkdir(parents=True, exist_ok=True)
     src = directory / f"{name}.c"
-    src.write_text(MODULE_SOURCE % {"name": name, "tag": tag})
+    source = MODULE_SOURCE + (SHARED_SOURCE if shared else "")
+    src.write_text(source % {"name": name, "tag": tag} + extra)
     obj = directory / f"{name}.ko"
     run(["gcc", "-g", "-O0", "-c", "-o", str(obj), str(src)])
     return obj
@@ -83,3 +109,20 @@ def build_ddeb_with_modules(
     ddeb = deb.with_suffix(".ddeb")
     deb.rename(ddeb)
     return ddeb
+
+
+def focal_hub(path: Path, modules: str | None) -> Path:
+    """A hub whose Focal release asks for `modules` (None: the shipped manifest)."""
+    hub = make_hub(path)
+    if modules is not None:
+        manifest = hub / "catalog" / "ubuntu.yaml"
+        text = manifest.read_text()
+        text, n = re.subn(r"(\n  - name: Focal\n)", rf"\1    modules: {modules}\n", text)
+        assert n == 1
+        manifest.write_text(text)
+    return hub
+
+
+def serve_focal(server: FaultyMirror, package: AptPackage) -> None:
+    """The mirror's Focal suites list package (and nothing else)."""
+    write_ubuntu(server, focal_suites([package]))

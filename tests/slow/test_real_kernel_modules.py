@@ -11,6 +11,7 @@ one tests/kit/realkernel.py fetches for the vmlinux test. Run with `make slow`.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -20,10 +21,13 @@ from pathlib import Path
 import pytest
 
 from generator.btf import extract_btf_section, read_tar_xz_member
+from generator.btf.merge import merge_split
 from generator.btf.modules import read_modules_file
 from generator.cli import main
 from generator.model import ModuleSelection
 from generator.packages import ModuleSink, walk_package
+from generator.packages.decompress import unspool
+from tests.kit.bpfobj import L4PROTO_PROGRAM, build_loader, compile_bpf, load_with_btf
 from tests.kit.mirror import FaultyMirror
 from tests.kit.realkernel import RealKernel, publish, reconcile_args
 
@@ -101,13 +105,42 @@ def test_real_kernel_modules_match_their_own_btf(
     for name in MODULES:
         ours_split = tmp_path / f"{name}.btf"
         ours_split.write_bytes(modules[name])
-        extract_btf_section(sink.found[name].path, own / f"{name}.btf")
+        unspool(sink.found[name].path, own / f"{name}.ko")  # the sink keeps it zstd-compressed
+        extract_btf_section(own / f"{name}.ko", own / f"{name}.btf")
         ours_c = c_dump(ours_split, ours_base)
         own_c = c_dump(own / f"{name}.btf", own / "vmlinux.btf")
         for struct in STRUCTS[name]:
             assert declaration(ours_c, struct) == declaration(own_c, struct)
             assert declaration(merged_c, struct) == declaration(own_c, struct)
             compared += 1
+    # min-core of a CO-RE program reading struct nf_conntrack_l4proto: the hub's
+    # minimized file (vmlinux + the nf_conntrack it needs) declares it as bpftool
+    # minimizing the kernel's own BTF (its vmlinux .BTF and nf_conntrack's, merged)
+    # does, and libbpf relocates the program the same way through both.
+    work = tmp_path / "core"
+    program = compile_bpf(work, "l4proto", L4PROTO_PROGRAM)
+    out = tmp_path / "min"
+    assert main(["min-core", "--root", str(hub), "--bpf", str(program), "--output", str(out),
+                 "--index", str(hub / "index.json")]) == 0  # fmt: skip
+    entry = json.loads((out / "manifest.json").read_text())["kernels"]
+    (minimized_name,) = entry
+    assert entry[minimized_name]["modules"] == ["nf_conntrack"]
+    own_merged = tmp_path / "own-merged.btf"
+    own_merged.write_bytes(
+        merge_split((own / "vmlinux.btf").read_bytes(), [(own / "nf_conntrack.btf").read_bytes()])
+    )
+    own_min = tmp_path / "own-min.btf"
+    subprocess.run(["bpftool", "gen", "min_core_btf", str(own_merged), str(own_min), str(program)],
+                   check=True, capture_output=True)  # fmt: skip
+    ours_min = out / minimized_name
+    struct = "nf_conntrack_l4proto"
+    assert declaration(c_dump(ours_min), struct) == declaration(c_dump(own_min), struct)
+    loader = build_loader(work)
+    ours_load = load_with_btf(loader, program, ours_min)
+    own_load = load_with_btf(loader, program, own_merged)
+    if ours_load.code != 77:  # 77: no BPF privilege here
+        assert ours_load.code == 0 and own_load.code == 0, ours_load.stderr
+        assert ours_load.relocations == own_load.relocations and len(ours_load.relocations) == 3
     with capsys.disabled():
         sizes = ", ".join(f"{n} {len(modules[n]):,} B" for n in MODULES)
         print(f"\n{kernel.uname}: built with modules in {seconds:.1f} s ({sizes}); "
