@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from generator.cli import main
-from generator.demokit.mirror import MirrorServer, RpmPackage, write_rpmmd_repo
+from generator.demokit.mirror import RpmPackage, write_rpmmd_repo
+from generator.demokit.server import MirrorServer
 from generator.render import BEGIN_MARKER, END_MARKER
 
 DISTRIBUTIONS = 50

@@ -13,7 +13,7 @@ then the kernels the plan misses.
     .venv/bin/python bench/coverage.py [LIST] [--root DIR] [--distro D ...]
         [--ddebs-share S] [--json]
 
-Ubuntu has two upstreams: Launchpad's API (tests/launchpad_standin.py,
+Ubuntu has two upstreams: Launchpad's API (tests/kit/launchpad.py,
 served beside the mirror) publishes every kernel, ddebs.ubuntu.com only the
 newest ones: for each (release dir, arch, kernel series, flavour) it indexes
 the newest ceil(S x n) of its n kernels, S = --ddebs-share (default 0.5, a
@@ -32,15 +32,15 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import io
 import json
 import math
 import re
-import subprocess
 import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,14 +49,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generator.catalog import load_catalog
-from generator.demokit.mirror import IndexedRpm, MirrorServer, write_release
+from generator.cli import main as btfhub
+from generator.demokit.mirror import IndexedRpm, write_release
+from generator.demokit.server import MirrorServer
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError
 from generator.kinds import apt, rpmmd
 from generator.kinds.registry import find_kind
 from generator.model import Catalog, archive_path
+from tests.kit.launchpad import LaunchpadStandIn
 from tests.kit.mirror import IndexedDeb, write_apt_index, write_rpmmd_index
-from tests.launchpad_standin import LaunchpadStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = ROOT / "tests" / "data" / "public-hub-files.txt"
@@ -703,20 +705,23 @@ def run_plan(
     for host in hosts:
         for scheme in ("http", "https"):
             mirrors += ["--mirror", f"{scheme}://{host}/={server_url}{host}/"]
-    cmd = [sys.executable, "-m", "generator", "plan", "--json", "--root", str(hub_root)]
+    argv = ["plan", "--json", "--root", str(hub_root)]
     # The local copy is re-signed with a key made for the run (as a private
     # mirror re-signs), which the run is told to trust, like an operator would.
-    cmd += ["--keyring", str(default_signer().public_key)]
-    cmd += ["--distro", manifest, "--cache-dir", str(cache), *mirrors]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    argv += ["--keyring", str(default_signer().public_key)]
+    argv += ["--distro", manifest, "--cache-dir", str(cache), *mirrors]
+    # In this process: an interpreter's start and imports cost more than the plan.
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = btfhub(argv)
     # Exit 1 with the JSON printed all the same means some discovery failed:
     # those failures are part of the measure, reported with the figures.
     try:
-        if proc.returncode in (0, 1):
-            return json.loads(proc.stdout)
+        if code in (0, 1):
+            return json.loads(out.getvalue())
     except json.JSONDecodeError:
         pass
-    raise RuntimeError(f"btfhub plan failed ({proc.returncode}):\n{proc.stderr}")
+    raise RuntimeError(f"btfhub plan failed ({code}):\n{err.getvalue()}")
 
 
 def report(cov: Coverage) -> str:

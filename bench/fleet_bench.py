@@ -42,7 +42,8 @@ from typing import Any
 # The repository root, for tests.kit (test machinery kept out of the package).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generator.demokit.mirror import AptPackage, MirrorServer, pool_dir, write_apt_repo
+from generator.demokit.mirror import AptPackage, pool_dir, write_apt_repo
+from generator.demokit.server import MirrorServer
 from generator.progress import TIMINGS_ENV
 from tests.kit.realkernel import SUITE, RealKernel, cache_dir, fetch, reconcile_args
 

@@ -1,6 +1,6 @@
 """How many pages of getPublishedBinaries one Ubuntu series costs, per query strategy.
 
-Fills the Launchpad stand-in (tests/launchpad_standin.py) with a realistic
+Fills the Launchpad stand-in (tests/kit/launchpad.py) with a realistic
 model of Bionic's amd64 kernel publications, then lists them the way
 generator/upstream/launchpad.py does (300 entries a page), with three query
 strategies, and counts the page requests each makes:
@@ -28,14 +28,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-# The repository root, for tests.launchpad_standin (test machinery kept out of the package).
+# The repository root, for tests.kit.launchpad (test machinery kept out of the package).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generator.model import Repository
 from generator.upstream.http import UpstreamClient
 from generator.upstream.launchpad import published_binaries, query_names
 from generator.upstream.mirrors import Mirrors
-from tests.launchpad_standin import LaunchpadStandIn
+from tests.kit.launchpad import LaunchpadStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIES = "bionic"

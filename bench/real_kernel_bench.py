@@ -60,7 +60,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generator.btf.build import build_kernel_btf
 from generator.btf.encode import pahole, pahole_command
-from generator.demokit.mirror import MirrorServer, sha256_file
+from generator.demokit.mirror import sha256_file
+from generator.demokit.server import MirrorServer
 from generator.model import KernelPackage
 from generator.packages.decompress import xz_command, xz_version
 from generator.progress import TIMINGS_ENV

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.kit
 
 import catalog_bench as hub20k
 
-from generator.demokit.mirror import MirrorServer
+from generator.demokit.server import MirrorServer
 from generator.render import BEGIN_MARKER, END_MARKER
 from tests.kit.registry import Registry, RegistryProxy
 

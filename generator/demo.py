@@ -27,12 +27,12 @@ from generator.demokit.mirror import (
     LAUNCHPAD_API,
     LAUNCHPAD_DIR,
     AptPackage,
-    MirrorServer,
     write_apt_repo,
     write_empty_launchpad,
     write_rpmmd_repo,
 )
 from generator.demokit.rpmpkg import build_rpm
+from generator.demokit.server import MirrorServer
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError
 from generator.manifest import CATALOG_DIR

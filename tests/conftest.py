@@ -1,21 +1,26 @@
 """Shared pytest fixtures.
 
 Every test runs hermetic (see hermetic_environment): no user or system git
-configuration, no mirrors from the developer's environment.
+configuration, no mirrors from the developer's environment. A run leaves no
+process behind (no_process_left_behind): not a gpg-agent, not a server, not
+a pahole.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from generator.demokit.elf import build_elf
-from generator.demokit.signing import default_signer
+from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
-from tests.hubrepo import BOT
+from tests.kit import processes, shelf
+from tests.kit.hubrepo import BOT
 from tests.kit.mirror import FaultyMirror
 from tests.kit.registry import Registry
 
@@ -28,6 +33,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    _keep_bytecode()
+    # Before any fixture starts a process: every process of the run inherits the mark.
+    os.environ.setdefault(processes.RUN_MARKER, f"{os.getpid()}-{uuid.uuid4().hex}")
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        # An xdist worker checks its own processes only: the other worker's are still running.
+        os.environ[processes.RUN_MARKER] += f"-{worker}"
+
+
+def _keep_bytecode() -> None:
+    """Compiled modules kept for the next run in the environment's pycache/ (.venv/pycache).
+
+    Even where PYTHONDONTWRITEBYTECODE is set: without a cache every process
+    compiles all it imports again, pytest's rewritten test modules (9 s of CPU
+    in each worker) and every btfhub a test starts (a quarter of its 0.8 s).
+    Set before the workers and the tests' processes start, so they inherit it.
+    """
+    prefix = str(Path(sys.prefix) / "pycache")
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.pycache_prefix = prefix
+    sys.dont_write_bytecode = False
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """-n auto (pyproject's addopts): every core for whole directories, one process for files.
+
+    A worker costs a second or two to start; a run of a few test files is quicker without.
+    """
+    if all(Path(arg.split("::")[0]).is_dir() for arg in config.args):
+        return None  # xdist's default: one worker per core
+    return 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--run-slow"):
         return
@@ -35,6 +75,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fails the run (an error at its last teardown) if a process it started outlives it.
+
+    First of the session fixtures, so it checks after all the others have
+    closed; the process's default signer is closed here (its gpg-agent with it).
+    """
+    yield
+    default_signer().close()
+    left = processes.left_behind(os.environ[processes.RUN_MARKER])
+    assert not left, "processes this test run left behind (now killed): " + "; ".join(
+        f"{pid}: {line}" for pid, line in sorted(left.items())
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,6 +107,31 @@ def trusted_test_key() -> Iterator[Path]:
         os.environ.pop(KEYRINGS_ENV, None)
     else:
         os.environ[KEYRINGS_ENV] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def package_shelf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The run's packages, each built once (tests/kit/shelf.py); tests get copies."""
+    directory = tmp_path_factory.mktemp("shelf")
+    shelf.open_shelf(directory)
+    yield directory
+    shelf.close_shelf()
+
+
+@pytest.fixture(scope="session")
+def stranger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
+    """A key no run trusts (made once; its gpg-agent stopped at the end of the run)."""
+    signer = Signer(tmp_path_factory.mktemp("gpg") / "stranger", "stranger")
+    yield signer
+    signer.close()
+
+
+@pytest.fixture(scope="session")
+def rsa_signer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
+    """An RSA-2048 key, as EL7 and SHA-1 era archives used (gpg's default is ed25519)."""
+    signer = Signer(tmp_path_factory.mktemp("gpg") / "rsa", "el7 style", algorithm="rsa2048")
+    yield signer
+    signer.close()
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +165,7 @@ def mirror_server(tmp_path: Path) -> Iterator[FaultyMirror]:
     """A real HTTP upstream on 127.0.0.1 serving tmp_path/"mirror"; failures on demand.
 
     FaultyMirror (tests/kit/mirror.py): the demo's MirrorServer plus fault injection;
-    it serves an empty Launchpad archive too (hubkit.HOSTS maps the API to it).
+    it serves an empty Launchpad archive too (tests.kit.hub.HOSTS maps the API to it).
     """
     with FaultyMirror(tmp_path / "mirror") as server:
         yield server

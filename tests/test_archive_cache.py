@@ -20,7 +20,7 @@ from generator import gitops
 from generator.archive import file_digest, list_archive
 from generator.cli import main
 from generator.model import FileDigest
-from tests.hubrepo import git
+from tests.kit.hubrepo import git
 
 A = "archive/ubuntu/20.04/x86_64/5.4.0-1-generic.btf.tar.xz"
 B = "archive/ubuntu/20.04/x86_64/5.4.0-2-generic.btf.tar.xz"

@@ -38,11 +38,11 @@ from generator.btf.encode import (
 from generator.btf.tarball import xz_block_size, xz_compress
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import ENUM_NAME, STRUCT_NAMES, TYPEDEF_NAME, UNION_NAME
-from generator.demokit.rpmpkg import build_rpm
 from generator.errors import EncodeError, MissingToolError
 from generator.packages import extract_vmlinux
 from tests.kit.debpkg import build_kernel_deb
 from tests.kit.elf import build_many_units_elf
+from tests.kit.shelf import build_rpm
 
 UNAME = "5.4.0-42-generic"
 
@@ -562,17 +562,19 @@ def test_check_accepts_the_running_kernels_btf() -> None:
 
 
 def test_tarball_compression_uses_two_blocks_and_ignores_the_core_count(tmp_path: Path) -> None:
-    # A BTF-sized input (3 MiB of incompressible-ish bytes): two xz blocks, so
-    # two cores compress it; the bytes equal xz's with 4 or 8 threads, so a
+    # A BTF-sized input (2 MiB and a bit of incompressible bytes): two xz blocks,
+    # so two cores compress it; the bytes equal xz's with 4 or 8 threads, so a
     # rebuild on a bigger machine gives the same archive file.
-    data = random.Random(7).randbytes(1 << 20) * 3
-    assert xz_block_size(len(data)) == 3 << 19
+    data = random.Random(7).randbytes((2 << 20) + (128 << 10))
+    block = (1 << 20) + (64 << 10)
+    assert xz_block_size(len(data)) == block
+    assert xz_block_size(len(data) + 1) == block + (64 << 10)  # rounded up to 64 KiB
     assert xz_block_size(10) == 1 << 20
     ours = xz_compress(data)
     assert lzma.decompress(ours) == data
     for threads in ("4", "8"):
         theirs = subprocess.run(
-            ["xz", "-6", "--check=crc64", f"-T{threads}", f"--block-size={3 << 19}", "-c"],
+            ["xz", "-6", "--check=crc64", f"-T{threads}", f"--block-size={block}", "-c"],
             input=data,
             capture_output=True,
             check=True,

@@ -11,7 +11,7 @@ import pytest
 from generator.catalog import load_catalog
 from generator.cli import main
 from generator.model import Catalog, archive_path, series_matches
-from tests.hubkit import REPO
+from tests.kit.hub import REPO
 
 
 @pytest.fixture(scope="module")

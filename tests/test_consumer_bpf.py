@@ -26,8 +26,6 @@ from generator.btf.encode import encode_btf
 from generator.consumer.bundle import BundleError, pack
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import build_elf
-from tests.consumerkit import build_consumer_hub
-from tests.hubkit import btfhub
 from tests.kit.bpfobj import (
     LIST_PROGRAM,
     PLAIN_PROGRAM,
@@ -37,6 +35,8 @@ from tests.kit.bpfobj import (
     compile_bpf,
     load_with_btf,
 )
+from tests.kit.consumer import build_consumer_hub
+from tests.kit.hub import btfhub
 from tests.kit.mirror import FaultyMirror
 
 RHEL_KERNEL = "4.18.0-305.el8.x86_64"

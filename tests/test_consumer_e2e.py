@@ -19,9 +19,12 @@ from generator.commands import common
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.upstream.http import UpstreamClient
-from tests.consumerkit import OS_RELEASES
-from tests.hubkit import btfhub, reconciled_hub
 from tests.kit.bpfobj import TASK_PROGRAM, build_loader, compile_bpf, load_with_btf
+from tests.kit.consumer import OS_RELEASES
+from tests.kit.hub import (
+    btfhub,
+    reconciled_hub,
+)
 from tests.kit.mirror import FaultyMirror
 
 K42 = "5.4.0-42-generic"

@@ -18,8 +18,8 @@ from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES, build_elf
 from generator.render import render_hub
 from generator.state import load_hub_state
-from tests.consumerkit import OS_RELEASES, build_consumer_hub
-from tests.hubkit import btfhub
+from tests.kit.consumer import OS_RELEASES, build_consumer_hub
+from tests.kit.hub import btfhub
 from tests.kit.mirror import FaultyMirror
 
 RHEL_KERNEL = "4.18.0-305.el8.x86_64"

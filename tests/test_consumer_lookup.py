@@ -22,8 +22,8 @@ from generator.consumer.hostmap import (
 from generator.consumer.osrelease import HostInputError, OsRelease, parse_os_release
 from generator.demokit.elf import build_elf
 from generator.demokit.mirror import sha256_file
-from tests.consumerkit import EXTRA_DISTRIBUTIONS, OS_RELEASES, build_consumer_hub
-from tests.hubkit import btfhub
+from tests.kit.consumer import EXTRA_DISTRIBUTIONS, OS_RELEASES, build_consumer_hub
+from tests.kit.hub import btfhub
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = load_host_rules(REPO / HOST_RULES_FILE)

@@ -18,7 +18,15 @@ import pytest
 
 from generator.demokit.mirror import sha256_file
 from generator.demokit.signing import Signer
-from tests.hubkit import (
+from tests.kit.distros import (
+    build_leap_debuginfo,
+    build_openeuler_debuginfo,
+    build_photon_debuginfo,
+    write_leap_tree,
+    write_openeuler_tree,
+    write_photon_tree,
+)
+from tests.kit.hub import (
     HOSTS,
     Run,
     archive_files,
@@ -34,14 +42,6 @@ from tests.hubkit import (
     package_requests,
     states,
     write_ubuntu,
-)
-from tests.kit.distros import (
-    build_leap_debuginfo,
-    build_openeuler_debuginfo,
-    build_photon_debuginfo,
-    write_leap_tree,
-    write_openeuler_tree,
-    write_photon_tree,
 )
 from tests.kit.mirror import FaultyMirror
 

@@ -28,7 +28,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from generator.demokit.rpmpkg import build_rpm
 from generator.errors import PackageError
 from generator.packages import ar, cpio, extract_vmlinux, rpmheader
 from generator.packages.deb import _extract_from_tar
@@ -36,7 +35,8 @@ from generator.upstream import apt, htmllisting, rpmmd
 from generator.upstream.compression import decompressed_chunks
 from generator.upstream.http import UpstreamIndexError
 from tests.kit.debpkg import build_kernel_deb, tar_bytes, tar_file, write_ar
-from tests.test_packages import OneWayStream, as_io
+from tests.kit.shelf import build_rpm
+from tests.kit.streams import OneWayStream, as_io
 
 EXAMPLES = int(os.environ.get("BTFHUB_FUZZ_EXAMPLES", "150"))
 # Per example: generous for a 2-core machine shared with other jobs, far

@@ -19,7 +19,7 @@ import pytest
 
 from generator.gitops import clean_blobs, commit_paths, hub_changes, push_with_retry
 from generator.gitops.repo import GitError, open_repo
-from tests.hubrepo import clone, git, make_remote
+from tests.kit.hubrepo import clone, git, make_remote
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from generator.gitops import (
     hub_changes,
     push_with_retry,
 )
-from tests.hubrepo import BOT, clone, git
+from tests.kit.hubrepo import BOT, clone, git
 
 
 def regenerate(root: Path) -> Sequence[str]:

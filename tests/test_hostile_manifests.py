@@ -16,7 +16,7 @@ from generator.cli import main
 from generator.errors import BtfhubError
 from generator.model import UnsafeNameError, archive_path, is_archive_path
 from generator.planner import plan_from_json
-from tests.test_validate import edit, hub
+from tests.kit.manifests import edit, hub
 
 HOSTILE_EDITS = [
     # (old text in GOOD, new text, expected message fragment)

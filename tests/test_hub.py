@@ -25,7 +25,7 @@ from generator.trust import TrustPolicy
 from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
-from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_pairs, write_ubuntu
+from tests.kit.hub import build_ddeb, focal_suites, make_hub, mirror_pairs, write_ubuntu
 from tests.kit.mirror import FaultyMirror
 
 UNAME = "5.4.0-26-generic"

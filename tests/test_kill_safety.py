@@ -1,7 +1,7 @@
 """Interrupted runs leave nothing behind: SIGKILL at several moments, and a full disk.
 
 A real `btfhub reconcile` process builds a large package (an ELF of some
-100 MB of DWARF in a real .ddeb, served over HTTP) and is killed with
+40 MB, a second of pahole, in a real .ddeb, served over HTTP) and is killed with
 SIGKILL while it extracts the vmlinux, while pahole runs and right after
 pahole is done (tarball and archive write). After each kill: no tool
 (pahole, xz) survives its parent, archive/ holds no partial or temporary
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,11 +30,11 @@ import pytest
 from generator.btf.build import build_kernel_btf
 from generator.demokit.mirror import AptPackage
 from generator.errors import StorageError
-from generator.packages import extract_vmlinux
 from generator.workdir import OWNER, WORK_DIR
-from tests.hubkit import build_ddeb, focal_suites, make_hub, mirror_args, write_ubuntu
 from tests.kit.elf import build_large_elf
+from tests.kit.hub import build_ddeb, focal_suites, make_hub, mirror_args, write_ubuntu
 from tests.kit.mirror import FaultyMirror
+from tests.kit.processes import descendants, wait_gone
 
 UNAME = "5.4.0-42-generic"
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
@@ -44,14 +45,25 @@ TOOLS = ("pahole", "xz", "setpriv", "sh", "llvm-objcopy")
 
 
 @pytest.fixture(scope="module")
-def large_package(tmp_path_factory: pytest.TempPathFactory) -> AptPackage:
-    """focal's unsigned dbgsym of UNAME, holding a large vmlinux (zstd, as fast as real xz)."""
-    base = tmp_path_factory.mktemp("large")
-    elf = build_large_elf(base / "elf", copies=60)
+def large_vmlinux(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A vmlinux pahole takes a second or so on, padded past the 16 MiB and 24 MiB limits below.
+
+    The padding, not more DWARF, makes it large: each run of pahole on it stays short.
+    """
+    return build_large_elf(tmp_path_factory.mktemp("large"), copies=6, types=1500, padding=32 << 20)
+
+
+@pytest.fixture(scope="module")
+def large_package(tmp_path_factory: pytest.TempPathFactory, large_vmlinux: Path) -> AptPackage:
+    """focal's unsigned dbgsym of UNAME, holding the large vmlinux (zstd, as fast as real xz)."""
     pkg: AptPackage = build_ddeb(
-        base / "pkgs", f"linux-image-unsigned-{UNAME}-dbgsym", "5.4.0-42.46", UNAME, elf, "zst"
+        tmp_path_factory.mktemp("pkgs"),
+        f"linux-image-unsigned-{UNAME}-dbgsym",
+        "5.4.0-42.46",
+        UNAME,
+        large_vmlinux,
+        "zst",
     )
-    elf.unlink()  # only the package is needed now
     return pkg
 
 
@@ -65,53 +77,6 @@ def large_mirror(
 
 
 # -- processes -------------------------------------------------------------------------
-
-
-def _stat(pid: int) -> tuple[str, str, int] | None:
-    """(comm, state, ppid) of a process, None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    comm = text[text.index("(") + 1 : text.rindex(")")]
-    state, ppid = text[text.rindex(")") + 2 :].split()[:2]
-    return comm, state, int(ppid)
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """{pid: comm} of every live descendant of pid."""
-    children: dict[int, list[int]] = {}
-    comms: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        info = _stat(int(entry.name))
-        if info is None or info[1] == "Z":
-            continue
-        comms[int(entry.name)] = info[0]
-        children.setdefault(info[2], []).append(int(entry.name))
-    found: dict[int, str] = {}
-    todo = list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found[child] = comms[child]
-        todo.extend(children.get(child, []))
-    return found
-
-
-def alive(pid: int) -> bool:
-    info = _stat(pid)
-    return info is not None and info[1] != "Z"  # a zombie is dead, only not reaped
-
-
-def wait_gone(pids: dict[int, str], timeout: float = 1.5) -> dict[int, str]:
-    """The pids still alive after `timeout` seconds (empty: all gone)."""
-    deadline = time.monotonic() + timeout
-    left = dict(pids)
-    while left and time.monotonic() < deadline:
-        left = {p: c for p, c in left.items() if alive(p)}
-        time.sleep(0.05)
-    return left
 
 
 # -- the hub ---------------------------------------------------------------------------
@@ -253,40 +218,43 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
     return apply
 
 
-@pytest.mark.parametrize("how", ["tmpfs", "rlimit-fsize"])
+def assert_failed_cleanly(hub: Path, proc: subprocess.Popen[bytes]) -> None:
+    """The run ended on the full disk with a clear message, leaving nothing behind."""
+    out, err = proc.communicate(timeout=600)
+    message = err.decode()
+    assert proc.returncode == 1, (out, message)
+    assert "Traceback" not in message
+    assert "btfhub: error: cannot write" in message, message
+    assert "free some space and run again" in message
+    assert not (hub / "archive").exists() or not any((hub / "archive").rglob("*"))
+    assert work_dirs(hub) == []  # the run cleaned up after itself
+    assert not (hub / "index.json").exists()  # nothing recorded: not the kernel's failure
+
+
 def test_full_disk_fails_cleanly_and_the_next_run_recovers(
-    tmp_path: Path, large_mirror: FaultyMirror, how: str
+    tmp_path: Path, large_mirror: FaultyMirror
 ) -> None:
+    """A file-size limit (RLIMIT_FSIZE), then a full tmpfs; a run with space then recovers.
+
+    One hub for both ways to run out, so the recovery's full build runs once.
+    The tmpfs needs root to mount; without it the file-size limit still covers
+    the disk-full path.
+    """
     small = tmp_path / "small"
-    popen: dict[str, object] = {}
-    if how == "tmpfs":
-        if not _tmpfs(small, "24m"):
-            pytest.skip("cannot mount a tmpfs here (needs root); rlimit-fsize covers it")
-    else:
-        small.mkdir()
-        popen["preexec_fn"] = _limit_file_size(16 << 20)
+    mounted = _tmpfs(small, "24m")
     try:
         hub = make_hub(small / "hub")
-        proc = start(hub, large_mirror, **popen)
-        out, err = proc.communicate(timeout=600)
-        message = err.decode()
-        assert proc.returncode == 1, (out, message)
-        assert "Traceback" not in message
-        assert "btfhub: error: cannot write" in message, message
-        assert "free some space and run again" in message
-        assert not (hub / "archive").exists() or not any((hub / "archive").rglob("*"))
-        assert work_dirs(hub) == []  # the run cleaned up after itself
-        assert not (hub / "index.json").exists()  # nothing recorded: not the kernel's failure
-
-        if how == "tmpfs":
+        assert_failed_cleanly(hub, start(hub, large_mirror, preexec_fn=_limit_file_size(16 << 20)))
+        if mounted:
+            assert_failed_cleanly(hub, start(hub, large_mirror))  # ENOSPC, not EFBIG
             subprocess.run(["mount", "-o", "remount,size=600m", str(small)], check=True)
         proc = start(hub, large_mirror)
-        out, err = proc.communicate(timeout=600)
+        _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err.decode()
         assert (hub / ARCHIVED).is_file()
         assert_whole(hub, (hub / "index.json").read_bytes())
     finally:
-        if how == "tmpfs":
+        if mounted:
             subprocess.run(["umount", str(small)], check=False)
 
 
@@ -314,15 +282,9 @@ def test_a_full_disk_stops_the_run_before_the_next_download(
         assert not (hub / "archive").exists() or not any((hub / "archive").rglob("*"))
 
 
-def test_pahole_on_a_full_disk_is_a_storage_error(
-    tmp_path: Path, large_package: AptPackage
-) -> None:
+def test_pahole_on_a_full_disk_is_a_storage_error(tmp_path: Path, large_vmlinux: Path) -> None:
     """The vmlinux fits, its BTF does not: pahole's failure is the disk's, not the kernel's."""
-    probe = tmp_path / "probe"
-    with large_package.path.open("rb") as f:
-        extract_vmlinux(f, "deb", UNAME, probe)
-    pages = -(-probe.stat().st_size // 4096)
-    probe.unlink()
+    pages = -(-large_vmlinux.stat().st_size // 4096)
     small = tmp_path / "small"
     # Room for the vmlinux and 256 KiB: the BTF takes over 1 MB.
     if not _tmpfs(small, str((pages + 64) * 4096)):
@@ -330,8 +292,7 @@ def test_pahole_on_a_full_disk_is_a_storage_error(
     try:
         work = small / "work"
         work.mkdir()
-        with large_package.path.open("rb") as f:
-            extract_vmlinux(f, "deb", UNAME, work / "vmlinux")
+        shutil.copyfile(large_vmlinux, work / "vmlinux")
         with pytest.raises(StorageError, match=f"cannot write the BTF of {UNAME}"):
             build_kernel_btf(work / "vmlinux", UNAME, work)
         assert list((small / "work").iterdir()) == []  # the vmlinux went too

@@ -27,7 +27,7 @@ from generator.upstream.discover import Completer, Lister
 from generator.upstream.http import UpstreamIndexError
 from generator.upstream.listers import UNAME_RE, repo_root
 from generator.validation import load_schema
-from tests.hubkit import btfhub
+from tests.kit.hub import btfhub
 from tests.kit.mirror import FaultyMirror
 
 REPO = Path(__file__).resolve().parent.parent

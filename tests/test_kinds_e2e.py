@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from generator.demokit.mirror import AptPackage, sha256_file, write_rpmmd_repo
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer
-from tests.hubkit import (
+from tests.kit.hub import (
     HOSTS,
     REPO,
     archive_files,
@@ -36,10 +35,11 @@ from tests.hubkit import (
     states,
     write_ubuntu,
 )
+from tests.kit.launchpad import LaunchpadStandIn
 from tests.kit.listing import write_html_listing
 from tests.kit.mirror import LAUNCHPAD_API, FaultyMirror
-from tests.launchpad_standin import LaunchpadStandIn
-from tests.tls_mirror import ClientCertMirrorServer, make_pki
+from tests.kit.shelf import build_rpm
+from tests.kit.tls import ClientCertMirrorServer, make_pki
 
 CREDENTIAL_VARS = ("BTFHUB_RHEL_CERT", "BTFHUB_RHEL_KEY", "BTFHUB_RHEL_CA")
 
@@ -122,8 +122,8 @@ def test_oracle_rpm_signed_by_a_stranger_is_never_published(
     capsys: pytest.CaptureFixture[str],
     mirror_server: FaultyMirror,
     fixture_elf: Path,
+    stranger: Signer,
 ) -> None:
-    stranger = Signer(tmp_path / "gpg", "stranger")
     oracle_listing(mirror_server, tmp_path / "rpms", fixture_elf, signer=stranger)
     hub = make_hub(tmp_path / "hub")
     mirror = ("--mirror", f"https://oss.oracle.com/={mirror_server.url}oracle/")

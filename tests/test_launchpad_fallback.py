@@ -2,7 +2,7 @@
 
 The shipped catalog (a copy of catalog/) runs against ddebs.ubuntu.com laid
 out on a FaultyMirror and Launchpad's API answered by the stand-in
-(tests/launchpad_standin.py), both reached through --mirror from the URLs
+(tests/kit/launchpad.py), both reached through --mirror from the URLs
 catalog/ubuntu.yaml names. The packages are real .ddebs around a gcc -g ELF,
 encoded by the real pahole.
 
@@ -26,7 +26,7 @@ from generator.hub.publish import Learnt
 from generator.model import ReleaseArch
 from generator.progress import Reporter
 from generator.state import load_hub_state
-from tests.hubkit import (
+from tests.kit.hub import (
     HOSTS,
     archive_files,
     assert_fixture_btf,
@@ -42,8 +42,8 @@ from tests.hubkit import (
     states,
     write_ubuntu,
 )
+from tests.kit.launchpad import API_PUBLIC, LaunchpadStandIn
 from tests.kit.mirror import LAUNCHPAD_API, FaultyMirror
-from tests.launchpad_standin import API_PUBLIC, LaunchpadStandIn
 
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 FOCAL_DIR = "archive/ubuntu/20.04/x86_64"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from generator.demokit.mirror import AptPackage
-from generator.demokit.rpmpkg import build_rpm
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages import ar, extract_vmlinux
-from tests.hubkit import (
+from tests.kit.debpkg import tar_bytes, tar_file, tar_link, write_ar
+from tests.kit.hub import (
     archive_files,
     btfhub,
     build_ddeb,
@@ -29,10 +29,10 @@ from tests.hubkit import (
     write_centos,
     write_ubuntu,
 )
-from tests.kit.debpkg import tar_bytes, tar_file, tar_link, write_ar
 from tests.kit.mirror import FaultyMirror
 from tests.kit.rpmpkg import build_odd_rpm
-from tests.test_packages import DEB_UNAME, RPM_UNAME, as_io, stream_of
+from tests.kit.shelf import build_rpm
+from tests.kit.streams import DEB_UNAME, RPM_UNAME, as_io, stream_of
 
 BOOT = f"./usr/lib/debug/boot/vmlinux-{DEB_UNAME}"
 MODULES = f"./usr/lib/debug/lib/modules/{DEB_UNAME}/vmlinux"

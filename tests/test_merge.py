@@ -20,7 +20,7 @@ from generator.shards.manifest import (
 )
 from generator.shards.merge import merge_shards
 from generator.shards.outcomes import read_outcomes
-from tests.hubkit import archive_files
+from tests.kit.hub import archive_files
 
 
 def kernel_at(rel: str) -> KernelId:

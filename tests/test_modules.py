@@ -20,7 +20,7 @@ from generator.btf.modules import read_modules_file
 from generator.btf.tarball import read_tar_xz_member
 from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
-from tests.hubkit import archive_files, btfhub, kernels, load_index, mirror_args
+from tests.kit.hub import archive_files, btfhub, kernels, load_index, mirror_args
 from tests.kit.mirror import FaultyMirror
 from tests.kit.modules import (
     FOCAL,

@@ -20,7 +20,6 @@ import pytest
 from generator import api
 from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
-from tests.hubkit import btfhub, mirror_args
 from tests.kit.bpfobj import (
     MODULE_PROGRAM,
     SHARED_PROGRAM,
@@ -30,6 +29,7 @@ from tests.kit.bpfobj import (
     compile_bpf,
     load_with_btf,
 )
+from tests.kit.hub import btfhub, mirror_args
 from tests.kit.mirror import FaultyMirror
 from tests.kit.modules import (
     FOCAL,

@@ -20,8 +20,8 @@ from generator.upstream.context import UpstreamContext
 from generator.upstream.discover import SourceListings
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrors import Mirrors
+from tests.kit.debpkg import UBUNTU_PATTERNS, small_ddeb
 from tests.kit.mirror import FaultyMirror
-from tests.test_upstream import UBUNTU_PATTERNS, _ddeb
 
 REPO = Path(__file__).resolve().parent.parent
 CURRENT = "http://deb.example.org/debian/"
@@ -49,7 +49,7 @@ def _upstream(tmp_path: Path, server: FaultyMirror) -> UpstreamContext:
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> AptPackage:
     base = tmp_path_factory.mktemp("moved")
-    return _ddeb(base, "linux-image-unsigned-5.10.0-9-generic-dbgsym", "5.10.0-9.1", "linux")
+    return small_ddeb(base, "linux-image-unsigned-5.10.0-9-generic-dbgsym", "5.10.0-9.1", "linux")
 
 
 def test_a_tree_gone_from_its_url_is_read_where_it_moved(

@@ -68,9 +68,9 @@ def test_a_signature_made_before_the_key_expired_counts(tmp_path: Path) -> None:
         old.close()
 
 
-def test_a_signature_over_a_weak_digest_is_refused(tmp_path: Path) -> None:
+def test_a_signature_over_a_weak_digest_is_refused(tmp_path: Path, rsa_signer: Signer) -> None:
     """As apt refuses SHA-1: a collision would let the signed text be swapped."""
-    rsa = Signer(tmp_path / "rsa", "rsa", algorithm="rsa2048")
+    rsa = rsa_signer
     data = tmp_path / "Release"
     data.write_bytes(b"Suite: stable\n")
     ring = keyring(rsa)
@@ -85,7 +85,6 @@ def test_a_signature_over_a_weak_digest_is_refused(tmp_path: Path) -> None:
                     ring.verify_detached(data.read_bytes(), sig.read_bytes(), "Release")
     finally:
         ring.close()
-        rsa.close()
 
 
 def test_sha1_counts_only_for_a_keyring_made_to_accept_it(tmp_path: Path) -> None:

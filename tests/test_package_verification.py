@@ -9,13 +9,11 @@ only its signed header can vouch for it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from generator.btf.tarball import read_tar_xz_member
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.hub.build import BuildOptions, build_one
 from generator.model import (
@@ -36,16 +34,10 @@ from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.workdir import WorkArea
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 UNAME = "5.4.17-2136.300.7.el8uek.x86_64"
 ARCHIVE = f"archive/ol/8/x86_64/{UNAME}.btf.tar.xz"
-
-
-@pytest.fixture(scope="module")
-def stranger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
-    signer = Signer(tmp_path_factory.mktemp("gpg") / "stranger", "stranger")
-    yield signer
-    signer.close()
 
 
 def catalog(keyring: Path | None, unsigned: bool = False) -> Catalog:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
+import gzip
 import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
-from typing import BinaryIO, cast
 
 import pytest
 
-from generator.demokit.debpkg import build_deb
-from generator.demokit.rpmpkg import build_rpm
 from generator.errors import PackageError
 from generator.packages import ar, cpio, extract_vmlinux
 from tests.kit.debpkg import (
@@ -23,52 +21,13 @@ from tests.kit.debpkg import (
     tar_link,
     write_ar,
 )
+from tests.kit.shelf import build_deb, build_rpm
+from tests.kit.streams import DEB_UNAME, RPM_UNAME, OneWayStream, as_io, stream_of
 
-DEB_UNAME = "5.4.0-42-generic"
-RPM_UNAME = "5.14.0-70.el9.x86_64"
+# Incompressible bytes after the vmlinux; half of them is more than any read-ahead.
+# Not less: under load the xz child and its feeding thread were seen 1.3 MiB past
+# the vmlinux before the reader closed them.
 PADDING = 4 << 20
-
-
-class OneWayStream(io.RawIOBase):
-    """An HTTP-body stand-in: forward-only, short reads, counts what was consumed."""
-
-    def __init__(self, data: bytes, max_read: int = 7001) -> None:
-        super().__init__()
-        self._data = data
-        self._pos = 0
-        self._max_read = max_read
-
-    @property
-    def bytes_read(self) -> int:
-        return self._pos
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        raise io.UnsupportedOperation("a network stream cannot seek")
-
-    def tell(self) -> int:
-        raise io.UnsupportedOperation("a network stream cannot tell")
-
-    def read(self, n: int = -1, /) -> bytes:
-        if n is None or n < 0:
-            n = len(self._data)
-        n = min(n, self._max_read)
-        out = self._data[self._pos : self._pos + n]
-        self._pos += len(out)
-        return out
-
-
-def stream_of(data: bytes) -> OneWayStream:
-    return OneWayStream(data)
-
-
-def as_io(stream: OneWayStream) -> BinaryIO:
-    return cast(BinaryIO, stream)
 
 
 def extract(data: bytes, fmt: str, uname: str, dest: Path) -> OneWayStream:
@@ -111,7 +70,7 @@ def test_deb_stops_reading_after_vmlinux(
     dest = tmp_path / "vmlinux"
     stream = extract(data, "deb", DEB_UNAME, dest)
     assert dest.read_bytes() == fixture_elf.read_bytes()
-    # The 4 MiB of padding sorted after vmlinux was never pulled off the wire.
+    # The padding sorted after vmlinux was never pulled off the wire.
     assert len(data) > PADDING
     assert stream.bytes_read < len(data) - PADDING // 2
 
@@ -169,6 +128,28 @@ def test_deb_corrupt_compressed_data(tmp_path: Path, fixture_elf: Path) -> None:
         data[i] ^= 0x55
     with pytest.raises(PackageError, match=r"corrupt|malformed|truncated"):
         extract(bytes(data), "deb", DEB_UNAME, tmp_path / "vmlinux")
+
+
+def test_deb_damaged_header_in_a_compressed_tar_is_corrupt_not_a_stub(tmp_path: Path) -> None:
+    """tarfile reads a damaged header as the archive's end: the decompressor's check decides.
+
+    The vmlinux's header is damaged and the gzip trailer keeps the CRC of the
+    tar before the damage, as when bytes change in transit.
+    """
+    boot = f"./usr/lib/debug/boot/vmlinux-{DEB_UNAME}"
+    after = tar_file("./usr/share/doc/zz-after", incompressible(4 << 20))  # the check comes late
+    tar = tar_bytes(
+        [tar_file("./usr/share/doc/README", b"decoy\n" * 200), tar_file(boot, b"x"), after]
+    )
+    damaged = bytearray(tar)
+    second = 512 + 1536  # the decoy's header, then its 1,200 bytes in three blocks
+    assert tar[second : second + len(boot)] == boot.encode()
+    damaged[second : second + 4] = b"JUNK"  # its checksum no longer holds
+    gz = bytearray(gzip.compress(bytes(damaged), mtime=0))
+    gz[-8:-4] = zlib.crc32(tar).to_bytes(4, "little")
+    data = _deb_with_data(tmp_path / "p.deb", "data.tar.gz", bytes(gz))
+    with pytest.raises(PackageError, match=r"corrupt|malformed|truncated"):
+        extract(data, "deb", DEB_UNAME, tmp_path / "vmlinux")
 
 
 @pytest.mark.parametrize("fmt", ["deb", "rpm"])

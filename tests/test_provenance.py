@@ -25,7 +25,7 @@ from generator.cli import main
 from generator.demokit.mirror import AptPackage
 from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
-from tests.hubkit import (
+from tests.kit.hub import (
     archive_files,
     btfhub,
     build_ddeb,

@@ -25,9 +25,8 @@ from generator.btf.encode import PAHOLE_ENV, PAHOLE_VERSION, pahole
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_release
-from generator.demokit.rpmpkg import build_rpm
 from generator.lock import LOCK_NAME
-from tests.hubkit import (
+from tests.kit.hub import (
     FEDORA_LINUX,
     Run,
     archive_files,
@@ -50,6 +49,7 @@ from tests.hubkit import (
     write_ubuntu,
 )
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 UBUNTU_2004 = "archive/ubuntu/20.04/x86_64"
@@ -769,15 +769,16 @@ def test_plan_json_and_dry_run(
     assert package_requests(mirror_server) == []
 
 
-# -- 11. --jobs 2 ----------------------------------------------------------------------
+# -- 11. --jobs 2, and 13. shards merged, give what one run gives ---------------------
 
 
-def test_parallel_jobs_give_the_same_bytes(
+def test_parallel_jobs_and_merged_shards_give_the_bytes_of_one_serial_run(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     mirror_server: FaultyMirror,
     debs: dict[str, AptPackage],
 ) -> None:
+    """One serial run is the reference for both: --jobs 2, and two shards merged."""
     write_ubuntu(
         mirror_server,
         focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"], debs["hwe"]]),
@@ -796,6 +797,22 @@ def test_parallel_jobs_give_the_same_bytes(
     assert files == archive_files(serial)
     assert tree_digest(parallel) == tree_digest(serial)
     assert states(parallel, "ubuntu", "focal-hwe") == {HWE: "archived"}
+
+    # Two shards merged give the same files too.
+    sharded = make_hub(tmp_path / "sharded")
+    outputs = [tmp_path / "shard-1", tmp_path / "shard-2"]
+    for i, out in enumerate(outputs, 1):
+        run = reconcile(
+            capsys, sharded, mirror_server, *args, "--shard", f"{i}/2", "--output", str(out)
+        )
+        assert run.code == 0, run.err
+    assert not (sharded / "archive").exists()  # a shard writes only into its output
+    assert all(archive_files(out) for out in outputs)  # the work was split
+
+    merged = btfhub(capsys, sharded, "merge", *(str(out) for out in outputs))
+
+    assert merged.code == 0, merged.err
+    assert archive_files(sharded) == archive_files(serial)
 
 
 # -- 12. mirrors from the environment --------------------------------------------------
@@ -818,37 +835,7 @@ def test_mirrors_from_the_environment(
     assert list(archive_files(hub)) == [f"{UBUNTU_2004}/{K26}.btf.tar.xz"]
 
 
-# -- 13. shards merged give what one run gives -------------------------------------
-
-
-def test_shards_merged_equal_one_run(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    mirror_server: FaultyMirror,
-    debs: dict[str, AptPackage],
-) -> None:
-    write_ubuntu(
-        mirror_server,
-        focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"], debs["hwe"]]),
-    )
-    args = ("--distro", "ubuntu", "--release", "20.04", "--arch", "x86_64")
-    whole, sharded = make_hub(tmp_path / "whole"), make_hub(tmp_path / "sharded")
-    assert reconcile(capsys, whole, mirror_server, *args).code == 0
-
-    outputs = [tmp_path / "shard-1", tmp_path / "shard-2"]
-    for i, out in enumerate(outputs, 1):
-        run = reconcile(
-            capsys, sharded, mirror_server, *args, "--shard", f"{i}/2", "--output", str(out)
-        )
-        assert run.code == 0, run.err
-    assert not (sharded / "archive").exists()  # a shard writes only into its output
-    assert all(archive_files(out) for out in outputs)  # the work was split
-
-    merged = btfhub(capsys, sharded, "merge", *(str(out) for out in outputs))
-
-    assert merged.code == 0, merged.err
-    assert len(archive_files(whole)) == 3
-    assert archive_files(sharded) == archive_files(whole)
+# -- 13. shards: an output needs a shard --------------------------------------------
 
 
 def test_output_without_shard_is_refused(

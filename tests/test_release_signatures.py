@@ -9,16 +9,14 @@ be; "stranger" is a key nobody trusts.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from generator.demokit.mirror import AptPackage
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
-from tests.hubkit import (
+from tests.kit.hub import (
     Run,
     archive_files,
     btfhub,
@@ -31,18 +29,12 @@ from tests.hubkit import (
     write_ubuntu,
 )
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 UNAME = "5.4.0-42-generic"
 FOCAL = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 CENTOS = ("--distro", "centos7", "--release", "7.9.2009", "--arch", "x86_64")
 INRELEASE = "ddebs.ubuntu.com/dists/focal/InRelease"
-
-
-@pytest.fixture(scope="module")
-def stranger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
-    signer = Signer(tmp_path_factory.mktemp("gpg") / "stranger", "stranger")
-    yield signer
-    signer.close()
 
 
 @pytest.fixture(scope="module")

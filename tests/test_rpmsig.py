@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.errors import PackageError
 from generator.openpgp import Keyring, SignatureError
 from generator.packages.rpmsig import RpmHeaders, read_headers
 from tests.kit.rpmpkg import with_header_signature
+from tests.kit.shelf import build_rpm
 from tests.kit.signing import v3_rsa_sha256_signature
 
 UNAME = "4.18.0-348.el8.x86_64"
@@ -87,39 +87,34 @@ def test_rpm_agrees_the_header_signature_is_good(signed_rpm: Path, tmp_path: Pat
 
 
 def test_a_v3_header_signature_as_el7_packages_carry_verifies(
-    tmp_path: Path, fixture_elf: Path
+    tmp_path: Path, fixture_elf: Path, rsa_signer: Signer
 ) -> None:
     """CentOS/RHEL 7 RPMs carry V3 RSA/SHA256 header signatures; gpg makes only V4 ones."""
-    rsa = Signer(tmp_path / "rsa", "el7 style", algorithm="rsa2048")
-    try:
-        unsigned = build_rpm(
-            tmp_path,
-            "kernel-debuginfo",
-            "3.10.0",
-            "1160.el7",
-            "x86_64",
-            UNAME,
-            fixture_elf,
-            signed=False,
-        )
-        data = unsigned.read_bytes()
-        signature = v3_rsa_sha256_signature(rsa, headers(data).main.signed, int(time.time()))
-        el7 = tmp_path / "el7" / unsigned.name
-        el7.parent.mkdir()
-        el7.write_bytes(with_header_signature(data, signature))
+    rsa = rsa_signer
+    unsigned = build_rpm(
+        tmp_path,
+        "kernel-debuginfo",
+        "3.10.0",
+        "1160.el7",
+        "x86_64",
+        UNAME,
+        fixture_elf,
+        signed=False,
+    )
+    data = unsigned.read_bytes()
+    signature = v3_rsa_sha256_signature(rsa, headers(data).main.signed, int(time.time()))
+    el7 = tmp_path / "el7" / unsigned.name
+    el7.parent.mkdir()
+    el7.write_bytes(with_header_signature(data, signature))
 
-        assert "Header V3 RSA/SHA256 Signature, key ID" in rpm_checksig(
-            el7, rsa.public_key, tmp_path
-        )
-        ring = Keyring((rsa.public_key,))
-        try:
-            parsed = headers(el7.read_bytes())
-            verify(parsed, ring, el7.name)
-            assert parsed.file_digest(VMLINUX)[0] == "sha256"
-        finally:
-            ring.close()
+    assert "Header V3 RSA/SHA256 Signature, key ID" in rpm_checksig(el7, rsa.public_key, tmp_path)
+    ring = Keyring((rsa.public_key,))
+    try:
+        parsed = headers(el7.read_bytes())
+        verify(parsed, ring, el7.name)
+        assert parsed.file_digest(VMLINUX)[0] == "sha256"
     finally:
-        rsa.close()
+        ring.close()
 
 
 def test_any_change_to_the_signed_header_breaks_the_signature(

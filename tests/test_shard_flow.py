@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
-from tests.hubkit import archive_files, mirror_args
-from tests.hubrepo import (
+from tests.kit.hub import archive_files, mirror_args
+from tests.kit.hubrepo import (
     HOSTS,
     archive_file,
     clone,

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from generator.demokit.mirror import write_rpmmd_repo
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
 from generator.errors import BtfhubError
 from generator.model import Repository
 from generator.openpgp import SignatureError, fingerprints
 from generator.trust import KEYRINGS_ENV, SigningKeyMissing, TrustPolicy
-from tests.hubkit import archive_files, btfhub, hub_cell, kernels, make_hub, states
+from tests.kit.hub import archive_files, btfhub, hub_cell, kernels, make_hub, states
 from tests.kit.mirror import FaultyMirror
+from tests.kit.shelf import build_rpm
 
 AL1_KEY_ID = "BCB4A85B21C0F39F"  # RPM-GPG-KEY-amazon-ga, as catalog/amzn.yaml names it
 UNAME = "4.14.281-144.502.amzn1.x86_64"
@@ -38,11 +38,6 @@ def repo(signing_key_id: str) -> Repository:
         id="al1", kind="rpm-md", url=LISTS, packages=("kernel-debuginfo",),
         signing_key_id=signing_key_id,
     )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def stranger(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    return Signer(tmp_path_factory.mktemp("gpg"), "stranger")
 
 
 def test_only_the_given_files_holding_the_key_are_trusted(stranger: Signer, tmp_path: Path) -> None:

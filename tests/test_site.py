@@ -30,7 +30,7 @@ from generator.site.extras import (
 )
 from generator.site.output import hub_links
 from generator.site.page import DATA_GLOBAL, note_html
-from tests.hubkit import btfhub, tree_digest
+from tests.kit.hub import btfhub, tree_digest
 from tests.kit.mirror import FaultyMirror
 from tests.kit.sitehub import MODULES, PROVENANCE, index_kernels, site_hub, with_optional_maps
 

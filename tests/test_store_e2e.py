@@ -31,7 +31,7 @@ import pytest
 from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
 from generator.store.hubstore import STAGING
-from tests.hubkit import (
+from tests.kit.hub import (
     Run,
     archive_files,
     btfhub,
@@ -43,7 +43,7 @@ from tests.hubkit import (
     package_requests,
     write_ubuntu,
 )
-from tests.hubrepo import git
+from tests.kit.hubrepo import git
 from tests.kit.mirror import FaultyMirror
 from tests.kit.modules import build_ddeb_with_modules, build_module, module_struct
 from tests.kit.registry import Registry, RegistryProxy

@@ -17,8 +17,8 @@ import pytest
 from generator.cli import main
 from generator.model import KernelId, KernelOutcome, KernelState
 from generator.shards.outcomes import write_outcomes
-from tests.hubkit import archive_files, mirror_args
-from tests.hubrepo import (
+from tests.kit.hub import archive_files, mirror_args
+from tests.kit.hubrepo import (
     BOT,
     HOSTS,
     archive_file,

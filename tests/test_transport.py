@@ -19,7 +19,7 @@ from generator.upstream.credentials import Credentials
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from tests.kit.mirror import FaultyMirror
 from tests.kit.packageserver import Answer, PackageServer, Redirector
-from tests.tls_mirror import ClientCertMirrorServer, make_pki
+from tests.kit.tls import ClientCertMirrorServer, make_pki
 
 SIZE = 3 << 20
 CUT = 1_000_000  # where the first answer breaks off

@@ -25,7 +25,7 @@ from generator.cli import main
 from generator.model import Selection
 from generator.planner import select
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
-from tests.hubkit import closed_port, make_hub, quick_upstream
+from tests.kit.hub import closed_port, make_hub, quick_upstream
 from tests.kit.mirror import FaultyMirror
 
 UBUNTU = "http://ddebs.ubuntu.com/"

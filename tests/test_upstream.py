@@ -21,10 +21,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from generator.demokit.debpkg import build_deb
 from generator.demokit.mirror import (
     AptPackage,
-    Fault,
     RpmPackage,
     compress,
     primary_path,
@@ -33,7 +31,6 @@ from generator.demokit.mirror import (
     write_release,
     write_rpmmd_repo,
 )
-from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import default_signer
 from generator.errors import BtfhubError, PackageError, UpstreamError
 from generator.model import (
@@ -56,13 +53,14 @@ from generator.upstream.listers import flavour_of
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
 from generator.upstream.transport import RetryPolicy
-from tests.hubkit import closed_port
-from tests.kit.mirror import FaultyMirror
+from tests.kit.debpkg import UBUNTU_PATTERNS, small_ddeb
+from tests.kit.hub import closed_port
+from tests.kit.mirror import Fault, FaultyMirror
 from tests.kit.packageserver import Redirector
+from tests.kit.shelf import build_rpm
 
 UBUNTU = "http://ddebs.ubuntu.com/"
 CENTOS = "http://debuginfo.centos.org/7/{arch}/"
-UBUNTU_PATTERNS = ("linux-image-unsigned-{uname}-dbgsym", "linux-image-{uname}-dbgsym")
 
 
 def make_client(tmp_path: Path, server: FaultyMirror, **kw: object) -> UpstreamContext:
@@ -84,15 +82,6 @@ def make_client(tmp_path: Path, server: FaultyMirror, **kw: object) -> UpstreamC
 # -- packages, built once -----------------------------------------------------------
 
 
-def _ddeb(base: Path, name: str, version: str, source: str, arch: str = "amd64") -> AptPackage:
-    """A real .ddeb built with dpkg-deb, with the Source field Ubuntu's index shows."""
-    tmp = base / f"{name}_{version}_{arch}".replace("~", "_")
-    tmp.mkdir(parents=True)
-    files: dict[str, bytes | Path] = {f"/usr/share/doc/{name}/README": f"{name} {version}".encode()}
-    path = build_deb(tmp, name, version, arch, files, compression="gz")
-    return AptPackage.from_deb(path, source=source)
-
-
 def _decoy(base: Path, name: str, version: str, arch: str = "amd64") -> AptPackage:
     """An index entry whose file is just bytes: discovery never opens packages."""
     path = base / f"{name}_{version}_{arch}.deb"
@@ -104,32 +93,36 @@ def _decoy(base: Path, name: str, version: str, arch: str = "amd64") -> AptPacka
 def ubuntu_pkgs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, AptPackage]:
     base = tmp_path_factory.mktemp("ddebs")
     return {
-        "u26": _ddeb(base, "linux-image-unsigned-5.4.0-26-generic-dbgsym", "5.4.0-26.30", "linux"),
-        "s26": _ddeb(base, "linux-image-5.4.0-26-generic-dbgsym", "5.4.0-26.30", "linux"),
-        "low26": _ddeb(
+        "u26": small_ddeb(
+            base, "linux-image-unsigned-5.4.0-26-generic-dbgsym", "5.4.0-26.30", "linux"
+        ),
+        "s26": small_ddeb(base, "linux-image-5.4.0-26-generic-dbgsym", "5.4.0-26.30", "linux"),
+        "low26": small_ddeb(
             base, "linux-image-unsigned-5.4.0-26-lowlatency-dbgsym", "5.4.0-26.30", "linux"
         ),
-        "u42old": _ddeb(
+        "u42old": small_ddeb(
             base, "linux-image-unsigned-5.4.0-42-generic-dbgsym", "5.4.0-42.45", "linux"
         ),
-        "u42": _ddeb(base, "linux-image-unsigned-5.4.0-42-generic-dbgsym", "5.4.0-42.46", "linux"),
+        "u42": small_ddeb(
+            base, "linux-image-unsigned-5.4.0-42-generic-dbgsym", "5.4.0-42.46", "linux"
+        ),
         # The signed (near-empty) package with a higher version still loses to unsigned.
-        "s42new": _ddeb(base, "linux-image-5.4.0-42-generic-dbgsym", "5.4.0-42.47", "linux"),
-        "aws": _ddeb(base, "linux-image-5.4.0-1018-aws-dbgsym", "5.4.0-1018.18", "linux-aws"),
-        "hwe9": _ddeb(
+        "s42new": small_ddeb(base, "linux-image-5.4.0-42-generic-dbgsym", "5.4.0-42.47", "linux"),
+        "aws": small_ddeb(base, "linux-image-5.4.0-1018-aws-dbgsym", "5.4.0-1018.18", "linux-aws"),
+        "hwe9": small_ddeb(
             base,
             "linux-image-unsigned-5.8.0-43-generic-dbgsym",
             "5.8.0-43.49~20.04.9",
             "linux-hwe-5.8",
         ),
         # ~20.04.10 > ~20.04.9 in dpkg order, < as strings: proves a real version compare.
-        "hwe10": _ddeb(
+        "hwe10": small_ddeb(
             base,
             "linux-image-unsigned-5.8.0-43-generic-dbgsym",
             "5.8.0-43.49~20.04.10",
             "linux-hwe-5.8",
         ),
-        "arm42": _ddeb(
+        "arm42": small_ddeb(
             base,
             "linux-image-unsigned-5.4.0-42-generic-dbgsym",
             "5.4.0-42.46",

@@ -25,9 +25,9 @@ from generator.upstream.http import UpstreamClient, UpstreamIndexError
 from generator.upstream.mirrorlist import parse_mirror_list
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
+from tests.kit.launchpad import LaunchpadStandIn
 from tests.kit.listing import write_html_listing
 from tests.kit.mirror import FaultyMirror
-from tests.launchpad_standin import LaunchpadStandIn
 
 ORACLE = "https://oss.oracle.com/ol7/debuginfo/"
 

@@ -19,7 +19,7 @@ from generator.errors import StorageError
 from generator.fsutil import atomic_write
 from generator.lock import claim, is_claimed
 from generator.workdir import OWNER, WORK_DIR, WorkArea, sweep
-from tests.kit.processes import alive
+from tests.kit.processes import alive, children, comm
 
 # A child process that takes a work area (printing its path) and then waits to be killed.
 HOLDER = """
@@ -113,25 +113,11 @@ time.sleep(60)
 """
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                text = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = text[text.rindex(")") + 2 :].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
-
-
 def test_a_tool_dies_with_its_parent(tmp_path: Path) -> None:
     parent = subprocess.Popen([sys.executable, "-c", PARENT])
     try:
         deadline = time.monotonic() + 30
-        while not (kids := _children(parent.pid)) or _comm(kids[0]) != "sleep":
+        while not (kids := children(parent.pid)) or comm(kids[0]) != "sleep":
             assert time.monotonic() < deadline, "the tool never started"
             time.sleep(0.01)
     finally:
@@ -142,13 +128,6 @@ def test_a_tool_dies_with_its_parent(tmp_path: Path) -> None:
     while alive(tool) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not alive(tool), "sleep outlived its parent"
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
 
 
 def test_run_child_reports_like_subprocess() -> None:

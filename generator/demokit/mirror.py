@@ -1,15 +1,9 @@
-"""The demo's upstream: an HTTP server on 127.0.0.1 and repository writers.
-
-MirrorServer serves a directory the way ddebs.ubuntu.com or a CentOS mirror
-does (Content-Length, ETag, Last-Modified, 304 on conditional GET) and logs
-every request. It injects no failures and asks for no credentials:
-_take_fault() and _admits() are the hooks the tests' FaultyMirror
-(tests/kit/mirror.py) overrides to cut bodies short, drop connections,
-answer with an error status or require Basic authentication.
+"""The demo's upstream repositories, written as the upstreams lay them out.
 
 write_apt_repo() and write_rpmmd_repo() lay packages out in the upstream
 formats (dists/<suite>/Release + Packages.xz; repodata/repomd.xml +
-primary.xml.gz) from package files on disk. Metadata is read from the real
+primary.xml.gz) from package files on disk, for demokit/server.py's
+MirrorServer to serve. Metadata is read from the real
 package with dpkg-deb / rpm, or given explicitly (AptPackage, RpmPackage)
 for decoys that need no real contents: discovery never opens a package.
 """
@@ -17,261 +11,19 @@ for decoys that need no real contents: discovery never opens a package.
 from __future__ import annotations
 
 import bz2
-import email.utils
 import gzip
 import hashlib
 import lzma
 import shutil
 import subprocess
-import threading
-import time
-import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
 from xml.sax.saxutils import escape, quoteattr
 
 import zstandard
 
 from generator.demokit.signing import Signer, default_signer
-
-# -- the server ------------------------------------------------------------------
-
-
-@dataclass
-class Fault:
-    """How to spoil one answer; the demo never makes one (tests/kit/mirror.py does)."""
-
-    status: int | None = None  # answer with this status and a short body
-    truncate: int | None = None  # send only this many body bytes (full Content-Length)
-    drop: bool = False  # close the connection without any answer
-    no_length: bool = False  # no Content-Length: the body ends when the connection closes
-    times: int | None = 1  # how many requests it affects; None: all
-
-
-@dataclass
-class Request:
-    """One request, logged before the answer is sent so a client never outruns the log."""
-
-    method: str
-    path: str
-    status: int
-    headers: dict[str, str] = field(default_factory=dict, compare=False)
-    sent: int = field(default=0, compare=False)  # body bytes written
-    done: bool = field(default=False, compare=False)  # the handler finished writing
-
-
-class LocalServer:
-    """A ThreadingHTTPServer on 127.0.0.1:<free port>, served from a thread of its own."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        # A short poll interval: shutdown() waits for it, once per test.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/"
-
-    def start(self) -> Self:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class MirrorServer(LocalServer):
-    """A LocalServer serving `directory` the way the upstream mirrors do."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory.resolve()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.log: list[Request] = []
-        self.bytes_sent = 0
-        self._lock = threading.Lock()
-        super().__init__(_handler_for(self))
-
-    def _take_fault(self, path: str) -> Fault | None:
-        """The failure to inject into the answer for `path`: none here (see FaultyMirror)."""
-        return None
-
-    def _admits(self, authorization: str | None) -> bool:
-        """Whether a request with this Authorization header is served: all are here."""
-        return True
-
-    # -- what happened
-
-    def requests_for(self, path: str) -> list[Request]:
-        with self._lock:
-            return [r for r in self.log if r.path == path]
-
-    def statuses(self) -> list[int]:
-        with self._lock:
-            return [r.status for r in self.log]
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self.log.clear()
-            self.bytes_sent = 0
-
-    def _record(self, request: Request) -> None:
-        with self._lock:
-            self.log.append(request)
-
-    def _done(self, request: Request, sent: int) -> None:
-        with self._lock:
-            request.sent = sent
-            request.done = True
-            self.bytes_sent += sent
-
-    def wait_done(self, timeout: float = 10.0) -> None:
-        """Wait until every logged request was answered in full (or abandoned)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if all(r.done for r in self.log):
-                    return
-            time.sleep(0.01)
-        raise TimeoutError("the mirror server is still answering")
-
-
-def _handler_for(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as real mirrors do
-        # Headers and body go out in separate writes: with Nagle's algorithm the
-        # body waits for the client's delayed ACK (40 ms a response on Linux),
-        # which made 7,000 index requests take 320 s instead of seconds.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # the request log is server.log; keep pytest output clean
-
-        def do_HEAD(self) -> None:
-            self._serve(body=False)
-
-        def do_GET(self) -> None:
-            self._serve(body=True)
-
-        def _start(self, status: int) -> Request:
-            path = urllib.parse.urlsplit(self.path).path
-            request = Request(self.command, path, status, dict(self.headers))
-            server._record(request)
-            return request
-
-        def _simple(self, status: int, text: str) -> None:
-            data = text.encode()
-            request = self._start(status)
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-            server._done(request, 0)
-
-        def _file(self) -> Path | None:
-            path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
-            target = (server.directory / path.lstrip("/")).resolve()
-            if target.is_dir() and path.endswith("/"):
-                # A directory URL answers with its index page, as Apache's does.
-                target = target / "index.html"
-            if not target.is_relative_to(server.directory) or not target.is_file():
-                return None
-            return target
-
-        def _serve(self, body: bool) -> None:
-            path = urllib.parse.urlsplit(self.path).path
-            if not server._admits(self.headers.get("Authorization")):
-                self._simple(401, "authentication required\n")
-                return
-            fault = server._take_fault(path)
-            if fault is not None and fault.drop:
-                self.close_connection = True
-                server._done(self._start(0), 0)
-                return
-            if fault is not None and fault.status is not None:
-                self._simple(fault.status, f"injected failure {fault.status}\n")
-                return
-            target = self._file()
-            if target is None:
-                self._simple(404, "not found\n")
-                return
-            st = target.stat()
-            etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
-            last_modified = email.utils.formatdate(st.st_mtime, usegmt=True)
-            if self._not_modified(etag, st.st_mtime):
-                request = self._start(304)
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.send_header("Last-Modified", last_modified)
-                self.end_headers()
-                server._done(request, 0)
-                return
-            request = self._start(200)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            if fault is not None and fault.no_length:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            else:
-                self.send_header("Content-Length", str(st.st_size))
-            self.send_header("ETag", etag)
-            self.send_header("Last-Modified", last_modified)
-            self.end_headers()
-            sent = 0
-            if body:
-                limit = fault.truncate if fault is not None else None
-                sent = self._copy(target, limit)
-                if limit is not None:
-                    self.close_connection = True  # the client sees a short body
-            server._done(request, sent)
-
-        def _not_modified(self, etag: str, mtime: float) -> bool:
-            # RFC 9110: If-None-Match, when present, takes precedence over If-Modified-Since.
-            inm = self.headers.get("If-None-Match")
-            if inm is not None:
-                return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
-            ims = self.headers.get("If-Modified-Since")
-            if ims is not None:
-                try:
-                    since = email.utils.parsedate_to_datetime(ims).timestamp()
-                except (TypeError, ValueError):
-                    return False
-                return int(mtime) <= since
-            return False
-
-        def _copy(self, target: Path, limit: int | None) -> int:
-            sent = 0
-            with target.open("rb") as f:
-                while limit is None or sent < limit:
-                    want = 1 << 16 if limit is None else min(1 << 16, limit - sent)
-                    chunk = f.read(want)
-                    if not chunk:
-                        break
-                    try:
-                        self.wfile.write(chunk)
-                    except (BrokenPipeError, ConnectionResetError):
-                        break  # the client stopped reading early: normal for packages
-                    sent += len(chunk)
-            return sent
-
-    return Handler
-
 
 # -- shared helpers ----------------------------------------------------------------
 
@@ -437,7 +189,7 @@ def write_empty_launchpad(directory: Path) -> None:
     demo, and tests about ddebs, point Launchpad here, where every
     getPublishedBinaries query (MirrorServer ignores the query string) answers
     the empty collection page the real API gives for a name nothing matches.
-    tests/launchpad_standin.py is the API that publishes something.
+    tests/kit/launchpad.py is the API that publishes something.
     """
     page = directory / LAUNCHPAD_DIR / "ubuntu/+archive/primary"
     page.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from tests.kit.processes import descendants, wait_gone
+from tests.kit.processes import descendants, end_all
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -58,7 +58,7 @@ class Browser:
         process = self.service.process
         if process is None:
             return set()
-        return {process.pid} | descendants(process.pid)
+        return {process.pid} | set(descendants(process.pid))
 
 
 @contextmanager
@@ -85,7 +85,7 @@ def chromium(width: int = 1200, height: int = 900, page_load: str = "normal") ->
         try:
             driver.quit()
         finally:
-            browser.leftovers = wait_gone(started)
+            browser.leftovers = end_all(started)
             shutil.rmtree(profile, ignore_errors=True)
     if browser.leftovers:
         raise RuntimeError(f"chromium processes still ran after quit (killed): {browser.leftovers}")

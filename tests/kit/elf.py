@@ -29,11 +29,15 @@ def large_source(types: int) -> str:
     return "".join(parts)
 
 
-def build_large_elf(directory: Path, *, copies: int = 100, types: int = 3000) -> Path:
+def build_large_elf(
+    directory: Path, *, copies: int = 100, types: int = 3000, padding: int = 0
+) -> Path:
     """An ELF with `copies` compile units of `types` structs each: pahole takes seconds on it.
 
     100 copies of 3,000 types: about 160 MB, most of it DWARF, and some
     5 s of pahole on one core; the BTF stays a few MB (types deduplicate).
+    padding: bytes of zeros in a section of their own (.pad), for a file as
+    large as a kernel's that pahole, reading DWARF only, spends no time on.
     """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "big.c").write_text(large_source(types))
@@ -42,6 +46,12 @@ def build_large_elf(directory: Path, *, copies: int = 100, types: int = 3000) ->
     run(["gcc", "-g", "-O0", "-c", "-o", str(directory / "main.o"), str(directory / "main.c")])
     elf = directory / "vmlinux-large"
     run(["gcc", "-o", str(elf), str(directory / "main.o"), *[str(directory / "big.o")] * copies])
+    if padding:
+        pad = directory / "pad"
+        with pad.open("wb") as f:
+            f.truncate(padding)
+        run(["objcopy", "--add-section", f".pad={pad}", str(elf)])
+        pad.unlink()
     return elf
 
 

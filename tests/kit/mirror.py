@@ -17,9 +17,7 @@ from pathlib import Path
 from generator.demokit.mirror import (
     LAUNCHPAD_API,
     LAUNCHPAD_DIR,
-    Fault,
     IndexedRpm,
-    MirrorServer,
     apt_stanza,
     pool_dir,
     primary_entry,
@@ -27,25 +25,85 @@ from generator.demokit.mirror import (
     write_packages,
     write_repodata,
 )
+from generator.demokit.server import MirrorHandler, MirrorServer
 
-# Re-exported: conftest and hubkit give every test's mirror an empty Launchpad.
+# Re-exported: conftest and tests.kit.hub give every test's mirror an empty Launchpad.
 __all__ = ["LAUNCHPAD_API", "LAUNCHPAD_DIR", "FaultyMirror", "write_empty_launchpad"]
+
+
+@dataclass
+class Fault:
+    """How to spoil one answer."""
+
+    status: int | None = None  # answer with this status and a short body
+    truncate: int | None = None  # send only this many body bytes (full Content-Length)
+    drop: bool = False  # close the connection without any answer
+    no_length: bool = False  # no Content-Length: the body ends when the connection closes
+    times: int | None = 1  # how many requests it affects; None: all
+
+
+class FaultyHandler(MirrorHandler):
+    """The mirror's handler, asking credentials and spoiling answers as the FaultyMirror says."""
+
+    mirror: FaultyMirror  # type: ignore[misc]  # narrowed: this handler serves a FaultyMirror
+
+    def _serve(self, body: bool) -> None:
+        if not self.mirror._admits(self.headers.get("Authorization")):
+            self._simple(401, "authentication required\n")
+            return
+        fault = self.mirror._take_fault(self.url_path)
+        if fault is None:
+            super()._serve(body)
+        elif fault.drop:
+            self.close_connection = True
+            self.mirror.done(self._start(0), 0)
+        elif fault.status is not None:
+            self._simple(fault.status, f"injected failure {fault.status}\n")
+        elif (target := self._file()) is None:
+            self._simple(404, "not found\n")
+        else:
+            self._spoiled(target, fault, body)
+
+    def _spoiled(self, target: Path, fault: Fault, body: bool) -> None:
+        """A 200 whose body is cut short, or has no Content-Length."""
+        etag, last_modified = self._validators(target)
+        request = self._start(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if fault.no_length:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(target.stat().st_size))
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", last_modified)
+        self.end_headers()
+        sent = self._copy(target, fault.truncate) if body else 0
+        if fault.truncate is not None:
+            self.close_connection = True  # the client sees a short body
+        self.mirror.done(request, sent)
 
 
 class FaultyMirror(MirrorServer):
     """MirrorServer whose answers a test can break, path by path."""
 
-    def __init__(self, directory: Path, basic_auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        basic_auth: tuple[str, str] | None = None,
+        handler: type[FaultyHandler] = FaultyHandler,
+    ) -> None:
         # basic_auth: answer 401 to any request without these credentials (an
         # RMT/SMT mirror of SUSE's repositories, say).
-        super().__init__(directory)
-        # The shipped Ubuntu releases fall back to Launchpad (hubkit.HOSTS maps
+        super().__init__(directory, handler)
+        # The shipped Ubuntu releases fall back to Launchpad (tests.kit.hub.HOSTS maps
         # its API here): a test mirror's Launchpad publishes nothing.
         write_empty_launchpad(directory)
         self.basic_auth = basic_auth
         self._faults: dict[str, list[Fault]] = {}
 
     def _admits(self, authorization: str | None) -> bool:
+        """Whether a request with this Authorization header is served."""
         if self.basic_auth is None:
             return True
         token = base64.b64encode(":".join(self.basic_auth).encode()).decode()
@@ -74,6 +132,7 @@ class FaultyMirror(MirrorServer):
             self._faults.setdefault(path, []).append(fault)
 
     def _take_fault(self, path: str) -> Fault | None:
+        """The failure to inject into the answer for `path` (the URL path), if any."""
         with self._lock:
             faults = self._faults.get(path, [])
             while faults:

@@ -15,8 +15,8 @@ from pathlib import Path
 from generator.demokit.debpkg import build_deb
 from generator.demokit.mirror import AptPackage
 from generator.demokit.tools import run
-from tests.hubkit import focal_suites, make_hub, write_ubuntu
 from tests.kit.debpkg import incompressible
+from tests.kit.hub import focal_suites, make_hub, write_ubuntu
 from tests.kit.mirror import FaultyMirror
 
 # The Focal kernel the module tests build, and the reconcile arguments that select it.

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
-from generator.demokit.mirror import LocalServer
+from generator.demokit.server import LocalServer
 
 
 class _Handler(BaseHTTPRequestHandler):

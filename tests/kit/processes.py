@@ -1,74 +1,128 @@
-"""Processes seen through Linux /proc: whether one still runs, a process's descendants.
+"""Processes as /proc shows them: a test's children, and what a test run left behind.
 
-Tests that must leave no process behind (a browser's, a tool outliving its
-parent) check by process id, never by name: other work runs on the machine.
+A test run marks its environment (RUN_MARKER, set by conftest before any test
+starts); every process it starts inherits the mark, daemons included
+(gpg-agent detaches from its parent, but keeps the environment it was started
+with). left_behind() lists the marked processes still alive, so the run can
+fail when one outlives it. Tests that must leave no process behind (a
+browser's, a tool outliving its parent) check by process id, never by name:
+other work runs on the machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
-from contextlib import suppress
 from pathlib import Path
 
-
-def _children() -> dict[int, int]:
-    """pid -> parent pid of every process (Linux /proc)."""
-    found: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after it.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry)] = int(fields[1])
-    return found
+RUN_MARKER = "BTFHUB_TEST_RUN"
 
 
-def descendants(pid: int) -> set[int]:
-    parents = _children()
-    tree, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - tree
-        tree |= frontier
-    return tree
+def stat(pid: int) -> tuple[str, str, int] | None:
+    """(comm, state, ppid) of a process, None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1 : text.rindex(")")]
+    state, ppid = text[text.rindex(")") + 2 :].split()[:2]
+    return comm, state, int(ppid)
 
 
 def alive(pid: int) -> bool:
-    """Running (a zombie waiting for init to reap it has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
+    info = stat(pid)
+    return info is not None and info[1] != "Z"  # a zombie is dead, only not reaped
 
 
-def wait_gone(pids: set[int], timeout: float = 10.0, reaped: float = 3.0) -> set[int]:
+def comm(pid: int) -> str:
+    info = stat(pid)
+    return info[0] if info is not None else ""
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def children(pid: int) -> list[int]:
+    """The live direct children of pid."""
+    return [
+        child
+        for child in _pids()
+        if (info := stat(child)) is not None and info[2] == pid and info[1] != "Z"
+    ]
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """{pid: comm} of every live descendant of pid."""
+    kids: dict[int, list[int]] = {}
+    comms: dict[int, str] = {}
+    for child in _pids():
+        info = stat(child)
+        if info is None or info[1] == "Z":
+            continue
+        comms[child] = info[0]
+        kids.setdefault(info[2], []).append(child)
+    found: dict[int, str] = {}
+    todo = list(kids.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found[child] = comms[child]
+        todo.extend(kids.get(child, []))
+    return found
+
+
+def wait_gone(pids: dict[int, str], timeout: float = 1.5) -> dict[int, str]:
+    """The pids still alive after `timeout` seconds (empty: all gone)."""
+    deadline = time.monotonic() + timeout
+    left = dict(pids)
+    while left and time.monotonic() < deadline:
+        left = {p: c for p, c in left.items() if alive(p)}
+        time.sleep(0.05)
+    return left
+
+
+def marked(token: str) -> dict[int, str]:
+    """{pid: command line} of the live processes whose environment carries RUN_MARKER=token."""
+    mark = f"{RUN_MARKER}={token}".encode()
+    found: dict[int, str] = {}
+    for pid in _pids():
+        if pid == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # gone, or not ours to read
+        if mark in environ.split(b"\0") and alive(pid):
+            found[pid] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+    return found
+
+
+def left_behind(token: str, grace: float = 3.0) -> dict[int, str]:
+    """The marked processes still alive after `grace` seconds, then killed (SIGKILL)."""
+    left = wait_gone(marked(token), grace)
+    still = {pid: line for pid, line in marked(token).items() if pid in left}
+    for pid in still:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return still
+
+
+def end_all(pids: set[int], timeout: float = 10.0, reaped: float = 3.0) -> set[int]:
     """The pids still running after timeout; those are killed (SIGKILL), by pid.
 
     Once none runs, waits up to `reaped` seconds more for their zombies to be
     reaped (a daemonized helper, such as chromium's crash handler, is init's
     child): then not even a `<defunct>` entry is left in ps.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = {p for p in pids if alive(p)}
-        if not left:
-            _wait_reaped(pids, reaped)
-            return set()
-        time.sleep(0.1)
-    left = {p for p in pids if alive(p)}
+    left = set(wait_gone(dict.fromkeys(pids, ""), timeout))
     for pid in left:
-        with suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    if not left:
+        deadline = time.monotonic() + reaped
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+            time.sleep(0.05)
     return left
-
-
-def _wait_reaped(pids: set[int], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
-        time.sleep(0.05)

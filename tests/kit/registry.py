@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from generator.children import tied_command
-from generator.demokit.mirror import LocalServer
+from generator.demokit.server import LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = ROOT / ".tools" / "docker-registry-2.8.2" / "bin" / "docker-registry"

@@ -8,7 +8,7 @@ from typing import Any
 
 from generator.btf.encode import encode_btf
 from generator.demokit.elf import build_elf
-from tests.consumerkit import build_consumer_hub
+from tests.kit.consumer import build_consumer_hub
 
 FIXTURE_BTF = "fixture.btf"  # beside the hub: what every archived file holds
 

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from generator.demokit.mirror import LocalServer
+from generator.demokit.server import LocalServer
 
 SERVICE = "btfhub-test-registry"
 ISSUER = "btfhub-test-tokens"

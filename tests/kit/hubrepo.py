@@ -14,10 +14,10 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from generator.demokit.debpkg import build_deb
 from generator.demokit.mirror import write_apt_repo
 from generator.render import BEGIN_MARKER, END_MARKER
 from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR
+from tests.kit.shelf import build_deb
 
 # The commit author of the tests' hubs (BTFHUB_GIT_AUTHOR, set by tests/conftest.py).
 BOT = "Hub Bot <bot@example.org>"

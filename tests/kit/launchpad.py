@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from generator.demokit.mirror import LocalServer
+from generator.demokit.server import LocalServer
 
 API_PUBLIC = "https://api.launchpad.net/1.0/"
 WEB_PUBLIC = "https://launchpad.net/"
@@ -87,6 +87,8 @@ class LaunchpadStandIn(LocalServer):
         self.publications: list[Publication] = []
         self._by_id: dict[int, Publication] = {}
         self._by_file: dict[str, Publication] = {}
+        # A query's matches, newest first, kept for its next pages (cleared on publish).
+        self._matches: dict[tuple[str, bool, str | None, str | None], list[Publication]] = {}
         self.log: list[str] = []  # request paths with their query, in order
         # While set, every request is answered with this HTTP status (an outage).
         self.failing: int | None = None
@@ -116,6 +118,7 @@ class LaunchpadStandIn(LocalServer):
             # (bench/coverage.py); the first publication of a file serves it.
             self._by_id[pub.id] = pub
             self._by_file.setdefault(path.name, pub)
+            self._matches.clear()
         return pub
 
     def requests_for(self, fragment: str) -> list[str]:
@@ -132,13 +135,18 @@ class LaunchpadStandIn(LocalServer):
         start = int(query.get("ws.start", "0"))
         size = min(int(query.get("ws.size", str(DEFAULT_PAGE))), MAX_PAGE)
         with self._lock:
-            matches = [
-                p
-                for p in reversed(self.publications)
-                if (p.name == name if exact else name in p.name)
-                and (das is None or p.das_link == das)
-                and (status is None or p.status == status)
-            ]
+            key = (name, exact, das, status)
+            matches = self._matches.get(key)
+            if matches is None:
+                # Paging through 20,000 publications (bench/launchpad_pages.py)
+                # filters them once per query, not once per page.
+                matches = self._matches[key] = [
+                    p
+                    for p in reversed(self.publications)
+                    if (p.name == name if exact else name in p.name)
+                    and (das is None or p.das_link == das)
+                    and (status is None or p.status == status)
+                ]
         page: dict[str, Any] = {
             "start": start,
             "total_size": len(matches),

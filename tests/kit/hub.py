@@ -25,16 +25,15 @@ import pytest
 
 from generator.cli import main
 from generator.demokit.bpftool import dump_c
-from generator.demokit.debpkg import build_deb
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_apt_repo, write_rpmmd_repo
-from generator.demokit.rpmpkg import build_rpm
 from generator.lock import LOCK_NAME
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR, FaultyMirror
+from tests.kit.shelf import build_deb, build_rpm
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # Public prefix -> directory below the server root holding that host's tree.
 HOSTS = {

@@ -28,9 +28,9 @@ from generator.model import (
 )
 from generator.render import render_hub
 from generator.state import HubState
-from tests.hubkit import make_hub
+from tests.kit.hub import make_hub
 
-OS_RELEASES = Path(__file__).resolve().parent / "data" / "os-release"
+OS_RELEASES = Path(__file__).resolve().parent.parent / "data" / "os-release"
 
 EXTRA_MANIFEST = """\
 # yaml-language-server: $schema=../schemas/manifest.schema.json

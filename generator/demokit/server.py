@@ -1,0 +1,236 @@
+"""The demo's upstream: an HTTP server on 127.0.0.1 serving a mirror directory.
+
+MirrorServer serves a directory the way ddebs.ubuntu.com or a CentOS mirror
+does (Content-Length, ETag, Last-Modified, 304 on conditional GET) and logs
+every request. It injects no failures and asks for no credentials; the
+tests' FaultyMirror (tests/kit/mirror.py) brings a handler of its own that
+does. The repository layouts it serves are written by demokit/mirror.py.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar, Self
+
+
+@dataclass
+class Request:
+    """One request, logged before the answer is sent so a client never outruns the log."""
+
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
+    sent: int = field(default=0, compare=False)  # body bytes written
+    done: bool = field(default=False, compare=False)  # the handler finished writing
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up (a download stopped after the vmlinux, a killed
+        # run) is normal for a mirror: not worth a traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class LocalServer:
+    """A ThreadingHTTPServer on 127.0.0.1:<free port>, served from a thread of its own."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._httpd: ThreadingHTTPServer = _HTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        # A short poll interval: shutdown() waits for it, once per test.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class MirrorServer(LocalServer):
+    """A LocalServer serving `directory` the way the upstream mirrors do.
+
+    handler: the request handler class (a MirrorHandler); it reaches this
+    server as its `mirror`.
+    """
+
+    def __init__(self, directory: Path, handler: type[MirrorHandler] | None = None) -> None:
+        self.directory = directory.resolve()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.log: list[Request] = []
+        self.bytes_sent = 0
+        self._lock = threading.Lock()
+        base = handler or MirrorHandler
+        super().__init__(type(base.__name__, (base,), {"mirror": self}))
+
+    # -- what happened
+
+    def requests_for(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.log if r.path == path]
+
+    def statuses(self) -> list[int]:
+        with self._lock:
+            return [r.status for r in self.log]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+            self.bytes_sent = 0
+
+    def record(self, request: Request) -> None:
+        with self._lock:
+            self.log.append(request)
+
+    def done(self, request: Request, sent: int) -> None:
+        with self._lock:
+            request.sent = sent
+            request.done = True
+            self.bytes_sent += sent
+
+    def wait_done(self, timeout: float = 10.0) -> None:
+        """Wait until every logged request was answered in full (or abandoned)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(r.done for r in self.log):
+                    return
+            time.sleep(0.01)
+        raise TimeoutError("the mirror server is still answering")
+
+
+class MirrorHandler(BaseHTTPRequestHandler):
+    """Answers GET and HEAD from the mirror's directory, logging each request."""
+
+    mirror: ClassVar[MirrorServer]  # set per server (MirrorServer.__init__)
+    protocol_version = "HTTP/1.1"  # keep-alive, as real mirrors do
+    # Headers and body go out in separate writes: with Nagle's algorithm the
+    # body waits for the client's delayed ACK (40 ms a response on Linux),
+    # which made 7,000 index requests take 320 s instead of seconds.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the request log is mirror.log; keep pytest output clean
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    @property
+    def url_path(self) -> str:
+        """The path of the request's URL, e.g. "/dists/focal/Release" (no query)."""
+        return urllib.parse.urlsplit(self.path).path
+
+    def _start(self, status: int) -> Request:
+        request = Request(self.command, self.url_path, status, dict(self.headers))
+        self.mirror.record(request)
+        return request
+
+    def _simple(self, status: int, text: str) -> None:
+        data = text.encode()
+        request = self._start(status)
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.mirror.done(request, 0)
+
+    def _file(self) -> Path | None:
+        path = urllib.parse.unquote(self.url_path)
+        target = (self.mirror.directory / path.lstrip("/")).resolve()
+        if target.is_dir() and path.endswith("/"):
+            # A directory URL answers with its index page, as Apache's does.
+            target = target / "index.html"
+        if not target.is_relative_to(self.mirror.directory) or not target.is_file():
+            return None
+        return target
+
+    def _validators(self, target: Path) -> tuple[str, str]:
+        """(ETag, Last-Modified) of a file."""
+        st = target.stat()
+        return f'"{st.st_mtime_ns:x}-{st.st_size:x}"', email.utils.formatdate(
+            st.st_mtime, usegmt=True
+        )
+
+    def _serve(self, body: bool) -> None:
+        target = self._file()
+        if target is None:
+            self._simple(404, "not found\n")
+            return
+        etag, last_modified = self._validators(target)
+        if self._not_modified(etag, target.stat().st_mtime):
+            request = self._start(304)
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", last_modified)
+            self.end_headers()
+            self.mirror.done(request, 0)
+            return
+        request = self._start(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(target.stat().st_size))
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", last_modified)
+        self.end_headers()
+        self.mirror.done(request, self._copy(target) if body else 0)
+
+    def _not_modified(self, etag: str, mtime: float) -> bool:
+        # RFC 9110: If-None-Match, when present, takes precedence over If-Modified-Since.
+        inm = self.headers.get("If-None-Match")
+        if inm is not None:
+            return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
+        ims = self.headers.get("If-Modified-Since")
+        if ims is not None:
+            try:
+                since = email.utils.parsedate_to_datetime(ims).timestamp()
+            except (TypeError, ValueError):
+                return False
+            return int(mtime) <= since
+        return False
+
+    def _copy(self, target: Path, limit: int | None = None) -> int:
+        """Write the file's bytes (the first `limit` only, if given); the count written."""
+        sent = 0
+        with target.open("rb") as f:
+            while limit is None or sent < limit:
+                want = 1 << 16 if limit is None else min(1 << 16, limit - sent)
+                chunk = f.read(want)
+                if not chunk:
+                    break
+                try:
+                    self.wfile.write(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # the client stopped reading early: normal for packages
+                sent += len(chunk)
+        return sent

@@ -1,0 +1,84 @@
+"""Packages built once per test run: dpkg-deb and rpmbuild run once for each distinct package.
+
+build_deb() and build_rpm() take the demokit builders' arguments and return
+the same path. The first call for a package (its name, fields, compression
+and the bytes of every file in it) builds it onto the run's shelf, a session
+temp directory conftest opens; every call, the first included, then copies
+the shelf's file where the builder would have written it, so a test may cut
+or corrupt its copy freely. Without an open shelf (bench scripts) they build
+as the demokit does.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec
+
+from generator.demokit import debpkg, rpmpkg
+from generator.demokit.signing import Signer
+
+P = ParamSpec("P")
+_shelf: list[Path] = []  # the open shelf's directory, if any
+
+
+def open_shelf(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    _shelf[:] = [directory]
+
+
+def close_shelf() -> None:
+    _shelf.clear()
+
+
+def _keyed(value: object) -> object:
+    """A builder's argument as the shelf's key holds it: file contents by their digest."""
+    if isinstance(value, Path):
+        with value.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    if isinstance(value, dict):
+        return {str(k): _keyed(v) for k, v in value.items()}
+    if isinstance(value, Signer):
+        return str(value.home)  # a signer's home is its own
+    return value
+
+
+def _shelved(
+    builder: Callable[P, Path], out_name: Callable[[dict[str, Any]], str]
+) -> Callable[P, Path]:
+    """`builder` (its first argument the directory to build in), once per distinct package."""
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def build(*args: P.args, **kwargs: P.kwargs) -> Path:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        tmpdir = Path(arguments.pop("tmpdir"))
+        out = tmpdir / out_name(arguments)
+        if not _shelf:
+            return builder(*args, **kwargs)
+        key = [builder.__name__, {name: _keyed(v) for name, v in arguments.items()}]
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+        shelved = _shelf[0] / digest / out.name
+        if not shelved.is_file():
+            built = builder(shelved.parent, **arguments)  # type: ignore[arg-type]
+            assert built == shelved, (built, shelved)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shelved, out)
+        return out
+
+    return build
+
+
+build_deb = _shelved(debpkg.build_deb, lambda a: f"{a['package']}_{a['version']}_{a['arch']}.deb")
+build_rpm = _shelved(
+    rpmpkg.build_rpm, lambda a: f"{a['name']}-{a['version']}-{a['release']}.{a['arch']}.rpm"
+)
