@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import signal
@@ -426,10 +427,15 @@ def test_a_run_killed_mid_push_leaves_index_json_naming_nothing_and_the_next_run
     hub = oci_hub
     held = proxy.hold("PUT", r"/manifests/")  # the blobs are up; the tag never lands
     command = [sys.executable, "-m", "generator", "reconcile", "--root", str(hub)]
+    # A killed btfhub cannot remove its temporary files (a keyring's directory):
+    # they go below the test's own directory, not the machine's /tmp.
+    killed_tmp = hub.parent / "killed-tmp"
+    killed_tmp.mkdir(exist_ok=True)
     process = subprocess.Popen(
         [*command, *mirror_args(mirror_server), *FOCAL],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(killed_tmp)},
     )
     try:
         assert held.wait(120), "the run never reached its manifest"
