@@ -14,6 +14,7 @@ and cilium/ebpf's LoadSpec read, on a kernel with no /sys/kernel/btf.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from generator.btf.merge import merge_split
 from generator.btf.modules import digest_of, read_modules_file
 from generator.consumer.btffile import BtfFileError, extract_btf, read_btf_member
 from generator.consumer.download import DownloadError, FileCache, HubClient, file_sha256
-from generator.consumer.hubindex import HubFile, HubIndex, find_modules
+from generator.consumer.hubindex import HubFile, HubIndex, ModulesAnswer, find_modules
 from generator.consumer.osrelease import HostInputError
 from generator.errors import EncodeError
 from generator.fsutil import write_if_changed
@@ -124,15 +125,37 @@ class FileSource:
             ]
             raise BtfFileError(f"{answer.file.path}: no BTF for {', '.join(why)}")
         path, _ = self.archive_file(answer.file)
-        try:
-            manifest, found = read_modules_file(path.read_bytes(), answer.file.path)
-        except EncodeError as exc:
-            raise BtfFileError(str(exc)) from None
-        if manifest.base != digest_of(base):
-            raise BtfFileError(f"{answer.file.path}: its modules were built on another {file.path}")
-        chosen = sorted(found) if wanted.all else list(wanted.names)
-        for name in chosen:
-            digest = digest_of(found[name])
-            if answer.modules.get(name) != (digest.size, digest.sha256):
-                raise BtfFileError(f"{answer.file.path}: {name}.btf does not match index.json")
-        return {name: found[name] for name in chosen}
+        names = None if wanted.all else list(wanted.names)
+        return verified_modules(answer, path.read_bytes(), base, file.path, names)
+
+
+def verified_modules(
+    answer: ModulesAnswer,
+    data: bytes,
+    base: bytes,
+    kernel_path: str,
+    names: Sequence[str] | None = None,
+) -> dict[str, bytes]:
+    """A modules file's split BTF by name (names, in order; None: every one, by name), checked.
+
+    Its members against its modules.json, the BTF they were split on against
+    `base` (the kernel's), and each module taken against index.json's
+    modules map (for every one, the map must list exactly the file's).
+    BtfFileError at the first thing that does not match. Shared by fetch and
+    `btfhub verify` (generator.provenance.audit).
+    """
+    where = answer.file.path
+    try:
+        manifest, found = read_modules_file(data, where)
+    except EncodeError as exc:
+        raise BtfFileError(str(exc)) from None
+    if manifest.base != digest_of(base):
+        raise BtfFileError(f"{where}: its modules were built on another {kernel_path}")
+    if names is None and set(found) != set(answer.modules):
+        raise BtfFileError(f"{where}: its modules differ from index.json's modules map")
+    chosen = sorted(found) if names is None else list(names)
+    for name in chosen:
+        digest = digest_of(found[name])
+        if answer.modules.get(name) != (digest.size, digest.sha256):
+            raise BtfFileError(f"{where}: {name}.btf does not match index.json")
+    return {name: found[name] for name in chosen}
