@@ -1,11 +1,13 @@
-"""vmlinux out of a .deb/.ddeb stream: ar -> data.tar.* -> decompressor -> tar (stream mode).
+"""vmlinux out of a .deb/.ddeb stream: ar -> data.tar.* -> decompressor -> tar, read forward.
 
 python-debian's DebFile is not used: it reads a whole data.tar member into
 memory (639 MB for a 200 MB zstd package) and needs a seekable file. Here
-the ar member feeds the decompressor which feeds `tarfile` in "r|" mode, and
-reading stops once the vmlinux regular file is written: on Ubuntu and
-Debian it is within the first dozen tar members, so most of a 1 GB package
-is never downloaded.
+the ar member feeds the decompressor, whose output `tarfile` walks once
+through a forward-only reader (stream.ForwardReader: tarfile's "r:" mode,
+without the copies of its "r|" mode), and the vmlinux's bytes go from the
+decompressor to its file without passing through tarfile. Decoding stops
+once the vmlinux is written: on Ubuntu and Debian it is within the first
+dozen tar members, so most of a 1 GB package is never decoded.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from generator.errors import MalformedPackageError, PackageError
 from generator.packages.ar import iter_members
 from generator.packages.decompress import decompressed, sniffed
 from generator.packages.modules import ModuleSink
-from generator.packages.stream import CHUNK, Readable, as_binary, copy_to_file
+from generator.packages.stream import CHUNK, ForwardReader, Readable, as_binary, copy_to_file
 
 # data.tar suffix -> compression; verified against the magic bytes too.
 DATA_TAR_COMPRESSION: dict[str, str | None] = {
@@ -28,9 +30,6 @@ DATA_TAR_COMPRESSION: dict[str, str | None] = {
     "data.tar.bz2": "bzip2",
     "data.tar": None,
 }
-
-# tarfile's own read size in stream mode; 64 KiB keeps its buffer slicing cheap.
-TAR_BUFSIZE = 64 << 10
 
 
 def vmlinux_paths(uname: str) -> tuple[str, ...]:
@@ -190,18 +189,15 @@ def _walk_tar(
     wanted = set(vmlinux_paths(uname))
     seen: set[str] = set()
     done = False
+    forward = ForwardReader(data, "data.tar")
     try:
-        with tarfile.open(
-            fileobj=as_binary(data), mode="r|", bufsize=TAR_BUFSIZE, tarinfo=_BoundedTarInfo
-        ) as tar:
+        with tarfile.open(fileobj=as_binary(forward), mode="r:", tarinfo=_BoundedTarInfo) as tar:
             for info in tar:
                 # First regular file at any candidate path wins: in a stream
                 # there is no going back, and the candidates are one file.
                 if _check_member(info, set() if done else wanted, seen):
-                    member = tar.extractfile(info)
-                    if member is None:  # pragma: no cover - isreg() members always have data
-                        continue
-                    copy_to_file(member, info.size, dest, f"tar member {info.name!r}")
+                    forward.seek(info.offset_data)
+                    copy_to_file(forward, info.size, dest, f"tar member {info.name!r}")
                     done = True
                     yield
                     if modules is None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import fcntl
 import functools
 import io
 import lzma
@@ -36,7 +37,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import IO, Any, BinaryIO, Protocol
 
 import zstandard
 
@@ -241,6 +242,18 @@ def xz_version() -> str:
     return out.stdout.decode(errors="replace").splitlines()[0] if out.stdout else "xz"
 
 
+# xz's output pipe holds this much (Linux's default is 64 KiB): xz writes 8 KiB
+# at a time, and each time the pipe is full the two processes take turns.
+PIPE_SIZE = 1 << 20
+
+
+def _widen(pipe: IO[bytes] | None) -> None:
+    """Make a pipe hold PIPE_SIZE bytes, where the system allows (a cap below it is fine)."""
+    if pipe is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+
+
 class XzReader(Reader):
     """read(n) over one xz stream, decoded by an `xz -T N -dc` child process.
 
@@ -263,6 +276,7 @@ class XzReader(Reader):
         # decoders do; the archive format above knows its own end.
         cmd = [xz_command(), f"-T{threads}", "-dc", "--single-stream"]
         self._proc = start_child(cmd, env=env)
+        _widen(self._proc.stdout)  # not stdin: what xz has not read yet stays in the stream
         self._stop = threading.Event()
         self._feed_error: BaseException | None = None
         self._feeder = threading.Thread(target=self._feed, name="xz-feed", daemon=True)
@@ -290,12 +304,32 @@ class XzReader(Reader):
     def read(self, n: int = -1, /) -> bytes:
         if n is None or n < 0:
             n = CHUNK
+        out = self._stdout().read(n)
+        if out:
+            return out
+        self._ended()
+        return b""
+
+    def splice_into(self, fd: int, n: int, /) -> int:
+        """Move up to n decoded bytes from xz's pipe into file fd inside the kernel; 0 at the end.
+
+        A vmlinux is 600 MB: read() would copy each byte into a new Python
+        bytes object and out again.
+        """
+        moved = os.splice(self._stdout().fileno(), fd, n)
+        if moved:
+            return moved
+        self._ended()
+        return 0
+
+    def _stdout(self) -> IO[bytes]:
         stdout = self._proc.stdout
         if stdout is None:  # closed
             raise ValueError(f"read from a closed xz reader of {self._what}")
-        out = stdout.read(n)
-        if out:
-            return out
+        return stdout
+
+    def _ended(self) -> None:
+        """xz's output ended: raise what went wrong, if anything did."""
         self._proc.wait()
         self._feeder.join()
         if self._feed_error is not None:
@@ -306,7 +340,6 @@ class XzReader(Reader):
             if "Unexpected end of input" in message:
                 raise _cut_short(self._what)
             raise _corrupt(self._what, message or f"xz exited with {self._proc.returncode}")
-        return b""
 
     def close(self) -> None:
         if not self.closed:
