@@ -7,15 +7,18 @@ it wants, a Selection and BuildOptions.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from generator import cli
 from generator.catalog import load_catalog
-from generator.hub.build import BuildOptions
+from generator.hub.build import BuildOptions, default_jobs
 from generator.hub.run import ShardJob, build_shard, plan_hub, reconcile
 from generator.model import KernelId, KernelState, Selection, ShardId
 from generator.progress import Reporter
@@ -91,3 +94,23 @@ def test_pahole_threads_share_the_cores_among_the_jobs() -> None:
     assert BuildOptions(jobs=1).pahole_threads == cores
     assert BuildOptions(jobs=2).pahole_threads == max(1, cores // 2)
     assert BuildOptions(jobs=cores * 4).pahole_threads == 1
+
+
+def test_builds_at_once_default_to_one_per_core_and_never_exceed_the_kernels() -> None:
+    """No --jobs: one build per core (memory allowing); one kernel alone gets every core."""
+    cores = len(os.sched_getaffinity(0))
+    assert 1 <= default_jobs() <= cores
+    assert BuildOptions().workers(100) == default_jobs()
+    assert BuildOptions().workers(1) == 1
+    assert BuildOptions(jobs=4).workers(3) == 3
+    # build_all settles jobs to workers(): a lone kernel's pahole runs on every core.
+    lone = dataclasses.replace(BuildOptions(), jobs=BuildOptions().workers(1))
+    assert lone.pahole_threads == cores
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_jobs_must_be_a_whole_number_of_at_least_one(value: str, capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser("reconcile").parse_args(["reconcile", "--jobs", value])
+    assert exit_info.value.code == 2
+    assert f"{value!r} is not a whole number of at least 1" in capsys.readouterr().err

@@ -52,9 +52,25 @@ def add_upstream_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """The build options of the commands that build (reconcile, sync)."""
-    parser.add_argument("--jobs", "-j", type=int, default=1, help="kernels built at once")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=positive_int,
+        help="kernels built at once (default: one per core, as memory allows)",
+    )
     parser.add_argument(
         "--force",
         action="store_true",

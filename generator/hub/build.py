@@ -10,6 +10,7 @@ against the package's own signed header, with the keys the catalog names.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Sequence
@@ -36,22 +37,62 @@ from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.workdir import WorkArea
 
+# What one build holds in memory at its peak: pahole reading a 600 MB vmlinux
+# (~450 MB resident), xz decoding two 24 MiB blocks, this process's buffers;
+# the page cache keeps the vmlinux pahole reads too (bench/README.md, "Fleet").
+JOB_MEMORY = 1 << 30
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def default_jobs() -> int:
+    """Kernels built at once when --jobs is not given: one per core, as memory allows.
+
+    A kernel's build is mostly single-threaded work (xz decoding up to the
+    vmlinux, then pahole), so one per core keeps every core busy, and while
+    one build runs pahole another downloads: bench/fleet_bench.py measured
+    the most kernels per hour at one per core on real packages.
+    """
+    memory = _available_memory()
+    by_memory = _cores() if memory is None else memory // JOB_MEMORY
+    return max(1, min(_cores(), by_memory))
+
 
 @dataclass(frozen=True)
 class BuildOptions:
     """How kernels are built (reconcile, sync)."""
 
-    jobs: int = 1  # kernels built at once
+    jobs: int | None = None  # kernels built at once (None: default_jobs())
     force: bool = False  # also build kernels that ship their own BTF
+
+    def workers(self, kernels: int) -> int:
+        """Builds at once for `kernels` kernels: the jobs asked for, never more than kernels."""
+        return max(1, min(self.jobs or default_jobs(), kernels))
 
     @property
     def pahole_threads(self) -> int:
         """pahole's -j: the cores shared among the kernels built at once.
 
-        The bytes are the same for any count (pahole 1.30); more threads than
-        cores across the jobs would only make them wait for each other.
+        build_all settles `jobs` to the builds it runs at once, so a single
+        kernel gets every core. The bytes are the same for any count (pahole
+        1.30); more threads than cores across the builds would only make them
+        wait for each other.
         """
-        return max(1, len(os.sched_getaffinity(0)) // max(1, self.jobs))
+        return max(1, _cores() // max(1, self.jobs or 1))
 
 
 _STATUS = {
@@ -183,6 +224,7 @@ def build_missing(
     whole, and the next run records it.
     """
     total_bytes = sum(k.package.size or 0 for k in kernels if k.package)
+    options = dataclasses.replace(options, jobs=options.workers(len(kernels)))
     outcomes: list[KernelOutcome] = []
     stop = threading.Event()  # set by the first worker that fails the run
 
@@ -199,7 +241,7 @@ def build_missing(
 
     with (
         reporter.progress(len(kernels), total_bytes) as progress,
-        ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool,
+        ThreadPoolExecutor(max_workers=options.jobs or 1) as pool,
     ):
         futures = [pool.submit(build, k, progress) for k in kernels]
         for fut in as_completed(futures):
