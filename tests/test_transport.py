@@ -9,11 +9,15 @@ import hashlib
 import os
 import re
 import socket
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import urllib3
 
+from generator.demokit.server import MirrorServer
 from generator.errors import PackageError
 from generator.upstream.credentials import Credentials
 from generator.upstream.http import UpstreamClient, UpstreamIndexError
@@ -143,3 +147,23 @@ def test_the_ca_bundle_the_environment_names_is_trusted(
         with UpstreamClient(cache_dir=None, backoff=0.0) as client:
             client.authorize(cdn.url, client_cert)
             assert client.get_index(url) == b"entitled\n"
+
+
+def test_a_bandwidth_limited_mirror_shares_its_rate_among_downloads(tmp_path: Path) -> None:
+    """MirrorServer(rate=...) is one link: two downloads at once get half of it each.
+
+    (bench/fleet_bench.py's runner network.) Only a lower bound on the time
+    is asserted: a loaded machine can make it slower, never faster.
+    """
+    size, rate = 1 << 20, 4 << 20  # two files of 1 MiB at 4 MiB/s: at least 0.5 s
+    for name in ("a", "b"):
+        (tmp_path / "mirror" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "mirror" / name).write_bytes(os.urandom(size))
+    with MirrorServer(tmp_path / "mirror", rate=rate) as server:
+        start = time.monotonic()
+        with ThreadPoolExecutor(2) as pool:
+            bodies = list(pool.map(lambda n: urllib3.request("GET", server.url + n).data, "ab"))
+        elapsed = time.monotonic() - start
+    assert [len(b) for b in bodies] == [size, size]
+    assert elapsed >= 0.95 * 2 * size / rate
+    assert server.bytes_sent == 2 * size

@@ -73,14 +73,43 @@ class LocalServer:
         self.stop()
 
 
+class Bandwidth:
+    """One link's bytes per second, shared by every connection to the server.
+
+    Each chunk sent books the next slot of the link's time line and its
+    sender waits for the slot's end, so however many downloads run at once
+    the server sends no more than `rate` bytes a second in all (a runner's
+    network, for bench/fleet_bench.py).
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._free_at = time.monotonic()  # when the link has sent what is booked
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._free_at = max(self._free_at, now) + n / self.rate
+            done = self._free_at
+        time.sleep(max(0.0, done - now))
+
+
 class MirrorServer(LocalServer):
     """A LocalServer serving `directory` the way the upstream mirrors do.
 
     handler: the request handler class (a MirrorHandler); it reaches this
-    server as its `mirror`.
+    server as its `mirror`. rate: bytes per second for all connections
+    together (None: as fast as loopback goes).
     """
 
-    def __init__(self, directory: Path, handler: type[MirrorHandler] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        handler: type[MirrorHandler] | None = None,
+        rate: float | None = None,
+    ) -> None:
+        self.bandwidth = Bandwidth(rate) if rate else None
         self.directory = directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.log: list[Request] = []
@@ -228,6 +257,8 @@ class MirrorHandler(BaseHTTPRequestHandler):
                 chunk = f.read(want)
                 if not chunk:
                     break
+                if self.mirror.bandwidth is not None:
+                    self.mirror.bandwidth.take(len(chunk))
                 try:
                     self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
