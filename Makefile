@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test slow bench bench-real bench-site bench-all bench-store
+.PHONY: setup demo test slow bench bench-real bench-site bench-all bench-store bench-fleet
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
@@ -32,16 +32,27 @@ bench-store: setup
 bench-real: setup
 	$(BIN)/python bench/real_kernel_bench.py
 
+# What a whole hub costs: 8 kernels with the real package layout (the real
+# Debian package under 8 unames, made once and cached beside it), served at
+# unlimited, 200 and 50 MB/s; btfhub --jobs 1, 2, 4 against classic 1, 2, 4
+# wide; kernels per hour, CPU against the floor of its irreducible steps.
+# About an hour on a 2-core machine; figures in bench/results/fleet-<date>.json.
+bench-fleet: setup
+	$(BIN)/python bench/fleet_bench.py
+
 # The coverage site of a 20,000-kernel hub in headless chromium (scripts/setup.sh
 # installs it): how soon a search answers, and the site's size.
 bench-site: setup
 	$(BIN)/python bench/site_bench.py
 
 # Every performance goal in one run: the real kernel three times, the
-# 20,000-kernel hub, then its coverage site; exits non-zero when any misses a goal.
+# 20,000-kernel hub (git, then the OCI store), its coverage site, then the
+# fleet; exits non-zero when any misses a goal. Over an hour on 2 cores.
 bench-all: setup
 	status=0; \
 	$(BIN)/python bench/real_kernel_bench.py --runs 3 || status=1; \
 	$(BIN)/python bench/catalog_bench.py || status=1; \
+	$(BIN)/python bench/store_bench.py || status=1; \
 	$(BIN)/python bench/site_bench.py || status=1; \
+	$(BIN)/python bench/fleet_bench.py || status=1; \
 	exit $$status

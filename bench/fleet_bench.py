@@ -1,126 +1,124 @@
-"""Fleet throughput: `btfhub reconcile --jobs N` against the classic pipeline run N wide.
+"""What a whole hub costs: kernels per hour on real packages over a runner's network.
 
-Eight kernels of realistic size: the real Debian 6.1 cloud vmlinux (590 MB
-of DWARF ELF, from the package bench/real_kernel_bench.py uses) packed
-under eight different uname labels into eight linux-image-<uname>-dbg
-packages (data.tar.zst, zstd level 3, as Ubuntu's ddebs are compressed;
-cached next to the real package, so later runs skip the packing), published
-as one signed bookworm apt repository and served by the real HTTP server
-of generator/demokit/mirror.py.
+N kernels (8 by default) whose packages have the real layout: the real
+Debian 6.1 cloud `-dbg` package (bench/real_kernel_bench.py's, ~283 MB, the
+590 MB vmlinux and then ~1.1 GB of module debug info, xz in 24 MiB blocks)
+re-served under N unames (bench/fleet_packages.py; cached next to the real
+package), published as one signed bookworm repository by the demo mirror,
+which sends at most --rates MB/s in all (0: loopback's speed; default 0,
+200 and 50, a runner's network from fast to slow).
 
-For each N in --jobs (default 1, 2, 4), in the same run:
-- btfhub: `btfhub reconcile --force --jobs N` into a fresh hub, all eight;
-- classic: the original hub's steps (download, `dpkg-deb -x`, pahole,
-  `tar -cJf`, the worker of bench/real_kernel_bench.py), eight kernels
-  through N at a time.
-Both report wall time, kernels per minute and CPU seconds (user+sys of the
-whole process tree, from getrusage(RUSAGE_CHILDREN) around each).
+At each rate, in the same run:
+- btfhub: `btfhub reconcile --force --jobs J` into a fresh hub (J in --jobs,
+  default 1 2 4), with the same full verification as always (every byte
+  of every package hashed against the signed index);
+- classic: the public hub's steps (download the whole package, `dpkg-deb
+  -x`, pahole with btfhub's flags single-threaded, `tar -cJf`;
+  bench/real_kernel_bench.py's worker), J kernels at a time.
+Each batch runs as one watched child process: wall time, kernels per hour,
+CPU (user+sys of the whole tree, getrusage around the child), bytes the
+mirror sent, peak disk under its directories and peak RSS of its tree.
 
-The packages hold only the vmlinux, while a real one holds ~1.1 GB of
-module debug info after it, which classic decompresses and btfhub only
-hashes: the comparison favours classic.
+The floor, measured alone on the real package in the same run: decoding its
+data.tar.xz up to the vmlinux's end (the project's xz, as btfhub runs it),
+pahole on the vmlinux (one thread) and the archive's xz on its BTF, each the
+least CPU of --floor-runs runs. btfhub's CPU per kernel is judged against
+their sum.
 
-    .venv/bin/python bench/fleet_bench.py [--jobs 1 2 4] [--kernels 8] [--json FILE]
+Goals (exit status 1 when one is missed):
+- at each rate, btfhub's kernels per hour at its best width >= 2x classic's
+  at its best width;
+- btfhub's CPU per kernel at its best width <= 1.15x the floor;
+- btfhub's default --jobs on this machine (generator.hub.build.default_jobs)
+  within 10% of its best width's kernels per hour, where that width ran.
+
+    .venv/bin/python bench/fleet_bench.py [--rates 0 200 50] [--jobs 1 2 4]
+        [--classic-jobs 1 2 4] [--kernels 8] [--json FILE] [--workdir DIR]
+
+The figures go to bench/results/fleet-<date>.json unless --json says where.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import resource
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 # The repository root, for tests.kit (test machinery kept out of the package).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fleet_packages import fleet_unames, read_ar, renamed_package
+from real_kernel_bench import watch
+
+from generator.btf.encode import pahole, pahole_command
+from generator.btf.tarball import reproducible_tar_xz
 from generator.demokit.mirror import AptPackage, pool_dir, write_apt_repo
 from generator.demokit.server import MirrorServer
+from generator.hub.build import default_jobs
+from generator.packages.decompress import xz_command
 from generator.progress import TIMINGS_ENV
 from tests.kit.realkernel import SUITE, RealKernel, cache_dir, fetch, reconcile_args
 
 REPO = Path(__file__).resolve().parent.parent
 BTFHUB = REPO / ".venv" / "bin" / "btfhub"
 REAL_BENCH = REPO / "bench" / "real_kernel_bench.py"
-ABI_BASE = 900  # generated unames: 6.1.0-900-cloud-amd64, 6.1.0-901-..., never a real one
+RESULTS = REPO / "bench" / "results"
+MB = 1_000_000
+
+GOAL_THROUGHPUT = 2.0  # btfhub's best kernels/hour over classic's best, at each rate
+GOAL_FLOOR = 1.15  # btfhub's CPU per kernel over the floor's
+GOAL_DEFAULT_JOBS = 0.9  # the default --jobs' kernels/hour over the best width's
 
 
 @dataclass
 class Batch:
-    name: str
+    side: str  # btfhub | classic
+    rate: int  # MB/s, 0: unlimited
     jobs: int
     kernels: int
     wall: float
     cpu: float
+    sent: int  # bytes the mirror sent
+    peak_disk: int
+    peak_rss: int  # the whole process tree's
 
     @property
-    def per_minute(self) -> float:
-        return self.kernels / self.wall * 60
+    def per_hour(self) -> float:
+        return self.kernels / self.wall * 3600
+
+    @property
+    def cpu_per_kernel(self) -> float:
+        return self.cpu / self.kernels
 
 
-def uname_for(i: int) -> str:
-    return f"6.1.0-{ABI_BASE + i}-cloud-amd64"
+# -- packages ------------------------------------------------------------------------------
 
 
-def extract_vmlinux(kernel: RealKernel, dest: Path) -> Path:
-    """The real vmlinux, out of the package with dpkg-deb and tar (no btfhub code)."""
-    member = f"./usr/lib/debug/boot/vmlinux-{kernel.uname}"
-    with dest.open("wb") as out:
-        fsys = subprocess.Popen(
-            ["dpkg-deb", "--fsys-tarfile", str(kernel.path)], stdout=subprocess.PIPE
-        )
-        subprocess.run(["tar", "-xOf", "-", member], stdin=fsys.stdout, stdout=out, check=True)
-        if fsys.wait() != 0:
-            raise SystemExit(f"dpkg-deb --fsys-tarfile {kernel.path} failed")
-    return dest
-
-
-def packages(kernel: RealKernel, count: int, work: Path) -> list[Path]:
-    """count packages of the real vmlinux under generated unames (cached between runs)."""
-    cache = cache_dir() / "fleet" / kernel.path.stem
+def packages(kernel: RealKernel, count: int) -> list[tuple[str, Path]]:
+    """(uname, .deb) of count real-layout packages, made once and cached."""
+    cache = cache_dir() / "fleet-real" / kernel.path.stem
     cache.mkdir(parents=True, exist_ok=True)
-    wanted = [cache / f"linux-image-{uname_for(i)}-dbg_6.1.0-1_amd64.deb" for i in range(count)]
-    missing = [(i, p) for i, p in enumerate(wanted) if not p.exists()]
-    if missing:
-        vmlinux = extract_vmlinux(kernel, work / "vmlinux")
-        for i, out in missing:
-            uname = uname_for(i)
-            root = work / f"pkg-{i}"
-            (root / "DEBIAN").mkdir(parents=True)
-            (root / "DEBIAN" / "control").write_text(
-                f"Package: linux-image-{uname}-dbg\nSource: linux\nVersion: 6.1.0-1\n"
-                "Architecture: amd64\nMaintainer: btfhub bench <bench@example.invalid>\n"
-                "Description: the Debian 6.1 cloud vmlinux under another uname\n"
-            )
-            boot = root / "usr" / "lib" / "debug" / "boot"
-            boot.mkdir(parents=True)
-            os.link(vmlinux, boot / f"vmlinux-{uname}")  # no 590 MB copy per package
-            partial = out.with_suffix(".partial")
-            subprocess.run(
-                [
-                    "dpkg-deb",
-                    "--root-owner-group",
-                    "-Zzstd",
-                    "-z3",
-                    "--build",
-                    str(root),
-                    str(partial),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            partial.rename(out)
-            shutil.rmtree(root)
-        vmlinux.unlink()
-    return wanted
+    version = kernel.path.stem.split("_")[1]
+    out = []
+    for uname in fleet_unames(kernel.uname, count):
+        deb = cache / f"linux-image-{uname}-dbg_{version}_amd64.deb"
+        if not deb.exists():
+            print(f"  making {deb.name} (once; cached in {cache})", flush=True)
+            renamed_package(kernel.path, kernel.uname, uname, deb)
+        out.append((uname, deb))
+    return out
 
 
 def publish(debs: list[Path], mirror_root: Path) -> list[str]:
@@ -140,109 +138,311 @@ def publish(debs: list[Path], mirror_root: Path) -> list[str]:
     return paths
 
 
+# -- the floor -----------------------------------------------------------------------------
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def run_btfhub(jobs: int, count: int, work: Path, server: MirrorServer) -> Batch:
-    hub = work / f"hub-j{jobs}"
+def cpu_of(run: Any) -> float:
+    before = children_cpu()
+    run()
+    return children_cpu() - before
+
+
+def vmlinux_out(kernel: RealKernel, work: Path) -> tuple[Path, int]:
+    """The real vmlinux in work, and where it ends in the decoded data.tar."""
+    data = work / "data.tar.xz"
+    data.write_bytes(dict(read_ar(kernel.path))["data.tar.xz"])
+    member = f"./usr/lib/debug/boot/vmlinux-{kernel.uname}"
+    decode = subprocess.Popen([xz_command(), "-dc", str(data)], stdout=subprocess.PIPE)
+    assert decode.stdout is not None
+    vmlinux = work / "vmlinux"
+    with tarfile.open(fileobj=decode.stdout, mode="r|") as tar:
+        for info in tar:
+            if info.name == member:
+                src = tar.extractfile(info)
+                assert src is not None
+                with vmlinux.open("wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                end = info.offset_data + info.size
+                break
+        else:
+            raise SystemExit(f"no {member} in {kernel.path}")
+    decode.kill()
+    decode.wait()
+    return vmlinux, end
+
+
+def floor(kernel: RealKernel, work: Path, runs: int) -> tuple[dict[str, float], int]:
+    """CPU seconds of each irreducible step alone on the real package (least of `runs`).
+
+    Also the vmlinux's size.
+    """
+    vmlinux, end = vmlinux_out(kernel, work)
+    size = vmlinux.stat().st_size
+    data = work / "data.tar.xz"
+    threads = len(os.sched_getaffinity(0))
+    decode = f"{xz_command()} -T{threads} -dc --single-stream {data} | head -c {end} > /dev/null"
+    btf = work / "vmlinux.btf"
+    encode = pahole_command(vmlinux, btf, pahole(), threads=1)
+    steps: dict[str, list[float]] = {"decode to the vmlinux's end": [], "pahole": [], "xz": []}
+    for _ in range(runs):
+        steps["decode to the vmlinux's end"].append(
+            cpu_of(lambda: subprocess.run(decode, shell=True, check=True))
+        )
+        steps["pahole"].append(
+            cpu_of(lambda: subprocess.run(encode, check=True, capture_output=True))
+        )
+        raw = btf.read_bytes()
+        steps["xz"].append(cpu_of(lambda raw=raw: reproducible_tar_xz(f"{kernel.uname}.btf", raw)))
+    for path in (vmlinux, btf, data):
+        path.unlink()
+    return {step: min(values) for step, values in steps.items()}, size
+
+
+# -- the batches ---------------------------------------------------------------------------
+
+
+def watched(
+    side: str,
+    rate: int,
+    jobs: int,
+    kernels: int,
+    cmd: list[str],
+    env: dict[str, str],
+    dirs: list[Path],
+    server: MirrorServer,
+) -> Batch:
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    sent, cpu, start = server.bytes_sent, children_cpu(), time.monotonic()
+    log = dirs[0].parent / f"{side}-{rate}-{jobs}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        seen = watch(proc, dirs, 0)
+    wall = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{side} {jobs} wide failed:\n{log.read_text(errors='replace')}")
+    server.wait_done()
+    return Batch(
+        side,
+        rate,
+        jobs,
+        kernels,
+        wall,
+        children_cpu() - cpu,
+        server.bytes_sent - sent,
+        seen.disk,
+        seen.tree_rss,
+    )
+
+
+def run_btfhub(
+    rate: int, jobs: int, count: int, work: Path, server: MirrorServer
+) -> tuple[Batch, dict[str, Any]]:
+    hub = work / "hub"
     hub.mkdir()
     shutil.copytree(REPO / "catalog", hub / "catalog")
     shutil.copyfile(REPO / "README.md", hub / "README.md")
+    timings = work / "timings.json"
     cmd = [str(BTFHUB), *reconcile_args(hub, server.url), "--jobs", str(jobs)]
-    timings = work / f"timings-j{jobs}.json"
-    env = dict(os.environ, TMPDIR=str(work), **{TIMINGS_ENV: str(timings)})
-    cpu, start = children_cpu(), time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.monotonic() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"btfhub --jobs {jobs} failed:\n{proc.stdout}{proc.stderr}")
-    built = sorted((hub / "archive" / "debian" / "12" / "x86_64").glob("*.btf.tar.xz"))
+    env = dict(os.environ, TMPDIR=str(work / "tmp"), **{TIMINGS_ENV: str(timings)})
+    batch = watched("btfhub", rate, jobs, count, cmd, env, [work / "tmp", hub], server)
+    built = list((hub / "archive" / "debian" / "12" / "x86_64").glob("*.btf.tar.xz"))
     if len(built) != count:
         raise SystemExit(f"btfhub --jobs {jobs} built {len(built)} of {count} kernels")
-    batch = Batch("btfhub", jobs, count, wall, children_cpu() - cpu)
-    shutil.rmtree(hub)
-    show_timings(json.loads(timings.read_text()), start)
-    return batch
+    return batch, json.loads(timings.read_text())
 
 
-def show_timings(doc: dict[str, Any], start: float) -> None:
-    """Each kernel's build on the run's clock: when it started, got vmlinux out, was stored."""
-    print(f"    btfhub build started at {doc['build_started'] - start:5.1f} s")
-    for label, record in sorted(doc["kernels"].items()):
-        marks, steps = record["marks"], record["steps"]
-        at = {name: t - start for name, t in marks.items()}
-        print(
-            f"    {label:<40} start {at['started']:5.1f}  vmlinux out {at['vmlinux out']:5.1f}  "
-            f"pahole {steps['pahole']:4.1f}  tar.xz {steps['tar.xz']:4.1f}  "
-            f"stored {at['stored']:5.1f}"
-        )
+def run_classic(
+    rate: int, jobs: int, kernels: list[tuple[str, str]], work: Path, server: MirrorServer
+) -> Batch:
+    cmd = [sys.executable, __file__, "--classic-fleet", str(jobs), str(work / "classic")]
+    cmd += [f"{server.url}{path}={uname}" for uname, path in kernels]
+    env = dict(os.environ, TMPDIR=str(work / "classic"))
+    return watched("classic", rate, jobs, len(kernels), cmd, env, [work / "classic"], server)
 
 
-def run_classic(jobs: int, paths: list[str], work: Path, server: MirrorServer) -> Batch:
+def classic_fleet(jobs: int, work: Path, kernels: list[str]) -> None:
+    """The classic pipeline for each URL=UNAME, `jobs` at a time (run as the watched child)."""
+
     def one(i: int) -> None:
-        out = work / f"classic-j{jobs}-{i}"
-        out.mkdir()
-        cmd = [sys.executable, str(REAL_BENCH), "--classic-worker"]
-        cmd += [server.url + paths[i], str(out), uname_for(i)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"classic kernel {i} failed:\n{proc.stdout}{proc.stderr}")
+        url, uname = kernels[i].rsplit("=", 1)
+        out = work / f"kernel-{i}"
+        out.mkdir(parents=True)
+        cmd = [sys.executable, str(REAL_BENCH), "--classic-worker", url, str(out), uname]
+        subprocess.run(cmd, check=True, capture_output=True)
         shutil.rmtree(out)  # as the classic scripts do once a kernel is stored
 
-    cpu, start = children_cpu(), time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(one, range(len(paths))))
-    wall = time.monotonic() - start
-    return Batch("classic", jobs, len(paths), wall, children_cpu() - cpu)
+        list(pool.map(one, range(len(kernels))))
+
+
+def overlap(doc: dict[str, Any]) -> float:
+    """Seconds in which one kernel's download ran while another's pahole or xz did."""
+    spans = []
+    for record in doc["kernels"].values():
+        marks = record["marks"]
+        spans.append((marks["started"], marks["vmlinux out"], marks["stored"]))
+    total = 0.0
+    for start, out, _ in spans:
+        for other_start, other_out, other_stored in spans:
+            if other_start != start:
+                total += max(0.0, min(out, other_stored) - max(start, other_out))
+    return total
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def rate_name(rate: int) -> str:
+    return f"{rate} MB/s" if rate else "unlimited"
+
+
+def show(b: Batch, vmlinux: int) -> None:
+    print(
+        f"  {b.side:<8} {b.jobs} wide: {b.wall:7.1f} s  {b.per_hour:6.0f} kernels/h  "
+        f"CPU {b.cpu_per_kernel:5.1f} s/kernel  read {b.sent / MB:7,.0f} MB  "
+        f"peak disk {b.peak_disk / MB:6,.0f} MB ({b.peak_disk / vmlinux / b.jobs:.2f}x vmlinux "
+        f"a job)  peak RSS {b.peak_rss / MB:5,.0f} MB",
+        flush=True,
+    )
+
+
+def goals(
+    batches: list[Batch], floor_cpu: float, rates: list[int], default: int
+) -> list[tuple[str, bool, str]]:
+    out = []
+    for rate in rates:
+        ours = max(
+            (b for b in batches if b.rate == rate and b.side == "btfhub"), key=lambda b: b.per_hour
+        )
+        theirs = max(
+            (b for b in batches if b.rate == rate and b.side == "classic"), key=lambda b: b.per_hour
+        )
+        ratio = ours.per_hour / theirs.per_hour
+        out.append(
+            (
+                f"{rate_name(rate)}: btfhub's best >= {GOAL_THROUGHPUT}x classic's best kernels/h",
+                ratio >= GOAL_THROUGHPUT,
+                f"{ratio:.2f}x ({ours.per_hour:.0f} at {ours.jobs} wide vs "
+                f"{theirs.per_hour:.0f} at {theirs.jobs} wide)",
+            )
+        )
+        share = ours.cpu_per_kernel / floor_cpu
+        out.append(
+            (
+                f"{rate_name(rate)}: btfhub's CPU per kernel <= {GOAL_FLOOR}x the floor",
+                share <= GOAL_FLOOR,
+                f"{share:.2f}x ({ours.cpu_per_kernel:.1f} s vs {floor_cpu:.1f} s)",
+            )
+        )
+        at_default = [
+            b for b in batches if b.rate == rate and b.side == "btfhub" and b.jobs == default
+        ]
+        if at_default:
+            share = at_default[0].per_hour / ours.per_hour
+            out.append(
+                (
+                    f"{rate_name(rate)}: default --jobs ({default}) within 10% of the best width",
+                    share >= GOAL_DEFAULT_JOBS,
+                    f"{share:.2f}x the best",
+                )
+            )
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rates",
+        type=int,
+        nargs="+",
+        default=[0, 200, 50],
+        help="the mirror's MB/s for all downloads together (0: unlimited)",
+    )
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--classic-jobs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--kernels", type=int, default=8)
-    parser.add_argument("--json", type=Path, help="write the figures here as JSON too")
+    parser.add_argument("--floor-runs", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="figures here (default bench/results/)")
     parser.add_argument("--workdir", type=Path, help="work here (default: a new temp dir)")
+    parser.add_argument("--classic-fleet", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.classic_fleet:
+        jobs, work, *kernels = args.classic_fleet
+        classic_fleet(int(jobs), Path(work), kernels)
+        return 0
 
     kernel = fetch()
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"cores: {cores}, load average {os.getloadavg()[0]:.2f}; "
+        f"btfhub's default --jobs here: {default_jobs()}",
+        flush=True,
+    )
+    made = packages(kernel, args.kernels)
+    size = sum(deb.stat().st_size for _, deb in made)
+    print(
+        f"{len(made)} packages with the real layout of {kernel.path.name} "
+        f"({size / MB:,.0f} MB in all)",
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="btfhub-fleet-bench-", dir=args.workdir))
-    print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+    batches: list[Batch] = []
+    overlaps: dict[str, float] = {}
     try:
-        started = time.monotonic()
-        debs = packages(kernel, args.kernels, work)
-        size = sum(d.stat().st_size for d in debs)
+        floor_steps, vmlinux = floor(kernel, work, args.floor_runs)
+        floor_cpu = sum(floor_steps.values())
         print(
-            f"{len(debs)} packages of the {kernel.uname} vmlinux ({size / 1e6:,.0f} MB in all) "
-            f"ready in {time.monotonic() - started:.0f} s"
+            "floor (CPU, each step alone on the real package, least of "
+            f"{args.floor_runs}): "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in floor_steps.items())
+            + f"; sum {floor_cpu:.1f} s",
+            flush=True,
         )
-        paths = publish(debs, work / "mirror")
-        results: list[tuple[Batch, Batch]] = []
-        with MirrorServer(work / "mirror") as server:
-            for jobs in args.jobs:
-                ours = run_btfhub(jobs, len(debs), work, server)
-                classic = run_classic(jobs, paths, work, server)
-                results.append((ours, classic))
-                for b in (ours, classic):
-                    print(
-                        f"  {b.name:<8} {jobs} wide: {b.wall:6.1f} s, "
-                        f"{b.per_minute:5.2f} kernels/min, CPU {b.cpu:6.1f} s "
-                        f"({b.cpu / b.kernels:.1f} s a kernel)"
-                    )
-                print(
-                    f"  ratio btfhub/classic at {jobs}: wall {ours.wall / classic.wall:.2f}x, "
-                    f"throughput {ours.per_minute / classic.per_minute:.2f}x, "
-                    f"CPU {ours.cpu / classic.cpu:.2f}x"
-                )
-        if args.json:
-            doc = [
-                {"jobs": o.jobs, "kernels": o.kernels, side.name: vars(side)}
-                for o, c in results
-                for side in (o, c)
-            ]
-            args.json.write_text(json.dumps(doc, indent=2) + "\n")
-        return 0
+        paths = publish([deb for _, deb in made], work / "mirror")
+        kernels = [(uname, path) for (uname, _), path in zip(made, paths, strict=True)]
+        for rate in args.rates:
+            print(f"\n== {rate_name(rate)}", flush=True)
+            with MirrorServer(work / "mirror", rate=rate * MB or None) as server:
+                for jobs in args.jobs:
+                    run = work / f"run-{rate}-btfhub-{jobs}"
+                    batch, timings = run_btfhub(rate, jobs, len(kernels), run, server)
+                    overlaps[f"{rate}/{jobs}"] = overlap(timings)
+                    batches.append(batch)
+                    show(batch, vmlinux)
+                    shutil.rmtree(run)
+                for jobs in args.classic_jobs:
+                    run = work / f"run-{rate}-classic-{jobs}"
+                    batch = run_classic(rate, jobs, kernels, run, server)
+                    batches.append(batch)
+                    show(batch, vmlinux)
+                    shutil.rmtree(run)
+        results = goals(batches, floor_cpu, args.rates, default_jobs())
+        print("\ngoals:")
+        for label, ok, value in results:
+            print(f"  {'PASS' if ok else 'MISS'}  {label}: {value}")
+        doc = {
+            "date": datetime.date.today().isoformat(),
+            "cores": cores,
+            "load_average_at_start": os.getloadavg()[0],
+            "package": kernel.path.name,
+            "kernels": len(kernels),
+            "default_jobs": default_jobs(),
+            "floor": floor_steps,
+            "batches": [asdict(b) | {"per_hour": b.per_hour} for b in batches],
+            "download_overlap_seconds": overlaps,
+            "goals": {label: {"pass": ok, "value": value} for label, ok, value in results},
+        }
+        out = args.json or RESULTS / f"fleet-{doc['date']}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"figures written to {out}")
+        return 0 if all(ok for _, ok, _ in results) else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
