@@ -244,7 +244,7 @@ def run_btfhub(
     rate: int, jobs: int, count: int, work: Path, server: MirrorServer
 ) -> tuple[Batch, dict[str, Any]]:
     hub = work / "hub"
-    hub.mkdir()
+    hub.mkdir(parents=True)
     shutil.copytree(REPO / "catalog", hub / "catalog")
     shutil.copyfile(REPO / "README.md", hub / "README.md")
     timings = work / "timings.json"

@@ -74,8 +74,9 @@ BTFHUB = REPO / ".venv" / "bin" / "btfhub"
 SAMPLE_SECONDS = 0.05
 MB = 1 << 20
 
-GOAL_WALL_RATIO = 0.5
-GOAL_CPU_RATIO = 0.5
+# Issue 20: 0.45x, with margin under issue 15's 0.5x.
+GOAL_WALL_RATIO = 0.45
+GOAL_CPU_RATIO = 0.45
 GOAL_DISK_RATIO = 1.2
 GOAL_OWN_RSS = 150 * MB
 GOAL_VERIFY_SHARE = 0.05
@@ -415,12 +416,22 @@ def spread(values: list[float]) -> str:
     return f"{median:.2f}x (runs {', '.join(f'{v:.2f}' for v in values)})"
 
 
+def cpu_hog() -> subprocess.Popen[bytes]:
+    """One core kept busy by another process for the whole bench (killed at its end)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--workdir", type=Path, help="work here (default: a new temp dir)")
     parser.add_argument("--runs", type=int, default=1, help="btfhub/classic pairs (default 1)")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON too")
+    parser.add_argument(
+        "--hog",
+        action="store_true",
+        help="run beside a CPU hog of one core (a busy loop), as on a shared machine",
+    )
     parser.add_argument("--classic-worker", nargs=3, metavar=("URL", "DIR", "UNAME"))
     args = parser.parse_args()
     if args.classic_worker:
@@ -439,6 +450,9 @@ def main() -> int:
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="btfhub-real-bench-", dir=args.workdir))
     pairs: list[tuple[Result, Result]] = []
+    hog = cpu_hog() if args.hog else None
+    if hog is not None:
+        print("beside a CPU hog of one core (a busy loop in another process)")
     try:
         publish(kernel, work / "mirror")
         with MirrorServer(work / "mirror") as server:
@@ -510,6 +524,7 @@ def main() -> int:
             print(f"  {'PASS' if ok else 'MISS'}  {label}: {value}")
         if args.json:
             doc = {
+                "beside_a_cpu_hog": args.hog,
                 "kernel": kernel.package,
                 "vmlinux_size": vmlinux_size,
                 "cores": os.cpu_count(),
@@ -521,6 +536,9 @@ def main() -> int:
             print(f"figures written to {args.json}")
         return 0 if all(ok for _, ok, _ in goals) else 1
     finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
         if args.keep:
             print(f"kept {work}")
         else:
