@@ -92,6 +92,9 @@ def start(hub: Path, server: FaultyMirror, **popen: object) -> subprocess.Popen[
         [
             sys.executable,
             *("-m", "generator", "reconcile", "--root", str(hub)),
+            # One build at a time (the default is one per core): these tests
+            # stop or starve a run between kernels.
+            *("--jobs", "1"),
             *mirror_args(server),
             *FOCAL,
         ],
