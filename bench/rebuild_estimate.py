@@ -51,18 +51,20 @@ MB = 1e6
 
 # GitHub's standard hosted runners (ubuntu-latest), read 2026-12-07:
 # https://docs.github.com/en/actions/reference/runners/github-hosted-runners
-# ("Standard GitHub-hosted runners for public repositories": Linux x64, 4 CPU,
-# 16 GB RAM, 14 GB SSD); private repositories get the 2-CPU runner (7 GB RAM,
-# 14 GB SSD in the same page's private table, as quoted by
-# https://notes.kodekloud.com/docs/GitHub-Actions-Certification/Self-Hosted-Runner/Types-of-Runners/page).
+# "Standard GitHub-hosted runners for public repositories": Linux x64, 4 CPU,
+# 16 GB RAM, 14 GB SSD; "... for private repositories": Linux x64, 2 CPU,
+# 8 GB RAM, 14 GB SSD (older copies of the page said 7 GB).
 RUNNERS = {
     "public": {"cores": 4, "ram_gb": 16, "disk_gb": 14},
-    "private": {"cores": 2, "ram_gb": 7, "disk_gb": 14},
+    "private": {"cores": 2, "ram_gb": 8, "disk_gb": 14},
 }
 # https://docs.github.com/en/actions/reference/limits: a matrix makes at most
-# 256 jobs per run; https://docs.github.com/actions/learn-github-actions/usage-limits-billing-and-administration:
-# a job runs at most 6 hours; concurrent jobs per account by plan (Free 20,
-# Pro 40, Team 60, Enterprise 500; excess jobs queue).
+# 256 jobs per run. https://docs.github.com/actions/learn-github-actions/usage-limits-billing-and-administration:
+# a job runs at most 6 hours; concurrent jobs per account by plan, excess
+# jobs queue: Free 20, Pro 40, Team 60 (the page's table, as kept in
+# github/docs' content/actions/reference/usage-limits-billing-and-administration.md),
+# Enterprise 500 (the figure github.com/orgs/community/discussions/212713
+# quotes as documented today; the older table said 180).
 MATRIX_LIMIT = 256
 JOB_LIMIT_MINUTES = 360
 CONCURRENCY = {"Free": 20, "Pro": 40, "Team": 60, "Enterprise": 500}
@@ -150,8 +152,12 @@ def estimate(
     costs: Costs,
     runner: Runner,
     btf_bytes: float,
+    shards: int | None = None,
 ) -> Estimate:
-    """Totals and the shard count finishing within runner.budget_minutes (pure arithmetic)."""
+    """Totals and the shard count finishing within runner.budget_minutes (pure arithmetic).
+
+    With `shards`, that many shards instead: how long each then takes.
+    """
     kernels = sum(n for _, n, _ in folders)
     download = sum(n * p.package_bytes for _, n, p in folders)
     cpu = sum(n * kernel_cpu(p, ref, costs) for _, n, p in folders)
@@ -161,7 +167,8 @@ def estimate(
     room = runner.budget_minutes - runner.setup_minutes
     if room <= 0:
         raise ValueError("the setup takes the whole budget: no time left to build")
-    shards = max(1, math.ceil(work * 60 / room))
+    if shards is None:
+        shards = max(1, math.ceil(work * 60 / room))
     largest = max(p.vmlinux_bytes for _, _, p in folders)
     # A job holds at most one vmlinux at a time and one job runs per core
     # (`--jobs` defaults to the cores); the shard's finished files stay until upload.
@@ -267,6 +274,7 @@ def by_distro(
 
 def report(est: Estimate, costs: Costs, runner: Runner, args: argparse.Namespace) -> list[str]:
     spec = RUNNERS[args.runner]
+    label = "shards (as asked)" if args.shards else "shards for one hour"
     lines = [
         f"kernels                 {est.kernels:,}",
         f"downloaded              {est.download_bytes / GB:,.0f} GB",
@@ -274,7 +282,7 @@ def report(est: Estimate, costs: Costs, runner: Runner, args: argparse.Namespace
         f"runner-hours            {est.runner_hours:,.1f} "
         f"(CPU {est.cpu_runner_hours:,.1f}, network {est.network_runner_hours:,.1f}: "
         f"{est.bound}-bound; setup {est.shards} x {runner.setup_minutes:g} min)",
-        f"shards for one hour     {est.shards} "
+        f"{label:<24}{est.shards} "
         f"(each {est.shard_minutes:.0f} min of build job, "
         f"disk {est.shard_disk_bytes / GB:.1f} GB of {spec['disk_gb']} GB)",
     ]
@@ -284,6 +292,8 @@ def report(est: Estimate, costs: Costs, runner: Runner, args: argparse.Namespace
             f"  on GitHub {plan:<10} {limit:>3} concurrent jobs: {w} wave(s), "
             f"build phase {w * est.shard_minutes:.0f} min"
         )
+    if est.shard_minutes > JOB_LIMIT_MINUTES:
+        lines.append(f"  a shard takes longer than the {JOB_LIMIT_MINUTES}-minute job limit")
     if est.shards > MATRIX_LIMIT:
         lines.append(f"  more than the {MATRIX_LIMIT}-job matrix limit: split the run")
     lines += [
@@ -325,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--setup-minutes", type=float, default=4)
     parser.add_argument("--budget-minutes", type=float, default=45)
     parser.add_argument("--btf-mb", type=float, default=2.0, help="one built .btf.tar.xz")
+    parser.add_argument("--shards", type=int, help="this many shards: how long each takes")
     parser.add_argument("--json", action="store_true", help="the estimate as JSON")
     args = parser.parse_args(argv)
 
@@ -344,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_minutes=args.setup_minutes,
         budget_minutes=args.budget_minutes,
     )
-    est = estimate(folders, ref, costs, runner, args.btf_mb * MB)
+    est = estimate(folders, ref, costs, runner, args.btf_mb * MB, args.shards)
     if args.json:
         print(json.dumps({"estimate": asdict(est), "costs": asdict(costs)}, indent=2))
         return 0
