@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.kit.benchmod import load_bench
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rebuild_estimate", REPO / "bench" / "rebuild_estimate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-est = _load()
+est = load_bench("rebuild_estimate")
 REF = est.Package("ref", "vmlinux-first", 300, 600, 600)
 COSTS = est.Costs(decode=10, pahole=20, xz=1, rest=3, efficiency=0.5, source="test")
 
@@ -115,3 +99,11 @@ def test_the_script_prints_the_estimate(capsys: pytest.CaptureFixture[str]) -> N
     assert est.main(["--per-kernel-cpu", "28", "--bandwidth", "50"]) == 0
     out = capsys.readouterr().out
     assert "kernels                 4,300" in out and "shards for one hour" in out
+
+
+def test_a_given_shard_count_says_how_long_each_shard_takes() -> None:
+    pkg = est.Package("p", "vmlinux-first", 300, 600, 600)
+    # 100 kernels x 34 CPU-s over 4 cores 50% busy: 1,700 s of work = 28.3 min
+    r = est.estimate([("a", 100, pkg)], REF, COSTS, runner(), 0, shards=4)
+    assert r.shards == 4
+    assert r.shard_minutes == pytest.approx(5 + 100 * 34 / 2 / 60 / 4)
