@@ -93,12 +93,23 @@ class RegistryClient:
     def __init__(
         self, http: UpstreamClient, store: OciStore, login: Login | bool | None = True
     ) -> None:
-        """login True: find the operator's (environment, Docker config); None: anonymous."""
+        """login True: the operator's (environment, Docker config), found when a registry
+        first asks for one; None: anonymous."""
         self.http = http
         self.store = store
-        self.login = find_login(store.registry) if login is True else login or None
+        self._login: Login | None = None if login is True else login or None
+        self._login_wanted = login is True  # not looked for yet
         self._authorization: dict[str, str] = {}  # scope ("pull", "push") -> header
         self._lock = threading.Lock()
+
+    @property
+    def login(self) -> Login | None:
+        """The login, looked for once (a credential helper may run): only after a 401."""
+        with self._lock:
+            if self._login_wanted:
+                self._login = find_login(self.store.registry)
+                self._login_wanted = False
+            return self._login
 
     # -- requests -------------------------------------------------------------
 
@@ -141,17 +152,18 @@ class RegistryClient:
         challenge = parse_challenge(header)
         if challenge is None:
             raise self._fail("HTTP 401 without a WWW-Authenticate challenge")
+        login = self.login
         if challenge.scheme == "basic":
-            if self.login is None:
+            if login is None:
                 raise self._fail(self._no_login(scope))
-            value = self.login.basic()
+            value = login.basic()
         elif challenge.scheme == "bearer":
             actions = "pull" if scope == "pull" else "pull,push"
             url = challenge.token_url(f"repository:{self.store.repository}:{actions}")
-            headers = {"Authorization": self.login.basic()} if self.login else {}
+            headers = {"Authorization": login.basic()} if login else {}
             answer = self.http.send("GET", url, headers, lambda m, _: self._fail(m))
             if answer.status != 200:
-                who = f"the login from {self.login.source}" if self.login else "anonymously"
+                who = f"the login from {login.source}" if login else "anonymously"
                 raise self._fail(f"no {actions} token {who}: HTTP {answer.status} at {url}")
             value = "Bearer " + token_from_answer(answer.data, url)
         else:
@@ -168,7 +180,8 @@ class RegistryClient:
     def _refused(self, what: str, response: BaseHTTPResponse) -> RegistryError:
         text = response.data[:300].decode("utf-8", "replace").strip()
         if response.status in (401, 403):
-            who = f"with the login from {self.login.source}" if self.login else "anonymously"
+            login = self.login
+            who = f"with the login from {login.source}" if login else "anonymously"
             return self._fail(f"{what}: HTTP {response.status}, not allowed {who}: {text}")
         return self._fail(f"{what}: HTTP {response.status} {response.reason}: {text}")
 
