@@ -398,6 +398,50 @@ def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_an
     assert git(hub, "ls-files", "archive") == ""
 
 
+def test_plan_says_where_files_go_and_reads_what_is_archived_from_the_locations(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    oci_hub: Path,
+) -> None:
+    hub = oci_hub
+    mirrors = mirror_args(mirror_server)
+    before = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--json")  # BTFHUB_STORE's store
+    assert before.code == 0, before.err
+    planned = json.loads(before.out)
+    assert planned["store"] == store
+    assert {k["archive_path"]: k["state"] for k in planned["kernels"]} == dict.fromkeys(
+        PATHS, "missing"
+    )
+    assert proxy.seen == []
+
+    assert _reconcile(capsys, hub, mirror_server).code == 0
+    assert archive_files(hub) == {}
+    monkeypatch.delenv("BTFHUB_STORE")  # from now on the store index.json records
+    proxy.clear()
+    after = btfhub(capsys, hub, "plan", *mirrors, *FOCAL)
+    assert after.code == 0, after.err
+    assert f"store: {store} (built files are staged in .btfhub-cache/store/staging/" in after.out
+    assert len(re.findall(r"\barchived\b", after.out)) >= 2
+    again = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--json", "--store", store)
+    assert {k["state"] for k in json.loads(again.out)["kernels"]} == {"archived"}
+    assert proxy.seen == []  # what index.json records is not asked of the registry
+    dry = btfhub(capsys, hub, "reconcile", *mirrors, *FOCAL, "--dry-run")
+    assert dry.code == 0 and "dry run: 0 kernel(s) to build" in dry.out
+    assert f"store: {store} " in dry.out
+
+    # Planning against another store than the one holding the files is refused.
+    other = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--store", "git")
+    assert other.code == 1
+    assert f"the hub keeps its files in {store}, not git" in other.err
+    fresh = make_hub(hub.parent / "fresh")
+    git_plan = btfhub(capsys, fresh, "plan", *mirrors, *FOCAL, "--store", "git")
+    assert git_plan.code == 0, git_plan.err
+    assert "store: git (built files go into archive/" in git_plan.out
+
+
 def test_a_store_other_than_the_one_holding_the_files_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

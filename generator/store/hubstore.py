@@ -28,9 +28,7 @@ from generator.model import ARCHIVE_DIR, BTF_SUFFIX, MODULES_SUFFIX, ArchiveEntr
 from generator.progress import Reporter
 from generator.state import HubState
 from generator.store.oci import RegistryClient, directory_tag
-from generator.store.setting import Blob, Store, same_store, store_label
-
-STAGING = Path(".btfhub-cache") / "store" / "staging"
+from generator.store.setting import STAGING, Blob, Store, same_store, store_label
 
 
 def output_root(root: Path, store: Store) -> Path:
