@@ -398,6 +398,42 @@ def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_an
     assert git(hub, "ls-files", "archive") == ""
 
 
+def test_oras_pulls_the_files_index_json_names_from_what_btfhub_pushed(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    oci_hub: Path,
+) -> None:
+    """The README's `oras pull` and `oras blob fetch`, through the ORAS Python SDK."""
+    import oras.client  # a test dependency; imported here: only this test needs requests
+
+    assert _reconcile(capsys, oci_hub, mirror_server).code == 0
+    index = load_index(oci_hub)
+    kernels = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"]
+    reference = f"{index['store']['registry']}/{index['store']['repository']}"
+    client = oras.client.OrasClient(hostname=proxy.host, insecure=True)
+
+    pulled = tmp_path / "pulled"
+    written = client.pull(target=f"{reference}:{TAG}", outdir=str(pulled))
+    assert sorted(Path(w).relative_to(pulled).as_posix() for w in written) == PATHS
+    for uname, path in zip((K26, K42), PATHS, strict=True):
+        data = (pulled / path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == kernels["kernels"][uname]["sha256"]
+        assert len(data) == kernels["kernels"][uname]["size"]
+        assert (
+            kernels["locations"][uname][path]["digest"]
+            == f"sha256:{kernels['kernels'][uname]['sha256']}"
+        )
+        assert _btf_of(data, uname)[:2] == b"\x9f\xeb"  # the BTF magic
+
+    one = tmp_path / "k.btf.tar.xz"
+    digest = f"sha256:{kernels['kernels'][K42]['sha256']}"
+    client.download_blob(reference, digest, str(one))
+    assert one.read_bytes() == (pulled / PATHS[1]).read_bytes()
+
+
 def test_plan_says_where_files_go_and_reads_what_is_archived_from_the_locations(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
