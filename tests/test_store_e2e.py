@@ -382,7 +382,9 @@ def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_an
     synced = btfhub(capsys, hub, "sync", *mirrors, *FOCAL, "--skip-build", "--commit")
     assert synced.code == 0, synced.err
     assert _file_uploads(proxy) == []  # a HEAD for each blob the shard sent
-    assert [s.method for s in proxy.seen if "/manifests/" in s.path] == ["PUT"]
+    tagged = [s.path.rsplit("/", 1)[1] for s in proxy.seen if "/manifests/" in s.path]
+    assert [s.method for s in proxy.seen if "/manifests/" in s.path] == ["PUT", "PUT"]
+    assert re.fullmatch(f"{TAG}-[0-9a-f]{{12}}", tagged[0]) and tagged[1] == TAG  # pinned first
     changed = git(hub, "show", "--name-only", "--format=", "HEAD").splitlines()
     assert sorted(changed) == ["README.md", "index.json"]
     assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS

@@ -6,7 +6,9 @@ stored once); the files of one archive directory
 tagged after the directory, each annotated with its archive path
 (org.opencontainers.image.title, which `oras pull` names the file by). The
 tagged manifest is what keeps the blobs from the registry's garbage
-collection.
+collection: tagged also by its own digest (pinned_tag), since the
+directory's tag moves on to the next push's manifest, or to a concurrent
+publisher's.
 
 The calls: HEAD and GET a blob, POST+PUT a monolithic upload, PUT a
 manifest, and the token flow of a 401 (generator/store/registryauth.py).
@@ -60,6 +62,21 @@ def directory_tag(directory: str) -> str:
     parts = directory.split("/")[1:]
     tag = "_".join("".join(c if c.isalnum() or c in "._-" else "-" for c in p) for p in parts)
     return tag.lstrip(".-")[:128] or "archive"
+
+
+def pinned_tag(tag: str, manifest_digest: str) -> str:
+    """The tag a manifest keeps for good: `<tag>-<its digest's first 12 hex digits>`.
+
+    The directory's own tag moves to each new manifest; two publishers
+    tagging one directory at once would each overwrite the other's, leaving
+    the loser's new blobs referenced by an untagged manifest, which a
+    registry's clean-up of untagged manifests (`garbage-collect
+    --delete-untagged`, ghcr.io's policies) deletes with its blobs. Each
+    manifest also tagged by its own digest keeps every blob a run recorded
+    referenced, whoever tagged the directory last.
+    """
+    suffix = "-" + manifest_digest.removeprefix("sha256:")[:12]
+    return tag[: 128 - len(suffix)] + suffix
 
 
 def manifest_for(blobs: Sequence[Blob]) -> bytes:
@@ -255,20 +272,26 @@ class RegistryClient:
     # -- manifests ------------------------------------------------------------
 
     def put_manifest(self, tag: str, blobs: Sequence[Blob]) -> str:
-        """Tag the manifest of blobs (pushing its empty config first); its digest."""
+        """Tag the manifest of blobs (pushing its empty config first); its digest.
+
+        Tagged twice: first for good (pinned_tag: what keeps its blobs), then
+        tag itself, which moves to it (what `oras pull <repo>:<tag>` reads).
+        """
         empty = Blob("", len(EMPTY), hashlib.sha256(EMPTY).hexdigest())
         self.push_blob(empty, EMPTY)
         body = manifest_for(blobs)
-        response = self._send(
-            "PUT",
-            f"{self.store.base_url}/manifests/{tag}",
-            "push",
-            {"Content-Type": MANIFEST_TYPE},
-            body,
-        )
-        if response.status != 201:
-            raise self._refused(f"PUT manifest {tag}", response)
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        for name in (pinned_tag(tag, digest), tag):
+            response = self._send(
+                "PUT",
+                f"{self.store.base_url}/manifests/{name}",
+                "push",
+                {"Content-Type": MANIFEST_TYPE},
+                body,
+            )
+            if response.status != 201:
+                raise self._refused(f"PUT manifest {name}", response)
+        return digest
 
     def get_manifest(self, tag: str) -> dict[str, Any] | None:
         """The manifest tagged tag, or None when there is none."""
