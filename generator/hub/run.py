@@ -214,18 +214,6 @@ class ReconcileReport:
         )
 
 
-def plan_hub(
-    root: Path,
-    catalog: Catalog,
-    upstream: UpstreamContext,
-    selection: Selection,
-    force: bool,
-    store: StoreChoice = GIT_STORE,
-) -> Plan:
-    """Discover and plan, writing nothing (`btfhub plan`, `reconcile --dry-run`)."""
-    return plan_in_store(root, catalog, upstream, selection, force, store)[0]
-
-
 def plan_in_store(
     root: Path,
     catalog: Catalog,
@@ -234,8 +222,9 @@ def plan_in_store(
     force: bool,
     store: StoreChoice = GIT_STORE,
 ) -> tuple[Plan, Store]:
-    """plan_hub, and the store its files would go to (what is archived is read from it:
-    archive/, or index.json's locations in an OCI store; no registry request)."""
+    """Discover and plan, writing nothing (`btfhub plan`, `reconcile --dry-run`); and the
+    store the files would go to (what is archived is read from it: archive/, or
+    index.json's locations in an OCI store, with no registry request)."""
     listing = discover(upstream, catalog, selection, force)
     state = load_state(root, store)
     return plan(root, catalog, state, listing, force), state.store
