@@ -12,20 +12,27 @@
    then its no-op reconcile (cached indexes) timed as a process in git mode
    and in OCI mode in this same run: goal < 5 s in OCI mode, and not one
    request to the registry (a proxy in front of it counts them).
+   With --profile, both no-op reconciles again in this process under
+   cProfile: their CPU time, and the generator functions whose cumulative
+   time differs most between the modes (what OCI mode costs that git mode
+   does not, and the reverse), a wall-time-free view for a loaded machine.
 
-    .venv/bin/python bench/store_bench.py [--files N] [--file-kb K] [--skip-20k]
+    .venv/bin/python bench/store_bench.py [--files N] [--file-kb K] [--skip-20k] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.kit
 
@@ -155,7 +162,43 @@ def git_sizes(work: Path, registry: Registry, files: int, size: int) -> None:
     print(f"   oci / git after the rebuild: {ratio:.4f}x")
 
 
-def no_op_20k(work: Path, registry: Registry) -> bool:
+def profiled(argv: list[str]) -> tuple[float, dict[str, float]]:
+    """argv's run in this process under cProfile: CPU s, cumulative s per generator function."""
+    from generator.cli import main as cli_main
+
+    profile = cProfile.Profile()
+    cpu = time.process_time()
+    profile.enable()
+    code = cli_main(argv)
+    profile.disable()
+    cpu = time.process_time() - cpu
+    if code != 0:
+        sys.exit(f"btfhub {' '.join(argv)}: exit {code}")
+    table = pstats.Stats(profile)
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = table.stats  # type: ignore[attr-defined]
+    here = str(Path(__file__).resolve().parent.parent) + "/"
+    return cpu, {
+        f"{file.removeprefix(here)}:{line}({name})": row[3]
+        for (file, line, name), row in stats.items()
+        if "/generator/" in file
+    }
+
+
+def compare_profiles(git_argv: list[str], oci_argv: list[str]) -> None:
+    git_cpu, git_cum = profiled(git_argv)
+    oci_cpu, oci_cum = profiled(oci_argv)
+    print(f"   profiled no-op (this process): CPU git {git_cpu:.2f} s, OCI {oci_cpu:.2f} s")
+    diffs = sorted(
+        ((oci_cum.get(k, 0.0) - git_cum.get(k, 0.0), k) for k in {*git_cum, *oci_cum}),
+        reverse=True,
+    )
+    for label, rows in (("OCI only / costlier", diffs[:8]), ("git only / costlier", diffs[-8:])):
+        print(f"   {label} (cumulative s: git, OCI):")
+        for _, k in rows:
+            print(f"     {git_cum.get(k, 0.0):6.2f} {oci_cum.get(k, 0.0):6.2f}  {k}")
+
+
+def no_op_20k(work: Path, registry: Registry, profile: bool = False) -> bool:
     root, mirror = work / "hub20k", work / "mirror20k"
     start = time.perf_counter()
     counts = hub20k.generate(root, mirror)
@@ -177,6 +220,9 @@ def no_op_20k(work: Path, registry: Registry) -> bool:
         commit(root, "reconcile")
         git_mode = btfhub(*reconcile)
         print(f"   no-op reconcile, git mode:  {git_mode:6.2f} s")
+        git_copy = work / "hub20k-git"  # the git-mode hub, kept for --profile
+        if profile:
+            shutil.copytree(root, git_copy, symlinks=True)
         store = f"oci://{proxy.host}/bench/hub20k"
         migrated = btfhub("store", "migrate", "--root", r, "--to", store)
         commit(root, "migrate")
@@ -198,6 +244,9 @@ def no_op_20k(work: Path, registry: Registry) -> bool:
         )
         status = git(root, "status", "--porcelain")
         print(f"   work tree after the runs: {'clean' if not status else 'CHANGED: ' + status}")
+        if profile:
+            git_argv = ["reconcile", "--root", str(git_copy), *reconcile[3:]]
+            compare_profiles(git_argv, reconcile)
         ok = oci_mode < GOAL_RECONCILE_SECONDS and asked == 0 and not packages and not status
     return ok
 
@@ -207,6 +256,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--file-kb", type=int, default=300)
     parser.add_argument("--skip-20k", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="profile both no-op reconciles")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="btfhub-store-bench."))
     registry = Registry(work / "registry")
@@ -214,7 +264,7 @@ def main() -> int:
     try:
         registry.start()
         git_sizes(work, registry, args.files, args.file_kb * 1000)
-        ok = True if args.skip_20k else no_op_20k(work, registry)
+        ok = True if args.skip_20k else no_op_20k(work, registry, args.profile)
     finally:
         registry.stop()
         shutil.rmtree(work)

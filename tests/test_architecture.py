@@ -165,8 +165,9 @@ ROOMS: dict[str, set[str]] = {
     "state": CORE | {"jsonschemas", "provenance", "store"},
     "index": CORE | {"jsonschemas", "provenance", "state", "store"},
     # Issue 17: setting.py (pure), registryauth.py, oci.py (the registry, over
-    # upstream's one transport), hubstore.py (a hub's files in its store), migrate.py.
-    "store": CORE | {"archive", "fsutil", "progress", "state", "upstream"},
+    # upstream's one transport), hubstore.py (a hub's files in its store), migrate.py,
+    # credhelper.py (Docker's credential helpers, started through children).
+    "store": CORE | {"archive", "children", "fsutil", "progress", "state", "upstream"},
     "render": CORE
     | {"archive", "catalog", "fsutil", "index", "openpgp", "provenance", "resources", "state"},
     "shards": CORE | {"fsutil", "jsonschemas", "provenance"},

@@ -19,7 +19,7 @@ import pytest
 from generator import cli
 from generator.catalog import load_catalog
 from generator.hub.build import BuildOptions, default_jobs
-from generator.hub.run import ShardJob, build_shard, plan_hub, reconcile
+from generator.hub.run import ShardJob, build_shard, plan_in_store, reconcile
 from generator.model import KernelId, KernelState, Selection, ShardId
 from generator.progress import Reporter
 from generator.shards.manifest import read_shard_manifest
@@ -59,7 +59,8 @@ def test_plan_reconcile_and_a_shard_through_the_layer(
     out, err = io.StringIO(), io.StringIO()
     reporter = Reporter(out, err)
 
-    the_plan = plan_hub(hub, catalog, upstream, FOCAL, force=False)
+    the_plan, store = plan_in_store(hub, catalog, upstream, FOCAL, force=False)
+    assert store is None  # git: archive/
     assert [(k.id, k.state, k.archive_path) for k in the_plan.kernels] == [
         (KERNEL, KernelState.MISSING, PATH)
     ]

@@ -382,7 +382,9 @@ def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_an
     synced = btfhub(capsys, hub, "sync", *mirrors, *FOCAL, "--skip-build", "--commit")
     assert synced.code == 0, synced.err
     assert _file_uploads(proxy) == []  # a HEAD for each blob the shard sent
-    assert [s.method for s in proxy.seen if "/manifests/" in s.path] == ["PUT"]
+    tagged = [s.path.rsplit("/", 1)[1] for s in proxy.seen if "/manifests/" in s.path]
+    assert [s.method for s in proxy.seen if "/manifests/" in s.path] == ["PUT", "PUT"]
+    assert re.fullmatch(f"{TAG}-[0-9a-f]{{12}}", tagged[0]) and tagged[1] == TAG  # pinned first
     changed = git(hub, "show", "--name-only", "--format=", "HEAD").splitlines()
     assert sorted(changed) == ["README.md", "index.json"]
     assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS
@@ -396,6 +398,86 @@ def test_sharded_jobs_push_their_own_blobs_and_publish_commits_only_the_index_an
     assert again.code == 0, again.err
     assert git(hub, "rev-parse", "HEAD") == head
     assert git(hub, "ls-files", "archive") == ""
+
+
+def test_oras_pulls_the_files_index_json_names_from_what_btfhub_pushed(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    oci_hub: Path,
+) -> None:
+    """The README's `oras pull` and `oras blob fetch`, through the ORAS Python SDK."""
+    import oras.client  # a test dependency; imported here: only this test needs requests
+
+    assert _reconcile(capsys, oci_hub, mirror_server).code == 0
+    index = load_index(oci_hub)
+    kernels = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"]
+    reference = f"{index['store']['registry']}/{index['store']['repository']}"
+    client = oras.client.OrasClient(hostname=proxy.host, insecure=True)
+
+    pulled = tmp_path / "pulled"
+    written = client.pull(target=f"{reference}:{TAG}", outdir=str(pulled))
+    assert sorted(Path(w).relative_to(pulled).as_posix() for w in written) == PATHS
+    for uname, path in zip((K26, K42), PATHS, strict=True):
+        data = (pulled / path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == kernels["kernels"][uname]["sha256"]
+        assert len(data) == kernels["kernels"][uname]["size"]
+        assert (
+            kernels["locations"][uname][path]["digest"]
+            == f"sha256:{kernels['kernels'][uname]['sha256']}"
+        )
+        assert _btf_of(data, uname)[:2] == b"\x9f\xeb"  # the BTF magic
+
+    one = tmp_path / "k.btf.tar.xz"
+    digest = f"sha256:{kernels['kernels'][K42]['sha256']}"
+    client.download_blob(reference, digest, str(one))
+    assert one.read_bytes() == (pulled / PATHS[1]).read_bytes()
+
+
+def test_plan_says_where_files_go_and_reads_what_is_archived_from_the_locations(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    oci_hub: Path,
+) -> None:
+    hub = oci_hub
+    mirrors = mirror_args(mirror_server)
+    before = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--json")  # BTFHUB_STORE's store
+    assert before.code == 0, before.err
+    planned = json.loads(before.out)
+    assert planned["store"] == store
+    assert {k["archive_path"]: k["state"] for k in planned["kernels"]} == dict.fromkeys(
+        PATHS, "missing"
+    )
+    assert proxy.seen == []
+
+    assert _reconcile(capsys, hub, mirror_server).code == 0
+    assert archive_files(hub) == {}
+    monkeypatch.delenv("BTFHUB_STORE")  # from now on the store index.json records
+    proxy.clear()
+    after = btfhub(capsys, hub, "plan", *mirrors, *FOCAL)
+    assert after.code == 0, after.err
+    assert f"store: {store} (built files are staged in .btfhub-cache/store/staging/" in after.out
+    assert len(re.findall(r"\barchived\b", after.out)) >= 2
+    again = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--json", "--store", store)
+    assert {k["state"] for k in json.loads(again.out)["kernels"]} == {"archived"}
+    assert proxy.seen == []  # what index.json records is not asked of the registry
+    dry = btfhub(capsys, hub, "reconcile", *mirrors, *FOCAL, "--dry-run")
+    assert dry.code == 0 and "dry run: 0 kernel(s) to build" in dry.out
+    assert f"store: {store} " in dry.out
+
+    # Planning against another store than the one holding the files is refused.
+    other = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--store", "git")
+    assert other.code == 1
+    assert f"the hub keeps its files in {store}, not git" in other.err
+    fresh = make_hub(hub.parent / "fresh")
+    git_plan = btfhub(capsys, fresh, "plan", *mirrors, *FOCAL, "--store", "git")
+    assert git_plan.code == 0, git_plan.err
+    assert "store: git (built files go into archive/" in git_plan.out
 
 
 def test_a_store_other_than_the_one_holding_the_files_is_refused(

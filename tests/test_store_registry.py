@@ -13,7 +13,10 @@ import pytest
 
 from generator.errors import PackageError
 from generator.index import _locations
-from generator.store.oci import RegistryClient, RegistryError, directory_tag
+from generator.progress import Reporter
+from generator.state import HubState
+from generator.store.hubstore import STAGING, push_staged
+from generator.store.oci import TITLE, RegistryClient, RegistryError, directory_tag, pinned_tag
 from generator.store.registryauth import find_login, parse_challenge, token_from_answer
 from generator.store.setting import Blob, OciStore, StoreSettingError, choose_store, parse_store
 from generator.upstream.http import UpstreamClient
@@ -195,3 +198,60 @@ def test_index_locations_give_each_kernel_every_file_beside_it() -> None:
             f"{directory}/5.4.0-1.2.btf.tar.xz": {"digest": "sha256:" + "c" * 64, "size": 30}
         },
     }
+
+
+def test_two_publishers_racing_on_a_directory_keep_every_blob_through_garbage_collection(
+    tmp_path: Path,
+) -> None:
+    """Both start from one index.json; B tags the directory last, then untagged manifests go.
+
+    Without a tag of its own, A's manifest would be untagged once B moved the
+    directory's tag, and the collector would delete A's new file, which A's
+    index.json names.
+    """
+    (tmp_path / "registry").mkdir()
+    registry = Registry(tmp_path / "registry").start()
+    try:
+        store = OciStore(registry.host, "owner/btfhub")
+        directory = "archive/ubuntu/20.04/x86_64"
+        old_data = b"the file both publishers' index.json records" * 10
+        old = _blob(old_data, f"{directory}/5.4.0-1.btf.tar.xz")
+        first = RegistryClient(UpstreamClient(attempts=2, backoff=0), store, login=None)
+        first.push_blob(old, old_data)
+        first.put_manifest(directory_tag(directory), [old])
+        published: dict[str, bytes] = {old.path: old_data}
+        states = []
+        for name in ("a", "b"):
+            path = f"{directory}/5.4.0-{name}.btf.tar.xz"
+            data = f"publisher {name}'s new file".encode() * 10
+            staged = tmp_path / name / STAGING / path
+            staged.parent.mkdir(parents=True)
+            staged.write_bytes(data)
+            state = HubState(store=store, locations={old.path: old})
+            client = RegistryClient(UpstreamClient(attempts=2, backoff=0), store, login=None)
+            push_staged(tmp_path / name, state, client, Reporter())
+            states.append(state)
+            published[path] = data
+        assert sorted(states[0].locations) == [old.path, f"{directory}/5.4.0-a.btf.tar.xz"]
+
+        registry.garbage_collect()
+
+        store = OciStore(registry.host, "owner/btfhub")  # the same data, another port
+        puller = RegistryClient(UpstreamClient(attempts=2, backoff=0), store, login=None)
+        for state in states:
+            for blob in state.locations.values():
+                with puller.open_blob(blob) as stream:
+                    assert stream.read() == published[blob.path]
+        # The directory's tag is B's manifest: a convenience, not what keeps files.
+        moved = puller.get_manifest(directory_tag(directory))
+        assert moved is not None
+        titles = sorted(layer["annotations"][TITLE] for layer in moved["layers"])
+        assert titles == sorted(states[1].locations)
+    finally:
+        registry.stop()
+
+
+def test_a_pinned_tag_is_the_directory_s_tag_and_its_manifest_s_digest() -> None:
+    digest = "sha256:" + "0123456789abcdef" * 4
+    assert pinned_tag("ubuntu_20.04_x86_64", digest) == "ubuntu_20.04_x86_64-0123456789ab"
+    assert len(pinned_tag("x" * 128, digest)) == 128

@@ -14,21 +14,25 @@ from collections.abc import Callable
 from generator.catalog import load_catalog
 from generator.commands.common import (
     add_selection_arguments,
+    add_store_arguments,
     add_upstream_arguments,
     selection,
+    store_choice,
     upstream_context,
 )
 from generator.commands.output import report_failures
-from generator.hub.run import plan_hub
+from generator.hub.run import plan_in_store
 from generator.model import Catalog, Repository
 from generator.planner import format_plan, plan_to_json
 from generator.progress import Reporter
 from generator.shards.split import shards_to_json, split_plan
+from generator.store.setting import describe_store, store_label
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_selection_arguments(parser)
     add_upstream_arguments(parser)
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument(
         "--shards",
@@ -45,10 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.root)
     with upstream_context(args) as upstream:
-        the_plan = plan_hub(args.root, catalog, upstream, selection(args), args.force)
+        the_plan, store = plan_in_store(
+            args.root, catalog, upstream, selection(args), args.force, store_choice(args)
+        )
     unsigned = unsigned_repositories(catalog, args.distro)
     if args.json:
         out = plan_to_json(the_plan)
+        out["store"] = store_label(store)
         out["unsigned_repositories"] = unsigned
         if args.shards:
             out.update(shards_to_json(split_plan(the_plan.missing(), args.shards)))
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         report_failures(Reporter(), the_plan.failures, the_plan.incomplete)
     else:
         print(format_plan(the_plan))
+        print(describe_store(store))
         for u in unsigned:
             print(
                 f"unsigned: {u['distro']}/{u['repository']} ({u['url']}): its manifest says "

@@ -18,11 +18,12 @@ from generator.commands.common import (
 )
 from generator.commands.output import report_summary
 from generator.errors import BtfhubError
-from generator.hub.run import ShardJob, build_shard, plan_hub, reconcile
+from generator.hub.run import ShardJob, build_shard, plan_in_store, reconcile
 from generator.lock import HubLock
 from generator.model import ShardId
 from generator.planner import format_plan
 from generator.progress import Reporter
+from generator.store.setting import describe_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,10 +78,11 @@ def run(args: argparse.Namespace) -> int:
     job = shard_job(args)
     with upstream_context(args) as upstream:
         if args.dry_run:
-            the_plan = plan_hub(
+            the_plan, planned_store = plan_in_store(
                 args.root, catalog, upstream, selection(args), args.force, store_choice(args)
             )
             print(format_plan(the_plan))
+            print(describe_store(planned_store))
             missing = the_plan.missing()
             print(f"dry run: {len(missing)} kernel(s) to build")
             return 1 if missing or the_plan.failures or the_plan.incomplete else 0

@@ -39,7 +39,7 @@ from generator.state import HubState, load_hub_state
 from generator.store import hubstore
 from generator.store.migrate import MigrateReport, drop_local_archive, migrate
 from generator.store.oci import RegistryClient
-from generator.store.setting import StoreChoice
+from generator.store.setting import Store, StoreChoice
 from generator.upstream.context import UpstreamContext
 from generator.upstream.discover import discover_all
 from generator.upstream.http import UpstreamClient
@@ -214,17 +214,20 @@ class ReconcileReport:
         )
 
 
-def plan_hub(
+def plan_in_store(
     root: Path,
     catalog: Catalog,
     upstream: UpstreamContext,
     selection: Selection,
     force: bool,
     store: StoreChoice = GIT_STORE,
-) -> Plan:
-    """Discover and plan, writing nothing (`btfhub plan`, `reconcile --dry-run`)."""
+) -> tuple[Plan, Store]:
+    """Discover and plan, writing nothing (`btfhub plan`, `reconcile --dry-run`); and the
+    store the files would go to (what is archived is read from it: archive/, or
+    index.json's locations in an OCI store, with no registry request)."""
     listing = discover(upstream, catalog, selection, force)
-    return plan(root, catalog, load_state(root, store), listing, force)
+    state = load_state(root, store)
+    return plan(root, catalog, state, listing, force), state.store
 
 
 def reconcile(

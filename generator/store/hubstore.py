@@ -28,9 +28,7 @@ from generator.model import ARCHIVE_DIR, BTF_SUFFIX, MODULES_SUFFIX, ArchiveEntr
 from generator.progress import Reporter
 from generator.state import HubState
 from generator.store.oci import RegistryClient, directory_tag
-from generator.store.setting import Blob, Store, same_store, store_label
-
-STAGING = Path(".btfhub-cache") / "store" / "staging"
+from generator.store.setting import STAGING, Blob, Store, same_store, store_label
 
 
 def output_root(root: Path, store: Store) -> Path:
@@ -68,16 +66,22 @@ def hub_files(
     """
     if store is None:
         return scan_archive(root, state.files, clean_blobs, state.module_files)
-    entries = (entry_of(b) for b in state.locations.values())
-    modules = []
+    # One pass over the locations (20,000 at the public hub's scale), the
+    # suffix tested before a path is split: no-op runs pay this every time.
+    entries, modules = [], []
     for blob in state.locations.values():
-        entry = entry_of(blob, MODULES_SUFFIX)
-        listing = state.module_files.get(blob.path)
-        if entry is not None and listing is not None and listing["sha256"] == blob.sha256:
-            kept = {"modules": listing["modules"], "absent": listing["absent"]}
-            modules.append(ModulesFile(entry, kept))
+        if blob.path.endswith(BTF_SUFFIX):
+            entry = entry_of(blob)
+            if entry is not None:
+                entries.append(entry)
+        elif blob.path.endswith(MODULES_SUFFIX):
+            entry = entry_of(blob, MODULES_SUFFIX)
+            listing = state.module_files.get(blob.path)
+            if entry is not None and listing is not None and listing["sha256"] == blob.sha256:
+                kept = {"modules": listing["modules"], "absent": listing["absent"]}
+                modules.append(ModulesFile(entry, kept))
     return ArchiveScan(
-        tuple(sorted((e for e in entries if e is not None), key=lambda e: e.path)),
+        tuple(sorted(entries, key=lambda e: e.path)),
         (),
         tuple(sorted(modules, key=lambda m: m.entry.path)),
     )

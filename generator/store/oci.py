@@ -6,7 +6,9 @@ stored once); the files of one archive directory
 tagged after the directory, each annotated with its archive path
 (org.opencontainers.image.title, which `oras pull` names the file by). The
 tagged manifest is what keeps the blobs from the registry's garbage
-collection.
+collection: tagged also by its own digest (pinned_tag), since the
+directory's tag moves on to the next push's manifest, or to a concurrent
+publisher's.
 
 The calls: HEAD and GET a blob, POST+PUT a monolithic upload, PUT a
 manifest, and the token flow of a 401 (generator/store/registryauth.py).
@@ -62,6 +64,21 @@ def directory_tag(directory: str) -> str:
     return tag.lstrip(".-")[:128] or "archive"
 
 
+def pinned_tag(tag: str, manifest_digest: str) -> str:
+    """The tag a manifest keeps for good: `<tag>-<its digest's first 12 hex digits>`.
+
+    The directory's own tag moves to each new manifest; two publishers
+    tagging one directory at once would each overwrite the other's, leaving
+    the loser's new blobs referenced by an untagged manifest, which a
+    registry's clean-up of untagged manifests (`garbage-collect
+    --delete-untagged`, ghcr.io's policies) deletes with its blobs. Each
+    manifest also tagged by its own digest keeps every blob a run recorded
+    referenced, whoever tagged the directory last.
+    """
+    suffix = "-" + manifest_digest.removeprefix("sha256:")[:12]
+    return tag[: 128 - len(suffix)] + suffix
+
+
 def manifest_for(blobs: Sequence[Blob]) -> bytes:
     """The image manifest whose layers are blobs (sorted by path), as bytes to PUT."""
     layers = [
@@ -93,12 +110,23 @@ class RegistryClient:
     def __init__(
         self, http: UpstreamClient, store: OciStore, login: Login | bool | None = True
     ) -> None:
-        """login True: find the operator's (environment, Docker config); None: anonymous."""
+        """login True: the operator's (environment, Docker config), found when a registry
+        first asks for one; None: anonymous."""
         self.http = http
         self.store = store
-        self.login = find_login(store.registry) if login is True else login or None
+        self._login: Login | None = None if login is True else login or None
+        self._login_wanted = login is True  # not looked for yet
         self._authorization: dict[str, str] = {}  # scope ("pull", "push") -> header
         self._lock = threading.Lock()
+
+    @property
+    def login(self) -> Login | None:
+        """The login, looked for once (a credential helper may run): only after a 401."""
+        with self._lock:
+            if self._login_wanted:
+                self._login = find_login(self.store.registry)
+                self._login_wanted = False
+            return self._login
 
     # -- requests -------------------------------------------------------------
 
@@ -141,17 +169,18 @@ class RegistryClient:
         challenge = parse_challenge(header)
         if challenge is None:
             raise self._fail("HTTP 401 without a WWW-Authenticate challenge")
+        login = self.login
         if challenge.scheme == "basic":
-            if self.login is None:
+            if login is None:
                 raise self._fail(self._no_login(scope))
-            value = self.login.basic()
+            value = login.basic()
         elif challenge.scheme == "bearer":
             actions = "pull" if scope == "pull" else "pull,push"
             url = challenge.token_url(f"repository:{self.store.repository}:{actions}")
-            headers = {"Authorization": self.login.basic()} if self.login else {}
+            headers = {"Authorization": login.basic()} if login else {}
             answer = self.http.send("GET", url, headers, lambda m, _: self._fail(m))
             if answer.status != 200:
-                who = f"the login from {self.login.source}" if self.login else "anonymously"
+                who = f"the login from {login.source}" if login else "anonymously"
                 raise self._fail(f"no {actions} token {who}: HTTP {answer.status} at {url}")
             value = "Bearer " + token_from_answer(answer.data, url)
         else:
@@ -168,7 +197,8 @@ class RegistryClient:
     def _refused(self, what: str, response: BaseHTTPResponse) -> RegistryError:
         text = response.data[:300].decode("utf-8", "replace").strip()
         if response.status in (401, 403):
-            who = f"with the login from {self.login.source}" if self.login else "anonymously"
+            login = self.login
+            who = f"with the login from {login.source}" if login else "anonymously"
             return self._fail(f"{what}: HTTP {response.status}, not allowed {who}: {text}")
         return self._fail(f"{what}: HTTP {response.status} {response.reason}: {text}")
 
@@ -242,20 +272,26 @@ class RegistryClient:
     # -- manifests ------------------------------------------------------------
 
     def put_manifest(self, tag: str, blobs: Sequence[Blob]) -> str:
-        """Tag the manifest of blobs (pushing its empty config first); its digest."""
+        """Tag the manifest of blobs (pushing its empty config first); its digest.
+
+        Tagged twice: first for good (pinned_tag: what keeps its blobs), then
+        tag itself, which moves to it (what `oras pull <repo>:<tag>` reads).
+        """
         empty = Blob("", len(EMPTY), hashlib.sha256(EMPTY).hexdigest())
         self.push_blob(empty, EMPTY)
         body = manifest_for(blobs)
-        response = self._send(
-            "PUT",
-            f"{self.store.base_url}/manifests/{tag}",
-            "push",
-            {"Content-Type": MANIFEST_TYPE},
-            body,
-        )
-        if response.status != 201:
-            raise self._refused(f"PUT manifest {tag}", response)
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        for name in (pinned_tag(tag, digest), tag):
+            response = self._send(
+                "PUT",
+                f"{self.store.base_url}/manifests/{name}",
+                "push",
+                {"Content-Type": MANIFEST_TYPE},
+                body,
+            )
+            if response.status != 201:
+                raise self._refused(f"PUT manifest {name}", response)
+        return digest
 
     def get_manifest(self, tag: str) -> dict[str, Any] | None:
         """The manifest tagged tag, or None when there is none."""

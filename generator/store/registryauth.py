@@ -2,10 +2,15 @@
 
 Credentials never come from the command line (where `ps` shows them):
 BTFHUB_REGISTRY_USERNAME and BTFHUB_REGISTRY_PASSWORD (a CI job's token), else
-the registry's entry in the Docker client's config ($DOCKER_CONFIG/config.json,
-~/.docker/config.json by default: its base64 "auth", or username and password;
-credential helpers are not run). Without either, requests are anonymous,
-which is how ghcr.io serves a public package's pulls.
+the Docker client's config ($DOCKER_CONFIG/config.json, ~/.docker/config.json
+by default) as Docker reads it: the registry's credential helper
+("credHelpers"), else the default one ("credsStore"), run through
+generator/store/credhelper.py, else the registry's "auths" entry (its base64
+"auth", or username and password; also when a helper has no login for it).
+Without any, requests are anonymous, which is how ghcr.io serves a public
+package's pulls. The registry client looks for the login only when a
+registry first asks for one (a 401), so a run that sends nothing, or pulls
+from an open registry, runs no helper.
 
 A registry answers 401 with a challenge (WWW-Authenticate): `Bearer realm,
 service, scope` sends the client to a token endpoint (ghcr.io, Docker Hub:
@@ -27,6 +32,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from generator.errors import BtfhubError
+from generator.store.credhelper import helper_get
 
 USERNAME_ENV = "BTFHUB_REGISTRY_USERNAME"
 PASSWORD_ENV = "BTFHUB_REGISTRY_PASSWORD"
@@ -52,27 +58,27 @@ def _docker_config(env: Mapping[str, str]) -> Path:
 def _config_entry(auths: Mapping[str, Any], registry: str) -> Mapping[str, Any] | None:
     # Docker writes "ghcr.io", older clients "https://ghcr.io" or with a /v1/ path.
     for key, value in auths.items():
-        host = re.sub(r"^https?://", "", key).split("/", 1)[0]
-        if host == registry and isinstance(value, dict):
+        if _host_of(key) == registry and isinstance(value, dict):
             return value
     return None
 
 
-def find_login(registry: str, env: Mapping[str, str] | None = None) -> Login | None:
-    """The operator's login for registry (host[:port]), or None: anonymous."""
-    env = os.environ if env is None else env
-    if env.get(USERNAME_ENV) and env.get(PASSWORD_ENV):
-        return Login(env[USERNAME_ENV], env[PASSWORD_ENV], f"{USERNAME_ENV}/{PASSWORD_ENV}")
-    path = _docker_config(env)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise BtfhubError(f"{path}: cannot read the registry login: {exc}") from None
-    entry = _config_entry(config.get("auths") or {}, registry) if isinstance(config, dict) else None
-    if entry is None:
-        return None
+def _host_of(key: str) -> str:
+    return re.sub(r"^https?://", "", key).split("/", 1)[0]
+
+
+def _helper_name(config: Mapping[str, Any], registry: str) -> str | None:
+    """The helper config names for registry: its credHelpers entry, else credsStore."""
+    helpers = config.get("credHelpers")
+    if isinstance(helpers, dict):
+        for key, name in helpers.items():
+            if _host_of(key) == registry and isinstance(name, str) and name:
+                return name
+    store = config.get("credsStore")
+    return store if isinstance(store, str) and store else None
+
+
+def _from_entry(entry: Mapping[str, Any], registry: str, path: Path) -> Login | None:
     if entry.get("auth"):
         try:
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
@@ -84,6 +90,33 @@ def find_login(registry: str, env: Mapping[str, str] | None = None) -> Login | N
     if entry.get("username") and entry.get("password"):
         return Login(entry["username"], entry["password"], str(path))
     return None
+
+
+def find_login(registry: str, env: Mapping[str, str] | None = None) -> Login | None:
+    """The operator's login for registry (host[:port]), or None: anonymous.
+
+    A credential helper that is missing or fails is an error naming it
+    (credhelper.CredentialHelperError), not a silent anonymous run.
+    """
+    env = os.environ if env is None else env
+    if env.get(USERNAME_ENV) and env.get(PASSWORD_ENV):
+        return Login(env[USERNAME_ENV], env[PASSWORD_ENV], f"{USERNAME_ENV}/{PASSWORD_ENV}")
+    path = _docker_config(env)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise BtfhubError(f"{path}: cannot read the registry login: {exc}") from None
+    if not isinstance(config, dict):
+        return None
+    helper = _helper_name(config, registry)
+    if helper is not None:
+        found = helper_get(helper, registry, str(path))
+        if found is not None:
+            return Login(found.username, found.secret, f"docker-credential-{helper}")
+    entry = _config_entry(config.get("auths") or {}, registry)
+    return None if entry is None else _from_entry(entry, registry, path)
 
 
 @dataclass(frozen=True)

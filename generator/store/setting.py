@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from generator.errors import BtfhubError
@@ -28,6 +29,8 @@ _REPOSITORY = re.compile(
 )
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 LOOPBACK_NAMES = frozenset({"localhost"})
+# Where an OCI store's builds write archive/..., under the hub's root (not committed).
+STAGING = Path(".btfhub-cache") / "store" / "staging"
 
 
 class StoreSettingError(BtfhubError):
@@ -121,6 +124,17 @@ def store_from_json(raw: Mapping[str, Any] | None) -> Store:
 
 def store_label(store: Store) -> str:
     return GIT if store is None else store.url
+
+
+def describe_store(store: Store) -> str:
+    """Where a plan's files would go, and where what is archived is read from (plan's line)."""
+    if store is None:
+        return "store: git (built files go into archive/, committed with index.json)"
+    return (
+        f"store: {store.url} (built files are staged in {STAGING.as_posix()}/ and pushed "
+        "there as blobs; what is archived is read from index.json's locations, "
+        "without asking the registry)"
+    )
 
 
 def choose_store(

@@ -109,6 +109,29 @@ class Registry:
                 self._process.wait()
             self._process = None
 
+    def garbage_collect(self) -> str:
+        """Stop, run `garbage-collect --delete-untagged` (as an operator's clean-up would), restart.
+
+        The registry must not serve while it collects (distribution's rule);
+        it comes back on another port. Returns what the collector printed.
+        """
+        self.stop()
+        done = subprocess.run(
+            tied_command(
+                [
+                    str(BINARY),
+                    "garbage-collect",
+                    "--delete-untagged",
+                    str(self.directory / "config.yml"),
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.start()
+        return done.stdout + done.stderr
+
     def blob_data(self, sha256: str) -> Path:
         """Where the registry keeps a blob's bytes on disk (a test tampers with it)."""
         return self.data / "docker/registry/v2/blobs/sha256" / sha256[:2] / sha256 / "data"
