@@ -15,7 +15,8 @@ DEB_PACKAGES=(dwarves bpftool rpm zstd xz-utils bzip2 gzip gcc libc6-dev git mak
               shellcheck gpgv gnupg openssl util-linux
               clang libbpf-dev pkg-config  # BPF objects and a libbpf loader (consumer tests)
               patchelf debian-archive-keyring  # the project's pahole (install-pahole.sh)
-              chromium chromium-driver)  # the coverage site's browser tests (tests/test_site_browser.py)
+              chromium chromium-driver  # the coverage site's browser tests (tests/test_site_browser.py)
+              golang-go golang-github-cilium-ebpf-dev)  # cilium/ebpf reading merged BTF (tests/kit/cilium.py)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
