@@ -14,7 +14,6 @@ privilege needed, the kernel is not involved).
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +27,11 @@ from tests.kit.bpfobj import (
     SHARED_PROGRAM,
     TASK_PROGRAM,
     LoadResult,
+    btf_types,
     build_loader,
     compile_bpf,
     load_with_btf,
+    struct_offsets,
 )
 from tests.kit.cilium import Fixup, cilium_relocate, cilium_structs
 from tests.kit.hub import btfhub, mirror_args
@@ -105,23 +106,8 @@ def relocated(bpf: Bpf, obj: Path, btf: Path) -> LoadResult:
     return result
 
 
-def structs(btf: Path, name: str) -> list[dict[str, int]]:
-    """Each struct called name in a raw BTF file: member -> byte offset, as bpftool reads it."""
-    dump = subprocess.run(
-        ["bpftool", "-j", "btf", "dump", "file", str(btf)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [
-        {m["name"]: m["bits_offset"] // 8 for m in t["members"]}
-        for t in json.loads(dump)["types"]
-        if t["kind"] == "STRUCT" and t.get("name") == name
-    ]
-
-
 def offsets(btf: Path, struct: str) -> dict[str, int]:
-    found = structs(btf, struct)
+    found = struct_offsets(btf, struct)
     assert len(found) == 1, f"{len(found)} struct {struct} in {btf}"
     return found[0]
 
@@ -164,7 +150,7 @@ def test_a_struct_two_modules_carry_relocates_through_the_merged_file(
     merged = fetch(capsys, hub, tmp_path / "merged.btf", "nf_demo", "ovl_demo")
     # Each module's split BTF has its own copy (pahole dedups against vmlinux only),
     # and the merge keeps both: two candidates of one layout for libbpf.
-    copies = structs(merged, SHARED_STRUCT)
+    copies = struct_offsets(merged, SHARED_STRUCT)
     assert len(copies) == 2 and copies[0] == copies[1]
 
     result = relocated(bpf, bpf.shared, merged)
@@ -189,7 +175,7 @@ def test_min_core_adds_the_modules_whose_types_the_objects_need(
     assert entry["modules"] == ["nf_demo", "ovl_demo"]  # nf_demo's conn; both carry shared
     small = dump_c(out / MIN)
     assert f"struct {module_struct('nf_demo')} {{" in small
-    assert len(structs(out / MIN, SHARED_STRUCT)) == 1  # bpftool keeps the one it used
+    assert len(struct_offsets(out / MIN, SHARED_STRUCT)) == 1  # bpftool keeps the one it used
     assert f"struct {module_struct('ovl_demo')} {{" not in small  # nothing read of it
     merged = fetch(capsys, hub, tmp_path / "merged.btf", "nf_demo", "ovl_demo")
     for obj in (bpf.module, bpf.shared):
@@ -213,16 +199,6 @@ def test_min_core_adds_the_modules_whose_types_the_objects_need(
     assert module_struct("nf_demo") not in dump_c(plain / MIN)
 
 
-def type_count(btf: Path) -> int:
-    dump = subprocess.run(
-        ["bpftool", "-j", "btf", "dump", "file", str(btf)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return len(json.loads(dump)["types"])
-
-
 def test_cilium_loads_the_merged_file_and_sees_the_offsets_bpftool_shows(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, hub: Path, btfcheck: Path
 ) -> None:
@@ -231,19 +207,19 @@ def test_cilium_loads_the_merged_file_and_sees_the_offsets_bpftool_shows(
 
     # btf.LoadSpec reads every type bpftool reads (and void, id 0, which bpftool does not list).
     seen = cilium_structs(btfcheck, merged, module_struct("nf_demo"))
-    assert seen.types == type_count(merged) + 1
+    assert seen.types == len(btf_types(merged)) + 1
     assert seen.types > cilium_structs(btfcheck, vmlinux_only, "btfhub_fixture_task").types
     # Each module's struct, the struct both modules carry (two copies) and vmlinux's:
     # the members at the byte offsets bpftool shows.
     for name in (module_struct("nf_demo"), module_struct("ovl_demo"), SHARED_STRUCT):
         found = cilium_structs(btfcheck, merged, name).structs
-        assert found and list(found) == structs(merged, name), name
+        assert found and list(found) == struct_offsets(merged, name), name
     assert len(cilium_structs(btfcheck, merged, SHARED_STRUCT).structs) == 2
     task = cilium_structs(btfcheck, merged, "btfhub_fixture_task").structs
     assert (
         list(task)
-        == structs(merged, "btfhub_fixture_task")
-        == structs(vmlinux_only, "btfhub_fixture_task")
+        == struct_offsets(merged, "btfhub_fixture_task")
+        == struct_offsets(vmlinux_only, "btfhub_fixture_task")
     )
     # The module's struct is in the merged file only.
     assert cilium_structs(btfcheck, vmlinux_only, module_struct("nf_demo")).structs == ()
@@ -280,7 +256,7 @@ def test_cilium_relocates_a_module_struct_through_the_merged_file(
     assert [(f.local, f.target) for f in alone if f.local is not None] == [(0, task["pid"])]
 
     # The struct two modules carry: two candidates of one layout, which cilium accepts.
-    shared = structs(merged, SHARED_STRUCT)[0]
+    shared = struct_offsets(merged, SHARED_STRUCT)[0]
     assert byte_offsets(cilium_relocate(btfcheck, merged, bpf.shared)) == {
         0: shared["head"],
         8: shared["proto"],

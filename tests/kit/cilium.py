@@ -35,6 +35,8 @@ from generator.demokit.tools import run
 # Where Debian's golang-*-dev packages put their sources (GOPATH layout).
 GOCODE = Path("/usr/share/gocode")
 CILIUM = GOCODE / "src" / "github.com" / "cilium" / "ebpf"
+# The program calls CORERelocate as 0.9 declares it; other versions may declare it otherwise.
+API = "func CORERelocate(local, target *Spec, relos []*CORERelocation)"
 
 PROGRAM = r"""
 // btfcheck reads a raw BTF file with cilium/ebpf (tests/kit/cilium.py).
@@ -135,7 +137,7 @@ func relocate(target *btf.Spec, object string) ([]fixup, error) {
 
 func main() {
 	if len(os.Args) != 4 || (os.Args[1] != "structs" && os.Args[1] != "relocate") {
-		fmt.Fprintln(os.Stderr, "usage: btfcheck structs BTF_FILE STRUCT | relocate BTF_FILE OBJECT.o")
+		fmt.Fprintln(os.Stderr, "usage: btfcheck structs BTF STRUCT | relocate BTF OBJECT.o")
 		os.Exit(64)
 	}
 	spec, err := btf.LoadSpec(os.Args[2])
@@ -165,10 +167,13 @@ def missing() -> str | None:
     """Why the program cannot be built here, or None."""
     if shutil.which("go") is None:
         return "no Go toolchain (golang-go, scripts/setup.sh)"
-    if not (CILIUM / "btf" / "core.go").is_file():
+    core = CILIUM / "btf" / "core.go"
+    if not core.is_file():
         return (
             f"no cilium/ebpf sources in {CILIUM} (golang-github-cilium-ebpf-dev, scripts/setup.sh)"
         )
+    if API not in core.read_text(errors="replace"):
+        return f"cilium/ebpf in {CILIUM} is not 0.9's API (no {API}...)"
     return None
 
 
