@@ -512,3 +512,74 @@ def test_a_kernels_modules_file_is_stored_like_any_other_file(
     assert {k: v for k, v in arch["x86_64"]["modules"][K26].items() if k != "blob"} == listed
     assert btfhub(capsys, hub, "store", "migrate", "--to", store).code == 0
     assert (hub / "index.json").read_bytes() == index_bytes
+
+
+def test_a_release_gaining_modules_builds_them_on_the_btf_pulled_from_the_registry(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    registry: Registry,
+    proxy: RegistryProxy,
+    store: str,
+    fixture_elf: Path,
+) -> None:
+    module = build_module(tmp_path / "objects", "nf_demo")
+    ddeb = build_ddeb_with_modules(
+        tmp_path / "ddeb", K26, fixture_elf, {"net/netfilter/nf_demo.ko": module}, "5.4.0-26.30"
+    )
+    write_ubuntu(mirror_server, focal_suites([AptPackage.from_deb(ddeb)]))
+    hub = make_hub(tmp_path / "hub")
+    monkeypatch.setenv("BTFHUB_STORE", store)
+    assert _reconcile(capsys, hub, mirror_server).code == 0  # no modules yet
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    base = arch["x86_64"]["kernels"][K26]
+    assert "modules" not in arch["x86_64"]
+    manifest = hub / "catalog" / "ubuntu.yaml"
+    text, n = re.subn(r"(\n  - name: Focal\n)", r"\1    modules: [nf_demo]\n", manifest.read_text())
+    assert n == 1
+    manifest.write_text(text)
+
+    # The registry's copy of the archived BTF altered: the pull refuses it, nothing recorded.
+    stored = registry.blob_data(base["sha256"])
+    good = stored.read_bytes()
+    stored.write_bytes(b"X" + good[1:])
+    index_bytes = (hub / "index.json").read_bytes()
+    refused = _reconcile(capsys, hub, mirror_server)
+    assert refused.code != 0
+    assert base["sha256"] in refused.err and "sha256" in refused.err
+    assert (hub / "index.json").read_bytes() == index_bytes
+    assert not [p for p in (hub / STAGING).rglob("*") if p.is_file()]
+    stored.write_bytes(good)
+
+    proxy.clear()
+    run = _reconcile(capsys, hub, mirror_server)
+
+    assert run.code == 0, run.err
+    assert "summary: 1 built" in run.out  # the modules_only rebuild
+    # The archived BTF came from the registry, by its digest; only the modules file went up.
+    pulled = [s.path for s in proxy.seen if s.method == "GET" and "/blobs/" in s.path]
+    assert pulled == [f"/v2/{store.split('/', 3)[3]}/blobs/sha256:{base['sha256']}"]
+    assert len(_file_uploads(proxy)) == 1
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    assert arch["x86_64"]["kernels"][K26] == base  # the vmlinux file as it was
+    modules_file = f"{DIRECTORY}/{K26}.modules.tar.xz"
+    assert sorted(arch["x86_64"]["modules"][K26]["modules"]) == ["nf_demo"]
+    assert sorted(_locations(hub)[K26]) == [PATHS[0], modules_file]
+    assert archive_files(hub) == {}
+    assert not [p for p in (hub / STAGING).rglob("*") if p.is_file()]
+
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    shutil.copyfile(hub / "index.json", consumer / "index.json")
+    out = consumer / "merged.btf"
+    cache = ("--cache-dir", str(consumer / "cache"))
+    fetched = btfhub(capsys, consumer, "fetch", *_machine_args(consumer, K26), *cache,
+                     "--modules", "nf_demo", "--output", str(out))  # fmt: skip
+    assert fetched.code == 0, fetched.err
+    assert f"struct {module_struct('nf_demo')} {{" in dump_c(out)
+
+    # Nothing left to build: the next run asks the registry nothing.
+    proxy.clear()
+    assert _reconcile(capsys, hub, mirror_server).code == 0
+    assert proxy.seen == []
