@@ -5,7 +5,9 @@ archive/; a rerun asks the registry nothing; a push interrupted by the
 registry leaves index.json naming nothing it lacks, and the next run
 finishes it without rebuilding; a consumer with nothing but index.json
 fetches the raw BTF from the registry; `btfhub store migrate` moves a git
-hub's files there and back, byte for byte. The registry sits behind a
+hub's files there and back, byte for byte; a release gaining modules gets
+them built (by reconcile or a shard) on the archived BTF pulled from the
+registry by its digest. The registry sits behind a
 recording proxy (tests/kit/registry.py) that can also fail requests.
 """
 
@@ -583,3 +585,53 @@ def test_a_release_gaining_modules_builds_them_on_the_btf_pulled_from_the_regist
     proxy.clear()
     assert _reconcile(capsys, hub, mirror_server).code == 0
     assert proxy.seen == []
+
+
+def test_a_shard_builds_the_modules_of_a_kernel_archived_in_the_registry(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    fixture_elf: Path,
+) -> None:
+    module = build_module(tmp_path / "objects", "nf_demo")
+    ddeb = build_ddeb_with_modules(
+        tmp_path / "ddeb", K26, fixture_elf, {"net/netfilter/nf_demo.ko": module}, "5.4.0-26.30"
+    )
+    write_ubuntu(mirror_server, focal_suites([AptPackage.from_deb(ddeb)]))
+    hub = make_hub(tmp_path / "hub")
+    monkeypatch.setenv("BTFHUB_STORE", store)
+    mirrors = mirror_args(mirror_server)
+    assert _reconcile(capsys, hub, mirror_server).code == 0  # no modules yet
+    base = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"][
+        "x86_64"
+    ]["kernels"][K26]
+    manifest = hub / "catalog" / "ubuntu.yaml"
+    text, n = re.subn(r"(\n  - name: Focal\n)", r"\1    modules: [nf_demo]\n", manifest.read_text())
+    assert n == 1
+    manifest.write_text(text)
+
+    planned = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--json", "--shards", "1")
+    assert planned.code == 0, planned.err
+    assert json.loads(planned.out)["kernels"][0].get("modules_only") is True
+    (tmp_path / "plan.json").write_text(planned.out)
+    out = tmp_path / "out"
+    proxy.clear()
+    shard = btfhub(
+        capsys, hub, "reconcile", "--shard", "1/1", "--plan", str(tmp_path / "plan.json"),
+        "--output", str(out), *mirrors,
+    )  # fmt: skip
+    assert shard.code == 0, shard.err
+    pulled = [s.path for s in proxy.seen if s.method == "GET" and "/blobs/" in s.path]
+    assert pulled == [f"/v2/{store.split('/', 3)[3]}/blobs/sha256:{base['sha256']}"]
+    assert len(_file_uploads(proxy)) == 1  # the modules file; the BTF file was there
+
+    assert btfhub(capsys, hub, "merge", str(out)).code == 0
+    synced = btfhub(capsys, hub, "sync", *mirrors, *FOCAL, "--skip-build")
+    assert synced.code == 0, synced.err
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    assert arch["x86_64"]["kernels"][K26] == base
+    assert sorted(arch["x86_64"]["modules"][K26]["modules"]) == ["nf_demo"]
+    assert sorted(_locations(hub)[K26]) == [PATHS[0], f"{DIRECTORY}/{K26}.modules.tar.xz"]
