@@ -26,7 +26,8 @@ reads it back). No timestamps: rendering twice gives the same bytes.
                  "provenance": {<uname>: {...}},   # archived only (provenance/record.py)
                  "modules": {<uname>: {"path", "size", "sha256", "blob",   # its modules file
                                        "modules": {<name>: {"size", "sha256"}},
-                                       "absent": [<name>]}},          # btf/modules.py
+                                       "absent": [<name>],          # btf/modules.py
+                                       "failed": {"reason"}}},  # its last modules build failed
                  "locations": {<uname>: {...}}}}}}}},  # an OCI store's (see below)
      "revision": 2,                                # the optional maps may appear
      "store": {"kind": "oci", "registry", "repository"},  # an OCI store only
@@ -191,18 +192,40 @@ def _locations(
 
 
 def _modules(
-    kernels: Mapping[str, Any], modules: Mapping[str, tuple[ArchiveEntry, Mapping[str, Any]]]
+    kernels: Mapping[str, Any],
+    modules: Mapping[str, tuple[ArchiveEntry, Mapping[str, Any]]],
+    failed: Mapping[str, str],
 ) -> dict[str, Any]:
-    """Issue 16: each archived kernel's modules file, and the modules it holds or lacks."""
+    """Issue 16: each archived kernel's modules file, and the modules it holds or lacks;
+    failed: why the last build of an archived kernel's modules failed, by uname."""
     out: dict[str, Any] = {}
     for uname, kernel in kernels.items():
         if "path" not in kernel:
             continue
+        entry: dict[str, Any] = {}
         found = modules.get(modules_path(kernel["path"]))
         if found is not None:
-            entry, listing = found
-            out[uname] = {**_file_entry(entry, None), **listing}
+            file, listing = found
+            entry = {**_file_entry(file, None), **listing}
+        if uname in failed:  # the kernel stays archived: only its modules map says so
+            entry["failed"] = {"reason": failed[uname]}
+        if entry:
+            out[uname] = entry
     return out
+
+
+def _modules_failed(
+    distro: Distribution, release: Release, known: Mapping[str, KnownKernel]
+) -> dict[str, str]:
+    """A failed outcome of a kernel whose release asks for modules: its modules build's
+    (an archived kernel is built again only for them), kept while the release asks."""
+    return {
+        uname: k.outcome.reason or "failed"
+        for uname, k in known.items()
+        if k.outcome is not None
+        and k.outcome.state is KernelState.FAILED
+        and distro.modules(release, k.repository) is not None
+    }
 
 
 def _release_metadata(release: Release) -> dict[str, Any]:
@@ -324,7 +347,7 @@ def build_index(
         provenance = _provenance(state, ReleaseArch(d.id, r.id, arch), kernels)
         if provenance:  # an architecture with nothing archived has none to give
             arch_entry["provenance"] = provenance
-        built_modules = _modules(kernels, modules)
+        built_modules = _modules(kernels, modules, _modules_failed(d, r, known_list or {}))
         if built_modules:
             arch_entry["modules"] = built_modules
         directory = posixpath.dirname(archive_path(d.archive_dir, r.directory, arch, "x"))

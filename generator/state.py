@@ -215,8 +215,9 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
                 for raw_kernel in raw_arch["kernels"].values():
                     _record_file(state, raw_kernel)
                 for raw_modules in raw_arch.get("modules", {}).values():
-                    _record_file(state, raw_modules)
-                    state.module_files[raw_modules["path"]] = raw_modules
+                    if "path" in raw_modules:  # not a failure alone (no file)
+                        _record_file(state, raw_modules)
+                        state.module_files[raw_modules["path"]] = raw_modules
                 for uname, raw_prov in raw_arch.get("provenance", {}).items():
                     kernel = KernelId(distro, release, arch, uname)
                     prov = provenance_from_json(kernel, raw_prov)
@@ -228,11 +229,18 @@ def hub_state_from_index(index: Any, source: str = INDEX_FILE) -> HubState:
                 if not raw_arch["discovered"]:
                     continue
                 target = ReleaseArch(distro, release, arch)
-                state.lists[target] = {
+                known = {
                     uname: _known_kernel(target, uname, raw)
                     for uname, raw in raw_arch["kernels"].items()
                     if "package" in raw
                 }
+                # An archived kernel whose modules build failed: the outcome index.py wrote there.
+                for uname, raw_modules in raw_arch.get("modules", {}).items():
+                    if "failed" in raw_modules and uname in known:
+                        why = raw_modules["failed"]["reason"]
+                        failed = KernelOutcome(target.kernel(uname), KernelState.FAILED, why)
+                        known[uname] = replace(known[uname], outcome=failed)
+                state.lists[target] = known
     return state
 
 

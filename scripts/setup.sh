@@ -4,7 +4,8 @@
 # C compiler for test fixtures), the pahole it encodes with (Debian 13's 1.30)
 # and the xz it decodes packages with (Debian 13's 5.8), both in .tools/ by
 # scripts/install-pahole.sh, the OCI registry the tests run (Debian's
-# docker-registry, scripts/install-registry.sh), and a project-local virtualenv with the package
+# docker-registry, scripts/install-registry.sh), Go and cilium/ebpf where the
+# distribution packages them, and a project-local virtualenv with the package
 # and its test extra. Safe to rerun; it only installs what is missing.
 # Needs Python 3.11+ (Debian 12, Ubuntu 24.04 or newer; PYTHON=... to choose).
 set -euo pipefail
@@ -16,14 +17,18 @@ DEB_PACKAGES=(dwarves bpftool rpm zstd xz-utils bzip2 gzip gcc libc6-dev git mak
               clang libbpf-dev pkg-config  # BPF objects and a libbpf loader (consumer tests)
               patchelf debian-archive-keyring  # the project's pahole (install-pahole.sh)
               chromium chromium-driver)  # the coverage site's browser tests (tests/test_site_browser.py)
+# Go and cilium/ebpf's sources (Debian 12: 0.9.1), for the tests that read hub
+# files with cilium/ebpf (tests/kit/cilium.py). Only where the distribution
+# has them: those tests skip, saying why, elsewhere.
+OPTIONAL_DEB_PACKAGES=(golang-go golang-github-cilium-ebpf-dev)
 
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     # Ubuntu ships bpftool in linux-tools rather than in a package of its own.
     if [[ " ${missing[*]} " == *" bpftool "* ]] && ! apt-cache show bpftool >/dev/null 2>&1; then
@@ -31,6 +36,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     echo "setup: installing Debian packages: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+optional=()
+for pkg in "${OPTIONAL_DEB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || optional+=("$pkg")
+done
+if [ ${#optional[@]} -gt 0 ]; then
+    [ ${#missing[@]} -gt 0 ] || $SUDO apt-get update -qq
+    if apt-cache show "${optional[@]}" >/dev/null 2>&1; then
+        echo "setup: installing Debian packages: ${optional[*]}"
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${optional[@]}"
+    else
+        echo "setup: ${optional[*]} not available here: the cilium/ebpf tests will skip"
+    fi
 fi
 
 # The pahole btfhub encodes with (1.30, reproducible with -j) and the xz that

@@ -19,7 +19,7 @@ import pytest
 from generator.demokit.elf import build_elf
 from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
-from tests.kit import processes, shelf
+from tests.kit import cilium, processes, shelf
 from tests.kit.hubrepo import BOT
 from tests.kit.mirror import FaultyMirror
 from tests.kit.registry import Registry
@@ -158,6 +158,15 @@ def fixture_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fixture_elf_with_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same ELF with a .BTF section added by pahole -J: a kernel shipping its own BTF."""
     return build_elf(tmp_path_factory.mktemp("elf-btf"), with_btf=True)
+
+
+@pytest.fixture(scope="session")
+def btfcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Go program reading BTF with cilium/ebpf (tests/kit/cilium.py), built once a session."""
+    reason = cilium.missing()
+    if reason is not None:
+        pytest.skip(reason)
+    return cilium.build_btfcheck(tmp_path_factory.mktemp("cilium"))
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from generator.btf.modules import read_modules_file
 from generator.btf.tarball import read_tar_xz_member
 from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
-from tests.kit.hub import archive_files, btfhub, kernels, load_index, mirror_args
+from tests.kit.hub import archive_files, btfhub, kernels, load_index, mirror_args, pool_path
 from tests.kit.mirror import FaultyMirror
 from tests.kit.modules import (
     FOCAL,
@@ -303,6 +303,58 @@ def test_an_archived_kernel_gets_the_modules_its_release_starts_listing(
     assert vmlinux_file.stat().st_ino == before.st_ino
     assert "0 missing" in btfhub(capsys, hub, "plan", *mirror, *FOCAL).out
     assert not btfhub(capsys, hub, "plan", *mirror, *FOCAL).out.count("modules")
+
+
+def test_a_failed_modules_build_is_in_the_modules_map_until_a_build_succeeds(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    ddeb: AptPackage,
+) -> None:
+    """The kernel stays archived (its object unchanged for old readers); its modules entry
+    says why its modules are missing, render keeps it, fetch names it, a rebuild clears it."""
+    serve_focal(mirror_server, ddeb)
+    hub = focal_hub(tmp_path / "hub", None)
+    mirror = mirror_args(mirror_server)
+    assert btfhub(capsys, hub, "reconcile", *mirror, *FOCAL).code == 0
+    before = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    kernel = before["x86_64"]["kernels"][UNAME]
+    manifest = hub / "catalog" / "ubuntu.yaml"
+    text, n = re.subn(r"(\n  - name: Focal\n)", r"\1    modules: [nf_demo]\n", manifest.read_text())
+    assert n == 1
+    manifest.write_text(text)
+    mirror_server.fail(pool_path(ddeb), 404, times=None)
+
+    failed = btfhub(capsys, hub, "reconcile", *mirror, *FOCAL)
+
+    assert failed.code == 1
+    assert f"FAILED ubuntu/focal/x86_64 {UNAME}:" in failed.err
+    index = load_index(hub)
+    arch = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"]
+    assert arch["kernels"][UNAME] == kernel  # archived, as before: what revision 1 reads
+    assert list(arch["modules"]) == [UNAME] and list(arch["modules"][UNAME]) == ["failed"]
+    reason = arch["modules"][UNAME]["failed"]["reason"]
+    assert "404" in reason and reason in failed.err  # what the run said, kept
+    assert not (hub / f"{BASE}.modules.tar.xz").exists()
+    # Read back by the next render, which has nothing new to say.
+    index_bytes = (hub / "index.json").read_bytes()
+    assert btfhub(capsys, hub, "render").code == 0
+    assert (hub / "index.json").read_bytes() == index_bytes
+    # A consumer asking for the modules is told why there are none.
+    host = ("--id", "ubuntu", "--version-id", "20.04", "--kernel", UNAME, "--arch", "x86_64")
+    fetch = ("fetch", *host, "--index", str(hub / "index.json"), "--modules", "nf_demo")
+    asked = btfhub(capsys, hub, *fetch, "--output", str(tmp_path / "m.btf"))
+    assert asked.code != 0 and "its modules build failed:" in asked.err and "404" in asked.err
+    # Without --modules the kernel's file is fetched as ever.
+    plain = btfhub(capsys, hub, *fetch[:-2], "--output", str(tmp_path / "v.btf"))
+    assert plain.code == 0, plain.err
+
+    mirror_server.clear_faults()
+    assert btfhub(capsys, hub, "reconcile", *mirror, *FOCAL).code == 0
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    entry = arch["x86_64"]["modules"][UNAME]
+    assert "failed" not in entry and sorted(entry["modules"]) == ["nf_demo"]
+    assert arch["x86_64"]["kernels"][UNAME] == kernel
 
 
 def test_a_module_name_twice_in_a_package_keeps_the_first(

@@ -5,13 +5,15 @@ from a local mirror by the pinned pahole; BPF programs compiled by clang;
 bpftool's min_core_btf; a C loader linked with Debian's libbpf opening the
 programs with btf_custom_path (tests/kit/bpfobj.py: libbpf 1.1 relocates
 inside a real load, so the loader needs the BPF privilege; without it the
-loader tests skip, the bpftool checks still run).
+loader tests skip, the bpftool checks still run); a Go program built with
+Debian's cilium/ebpf 0.9.1 loading the merged file as a spec and
+CO-RE-relocating the same programs against it (tests/kit/cilium.py: no
+privilege needed, the kernel is not involved).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +27,13 @@ from tests.kit.bpfobj import (
     SHARED_PROGRAM,
     TASK_PROGRAM,
     LoadResult,
+    btf_types,
     build_loader,
     compile_bpf,
     load_with_btf,
+    struct_offsets,
 )
+from tests.kit.cilium import Fixup, cilium_relocate, cilium_structs
 from tests.kit.hub import btfhub, mirror_args
 from tests.kit.mirror import FaultyMirror
 from tests.kit.modules import (
@@ -101,23 +106,8 @@ def relocated(bpf: Bpf, obj: Path, btf: Path) -> LoadResult:
     return result
 
 
-def structs(btf: Path, name: str) -> list[dict[str, int]]:
-    """Each struct called name in a raw BTF file: member -> byte offset, as bpftool reads it."""
-    dump = subprocess.run(
-        ["bpftool", "-j", "btf", "dump", "file", str(btf)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [
-        {m["name"]: m["bits_offset"] // 8 for m in t["members"]}
-        for t in json.loads(dump)["types"]
-        if t["kind"] == "STRUCT" and t.get("name") == name
-    ]
-
-
 def offsets(btf: Path, struct: str) -> dict[str, int]:
-    found = structs(btf, struct)
+    found = struct_offsets(btf, struct)
     assert len(found) == 1, f"{len(found)} struct {struct} in {btf}"
     return found[0]
 
@@ -160,7 +150,7 @@ def test_a_struct_two_modules_carry_relocates_through_the_merged_file(
     merged = fetch(capsys, hub, tmp_path / "merged.btf", "nf_demo", "ovl_demo")
     # Each module's split BTF has its own copy (pahole dedups against vmlinux only),
     # and the merge keeps both: two candidates of one layout for libbpf.
-    copies = structs(merged, SHARED_STRUCT)
+    copies = struct_offsets(merged, SHARED_STRUCT)
     assert len(copies) == 2 and copies[0] == copies[1]
 
     result = relocated(bpf, bpf.shared, merged)
@@ -185,7 +175,7 @@ def test_min_core_adds_the_modules_whose_types_the_objects_need(
     assert entry["modules"] == ["nf_demo", "ovl_demo"]  # nf_demo's conn; both carry shared
     small = dump_c(out / MIN)
     assert f"struct {module_struct('nf_demo')} {{" in small
-    assert len(structs(out / MIN, SHARED_STRUCT)) == 1  # bpftool keeps the one it used
+    assert len(struct_offsets(out / MIN, SHARED_STRUCT)) == 1  # bpftool keeps the one it used
     assert f"struct {module_struct('ovl_demo')} {{" not in small  # nothing read of it
     merged = fetch(capsys, hub, tmp_path / "merged.btf", "nf_demo", "ovl_demo")
     for obj in (bpf.module, bpf.shared):
@@ -207,3 +197,74 @@ def test_min_core_adds_the_modules_whose_types_the_objects_need(
     vmlinux = fetch(capsys, hub, tmp_path / "vmlinux.btf")
     assert entry["full_size"] == vmlinux.stat().st_size
     assert module_struct("nf_demo") not in dump_c(plain / MIN)
+
+
+def test_cilium_loads_the_merged_file_and_sees_the_offsets_bpftool_shows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, hub: Path, btfcheck: Path
+) -> None:
+    merged = fetch(capsys, hub, tmp_path / "merged.btf", "nf_demo", "ovl_demo")
+    vmlinux_only = fetch(capsys, hub, tmp_path / "vmlinux.btf")
+
+    # btf.LoadSpec reads every type bpftool reads (and void, id 0, which bpftool does not list).
+    seen = cilium_structs(btfcheck, merged, module_struct("nf_demo"))
+    assert seen.types == len(btf_types(merged)) + 1
+    assert seen.types > cilium_structs(btfcheck, vmlinux_only, "btfhub_fixture_task").types
+    # Each module's struct, the struct both modules carry (two copies) and vmlinux's:
+    # the members at the byte offsets bpftool shows.
+    for name in (module_struct("nf_demo"), module_struct("ovl_demo"), SHARED_STRUCT):
+        found = cilium_structs(btfcheck, merged, name).structs
+        assert found and list(found) == struct_offsets(merged, name), name
+    assert len(cilium_structs(btfcheck, merged, SHARED_STRUCT).structs) == 2
+    task = cilium_structs(btfcheck, merged, "btfhub_fixture_task").structs
+    assert (
+        list(task)
+        == struct_offsets(merged, "btfhub_fixture_task")
+        == struct_offsets(vmlinux_only, "btfhub_fixture_task")
+    )
+    # The module's struct is in the merged file only.
+    assert cilium_structs(btfcheck, vmlinux_only, module_struct("nf_demo")).structs == ()
+
+
+def byte_offsets(fixups: tuple[Fixup, ...]) -> dict[int | None, int | None]:
+    """The program's own offset -> cilium's target offset, for its field offset relocations."""
+    return {f.local: f.target for f in fixups if f.kind == "byte_off"}
+
+
+def test_cilium_relocates_a_module_struct_through_the_merged_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, hub: Path, bpf: Bpf, btfcheck: Path
+) -> None:
+    merged = fetch(capsys, hub, tmp_path / "merged.btf", "nf_demo", "ovl_demo")
+    vmlinux_only = fetch(capsys, hub, tmp_path / "vmlinux.btf")
+
+    fixups = cilium_relocate(btfcheck, merged, bpf.module)
+
+    conn = offsets(merged, module_struct("nf_demo"))
+    task = offsets(merged, "btfhub_fixture_task")
+    assert {f.program for f in fixups} == {"btfhub_module_probe"}
+    assert all(f.kind == "byte_off" for f in fixups) and len(fixups) == 4
+    # The program's layout is state, tag, cookie, peer (0, 4, 8, 16) and task's pid at 0:
+    # cilium moves each read to where bpftool shows the member in the merged file.
+    assert sorted((f.local, f.target) for f in fixups) == sorted(
+        [(0, conn["state"]), (8, conn["cookie"]), (16, conn["peer"]), (0, task["pid"])]
+    )
+    assert (conn["state"], conn["cookie"], conn["peer"]) != (0, 8, 16)
+    # vmlinux's file alone has no btfhub_nf_demo_conn: cilium poisons the module's
+    # three reads (the kernel's verifier would then refuse the program) and still
+    # relocates the read of vmlinux's task.
+    alone = cilium_relocate(btfcheck, vmlinux_only, bpf.module)
+    assert len([f for f in alone if f.local is None]) == 3
+    assert [(f.local, f.target) for f in alone if f.local is not None] == [(0, task["pid"])]
+
+    # The struct two modules carry: two candidates of one layout, which cilium accepts.
+    shared = struct_offsets(merged, SHARED_STRUCT)[0]
+    assert byte_offsets(cilium_relocate(btfcheck, merged, bpf.shared)) == {
+        0: shared["head"],
+        8: shared["proto"],
+    }
+    assert shared["head"] != 0
+
+    # Where libbpf can relocate here (the BPF privilege), both agree offset for offset.
+    libbpf = load_with_btf(bpf.loader, bpf.module, merged)
+    if libbpf.code != 77:
+        assert libbpf.code == 0, libbpf.stderr
+        assert targets(libbpf) == {f.target for f in fixups}

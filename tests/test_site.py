@@ -254,6 +254,12 @@ def test_provenance_in_its_other_shapes_and_what_many_kernels_share_stored_once(
     assert kernel_extras({"provenance": {"other": entry}}, "5.4.0-42-generic", None, shared) == []
     modules_only = kernel_extras({"modules": {"k": MODULES}}, "k", None, shared)
     assert modules_only[0] is None and modules_only[1][0] == MODULES["path"]
+    assert len(modules_only[1]) == 5  # nothing failed
+    # A modules build that failed: why, after the file (None when there is none).
+    failed = modules_extra({"failed": {"reason": "HTTP 404"}}, shared)
+    assert failed is not None and failed[0] is None and failed[5] == "HTTP 404"
+    both = modules_extra({**MODULES, "failed": {"reason": "HTTP 500"}}, shared)
+    assert both is not None and both[0] == MODULES["path"] and both[5] == "HTTP 500"
 
 
 def test_notes_are_markdown_with_raw_html_escaped() -> None:

@@ -5,7 +5,9 @@ archive/; a rerun asks the registry nothing; a push interrupted by the
 registry leaves index.json naming nothing it lacks, and the next run
 finishes it without rebuilding; a consumer with nothing but index.json
 fetches the raw BTF from the registry; `btfhub store migrate` moves a git
-hub's files there and back, byte for byte. The registry sits behind a
+hub's files there and back, byte for byte; a release gaining modules gets
+them built (by reconcile or a shard) on the archived BTF pulled from the
+registry by its digest. The registry sits behind a
 recording proxy (tests/kit/registry.py) that can also fail requests.
 """
 
@@ -24,6 +26,7 @@ import tarfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -538,27 +541,57 @@ def test_a_run_killed_mid_push_leaves_index_json_naming_nothing_and_the_next_run
     assert sorted(next(iter(v)) for v in _locations(hub).values()) == PATHS
 
 
-def test_a_kernels_modules_file_is_stored_like_any_other_file(
+def _consumer_fetches_nf_demo(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, hub: Path
+) -> None:
+    """A consumer with only hub's index.json fetches K26's BTF merged with nf_demo's."""
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    shutil.copyfile(hub / "index.json", consumer / "index.json")
+    out = consumer / "merged.btf"
+    machine = _machine_args(consumer, K26)
+    cache = ("--cache-dir", str(consumer / "cache"))
+    fetched = btfhub(capsys, consumer, "fetch", *machine, *cache, "--modules", "nf_demo",
+                     "--output", str(out))  # fmt: skip
+    assert fetched.code == 0, fetched.err
+    assert f"struct {module_struct('nf_demo')} {{" in dump_c(out)
+
+
+@pytest.fixture
+def nf_demo_hub(
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     mirror_server: FaultyMirror,
-    proxy: RegistryProxy,
     store: str,
     fixture_elf: Path,
-) -> None:
-    objects = tmp_path / "objects"
-    module = build_module(objects, "nf_demo")
+) -> Path:
+    """A fresh hub in the test's store; the mirror's one kernel, K26, has the module nf_demo."""
+    module = build_module(tmp_path / "objects", "nf_demo")
     ddeb = build_ddeb_with_modules(
         tmp_path / "ddeb", K26, fixture_elf, {"net/netfilter/nf_demo.ko": module}, "5.4.0-26.30"
     )
     write_ubuntu(mirror_server, focal_suites([AptPackage.from_deb(ddeb)]))
-    hub = make_hub(tmp_path / "hub")
+    monkeypatch.setenv("BTFHUB_STORE", store)
+    return make_hub(tmp_path / "hub")
+
+
+def _ask_for_nf_demo(hub: Path) -> None:
     manifest = hub / "catalog" / "ubuntu.yaml"
     text, n = re.subn(r"(\n  - name: Focal\n)", r"\1    modules: [nf_demo]\n", manifest.read_text())
     assert n == 1
     manifest.write_text(text)
-    monkeypatch.setenv("BTFHUB_STORE", store)
+
+
+def test_a_kernels_modules_file_is_stored_like_any_other_file(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    nf_demo_hub: Path,
+) -> None:
+    hub = nf_demo_hub
+    _ask_for_nf_demo(hub)
 
     run = _reconcile(capsys, hub, mirror_server)
 
@@ -576,16 +609,7 @@ def test_a_kernels_modules_file_is_stored_like_any_other_file(
     assert btfhub(capsys, hub, "render").code == 0
     assert (hub / "index.json").read_bytes() == index_bytes and proxy.seen == []
 
-    consumer = tmp_path / "consumer"
-    consumer.mkdir()
-    shutil.copyfile(hub / "index.json", consumer / "index.json")
-    out = consumer / "merged.btf"
-    machine = _machine_args(consumer, K26)
-    cache = ("--cache-dir", str(consumer / "cache"))
-    fetched = btfhub(capsys, consumer, "fetch", *machine, *cache, "--modules", "nf_demo",
-                     "--output", str(out))  # fmt: skip
-    assert fetched.code == 0, fetched.err
-    assert f"struct {module_struct('nf_demo')} {{" in dump_c(out)
+    _consumer_fetches_nf_demo(capsys, tmp_path, hub)
 
     # Both files come back into archive/, the modules' listing unchanged, and go again.
     assert btfhub(capsys, hub, "store", "migrate", "--to", "git").code == 0
@@ -594,3 +618,110 @@ def test_a_kernels_modules_file_is_stored_like_any_other_file(
     assert {k: v for k, v in arch["x86_64"]["modules"][K26].items() if k != "blob"} == listed
     assert btfhub(capsys, hub, "store", "migrate", "--to", store).code == 0
     assert (hub / "index.json").read_bytes() == index_bytes
+
+
+@dataclass(frozen=True)
+class AskedForModules:
+    hub: Path
+    base: dict[str, Any]  # K26's kernel entry, built without modules
+    mirror: FaultyMirror
+    proxy: RegistryProxy
+    store: str
+
+
+@pytest.fixture
+def asked_for_modules(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    proxy: RegistryProxy,
+    store: str,
+    nf_demo_hub: Path,
+) -> AskedForModules:
+    """nf_demo_hub with K26 archived without modules, its release then asking for nf_demo."""
+    hub = nf_demo_hub
+    assert _reconcile(capsys, hub, mirror_server).code == 0
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    assert "modules" not in arch["x86_64"]
+    _ask_for_nf_demo(hub)
+    return AskedForModules(hub, arch["x86_64"]["kernels"][K26], mirror_server, proxy, store)
+
+
+def _pulled_the_btf_pushed_the_modules(
+    proxy: RegistryProxy, store: str, base: dict[str, Any]
+) -> None:
+    """The archived BTF came from the registry, by its digest; only the modules file went up."""
+    pulled = [s.path for s in proxy.seen if s.method == "GET" and "/blobs/" in s.path]
+    assert pulled == [f"/v2/{store.split('/', 3)[3]}/blobs/sha256:{base['sha256']}"]
+    assert len(_file_uploads(proxy)) == 1
+
+
+def _modules_recorded_beside(hub: Path, base: dict[str, Any]) -> None:
+    """index.json: K26's BTF file as it was (base), its nf_demo modules file beside it."""
+    arch = load_index(hub)["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]
+    assert arch["x86_64"]["kernels"][K26] == base
+    assert sorted(arch["x86_64"]["modules"][K26]["modules"]) == ["nf_demo"]
+    assert sorted(_locations(hub)[K26]) == [PATHS[0], f"{DIRECTORY}/{K26}.modules.tar.xz"]
+
+
+def test_a_release_gaining_modules_builds_them_on_the_btf_pulled_from_the_registry(
+    asked_for_modules: AskedForModules,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: Registry,
+) -> None:
+    asked = asked_for_modules
+    hub, base, mirror_server, proxy = asked.hub, asked.base, asked.mirror, asked.proxy
+
+    # The registry's copy of the archived BTF altered: the pull refuses it, nothing recorded.
+    stored = registry.blob_data(base["sha256"])
+    good = stored.read_bytes()
+    stored.write_bytes(b"X" + good[1:])
+    index_bytes = (hub / "index.json").read_bytes()
+    refused = _reconcile(capsys, hub, mirror_server)
+    assert refused.code != 0
+    assert base["sha256"] in refused.err and "sha256" in refused.err
+    assert (hub / "index.json").read_bytes() == index_bytes
+    assert not [p for p in (hub / STAGING).rglob("*") if p.is_file()]
+    stored.write_bytes(good)
+
+    proxy.clear()
+    run = _reconcile(capsys, hub, mirror_server)
+
+    assert run.code == 0, run.err
+    assert "summary: 1 built" in run.out  # the modules_only rebuild
+    _pulled_the_btf_pushed_the_modules(proxy, asked.store, base)
+    _modules_recorded_beside(hub, base)
+    assert archive_files(hub) == {}
+    assert not [p for p in (hub / STAGING).rglob("*") if p.is_file()]
+
+    _consumer_fetches_nf_demo(capsys, tmp_path, hub)
+
+    # Nothing left to build: the next run asks the registry nothing.
+    proxy.clear()
+    assert _reconcile(capsys, hub, mirror_server).code == 0
+    assert proxy.seen == []
+
+
+def test_a_shard_builds_the_modules_of_a_kernel_archived_in_the_registry(
+    asked_for_modules: AskedForModules, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub, base, proxy = asked_for_modules.hub, asked_for_modules.base, asked_for_modules.proxy
+    mirrors = mirror_args(asked_for_modules.mirror)
+
+    planned = btfhub(capsys, hub, "plan", *mirrors, *FOCAL, "--json", "--shards", "1")
+    assert planned.code == 0, planned.err
+    assert json.loads(planned.out)["kernels"][0].get("modules_only") is True
+    (tmp_path / "plan.json").write_text(planned.out)
+    out = tmp_path / "out"
+    proxy.clear()
+    shard = btfhub(
+        capsys, hub, "reconcile", "--shard", "1/1", "--plan", str(tmp_path / "plan.json"),
+        "--output", str(out), *mirrors,
+    )  # fmt: skip
+    assert shard.code == 0, shard.err
+    _pulled_the_btf_pushed_the_modules(proxy, asked_for_modules.store, base)
+
+    assert btfhub(capsys, hub, "merge", str(out)).code == 0
+    synced = btfhub(capsys, hub, "sync", *mirrors, *FOCAL, "--skip-build")
+    assert synced.code == 0, synced.err
+    _modules_recorded_beside(hub, base)

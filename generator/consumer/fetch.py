@@ -22,7 +22,13 @@ from generator.btf.merge import merge_split
 from generator.btf.modules import digest_of, read_modules_file
 from generator.consumer.btffile import BtfFileError, extract_btf, read_btf_member
 from generator.consumer.download import DownloadError, FileCache, HubClient, file_sha256
-from generator.consumer.hubindex import HubFile, HubIndex, ModulesAnswer, find_modules
+from generator.consumer.hubindex import (
+    HubFile,
+    HubIndex,
+    ModulesAnswer,
+    find_modules,
+    modules_failure,
+)
 from generator.consumer.osrelease import HostInputError
 from generator.errors import EncodeError
 from generator.fsutil import write_if_changed
@@ -112,15 +118,21 @@ class FileSource:
         a module asked for by name (saying whether its package had none).
         """
         answer = find_modules(self.index.document, file)
+        failure = modules_failure(self.index.document, file)
         if answer is None:
             raise BtfFileError(
                 f"{file.path}: the hub built no module BTF for {file.uname} "
-                "(its release lists no modules in the catalog)"
+                + (
+                    f"(its modules build failed: {failure})"
+                    if failure is not None
+                    else "(its release lists no modules in the catalog)"
+                )
             )
         missing = [n for n in wanted.names if n not in answer.modules]
         if missing:
+            not_built = "not built" if failure is None else f"its last build failed: {failure}"
             why = [
-                f"{n} (not in the kernel's package)" if n in answer.absent else f"{n} (not built)"
+                f"{n} (not in the kernel's package)" if n in answer.absent else f"{n} ({not_built})"
                 for n in missing
             ]
             raise BtfFileError(f"{answer.file.path}: no BTF for {', '.join(why)}")

@@ -363,10 +363,10 @@ class ModulesAnswer:
     absent: tuple[str, ...]  # asked for by the catalog, not in the kernel's package
 
 
-def find_modules(index: Mapping[str, Any], file: HubFile) -> ModulesAnswer | None:
-    """The modules file of an archived kernel, or None when the hub built none for it."""
+def _modules_entry(index: Mapping[str, Any], file: HubFile) -> Mapping[str, Any]:
+    """The kernel's entry in its architecture's modules map ({} when there is none)."""
     if file.id is None:
-        return None
+        return {}
     arch = _obj(
         _obj(
             _obj(_obj(_obj(index.get("distributions")).get(file.id.distro)).get("releases")).get(
@@ -374,8 +374,20 @@ def find_modules(index: Mapping[str, Any], file: HubFile) -> ModulesAnswer | Non
             )
         ).get("architectures")
     ).get(file.id.arch)
-    entry = _obj(_obj(_obj(arch).get("modules")).get(file.uname))
-    if not entry:
+    return _obj(_obj(_obj(arch).get("modules")).get(file.uname))
+
+
+def modules_failure(index: Mapping[str, Any], file: HubFile) -> str | None:
+    """Why the hub's last build of the kernel's modules failed, or None."""
+    reason = _obj(_modules_entry(index, file).get("failed")).get("reason")
+    return str(reason) if reason is not None else None
+
+
+def find_modules(index: Mapping[str, Any], file: HubFile) -> ModulesAnswer | None:
+    """The modules file of an archived kernel, or None when the hub has none for it
+    (built none, or only failed to: modules_failure says why)."""
+    entry = _modules_entry(index, file)
+    if "path" not in entry:
         return None
     path = str(entry.get("path", ""))
     if path != file.path[: -len(BTF_SUFFIX)] + MODULES_SUFFIX:

@@ -71,8 +71,7 @@ def plan(
             )
     archived = hubstore.archived(root, state.store, state, candidates)
     # What index.json lists of the modules files the hub has (btf/modules.py).
-    # In an OCI store the archived BTF a modules_only build encodes on is not
-    # on this machine: no such rebuild is planned there (yet).
+    # In an OCI store a modules_only build pulls the archived BTF first (stage_bases).
     have = hubstore.archived(root, state.store, state, state.module_files)
     modules = {
         path: (frozenset(entry.get("modules", {})), frozenset(entry.get("absent", ())))
@@ -88,8 +87,25 @@ def plan(
         force=force,
         needs_operator_input=listing.needs_operator_input,
         incomplete=listing.incomplete,
-        modules=modules if state.store is None else None,
+        modules=modules,
     )
+
+
+def stage_bases(
+    root: Path, state: HubState, kernels: Sequence[PlannedKernel], client: UpstreamClient, top: Path
+) -> Path | None:
+    """Where the builds of kernels read the archived BTF modules_only ones encode on.
+
+    Git: None (the build reads the hub's archive/). OCI: top, holding each such
+    kernel's file, pulled from the registry by the digest index.json records
+    (checked before it is written) or copied from staging; a failed pull stops
+    the run, as a failed push does.
+    """
+    if state.store is None:
+        return None
+    paths = [k.archive_path for k in kernels if k.modules_only]
+    hubstore.pull_archived(root, state, RegistryClient(client, state.store), paths, top)
+    return top
 
 
 def record(
@@ -246,7 +262,10 @@ def reconcile(
     output = hubstore.output_root(root, state.store)
     with WorkArea(root) as work:
         todo = the_plan.missing()
-        outcomes = build_missing(upstream, todo, output, options, reporter, catalog, work)
+        bases = stage_bases(root, state, todo, upstream.client, work.path / "bases")
+        outcomes = build_missing(
+            upstream, todo, output, options, reporter, catalog, work, archive_root=bases
+        )
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)
     store_and_render(root, catalog, state, upstream.client, reporter)
@@ -286,8 +305,9 @@ def build_shard(
         the_plan = plan(root, catalog, state, listing, options.force)
     todo = select_shard(the_plan.missing(), job.shard)
     with WorkArea(root) as work:
+        bases = stage_bases(root, state, todo, upstream.client, work.path / "bases")
         outcomes = build_missing(
-            upstream, todo, job.output, options, reporter, catalog, work, archive_root=root
+            upstream, todo, job.output, options, reporter, catalog, work, archive_root=bases or root
         )
     write_shard_manifest(job.output, job.shard, _archive_paths(todo), outcomes)
     if state.store is not None:

@@ -106,17 +106,20 @@ def provenance_extra(entry: Any, file_sha256: Any, shared: Shared) -> list[Any] 
 
 def modules_extra(entry: Any, shared: Shared) -> list[Any] | None:
     """[the file's path, size, sha256, the modules in it (shared), those the package lacked
-    (shared)] for one kernel's modules map entry (None: there is none)."""
+    (shared), and, when its last modules build failed, why] for one kernel's modules map
+    entry (None: there is none; path None: a failure and no file)."""
     entry = _obj(entry)
     if not entry:
         return None
-    return [
+    found = [
         entry.get("path"),
         entry.get("size"),
         entry.get("sha256"),
         shared.ref(sorted(str(name) for name in _obj(entry.get("modules")))),
         shared.ref(sorted(_strings(entry.get("absent")))),
     ]
+    reason = _obj(entry.get("failed")).get("reason")
+    return [*found, str(reason)] if reason is not None else found
 
 
 def kernel_extras(

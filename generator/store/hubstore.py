@@ -24,6 +24,7 @@ from pathlib import Path
 
 from generator.archive import ArchiveLayoutError, ArchiveScan, ModulesFile, scan_archive
 from generator.errors import BtfhubError
+from generator.fsutil import atomic_write
 from generator.model import ARCHIVE_DIR, BTF_SUFFIX, MODULES_SUFFIX, ArchiveEntry
 from generator.progress import Reporter
 from generator.state import HubState
@@ -223,6 +224,32 @@ def push_staged(
         state.locations.update(new)
         reporter.info(f"store: {directory}: {len(new)} file(s) in {client.store.url}:{tag}")
     return report
+
+
+def pull_blob(client: RegistryClient, blob: Blob, dest: Path) -> None:
+    """blob's bytes into dest, written only once their size and sha256 are blob's."""
+    with client.open_blob(blob) as stream:
+        data = stream.read()  # the read reaching the end checks size and sha256
+    atomic_write(dest, data)
+
+
+def pull_archived(
+    root: Path, state: HubState, client: RegistryClient, paths: Iterable[str], top: Path
+) -> None:
+    """The archived files at paths into top/<path>: staged, else pulled by their recorded digest.
+
+    What a build reads of a kernel already stored (the BTF its modules are
+    encoded on); a path index.json does not record is a clear error.
+    """
+    for path in paths:
+        staged = root / STAGING / path
+        if staged.is_file():  # built by a run whose push did not finish: not in the registry
+            atomic_write(top / path, staged.read_bytes())
+            continue
+        blob = state.locations.get(path)
+        if blob is None:
+            raise BtfhubError(f"{path}: not in {client.store.url} by index.json, nor staged")
+        pull_blob(client, blob, top / path)
 
 
 def drop_recorded_staged(root: Path, state: HubState) -> None:

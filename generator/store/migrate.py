@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.errors import BtfhubError
-from generator.fsutil import atomic_write
 from generator.progress import Reporter
 from generator.state import HubState
-from generator.store.hubstore import PushReport, file_blob, files_under, push_files
+from generator.store.hubstore import PushReport, file_blob, files_under, pull_blob, push_files
 from generator.store.oci import RegistryClient, directory_tag
 from generator.store.setting import Blob, OciStore, Store, store_label
 from generator.upstream.http import UpstreamClient
@@ -62,19 +61,13 @@ def _from_git(root: Path, state: HubState, client: RegistryClient, report: Migra
     state.locations = blobs
 
 
-def _pull(client: RegistryClient, blob: Blob, dest: Path) -> None:
-    with client.open_blob(blob) as stream:
-        data = stream.read()  # the read reaching the end checks size and sha256
-    atomic_write(dest, data)
-
-
 def _to_git(root: Path, state: HubState, client: RegistryClient, report: MigrateReport) -> None:
     for path, blob in sorted(state.locations.items()):
         dest = root / path
         if dest.is_file() and file_blob(path, dest)[0] == blob:
             report.present.append(path)
             continue
-        _pull(client, blob, dest)
+        pull_blob(client, blob, dest)
         report.moved.append(path)
     state.locations = {}
 

@@ -20,6 +20,7 @@ stop at that probe with EPERM before any relocation. The loader then exits
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -261,6 +262,22 @@ int main(int argc, char **argv)
     return err ? 2 : 0;
 }
 """
+
+
+def btf_types(btf: Path) -> list[dict[str, object]]:
+    """Every type of a raw BTF file, as `bpftool -j btf dump file` lists them (void not listed)."""
+    dump = run(["bpftool", "-j", "btf", "dump", "file", str(btf)]).stdout
+    types: list[dict[str, object]] = json.loads(dump)["types"]
+    return types
+
+
+def struct_offsets(btf: Path, name: str) -> list[dict[str, int]]:
+    """Each struct called name in a raw BTF file: member -> byte offset, as bpftool reads it."""
+    return [
+        {m["name"]: m["bits_offset"] // 8 for m in t["members"]}  # type: ignore[attr-defined]
+        for t in btf_types(btf)
+        if t["kind"] == "STRUCT" and t.get("name") == name
+    ]
 
 
 def _bpf_includes() -> list[str]:

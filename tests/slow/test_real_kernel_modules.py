@@ -27,7 +27,14 @@ from generator.cli import main
 from generator.model import ModuleSelection
 from generator.packages import ModuleSink, walk_package
 from generator.packages.decompress import unspool
-from tests.kit.bpfobj import L4PROTO_PROGRAM, build_loader, compile_bpf, load_with_btf
+from tests.kit.bpfobj import (
+    L4PROTO_PROGRAM,
+    build_loader,
+    compile_bpf,
+    load_with_btf,
+    struct_offsets,
+)
+from tests.kit.cilium import CiliumError, cilium_relocate, cilium_structs
 from tests.kit.mirror import FaultyMirror
 from tests.kit.realkernel import RealKernel, publish, reconcile_args
 
@@ -56,7 +63,7 @@ def declaration(c: str, struct: str) -> str:
 
 
 def test_real_kernel_modules_match_their_own_btf(
-    kernel: RealKernel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    kernel: RealKernel, tmp_path: Path, capsys: pytest.CaptureFixture[str], btfcheck: Path
 ) -> None:
     hub = tmp_path / "hub"
     hub.mkdir()
@@ -135,6 +142,24 @@ def test_real_kernel_modules_match_their_own_btf(
     ours_min = out / minimized_name
     struct = "nf_conntrack_l4proto"
     assert declaration(c_dump(ours_min), struct) == declaration(c_dump(own_min), struct)
+    # cilium/ebpf 0.9.1 loads the hub's merged file as a spec, sees the struct's
+    # members where bpftool sees them in the kernel's own BTF, and CO-RE-relocates
+    # the program's reads to those offsets. The kernel's own BTF it cannot load:
+    # it has ENUM64 (kind 19), which 0.9.1 predates and the hub does not encode
+    # (pahole --skip_encoding_btf_enum64).
+    own_offsets = struct_offsets(own_merged, struct)
+    assert cilium_structs(btfcheck, merged, struct).structs == tuple(own_offsets)
+    with pytest.raises(CiliumError, match=r"unknown kind: Unknown \(19\)"):
+        cilium_structs(btfcheck, own_merged, struct)
+    ours_fixups = cilium_relocate(btfcheck, merged, program)
+    (own,) = own_offsets
+    # The program's layout: nlattr_size at 0, allow_clash at 2, l4proto at 3.
+    assert {f.local: f.target for f in ours_fixups} == {
+        0: own["nlattr_size"],
+        2: own["allow_clash"],
+        3: own["l4proto"],
+    }
+    assert len(ours_fixups) == 3 and {f.kind for f in ours_fixups} == {"byte_off"}
     loader = build_loader(work)
     ours_load = load_with_btf(loader, program, ours_min)
     own_load = load_with_btf(loader, program, own_merged)

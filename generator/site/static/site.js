@@ -193,7 +193,7 @@
   // Their provenance and modules (generator/site/extras.py); "(shared)" ones index SITE.shared.
   var P_KIND = 0, P_OTHER_FILE = 1, P_URL_BASE = 2, P_URL_REST = 3, P_SIZE = 4, P_SHA = 5,
     P_FORMAT = 6, P_VOUCHED = 7, P_BUILT = 8, P_LEGACY = 0;
-  var M_PATH = 0, M_SIZE = 1, M_SHA = 2, M_NAMES = 3, M_ABSENT = 4;
+  var M_PATH = 0, M_SIZE = 1, M_SHA = 2, M_NAMES = 3, M_ABSENT = 4, M_FAILED = 5;
   var slots = SITE.slots.map(function (s) {
     var distro = s[0] >= 0 ? SITE.distros[s[0]] : null;
     return {
@@ -421,8 +421,9 @@
       }
       if (m[M_SIZE] !== null && m[M_SIZE] !== undefined) entry(dl, "Its size", size(m[M_SIZE]));
       if (m[M_SHA]) entry(dl, "Its SHA-256", m[M_SHA]);
-      entry(dl, plural(names.length, "module", "modules"), names.join(", ") || "none");
+      if (path) entry(dl, plural(names.length, "module", "modules"), names.join(", ") || "none");
       if (absent.length) entry(dl, "Not in the package", absent.join(", "));
+      if (m[M_FAILED]) entry(dl, "Module build failed", m[M_FAILED]);
     }
   }
 
