@@ -6,34 +6,20 @@ multi-block data.tar.xz written by the xz command stands in for Debian's.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from generator.packages.decompress import xz_command
+from tests.kit.benchmod import load_bench
 
-REPO = Path(__file__).resolve().parent.parent
 OLD, NEW = "6.1.0-57-cloud-amd64", "6.1.0-99-cloud-amd64"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "fleet_packages", REPO / "bench" / "fleet_packages.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fleet = _load()
+fleet = load_bench("fleet_packages")
 
 
 def _tar(links: dict[str, str], files: dict[str, bytes]) -> bytes:
