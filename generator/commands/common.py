@@ -17,7 +17,8 @@ from generator.upstream.mirrors import ENV_VAR, Mirrors
 
 # How a command gets its upstream client: cli.main(upstream=...) may pass
 # another factory (a test: no backoff sleeps); cli.main stores it on every args.
-UpstreamFactory = Callable[[Mirrors, Path], UpstreamClient]
+# The consumer commands (commands/hostargs.py) pass no cache_dir: no index cache.
+UpstreamFactory = Callable[[Mirrors, Path | None], UpstreamClient]
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +112,7 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(jobs=args.jobs, force=args.force)
 
 
-def default_upstream(mirrors: Mirrors, cache_dir: Path) -> UpstreamClient:
+def default_upstream(mirrors: Mirrors, cache_dir: Path | None) -> UpstreamClient:
     return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir)
 
 

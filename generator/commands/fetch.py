@@ -54,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if args.select:
         return _fetch_selected(args)
     try:
-        fetched = api.fetch(args.output, **host_kwargs(args), **hub_kwargs(args),
-                            cache_dir=args.cache_dir, modules=args.modules)  # fmt: skip
+        with hub_kwargs(args) as hub:
+            fetched = api.fetch(args.output, **host_kwargs(args), **hub,
+                                cache_dir=args.cache_dir, modules=args.modules)  # fmt: skip
     except api.HostInputError as exc:
         return bad_input(exc)
     except api.KernelNotFound as exc:
@@ -71,13 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _fetch_selected(args: argparse.Namespace) -> int:
     try:
-        fetched = api.fetch_selected(
-            selectors(args),
-            args.output,
-            **hub_kwargs(args),
-            cache_dir=args.cache_dir,
-            modules=args.modules,
-        )
+        with hub_kwargs(args) as hub:
+            fetched = api.fetch_selected(
+                selectors(args), args.output, **hub, cache_dir=args.cache_dir, modules=args.modules
+            )
     except api.HostInputError as exc:
         return bad_input(exc)
     for item in fetched:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from generator.consumer.download import HubClient
 from generator.consumer.hubindex import Selector
 from generator.errors import BtfhubError
+from generator.upstream.mirrors import Mirrors
 
 EXIT_BAD_INPUT = 2
 
@@ -76,14 +80,27 @@ def host_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def hub_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {
+@contextmanager
+def hub_kwargs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """The api's hub arguments, with the HTTP client cli.main(upstream=...) makes if given.
+
+    Without a factory the api makes its own client (urllib3's retries and
+    backoff); a caller's (a test's: no backoff sleeps) is closed afterwards.
+    """
+    hub = {
         "index": args.index,
         "base_url": args.base_url,
         "hub_keys": args.hub_key,  # None: $BTFHUB_HUB_KEYS
         "store": args.store,
         "root": args.root,
     }
+    factory = args.upstream_factory
+    if factory is None:
+        yield hub
+        return
+    # A consumer reads the hub's own URLs: no --mirror rules and no index cache on disk.
+    with HubClient(factory(Mirrors(), None)) as client:
+        yield {**hub, "client": client}
 
 
 def add_select_argument(parser: argparse.ArgumentParser, help_text: str) -> None:

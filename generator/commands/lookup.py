@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        result = api.lookup(**host_kwargs(args), **hub_kwargs(args))
+        with hub_kwargs(args) as hub:
+            result = api.lookup(**host_kwargs(args), **hub)
     except api.HostInputError as exc:
         return bad_input(exc)
     if args.json:

@@ -43,11 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        report = api.min_core(
-            args.bpf, args.output, selectors=selectors(args), jobs=args.jobs,
-            pack_file=args.pack, dot_prefix=args.dot_prefix, cache_dir=args.cache_dir,
-            **hub_kwargs(args),
-        )  # fmt: skip
+        with hub_kwargs(args) as hub:
+            report = api.min_core(
+                args.bpf, args.output, selectors=selectors(args), jobs=args.jobs,
+                pack_file=args.pack, dot_prefix=args.dot_prefix, cache_dir=args.cache_dir,
+                **hub,
+            )  # fmt: skip
     except MinCoreError as exc:
         for line in _rejected(args.bpf):
             print(line, file=sys.stderr)

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs = read_inputs(args.root)  # a broken catalog stops the command before any download
-    hub = api.open_index(**hub_kwargs(args))
+    with hub_kwargs(args) as hub_arguments:
+        hub = api.open_index(**hub_arguments)
     report = write_site(inputs, hub, args.output, args.index_url)
     data = report.data
     total = sum(size for _, size in report.sizes)

@@ -101,7 +101,7 @@ class Run:
     err: str
 
 
-def quick_upstream(mirrors: Mirrors, cache_dir: Path) -> UpstreamClient:
+def quick_upstream(mirrors: Mirrors, cache_dir: Path | None) -> UpstreamClient:
     """The commands' upstream client for tests: retries as usual, without the backoff sleeps."""
     return UpstreamClient(mirrors=mirrors, cache_dir=cache_dir, backoff=0.0)
 
