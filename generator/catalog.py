@@ -29,6 +29,7 @@ from generator.model import (
     Source,
 )
 from generator.validation import validate_documents
+from generator.yamlpos import safe_load
 
 # Table cells a column may show, besides the flags.
 TEXT_FIELDS = ("version", "codename", "rhel", "release_date", "rhel_date")
@@ -75,7 +76,7 @@ def load_module_sets(root: Path) -> tuple[str, ...]:
     if not path.is_file():
         return ()
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise BtfhubError(f"{MODULE_SETS_FILE}: {exc}") from None
     jsonschemas.check(doc, MODULE_SETS_SCHEMA, MODULE_SETS_FILE)

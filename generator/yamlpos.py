@@ -25,6 +25,11 @@ _INT_RE = re.compile(r"^-?\d+$")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def safe_load(text: str) -> Any:
+    """PyYAML's safe_load (its usual typing, no positions), through libyaml when present."""
+    return yaml.load(text, Loader=_LOADER)
+
+
 class YamlSyntaxError(Exception):
     def __init__(self, message: str, line: int, col: int) -> None:
         super().__init__(message)

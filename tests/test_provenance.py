@@ -25,6 +25,7 @@ from generator.cli import main
 from generator.demokit.mirror import AptPackage
 from generator.demokit.rpmpkg import build_rpm
 from generator.demokit.signing import Signer, default_signer
+from tests.kit import processes
 from tests.kit.hub import (
     archive_files,
     btfhub,
@@ -46,16 +47,15 @@ SELECT = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 
 
 def agents_of(home_prefix: str) -> list[str]:
-    """Command lines of live processes naming a GnuPG home that starts with home_prefix."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "gpg-agent" in cmdline and home_prefix in cmdline:
-            found.append(cmdline)
-    return found
+    """Command lines of this run's live processes naming a GnuPG home that starts with home_prefix.
+
+    This run's only (processes.marked): other runs on the machine sign too.
+    """
+    return [
+        cmdline
+        for cmdline in processes.marked(os.environ[processes.RUN_MARKER]).values()
+        if "gpg-agent" in cmdline and home_prefix in cmdline
+    ]
 
 
 class Built:

@@ -14,6 +14,7 @@ make their own Signer.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -46,10 +47,16 @@ class Signer:
         self._options = ["--faked-system-time", faked_time] if faked_time else []
         self._options += ["--digest-algo", digest] if digest else []
         self.digest = digest
+        # (gpg mode, sha256 of the bytes) -> the signature: a test run writes the
+        # same Release and repomd.xml bytes hundreds of times, and a signature
+        # of the same bytes by the same key stays valid (a gpg process saved each).
+        self._signatures: dict[tuple[str, bytes], bytes] = {}
+        self._lock = threading.Lock()
         uid = f"{name} <{name.replace(' ', '-')}@example.invalid>"
         self.gpg("--quick-gen-key", uid, algorithm, "sign", expire)
         self.public_key = home / "public-key.asc"
         self.public_key.write_bytes(self.gpg("--armor", "--export"))
+        self._fingerprint: str | None = None
 
     def gpg(self, *args: str) -> bytes:
         cmd = ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
@@ -60,21 +67,37 @@ class Signer:
         return proc.stdout
 
     def fingerprint(self) -> str:
-        for line in self.gpg("--with-colons", "--list-keys").decode().splitlines():
-            if line.startswith("fpr:"):
-                return line.split(":")[9]
-        raise RuntimeError("the signer has no key")
+        if self._fingerprint is None:
+            for line in self.gpg("--with-colons", "--list-keys").decode().splitlines():
+                if line.startswith("fpr:"):
+                    self._fingerprint = line.split(":")[9]
+                    break
+            else:
+                raise RuntimeError("the signer has no key")
+        return self._fingerprint
 
     def sign_release(self, release: Path) -> None:
         """InRelease (clearsigned) and Release.gpg (detached, armored) next to Release."""
-        self.gpg("--clearsign", "-o", str(release.with_name("InRelease")), str(release))
-        self.gpg("--armor", "--detach-sign", "-o", f"{release}.gpg", str(release))
+        release.with_name("InRelease").write_bytes(self._signature("--clearsign", release))
+        Path(f"{release}.gpg").write_bytes(self._signature("--detach-sign", release))
 
     def sign_detached(self, path: Path, suffix: str = ".asc") -> Path:
         """An armored detached signature of path (repomd.xml.asc)."""
         out = path.with_name(path.name + suffix)
-        self.gpg("--armor", "--detach-sign", "-o", str(out), str(path))
+        out.write_bytes(self._signature("--detach-sign", path))
         return out
+
+    def _signature(self, mode: str, path: Path) -> bytes:
+        """gpg's armored output of `mode` over path's bytes, made once for the same bytes."""
+        data = path.read_bytes()
+        key = (mode, hashlib.sha256(data).digest())
+        with self._lock:
+            signature = self._signatures.get(key)
+        if signature is None:
+            signature = self.gpg("--armor", mode, "-o", "-", str(path))
+            with self._lock:
+                self._signatures[key] = signature
+        return signature
 
     def sign_rpm(self, rpm: Path) -> None:
         """Add an RPM header signature with rpmsign, as distributions' build systems do."""
