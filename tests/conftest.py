@@ -109,10 +109,16 @@ def trusted_test_key() -> Iterator[Path]:
         os.environ[KEYRINGS_ENV] = before
 
 
+def run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test run's own temp directory, which every xdist worker of the run shares."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def package_shelf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The run's packages, each built once (tests/kit/shelf.py); tests get copies."""
-    directory = tmp_path_factory.mktemp("shelf")
+    directory = run_directory(tmp_path_factory) / "shelf"
     shelf.open_shelf(directory)
     yield directory
     shelf.close_shelf()
@@ -150,14 +156,19 @@ def hermetic_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.fixture(scope="session")
 def fixture_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A gcc -g ELF with DWARF and no .BTF: stands in for a vmlinux (built once)."""
-    return build_elf(tmp_path_factory.mktemp("elf"))
+    """A gcc -g ELF with DWARF and no .BTF: stands in for a vmlinux (built once per run).
+
+    One file for every worker: the packages holding it are then the same too
+    (the shelf builds each once).
+    """
+    return shelf.once(run_directory(tmp_path_factory) / "elf", build_elf)
 
 
 @pytest.fixture(scope="session")
 def fixture_elf_with_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same ELF with a .BTF section added by pahole -J: a kernel shipping its own BTF."""
-    return build_elf(tmp_path_factory.mktemp("elf-btf"), with_btf=True)
+    directory = run_directory(tmp_path_factory) / "elf-btf"
+    return shelf.once(directory, lambda d: build_elf(d, with_btf=True))
 
 
 @pytest.fixture(scope="session")

@@ -2,21 +2,26 @@
 
 build_deb() and build_rpm() take the demokit builders' arguments and return
 the same path. The first call for a package (its name, fields, compression
-and the bytes of every file in it) builds it onto the run's shelf, a session
-temp directory conftest opens; every call, the first included, then copies
-the shelf's file where the builder would have written it, so a test may cut
-or corrupt its copy freely. Without an open shelf (bench scripts) they build
-as the demokit does.
+and the bytes of every file in it) builds it onto the run's shelf, a
+directory conftest opens that every xdist worker of the run shares (each
+package built under a lock, by whichever worker asks first); every call,
+the first included, then copies the shelf's file where the builder would
+have written it, so a test may cut or corrupt its copy freely. Without an
+open shelf (bench scripts) they build as the demokit does.
+
+once() is the same for any other read-only input of the run (the fixture ELF).
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import inspect
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec
 
@@ -34,6 +39,34 @@ def open_shelf(directory: Path) -> None:
 
 def close_shelf() -> None:
     _shelf.clear()
+
+
+@contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """lock held by this process alone (the other workers of the run wait)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def once(directory: Path, build: Callable[[Path], Path]) -> Path:
+    """build(directory)'s path, built by the first worker of the run to ask, read by all.
+
+    A build that failed leaves no mark, so the next caller builds again.
+    """
+    done = directory.with_name(directory.name + ".done")
+    with _locked(directory.with_name(directory.name + ".lock")):
+        if done.is_file():
+            return Path(done.read_text())
+        if directory.exists():
+            shutil.rmtree(directory)  # a build that failed half-way
+        built = build(directory)
+        done.write_text(str(built))
+        return built
 
 
 def _keyed(value: object) -> object:
@@ -67,10 +100,11 @@ def _shelved(
             return builder(*args, **kwargs)
         key = [builder.__name__, {name: _keyed(v) for name, v in arguments.items()}]
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-        shelved = _shelf[0] / digest / out.name
-        if not shelved.is_file():
-            built = builder(shelved.parent, **arguments)  # type: ignore[arg-type]
-            assert built == shelved, (built, shelved)
+        shelved = once(
+            _shelf[0] / digest,
+            lambda directory: builder(directory, **arguments),  # type: ignore[arg-type]
+        )
+        assert shelved.name == out.name, (shelved, out)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shelved, out)
         return out
