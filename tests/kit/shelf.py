@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ParamSpec
 
 from generator.demokit import debpkg, rpmpkg
-from generator.demokit.signing import Signer
+from generator.demokit.signing import Signer, default_signer
 
 P = ParamSpec("P")
 _shelf: list[Path] = []  # the open shelf's directory, if any
@@ -95,6 +95,9 @@ def _shelved(
         bound.apply_defaults()
         arguments = dict(bound.arguments)
         tmpdir = Path(arguments.pop("tmpdir"))
+        if arguments.get("signer", False) is None:
+            # The signer is part of the package: each worker has its own default key.
+            arguments["signer"] = default_signer()
         out = tmpdir / out_name(arguments)
         if not _shelf:
             return builder(*args, **kwargs)
