@@ -562,10 +562,14 @@ def test_check_accepts_the_running_kernels_btf() -> None:
 
 
 def test_tarball_compression_uses_two_blocks_and_ignores_the_core_count(tmp_path: Path) -> None:
-    # A BTF-sized input (2 MiB and a bit of incompressible bytes): two xz blocks,
-    # so two cores compress it; the bytes equal xz's with 4 or 8 threads, so a
-    # rebuild on a bigger machine gives the same archive file.
-    data = random.Random(7).randbytes((2 << 20) + (128 << 10))
+    # A BTF-sized input (2 MiB and a bit): two xz blocks, so two cores compress
+    # it; the bytes equal xz's with 4 or 8 threads, so a rebuild on a bigger
+    # machine gives the same archive file. 256 random bytes in every 4 KiB: each
+    # block has bytes to encode, at a fifth of the CPU all-random bytes take.
+    rng = random.Random(7)
+    pages = [rng.randbytes(256) + bytes(3840) for _ in range(((2 << 20) + (128 << 10)) // 4096)]
+    data = b"".join(pages)
+    assert len(data) == (2 << 20) + (128 << 10)
     block = (1 << 20) + (64 << 10)
     assert xz_block_size(len(data)) == block
     assert xz_block_size(len(data) + 1) == block + (64 << 10)  # rounded up to 64 KiB
