@@ -61,15 +61,19 @@ def skip(stream: Readable, n: int, what: str) -> None:
     Building modules walks past 1 GB of other modules' files in the xz
     child's output: spliced, those bytes never enter this process.
     """
-    if n <= 0:
-        return
-    with open(os.devnull, "wb", buffering=0) as null:
-        left = n
-        while left > 0:
-            moved = move_to_fd(stream, null.fileno(), min(left, CHUNK))
-            if not moved:
-                raise PackageError(f"truncated package: stream ended inside {what}")
-            left -= moved
+    if n > 0:
+        with open(os.devnull, "wb", buffering=0) as null:
+            move_exactly(stream, null.fileno(), n, what)
+
+
+def move_exactly(stream: Readable, fd: int, n: int, what: str) -> None:
+    """Exactly n bytes of stream to file descriptor fd, or PackageError naming what."""
+    left = n
+    while left > 0:
+        moved = move_to_fd(stream, fd, min(left, CHUNK))
+        if not moved:
+            raise PackageError(f"truncated package: stream ended inside {what}")
+        left -= moved
 
 
 def move_to_fd(stream: Readable, fd: int, n: int) -> int:
@@ -94,12 +98,7 @@ def copy_to_file(stream: Readable, n: int, dest: Path, what: str) -> None:
     """Write exactly n bytes of `stream` to dest in chunks; no partial file is left."""
     try:
         with dest.open("wb", buffering=0) as out:
-            left = n
-            while left > 0:
-                moved = move_to_fd(stream, out.fileno(), min(left, CHUNK))
-                if not moved:
-                    raise PackageError(f"truncated package: stream ended inside {what}")
-                left -= moved
+            move_exactly(stream, out.fileno(), n, what)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
