@@ -17,6 +17,8 @@ the thread that started it, so it never outlives that thread while wanted.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -58,16 +60,17 @@ def _check_installed(cmd: Sequence[str], env: Mapping[str, str] | None) -> None:
 
 
 def start_child(
-    cmd: Sequence[str], *, env: Mapping[str, str] | None = None
+    cmd: Sequence[str], *, env: Mapping[str, str] | None = None, stdout_size: int | None = None
 ) -> subprocess.Popen[bytes]:
     """Start cmd tied to this process, its stdin, stdout and stderr pipes (unbuffered).
 
     For a tool that streams (xz decoding a package as it downloads). The
     caller waits for it from the thread that started it (see above) and
-    kills it when it wants no more.
+    kills it when it wants no more. stdout_size: what its stdout pipe holds
+    (Linux's default is 64 KiB), where the system allows.
     """
     _check_installed(cmd, env)
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         tied_command(cmd),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -75,6 +78,10 @@ def start_child(
         bufsize=0,
         env=dict(env) if env is not None else None,
     )
+    if stdout_size is not None and proc.stdout is not None:
+        with contextlib.suppress(OSError):  # a cap below it is fine
+            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, stdout_size)
+    return proc
 
 
 def run_child(

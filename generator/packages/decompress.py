@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import bz2
 import contextlib
-import fcntl
 import functools
 import io
 import lzma
@@ -242,16 +241,7 @@ def xz_version() -> str:
     return out.stdout.decode(errors="replace").splitlines()[0] if out.stdout else "xz"
 
 
-# xz's output pipe holds this much (Linux's default is 64 KiB): xz writes 8 KiB
-# at a time, and each time the pipe is full the two processes take turns.
-PIPE_SIZE = 1 << 20
-
-
-def _widen(pipe: IO[bytes] | None) -> None:
-    """Make a pipe hold PIPE_SIZE bytes, where the system allows (a cap below it is fine)."""
-    if pipe is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+PIPE_SIZE = 1 << 20  # xz writes 8 KiB at a time: fewer turns between it and this process
 
 
 class XzReader(Reader):
@@ -275,8 +265,7 @@ class XzReader(Reader):
         # --single-stream: bytes after the stream are ignored, as the other
         # decoders do; the archive format above knows its own end.
         cmd = [xz_command(), f"-T{threads}", "-dc", "--single-stream"]
-        self._proc = start_child(cmd, env=env)
-        _widen(self._proc.stdout)  # not stdin: what xz has not read yet stays in the stream
+        self._proc = start_child(cmd, env=env, stdout_size=PIPE_SIZE)  # stdin: 64 KiB read ahead
         self._stop = threading.Event()
         self._feed_error: BaseException | None = None
         self._feeder = threading.Thread(target=self._feed, name="xz-feed", daemon=True)
