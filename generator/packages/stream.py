@@ -11,6 +11,7 @@ process, whose threads hold a block each).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
@@ -62,8 +63,13 @@ def skip(stream: Readable, n: int, what: str) -> None:
     child's output: spliced, those bytes never enter this process.
     """
     if n > 0:
-        with open(os.devnull, "wb", buffering=0) as null:
-            move_exactly(stream, null.fileno(), n, what)
+        move_exactly(stream, _devnull(), n, what)
+
+
+@functools.cache
+def _devnull() -> int:
+    """/dev/null, opened once: skip() runs for every tar and cpio member passed over."""
+    return os.open(os.devnull, os.O_WRONLY)
 
 
 def move_exactly(stream: Readable, fd: int, n: int, what: str) -> None:
