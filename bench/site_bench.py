@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.catalog_bench import ARCHIVED, DISTRIBUTIONS, RPM_ARCH, manifest
 from generator.catalog import load_catalog
 from generator.cli import main
-from generator.index import build_index, dump_index
+from generator.fsutil import dump_json
+from generator.index import build_index
 from generator.model import (
     ArchiveEntry,
     Catalog,
@@ -109,7 +110,7 @@ def hub_index(root: Path) -> tuple[Catalog, str]:
         state.record_listing(target, packages)
         failed = KernelId(distro.id, release.id, arch, packages[count].uname)
         state.record_outcome(KernelOutcome(failed, KernelState.FAILED, "pahole exited with 1"))
-    (root / "index.json").write_bytes(dump_index(build_index(catalog, state, archive)))
+    (root / "index.json").write_bytes(dump_json(build_index(catalog, state, archive)))
     middle = archive[len(archive) // 2]
     return catalog, middle.uname
 

@@ -8,13 +8,16 @@ fsync'ed, then os.replace()d over the target.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from generator.errors import StorageError
+
+_HOUSE_FORM = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
 # errno values that mean "no room to write", whatever the file.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -76,5 +79,11 @@ def write_if_changed(path: Path, data: bytes, mode: int = 0o644) -> bool:
 
 
 def dump_json(obj: Any) -> bytes:
-    """The house JSON form: sorted keys, 2-space indent, trailing newline, no timestamps."""
-    return (json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+    """The house JSON form: sorted keys, 2-space indent, trailing newline, no timestamps.
+
+    Byte for byte json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False)
+    + "\n" (tests/test_render.py holds it), through orjson: json.dumps falls
+    back to its pure-Python encoder whenever indent is set, 1.2 s for a
+    20,000-kernel index.json against orjson's 0.1 s (bench/catalog_bench.py).
+    """
+    return orjson.dumps(obj, option=_HOUSE_FORM)

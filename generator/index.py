@@ -45,7 +45,6 @@ import posixpath
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from json.encoder import encode_basestring
 from typing import Any
 
 from generator.model import (
@@ -376,57 +375,3 @@ def build_index(
     if state.store is not None:
         index["store"] = state.store.to_json()
     return index
-
-
-def dump_index(index: Mapping[str, Any]) -> bytes:
-    """Exactly fsutil.dump_json(index), about 3x faster.
-
-    json.dumps falls back to its pure-Python encoder whenever indent is set,
-    which costs 0.6 s on a 20 MB index (bench/catalog_bench.py). This writer
-    knows the only types an index holds (dict with str keys, list, str, int,
-    bool, None); tests/test_render.py checks it against dump_json byte for byte.
-    """
-    out: list[str] = []
-    put = out.append
-
-    def write(value: Any, indent: str) -> None:
-        if isinstance(value, str):
-            put(encode_basestring(value))
-        elif value is None:
-            put("null")
-        elif value is True:
-            put("true")
-        elif value is False:
-            put("false")
-        elif type(value) is int:
-            put(int.__repr__(value))
-        elif isinstance(value, dict):
-            if not value:
-                put("{}")
-                return
-            inner = indent + "  "
-            put("{\n" + inner)
-            for i, key in enumerate(sorted(value)):
-                if i:
-                    put(",\n" + inner)
-                put(encode_basestring(key))
-                put(": ")
-                write(value[key], inner)
-            put("\n" + indent + "}")
-        elif isinstance(value, list):
-            if not value:
-                put("[]")
-                return
-            inner = indent + "  "
-            put("[\n" + inner)
-            for i, item in enumerate(value):
-                if i:
-                    put(",\n" + inner)
-                write(item, inner)
-            put("\n" + indent + "]")
-        else:
-            raise TypeError(f"index.json holds no {type(value).__name__}")
-
-    write(index, "")
-    put("\n")
-    return "".join(out).encode()

@@ -20,8 +20,8 @@ import jinja2
 from generator.archive import ArchiveLayoutError, ArchiveScan, scan_archive
 from generator.catalog import TEXT_FIELDS
 from generator.errors import BtfhubError
-from generator.fsutil import write_if_changed
-from generator.index import build_index, dump_index, flag_cell
+from generator.fsutil import dump_json, write_if_changed
+from generator.index import build_index, flag_cell
 from generator.model import Catalog, Distribution, Release
 from generator.openpgp import SigningKey
 from generator.provenance.signing import INDEX_SIGNATURE, update_signature
@@ -231,7 +231,7 @@ def render_hub(
         raise BtfhubError(f"{readme_path}: not UTF-8 text ({exc.reason})") from exc
     outputs = {
         README_FILE: render_readme(readme_text, tables).encode("utf-8"),
-        INDEX_FILE: dump_index(index),
+        INDEX_FILE: dump_json(index),
     }
     changed: list[str] = []
     diffs: list[str] = []

@@ -67,4 +67,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+# The project is installed editable, so pip compiled none of its modules; where
+# PYTHONDONTWRITEBYTECODE is set (CI images, this sandbox), every btfhub process
+# would compile ~350 modules again (~0.25 CPU-s a start). Python checks each
+# .pyc against its source's mtime and size, so an edited module is recompiled.
+.venv/bin/python -m compileall -q -j 0 generator tests/kit > /dev/null
 echo "setup: ready (.venv/bin/btfhub)"

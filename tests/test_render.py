@@ -20,7 +20,7 @@ import pytest
 from generator.cli import main
 from generator.errors import BtfhubError
 from generator.fsutil import dump_json
-from generator.index import build_index, dump_index
+from generator.index import build_index
 from generator.model import (
     ArchiveEntry,
     Catalog,
@@ -536,15 +536,19 @@ def test_tables_follow_the_public_hub_order_then_titles() -> None:
     assert headings == ["Centos7", "Fedora", "Ubuntu", "Alpha", "Zeta"]
 
 
-def test_dump_index_writes_exactly_the_house_json_form(hub: Path) -> None:
+def test_dump_json_writes_exactly_the_house_json_form(hub: Path) -> None:
+    """orjson's output is json.dumps's house form, byte for byte (what index.json was)."""
+
+    def house(value: Any) -> bytes:
+        return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
     assert render(hub) == 0
     index = json.loads((hub / "index.json").read_text())
-    assert dump_index(index) == dump_json(index) == (hub / "index.json").read_bytes()
+    assert dump_json(index) == house(index) == (hub / "index.json").read_bytes()
     odd: dict[str, Any] = {
         "b": [],
         "a": {},
-        'é"\\\n\u2028': [None, True, False, 0, -12, "ü", [{}], {"z": [1]}],
+        'é"\\\n\u2028\x00\x1f\x7f/': [None, True, False, 0, -12, "ü", [{}], {"z": [1]}],
+        "\U0001f600": {"y": 2**63 - 1, "x": "\t\r\b\f"},
     }
-    assert dump_index(odd) == dump_json(odd)
-    with pytest.raises(TypeError):
-        dump_index({"x": 1.5})
+    assert dump_json(odd) == house(odd)
