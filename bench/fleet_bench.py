@@ -61,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fleet_packages import fleet_unames, renamed_package
 from real_kernel_bench import children_cpu, floor, watch
 
+from generator.children import usable_cores
 from generator.demokit.mirror import AptPackage, pool_dir, write_apt_repo
 from generator.demokit.server import MirrorServer
 from generator.hub.build import default_jobs
@@ -89,6 +90,7 @@ class Batch:
     sent: int  # bytes the mirror sent
     peak_disk: int
     peak_rss: int  # the whole process tree's
+    cpu_by_command: dict[str, float]  # sampled from /proc (real_kernel_bench.Watch)
 
     @property
     def per_hour(self) -> float:
@@ -168,6 +170,7 @@ def watched(
         server.bytes_sent - sent,
         seen.disk,
         seen.tree_rss,
+        seen.cpu_by_command(),
     )
 
 
@@ -241,6 +244,8 @@ def show(b: Batch, vmlinux: int) -> None:
         f"a job)  peak RSS {b.peak_rss / MB:5,.0f} MB",
         flush=True,
     )
+    split = ", ".join(f"{c} {s / b.kernels:.1f}" for c, s in b.cpu_by_command.items() if s >= 0.1)
+    print(f"           CPU per kernel by command (s): {split}", flush=True)
 
 
 def goals(
@@ -309,7 +314,7 @@ def main() -> int:
         return 0
 
     kernel = fetch()
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     print(
         f"cores: {cores}, load average {os.getloadavg()[0]:.2f}; "
         f"btfhub's default --jobs here: {default_jobs()}",

@@ -70,6 +70,7 @@ from fleet_packages import read_ar
 from generator.btf.build import build_kernel_btf
 from generator.btf.encode import pahole, pahole_command
 from generator.btf.tarball import reproducible_tar_xz
+from generator.children import usable_cores
 from generator.demokit.mirror import sha256_file
 from generator.demokit.server import MirrorServer
 from generator.model import KernelPackage
@@ -455,7 +456,7 @@ def floor(kernel: RealKernel, work: Path, runs: int) -> tuple[dict[str, float], 
     vmlinux, end = vmlinux_out(kernel, work)
     size = vmlinux.stat().st_size
     data = work / "data.tar.xz"
-    threads = len(os.sched_getaffinity(0))
+    threads = usable_cores()
     decode = f"{xz_command()} -T{threads} -dc --single-stream {data} | head -c {end} > /dev/null"
     btf = work / "vmlinux.btf"
     encode = pahole_command(vmlinux, btf, pahole(), threads=1)

@@ -33,6 +33,12 @@ GUARD = 'test "$PPID" = "$1" || exit 125; shift; exec "$@"'
 PARENT_GONE = 125
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, which a container or
+    taskset narrows, not the machine's count): what tools' threads are sized by."""
+    return len(os.sched_getaffinity(0))
+
+
 def tied_command(cmd: Sequence[str]) -> list[str]:
     """cmd wrapped so that the kernel kills it when this process dies."""
     return [

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.elf import dump_section, find_section
-from generator.children import run_child
+from generator.children import run_child, usable_cores
 from generator.errors import EncodeError, MissingToolError
 
 PAHOLE = "pahole"
@@ -79,7 +79,7 @@ class Pahole:
     @property
     def threads(self) -> int:
         """How many threads to encode with: every core this process may use."""
-        return len(os.sched_getaffinity(0)) if JOBS_FLAG in self.options else 1
+        return usable_cores() if JOBS_FLAG in self.options else 1
 
     def encode_flags(self) -> tuple[str, ...]:
         return tuple(flag for flag in OPTIONAL_FLAGS if flag in self.options)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from generator import jsonschemas
 from generator.btf.check import BtfSummary, check_btf
 from generator.btf.encode import encode_module, pahole
 from generator.btf.tarball import read_tar_xz_members, reproducible_tar_xz_members
+from generator.children import usable_cores
 from generator.errors import EncodeError
 from generator.model import FileDigest
 
@@ -117,7 +117,7 @@ def build_modules(
             raise EncodeError(f"module {name}: pahole encoded no type (no DWARF?)")
         return name, data
 
-    workers = max(1, threads or len(os.sched_getaffinity(0)))
+    workers = max(1, threads or usable_cores())
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="pahole-module") as pool:
             encoded = dict(pool.map(encode, sorted(modules)))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.tarball import read_tar_xz_member
+from generator.children import usable_cores
 from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
@@ -43,10 +44,6 @@ from generator.workdir import WorkArea
 JOB_MEMORY = 1 << 30
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
 def _available_memory() -> int | None:
     """MemAvailable from /proc/meminfo, in bytes (None where there is none)."""
     try:
@@ -68,8 +65,8 @@ def default_jobs() -> int:
     the most kernels per hour at one per core on real packages.
     """
     memory = _available_memory()
-    by_memory = _cores() if memory is None else memory // JOB_MEMORY
-    return max(1, min(_cores(), by_memory))
+    by_memory = usable_cores() if memory is None else memory // JOB_MEMORY
+    return max(1, min(usable_cores(), by_memory))
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ class BuildOptions:
         1.30); more threads than cores across the builds would only make them
         wait for each other.
         """
-        return max(1, _cores() // max(1, self.jobs or 1))
+        return max(1, usable_cores() // max(1, self.jobs or 1))
 
 
 _STATUS = {
