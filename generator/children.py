@@ -18,11 +18,12 @@ the thread that started it, so it never outlives that thread while wanted.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from generator.errors import BtfhubError
 
@@ -37,6 +38,33 @@ def usable_cores() -> int:
     """The cores this process may run on (its affinity mask, which a container or
     taskset narrows, not the machine's count): what tools' threads are sized by."""
     return len(os.sched_getaffinity(0))
+
+
+# The cores a build running in this thread may use, when builds run side by
+# side (hub/build.py sets it, as it sizes pahole's -j): the threads of the
+# tools it starts without an explicit count. None: every usable core.
+_BUILD_CORES: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "btfhub_build_cores", default=None
+)
+
+
+@contextlib.contextmanager
+def build_cores(cores: int) -> Iterator[None]:
+    """Tools started in this context (this thread) size their threads for `cores`."""
+    token = _BUILD_CORES.set(cores)
+    try:
+        yield
+    finally:
+        _BUILD_CORES.reset(token)
+
+
+def tool_threads() -> int:
+    """Threads for a tool started here: this build's share of the cores, else every usable one.
+
+    Two builds on two cores each decoding with two xz threads would only take
+    turns on the cores, and pay for the switching (bench/README.md, session 7).
+    """
+    return _BUILD_CORES.get() or usable_cores()
 
 
 def tied_command(cmd: Sequence[str]) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.children import build_cores, usable_cores
 from generator.errors import PackageError
 from generator.packages import decompress
 from generator.packages.decompress import XzReader, decompressed
@@ -177,3 +178,14 @@ def test_not_xz_is_a_package_error() -> None:
         pytest.raises(PackageError, match=r"corrupt compressed data in data\.tar\.xz"),
     ):
         read_all(reader)
+
+
+def test_a_build_decodes_with_its_share_of_the_cores() -> None:
+    """Builds side by side split the cores for xz as for pahole: no more threads than cores."""
+    data = payload(100_000)
+    with build_cores(1), XzReader(OneWay(multi_block(data)), "data.tar.xz") as reader:
+        assert "-T1" in reader._proc.args  # the tied command: setpriv ... xz -T1 -dc
+        assert read_all(reader) == data
+    with XzReader(OneWay(multi_block(data)), "data.tar.xz") as reader:
+        assert f"-T{usable_cores()}" in reader._proc.args
+        assert read_all(reader) == data

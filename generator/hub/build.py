@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.btf.tarball import read_tar_xz_member
-from generator.children import usable_cores
+from generator.children import build_cores, usable_cores
 from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
 from generator.model import (
@@ -82,7 +82,8 @@ class BuildOptions:
 
     @property
     def pahole_threads(self) -> int:
-        """pahole's -j: the cores shared among the kernels built at once.
+        """pahole's -j (and xz's -T when it decodes): the cores shared among the kernels
+        built at once.
 
         build_all settles `jobs` to the builds it runs at once, so a single
         kernel gets every core. The bytes are the same for any count (pahole
@@ -136,7 +137,8 @@ def build_one(
         archived = (archive_root or dest_root) / kernel.archive_path
         if kernel.modules_only:  # archived: its modules are built on the file as it is
             base = read_tar_xz_member(archived.read_bytes())[1]
-        with work.kernel_dir() as tmp:
+        # Its share of the cores for every tool it starts: xz's decoding threads too.
+        with work.kernel_dir() as tmp, build_cores(options.pahole_threads):
             done = build_verified(
                 client,
                 pkg,

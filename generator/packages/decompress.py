@@ -40,7 +40,7 @@ from typing import IO, Any, BinaryIO, Protocol
 
 import zstandard
 
-from generator.children import run_child, start_child, usable_cores
+from generator.children import run_child, start_child, tool_threads
 from generator.errors import PackageError
 from generator.packages.stream import (
     CHUNK,
@@ -260,7 +260,7 @@ class XzReader(Reader):
         super().__init__()
         self._stream = stream
         self._what = what
-        threads = threads or usable_cores()
+        threads = threads or tool_threads()
         env = {k: v for k, v in os.environ.items() if k not in XZ_ENV_CLEARED}
         # --single-stream: bytes after the stream are ignored, as the other
         # decoders do; the archive format above knows its own end.
