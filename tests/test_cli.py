@@ -38,6 +38,23 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         assert help_text in out
 
 
+def test_help_imports_no_command() -> None:
+    """`btfhub --help` lists the commands by their help lines: no command module loads."""
+    code = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit as exc:\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith('generator.commands.'))\n"
+        "    print(exc.code, loaded)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[-1] == "0 []"
+
+
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["bogus"])
