@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +36,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _keep_bytecode()
+    _temp_in_memory()
     # Before any fixture starts a process: every process of the run inherits the mark.
     os.environ.setdefault(processes.RUN_MARKER, f"{os.getpid()}-{uuid.uuid4().hex}")
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker is not None:
         # An xdist worker checks its own processes only: the other worker's are still running.
         os.environ[processes.RUN_MARKER] += f"-{worker}"
+
+
+# A RAM file system most Linux machines mount: where a run's temporary files go.
+MEMORY_TMP = Path("/dev/shm")
+
+
+def _temp_in_memory() -> None:
+    """Temporary files (pytest's tmp_path, every tool's TMPDIR) on a tmpfs when there is one.
+
+    The tests write hubs the way btfhub writes one: every file fsynced before
+    its rename, the lock file too. On a disk each fsync waits for the disk
+    (some 400 in tests/test_reconcile_e2e.py alone, a third of its wall time);
+    on a tmpfs it returns at once, with the same file system otherwise
+    (renames, hard links, ENOSPC). An explicit TMPDIR or --basetemp is kept.
+    Set before the workers and the tests' processes start, so they inherit it;
+    pytest's numbered directories (pytest-of-USER/pytest-N) are kept there as
+    in /tmp, the last three runs.
+    """
+    if "TMPDIR" in os.environ or not _is_tmpfs(MEMORY_TMP) or not os.access(MEMORY_TMP, os.W_OK):
+        return
+    os.environ["TMPDIR"] = str(MEMORY_TMP)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+def _is_tmpfs(path: Path) -> bool:
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split()[1:3] == [str(path), "tmpfs"] for line in mounts)
 
 
 def _keep_bytecode() -> None:
