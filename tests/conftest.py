@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -154,6 +154,16 @@ def package_shelf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shelf.open_shelf(directory)
     yield directory
     shelf.close_shelf()
+
+
+@pytest.fixture
+def gpg_home(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Path]:
+    """Makes a new short directory for a GnuPG home of the test's own, at each call.
+
+    gpg-agent puts its sockets in the home, and a socket's path holds at most
+    107 bytes: tmp_path, named after the test, leaves too little room below it.
+    """
+    return lambda: tmp_path_factory.mktemp("gpg")
 
 
 @pytest.fixture(scope="session")
