@@ -14,6 +14,14 @@ from generator.cli import COMMANDS, main
 REPO = Path(__file__).resolve().parent.parent
 
 
+def fresh_interpreter(code: str) -> str:
+    """The last line `code` prints in a new interpreter: what it imports, nothing before."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return out.splitlines()[-1]
+
+
 def test_validate_loads_neither_http_nor_git_nor_templates() -> None:
     # Nor jsonschema: it words the problems of a rejected manifest, and this one is valid.
     code = (
@@ -23,10 +31,7 @@ def test_validate_loads_neither_http_nor_git_nor_templates() -> None:
         "heavy = sorted({'requests', 'jinja2', 'git', 'jsonschema'} & set(sys.modules))\n"
         "print(rc, heavy)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.splitlines()[-1] == "0 []"
+    assert fresh_interpreter(code) == "0 []"
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,10 +55,7 @@ def test_help_imports_no_command() -> None:
         "    loaded = sorted(m for m in sys.modules if m.startswith('generator.commands.'))\n"
         "    print(exc.code, loaded)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.splitlines()[-1] == "0 []"
+    assert fresh_interpreter(code) == "0 []"
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
