@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,6 +99,35 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if all(Path(arg.split("::")[0]).is_dir() for arg in config.args):
         return None  # xdist's default: one worker per core
     return 0
+
+
+# Modules of few tests that each take seconds (a browser, SIGKILLed builds of a
+# 40 MB package, the demo, the cilium build). xdist's loadscope hands out modules
+# by their number of tests, most first, so these came last and one worker ran
+# them alone at the end of the run. They go first instead.
+LONG_MODULES = (
+    "tests/test_site_browser.py",
+    "tests/test_kill_safety.py",
+    "tests/test_demo.py",
+    "tests/test_modules_core.py",
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """loadscope with LONG_MODULES handed out first (else xdist's own scheduler)."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LongModulesFirst(LoadScopeScheduling):  # type: ignore[misc]
+        def _assign_work_unit(self, node: Any) -> None:
+            for scope in LONG_MODULES:
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+                    break
+            super()._assign_work_unit(node)
+
+    return LongModulesFirst(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
