@@ -104,6 +104,7 @@ def build_distribution(
     raw: dict[str, Any] = doc.loaded.data
     default_arches = tuple(raw.get("architectures", ARCHITECTURES))
     default_dir = raw.get("directory")
+    hub = (root or Path(".")).resolve()
     repositories = tuple(
         Repository(
             id=r["id"],
@@ -112,9 +113,7 @@ def build_distribution(
             components=tuple(r.get("components", ("main",))),
             packages=tuple(r["packages"]),
             flavours=tuple(r.get("flavours", ())),
-            keyring=(
-                str((root or Path(".")).resolve() / r["keyring"]) if r.get("keyring") else None
-            ),
+            keyring=str(hub / r["keyring"]) if r.get("keyring") else None,
             unsigned=r.get("unsigned") is True,
             mirrorlist=bool(r.get("mirrorlist", False)),
             moved_to=r.get("moved_to"),

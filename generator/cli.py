@@ -57,6 +57,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     Importing every command pulls in requests and Jinja2; a
     pre-commit `btfhub validate` should not pay for them on every commit.
+    `only` naming no command ("") imports none: enough for `btfhub --help`,
+    which lists the commands by their help lines, and for a usage error.
     """
     parser = argparse.ArgumentParser(
         prog="btfhub",
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None, *, upstream: UpstreamFactory | None 
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
+    parser = build_parser(command if command in COMMANDS else "")
     args = parser.parse_args(argv)
     args.upstream_factory = upstream
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])

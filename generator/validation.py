@@ -42,14 +42,17 @@ def load_schema() -> dict[str, Any]:
 
 
 @functools.cache
-def _validators(
-    kinds: tuple[RepositoryKind, ...],
-) -> tuple[Any, Draft202012Validator]:
-    """(jsonschema-rs's, jsonschema's) validators of the manifest schema for these kinds."""
+def _fast_validator(kinds: tuple[RepositoryKind, ...]) -> Any:
+    """jsonschema-rs's validator of the manifest schema for these kinds."""
+    return jsonschema_rs.Draft202012Validator(schema_for(kinds))
+
+
+@functools.cache
+def _validator(kinds: tuple[RepositoryKind, ...]) -> Draft202012Validator:
+    """jsonschema's, made (and jsonschema imported) only once a manifest is rejected."""
     from jsonschema import Draft202012Validator
 
-    schema = schema_for(kinds)
-    return jsonschema_rs.Draft202012Validator(schema), Draft202012Validator(schema)
+    return Draft202012Validator(schema_for(kinds))
 
 
 def validate_documents(root: Path, docs: list[ManifestDocument]) -> list[Diagnostic]:
@@ -103,14 +106,15 @@ def _schema_diagnostics(
     # words the messages, and has the last word) reads only the others. Both
     # check the same schema.
     if schema is None:
-        fast, validator = _validators(registry.KINDS)
+        if _fast_validator(registry.KINDS).is_valid(doc.loaded.data):
+            return
+        validator = _validator(registry.KINDS)
     else:
+        if jsonschema_rs.Draft202012Validator(dict(schema)).is_valid(doc.loaded.data):
+            return
         from jsonschema import Draft202012Validator
 
-        fast = jsonschema_rs.Draft202012Validator(dict(schema))
         validator = Draft202012Validator(schema)
-    if fast.is_valid(doc.loaded.data):
-        return
     for error in validator.iter_errors(doc.loaded.data):
         path: Path_ = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):

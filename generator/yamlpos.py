@@ -1,7 +1,8 @@
 """YAML loading that remembers where every value came from.
 
 PyYAML's composer gives nodes with start marks; we build plain Python values
-from them ourselves so that (a) every value has a (line, col) for diagnostics,
+from them ourselves so that (a) every value has a (line, col) for diagnostics
+(read from the nodes only when one is asked for),
 (b) duplicate keys are errors instead of silently last-wins, and (c) only
 true/false/null are typed: versions such as 7.0 or 20.10 and dates such as
 2018-04-26 stay the strings the contributor wrote.
@@ -9,6 +10,7 @@ true/false/null are typed: versions such as 7.0 or 20.10 and dates such as
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,32 @@ _INT_RE = re.compile(r"^-?\d+$")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "seq", "map"))
+
+
+class _ComposeLoader(_LOADER):  # type: ignore[misc,valid-type]
+    """The loader load_yaml composes with: tags resolved only where _scalar reads them.
+
+    PyYAML's resolver runs in Python for every node (path resolvers, then the
+    implicit ones by regex): over half of composing a manifest. _scalar types
+    plain scalars itself and reads a tag only to tell a YAML int among
+    digit-only values, so only those go through PyYAML's resolution.
+    """
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass  # no path resolvers are registered
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            if implicit[0] and _INT_RE.match(value):
+                return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+            return _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+
+
 def safe_load(text: str) -> Any:
     """PyYAML's safe_load (its usual typing, no positions), through libyaml when present."""
     return yaml.load(text, Loader=_LOADER)
@@ -38,26 +66,64 @@ class YamlSyntaxError(Exception):
         self.col = col
 
 
+_Positions = dict[Path_, tuple[int, int]]
+
+
 @dataclass(frozen=True)
 class LoadedYaml:
+    """A document's values and, for diagnostics, where each came from.
+
+    The positions are read from the composed nodes on first use: a manifest
+    that passes validation (nearly every load) never needs them.
+    """
+
     data: Any
-    positions: dict[Path_, tuple[int, int]]  # path -> (line, col), 1-based
-    # Mapping entry path -> position of its key, so that a diagnostic about
-    # the key itself (an unknown key) points at the key, not at its value.
-    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    node: yaml.Node | None = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def _positions(self) -> tuple[_Positions, _Positions]:
+        positions: _Positions = {(): (1, 1)}
+        # Mapping entry path -> position of its key, so that a diagnostic about
+        # the key itself (an unknown key) points at the key, not at its value.
+        key_positions: _Positions = {}
+        if self.node is not None:
+            _walk(self.node, (), positions, key_positions)
+        return positions, key_positions
+
+    @property
+    def positions(self) -> _Positions:
+        """path -> (line, col), 1-based."""
+        return self._positions[0]
 
     def position(self, path: Path_) -> tuple[int, int]:
         """The position of path, or of its nearest ancestor that has one."""
+        positions = self.positions
         p = tuple(path)
         while p:
-            if p in self.positions:
-                return self.positions[p]
+            if p in positions:
+                return positions[p]
             p = p[:-1]
-        return self.positions.get((), (1, 1))
+        return positions[()]
 
     def key_position(self, path: Path_) -> tuple[int, int]:
         """The position of the key of mapping entry path (else as position())."""
-        return self.key_positions.get(tuple(path)) or self.position(path)
+        return self._positions[1].get(tuple(path)) or self.position(path)
+
+
+def _at(mark: yaml.Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def _walk(n: yaml.Node, path: Path_, positions: _Positions, key_positions: _Positions) -> None:
+    positions[path] = _at(n.start_mark)
+    if isinstance(n, yaml.SequenceNode):
+        for i, child in enumerate(n.value):
+            _walk(child, (*path, i), positions, key_positions)
+    elif isinstance(n, yaml.MappingNode):
+        for key_node, value_node in n.value:
+            entry = (*path, str(key_node.value))
+            key_positions[entry] = _at(key_node.start_mark)
+            _walk(value_node, entry, positions, key_positions)
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -89,10 +155,8 @@ def _char_at(text: str, mark: yaml.Mark | None) -> str:
 
 def load_yaml(text: str) -> LoadedYaml:
     """Parse one YAML document; raise YamlSyntaxError with a 1-based position."""
-    positions: dict[Path_, tuple[int, int]] = {}
-    key_positions: dict[Path_, tuple[int, int]] = {}
     try:
-        node = yaml.compose(text, Loader=_LOADER)
+        node = yaml.compose(text, Loader=_ComposeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -109,34 +173,34 @@ def load_yaml(text: str) -> LoadedYaml:
                 line, col = cm.line + 1, cm.column + 1
         raise YamlSyntaxError(f"invalid YAML: {problem}", line, col) from None
     if node is None:
-        return LoadedYaml(None, {(): (1, 1)})
+        return LoadedYaml(None)
+    return LoadedYaml(_build(node), node)
 
-    def build(n: yaml.Node, path: Path_) -> Any:
-        positions[path] = (n.start_mark.line + 1, n.start_mark.column + 1)
-        if isinstance(n, yaml.ScalarNode):
-            return _scalar(n)
-        if isinstance(n, yaml.SequenceNode):
-            return [build(child, (*path, i)) for i, child in enumerate(n.value)]
-        if isinstance(n, yaml.MappingNode):
-            out: dict[str, Any] = {}
-            for key_node, value_node in n.value:
-                key_at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise YamlSyntaxError(
-                        "invalid YAML: mapping keys must be plain strings", *key_at
-                    )
-                key = str(key_node.value)
-                if key == "<<":
-                    raise YamlSyntaxError(
-                        "invalid YAML: merge keys (<<) are not supported; use an anchor "
-                        "on the whole value instead",
-                        *key_at,
-                    )
-                if key in out:
-                    raise YamlSyntaxError(f"invalid YAML: duplicate key {key!r}", *key_at)
-                key_positions[(*path, key)] = key_at
-                out[key] = build(value_node, (*path, key))
-            return out
-        raise YamlSyntaxError("invalid YAML: unsupported node", 1, 1)
 
-    return LoadedYaml(build(node, ()), positions, key_positions)
+def _build(n: yaml.Node) -> Any:
+    """The plain value of a node; keys checked (plain, unique, no merge)."""
+    if isinstance(n, yaml.ScalarNode):
+        return _scalar(n)
+    if isinstance(n, yaml.SequenceNode):
+        return [_build(child) for child in n.value]
+    if isinstance(n, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in n.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlSyntaxError(
+                    "invalid YAML: mapping keys must be plain strings", *_at(key_node.start_mark)
+                )
+            key = str(key_node.value)
+            if key == "<<":
+                raise YamlSyntaxError(
+                    "invalid YAML: merge keys (<<) are not supported; use an anchor "
+                    "on the whole value instead",
+                    *_at(key_node.start_mark),
+                )
+            if key in out:
+                raise YamlSyntaxError(
+                    f"invalid YAML: duplicate key {key!r}", *_at(key_node.start_mark)
+                )
+            out[key] = _build(value_node)
+        return out
+    raise YamlSyntaxError("invalid YAML: unsupported node", 1, 1)

@@ -5,8 +5,8 @@
 # and the xz it decodes packages with (Debian 13's 5.8), both in .tools/ by
 # scripts/install-pahole.sh, the OCI registry the tests run (Debian's
 # docker-registry, scripts/install-registry.sh), Go and cilium/ebpf where the
-# distribution packages them, and a project-local virtualenv with the package
-# and its test extra. Safe to rerun; it only installs what is missing.
+# distribution packages them (and a Go build cache the cilium tests start from),
+# and a project-local virtualenv with the package and its test extra. Safe to rerun; it only installs what is missing.
 # Needs Python 3.11+ (Debian 12, Ubuntu 24.04 or newer; PYTHON=... to choose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,4 +72,10 @@ fi
 # would compile ~350 modules again (~0.25 CPU-s a start). Python checks each
 # .pyc against its source's mtime and size, so an edited module is recompiled.
 .venv/bin/python -m compileall -q -j 0 generator tests/kit > /dev/null
+# Go's standard library and cilium/ebpf compiled once into .tools/go-cache, which
+# the cilium tests' builds start from (tests/kit/cilium.py): ~30 CPU-s a test run.
+# A second run rebuilds nothing.
+if command -v go >/dev/null; then
+    .venv/bin/python -m tests.kit.cilium
+fi
 echo "setup: ready (.venv/bin/btfhub)"

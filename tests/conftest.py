@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,12 +37,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _keep_bytecode()
+    _temp_in_memory()
     # Before any fixture starts a process: every process of the run inherits the mark.
     os.environ.setdefault(processes.RUN_MARKER, f"{os.getpid()}-{uuid.uuid4().hex}")
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker is not None:
         # An xdist worker checks its own processes only: the other worker's are still running.
         os.environ[processes.RUN_MARKER] += f"-{worker}"
+
+
+# A RAM file system most Linux machines mount: where a run's temporary files go.
+MEMORY_TMP = Path("/dev/shm")
+
+
+def _temp_in_memory() -> None:
+    """Temporary files (pytest's tmp_path, every tool's TMPDIR) on a tmpfs when there is one.
+
+    The tests write hubs the way btfhub writes one: every file fsynced before
+    its rename, the lock file too. On a disk each fsync waits for the disk
+    (some 400 in tests/test_reconcile_e2e.py alone, a third of its wall time);
+    on a tmpfs it returns at once, with the same file system otherwise
+    (renames, hard links, ENOSPC). An explicit TMPDIR or --basetemp is kept.
+    Set before the workers and the tests' processes start, so they inherit it;
+    pytest's numbered directories (pytest-of-USER/pytest-N) are kept there as
+    in /tmp, the last three runs.
+    """
+    if "TMPDIR" in os.environ or not _is_tmpfs(MEMORY_TMP) or not os.access(MEMORY_TMP, os.W_OK):
+        return
+    os.environ["TMPDIR"] = str(MEMORY_TMP)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+def _is_tmpfs(path: Path) -> bool:
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split()[1:3] == [str(path), "tmpfs"] for line in mounts)
 
 
 def _keep_bytecode() -> None:
@@ -66,6 +99,35 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if all(Path(arg.split("::")[0]).is_dir() for arg in config.args):
         return None  # xdist's default: one worker per core
     return 0
+
+
+# Modules of few tests that each take seconds (a browser, SIGKILLed builds of a
+# 40 MB package, the demo, the cilium build). xdist's loadscope hands out modules
+# by their number of tests, most first, so these came last and one worker ran
+# them alone at the end of the run. They go first instead.
+LONG_MODULES = (
+    "tests/test_site_browser.py",
+    "tests/test_kill_safety.py",
+    "tests/test_demo.py",
+    "tests/test_modules_core.py",
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """loadscope with LONG_MODULES handed out first (else xdist's own scheduler)."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LongModulesFirst(LoadScopeScheduling):  # type: ignore[misc]
+        def _assign_work_unit(self, node: Any) -> None:
+            for scope in LONG_MODULES:
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+                    break
+            super()._assign_work_unit(node)
+
+    return LongModulesFirst(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -122,6 +184,16 @@ def package_shelf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shelf.open_shelf(directory)
     yield directory
     shelf.close_shelf()
+
+
+@pytest.fixture
+def gpg_home(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Path]:
+    """Makes a new short directory for a GnuPG home of the test's own, at each call.
+
+    gpg-agent puts its sockets in the home, and a socket's path holds at most
+    107 bytes: tmp_path, named after the test, leaves too little room below it.
+    """
+    return lambda: tmp_path_factory.mktemp("gpg")
 
 
 @pytest.fixture(scope="session")

@@ -14,18 +14,24 @@ from generator.cli import COMMANDS, main
 REPO = Path(__file__).resolve().parent.parent
 
 
+def fresh_interpreter(code: str) -> str:
+    """The last line `code` prints in a new interpreter: what it imports, nothing before."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return out.splitlines()[-1]
+
+
 def test_validate_loads_neither_http_nor_git_nor_templates() -> None:
+    # Nor jsonschema: it words the problems of a rejected manifest, and this one is valid.
     code = (
         "import sys\n"
         "from generator.cli import main\n"
         f"rc = main(['validate', '--root', {str(REPO)!r}])\n"
-        "heavy = sorted({'requests', 'jinja2'} & set(sys.modules))\n"
+        "heavy = sorted({'requests', 'jinja2', 'git', 'jsonschema'} & set(sys.modules))\n"
         "print(rc, heavy)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.splitlines()[-1] == "0 []"
+    assert fresh_interpreter(code) == "0 []"
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,6 +42,20 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for name, (_, help_text) in COMMANDS.items():
         assert name in out
         assert help_text in out
+
+
+def test_help_imports_no_command() -> None:
+    """`btfhub --help` lists the commands by their help lines: no command module loads."""
+    code = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit as exc:\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith('generator.commands.'))\n"
+        "    print(exc.code, loaded)\n"
+    )
+    assert fresh_interpreter(code) == "0 []"
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.cli import main
 from generator.demo import table_of
 from generator.errors import BtfhubError
 from generator.render import BEGIN_MARKER, END_MARKER
@@ -46,17 +47,16 @@ def test_demo_builds_both_example_kernels_and_keeps_them(tmp_path: Path) -> None
     assert not (REPO / "archive" / "ubuntu").exists()
 
 
-def test_demo_refuses_a_non_empty_keep_dir(tmp_path: Path) -> None:
+def test_demo_refuses_a_non_empty_keep_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In process, through the same parsing and error handler (a second
+    # interpreter proves nothing the test above does not).
     (tmp_path / "something").write_text("x")
-    proc = subprocess.run(
-        [sys.executable, "-m", "generator", "demo", "--root", str(REPO), "--keep", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 1
-    assert "must be empty" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert main(["demo", "--root", str(REPO), "--keep", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "must be empty" in err
+    assert "Traceback" not in err
 
 
 README = f"""# hub

@@ -12,6 +12,7 @@ is encoded by the real pahole.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,9 @@ OS_RELEASES = Path(__file__).resolve().parent / "data" / "os-release"
 
 
 @pytest.fixture
-def sha1_signer(tmp_path: Path) -> Signer:
+def sha1_signer(gpg_home: Callable[[], Path]) -> Signer:
     """The publisher's key of Photon 3.0 and openEuler: RSA, signing over SHA-1 only."""
-    signer = Signer(tmp_path / "gpg-sha1", "sha1 publisher", algorithm="rsa2048", digest="SHA1")
+    signer = Signer(gpg_home(), "sha1 publisher", algorithm="rsa2048", digest="SHA1")
     yield signer
     signer.close()
 
@@ -151,8 +152,9 @@ def test_photon_package_signed_by_another_key_is_refused(
     mirror_server: FaultyMirror,
     fixture_elf: Path,
     sha1_signer: Signer,
+    gpg_home: Callable[[], Path],
 ) -> None:
-    stranger = Signer(tmp_path / "gpg-stranger", "stranger", algorithm="rsa2048", digest="SHA1")
+    stranger = Signer(gpg_home(), "stranger", algorithm="rsa2048", digest="SHA1")
     try:
         esx = build_photon_debuginfo(
             tmp_path / "rpms", "esx", "4.19.283", "1.ph3", fixture_elf, stranger
@@ -182,9 +184,10 @@ def test_leap_builds_from_its_signed_debug_and_update_trees(
     capsys: pytest.CaptureFixture[str],
     mirror_server: FaultyMirror,
     fixture_elf: Path,
+    gpg_home: Callable[[], Path],
 ) -> None:
     # openSUSE signs repomd.xml and its RPMs with one key, over SHA-256.
-    opensuse = Signer(tmp_path / "gpg-opensuse", "opensuse", algorithm="rsa2048")
+    opensuse = Signer(gpg_home(), "opensuse", algorithm="rsa2048")
     try:
         rpms = tmp_path / "rpms"
         update = build_leap_debuginfo(

@@ -234,55 +234,46 @@ def assert_failed_cleanly(hub: Path, proc: subprocess.Popen[bytes]) -> None:
     assert not (hub / "index.json").exists()  # nothing recorded: not the kernel's failure
 
 
-def test_full_disk_fails_cleanly_and_the_next_run_recovers(
-    tmp_path: Path, large_mirror: FaultyMirror
+def test_full_disk_fails_cleanly_stops_before_the_next_download_and_the_next_run_recovers(
+    tmp_path: Path, large_package: AptPackage, fixture_elf: Path
 ) -> None:
     """A file-size limit (RLIMIT_FSIZE), then a full tmpfs; a run with space then recovers.
 
     One hub for both ways to run out, so the recovery's full build runs once.
     The tmpfs needs root to mount; without it the file-size limit still covers
-    the disk-full path.
+    the disk-full path. The upstream holds a second, small kernel after the
+    large one: the run that hit the full disk does not even download it.
     """
-    small = tmp_path / "small"
-    mounted = _tmpfs(small, "24m")
-    try:
-        hub = make_hub(small / "hub")
-        assert_failed_cleanly(hub, start(hub, large_mirror, preexec_fn=_limit_file_size(16 << 20)))
-        if mounted:
-            assert_failed_cleanly(hub, start(hub, large_mirror))  # ENOSPC, not EFBIG
-            subprocess.run(["mount", "-o", "remount,size=600m", str(small)], check=True)
-        proc = start(hub, large_mirror)
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err.decode()
-        assert (hub / ARCHIVED).is_file()
-        assert_whole(hub, (hub / "index.json").read_bytes())
-    finally:
-        if mounted:
-            subprocess.run(["umount", str(small)], check=False)
-
-
-def test_a_full_disk_stops_the_run_before_the_next_download(
-    tmp_path: Path, large_package: AptPackage, fixture_elf: Path
-) -> None:
-    """The kernels after the one that hit the full disk are not even downloaded."""
     small_uname = "5.4.0-77-generic"
-    small = build_ddeb(
+    small_package = build_ddeb(
         tmp_path / "pkgs",
         f"linux-image-unsigned-{small_uname}-dbgsym",
         "5.4.0-77.1",
         small_uname,
         fixture_elf,
     )
-    with FaultyMirror(tmp_path / "mirror") as server:
-        write_ubuntu(server, focal_suites([large_package, small]))
-        hub = make_hub(tmp_path / "hub")
-        proc = start(hub, server, preexec_fn=_limit_file_size(16 << 20))
-        out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 1, (out, err)
-        assert "btfhub: error: cannot write" in err.decode()
-        downloads = [r.path for r in server.log if r.path.endswith(".ddeb")]
-        assert [Path(d).name for d in downloads] == [large_package.path.name]
-        assert not (hub / "archive").exists() or not any((hub / "archive").rglob("*"))
+    small = tmp_path / "small"
+    mounted = _tmpfs(small, "24m")
+    try:
+        with FaultyMirror(tmp_path / "mirror") as server:
+            write_ubuntu(server, focal_suites([large_package, small_package]))
+            hub = make_hub(small / "hub")
+            limited = start(hub, server, preexec_fn=_limit_file_size(16 << 20))
+            assert_failed_cleanly(hub, limited)
+            downloads = [r.path for r in server.log if r.path.endswith(".ddeb")]
+            assert [Path(d).name for d in downloads] == [large_package.path.name]
+            if mounted:
+                assert_failed_cleanly(hub, start(hub, server))  # ENOSPC, not EFBIG
+                subprocess.run(["mount", "-o", "remount,size=600m", str(small)], check=True)
+            proc = start(hub, server)
+            _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()
+        assert (hub / ARCHIVED).is_file()
+        assert (hub / ARCHIVED.replace(UNAME, small_uname)).is_file()
+        assert_whole(hub, (hub / "index.json").read_bytes())
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(small)], check=False)
 
 
 def test_pahole_on_a_full_disk_is_a_storage_error(tmp_path: Path, large_vmlinux: Path) -> None:

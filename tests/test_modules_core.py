@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from generator import api
+from generator.cli import main
 from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
 from tests.kit.bpfobj import (
@@ -34,7 +35,7 @@ from tests.kit.bpfobj import (
     struct_offsets,
 )
 from tests.kit.cilium import Fixup, cilium_relocate, cilium_structs
-from tests.kit.hub import btfhub, mirror_args
+from tests.kit.hub import btfhub, mirror_args, quick_upstream
 from tests.kit.mirror import FaultyMirror
 from tests.kit.modules import (
     FOCAL,
@@ -85,17 +86,16 @@ def ddeb(tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path) -> AptPack
     )
 
 
-@pytest.fixture
-def hub(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    mirror_server: FaultyMirror,
-    ddeb: AptPackage,
-) -> Path:
-    serve_focal(mirror_server, ddeb)
-    root = focal_hub(tmp_path / "hub", "[nf_demo, ovl_demo]")
-    run = btfhub(capsys, root, "reconcile", *mirror_args(mirror_server), *FOCAL)
-    assert run.code == 0, run.err
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory, ddeb: AptPackage) -> Path:
+    """The reconciled hub, made once: the tests only read it (fetch, min-core into their own
+    directories), so one reconcile serves them all. Its output is in the setup's capture."""
+    base = tmp_path_factory.mktemp("core-hub")
+    with FaultyMirror(base / "mirror") as server:
+        serve_focal(server, ddeb)
+        root = focal_hub(base / "hub", "[nf_demo, ovl_demo]")
+        argv = ["reconcile", "--root", str(root), *mirror_args(server), *FOCAL]
+        assert main(argv, upstream=quick_upstream) == 0
     return root
 
 

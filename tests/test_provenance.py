@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +243,12 @@ def test_an_unchanged_index_keeps_its_signature_and_a_changed_one_without_key_lo
 
 @pytest.mark.parametrize("damage", ["edited", "other key", "missing"])
 def test_fetch_with_the_hub_key_refuses_an_index_it_cannot_trust(
-    hub: Path, built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+    hub: Path,
+    built: Built,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+    gpg_home: Callable[[], Path],
 ) -> None:
     if damage == "edited":
 
@@ -252,7 +257,7 @@ def test_fetch_with_the_hub_key_refuses_an_index_it_cannot_trust(
 
         edit_index(hub, more_types)
     elif damage == "other key":
-        stranger = Signer(tmp_path / "stranger", "a stranger")
+        stranger = Signer(gpg_home(), "a stranger")
         try:
             stranger.sign_detached(hub / "index.json")
         finally:

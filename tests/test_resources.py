@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -30,11 +31,18 @@ def test_top_level_dirs_point_at_the_package_data() -> None:
     assert (REPO / "templates").resolve() == REPO / "generator" / "templates"
 
 
+# What a build from a checkout must not see: setuptools writes build/ and
+# *.egg-info into the tree it builds, so the test builds a copy in its temp dir.
+NOT_SOURCE = (".git", ".venv", ".tools", "build", "*.egg-info", "__pycache__", ".*_cache")
+
+
 def test_a_built_wheel_carries_every_schema_and_template(tmp_path: Path) -> None:
     """What pip installs (pre-commit's environment, say) has them without the checkout."""
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*NOT_SOURCE), symlinks=True)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path), str(REPO)],
+         "-w", str(tmp_path), str(source)],
         check=True,
         capture_output=True,
     )  # fmt: skip

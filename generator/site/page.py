@@ -8,6 +8,7 @@ browser refuses fetch() of a file:// URL.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -36,7 +37,9 @@ def note_html(markdown: str) -> Markup:
     return Markup(_MARKDOWN.render(markdown))
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    # One per process, as Jinja intends: it keeps the compiled template.
     env = jinja2.Environment(
         loader=jinja2.PackageLoader(PACKAGE, "templates"),
         undefined=jinja2.StrictUndefined,

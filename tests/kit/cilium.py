@@ -5,7 +5,8 @@ modules') must be a spec cilium/ebpf accepts, as it is a btf_custom_path
 libbpf accepts (tests/kit/bpfobj.py). The program is built against Debian's
 golang-github-cilium-ebpf-dev (0.9.1, installed by scripts/setup.sh) in
 GOPATH mode over /usr/share/gocode: no module download, no network, the
-build cache in the caller's directory. It does two things with the file,
+build cache in the caller's directory, seeded from the one scripts/setup.sh
+warms in .tools/ (see seeded_cache). It does two things with the file,
 each with cilium's own API and nothing of the kernel's:
 
 - `structs FILE NAME`: btf.LoadSpec(FILE), then every struct called NAME
@@ -27,6 +28,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,9 @@ from generator.demokit.tools import run
 # Where Debian's golang-*-dev packages put their sources (GOPATH layout).
 GOCODE = Path("/usr/share/gocode")
 CILIUM = GOCODE / "src" / "github.com" / "cilium" / "ebpf"
+# The build cache scripts/setup.sh warms (git-ignored, beside the project's pahole):
+# Go's standard library and cilium/ebpf compiled, ~30 CPU-s a test session saves.
+WARM_CACHE = Path(__file__).resolve().parents[2] / ".tools" / "go-cache"
 # The program calls CORERelocate as 0.9 declares it; other versions may declare it otherwise.
 API = "func CORERelocate(local, target *Spec, relos []*CORERelocation)"
 
@@ -177,8 +182,38 @@ def missing() -> str | None:
     return None
 
 
-def build_btfcheck(directory: Path) -> Path:
-    """The program, built offline in GOPATH mode; GOPATH's own part and the cache in directory."""
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
+
+
+def seeded_cache(directory: Path, warm: Path = WARM_CACHE) -> Path:
+    """A build cache in directory holding what the warm cache holds (empty without one).
+
+    The build writes only into directory: the warm cache's files are hard
+    links (Go adds new entries as new files and never rewrites an entry that
+    matches), so a test leaves nothing outside its temp dir. The program is
+    still compiled from PROGRAM on every build; only what it imports comes
+    from the cache, and Go's own keys tell a stale entry (another Go or
+    cilium) from a usable one.
+    """
+    cache = directory / "cache"
+    if warm.is_dir():
+        shutil.copytree(warm, cache, copy_function=_link_or_copy)
+    else:
+        cache.mkdir()
+    return cache
+
+
+def build_btfcheck(directory: Path, cache: Path | None = None) -> Path:
+    """The program, built offline in GOPATH mode; GOPATH's own part in directory.
+
+    The build cache is `cache`, else one seeded from the warm cache in directory.
+    """
+    if cache is None:
+        cache = seeded_cache(directory)
     gopath = directory / "gopath"
     src = gopath / "src" / "btfcheck"
     src.mkdir(parents=True)
@@ -189,7 +224,7 @@ def build_btfcheck(directory: Path) -> Path:
         "HOME": str(directory),
         "GO111MODULE": "off",
         "GOPATH": f"{gopath}{os.pathsep}{GOCODE}",
-        "GOCACHE": str(directory / "cache"),
+        "GOCACHE": str(cache),
         "GOFLAGS": "-trimpath",
         "GOENV": "off",
         "GOPROXY": "off",
@@ -199,6 +234,18 @@ def build_btfcheck(directory: Path) -> Path:
     build = ["go", "build", "-o", str(exe), "btfcheck"]
     run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *build], cwd=directory)
     return exe
+
+
+def warm(directory: Path = WARM_CACHE) -> None:
+    """Build the program once with directory as the cache (scripts/setup.sh)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    scratch = directory.parent / f"{directory.name}.build"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        build_btfcheck(scratch, cache=directory)
+    finally:
+        shutil.rmtree(scratch)
 
 
 class CiliumError(Exception):
@@ -263,3 +310,12 @@ def cilium_relocate(exe: Path, btf: Path, obj: Path) -> tuple[Fixup, ...]:
             )
         )
     return tuple(fixups)
+
+
+if __name__ == "__main__":
+    # scripts/setup.sh: `python -m tests.kit.cilium` warms .tools/go-cache where Go and cilium are.
+    reason = missing()
+    if reason is not None:
+        print(f"setup: {reason}: no Go build cache to warm", file=sys.stderr)
+    else:
+        warm()
