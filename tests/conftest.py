@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class LongModulesFirst(LoadScopeScheduling):  # type: ignore[misc]
         def _assign_work_unit(self, node: Any) -> None:
-            for scope in LONG_MODULES:
-                if scope in self.workqueue:
-                    self.workqueue.move_to_end(scope, last=False)
+            # xdist's own queue (an OrderedDict of scope -> tests); if a later xdist
+            # keeps it otherwise, its own order stands rather than the run failing.
+            queue = getattr(self, "workqueue", None)
+            for scope in LONG_MODULES if isinstance(queue, OrderedDict) else ():
+                if scope in queue:
+                    queue.move_to_end(scope, last=False)
                     break
             super()._assign_work_unit(node)
 
