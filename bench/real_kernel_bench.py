@@ -125,14 +125,6 @@ def _parents() -> dict[int, int]:
     return result
 
 
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
 def _cpu(pid: int) -> tuple[str, float]:
     """pid's command name and CPU seconds so far (utime + stime from /proc/PID/stat)."""
     try:
@@ -213,11 +205,13 @@ def watch(proc: subprocess.Popen[bytes], disk_paths: list[Path], baseline: int) 
             w.own_rss = max(w.own_rss, _rss(proc.pid))
             w.tree_rss = max(w.tree_rss, sum(_rss(p) for p in pids))
             w.disk = max(w.disk, _disk(disk_paths) - baseline)
-            for p in pids:
+            comms = []
+            for p in pids:  # one read of /proc/PID/stat each: its command and its CPU
                 comm, seconds = _cpu(p)
                 if comm:
                     w.cpu[p] = (comm, seconds)
-            if any(_comm(p) == "pahole" for p in pids[1:]):
+                comms.append(comm)
+            if "pahole" in comms[1:]:
                 if w.pahole_start is None:
                     w.pahole_start = now
                 w.pahole_end = now
