@@ -6,7 +6,8 @@
 # scripts/install-pahole.sh, the OCI registry the tests run (Debian's
 # docker-registry, scripts/install-registry.sh), Go and cilium/ebpf where the
 # distribution packages them (and a Go build cache the cilium tests start from),
-# and a project-local virtualenv with the package and its test extra. Safe to rerun; it only installs what is missing.
+# and a project-local virtualenv with the package and its test extra. Safe to
+# rerun; it only installs what is missing.
 # Needs Python 3.11+ (Debian 12, Ubuntu 24.04 or newer; PYTHON=... to choose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
