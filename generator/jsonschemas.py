@@ -29,6 +29,7 @@ OUTCOMES_SCHEMA = "outcomes.schema.json"
 MIN_CORE_MANIFEST_SCHEMA = "min-core-manifest.schema.json"
 LISTING_CACHE_SCHEMA = "listing-cache.schema.json"
 MODULES_FILE_SCHEMA = "modules-file.schema.json"
+SOURCE_MEMO_SCHEMA = "source-memo.schema.json"
 
 
 class DocumentInvalid(BtfhubError):
@@ -52,8 +53,9 @@ def _load(name: str) -> dict[str, Any]:
 
 
 # Schemas that others refer to by $ref (a shard manifest's outcomes are an
-# outcomes file's list; an outcome's provenance is index.json's).
-_SHARED = (OUTCOMES_SCHEMA, INDEX_SCHEMA)
+# outcomes file's list; an outcome's provenance is index.json's; a kept source
+# listing's packages are the listing cache's).
+_SHARED = (OUTCOMES_SCHEMA, INDEX_SCHEMA, LISTING_CACHE_SCHEMA)
 
 
 @functools.cache

@@ -9,6 +9,7 @@ I/O at all.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -304,6 +305,10 @@ def series_matches(series: str, uname: str) -> bool:
     return rest == "" or not rest[0].isdigit()
 
 
+# Cached: a run spells each kernel's path five or six times (discovery's plan,
+# the index, render), 124,000 regex checks at the public hub's scale. Refusals
+# raise, and exceptions are never cached.
+@functools.lru_cache(maxsize=1 << 16)
 def archive_path(distro_dir: str, release_dir: str, arch: str, uname: str) -> str:
     """The one spelling of the archive layout: where a kernel's BTF file lives."""
     for what, part in (

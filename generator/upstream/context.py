@@ -15,11 +15,13 @@ from typing import Any
 from generator.trust import TrustPolicy
 from generator.upstream.http import Checksum, UpstreamClient
 from generator.upstream.listingcache import SUBDIR, IndexMatch, ListingCache
+from generator.upstream.sourcememo import SourceMemo
 
 
 @dataclass(frozen=True)
 class UpstreamContext:
-    """The client, the trusted keys and the listing cache (None: every index is parsed).
+    """The client, the trusted keys, the listing cache (None: every index is parsed) and
+    the listings kept from earlier runs (None: every source is listed).
 
     Closing it closes the client and the trust policy's keyrings.
     """
@@ -27,12 +29,15 @@ class UpstreamContext:
     client: UpstreamClient
     trust: TrustPolicy
     listings: ListingCache | None = None
+    memo: SourceMemo | None = None
 
     @classmethod
     def of(cls, client: UpstreamClient, trust: TrustPolicy) -> UpstreamContext:
         """A run's context: the parsed listings beside the client's index cache, if it has one."""
         cache = client.cache_dir
-        return cls(client, trust, ListingCache(cache / SUBDIR) if cache is not None else None)
+        if cache is None:
+            return cls(client, trust)
+        return cls(client, trust, ListingCache(cache / SUBDIR), SourceMemo(cache))
 
     def listing(
         self,

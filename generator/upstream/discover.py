@@ -38,10 +38,9 @@ from generator.model import (
 )
 from generator.upstream.context import UpstreamContext
 from generator.upstream.credentials import load_credentials
-from generator.upstream.http import UpstreamIndexError
+from generator.upstream.http import GONE, UpstreamIndexError
+from generator.upstream.sourcememo import memo_key, recording
 
-# What a server answers for a tree that is no longer there (moved, not down).
-GONE_STATUSES = frozenset({404, 410})
 # Sources listed at once by discover_all. Listing waits on the network far more
 # than it computes; a few connections per run stay polite to public mirrors.
 WORKERS = 4
@@ -96,13 +95,34 @@ class SourceListings:
                 if repo.signing_key_id is not None:
                     # Before any request: without its key nothing it lists could be built.
                     self.upstream.trust.keyring(repo)
-                self._memo[key] = self._list(lister, repo, source, arch)
+                self._memo[key] = self._kept_or_listed(lister, repo, source, arch)
             except BtfhubError as exc:
                 self._memo[key] = exc
         result = self._memo[key]
         if isinstance(result, BtfhubError):
             raise result
         return result
+
+    def _kept_or_listed(
+        self, lister: Lister, repo: Repository, source: Source, arch: str
+    ) -> list[KernelPackage]:
+        """The listing kept from an earlier run when upstream confirms it, else listed now."""
+        memo = self.upstream.memo
+        if memo is None:
+            return self._list(lister, repo, source, arch)
+        try:
+            keyring = self.upstream.trust.keyring(repo)
+        except BtfhubError:
+            return self._list(lister, repo, source, arch)  # the lister reports it
+        key = memo_key(repo, source, arch, "" if keyring is None else repr(keyring))
+        kept = memo.replay(key, self.upstream.client.revalidate)
+        if kept is not None:
+            self.upstream.client.stats.add(source_hits=1)
+            return kept
+        with recording() as reads:
+            packages = self._list(lister, repo, source, arch)
+        memo.record(key, reads, packages, keyring is not None)
+        return packages
 
     def _list(
         self, lister: Lister, repo: Repository, source: Source, arch: str
@@ -115,7 +135,7 @@ class SourceListings:
         try:
             return lister(self.upstream, repo, source, arch)
         except UpstreamIndexError as exc:
-            if repo.moved_to is None or exc.status not in GONE_STATUSES:
+            if repo.moved_to is None or exc.status not in GONE:
                 raise
             moved = dataclasses.replace(repo, url=repo.moved_to, moved_to=None)
             try:
@@ -257,7 +277,17 @@ def discover_all(
     """
     targets = list(targets)
     listings = SourceListings(upstream)
-    listings.prefetch(targets, workers)
+    try:
+        listings.prefetch(targets, workers)
+        return _assemble(listings, targets)
+    finally:
+        if upstream.memo is not None:
+            upstream.memo.save()  # what was listed stays listed, even when a bug stops the run
+
+
+def _assemble(
+    listings: SourceListings, targets: list[tuple[Distribution, Release, str]]
+) -> UpstreamListing:
     kernels: dict[ReleaseArch, tuple[KernelPackage, ...]] = {}
     failures: list[DiscoveryFailure] = []
     skipped: list[DiscoveryFailure] = []

@@ -31,10 +31,12 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from generator.errors import PackageError, UpstreamError
+from generator.upstream import sourcememo
 from generator.upstream.credentials import Credentials
-from generator.upstream.indexcache import IndexCache
+from generator.upstream.indexcache import CachedIndex, IndexCache
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.packagestream import PackageBody, PackageStream
+from generator.upstream.sourcememo import IndexRead
 from generator.upstream.transport import (
     ATTEMPTS,
     BACKOFF,
@@ -46,6 +48,9 @@ from generator.upstream.transport import (
     Transport,
     transport_cause,
 )
+
+# What a server answers for a file that is not there (moved, never published), not down.
+GONE = frozenset({404, 410})
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class HttpStats:
     not_modified: int = 0  # 304 answers: the cached index body was served
     cache_hits: int = 0  # indexes served from the cache with no request (checksum known)
     memo_hits: int = 0  # indexes asked for again within this run
+    # Sources whose listing an earlier run kept, all roots confirmed (upstream/sourcememo.py).
+    source_hits: int = 0
     # Of cache_hits: indexes whose parsed listing was reused (generator.upstream.listingcache),
     # so their bodies were neither read nor parsed.
     listing_hits: int = 0
@@ -237,7 +244,9 @@ class UpstreamClient:
         """The body of an index file, verified against size/checksum when given.
 
         immutable: the URL's answer never changes (a Launchpad publication's
-        file list), so a cached body is served without asking again.
+        file list), so a cached body is served without asking again. A read
+        that neither knows its body nor is immutable is a root of the listing
+        being recorded, if one is (generator.upstream.sourcememo).
         """
         rewritten = self.mirrors.rewrite(url)
 
@@ -246,22 +255,19 @@ class UpstreamClient:
                 checksum is None or checksum.matches(body)
             )
 
-        known = size is not None or checksum is not None
-        found = self.indexes.lookup(rewritten, expected if known else None, immutable)
-        if found.body is not None:
+        root = size is None and checksum is None and not immutable
+        found = self.indexes.lookup(rewritten, None if root else expected, immutable)
+        if found.served is not None:
             self.stats.add(**{f"{found.hit}_hits": 1})
-            return found.body
-        response = self._request(
-            url,
-            found.stale.validators() if found.stale is not None else {},
-            preload=True,
-            error=lambda m, c: UpstreamIndexError(m, url, c.text, c.unreachable, c.host),
-        )
+            return self._read(url, found.served, root)
+        response = self._index_request(url, found.stale)
         if response.status == 304 and found.stale is not None:
             self.stats.add(not_modified=1)
-            return self.indexes.remember(rewritten, found.stale.body)
+            return self._read(url, self.indexes.remember(rewritten, found.stale), root)
         if response.status != 200:
             status = f"HTTP {response.status} {response.reason}"
+            if root and response.status in GONE:
+                sourcememo.note(url, None, None, None)
             raise UpstreamIndexError(
                 f"{self.where(url)}: {status}", url, status, status=response.status
             )
@@ -279,14 +285,60 @@ class UpstreamClient:
                 url,
             )
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-        return self.indexes.store(rewritten, body, etag, modified)
+        return self._read(url, self.indexes.store(rewritten, body, etag, modified), root)
+
+    def _index_request(self, url: str, stale: CachedIndex | IndexRead | None) -> BaseHTTPResponse:
+        return self._request(
+            url,
+            stale.validators() if stale is not None else {},
+            preload=True,
+            error=lambda m, c: UpstreamIndexError(m, url, c.text, c.unreachable, c.host),
+        )
+
+    @staticmethod
+    def _read(url: str, entry: CachedIndex, root: bool) -> bytes:
+        if root:
+            sourcememo.note(url, entry.body, entry.etag, entry.last_modified)
+        return entry.body
+
+    def revalidate(self, read: IndexRead) -> IndexRead | None:
+        """A recorded root as its server answers now; None when its body changed.
+
+        One request (conditional when the read has validators), nothing read
+        from the disk cache: 304, the same bytes again or still 404 confirm
+        it. A new body is verified by nothing here, so it is only kept in the
+        index cache for the listing that follows. Errors are get_index's.
+        """
+        rewritten = self.mirrors.rewrite(read.url)
+        held = self.indexes.memo(rewritten)
+        if held is not None:  # another source read it earlier in this run
+            same = hashlib.sha256(held.body).hexdigest() == read.sha256
+            return replace(read, etag=held.etag, last_modified=held.last_modified) if same else None
+        response = self._index_request(read.url, read if read.sha256 is not None else None)
+        if response.status == 304 and read.sha256 is not None:
+            self.stats.add(not_modified=1)
+            return read
+        if response.status in GONE:
+            return read if read.sha256 is None else None
+        if response.status != 200:
+            status = f"HTTP {response.status} {response.reason}"
+            raise UpstreamIndexError(
+                f"{self.where(read.url)}: {status}", read.url, status, status=response.status
+            )
+        body = response.data
+        self.stats.add(index_bytes=len(body))
+        etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+        self.indexes.store(rewritten, body, etag, modified)
+        if hashlib.sha256(body).hexdigest() != read.sha256:
+            return None
+        return IndexRead(read.url, read.sha256, etag, modified)
 
     def find_index(self, url: str) -> bytes | None:
         """get_index for a file that may not exist (InRelease, repomd.xml.asc): None on 404/410."""
         try:
             return self.get_index(url)
         except UpstreamIndexError as exc:
-            if exc.status in (404, 410):
+            if exc.status in GONE:
                 return None
             raise
 

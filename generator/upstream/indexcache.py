@@ -51,11 +51,11 @@ class CachedIndex:
 class Lookup:
     """What the cache can answer for a URL before any request.
 
-    body: the answer, with no request (hit says from where: "memo" or "cache");
+    served: the answer, with no request (hit says from where: "memo" or "cache");
     stale: otherwise, a kept body the server may confirm with a 304.
     """
 
-    body: bytes | None = None
+    served: CachedIndex | None = None
     hit: str = ""
     stale: CachedIndex | None = None
 
@@ -65,7 +65,7 @@ class IndexCache:
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
-        self._memo: dict[str, bytes] = {}
+        self._memo: dict[str, CachedIndex] = {}
         self._lock = threading.Lock()
 
     def lookup(self, url: str, expected: Expected | None, immutable: bool = False) -> Lookup:
@@ -77,26 +77,33 @@ class IndexCache:
         """
         with self._lock:
             memo = self._memo.get(url)
-        if memo is not None and (expected is None or expected(memo)):
+        if memo is not None and (expected is None or expected(memo.body)):
             return Lookup(memo, "memo")
         kept = self._load(url)
         if kept is None:
             return Lookup()
         if expected is None and immutable:
-            return Lookup(self.remember(url, kept.body), "cache")
+            return Lookup(self.remember(url, kept), "cache")
         if expected is not None:
             if expected(kept.body):
-                return Lookup(self.remember(url, kept.body), "cache")
+                return Lookup(self.remember(url, kept), "cache")
             return Lookup()  # the index moved on: fetch unconditionally
         return Lookup(stale=kept)
 
-    def remember(self, url: str, body: bytes) -> bytes:
-        """body, kept in memory for the rest of the run."""
+    def remember(self, url: str, entry: CachedIndex) -> CachedIndex:
+        """entry, kept in memory for the rest of the run."""
         with self._lock:
-            self._memo[url] = body
-        return body
+            self._memo[url] = entry
+        return entry
 
-    def store(self, url: str, body: bytes, etag: str | None, last_modified: str | None) -> bytes:
+    def memo(self, url: str) -> CachedIndex | None:
+        """What this run already holds for url (no disk read)."""
+        with self._lock:
+            return self._memo.get(url)
+
+    def store(
+        self, url: str, body: bytes, etag: str | None, last_modified: str | None
+    ) -> CachedIndex:
         """A body the server just sent (and the caller verified), kept for this run and the next."""
         paths = self._paths(url)
         if paths is not None:
@@ -111,7 +118,7 @@ class IndexCache:
             # Body first: the meta's sha256 guards against a crash between the writes.
             atomic_write(body_path, body)
             atomic_write(meta_path, (json.dumps(meta, sort_keys=True, indent=2) + "\n").encode())
-        return self.remember(url, body)
+        return self.remember(url, CachedIndex(body, etag, last_modified))
 
     def _paths(self, url: str) -> tuple[Path, Path] | None:
         if self.directory is None:
