@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.btf.tarball import read_tar_xz_member
 from generator.children import build_cores, usable_cores
 from generator.errors import BtfhubError, MissingToolError, StorageError
 from generator.fsutil import atomic_write
@@ -33,7 +32,6 @@ from generator.model import (
     modules_path,
 )
 from generator.progress import TIMINGS_ENV, Progress, Reporter
-from generator.provenance.build import build_verified
 from generator.upstream.context import UpstreamContext
 from generator.upstream.http import UpstreamClient
 from generator.workdir import WorkArea
@@ -119,6 +117,11 @@ def build_one(
     (StorageError) or a missing pahole 1.30 (MissingToolError) is not this
     kernel's failure: it stops the run.
     """
+    # Imported with the first kernel to build: the build's chain (pahole, the
+    # package formats, verification) is a sixth of a no-op run's start-up.
+    from generator.btf.tarball import read_tar_xz_member
+    from generator.provenance.build import build_verified
+
     pkg = kernel.package
     assert pkg is not None
     label = kernel.id.label

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import pkgutil
 import time
 from collections.abc import Callable, Iterable
@@ -56,15 +57,20 @@ Lister = Callable[[UpstreamContext, Repository, Source, str], list[KernelPackage
 Completer = Callable[[UpstreamContext, Repository, KernelPackage], KernelPackage]
 
 
+# Resolved once per name: resolve_name goes through the import system on every
+# call, a tenth of a no-op's discovery over 3,500 sources.
+_resolve = functools.cache(pkgutil.resolve_name)
+
+
 def lister_of(repo: Repository) -> Lister:
     """The lister the repository's kind names (imported on first use)."""
-    lister: Lister = pkgutil.resolve_name(kind_of(repo).lister)
+    lister: Lister = _resolve(kind_of(repo).lister)
     return lister
 
 
 def completer_of(repo: Repository) -> Completer | None:
     name = kind_of(repo).completer
-    completer: Completer | None = None if name is None else pkgutil.resolve_name(name)
+    completer: Completer | None = None if name is None else _resolve(name)
     return completer
 
 
