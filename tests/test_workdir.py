@@ -192,9 +192,14 @@ def test_writes_a_killed_run_left_unfinished_are_swept(tmp_path: Path) -> None:
         tmp_path / ".other.abcd1234.tmp",  # not a file btfhub writes at the top
         tmp_path / "index.json",
     ]
+    hidden = tmp_path / "archive" / ".cache"  # any depth, hidden directories too
+    hidden.mkdir()
+    stale.append(hidden / ".5.4.0-26-generic.btf.tar.xz.abcd1234.tmp")
     for path in stale + kept:
         path.write_bytes(b"x")
+    link = arch / ".5.4.0-26-generic.btf.tar.xz.zz9_zz9z.tmp"
+    link.symlink_to(kept[0])  # a link is never a write of ours: left alone
     with WorkArea(tmp_path) as work:
         assert sorted(work.swept) == sorted(stale)
     assert [p for p in stale if p.exists()] == []
-    assert all(p.exists() for p in kept)
+    assert all(p.exists() for p in kept) and link.is_symlink()
