@@ -26,6 +26,7 @@ from generator.upstream.discover import SourceListings
 from generator.upstream.http import UpstreamClient
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.sourcememo import FILE_NAME, IndexRead, SourceMemo, memo_key
+from tests.kit.corrupt import DAMAGED_BYTES
 from tests.kit.mirror import FaultyMirror
 
 UPSTREAM = "http://debuginfo.example.org/"
@@ -225,10 +226,7 @@ def _mangle_read(document: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "corrupt",
     [
-        lambda raw: raw[: len(raw) // 2],  # torn
-        lambda raw: b"",
-        lambda raw: b"\xff\xfe not json",
-        lambda raw: b"[]",
+        *DAMAGED_BYTES,
         _mangle_uname,
         _mangle_parser,
         _mangle_read,

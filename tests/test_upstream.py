@@ -53,6 +53,7 @@ from generator.upstream.listers import flavour_of
 from generator.upstream.mirrors import Mirrors
 from generator.upstream.rpmmd import discover_rpmmd
 from generator.upstream.transport import RetryPolicy
+from tests.kit.corrupt import DAMAGED_BYTES
 from tests.kit.debpkg import UBUNTU_PATTERNS, small_ddeb
 from tests.kit.hub import closed_port
 from tests.kit.mirror import Fault, FaultyMirror
@@ -997,10 +998,7 @@ def _mangle_field(document: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "corrupt",
     [
-        lambda raw: raw[: len(raw) // 2],  # torn
-        lambda raw: b"",
-        lambda raw: b"\xff\xfe not json",
-        lambda raw: b"[]",
+        *DAMAGED_BYTES,
         _mangle_key,
         _mangle_uname,
         _mangle_field,

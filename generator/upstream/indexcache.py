@@ -39,12 +39,17 @@ class CachedIndex:
 
     def validators(self) -> dict[str, str]:
         """The headers that make a request for this body conditional."""
-        headers = {}
-        if self.etag:
-            headers["If-None-Match"] = self.etag
-        if self.last_modified:
-            headers["If-Modified-Since"] = self.last_modified
-        return headers
+        return conditional_headers(self.etag, self.last_modified)
+
+
+def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """If-None-Match / If-Modified-Since for what the server sent with a body."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
 
 
 @dataclass(frozen=True)

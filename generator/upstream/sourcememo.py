@@ -46,6 +46,7 @@ import orjson
 from generator import jsonschemas
 from generator.fsutil import atomic_write
 from generator.model import KernelPackage, Repository, Source
+from generator.upstream.indexcache import conditional_headers
 
 FORMAT = 1
 FILE_NAME = "sources.json"
@@ -66,12 +67,7 @@ class IndexRead:
 
     def validators(self) -> dict[str, str]:
         """The headers that make the request conditional (none for an absent file)."""
-        headers = {}
-        if self.etag:
-            headers["If-None-Match"] = self.etag
-        if self.last_modified:
-            headers["If-Modified-Since"] = self.last_modified
-        return headers
+        return conditional_headers(self.etag, self.last_modified)
 
 
 # The roots the lister running in this thread has read so far (None: nobody records).
