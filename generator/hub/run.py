@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import gitops, planner
+from generator import gitops, heap, planner
 from generator.errors import BtfhubError
 from generator.hub.build import BuildOptions, build_missing
 from generator.model import (
@@ -255,20 +255,27 @@ def reconcile(
     reporter: Reporter,
     store: StoreChoice = GIT_STORE,
 ) -> ReconcileReport:
-    """Discover, plan, build into the store, record and render (the caller holds the lock)."""
-    listing = discover(upstream, catalog, selection, options.force)
-    state = load_state(root, store)
-    the_plan = plan(root, catalog, state, listing, options.force)
-    output = hubstore.output_root(root, state.store)
-    with WorkArea(root) as work:
-        todo = the_plan.missing()
-        bases = stage_bases(root, state, todo, upstream.client, work.path / "bases")
-        outcomes = build_missing(
-            upstream, todo, output, options, reporter, catalog, work, archive_root=bases
-        )
-    for warning in record(state, listing, outcomes):
-        reporter.warning(warning)
-    store_and_render(root, catalog, state, upstream.client, reporter)
+    """Discover, plan, build into the store, record and render (the caller holds the lock).
+
+    The listings, the state and the index render makes are bursts of objects
+    kept to the end (generator/heap.py); the builds run with the collector on.
+    """
+    with heap.run_scope():
+        with heap.burst():
+            listing = discover(upstream, catalog, selection, options.force)
+            state = load_state(root, store)
+            the_plan = plan(root, catalog, state, listing, options.force)
+        output = hubstore.output_root(root, state.store)
+        with WorkArea(root) as work:
+            todo = the_plan.missing()
+            bases = stage_bases(root, state, todo, upstream.client, work.path / "bases")
+            outcomes = build_missing(
+                upstream, todo, output, options, reporter, catalog, work, archive_root=bases
+            )
+        for warning in record(state, listing, outcomes):
+            reporter.warning(warning)
+        with heap.burst():
+            store_and_render(root, catalog, state, upstream.client, reporter)
     return ReconcileReport(the_plan, outcomes, listing)
 
 

@@ -1,0 +1,61 @@
+"""The cycle collector around a run's bursts of objects (generator/heap.py), on the real gc."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from generator import heap
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    assert gc.get_freeze_count() == 0, "the test process froze objects of its own"
+    enabled = gc.isenabled()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.enable() if enabled else gc.disable()
+
+
+def test_a_burst_pauses_the_collector_and_freezes_what_it_made_for_the_run() -> None:
+    with heap.run_scope():
+        with heap.burst():
+            assert not gc.isenabled()
+            kept = [{"n": n} for n in range(10_000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_freeze_count() == 0  # the run ended: the caller's collector as it was
+    assert gc.isenabled()
+
+
+def test_a_run_that_fails_still_unfreezes() -> None:
+    with pytest.raises(RuntimeError), heap.run_scope(), heap.burst():
+        raise RuntimeError("a bug mid-burst")
+    assert (gc.get_freeze_count(), gc.isenabled()) == (0, True)
+
+
+def test_outside_a_run_a_burst_only_pauses() -> None:
+    with heap.burst():
+        assert not gc.isenabled()
+    assert (gc.get_freeze_count(), gc.isenabled()) == (0, True)
+
+
+def test_a_collector_that_was_off_stays_off() -> None:
+    gc.disable()
+    with heap.run_scope(), heap.burst():
+        pass
+    assert not gc.isenabled()
+
+
+def test_objects_the_process_froze_itself_are_left_frozen() -> None:
+    gc.freeze()
+    before = gc.get_freeze_count()
+    with heap.run_scope():
+        with heap.burst():
+            made = [{} for _ in range(1_000)]
+        assert gc.get_freeze_count() == before  # nothing of ours frozen on top
+    assert gc.get_freeze_count() == before and made
