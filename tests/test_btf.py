@@ -401,6 +401,23 @@ def test_check_rejects_dangling_type_reference() -> None:
         check_btf(bytes(data))
 
 
+@pytest.mark.parametrize(
+    ("offset", "was", "referrer"),
+    [
+        (24 + 40, 1, 3),  # ARRAY's element type
+        (24 + 68, 1, 4),  # STRUCT's first member
+        (24 + 216, 1, 12),  # FUNC_PROTO's parameter
+        (24 + 260, 14, 15),  # DATASEC's variable
+    ],
+)
+def test_check_names_who_refers_to_a_missing_type(offset: int, was: int, referrer: int) -> None:
+    data = bytearray(all_kinds_btf("<"))
+    assert struct.unpack_from("<I", data, offset) == (was,)  # the field meant
+    struct.pack_into("<I", data, offset, 20)  # one past the last type
+    with pytest.raises(EncodeError, match=rf"type \[{referrer}\] refers to missing type \[20\]"):
+        check_btf(bytes(data))
+
+
 def test_check_rejects_vlen_on_kind_without_members() -> None:
     data = bytearray(all_kinds_btf("<"))
     struct.pack_into("<I", data, 24 + 16 + 4, _info(2, 3))  # PTR with vlen 3

