@@ -13,6 +13,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from generator import heap
 from generator.catalog import load_catalog
 from generator.commands.common import add_store_arguments, store_choice
 from generator.hub.run import load_state, render
@@ -39,8 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     root: Path = args.root
     catalog = load_catalog(root)
-    # --check writes nothing, so it can run beside a sync; a write cannot.
-    with contextlib.nullcontext() if args.check else HubLock(root):
+    # --check writes nothing, so it can run beside a sync; a write cannot. The state
+    # and the index it renders are one burst of kept objects (generator/heap.py).
+    lock = contextlib.nullcontext() if args.check else HubLock(root)
+    with lock, heap.run_scope(), heap.burst():
         state = load_state(root, store_choice(args))
         result = render(root, catalog, state, check=args.check, verify=args.verify)
     for path in result.unassigned:
