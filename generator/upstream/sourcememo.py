@@ -19,7 +19,8 @@ signature is checked on every run (a key can expire or be revoked while its file
 as the listing cache keeps its listings unsigned (generator.upstream.
 listingcache). The key covers the manifest's repository and source entries,
 the arch, the keyring the run would check signatures with, and the code of
-the listers (PARSER: a fixed lister is never hidden behind an old entry).
+the listers and the model (parser_digest: a fixed lister is never hidden
+behind an old entry).
 
 One file, CACHE_DIR/sources.json: a no-op run over thousands of sources
 reads it once instead of three files per source. It fits
@@ -97,12 +98,14 @@ def recording() -> Iterator[list[IndexRead]]:
 
 @functools.cache
 def parser_digest() -> str:
-    """A digest of the listers' code: what a kept listing was parsed by."""
+    """A digest of the listers' code and of the model they list into: what a kept
+    listing was made by (another btfhub's entries are never replayed)."""
     import generator.kinds
+    import generator.model
     import generator.upstream
 
     digest = hashlib.sha256(f"format {FORMAT}".encode())
-    for package in (generator.upstream, generator.kinds):
+    for package in (generator.upstream, generator.kinds, generator.model):
         for path in sorted(Path(package.__path__[0]).glob("*.py")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
