@@ -79,6 +79,13 @@ def _fast_validator(name: str) -> Any:
     return jsonschema_rs.Draft202012Validator(_load(name), registry=registry)
 
 
+def fits(document: Any, schema: str) -> bool:
+    """Whether `document` fits the schema, for a file that is ignored when it does not
+    (a cache): no problem is worded, which for a large document would cost seconds."""
+    valid: bool = _fast_validator(schema).is_valid(document)
+    return valid
+
+
 def problems(document: Any, schema: str, source: str) -> list[str]:
     """Every way `document` breaks the schema, as "source: $.json.path: message", sorted.
 

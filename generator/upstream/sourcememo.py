@@ -141,7 +141,7 @@ class SourceMemo:
             document = orjson.loads(self.path.read_bytes())
         except (OSError, orjson.JSONDecodeError):
             return {}
-        if jsonschemas.problems(document, jsonschemas.SOURCE_MEMO_SCHEMA, str(self.path)):
+        if not jsonschemas.fits(document, jsonschemas.SOURCE_MEMO_SCHEMA):
             return {}  # torn or tampered: listed afresh, rewritten at the end
         if document["parser"] != parser_digest():
             return {}  # other listers' results: never trusted
