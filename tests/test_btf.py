@@ -27,6 +27,7 @@ from generator.btf import (
     read_tar_xz_member,
     reproducible_tar_xz,
 )
+from generator.btf import check as btf_check
 from generator.btf.encode import (
     DETACHED_FLAG,
     PAHOLE_ENV,
@@ -392,6 +393,20 @@ def test_check_walks_all_kinds_like_libbpf(tmp_path: Path, order: str) -> None:
     ).stdout
     assert "[19] ENUM64 'e64'" in dump
     assert "[17] DECL_TAG 'tag' type_id=4 component_idx=-1" in dump
+
+
+@pytest.mark.parametrize("which", ["pahole's", "all kinds <", "all kinds >"])
+def test_the_fast_walk_answers_for_well_formed_btf_as_the_exact_one(
+    encoded: Path, which: str
+) -> None:
+    data = encoded.read_bytes() if which == "pahole's" else all_kinds_btf(which[-1])
+    order, hdr_len, type_off, type_len, _, str_len = btf_check._header(data)
+    words = btf_check._words(data, hdr_len + type_off, type_len, order)
+    fast = btf_check._fast_walk(words, type_len, str_len, 0)
+    assert fast is not None  # taken, not fallen back from
+    assert fast == btf_check._walk(words, type_len, str_len, 0, None)
+    # Every malformed case (the tests around) falls back to the exact walk's words.
+    assert btf_check._fast_walk(words[:-1], type_len - 4, str_len, 0) is None
 
 
 def test_check_rejects_dangling_type_reference() -> None:

@@ -205,7 +205,12 @@ def check_btf(data: bytes, base: BtfSummary | None = None) -> BtfSummary:
         raise _malformed(f"string section of {str_len} bytes exceeds the name offset limit")
 
     words = _words(data, hdr_len + type_off, type_len, order)
-    type_id, counts, struct_offsets, max_ref = _walk(words, type_len, str_len, first_id, None)
+    # The fast walk answers for a well-formed section; on anything else the exact
+    # walk finds the first problem, in record order, and words it.
+    walked = _fast_walk(words, type_len, str_len, first_id)
+    if walked is None:
+        walked = _walk(words, type_len, str_len, first_id, None)
+    type_id, counts, struct_offsets, max_ref = walked
     if type_id > MAX_TYPES:
         raise _malformed(f"{type_id} types exceed the limit of {MAX_TYPES}")
     if max_ref > type_id:  # walk again, noting who refers to what, to name the first one
@@ -244,6 +249,85 @@ def _words(data: bytes, start: int, length: int, order: str) -> array[int]:
     if (order == "<") != (sys.byteorder == "little"):
         words.byteswap()
     return words
+
+
+# Trailer words per kind: fixed, and per vlen item (unknown kinds: 0, caught after).
+_FIXED_WORDS = [t[0] // 4 if t else 0 for t in _TRAILERS]
+_PER_WORDS = [t[1] // 4 if t else 0 for t in _TRAILERS]
+_KNOWN_KINDS = bytes(TRAILER)
+# The records whose trailers hold type ids and name offsets, by trailer layout:
+# (kinds, stride in words, offset of the name in an item or None, offsets of type ids).
+_MEMBER_LAYOUTS = (
+    ((STRUCT, UNION), 3, 0, (1,)),
+    ((ENUM64,), 3, 0, ()),
+    ((ENUM,), 2, 0, ()),
+    ((FUNC_PROTO,), 2, 0, (1,)),
+    ((DATASEC,), 3, None, (0,)),
+    ((ARRAY,), 3, None, (0, 1)),
+)
+
+# Which of _MEMBER_LAYOUTS each kind's trailer follows (None: no ids nor names in it).
+_LAYOUT_OF: list[int | None] = [
+    next((n for n, layout in enumerate(_MEMBER_LAYOUTS) if kind in layout[0]), None)
+    for kind in range(32)
+]
+
+
+def _fast_walk(
+    words: array[int], type_len: int, str_len: int, first_id: int
+) -> tuple[int, list[int], list[int], int] | None:
+    """What _walk returns, for a well-formed type section; None when any record is not.
+
+    One tight loop finds where each record starts; every check after it runs
+    over all records at once (list comprehensions, max, bytes.count), in C
+    for the most part: a kernel's 126,000 types in 0.1 s instead of 0.3.
+    """
+    if type_len % 4:
+        return None
+    end = type_len // 4
+    starts: list[int] = []
+    append = starts.append
+    fixed, per = _FIXED_WORDS, _PER_WORDS
+    i = 0
+    try:
+        while i < end:
+            append(i)
+            info = words[i + 1]
+            kind = (info >> 24) & 0x1F
+            i += 3 + fixed[kind] + per[kind] * (info & 0xFFFF)
+    except IndexError:
+        return None  # a header past the end
+    if i != end:
+        return None  # the last record runs past the end
+    infos = [words[s + 1] for s in starts]
+    kinds = bytes([(info >> 24) & 0x1F for info in infos])
+    if kinds.translate(None, _KNOWN_KINDS):
+        return None  # an unknown kind
+    no_vlen = _NO_VLEN
+    if any(info & 0xFFFF and no_vlen[(info >> 24) & 0x1F] for info in infos):
+        return None
+    names = [words[s] for s in starts]
+    if names and max(names) >= str_len:
+        return None
+    by_type = _REFERS_BY_TYPE
+    refs = [words[s + 2] for s, kind in zip(starts, kinds, strict=True) if by_type[kind]]
+    max_ref = max(refs, default=0)
+    view = memoryview(words)
+    layout_of = _LAYOUT_OF
+    regions: list[list[memoryview]] = [[] for _ in _MEMBER_LAYOUTS]
+    for s, kind, info in zip(starts, kinds, infos, strict=True):
+        if (layout := layout_of[kind]) is not None:
+            regions[layout].append(view[s + 3 : s + 3 + fixed[kind] + per[kind] * (info & 0xFFFF)])
+    for (_, stride, name_at, type_at), region in zip(_MEMBER_LAYOUTS, regions, strict=True):
+        items = array("I")
+        items.frombytes(b"".join(region))
+        if name_at is not None and max(items[name_at::stride], default=0) >= str_len:
+            return None
+        for at in type_at:
+            max_ref = max(max_ref, max(items[at::stride], default=0))
+    counts = [kinds.count(kind) for kind in range(32)]
+    struct_offsets = [n for n, kind in zip(names, kinds, strict=True) if kind == STRUCT and n]
+    return first_id + len(starts), counts, struct_offsets, max_ref
 
 
 def _walk(
