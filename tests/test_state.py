@@ -157,6 +157,12 @@ def test_a_missing_index_is_an_empty_state(tmp_path: Path) -> None:
     assert load_hub_state(tmp_path).lists == {}
 
 
+def test_an_index_that_is_not_utf8_is_refused_by_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "index.json").write_bytes(b'{"schema_version": 1,\n "x": "\xff"}')
+    with pytest.raises(BtfhubError, match=r"index\.json:\d+:\d+: not valid JSON .*UTF-8"):
+        load_hub_state(tmp_path)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
