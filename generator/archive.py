@@ -153,13 +153,14 @@ def scan_archive(
                     )
                     continue
                 for f in _visible(a.path):
-                    where = rel(d.name, r.name, a.name, f.name)
                     if not f.is_file(follow_symlinks=False):
+                        where = rel(d.name, r.name, a.name, f.name)
                         problems.append(f"{where}: expected a regular file")
                     elif f.name.endswith(MODULES_SUFFIX) and f.name != MODULES_SUFFIX:
                         uname = f.name[: -len(MODULES_SUFFIX)]
                         module_files.append((d.name, r.name, a.name, uname, f.path))
                     elif not f.name.endswith(BTF_SUFFIX) or f.name == BTF_SUFFIX:
+                        where = rel(d.name, r.name, a.name, f.name)
                         problems.append(f"{where}: not a <uname>{BTF_SUFFIX} file")
                     else:
                         uname = f.name[: -len(BTF_SUFFIX)]
