@@ -79,6 +79,13 @@ def _scratch_gpg(args: Sequence[str], what: str, data: bytes | None = None) -> b
         return run_gpg(args, what, Path(home), data)
 
 
+# The SHA-256 of an armored key file's bytes -> the binary packets gpg made of
+# them. A run makes one keyring per set of key files, and the sets share files
+# (--keyring and BTFHUB_KEYRINGS ones join every set): a gpg process per
+# distinct file and process, not one per keyring (nor per command run in process).
+_DEARMORED: dict[bytes, bytes] = {}
+
+
 def read_key_file(path: Path) -> bytes:
     """Binary OpenPGP packets from an armored (.asc) or binary (.gpg) key file.
 
@@ -90,7 +97,12 @@ def read_key_file(path: Path) -> bytes:
     except OSError as exc:
         raise KeyFileError(f"key file {path}: {exc.strerror or exc}") from None
     if ARMOR_BEGIN.encode() in data:
-        return _scratch_gpg(["--dearmor"], f"key file {path}", data)
+        digest = hashlib.sha256(data).digest()
+        packets = _DEARMORED.get(digest)
+        if packets is None:
+            packets = _scratch_gpg(["--dearmor"], f"key file {path}", data)
+            _DEARMORED[digest] = packets
+        return packets
     # A binary key starts with a public-key packet: old format 0x99 / new 0xC6.
     if not data or data[0] not in (0x98, 0x99, 0x9A, 0xC6):
         raise KeyFileError(f"key file {path}: not an OpenPGP public key (armored or binary)")

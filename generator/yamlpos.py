@@ -153,10 +153,22 @@ def _char_at(text: str, mark: yaml.Mark | None) -> str:
     return lines[mark.line][mark.column]
 
 
+@functools.lru_cache(maxsize=64)
+def _compose(text: str) -> yaml.Node | None:
+    """The document's node tree, composed once per distinct text in this process.
+
+    A process that runs several commands (the tests, hundreds of them in one
+    process; a caller of cli.main) loads the same manifests each time, and
+    composing is two thirds of a catalog load. The nodes are only read
+    (_build makes fresh values from them each time), so sharing them is safe.
+    """
+    return yaml.compose(text, Loader=_ComposeLoader)
+
+
 def load_yaml(text: str) -> LoadedYaml:
     """Parse one YAML document; raise YamlSyntaxError with a 1-based position."""
     try:
-        node = yaml.compose(text, Loader=_ComposeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

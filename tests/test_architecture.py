@@ -39,7 +39,8 @@ def tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"))
 
 
-def imported_names(path: Path) -> set[str]:
+@cache  # the rules ask about each module many times: one walk of its tree
+def imported_names(path: Path) -> frozenset[str]:
     """What the module imports, wherever the statement sits (`from a import b` gives a and a.b)."""
     found: set[str] = set()
     for node in ast.walk(tree(path)):
@@ -48,7 +49,7 @@ def imported_names(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def imports(name: str, modules: dict[str, Path] = MODULES) -> set[str]:

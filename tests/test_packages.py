@@ -14,6 +14,7 @@ import pytest
 from generator.errors import PackageError
 from generator.packages import ar, cpio, extract_vmlinux
 from tests.kit.debpkg import (
+    PADDED_LEVEL,
     build_kernel_deb,
     incompressible,
     tar_bytes,
@@ -304,6 +305,7 @@ def test_rpm_stops_reading_after_vmlinux(tmp_path: Path, fixture_elf: Path, payl
         fixture_elf,
         payload,
         extra=padding,
+        level=PADDED_LEVEL[payload],
     )
     data = rpm.read_bytes()
     dest = tmp_path / "vmlinux"

@@ -6,6 +6,7 @@ types it; the hubs are clones of a bare remote in tmp_path.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from generator import gitops
 from generator.cli import main
+from generator.gitops import push_with_retry
 from generator.model import KernelId, KernelOutcome, KernelState
 from generator.shards.outcomes import write_outcomes
 from tests.kit.hub import archive_files, mirror_args
@@ -157,7 +160,11 @@ def test_push_race_both_kernels_land_and_are_rendered(
     mirror_server: FaultyMirror,
     fixture_elf: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A's rejected push is retried at once: the race, its fetch and rebuild are the
+    # same, without the seconds of jittered backoff a runner waits between them.
+    monkeypatch.setattr(gitops, "push_with_retry", functools.partial(push_with_retry, backoff=0))
     publish(mirror_server.directory, tmp_path, fixture_elf, [FOCAL_1, BUSTER_1])
     a = clone(remote, "a")
     b = clone(remote, "b")

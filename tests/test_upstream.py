@@ -509,6 +509,9 @@ def test_rerun_downloads_no_unchanged_index(
     assert upstream.client.stats.index_bytes > 0
     assert mirror_server.statuses() == [200] * 6  # 3 Release + 3 Packages
 
+    # The server counts a response's bytes once it has written them, which can be
+    # after the client has read them: the count is cleared once every answer is in.
+    mirror_server.wait_done()
     mirror_server.clear_log()
     with make_client(tmp_path, mirror_server) as upstream:  # a new run, same cache
         second = discover_apt(upstream, ddebs_repo(), FOCAL, "x86_64")

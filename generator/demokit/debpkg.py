@@ -19,8 +19,12 @@ def build_deb(
     files: dict[str, bytes | Path],
     symlinks: dict[str, str] | None = None,
     compression: str = "xz",
+    level: int | None = None,
 ) -> Path:
-    """Build <package>_<version>_<arch>.deb with dpkg-deb; paths are relative to /."""
+    """Build <package>_<version>_<arch>.deb with dpkg-deb; paths are relative to /.
+
+    level: dpkg-deb's -z, the compressor's level (its default otherwise).
+    """
     root = tmpdir / f"{package}-root"
     (root / "DEBIAN").mkdir(parents=True)
     (root / "DEBIAN" / "control").write_text(
@@ -42,6 +46,7 @@ def build_deb(
             "dpkg-deb",
             "--root-owner-group",
             f"-Z{DPKG_COMPRESSION[compression]}",
+            *([f"-z{level}"] if level is not None else []),
             "--build",
             str(root),
             str(out),
