@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import functools
 import pkgutil
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -86,11 +87,11 @@ class SourceListings:
         self.upstream = upstream
         self._memo: dict[tuple[Repository, Source, str], list[KernelPackage] | BtfhubError] = {}
         self._completed: dict[tuple[Repository, KernelPackage], KernelPackage] = {}
+        self._completers: dict[str, Completer | None] = {}
 
     def source(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         key = (repo, source, arch)
         if key not in self._memo:
-            lister = lister_of(repo)
             try:
                 if repo.credentials is not None:
                     # CredentialsMissing (an OperatorInputMissing) is remembered like any
@@ -101,7 +102,7 @@ class SourceListings:
                 if repo.signing_key_id is not None:
                     # Before any request: without its key nothing it lists could be built.
                     self.upstream.trust.keyring(repo)
-                self._memo[key] = self._kept_or_listed(lister, repo, source, arch)
+                self._memo[key] = self._kept_or_listed(repo, source, arch)
             except BtfhubError as exc:
                 self._memo[key] = exc
         result = self._memo[key]
@@ -109,24 +110,26 @@ class SourceListings:
             raise result
         return result
 
-    def _kept_or_listed(
-        self, lister: Lister, repo: Repository, source: Source, arch: str
-    ) -> list[KernelPackage]:
-        """The listing kept from an earlier run when upstream confirms it, else listed now."""
+    def _kept_or_listed(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
+        """The listing kept from an earlier run when upstream confirms it, else listed now.
+
+        The lister is looked up (its module imported) only to list: a run that
+        keeps every listing never imports a parser.
+        """
         memo = self.upstream.memo
         if memo is None:
-            return self._list(lister, repo, source, arch)
+            return self._list(lister_of(repo), repo, source, arch)
         try:
             keyring = self.upstream.trust.keyring(repo)
         except BtfhubError:
-            return self._list(lister, repo, source, arch)  # the lister reports it
+            return self._list(lister_of(repo), repo, source, arch)  # the lister reports it
         key = memo_key(repo, source, arch, "" if keyring is None else repr(keyring))
         kept = memo.replay(key, self.upstream.client.revalidate)
         if kept is not None:
             self.upstream.client.stats.add(source_hits=1)
             return kept
         with recording() as reads:
-            packages = self._list(lister, repo, source, arch)
+            packages = self._list(lister_of(repo), repo, source, arch)
         memo.record(key, reads, packages, keyring is not None)
         return packages
 
@@ -190,13 +193,30 @@ class SourceListings:
         computed = time.thread_time() - cpu
         if time.perf_counter() - start - computed <= computed:
             return  # listing() lists the rest in order, in this thread
-        pool = ThreadPoolExecutor(min(workers, len(todo) - probe), thread_name_prefix="discover")
+        # Each thread takes the next source until none is left: one future per thread,
+        # not one per source (3,500 futures and their locks cost a tenth of a no-op's
+        # discovery once the listings were kept).
+        pending = iter(todo[probe:])
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def drain() -> None:
+            while not stop.is_set():
+                with lock:
+                    key = next(pending, None)
+                if key is None:
+                    return
+                self._list_quietly(*key)
+
+        threads = min(workers, len(todo) - probe)
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="discover")
         try:
-            for future in [pool.submit(self._list_quietly, *key) for key in todo[probe:]]:
+            for future in [pool.submit(drain) for _ in range(threads)]:
                 future.result()  # a bug (not a BtfhubError) raises here, as it would unthreaded
         finally:
-            # Ctrl-C or a bug: drop what has not started rather than list it all first.
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Ctrl-C or a bug: the threads take no further source.
+            stop.set()
+            pool.shutdown(wait=True)
 
     def _list_quietly(self, repo: Repository, source: Source, arch: str) -> None:
         # A failure is memoized; listing() raises it for the targets that need it.
@@ -205,7 +225,9 @@ class SourceListings:
 
     def complete(self, repo: Repository, pkg: KernelPackage) -> KernelPackage:
         """The package as the plan needs it (see Completer), once per run."""
-        completer = completer_of(repo)
+        if repo.kind not in self._completers:  # looked up once per kind, not per package
+            self._completers[repo.kind] = completer_of(repo)
+        completer = self._completers[repo.kind]
         if completer is None:
             return pkg
         key = (repo, pkg)
