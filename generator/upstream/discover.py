@@ -111,36 +111,33 @@ class SourceListings:
         return result
 
     def _kept_or_listed(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
-        """The listing kept from an earlier run when upstream confirms it, else listed now.
-
-        The lister is looked up (its module imported) only to list: a run that
-        keeps every listing never imports a parser.
-        """
+        """The listing kept from an earlier run when upstream confirms it, else listed now."""
         memo = self.upstream.memo
         if memo is None:
-            return self._list(lister_of(repo), repo, source, arch)
+            return self._list(repo, source, arch)
         try:
             keyring = self.upstream.trust.keyring(repo)
         except BtfhubError:
-            return self._list(lister_of(repo), repo, source, arch)  # the lister reports it
+            return self._list(repo, source, arch)  # the lister reports it
         key = memo_key(repo, source, arch, "" if keyring is None else repr(keyring))
         kept = memo.replay(key, self.upstream.client.revalidate)
         if kept is not None:
             self.upstream.client.stats.add(source_hits=1)
             return kept
         with recording() as reads:
-            packages = self._list(lister_of(repo), repo, source, arch)
+            packages = self._list(repo, source, arch)
         memo.record(key, reads, packages, keyring is not None)
         return packages
 
-    def _list(
-        self, lister: Lister, repo: Repository, source: Source, arch: str
-    ) -> list[KernelPackage]:
+    def _list(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         """The lister's answer, from the repository's moved_to tree when url's is gone.
 
         Only a 404/410 means "moved": a timeout or a 5xx is the upstream being
-        down, and reading another tree then would hide it.
+        down, and reading another tree then would hide it. The lister is looked
+        up (its module imported) here, only to list: a run that keeps every
+        listing never imports a parser.
         """
+        lister = lister_of(repo)
         try:
             return lister(self.upstream, repo, source, arch)
         except UpstreamIndexError as exc:

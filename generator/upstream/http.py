@@ -265,12 +265,9 @@ class UpstreamClient:
             self.stats.add(not_modified=1)
             return self._read(url, self.indexes.remember(rewritten, found.stale), root)
         if response.status != 200:
-            status = f"HTTP {response.status} {response.reason}"
             if root and response.status in GONE:
                 sourcememo.note(url, None, None, None)
-            raise UpstreamIndexError(
-                f"{self.where(url)}: {status}", url, status, status=response.status
-            )
+            raise self._status_error(url, response)
         body = response.data
         self.stats.add(index_bytes=len(body))
         if size is not None and len(body) != size:
@@ -293,6 +290,13 @@ class UpstreamClient:
             stale.validators() if stale is not None else {},
             preload=True,
             error=lambda m, c: UpstreamIndexError(m, url, c.text, c.unreachable, c.host),
+        )
+
+    def _status_error(self, url: str, response: BaseHTTPResponse) -> UpstreamIndexError:
+        """An index request answered with neither the body nor a 304."""
+        status = f"HTTP {response.status} {response.reason}"
+        return UpstreamIndexError(
+            f"{self.where(url)}: {status}", url, status, status=response.status
         )
 
     @staticmethod
@@ -321,10 +325,7 @@ class UpstreamClient:
         if response.status in GONE:
             return read if read.sha256 is None else None
         if response.status != 200:
-            status = f"HTTP {response.status} {response.reason}"
-            raise UpstreamIndexError(
-                f"{self.where(read.url)}: {status}", read.url, status, status=response.status
-            )
+            raise self._status_error(read.url, response)
         body = response.data
         self.stats.add(index_bytes=len(body))
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")

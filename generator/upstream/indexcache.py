@@ -80,8 +80,7 @@ class IndexCache:
         one. immutable: the URL's answer never changes, so a kept body is served
         as it is.
         """
-        with self._lock:
-            memo = self._memo.get(url)
+        memo = self.memo(url)
         if memo is not None and (expected is None or expected(memo.body)):
             return Lookup(memo, "memo")
         kept = self._load(url)
