@@ -155,7 +155,8 @@ ROOMS: dict[str, set[str]] = {
     "validation": CORE | {"kinds", "manifest", "resources", "yamlpos"},
     "kinds": CORE | {"fsutil", "resources"},
     "yamlpos": set(),
-    "upstream": CORE | {"fsutil", "jsonschemas", "kinds", "packages", "openpgp", "trust"},
+    "upstream": CORE
+    | {"children", "fsutil", "jsonschemas", "kinds", "packages", "openpgp", "trust"},
     "openpgp": {"children", "errors"},
     "trust": CORE | {"openpgp"},
     "verify": CORE | {"fsutil", "openpgp", "packages", "upstream"},

@@ -56,7 +56,7 @@ from generator.upstream.transport import RetryPolicy
 from tests.kit.corrupt import DAMAGED_BYTES
 from tests.kit.debpkg import UBUNTU_PATTERNS, small_ddeb
 from tests.kit.hub import closed_port
-from tests.kit.mirror import Fault, FaultyMirror
+from tests.kit.mirror import FaultyMirror, SlowMirror
 from tests.kit.packageserver import Redirector
 from tests.kit.shelf import build_rpm
 
@@ -1160,24 +1160,6 @@ def test_discover_all_keeps_going_after_a_failure(
     assert not found.failures[0].unreachable
     # The failure is remembered: the shared broken repository was asked once.
     assert len(mirror_server.requests_for("/centos/7/x86_64/missing/repodata/repomd.xml")) == 1
-
-
-class SlowMirror(FaultyMirror):
-    """Answers each request after a pause, counting how many are in flight at once."""
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory)
-        self.in_flight = 0
-        self.most_in_flight = 0
-
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        time.sleep(0.05)
-        with self._lock:
-            self.in_flight -= 1
-        return super()._take_fault(path)
 
 
 def test_discover_all_lists_sources_at_once_and_reports_as_in_order(tmp_path: Path) -> None:

@@ -19,10 +19,7 @@ import contextlib
 import dataclasses
 import functools
 import pkgutil
-import threading
-import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from generator.errors import BtfhubError, OperatorInputMissing
@@ -38,17 +35,12 @@ from generator.model import (
     UpstreamListing,
     series_matches,
 )
+from generator.upstream.confirm import confirm_roots
 from generator.upstream.context import UpstreamContext
 from generator.upstream.credentials import load_credentials
+from generator.upstream.fanout import WORKERS, run_probed
 from generator.upstream.http import GONE, UpstreamIndexError
-from generator.upstream.sourcememo import memo_key, recording
-
-# Sources listed at once by discover_all. Listing waits on the network far more
-# than it computes; a few connections per run stay polite to public mirrors.
-WORKERS = 4
-# At most this many sources are listed one by one first, timed, to decide whether
-# the rest are worth listing in threads (SourceListings.prefetch).
-PROBE = 32
+from generator.upstream.sourcememo import IndexRead, memo_key, recording
 
 Lister = Callable[[UpstreamContext, Repository, Source, str], list[KernelPackage]]
 # A kind whose listing leaves a costly part of each package for later (Launchpad:
@@ -88,6 +80,7 @@ class SourceListings:
         self._memo: dict[tuple[Repository, Source, str], list[KernelPackage] | BtfhubError] = {}
         self._completed: dict[tuple[Repository, KernelPackage], KernelPackage] = {}
         self._completers: dict[str, Completer | None] = {}
+        self._confirmed: dict[IndexRead, IndexRead | None] = {}
 
     def source(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         key = (repo, source, arch)
@@ -115,19 +108,29 @@ class SourceListings:
         memo = self.upstream.memo
         if memo is None:
             return self._list(repo, source, arch)
-        try:
-            keyring = self.upstream.trust.keyring(repo)
-        except BtfhubError:
+        found = self._memo_key(repo, source, arch)
+        if found is None:
             return self._list(repo, source, arch)  # the lister reports it
-        key = memo_key(repo, source, arch, "" if keyring is None else repr(keyring))
-        kept = memo.replay(key, self.upstream.client.revalidate)
+        key, signed = found
+        kept = memo.replay(key, self._revalidate)
         if kept is not None:
             self.upstream.client.stats.add(source_hits=1)
             return kept
         with recording() as reads:
             packages = self._list(repo, source, arch)
-        memo.record(key, reads, packages, keyring is not None)
+        memo.record(key, reads, packages, signed)
         return packages
+
+    def _memo_key(self, repo: Repository, source: Source, arch: str) -> tuple[str, bool] | None:
+        """The source's key in the memo and whether it has a keyring; None when its
+        keyring cannot be had (the lister says why)."""
+        try:
+            keyring = self.upstream.trust.keyring(repo)
+        except BtfhubError:
+            return None
+        return memo_key(repo, source, arch, "" if keyring is None else repr(keyring)), (
+            keyring is not None
+        )
 
     def _list(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         """The lister's answer, from the repository's moved_to tree when url's is gone.
@@ -157,18 +160,9 @@ class SourceListings:
                 ) from None
 
     def prefetch(self, targets: Iterable[tuple[Distribution, Release, str]], workers: int) -> None:
-        """List the sources of these targets ahead, `workers` at a time when that pays.
-
-        Each listing is a chain of small requests (repomd.xml, then its
-        primary; InRelease, then Packages). Against a distant upstream most of
-        its time is waiting for answers, and threads overlap the waits (the
-        client is shared safely between them). Against a near one (a mirror
-        on the LAN or loopback, answering a 304 in a fraction of a
-        millisecond) the client's own Python work dominates, and threads only
-        contend for the GIL: measured on 2 cores, 4 threads cost 1.2-1.4 s
-        more CPU than one over 3,500 repositories and saved no time. So the
-        first sources are listed one by one while timing them, and the rest
-        go to the threads only when those waited longer than they computed.
+        """List the sources of these targets ahead, `workers` at a time when that pays
+        (fanout.run_probed), after the roots of their kept listings were confirmed
+        at once in worker processes (confirm.confirm_roots).
 
         Results and failures land in the memo that listing() reads, so what a
         run reports, and in which order, is what a sequential run would
@@ -181,39 +175,29 @@ class SourceListings:
                 if repo is not None:  # an unknown id is listing()'s error to report
                     keys[(repo, source, arch)] = None
         todo = [key for key in keys if key not in self._memo]
-        if workers <= 1 or len(todo) < 2:
+        self._confirm_ahead(todo)
+        run_probed(todo, lambda key: self._list_quietly(*key), workers)
+
+    def _confirm_ahead(self, todo: list[tuple[Repository, Source, str]]) -> None:
+        """Have worker processes ask every kept listing's roots at once (a no-op's requests)."""
+        memo = self.upstream.memo
+        if memo is None:
             return
-        probe = max(1, min(PROBE, len(todo) // 8))
-        start, cpu = time.perf_counter(), time.thread_time()
-        for key in todo[:probe]:
-            self._list_quietly(*key)
-        computed = time.thread_time() - cpu
-        if time.perf_counter() - start - computed <= computed:
-            return  # listing() lists the rest in order, in this thread
-        # Each thread takes the next source until none is left: one future per thread,
-        # not one per source (3,500 futures and their locks cost a tenth of a no-op's
-        # discovery once the listings were kept).
-        pending = iter(todo[probe:])
-        lock = threading.Lock()
-        stop = threading.Event()
+        reads: dict[IndexRead, None] = {}
+        for repo, source, arch in todo:
+            if repo.credentials is not None:
+                continue  # authorized by source(), in this process only
+            found = self._memo_key(repo, source, arch)
+            roots = None if found is None else memo.roots(found[0])
+            reads.update(dict.fromkeys(roots or ()))
+        self._confirmed = confirm_roots(list(reads), self.upstream.client)
 
-        def drain() -> None:
-            while not stop.is_set():
-                with lock:
-                    key = next(pending, None)
-                if key is None:
-                    return
-                self._list_quietly(*key)
-
-        threads = min(workers, len(todo) - probe)
-        pool = ThreadPoolExecutor(threads, thread_name_prefix="discover")
-        try:
-            for future in [pool.submit(drain) for _ in range(threads)]:
-                future.result()  # a bug (not a BtfhubError) raises here, as it would unthreaded
-        finally:
-            # Ctrl-C or a bug: the threads take no further source.
-            stop.set()
-            pool.shutdown(wait=True)
+    def _revalidate(self, read: IndexRead) -> IndexRead | None:
+        # What a worker confirmed is not asked again; what it could not confirm
+        # (an error, a worker lost) is asked here, and fails here as it would have.
+        if read in self._confirmed:
+            return self._confirmed[read]
+        return self.upstream.client.revalidate(read)
 
     def _list_quietly(self, repo: Repository, source: Source, arch: str) -> None:
         # A failure is memoized; listing() raises it for the targets that need it.

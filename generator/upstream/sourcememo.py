@@ -117,6 +117,10 @@ def memo_key(repo: Repository, source: Source, arch: str, keyring: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _reads(entry: dict[str, Any]) -> list[IndexRead]:
+    return [IndexRead(**read) for read in entry["reads"]]
+
+
 Revalidate = Callable[[IndexRead], IndexRead | None]
 
 
@@ -148,6 +152,11 @@ class SourceMemo:
         entries: dict[str, dict[str, Any]] = document["entries"]
         return entries
 
+    def roots(self, key: str) -> list[IndexRead] | None:
+        """The roots the kept listing under key was read from; None when none is kept."""
+        entry = self._loaded().get(key)
+        return None if entry is None else _reads(entry)
+
     def replay(self, key: str, revalidate: Revalidate) -> list[KernelPackage] | None:
         """The kept listing when every root is confirmed unchanged, else None.
 
@@ -157,7 +166,7 @@ class SourceMemo:
         entry = self._loaded().get(key)
         if entry is None:
             return None
-        reads = [IndexRead(**read) for read in entry["reads"]]
+        reads = _reads(entry)
         now = []
         for read in reads:
             current = revalidate(read)

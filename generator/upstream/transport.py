@@ -231,6 +231,15 @@ class Transport:
                 manager.clear()
             self._managers.clear()
 
+    def forget_connections(self) -> None:
+        """In a forked worker: pools of its own, the parent's connections left as they are.
+
+        Closing them here would not close the parent's (a fork shares the
+        socket, not the connection), but a worker must never send on one.
+        """
+        self._managers = {}
+        self._lock = threading.Lock()
+
     def authorize(self, prefix: str, credentials: Credentials) -> None:
         """Send `credentials` with every request for a URL under `prefix` (public form)."""
         with self._lock:

@@ -10,6 +10,7 @@ disk, so a coverage run lays out thousands of kernels without gigabytes.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,25 @@ class FaultyMirror(MirrorServer):
                     return fault
                 faults.pop(0)
             return None
+
+
+class SlowMirror(FaultyMirror):
+    """Answers each request after `delay` seconds, counting how many are in flight at once."""
+
+    def __init__(self, directory: Path, delay: float = 0.05) -> None:
+        super().__init__(directory)
+        self.delay = delay
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(self.delay)
+        with self._lock:
+            self.in_flight -= 1
+        return super()._take_fault(path)
 
 
 @dataclass(frozen=True)
