@@ -126,11 +126,21 @@ def test_a_no_op_confirms_every_root_once_in_workers_and_plans_the_same(
     code, cold, err, _ = _plan(hub, server)
     assert code == 0, err
     assert len(_unames(cold)) == RELEASES * len(ARCHES)
+    # The hub's state, loaded while the workers ask upstream, is planned with.
+    archived = hub / "archive/many/7/x86_64/5.7.0-0.el8.x86_64.btf.tar.xz"
+    archived.parent.mkdir(parents=True)
+    archived.write_bytes(b"archived")
     server.clear_log()
     server.delay = 0.01  # long enough to see the workers
     code, warm, err, most = _plan(hub, server)
     assert code == 0, err
-    assert warm == cold
+    states = {k["uname"]: k["state"] for k in warm["kernels"]}  # type: ignore[attr-defined]
+    assert states.pop("5.7.0-0.el8.x86_64") == "archived"
+    assert set(states.values()) == {"missing"}
+    assert warm["kernels"] == [  # type: ignore[index]
+        k if k["uname"] != "5.7.0-0.el8.x86_64" else {**k, "state": "archived"}
+        for k in cold["kernels"]  # type: ignore[attr-defined]
+    ]
     assert most >= 2, "the roots were not confirmed by worker processes"
     # One conditional request per root, each answered 304: nothing else was read.
     roots = sorted(_repomd(r, arch) for r in range(RELEASES) for arch in ARCHES)

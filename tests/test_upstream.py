@@ -1145,10 +1145,14 @@ def test_discover_all_keeps_going_after_a_failure(
         repositories=(centos_repo(),),
     )
     catalog = Catalog((dist,))
+    meanwhile: list[int] = []
     with make_client(tmp_path, mirror_server) as upstream:
         found = discover_all(
-            upstream, [(dist, r, "x86_64") for r in catalog.distributions[0].releases]
+            upstream,
+            [(dist, r, "x86_64") for r in catalog.distributions[0].releases],
+            meanwhile=lambda: meanwhile.append(len(meanwhile)),
         )
+    assert meanwhile == [0]  # once (here, with no worker process: after the listing)
     assert list(found.kernels) == [ReleaseArch("centos7", "7.0.1406", "x86_64")]
     url = "http://debuginfo.centos.org/7/x86_64/missing/repodata/repomd.xml"
     assert [(e.target, e.url) for e in found.failures] == [

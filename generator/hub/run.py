@@ -57,6 +57,23 @@ def discover(
     return discover_all(upstream, planner.select(catalog, selection, force))
 
 
+def discover_and_load(
+    upstream: UpstreamContext,
+    catalog: Catalog,
+    selection: Selection,
+    force: bool,
+    root: Path,
+    store: StoreChoice,
+) -> tuple[UpstreamListing, HubState]:
+    """discover, and root's state loaded meanwhile (while worker processes ask upstream)."""
+    states: list[HubState] = []
+    targets = planner.select(catalog, selection, force)
+    listing = discover_all(
+        upstream, targets, meanwhile=lambda: states.append(load_state(root, store))
+    )
+    return listing, states[0]
+
+
 def plan(
     root: Path, catalog: Catalog, state: HubState, listing: UpstreamListing, force: bool = False
 ) -> Plan:
@@ -241,8 +258,7 @@ def plan_in_store(
     """Discover and plan, writing nothing (`btfhub plan`, `reconcile --dry-run`); and the
     store the files would go to (what is archived is read from it: archive/, or
     index.json's locations in an OCI store, with no registry request)."""
-    listing = discover(upstream, catalog, selection, force)
-    state = load_state(root, store)
+    listing, state = discover_and_load(upstream, catalog, selection, force, root, store)
     return plan(root, catalog, state, listing, force), state.store
 
 
@@ -262,8 +278,9 @@ def reconcile(
     """
     with heap.run_scope():
         with heap.burst():
-            listing = discover(upstream, catalog, selection, options.force)
-            state = load_state(root, store)
+            listing, state = discover_and_load(
+                upstream, catalog, selection, options.force, root, store
+            )
             the_plan = plan(root, catalog, state, listing, options.force)
         output = hubstore.output_root(root, state.store)
         with WorkArea(root) as work:
@@ -368,8 +385,7 @@ def record_only(
 
     In an OCI store, what `btfhub merge` staged is pushed and recorded too.
     """
-    listing = discover(upstream, catalog, selection, force)
-    state = load_state(root, store)
+    listing, state = discover_and_load(upstream, catalog, selection, force, root, store)
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)
     store_and_render(root, catalog, state, upstream.client, reporter)

@@ -28,7 +28,7 @@ import pickle
 import signal
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO, NoReturn
 
 from generator.children import usable_cores
@@ -52,9 +52,17 @@ def processes_for(roots: int) -> int:
     return n if n >= 2 else 0
 
 
-def confirm_roots(reads: Sequence[IndexRead], client: UpstreamClient) -> Confirmed:
+def confirm_roots(
+    reads: Sequence[IndexRead],
+    client: UpstreamClient,
+    meanwhile: Callable[[], None] | None = None,
+) -> Confirmed:
     """Each read as its server answers now (None: its body changed), for those a worker
-    could ask; the rest are absent (the parent asks them itself)."""
+    could ask; the rest are absent (the parent asks them itself).
+
+    meanwhile runs in this process while the workers ask (not at all when
+    none is started): their answers wait in their pipes until it is done.
+    """
     n = processes_for(len(reads))
     if not n:
         return {}
@@ -77,6 +85,8 @@ def confirm_roots(reads: Sequence[IndexRead], client: UpstreamClient) -> Confirm
                 _work(share, client, writable, parent, max(1, WORKERS // n))
             os.close(writable)
             running[pid] = (os.fdopen(readable, "rb"), share)
+        if meanwhile is not None:
+            meanwhile()
         for pid, (pipe, share) in list(running.items()):
             data = pipe.read()
             pipe.close()

@@ -81,6 +81,7 @@ class SourceListings:
         self._completed: dict[tuple[Repository, KernelPackage], KernelPackage] = {}
         self._completers: dict[str, Completer | None] = {}
         self._confirmed: dict[IndexRead, IndexRead | None] = {}
+        self._keys: dict[tuple[Repository, Source, str], tuple[str, bool] | None] = {}
 
     def source(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         key = (repo, source, arch)
@@ -123,14 +124,16 @@ class SourceListings:
 
     def _memo_key(self, repo: Repository, source: Source, arch: str) -> tuple[str, bool] | None:
         """The source's key in the memo and whether it has a keyring; None when its
-        keyring cannot be had (the lister says why)."""
-        try:
-            keyring = self.upstream.trust.keyring(repo)
-        except BtfhubError:
-            return None
-        return memo_key(repo, source, arch, "" if keyring is None else repr(keyring)), (
-            keyring is not None
-        )
+        keyring cannot be had (the lister says why). Once per source and run."""
+        if (repo, source, arch) not in self._keys:
+            try:
+                keyring = self.upstream.trust.keyring(repo)
+            except BtfhubError:
+                self._keys[(repo, source, arch)] = None
+            else:
+                key = memo_key(repo, source, arch, "" if keyring is None else repr(keyring))
+                self._keys[(repo, source, arch)] = (key, keyring is not None)
+        return self._keys[(repo, source, arch)]
 
     def _list(self, repo: Repository, source: Source, arch: str) -> list[KernelPackage]:
         """The lister's answer, from the repository's moved_to tree when url's is gone.
@@ -159,7 +162,12 @@ class SourceListings:
                     moved_exc.status,
                 ) from None
 
-    def prefetch(self, targets: Iterable[tuple[Distribution, Release, str]], workers: int) -> None:
+    def prefetch(
+        self,
+        targets: Iterable[tuple[Distribution, Release, str]],
+        workers: int,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> None:
         """List the sources of these targets ahead, `workers` at a time when that pays
         (fanout.run_probed), after the roots of their kept listings were confirmed
         at once in worker processes (confirm.confirm_roots).
@@ -175,11 +183,14 @@ class SourceListings:
                 if repo is not None:  # an unknown id is listing()'s error to report
                     keys[(repo, source, arch)] = None
         todo = [key for key in keys if key not in self._memo]
-        self._confirm_ahead(todo)
+        self._confirm_ahead(todo, meanwhile)
         run_probed(todo, lambda key: self._list_quietly(*key), workers)
 
-    def _confirm_ahead(self, todo: list[tuple[Repository, Source, str]]) -> None:
-        """Have worker processes ask every kept listing's roots at once (a no-op's requests)."""
+    def _confirm_ahead(
+        self, todo: list[tuple[Repository, Source, str]], meanwhile: Callable[[], None] | None
+    ) -> None:
+        """Have worker processes ask every kept listing's roots at once (a no-op's
+        requests); meanwhile runs while they do, when there are any."""
         memo = self.upstream.memo
         if memo is None:
             return
@@ -190,7 +201,7 @@ class SourceListings:
             found = self._memo_key(repo, source, arch)
             roots = None if found is None else memo.roots(found[0])
             reads.update(dict.fromkeys(roots or ()))
-        self._confirmed = confirm_roots(list(reads), self.upstream.client)
+        self._confirmed = confirm_roots(list(reads), self.upstream.client, meanwhile)
 
     def _revalidate(self, read: IndexRead) -> IndexRead | None:
         # What a worker confirmed is not asked again; what it could not confirm
@@ -276,6 +287,7 @@ def discover_all(
     upstream: UpstreamContext,
     targets: Iterable[tuple[Distribution, Release, str]],
     workers: int = WORKERS,
+    meanwhile: Callable[[], None] | None = None,
 ) -> UpstreamListing:
     """Listings for every target, and the targets that failed (the run goes on).
 
@@ -283,12 +295,23 @@ def discover_all(
     builds nor forgets its kernels; the failure is reported instead. A target
     whose fallback source failed is listed from its other sources and named
     in `incomplete`, one entry per failed fallback.
+
+    meanwhile runs once: while worker processes confirm kept listings (the
+    run's own work in the time it would wait), else after the listing.
     """
     targets = list(targets)
     listings = SourceListings(upstream)
+    pending = [meanwhile] if meanwhile is not None else []
+
+    def run_pending() -> None:
+        while pending:
+            pending.pop()()
+
     try:
-        listings.prefetch(targets, workers)
-        return _assemble(listings, targets)
+        listings.prefetch(targets, workers, run_pending)
+        found = _assemble(listings, targets)
+        run_pending()
+        return found
     finally:
         if upstream.memo is not None:
             upstream.memo.save()  # what was listed stays listed, even when a bug stops the run
