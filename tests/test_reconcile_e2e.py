@@ -18,6 +18,7 @@ import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,9 @@ from generator.btf.encode import PAHOLE_ENV, PAHOLE_VERSION, pahole
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_release
+from generator.hub import run
 from generator.lock import LOCK_NAME
+from generator.store import hubstore
 from tests.kit.hub import (
     FEDORA_LINUX,
     Run,
@@ -456,6 +459,7 @@ def assert_quiet_reruns(
 
 def test_rerun_downloads_nothing_and_changes_nothing(
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     mirror_server: FaultyMirror,
     hub: Path,
     debs: dict[str, AptPackage],
@@ -478,6 +482,21 @@ def test_rerun_downloads_nothing_and_changes_nothing(
         # Launchpad, the fallback: its (empty) publication list, revalidated.
         | {"/launchpad/api/1.0/ubuntu/+archive/primary"},
     )
+    # With nothing built, render uses the scan of archive/ taken with the
+    # state (hub/earlyscan.py), before the plan, and scans nothing again.
+    steps: list[str] = []
+
+    def spied(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def step(*args: Any, **kwargs: Any) -> Any:
+            steps.append(name)
+            return real(*args, **kwargs)
+
+        return step
+
+    monkeypatch.setattr(hubstore, "hub_files", spied("scan", hubstore.hub_files))
+    monkeypatch.setattr(run, "plan", spied("plan", run.plan))
+    assert reconcile(capsys, hub, mirror_server, *FOCAL).code == 0
+    assert steps == ["scan", "plan"]
 
 
 def test_rpmmd_rerun_downloads_nothing_and_changes_nothing(

@@ -17,6 +17,7 @@ from pathlib import Path
 from generator import gitops, heap, planner
 from generator.errors import BtfhubError
 from generator.hub.build import BuildOptions, build_missing
+from generator.hub.earlyscan import EarlyScan
 from generator.model import (
     Catalog,
     DiscoveryFailure,
@@ -64,14 +65,18 @@ def discover_and_load(
     force: bool,
     root: Path,
     store: StoreChoice,
-) -> tuple[UpstreamListing, HubState]:
-    """discover, and root's state loaded meanwhile (while worker processes ask upstream)."""
-    states: list[HubState] = []
-    targets = planner.select(catalog, selection, force)
-    listing = discover_all(
-        upstream, targets, meanwhile=lambda: states.append(load_state(root, store))
-    )
-    return listing, states[0]
+    scan: bool = False,
+) -> tuple[UpstreamListing, HubState, EarlyScan | None]:
+    """discover, with root's state loaded meanwhile (while worker processes ask
+    upstream), and with scan, archive/ scanned for render too (earlyscan.py)."""
+    loaded: list[tuple[HubState, EarlyScan | None]] = []
+
+    def load() -> None:
+        state = load_state(root, store)
+        loaded.append((state, EarlyScan.take(root, state) if scan else None))
+
+    listing = discover_all(upstream, planner.select(catalog, selection, force), meanwhile=load)
+    return listing, *loaded[0]
 
 
 def plan(
@@ -151,7 +156,13 @@ def record(
 
 
 def render(
-    root: Path, catalog: Catalog, state: HubState, *, check: bool = False, verify: bool = False
+    root: Path,
+    catalog: Catalog,
+    state: HubState,
+    *,
+    check: bool = False,
+    verify: bool = False,
+    early: EarlyScan | None = None,
 ) -> RenderResult:
     """Write README.md's tables and index.json for root (with check: only compare).
 
@@ -159,9 +170,12 @@ def render(
     for them (no read); verify re-reads and hashes every file instead. In an
     OCI store the files are the locations state records (nothing is read).
     With $BTFHUB_SIGNING_KEY, index.json.asc is kept signing index.json.
+    early: archive/ scanned earlier in the run, used when it still holds.
     """
-    blobs = {} if verify or state.store is not None else gitops.clean_blobs(root)
-    files = hubstore.hub_files(root, state.store, state, blobs)
+    files = early.still(state) if early is not None and not verify else None
+    if files is None:
+        blobs = {} if verify or state.store is not None else gitops.clean_blobs(root)
+        files = hubstore.hub_files(root, state.store, state, blobs)
     with signing_key() as key:  # BTFHUB_SIGNING_KEY: index.json.asc signs it
         return render_hub(root, catalog, state, check=check, archive=files, signing_key=key)
 
@@ -174,7 +188,12 @@ def load_state(root: Path, store: StoreChoice) -> HubState:
 
 
 def store_and_render(
-    root: Path, catalog: Catalog, state: HubState, client: UpstreamClient, reporter: Reporter
+    root: Path,
+    catalog: Catalog,
+    state: HubState,
+    client: UpstreamClient,
+    reporter: Reporter,
+    early: EarlyScan | None = None,
 ) -> None:
     """Render; in an OCI store, first push what is staged (generator/store/hubstore.py).
 
@@ -182,7 +201,7 @@ def store_and_render(
     tagged before the failure), then raises.
     """
     if state.store is None:
-        render(root, catalog, state)
+        render(root, catalog, state, early=early)
         return
     registry = RegistryClient(client, state.store)
     try:
@@ -258,7 +277,7 @@ def plan_in_store(
     """Discover and plan, writing nothing (`btfhub plan`, `reconcile --dry-run`); and the
     store the files would go to (what is archived is read from it: archive/, or
     index.json's locations in an OCI store, with no registry request)."""
-    listing, state = discover_and_load(upstream, catalog, selection, force, root, store)
+    listing, state, _ = discover_and_load(upstream, catalog, selection, force, root, store)
     return plan(root, catalog, state, listing, force), state.store
 
 
@@ -278,8 +297,8 @@ def reconcile(
     """
     with heap.run_scope():
         with heap.burst():
-            listing, state = discover_and_load(
-                upstream, catalog, selection, options.force, root, store
+            listing, state, early = discover_and_load(
+                upstream, catalog, selection, options.force, root, store, scan=True
             )
             the_plan = plan(root, catalog, state, listing, options.force)
         output = hubstore.output_root(root, state.store)
@@ -292,7 +311,9 @@ def reconcile(
         for warning in record(state, listing, outcomes):
             reporter.warning(warning)
         with heap.burst():
-            store_and_render(root, catalog, state, upstream.client, reporter)
+            # A build changed archive/: the early scan no longer holds.
+            early = None if outcomes else early
+            store_and_render(root, catalog, state, upstream.client, reporter, early)
     return ReconcileReport(the_plan, outcomes, listing)
 
 
@@ -385,7 +406,7 @@ def record_only(
 
     In an OCI store, what `btfhub merge` staged is pushed and recorded too.
     """
-    listing, state = discover_and_load(upstream, catalog, selection, force, root, store)
+    listing, state, _ = discover_and_load(upstream, catalog, selection, force, root, store)
     for warning in record(state, listing, outcomes):
         reporter.warning(warning)
     store_and_render(root, catalog, state, upstream.client, reporter)

@@ -1,0 +1,70 @@
+"""archive/ scanned for render while the workers ask upstream (hub/earlyscan.py).
+
+A real git checkout holding archive files; the scan is held against the one
+render makes, and refused once the state records other digests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator import gitops
+from generator.hub.earlyscan import EarlyScan
+from generator.model import FileDigest
+from generator.state import HubState
+from generator.store import hubstore
+from generator.store.setting import parse_store
+from tests.kit.hubrepo import git
+
+UNAMES = ("5.4.0-1-generic", "5.4.0-2-generic")
+
+
+def _hub(tmp_path: Path) -> tuple[Path, HubState]:
+    """A checkout with two committed archive files, and a state recording them as render does."""
+    root = tmp_path / "hub"
+    directory = root / "archive/ubuntu/20.04/x86_64"
+    directory.mkdir(parents=True)
+    for uname in UNAMES:
+        (directory / f"{uname}.btf.tar.xz").write_bytes(uname.encode())
+    git(tmp_path, "init", "-q", "-b", "main", str(root))
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-qm", "files")
+    blobs = gitops.clean_blobs(root)
+    state = HubState()
+    for entry in hubstore.hub_files(root, None, state, blobs).entries:
+        state.files[entry.path] = FileDigest(entry.size, entry.sha256, blobs[entry.path])
+    return root, state
+
+
+def _render_scan(root: Path, state: HubState) -> object:
+    return hubstore.hub_files(root, None, state, gitops.clean_blobs(root))
+
+
+def test_the_early_scan_is_render_s_own_while_the_state_records_the_same(tmp_path: Path) -> None:
+    root, state = _hub(tmp_path)
+    early = EarlyScan.take(root, state)
+    assert early is not None
+    assert early.still(state) == _render_scan(root, state)
+    assert [e.path.rsplit("/", 1)[1] for e in early.scan.entries] == [
+        f"{u}.btf.tar.xz" for u in UNAMES
+    ]
+
+
+def test_other_recorded_digests_or_modules_make_render_scan_again(tmp_path: Path) -> None:
+    root, state = _hub(tmp_path)
+    early = EarlyScan.take(root, state)
+    assert early is not None
+    path = next(iter(state.files))
+    kept = state.files[path]
+    state.files[path] = FileDigest(kept.size, "0" * 64, kept.blob)
+    assert early.still(state) is None
+    state.files[path] = kept
+    assert early.still(state) is not None
+    state.module_files["archive/x/1/x86_64/u.modules.tar.xz"] = {"sha256": "0" * 64}
+    assert early.still(state) is None
+
+
+def test_an_oci_hub_has_no_early_scan(tmp_path: Path) -> None:
+    root, state = _hub(tmp_path)
+    state.store = parse_store("oci://127.0.0.1:5000/btfhub")
+    assert EarlyScan.take(root, state) is None
