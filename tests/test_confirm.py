@@ -21,7 +21,10 @@ import pytest
 
 from generator.children import usable_cores
 from generator.demokit.mirror import write_rpmmd_repo
+from generator.upstream import confirm
 from generator.upstream.fanout import run_probed
+from generator.upstream.http import UpstreamClient
+from generator.upstream.sourcememo import IndexRead
 from tests.kit.hub import meta_only
 from tests.kit.mirror import SlowMirror
 from tests.kit.processes import descendants, wait_gone
@@ -215,3 +218,18 @@ def test_run_probed_raises_a_bug_and_stops_taking_items() -> None:
     with pytest.raises(RuntimeError, match="bug"):
         run_probed(list(range(1000)), work, workers=4)
     assert len(seen) < 999
+
+
+def test_a_failed_fork_leaves_the_roots_to_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(confirm, "usable_cores", lambda: 2)
+    monkeypatch.setattr(confirm.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(confirm.os, "fork", no_fork)
+    reads = [IndexRead(f"{UPSTREAM}r{i}/repodata/repomd.xml", "0" * 64) for i in range(80)]
+    ran: list[bool] = []
+    client = UpstreamClient(cache_dir=None)
+    assert confirm.confirm_roots(reads, client, lambda: ran.append(True)) == {}
+    assert ran == []  # no worker was started: discover_all runs it after the listing
+    assert client.stats.requests == 0

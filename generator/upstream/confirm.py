@@ -79,13 +79,18 @@ def confirm_roots(
             if not share:
                 continue
             readable, writable = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no memory or process left: the parent asks the rest itself
+                os.close(readable)
+                os.close(writable)
+                break
             if pid == 0:
                 os.close(readable)
                 _work(share, client, writable, parent, max(1, WORKERS // n))
             os.close(writable)
             running[pid] = (os.fdopen(readable, "rb"), share)
-        if meanwhile is not None:
+        if meanwhile is not None and running:
             meanwhile()
         for pid, (pipe, share) in list(running.items()):
             data = pipe.read()
