@@ -17,8 +17,9 @@ unchanged), render --verify (every file re-hashed), render --check; a first
 reconcile that fills the index cache, and the no-op reconcile measured with
 cached indexes, which must download no package; beside it, a floor measured
 in the same run (a process that only asks the mirror about each index once,
-bare urllib3, and parses index.json), because this shared machine's speed
-varies threefold from day to day.
+bare urllib3, and parses index.json; once on one connection, once shared by
+as many forked processes as btfhub's no-op forks), because this shared
+machine's speed varies threefold from day to day.
 
 Last, what a real-size hub would cost: SHA-256 throughput measured here
 times the bytes of 20,000 files at the public hub's file size.
@@ -48,6 +49,7 @@ from generator.cli import main
 from generator.demokit.mirror import RpmPackage, write_rpmmd_repo
 from generator.demokit.server import MirrorServer
 from generator.render import BEGIN_MARKER, END_MARKER
+from generator.upstream.confirm import worker_count
 
 DISTRIBUTIONS = 50
 RELEASES = 40
@@ -240,24 +242,43 @@ def timed_process(label: str, argv: list[str], goal: float | None) -> tuple[bool
 
 # What any no-op must do at least, as a process of its own like the reconcile:
 # start Python, ask the mirror about each index once (a bare conditional GET
-# through urllib3 on one connection, answered 304) and parse index.json.
+# through urllib3, answered 304) and parse index.json. With N > 1 the GETs are
+# shared by N forked processes, each on one connection, while the first
+# parses index.json: how btfhub's no-op asks them (generator/upstream/confirm.py).
 NO_OP_FLOOR = """
-import sys, urllib3, orjson
+import os, sys, urllib3, orjson
 from pathlib import Path
-base, index = sys.argv[1:]
-pool = urllib3.PoolManager()
-for path in sys.stdin.read().split():
-    response = pool.request("GET", base + path, headers={"If-None-Match": "*"})
-    assert response.status == 304, (path, response.status)
+base, index, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+paths = sys.stdin.read().split()
+def ask(share):
+    pool = urllib3.PoolManager()
+    for path in share:
+        response = pool.request("GET", base + path, headers={"If-None-Match": "*"})
+        assert response.status == 304, (path, response.status)
+if n == 1:
+    ask(paths)
+    orjson.loads(Path(index).read_bytes())
+    sys.exit(0)
+pids = []
+for i in range(n):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ask(paths[i::n])
+        finally:
+            os._exit(0)
+    pids.append(pid)
 orjson.loads(Path(index).read_bytes())
+for pid in pids:
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 """
 
 
-def no_op_floor(url: str, mirror: Path, root: Path) -> float:
+def no_op_floor(url: str, mirror: Path, root: Path, processes: int = 1) -> float:
     """Seconds of NO_OP_FLOOR against this mirror: the baseline the no-op is compared with."""
     paths = sorted(p.relative_to(mirror).as_posix() for p in mirror.rglob("repomd.xml"))
     start = time.perf_counter()
-    cmd = [sys.executable, "-c", NO_OP_FLOOR, url, str(root / "index.json")]
+    cmd = [sys.executable, "-c", NO_OP_FLOOR, url, str(root / "index.json"), str(processes)]
     subprocess.run(cmd, input="\n".join(paths), text=True, check=True)
     return time.perf_counter() - start
 
@@ -322,10 +343,13 @@ def run(root: Path, mirror: Path) -> bool:
         ok.append(met)
         server.wait_done()
         noop_log = list(server.log)
-        floor = no_op_floor(server.url, mirror, root)
+        serial = no_op_floor(server.url, mirror, root)
+        workers = worker_count(counts["slots"])
+        floor = no_op_floor(server.url, mirror, root, workers) if workers else serial
         print(
             f"  floor: {counts['slots']:,} bare conditional GETs + index.json parsed, "
-            f"as a process {floor:5.2f} s; the no-op is {no_op / floor:.2f}x that"
+            f"as a process {serial:5.2f} s; shared by {workers or 1} processes as btfhub's "
+            f"workers share them {floor:5.2f} s; the no-op is {no_op / floor:.2f}x that"
         )
         packages = [q for q in noop_log if q.path.endswith(".rpm")]
         not_modified = sum(1 for q in noop_log if q.status == 304)

@@ -44,12 +44,17 @@ MAX_PROCESSES = 4
 Confirmed = dict[IndexRead, IndexRead | None]
 
 
-def processes_for(roots: int) -> int:
-    """How many workers confirm this many roots; below 2, none (the parent asks)."""
-    if roots < MIN_ROOTS or not hasattr(os, "fork") or threading.active_count() > 1:
-        return 0
+def worker_count(roots: int) -> int:
+    """How many workers a single-threaded run forks for this many roots (0: none)."""
     n = min(usable_cores(), MAX_PROCESSES, roots // (MIN_ROOTS // 2))
-    return n if n >= 2 else 0
+    return n if roots >= MIN_ROOTS and n >= 2 else 0
+
+
+def processes_for(roots: int) -> int:
+    """How many workers confirm this many roots here; 0: the parent asks them all."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return 0
+    return worker_count(roots)
 
 
 def confirm_roots(
