@@ -22,7 +22,7 @@ import pytest
 from generator.demokit.elf import build_elf
 from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
-from tests.kit import cilium, processes, shelf
+from tests.kit import cilium, consumer, processes, shelf
 from tests.kit.hubrepo import BOT
 from tests.kit.mirror import FaultyMirror
 from tests.kit.registry import Registry
@@ -245,6 +245,17 @@ def fixture_elf_with_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same ELF with a .BTF section added by pahole -J: a kernel shipping its own BTF."""
     directory = run_directory(tmp_path_factory) / "elf-btf"
     return shelf.once(directory, lambda d: build_elf(d, with_btf=True))
+
+
+@pytest.fixture(scope="session")
+def consumer_template(tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path) -> Path:
+    """The consumer hub with fixture_elf's BTF (tests/kit/consumer.py), built once per run.
+
+    Read-only: tests take copies (consumer.copy_consumer_hub). Some 0.3 s of
+    xz and rendering each, for some 30 tests and modules.
+    """
+    directory = run_directory(tmp_path_factory) / "consumer-hub"
+    return shelf.once(directory, lambda d: consumer.build_template(d, fixture_elf))
 
 
 @pytest.fixture(scope="session")

@@ -44,24 +44,17 @@ from generator.consumer.hubindex import KernelAnswer, find_kernel
 from generator.consumer.osrelease import HostInputError, parse_os_release
 from tests.kit import browser as kit
 from tests.kit import processes
-from tests.kit.consumer import KERNELS, OS_RELEASES
+from tests.kit.consumer import FIXTURE_BTF, KERNELS, OS_RELEASES, copy_consumer_hub
 from tests.kit.hub import btfhub, reconciled_hub
 from tests.kit.mirror import FaultyMirror
-from tests.kit.sitehub import (
-    FIXTURE_BTF,
-    MODULES,
-    PROVENANCE,
-    index_kernels,
-    site_hub,
-    with_optional_maps,
-)
+from tests.kit.sitehub import MODULES, PROVENANCE, index_kernels, with_optional_maps
 
 SCREENSHOTS_ENV = "BTFHUB_SITE_SCREENSHOTS"
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return site_hub(tmp_path_factory.mktemp("site-hub"))
+def hub(tmp_path_factory: pytest.TempPathFactory, consumer_template: Path) -> Path:
+    return copy_consumer_hub(consumer_template, tmp_path_factory.mktemp("site-hub"))
 
 
 @pytest.fixture(scope="module")
