@@ -222,7 +222,7 @@ def test_done_when_a_reconciled_hub_s_site_finds_5_4_0_42_generic_typed_into_the
         ubuntu_table = driver.find_element(By.ID, "d-ubuntu")
         driver.execute_script("arguments[0].scrollIntoView();", ubuntu_table)
         screenshot(driver, tmp_path, "site-overview.png")
-        driver.find_element(By.ID, "kernel").send_keys(K42)
+        fill(driver, "kernel", K42)  # typed key by key above
         assert shown(driver) == [K42]
         command = driver.find_element(By.CSS_SELECTOR, "#results code.command").text
         assert command == (
