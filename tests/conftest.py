@@ -15,7 +15,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,9 +23,14 @@ from generator.demokit.elf import build_elf
 from generator.demokit.signing import Signer, default_signer
 from generator.trust import KEYRINGS_ENV
 from tests.kit import cilium, processes, shelf
-from tests.kit.hubrepo import BOT
-from tests.kit.mirror import FaultyMirror
 from tests.kit.registry import Registry
+
+if TYPE_CHECKING:
+    from tests.kit.mirror import FaultyMirror
+
+# Some fixtures import their kit module when first used: xdist's controller
+# loads this file too (before it starts the workers) and runs no test, and
+# tests/kit/hubrepo.py and mirror.py import most of generator (0.15 s).
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -224,6 +229,8 @@ def hermetic_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     """
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    from tests.kit.hubrepo import BOT
+
     monkeypatch.setenv("BTFHUB_GIT_AUTHOR", BOT)
     monkeypatch.delenv("BTFHUB_MIRRORS", raising=False)
     for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
@@ -248,6 +255,19 @@ def fixture_elf_with_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def consumer_template(tmp_path_factory: pytest.TempPathFactory, fixture_elf: Path) -> Path:
+    """The consumer hub with fixture_elf's BTF (tests/kit/consumer.py), built once per run.
+
+    Read-only: tests take copies (consumer.copy_consumer_hub). Some 0.3 s of
+    xz and rendering each, for some 30 tests and modules.
+    """
+    from tests.kit.consumer import build_template
+
+    directory = run_directory(tmp_path_factory) / "consumer-hub"
+    return shelf.once(directory, lambda d: build_template(d, fixture_elf))
+
+
+@pytest.fixture(scope="session")
 def btfcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Go program reading BTF with cilium/ebpf (tests/kit/cilium.py), built once a session."""
     reason = cilium.missing()
@@ -263,6 +283,8 @@ def mirror_server(tmp_path: Path) -> Iterator[FaultyMirror]:
     FaultyMirror (tests/kit/mirror.py): the demo's MirrorServer plus fault injection;
     it serves an empty Launchpad archive too (tests.kit.hub.HOSTS maps the API to it).
     """
+    from tests.kit.mirror import FaultyMirror
+
     with FaultyMirror(tmp_path / "mirror") as server:
         yield server
 

@@ -25,7 +25,6 @@ from generator import api
 from generator.btf.encode import encode_btf
 from generator.consumer.bundle import BundleError, pack
 from generator.demokit.bpftool import dump_c
-from generator.demokit.elf import build_elf
 from tests.kit.bpfobj import (
     LIST_PROGRAM,
     PLAIN_PROGRAM,
@@ -35,7 +34,7 @@ from tests.kit.bpfobj import (
     compile_bpf,
     load_with_btf,
 )
-from tests.kit.consumer import build_consumer_hub
+from tests.kit.consumer import FIXTURE_BTF, build_consumer_hub, copy_consumer_hub
 from tests.kit.hub import btfhub
 from tests.kit.mirror import FaultyMirror
 
@@ -70,15 +69,13 @@ def bpf(tmp_path_factory: pytest.TempPathFactory) -> Bpf:
 
 
 @pytest.fixture(scope="module")
-def fixture_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("btf")
-    encode_btf(build_elf(work / "elf"), work / "fixture.btf")
-    return work / "fixture.btf"
+def fixture_btf(consumer_template: Path) -> Path:
+    return consumer_template / FIXTURE_BTF
 
 
 @pytest.fixture
-def hub(tmp_path: Path, fixture_btf: Path) -> Path:
-    return build_consumer_hub(tmp_path / "hub", fixture_btf.read_bytes())
+def hub(tmp_path: Path, consumer_template: Path) -> Path:
+    return copy_consumer_hub(consumer_template, tmp_path)
 
 
 @pytest.fixture(autouse=True)

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 
 from generator import api
-from generator.btf.encode import encode_btf
 from generator.btf.tarball import xz_compress
 from generator.catalog import load_catalog
 from generator.demokit.bpftool import dump_c
-from generator.demokit.elf import STRUCT_NAMES, build_elf
+from generator.demokit.elf import STRUCT_NAMES
 from generator.render import render_hub
 from generator.state import load_hub_state
-from tests.kit.consumer import OS_RELEASES, build_consumer_hub
+from tests.kit.consumer import FIXTURE_BTF, OS_RELEASES, copy_consumer_hub
 from tests.kit.hub import btfhub
 from tests.kit.mirror import FaultyMirror
 
@@ -28,15 +27,13 @@ RHEL = ["--os-release", str(OS_RELEASES / "rhel-8.4"), "--kernel", RHEL_KERNEL, 
 
 
 @pytest.fixture(scope="module")
-def fixture_btf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    work = tmp_path_factory.mktemp("btf")
-    encode_btf(build_elf(work / "elf"), work / "fixture.btf")
-    return (work / "fixture.btf").read_bytes()
+def fixture_btf(consumer_template: Path) -> bytes:
+    return (consumer_template / FIXTURE_BTF).read_bytes()
 
 
 @pytest.fixture
-def hub(tmp_path: Path, fixture_btf: bytes) -> Path:
-    return build_consumer_hub(tmp_path / "hub", fixture_btf)
+def hub(tmp_path: Path, consumer_template: Path) -> Path:
+    return copy_consumer_hub(consumer_template, tmp_path)
 
 
 @pytest.fixture

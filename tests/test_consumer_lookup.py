@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from generator import api
-from generator.btf.encode import encode_btf
 from generator.catalog import read_documents
 from generator.consumer.hostmap import (
     HOST_RULES_FILE,
@@ -20,9 +19,8 @@ from generator.consumer.hostmap import (
     locate,
 )
 from generator.consumer.osrelease import HostInputError, OsRelease, parse_os_release
-from generator.demokit.elf import build_elf
 from generator.demokit.mirror import sha256_file
-from tests.kit.consumer import EXTRA_DISTRIBUTIONS, OS_RELEASES, build_consumer_hub
+from tests.kit.consumer import EXTRA_DISTRIBUTIONS, OS_RELEASES, copy_consumer_hub
 from tests.kit.hub import btfhub
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,11 +28,8 @@ RULES = load_host_rules(REPO / HOST_RULES_FILE)
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("consumer-hub")
-    elf = build_elf(work / "elf")
-    encode_btf(elf, work / "fixture.btf")
-    return build_consumer_hub(work / "hub", (work / "fixture.btf").read_bytes())
+def hub(tmp_path_factory: pytest.TempPathFactory, consumer_template: Path) -> Path:
+    return copy_consumer_hub(consumer_template, tmp_path_factory.mktemp("consumer-hub"))
 
 
 def lookup_json(capsys: pytest.CaptureFixture[str], hub: Path, *argv: str) -> tuple[int, Any]:

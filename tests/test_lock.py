@@ -100,14 +100,15 @@ import sys, time
 from pathlib import Path
 from generator.errors import LockError
 from generator.lock import HubLock
-root, go = Path(sys.argv[1]), Path(sys.argv[2])
+root, go, done = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 print("ready", flush=True)
 while not go.exists():
     time.sleep(0.001)
 try:
     with HubLock(root):
         print("won", flush=True)
-        time.sleep(1.5)
+        while not done.exists():  # held until every other racer has lost
+            time.sleep(0.01)
 except LockError:
     print("lost", flush=True)
 """
@@ -115,10 +116,10 @@ except LockError:
 
 def test_racing_takers_of_a_stale_lock_one_wins(tmp_path: Path) -> None:
     (tmp_path / LOCK_NAME).write_text("pid=999999999\nhost=here\nstarted=long ago\n")
-    go = tmp_path / "go"
+    go, done = tmp_path / "go", tmp_path / "done"
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, str(tmp_path), str(go)],
+            [sys.executable, "-c", RACER, str(tmp_path), str(go), str(done)],
             stdout=subprocess.PIPE,
             text=True,
             cwd=REPO,
@@ -128,5 +129,9 @@ def test_racing_takers_of_a_stale_lock_one_wins(tmp_path: Path) -> None:
     for p in racers:  # every racer is in its polling loop before the start
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     go.touch()
-    results = [p.communicate(timeout=60)[0].strip() for p in racers]
+    # The winner holds the lock until each of the others has said it lost.
+    results = [p.stdout.readline().strip() for p in racers if p.stdout is not None]
+    done.touch()
+    for p in racers:
+        assert p.communicate(timeout=60)[0] == ""
     assert sorted(results) == ["lost"] * 7 + ["won"]

@@ -46,16 +46,20 @@ RPM_FILE = f"archive/centos/7/x86_64/{C7}.btf.tar.xz"
 SELECT = ("--distro", "ubuntu", "--release", "focal", "--arch", "x86_64")
 
 
-def agents_of(home_prefix: str) -> list[str]:
-    """Command lines of this run's live processes naming a GnuPG home that starts with home_prefix.
+def agents_of(home_prefix: str, grace: float = 3.0) -> list[str]:
+    """Command lines of this run's gpg-agents naming a GnuPG home that starts with home_prefix,
+    still running `grace` seconds later.
 
     This run's only (processes.marked): other runs on the machine sign too.
+    `gpgconf --kill` asks an agent to stop and returns; the agent ends a moment
+    later (under load, after the next check: a run failed so).
     """
-    return [
-        cmdline
-        for cmdline in processes.marked(os.environ[processes.RUN_MARKER]).values()
+    agents = {
+        pid: cmdline
+        for pid, cmdline in processes.marked(os.environ[processes.RUN_MARKER]).items()
         if "gpg-agent" in cmdline and home_prefix in cmdline
-    ]
+    }
+    return sorted(processes.wait_gone(agents, grace).values())
 
 
 class Built:

@@ -30,16 +30,17 @@ from generator.site.extras import (
 )
 from generator.site.output import hub_links
 from generator.site.page import DATA_GLOBAL, note_html
+from tests.kit.consumer import copy_consumer_hub
 from tests.kit.hub import btfhub, tree_digest
 from tests.kit.mirror import FaultyMirror
-from tests.kit.sitehub import MODULES, PROVENANCE, index_kernels, site_hub, with_optional_maps
+from tests.kit.sitehub import MODULES, PROVENANCE, index_kernels, with_optional_maps
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return site_hub(tmp_path_factory.mktemp("site-hub"))
+def hub(tmp_path_factory: pytest.TempPathFactory, consumer_template: Path) -> Path:
+    return copy_consumer_hub(consumer_template, tmp_path_factory.mktemp("site-hub"))
 
 
 @pytest.fixture

@@ -41,27 +41,20 @@ from generator.consumer.hostmap import (
     locate,
 )
 from generator.consumer.hubindex import KernelAnswer, find_kernel
-from generator.consumer.osrelease import HostInputError, parse_os_release
+from generator.consumer.osrelease import HostInputError, OsRelease, parse_os_release
 from tests.kit import browser as kit
 from tests.kit import processes
-from tests.kit.consumer import KERNELS, OS_RELEASES
+from tests.kit.consumer import FIXTURE_BTF, KERNELS, OS_RELEASES, copy_consumer_hub
 from tests.kit.hub import btfhub, reconciled_hub
 from tests.kit.mirror import FaultyMirror
-from tests.kit.sitehub import (
-    FIXTURE_BTF,
-    MODULES,
-    PROVENANCE,
-    index_kernels,
-    site_hub,
-    with_optional_maps,
-)
+from tests.kit.sitehub import MODULES, PROVENANCE, index_kernels, with_optional_maps
 
 SCREENSHOTS_ENV = "BTFHUB_SITE_SCREENSHOTS"
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return site_hub(tmp_path_factory.mktemp("site-hub"))
+def hub(tmp_path_factory: pytest.TempPathFactory, consumer_template: Path) -> Path:
+    return copy_consumer_hub(consumer_template, tmp_path_factory.mktemp("site-hub"))
 
 
 @pytest.fixture(scope="module")
@@ -140,26 +133,24 @@ def results_text(driver: WebDriver) -> str:
     return texts_after_frame(driver, "#results")[0]
 
 
-def type_into(driver: WebDriver, element_id: str, text: str) -> None:
-    field = driver.find_element(By.ID, element_id)
-    field.clear()
-    field.send_keys(text)
-    settled(driver)
+PASTE = "insertFromPaste"  # an os-release file is pasted, not typed
 
 
-def paste_into(driver: WebDriver, element_id: str, text: str) -> None:
-    """Text pasted into a field: the value replaced at once, one input event, as a paste does.
+def fill(driver: WebDriver, element_id: str, text: str, how: str = "insertText") -> None:
+    """The field's value replaced at once, then one input event: what the page sees once
+    typing (or a paste, how=PASTE) is done, in one WebDriver command.
 
-    An os-release file typed key by key is hundreds of keystrokes, each a
-    search (seconds of browser); typing is what the done-when test proves.
+    Typed key by key, each key is a command and a search (a second for a long
+    name, hundreds of keystrokes for an os-release file); that a search follows
+    every keystroke is what the done-when test proves, typing as a person does.
     """
     driver.execute_script(
         "var field = document.getElementById(arguments[0]); field.focus();"
         "field.value = arguments[1];"
-        "field.dispatchEvent(new InputEvent('input',"
-        " {bubbles: true, inputType: 'insertFromPaste'}));",
+        "field.dispatchEvent(new InputEvent('input', {bubbles: true, inputType: arguments[2]}));",
         element_id,
         text,
+        how,
     )
     settled(driver)
 
@@ -231,7 +222,7 @@ def test_done_when_a_reconciled_hub_s_site_finds_5_4_0_42_generic_typed_into_the
         ubuntu_table = driver.find_element(By.ID, "d-ubuntu")
         driver.execute_script("arguments[0].scrollIntoView();", ubuntu_table)
         screenshot(driver, tmp_path, "site-overview.png")
-        driver.find_element(By.ID, "kernel").send_keys(K42)
+        fill(driver, "kernel", K42)  # typed key by key above
         assert shown(driver) == [K42]
         command = driver.find_element(By.CSS_SELECTOR, "#results code.command").text
         assert command == (
@@ -279,7 +270,7 @@ def test_finds_a_kernel_by_uname_and_hides_the_others(
     driver: WebDriver, site: Path, hub: Path
 ) -> None:
     open_site(driver, site)
-    type_into(driver, "kernel", "5.4.0-42-generic")
+    fill(driver, "kernel", "5.4.0-42-generic")
     assert shown(driver) == ["5.4.0-42-generic"]
     assert status(driver) == "1 kernel named “5.4.0-42-generic”."
     text = results_text(driver)
@@ -289,10 +280,10 @@ def test_finds_a_kernel_by_uname_and_hides_the_others(
     link = driver.find_element(By.CSS_SELECTOR, "#results a")
     assert link.get_attribute("href") == (hub / path).resolve().as_uri()
     # Part of a name: every kernel containing it, said so.
-    type_into(driver, "kernel", "5.4.0-4")
+    fill(driver, "kernel", "5.4.0-4")
     assert shown(driver) == ["5.4.0-42-generic"]
     assert status(driver).startswith("No kernel is exactly “5.4.0-4”; 1 kernel whose name contains")
-    type_into(driver, "kernel", "no-such-kernel")
+    fill(driver, "kernel", "no-such-kernel")
     assert shown(driver) == [] and status(driver).startswith("0 kernels")
 
 
@@ -300,7 +291,7 @@ def test_a_failed_kernel_says_why_and_one_shipping_btf_needs_no_hub(
     driver: WebDriver, site: Path
 ) -> None:
     open_site(driver, site)
-    type_into(driver, "kernel", "5.4.0-99-generic")
+    fill(driver, "kernel", "5.4.0-99-generic")
     assert shown(driver) == ["5.4.0-99-generic"]
     text = results_text(driver)
     assert "failed" in text
@@ -309,30 +300,30 @@ def test_a_failed_kernel_says_why_and_one_shipping_btf_needs_no_hub(
         "(a signed-flavour dbgsym stub?)"
     ) in text
     assert "btfhub fetch" not in text
-    type_into(driver, "kernel", "5.13.0-52-generic")
+    fill(driver, "kernel", "5.13.0-52-generic")
     text = results_text(driver)
     assert "ships its own BTF" in text and "the hub is not needed" in text
-    type_into(driver, "kernel", "5.4.0-100-generic")
+    fill(driver, "kernel", "5.4.0-100-generic")
     assert "not archived yet" in results_text(driver)
 
 
 def test_finds_a_kernel_by_os_release(driver: WebDriver, site: Path) -> None:
     open_site(driver, site)
-    paste_into(driver, "osrelease", (OS_RELEASES / "ubuntu-20.04").read_text())
+    fill(driver, "osrelease", (OS_RELEASES / "ubuntu-20.04").read_text(), PASTE)
     # The machine's directory alone: every kernel of ubuntu/20.04, none of elsewhere.
     assert sorted(shown(driver)) == sorted(
         k.uname for k in KERNELS if (k.archive_dir, k.release_dir) == ("ubuntu", "20.04")
     )
     answer = driver.find_element(By.ID, "answer").text
     assert "The pasted os-release is ubuntu/20.04 in the hub (exact match)." in answer
-    type_into(driver, "kernel", "5.4.0-42-generic")
+    fill(driver, "kernel", "5.4.0-42-generic")
     assert shown(driver) == ["5.4.0-42-generic"]
     answer = driver.find_element(By.ID, "answer").text
     assert "5.4.0-42-generic on x86_64 (ubuntu/20.04, exact match): archived." in answer
     assert "on arm64" in answer and "not archived for ubuntu/20.04/arm64" in answer
     # A pasted CentOS Stream goes to its own directory (a variant), whose kernels ship BTF.
-    paste_into(driver, "osrelease", (OS_RELEASES / "centos-stream-8").read_text())
-    type_into(driver, "kernel", "4.18.0-305.3.1.el8.x86_64")
+    fill(driver, "osrelease", (OS_RELEASES / "centos-stream-8").read_text(), PASTE)
+    fill(driver, "kernel", "4.18.0-305.3.1.el8.x86_64")
     Select(driver.find_element(By.ID, "arch")).select_by_value("x86_64")
     assert shown(driver) == []
     assert "centos-stream 8 (" in driver.find_element(By.ID, "answer").text
@@ -340,7 +331,7 @@ def test_finds_a_kernel_by_os_release(driver: WebDriver, site: Path) -> None:
         "kernels ship their own BTF: the hub is not needed"
         in driver.find_element(By.ID, "answer").text
     )
-    paste_into(driver, "osrelease", "NAME=nothing\n")
+    fill(driver, "osrelease", "NAME=nothing\n", PASTE)
     assert "no ID= line" in driver.find_element(By.ID, "answer").text
 
 
@@ -409,7 +400,7 @@ def test_a_phone_width_needs_no_sideways_scroll(driver: WebDriver, site: Path) -
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
     try:
         open_site(driver, site)
-        type_into(driver, "kernel", "4.18.0-305.el8.x86_64")
+        fill(driver, "kernel", "4.18.0-305.el8.x86_64")
         assert shown(driver) == ["4.18.0-305.el8.x86_64"]
         widths = driver.execute_script(
             "var e = document.documentElement; return [e.clientWidth, e.scrollWidth];"
@@ -423,7 +414,7 @@ def test_the_fetch_command_it_shows_fetches_that_kernel(
     driver: WebDriver, site: Path, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     open_site(driver, site)
-    type_into(driver, "kernel", "4.18.0-305.el8.x86_64")
+    fill(driver, "kernel", "4.18.0-305.el8.x86_64")
     command = driver.find_element(By.CSS_SELECTOR, "#results code.command").text
     argv = shlex.split(command)
     assert argv[:2] == ["btfhub", "fetch"]
@@ -443,7 +434,7 @@ def test_provenance_and_modules_are_shown_when_the_index_has_them(
     output = tmp_path / "site"
     assert main(["site", "--root", str(hub), "--index", str(richer), "--output", str(output)]) == 0
     open_site(driver, output)
-    type_into(driver, "kernel", "5.4.0-42-generic")
+    fill(driver, "kernel", "5.4.0-42-generic")
     text = " ".join(results_text(driver).split())
     kernel = index["distributions"]["ubuntu"]["releases"]["focal"]["architectures"]["x86_64"][
         "kernels"
@@ -470,7 +461,7 @@ def test_provenance_and_modules_are_shown_when_the_index_has_them(
     modules = driver.find_element(By.LINK_TEXT, "5.4.0-42-generic.modules.tar.xz")
     # Beside the index the site was built from, as the BTF files are.
     assert modules.get_attribute("href") == (tmp_path.resolve() / MODULES["path"]).as_uri()
-    type_into(driver, "kernel", "4.18.0-305.el8.x86_64")
+    fill(driver, "kernel", "4.18.0-305.el8.x86_64")
     assert "Provenance not recorded: built before the hub recorded provenance" in " ".join(
         results_text(driver).split()
     )
@@ -508,12 +499,27 @@ MACHINES = ["x86_64", "aarch64", "amd64", "s390x"]
 KERNEL_NAMES = [*ALL_UNAMES, "5.4.0-42", "../../etc/passwd", "", "a b"]
 
 
-def python_lookup(
-    text: str, kernel: str, machine: str, find: Callable[[ArchiveLocation], KernelAnswer]
-) -> dict[str, Any]:
-    """What hostmap.locate and `find` (hubindex.find_kernel on the index) answer: lookup's steps."""
+def parsed(text: str) -> OsRelease | HostInputError:
+    """parse_os_release's answer for text, its refusal included."""
     try:
-        where = locate(RULES, parse_os_release(text), kernel, machine)
+        return parse_os_release(text)
+    except HostInputError as exc:
+        return exc
+
+
+def python_lookup(
+    host: OsRelease | HostInputError,
+    kernel: str,
+    machine: str,
+    find: Callable[[ArchiveLocation], KernelAnswer],
+) -> dict[str, Any]:
+    """What hostmap.locate and `find` (hubindex.find_kernel on the index) answer for a
+    parsed os-release (`parsed`, each text once: thousands of cases share a few dozen):
+    lookup's steps."""
+    try:
+        if isinstance(host, HostInputError):
+            raise HostInputError(str(host))
+        where = locate(RULES, host, kernel, machine)
     except HostInputError as exc:
         return {"error": "input", "reason": str(exc), "availability": None}
     except NotMapped as exc:
@@ -549,8 +555,10 @@ def test_the_page_maps_machines_as_btfhub_lookup_does(
     kinds: Counter[str] = Counter()
     # The cases name far fewer files than they are: each file is looked up in the index once.
     find = functools.cache(functools.partial(find_kernel, index))
+    hosts = {text: parsed(text) for text in texts + TEXTS}
     for case, js in zip(cases, answers, strict=True):
-        expected = python_lookup(*case, find)
+        text, kernel, machine = case
+        expected = python_lookup(hosts[text], kernel, machine, find)
         assert {k: js.get(k) for k in keys if k in expected} == expected, case
         kinds[expected["availability"] or "input"] += 1
     # The cases reach every kind of answer.

@@ -1187,7 +1187,9 @@ def test_discover_all_lists_sources_at_once_and_reports_as_in_order(tmp_path: Pa
     )
     targets = [(dist, r, "x86_64") for r in releases]
     found = {}
-    with SlowMirror(tmp_path / "mirror") as server:
+    # 20 ms: long enough for 4 threads' requests to overlap, short enough that the
+    # serial run's ~25 requests take half a second.
+    with SlowMirror(tmp_path / "mirror", delay=0.02) as server:
         for i, path in enumerate(paths):
             kernel = _meta_only(decoys, "kernel-debuginfo", "3.10.0", f"{i}.el7", "x86_64")
             write_rpmmd_repo(server.directory / "centos/7/x86_64" / path, [kernel])

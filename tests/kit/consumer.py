@@ -6,15 +6,21 @@ mapping rule has a file to find. Its archive files are real: the
 fixture ELF's DWARF encoded by pahole, packed as the archive packs them.
 Discovery lists a few kernels with outcomes (failed, ships-btf, missing),
 and `render_hub` writes index.json exactly as `btfhub render` does.
+
+The hub with the fixture ELF's BTF is built once per test run
+(build_template, conftest's consumer_template); each test takes a copy of
+its own (copy_consumer_hub), which it may change freely.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.btf.encode import encode_btf
 from generator.btf.tarball import reproducible_tar_xz
 from generator.catalog import load_catalog
 from generator.fsutil import atomic_write
@@ -31,6 +37,7 @@ from generator.state import HubState
 from tests.kit.hub import make_hub
 
 OS_RELEASES = Path(__file__).resolve().parent.parent / "data" / "os-release"
+FIXTURE_BTF = "fixture.btf"  # beside the hub: what every archived file holds
 
 EXTRA_MANIFEST = """\
 # yaml-language-server: $schema=../schemas/manifest.schema.json
@@ -183,3 +190,18 @@ def build_consumer_hub(root: Path, btf: bytes, kernels: Sequence[Kernel] = KERNE
             state.record_outcome(KernelOutcome(kid, kernel.state, kernel.reason))
     render_hub(root, load_catalog(root), state)
     return root
+
+
+def build_template(directory: Path, elf: Path) -> Path:
+    """directory/hub, every archived kernel holding elf's BTF (directory/fixture.btf)."""
+    directory.mkdir(parents=True)
+    encode_btf(elf, directory / FIXTURE_BTF)
+    build_consumer_hub(directory / "hub", (directory / FIXTURE_BTF).read_bytes())
+    return directory
+
+
+def copy_consumer_hub(template: Path, work: Path) -> Path:
+    """work/hub and work/fixture.btf, copied from a build_template directory: the caller's own."""
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template / FIXTURE_BTF, work / FIXTURE_BTF)
+    return Path(shutil.copytree(template / "hub", work / "hub", symlinks=True))

@@ -1,23 +1,10 @@
-"""The hub the coverage site's tests build their site from: the consumer hub, with real BTF."""
+"""What the site's tests add to the consumer hub (tests/kit/consumer.py): the optional maps."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
-
-from generator.btf.encode import encode_btf
-from generator.demokit.elf import build_elf
-from tests.kit.consumer import build_consumer_hub
-
-FIXTURE_BTF = "fixture.btf"  # beside the hub: what every archived file holds
-
-
-def site_hub(work: Path) -> Path:
-    """work/hub, every archived kernel holding the fixture ELF's BTF (work/fixture.btf)."""
-    encode_btf(build_elf(work / "elf"), work / FIXTURE_BTF)
-    return build_consumer_hub(work / "hub", (work / FIXTURE_BTF).read_bytes())
-
 
 # What other features add to an architecture of index.json (issues 16 and 18),
 # in the shapes their schemas give (generator/provenance/record.py on the
