@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator import __version__
+from generator import __version__, heap
 from generator.errors import BtfhubError
 
 if TYPE_CHECKING:  # the commands' modules load only when chosen (see build_parser)
@@ -85,6 +85,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def entry() -> int:
+    """The `btfhub` command's process (console script, `python -m generator`): main,
+    then a lean end (heap.leave), as nothing in the process is used again."""
+    code = main()
+    heap.leave()
+    return code
 
 
 def main(argv: Sequence[str] | None = None, *, upstream: UpstreamFactory | None = None) -> int:

@@ -53,3 +53,16 @@ def burst() -> Iterator[None]:
 
 
 _freezing = False  # inside a run_scope that may freeze
+
+
+def leave() -> None:
+    """The process is about to end: its collector is switched off and its heap frozen.
+
+    What the process still holds is freed by its end, not by the collector;
+    but the interpreter's finalization collects as it tears the modules down,
+    walking whatever a big run left (a no-op of a public-hub-sized hub: 0.5-0.7 s
+    after its last line ran, against 0.1 s frozen). Only for a process that
+    ends now (generator.cli.entry), never for an in-process caller.
+    """
+    gc.disable()
+    gc.freeze()

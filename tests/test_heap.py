@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from generator import heap
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +64,22 @@ def test_objects_the_process_froze_itself_are_left_frozen() -> None:
             made = [{} for _ in range(1_000)]
         assert gc.get_freeze_count() == before  # nothing of ours frozen on top
     assert gc.get_freeze_count() == before and made
+
+
+def test_a_process_leaves_with_its_collector_off_and_its_heap_frozen(tmp_path: Path) -> None:
+    # In a process of its own: leave() is for a process that ends right after.
+    probe = (
+        "import gc, sys; from generator import heap; kept = [[] for _ in range(1000)]; "
+        "heap.leave(); print(gc.isenabled(), gc.get_freeze_count() >= 1000)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+    # `python -m generator` ends through it with main's exit code.
+    run = subprocess.run(
+        [sys.executable, "-m", "generator", "validate", "--root", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "btfhub: error:" in run.stderr
