@@ -61,9 +61,11 @@ def test_objects_the_process_froze_itself_are_left_frozen() -> None:
     before = gc.get_freeze_count()
     with heap.run_scope():
         with heap.burst():
-            made = [{} for _ in range(1_000)]
-        assert gc.get_freeze_count() == before  # nothing of ours frozen on top
-    assert gc.get_freeze_count() == before and made
+            made = [[] for _ in range(1_000)]  # lists: tracked by the collector, as {} is not
+        # Nothing of ours frozen on top (the count may only shrink: another thread
+        # of the test process can free objects frozen before).
+        assert gc.get_freeze_count() <= before
+    assert gc.get_freeze_count() <= before and made
 
 
 def test_a_process_leaves_with_its_collector_off_and_its_heap_frozen(tmp_path: Path) -> None:
