@@ -23,6 +23,14 @@ from generator.state import HubState
 from generator.store import hubstore
 
 
+def render_scan(root: Path, state: HubState, verify: bool = False) -> ArchiveScan:
+    """The hub's files as render lists them: archive/, where files git reports unchanged
+    keep their recorded digests (verify: every file hashed again), or an OCI store's
+    recorded locations (nothing read)."""
+    blobs = {} if verify or state.store is not None else gitops.clean_blobs(root)
+    return hubstore.hub_files(root, state.store, state, blobs)
+
+
 @dataclass(frozen=True)
 class EarlyScan:
     files: dict[str, FileDigest]  # state.files when scanned
@@ -35,7 +43,7 @@ class EarlyScan:
         if state.store is not None:
             return None
         files, modules = dict(state.files), copy.deepcopy(state.module_files)
-        return cls(files, modules, hubstore.hub_files(root, None, state, gitops.clean_blobs(root)))
+        return cls(files, modules, render_scan(root, state))
 
     def still(self, state: HubState) -> ArchiveScan | None:
         """The scan, when state records what it was scanned with; else None (scan again).

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import gitops, heap, planner
+from generator import heap, planner
 from generator.errors import BtfhubError
 from generator.hub.build import BuildOptions, build_missing
-from generator.hub.earlyscan import EarlyScan
+from generator.hub.earlyscan import EarlyScan, render_scan
 from generator.model import (
     Catalog,
     DiscoveryFailure,
@@ -174,8 +174,7 @@ def render(
     """
     files = early.still(state) if early is not None and not verify else None
     if files is None:
-        blobs = {} if verify or state.store is not None else gitops.clean_blobs(root)
-        files = hubstore.hub_files(root, state.store, state, blobs)
+        files = render_scan(root, state, verify)
     with signing_key() as key:  # BTFHUB_SIGNING_KEY: index.json.asc signs it
         return render_hub(root, catalog, state, check=check, archive=files, signing_key=key)
 
