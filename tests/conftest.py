@@ -83,17 +83,18 @@ def _is_tmpfs(path: Path) -> bool:
 
 
 def _keep_bytecode() -> None:
-    """Compiled modules kept for the next run in the environment's pycache/ (.venv/pycache).
+    """Compiled modules kept where Python keeps them, even with PYTHONDONTWRITEBYTECODE set.
 
-    Even where PYTHONDONTWRITEBYTECODE is set: without a cache every process
-    compiles all it imports again, pytest's rewritten test modules (9 s of CPU
-    in each worker) and every btfhub a test starts (a quarter of its 0.8 s).
+    Without a cache every process compiles all it imports again: pytest's
+    rewritten test modules (5-9 s of CPU in each worker) and every btfhub a
+    test starts (a quarter of its 0.8 s). The usual __pycache__ directories,
+    not a PYTHONPYCACHEPREFIX: under a prefix Python ignores the bytecode
+    pip wrote for site-packages, the interpreter's for the standard library
+    and scripts/setup.sh's for generator/, and a fresh clone's first run
+    compiled some 1,000 modules again in every worker (90 s against 77 s).
     Set before the workers and the tests' processes start, so they inherit it.
     """
-    prefix = str(Path(sys.prefix) / "pycache")
-    os.environ["PYTHONPYCACHEPREFIX"] = prefix
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    sys.pycache_prefix = prefix
     sys.dont_write_bytecode = False
 
 
