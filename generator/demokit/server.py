@@ -10,6 +10,8 @@ does. The repository layouts it serves are written by demokit/mirror.py.
 from __future__ import annotations
 
 import email.utils
+import os
+import stat
 import sys
 import threading
 import time
@@ -115,8 +117,26 @@ class MirrorServer(LocalServer):
         self.log: list[Request] = []
         self.bytes_sent = 0
         self._lock = threading.Lock()
+        self._resolved: dict[str, Path] = {}
         base = handler or MirrorHandler
         super().__init__(type(base.__name__, (base,), {"mirror": self}))
+
+    def resolve(self, path: str) -> Path:
+        """Where a URL path leads below the directory, symbolic links followed.
+
+        Remembered per path: Path.resolve() looks up every component of a deep
+        mirror path, and was most of the server's time on a no-op's thousands
+        of conditional GETs. What a path leads to is fixed once it is asked
+        (the tests add and replace files, not links); whether a file is there
+        is asked anew each time.
+        """
+        target = self._resolved.get(path)
+        if target is None:
+            target = (self.directory / path.lstrip("/")).resolve()
+            if len(self._resolved) >= 1 << 16:
+                self._resolved.clear()
+            self._resolved[path] = target
+        return target
 
     # -- what happened
 
@@ -194,30 +214,37 @@ class MirrorHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         self.mirror.done(request, 0)
 
-    def _file(self) -> Path | None:
+    def _file(self) -> tuple[Path, os.stat_result] | None:
+        """The file a request names, with its stat; None when there is none."""
         path = urllib.parse.unquote(self.url_path)
-        target = (self.mirror.directory / path.lstrip("/")).resolve()
-        if target.is_dir() and path.endswith("/"):
-            # A directory URL answers with its index page, as Apache's does.
-            target = target / "index.html"
-        if not target.is_relative_to(self.mirror.directory) or not target.is_file():
+        target = self.mirror.resolve(path)
+        if not target.is_relative_to(self.mirror.directory):
             return None
-        return target
+        try:
+            st = target.stat()
+            if stat.S_ISDIR(st.st_mode) and path.endswith("/"):
+                # A directory URL answers with its index page, as Apache's does.
+                target = target / "index.html"
+                st = target.stat()
+        except OSError:
+            return None
+        return (target, st) if stat.S_ISREG(st.st_mode) else None
 
-    def _validators(self, target: Path) -> tuple[str, str]:
-        """(ETag, Last-Modified) of a file."""
-        st = target.stat()
+    @staticmethod
+    def _validators(st: os.stat_result) -> tuple[str, str]:
+        """(ETag, Last-Modified) of a file, from its stat."""
         return f'"{st.st_mtime_ns:x}-{st.st_size:x}"', email.utils.formatdate(
             st.st_mtime, usegmt=True
         )
 
     def _serve(self, body: bool) -> None:
-        target = self._file()
-        if target is None:
+        found = self._file()
+        if found is None:
             self._simple(404, "not found\n")
             return
-        etag, last_modified = self._validators(target)
-        if self._not_modified(etag, target.stat().st_mtime):
+        target, st = found
+        etag, last_modified = self._validators(st)
+        if self._not_modified(etag, st.st_mtime):
             request = self._start(304)
             self.send_response(304)
             self.send_header("ETag", etag)
@@ -228,7 +255,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
         request = self._start(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(target.stat().st_size))
+        self.send_header("Content-Length", str(st.st_size))
         self.send_header("ETag", etag)
         self.send_header("Last-Modified", last_modified)
         self.end_headers()

@@ -10,6 +10,7 @@ disk, so a coverage run lays out thousands of kernels without gigabytes.
 from __future__ import annotations
 
 import base64
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,14 +61,14 @@ class FaultyHandler(MirrorHandler):
             self.mirror.done(self._start(0), 0)
         elif fault.status is not None:
             self._simple(fault.status, f"injected failure {fault.status}\n")
-        elif (target := self._file()) is None:
+        elif (found := self._file()) is None:
             self._simple(404, "not found\n")
         else:
-            self._spoiled(target, fault, body)
+            self._spoiled(*found, fault, body)
 
-    def _spoiled(self, target: Path, fault: Fault, body: bool) -> None:
+    def _spoiled(self, target: Path, st: os.stat_result, fault: Fault, body: bool) -> None:
         """A 200 whose body is cut short, or has no Content-Length."""
-        etag, last_modified = self._validators(target)
+        etag, last_modified = self._validators(st)
         request = self._start(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -75,7 +76,7 @@ class FaultyHandler(MirrorHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         else:
-            self.send_header("Content-Length", str(target.stat().st_size))
+            self.send_header("Content-Length", str(st.st_size))
         self.send_header("ETag", etag)
         self.send_header("Last-Modified", last_modified)
         self.end_headers()
