@@ -15,7 +15,8 @@ records no digests yet, every file
 is hashed), render warm (digests reused for the files git reports
 unchanged), render --verify (every file re-hashed), render --check; a first
 reconcile that fills the index cache, and the no-op reconcile measured with
-cached indexes, which must download no package; beside it, a floor measured
+cached indexes three times (judged on the median), which must download no
+package; beside it, a floor measured
 in the same run (a process that only asks the mirror about each index once,
 bare urllib3, and parses index.json; once on one connection, once shared by
 as many forked processes as btfhub's no-op forks), because this shared
@@ -37,6 +38,7 @@ import json
 import lzma
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -57,6 +59,7 @@ ARCHES = ("x86_64", "arm64")
 ARCHIVED = 20_000
 GOAL_SECONDS = 3.0  # render, validate
 GOAL_RECONCILE_SECONDS = 5.0  # a no-op reconcile with cached indexes
+NO_OP_RUNS = 3  # the no-op is judged on the median of this many runs
 # The public hub's files: the real Debian 6.1 cloud kernel's .btf.tar.xz is
 # 975,776 B (bench/real_kernel_bench.py); aquasecurity/btfhub-archive's files
 # are of that order (an assumption: its listing gives no sizes), so a
@@ -221,16 +224,22 @@ def timed(label: str, argv: list[str], expect: int, goal: float | None = GOAL_SE
     return elapsed < goal
 
 
+def timed_process_quiet(argv: list[str]) -> float:
+    """Seconds of one command as its own process (exits the bench if the command fails)."""
+    start = time.perf_counter()
+    proc = subprocess.run([str(BTFHUB), *argv], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"btfhub {argv[0]}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    return elapsed
+
+
 def timed_process(label: str, argv: list[str], goal: float | None) -> tuple[bool, float]:
     """One command as its own process: the mirror server in this one must not share its GIL.
 
     (within its goal or no goal, its seconds)
     """
-    start = time.perf_counter()
-    proc = subprocess.run([str(BTFHUB), *argv], capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{label}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    elapsed = timed_process_quiet(argv)
     verdict = (
         "no goal"
         if goal is None
@@ -336,13 +345,24 @@ def run(root: Path, mirror: Path) -> bool:
         timed_process("btfhub reconcile (indexes cold)", reconcile, goal=None)
         cold = len(server.log)
         commit_all(root, "reconcile")
-        server.clear_log()
-        met, no_op = timed_process(
-            "btfhub reconcile (no-op, cached)", reconcile, GOAL_RECONCILE_SECONDS
+        # Three no-ops, judged on their median: on a shared 2-core machine one
+        # run varies by a second (the floor printed below varies alike).
+        runs: list[float] = []
+        for _ in range(NO_OP_RUNS):
+            server.wait_done()
+            server.clear_log()
+            runs.append(timed_process_quiet(reconcile))
+        no_op = statistics.median(runs)
+        met = no_op < GOAL_RECONCILE_SECONDS
+        each = ", ".join(f"{t:.2f}" for t in runs)
+        print(
+            f"  {'btfhub reconcile (no-op, cached)':<34} {no_op:6.2f} s  "
+            f"(median of {each}; goal < {GOAL_RECONCILE_SECONDS:.0f} s: "
+            f"{'ok' if met else 'OVER'})"
         )
         ok.append(met)
         server.wait_done()
-        noop_log = list(server.log)
+        noop_log = list(server.log)  # the last no-op's requests
         serial = no_op_floor(server.url, mirror, root)
         workers = worker_count(counts["slots"])
         floor = no_op_floor(server.url, mirror, root, workers) if workers else serial

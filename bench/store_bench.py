@@ -10,7 +10,8 @@
    files/s and MB/s, and the same again (all present: a HEAD each).
 3. The 20,000-kernel hub of bench/catalog_bench.py migrated to the registry,
    then its no-op reconcile (cached indexes) timed as a process in git mode
-   and in OCI mode in this same run: goal < 5 s in OCI mode, and not one
+   and in OCI mode (three runs) in this same run: goal < 5 s in OCI mode
+   (their median), and not one
    request to the registry (a proxy in front of it counts them).
    With --profile, both no-op reconciles again in this process under
    cProfile: their CPU time, and the generator functions whose cumulative
@@ -27,6 +28,7 @@ import cProfile
 import os
 import pstats
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +45,7 @@ from generator.render import BEGIN_MARKER, END_MARKER
 from tests.kit.registry import Registry, RegistryProxy
 
 GOAL_RECONCILE_SECONDS = 5.0
+NO_OP_RUNS = hub20k.NO_OP_RUNS  # the OCI no-op is judged on the median of this many
 README = f"# bench hub\n\n{BEGIN_MARKER}\n{END_MARKER}\n"
 # Files in no release's series: index.json lists them as unassigned, which
 # keeps this hub free of discovery (nothing upstream to reach).
@@ -230,15 +233,21 @@ def no_op_20k(work: Path, registry: Registry, profile: bool = False) -> bool:
             f"   store migrate --to oci ({counts['files']} blobs): {migrated:.1f} s "
             f"({counts['files'] / migrated:.0f} files/s)"
         )
-        proxy.clear()
-        server.clear_log()
-        oci_mode = btfhub(*reconcile)
-        server.wait_done()
-        asked = len(proxy.seen)
-        packages = [q for q in server.log if q.path.endswith(".rpm")]
+        # Three no-ops, judged on their median (one run varies by a second on
+        # a shared 2-core machine); none may ask the registry or download.
+        runs, asked, packages = [], 0, []
+        for _ in range(NO_OP_RUNS):
+            proxy.clear()
+            server.clear_log()
+            runs.append(btfhub(*reconcile))
+            server.wait_done()
+            asked += len(proxy.seen)
+            packages += [q for q in server.log if q.path.endswith(".rpm")]
+        oci_mode = statistics.median(runs)
         verdict = "ok" if oci_mode < GOAL_RECONCILE_SECONDS else "OVER"
+        each = ", ".join(f"{t:.2f}" for t in runs)
         print(
-            f"   no-op reconcile, OCI mode:  {oci_mode:6.2f} s (goal < "
+            f"   no-op reconcile, OCI mode:  {oci_mode:6.2f} s (median of {each}; goal < "
             f"{GOAL_RECONCILE_SECONDS:.0f} s: {verdict}); {oci_mode / git_mode:.2f}x git mode; "
             f"registry requests: {asked}; package downloads: {len(packages)}"
         )
