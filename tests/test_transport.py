@@ -167,3 +167,35 @@ def test_a_bandwidth_limited_mirror_shares_its_rate_among_downloads(tmp_path: Pa
     assert [len(b) for b in bodies] == [size, size]
     assert elapsed >= 0.95 * 2 * size / rate
     assert server.bytes_sent == 2 * size
+
+
+def test_the_demo_mirror_serves_only_its_directory_and_follows_links_added_later(
+    tmp_path: Path,
+) -> None:
+    """MirrorServer remembers where a path leads (a no-op asks thousands): never beyond
+    its directory, and a path that led nowhere is looked up again once a link is added."""
+    mirror, outside = tmp_path / "mirror", tmp_path / "secret"
+    (mirror / "el" / "7").mkdir(parents=True)
+    (mirror / "el" / "7" / "repomd.xml").write_bytes(b"<repomd/>")
+    (mirror / "dir").mkdir()
+    (mirror / "dir" / "index.html").write_bytes(b"<html/>")
+    outside.write_bytes(b"not served")
+    (mirror / "out").symlink_to(outside)
+    pool = urllib3.PoolManager()
+    with MirrorServer(mirror) as server:
+
+        def get(path: str, **headers: str) -> tuple[int, bytes]:
+            answer = pool.request("GET", server.url + path, headers=headers, redirect=False)
+            return answer.status, answer.data
+
+        assert get("el/7/repomd.xml") == get("el/7/repomd.xml") == (200, b"<repomd/>")
+        assert get("gone/7/repomd.xml")[0] == 404
+        (mirror / "gone").symlink_to(mirror / "el")
+        assert get("gone/7/repomd.xml") == (200, b"<repomd/>")
+        assert get("dir/") == (200, b"<html/>")
+        for escape in ("out", "out", "%2e%2e/secret", "el/../../secret"):
+            assert get(escape)[0] == 404, escape
+        etag = pool.request("HEAD", server.url + "el/7/repomd.xml").headers["ETag"]
+        assert get("el/7/repomd.xml", **{"If-None-Match": etag}) == (304, b"")
+        (mirror / "el" / "7" / "repomd.xml").write_bytes(b"<repomd>changed</repomd>")
+        assert get("el/7/repomd.xml", **{"If-None-Match": etag})[0] == 200

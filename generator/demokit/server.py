@@ -124,18 +124,24 @@ class MirrorServer(LocalServer):
     def resolve(self, path: str) -> Path:
         """Where a URL path leads below the directory, symbolic links followed.
 
-        Remembered per path: Path.resolve() looks up every component of a deep
-        mirror path, and was most of the server's time on a no-op's thousands
-        of conditional GETs. What a path leads to is fixed once it is asked
-        (the tests add and replace files, not links); whether a file is there
-        is asked anew each time.
+        Remembered per path once it leads to something: Path.resolve() looks
+        up every component of a deep mirror path, and was most of the
+        server's time on a no-op's thousands of conditional GETs. The tests
+        add and replace files, not the links on their way; a path that leads
+        nowhere yet is resolved again each time (a link added later counts).
+        Whether a file is there is asked anew on every request.
         """
         target = self._resolved.get(path)
-        if target is None:
-            target = (self.directory / path.lstrip("/")).resolve()
-            if len(self._resolved) >= 1 << 16:
-                self._resolved.clear()
-            self._resolved[path] = target
+        if target is not None:
+            return target
+        unresolved = self.directory / path.lstrip("/")
+        try:
+            target = unresolved.resolve(strict=True)
+        except OSError:
+            return unresolved.resolve()
+        if len(self._resolved) >= 1 << 16:
+            self._resolved.clear()
+        self._resolved[path] = target
         return target
 
     # -- what happened
