@@ -195,24 +195,19 @@ def _unified(name: str, old: bytes | None, new: bytes) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
 
 
-def render_hub(
-    root: Path,
-    catalog: Catalog,
-    state: HubState,
-    check: bool = False,
-    clean_blobs: Mapping[str, str] | None = None,
-    signing_key: SigningKey | None = None,
-    archive: ArchiveScan | None = None,
-) -> RenderResult:
-    """Render README.md and index.json for root; write them unless check.
+@dataclass(frozen=True)
+class Composed:
+    """README.md and index.json as render would write them, not yet compared or written."""
 
-    Both files are computed before either is written, so a failure (a broken
-    README marker, a stray archive file) leaves both as they were.
-    clean_blobs (path -> git blob id of files git reports unchanged) lets the
-    archive listing reuse the digests state recorded instead of reading them.
-    signing_key: sign index.json into index.json.asc (provenance/signing.py).
-    archive: the hub's files when the caller listed them (from its store);
-    None: root/archive's.
+    outputs: dict[str, bytes]  # README_FILE, INDEX_FILE
+    index: dict[str, Any]
+
+
+def compose_hub(root: Path, catalog: Catalog, state: HubState, archive: ArchiveScan) -> Composed:
+    """README.md (its tables replaced) and index.json for root's state and files.
+
+    Raises what render must refuse: no README.md or not UTF-8, its markers
+    broken, a stray archive file.
     """
     readme_path = root / README_FILE
     try:
@@ -222,8 +217,6 @@ def render_hub(
             f"{readme_path} not found: the tables go between its "
             "<!-- BEGIN/END GENERATED: support tables --> markers"
         ) from None
-    if archive is None:
-        archive = scan_archive(root, state.files, clean_blobs, state.module_files)
     if archive.problems:
         raise ArchiveLayoutError(archive.problems)
     modules = {m.entry.path: (m.entry, m.listing) for m in archive.modules}
@@ -237,6 +230,35 @@ def render_hub(
         README_FILE: render_readme(readme_text, tables).encode("utf-8"),
         INDEX_FILE: dump_json(index),
     }
+    return Composed(outputs, index)
+
+
+def render_hub(
+    root: Path,
+    catalog: Catalog,
+    state: HubState,
+    check: bool = False,
+    clean_blobs: Mapping[str, str] | None = None,
+    signing_key: SigningKey | None = None,
+    archive: ArchiveScan | None = None,
+    composed: Composed | None = None,
+) -> RenderResult:
+    """Render README.md and index.json for root; write them unless check.
+
+    Both files are computed before either is written, so a failure (a broken
+    README marker, a stray archive file) leaves both as they were.
+    clean_blobs (path -> git blob id of files git reports unchanged) lets the
+    archive listing reuse the digests state recorded instead of reading them.
+    signing_key: sign index.json into index.json.asc (provenance/signing.py).
+    archive: the hub's files when the caller listed them (from its store);
+    None: root/archive's. composed: compose_hub's result for this very state
+    and archive, when the caller made it earlier (hub/earlyscan.py).
+    """
+    if composed is None:
+        if archive is None:
+            archive = scan_archive(root, state.files, clean_blobs, state.module_files)
+        composed = compose_hub(root, catalog, state, archive)
+    index, outputs = composed.index, dict(composed.outputs)
     changed: list[str] = []
     diffs: list[str] = []
     for name, data in outputs.items():

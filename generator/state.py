@@ -101,8 +101,9 @@ class HubState:
 
     def record_listing(
         self, target: ReleaseArch, packages: Sequence[KernelPackage], complete: bool = True
-    ) -> None:
-        """Replace the list for (distro, release, arch), keeping known outcomes.
+    ) -> bool:
+        """Replace the list for (distro, release, arch), keeping known outcomes; True when
+        that changed what state holds (order included: index.json lists kernels in it).
 
         The caller lists preferred packages first: when two packages carry
         the same uname the first one is kept (see Repository.packages).
@@ -122,7 +123,9 @@ class HubState:
             new[pkg.uname] = KnownKernel.from_package(
                 pkg, previous.outcome if previous is not None else None
             )
+        changed = target not in self.lists or list(new.items()) != list(old.items())
         self.lists[target] = new
+        return changed
 
     def record_outcome(self, outcome: KernelOutcome) -> None:
         """Remember what building a kernel taught us; a build (ARCHIVED) clears it.

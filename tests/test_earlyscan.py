@@ -9,14 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from generator import gitops
+from generator.archive import ArchiveScan
+from generator.catalog import load_catalog
 from generator.hub.earlyscan import EarlyScan
 from generator.model import FileDigest
+from generator.render import BEGIN_MARKER, END_MARKER, compose_hub
 from generator.state import HubState
 from generator.store import hubstore
 from generator.store.setting import parse_store
 from tests.kit.hubrepo import git
 
 UNAMES = ("5.4.0-1-generic", "5.4.0-2-generic")
+REPO_ROOT = Path(__file__).resolve().parent.parent  # its catalog/
 
 
 def _hub(tmp_path: Path) -> tuple[Path, HubState]:
@@ -36,7 +40,7 @@ def _hub(tmp_path: Path) -> tuple[Path, HubState]:
     return root, state
 
 
-def _render_scan(root: Path, state: HubState) -> object:
+def _render_scan(root: Path, state: HubState) -> ArchiveScan:
     return hubstore.hub_files(root, None, state, gitops.clean_blobs(root))
 
 
@@ -67,4 +71,20 @@ def test_other_recorded_digests_or_modules_make_render_scan_again(tmp_path: Path
 def test_an_oci_hub_has_no_early_scan(tmp_path: Path) -> None:
     root, state = _hub(tmp_path)
     state.store = parse_store("oci://127.0.0.1:5000/btfhub")
-    assert EarlyScan.take(root, state) is None
+    early = EarlyScan.take(root, state)
+    assert (early.scan, early.composed, early.still(state)) == (None, None, None)
+
+
+def test_what_render_would_write_is_composed_early_and_dropped_with_scan_only(
+    tmp_path: Path,
+) -> None:
+    root, state = _hub(tmp_path)
+    (root / "README.md").write_text(f"# hub\n\n{BEGIN_MARKER}\n{END_MARKER}\n")
+    catalog = load_catalog(REPO_ROOT)
+    early = EarlyScan.take(root, state, catalog)
+    assert early.composed == compose_hub(root, catalog, state, _render_scan(root, state))
+    assert early.scan_only().composed is None
+    assert early.scan_only().still(state) == early.still(state)
+    # A hub render refuses composes nothing early: render refuses it in its place.
+    (root / "README.md").unlink()
+    assert EarlyScan.take(root, state, catalog).composed is None

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
+from generator import render as render_module
 from generator.btf.encode import PAHOLE_ENV, PAHOLE_VERSION, pahole
 from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_release
-from generator.hub import run
+from generator.hub import earlyscan, run
 from generator.lock import LOCK_NAME
 from generator.store import hubstore
 from tests.kit.hub import (
@@ -484,6 +485,7 @@ def test_rerun_downloads_nothing_and_changes_nothing(
     )
     # With nothing built, render uses the scan of archive/ taken with the
     # state (hub/earlyscan.py), before the plan, and scans nothing again.
+    settled = tree_digest(hub, skip=(LOCK_NAME,))
     steps: list[str] = []
 
     def spied(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
@@ -493,10 +495,38 @@ def test_rerun_downloads_nothing_and_changes_nothing(
 
         return step
 
+    # README.md and index.json are composed then too (earlyscan.py), and not again.
     monkeypatch.setattr(hubstore, "hub_files", spied("scan", hubstore.hub_files))
+    monkeypatch.setattr(earlyscan, "compose_hub", spied("compose", earlyscan.compose_hub))
+    monkeypatch.setattr(render_module, "compose_hub", spied("compose", render_module.compose_hub))
     monkeypatch.setattr(run, "plan", spied("plan", run.plan))
     assert reconcile(capsys, hub, mirror_server, *FOCAL).code == 0
-    assert steps == ["scan", "plan"]
+    assert steps == ["scan", "compose", "plan"]
+    assert tree_digest(hub, skip=(LOCK_NAME,)) == settled
+
+
+def test_a_listing_that_changed_with_nothing_to_build_is_rendered_afresh(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    """What a run composes early (hub/earlyscan.py) is the state as loaded: a listing
+    that changed it, with nothing built (upstream dropped a kernel), renders again."""
+    write_ubuntu(
+        mirror_server,
+        focal_suites([debs["u26"], debs["s26"]], [debs["u42"], debs["s42"]], [debs["u77"]]),
+    )
+    assert reconcile(capsys, hub, mirror_server, *FOCAL).code == 0
+    before = json.loads((hub / "index.json").read_text())
+    write_ubuntu(mirror_server, focal_suites([debs["u26"], debs["s26"]], [], [debs["u77"]]))
+    again = reconcile(capsys, hub, mirror_server, *FOCAL)
+    assert again.code == 0, again.err
+    assert "0 built" in again.out
+    after = json.loads((hub / "index.json").read_text())
+    assert after != before
+    # What a render from scratch makes, byte for byte.
+    assert btfhub(capsys, hub, "render", "--check").code == 0
 
 
 def test_rpmmd_rerun_downloads_nothing_and_changes_nothing(

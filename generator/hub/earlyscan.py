@@ -1,16 +1,23 @@
-"""archive/ as render reads it, scanned while worker processes ask upstream.
+"""archive/ as render reads it, and render's output, made while worker processes ask upstream.
 
 A no-op at the public hub's scale spends a few seconds waiting on the
 workers that confirm its kept listings (upstream/confirm.py), and its render
-then spends half a second asking git which files are unchanged and walking
-the 20,000 files of archive/. The scan is taken in the wait instead, and
-render uses it when it still holds: a scan is a function of archive/ (the
-same when nothing was built: the run holds the hub's lock) and of the
-digests the state records (compared in full before use).
+then spent half a second asking git which files are unchanged and walking
+the 20,000 files of archive/, and another half building index.json and the
+README's tables, one core working while the other stood idle. Both are made
+in the wait instead, from the state as loaded, and render uses them when
+they still hold: a scan is a function of archive/ (the same when nothing was
+built: the run holds the hub's lock) and of the digests the state records
+(compared in full before use); the composed README.md and index.json are a
+function of the catalog, the state and the scan, so they hold when nothing
+was built, no listing changed the state (hub/run.record says) and nothing
+was pushed (an OCI store). Render still compares them with the files and
+writes what differs, as always.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +25,9 @@ from typing import Any
 
 from generator import gitops
 from generator.archive import ArchiveScan
-from generator.model import FileDigest
+from generator.errors import BtfhubError
+from generator.model import Catalog, FileDigest
+from generator.render import Composed, compose_hub
 from generator.state import HubState
 from generator.store import hubstore
 
@@ -35,15 +44,25 @@ def render_scan(root: Path, state: HubState, verify: bool = False) -> ArchiveSca
 class EarlyScan:
     files: dict[str, FileDigest]  # state.files when scanned
     module_files: dict[str, dict[str, Any]]  # state.module_files when scanned
-    scan: ArchiveScan
+    scan: ArchiveScan | None  # None in an OCI store (render reads no file there)
+    composed: Composed | None = None  # render's output for the state as loaded
 
     @classmethod
-    def take(cls, root: Path, state: HubState) -> EarlyScan | None:
-        """The scan render would make now; None in an OCI store (render reads no file there)."""
-        if state.store is not None:
-            return None
+    def take(cls, root: Path, state: HubState, catalog: Catalog | None = None) -> EarlyScan:
+        """The scan render would make now; with catalog, what render would write too."""
         files, modules = dict(state.files), copy.deepcopy(state.module_files)
-        return cls(files, modules, render_scan(root, state))
+        scan = render_scan(root, state) if state.store is None else None
+        composed = None
+        # A hub render refuses (no README.md, a stray file) is refused by render in
+        # its place, after the run's own work.
+        with contextlib.suppress(BtfhubError):
+            if catalog is not None:
+                composed = compose_hub(root, catalog, state, scan or render_scan(root, state))
+        return cls(files, modules, scan, composed)
+
+    def scan_only(self) -> EarlyScan:
+        """Without the composed output: the state changed since (a listing did)."""
+        return EarlyScan(self.files, self.module_files, self.scan)
 
     def still(self, state: HubState) -> ArchiveScan | None:
         """The scan, when state records what it was scanned with; else None (scan again).
@@ -52,6 +71,7 @@ class EarlyScan:
         """
         unchanged = (
             state.store is None
+            and self.scan is not None
             and state.files == self.files
             and state.module_files == self.module_files
         )

@@ -68,12 +68,13 @@ def discover_and_load(
     scan: bool = False,
 ) -> tuple[UpstreamListing, HubState, EarlyScan | None]:
     """discover, with root's state loaded meanwhile (while worker processes ask
-    upstream), and with scan, archive/ scanned for render too (earlyscan.py)."""
+    upstream), and with scan, archive/ scanned and render's output composed for
+    render too (earlyscan.py)."""
     loaded: list[tuple[HubState, EarlyScan | None]] = []
 
     def load() -> None:
         state = load_state(root, store)
-        loaded.append((state, EarlyScan.take(root, state) if scan else None))
+        loaded.append((state, EarlyScan.take(root, state, catalog) if scan else None))
 
     listing = discover_all(upstream, planner.select(catalog, selection, force), meanwhile=load)
     return listing, *loaded[0]
@@ -130,9 +131,15 @@ def stage_bases(
     return top
 
 
+@dataclass(frozen=True)
+class Recorded:
+    warnings: list[str]  # outcomes state cannot keep
+    changed: bool  # whether a listing or an outcome changed state
+
+
 def record(
     state: HubState, listing: UpstreamListing, outcomes: Iterable[KernelOutcome]
-) -> list[str]:
+) -> Recorded:
     """Record this run's listings and outcomes in state; warnings for outcomes it cannot keep.
 
     An outcome of a kernel no listing names (upstream dropped it since the
@@ -141,10 +148,12 @@ def record(
     into the recorded one, never replaces it.
     """
     incomplete = {f.target for f in listing.incomplete}
+    changed = False
     for target, packages in listing.kernels.items():
-        state.record_listing(target, packages, complete=target not in incomplete)
+        changed |= state.record_listing(target, packages, complete=target not in incomplete)
     warnings = []
     for outcome in outcomes:
+        changed = True
         try:
             state.record_outcome(outcome)
         except KeyError:
@@ -152,7 +161,7 @@ def record(
                 f"{outcome.kernel.label}: not listed by discovery, "
                 f"its outcome ({outcome.state.value}) is not recorded"
             )
-    return warnings
+    return Recorded(warnings, changed)
 
 
 def render(
@@ -173,10 +182,16 @@ def render(
     early: archive/ scanned earlier in the run, used when it still holds.
     """
     files = early.still(state) if early is not None and not verify else None
-    if files is None:
+    # What was composed early holds with the scan it was made from (git) or,
+    # in an OCI store, when the caller pushed nothing since (store_and_render).
+    oci = state.store is not None and not verify
+    composed = early.composed if early is not None and (files is not None or oci) else None
+    if files is None and composed is None:
         files = render_scan(root, state, verify)
     with signing_key() as key:  # BTFHUB_SIGNING_KEY: index.json.asc signs it
-        return render_hub(root, catalog, state, check=check, archive=files, signing_key=key)
+        return render_hub(
+            root, catalog, state, check=check, archive=files, signing_key=key, composed=composed
+        )
 
 
 def load_state(root: Path, store: StoreChoice) -> HubState:
@@ -203,15 +218,18 @@ def store_and_render(
         render(root, catalog, state, early=early)
         return
     registry = RegistryClient(client, state.store)
+    pushed = True  # a push that failed midway may have recorded some directories
     try:
         report = hubstore.push_staged(root, state, registry, reporter)
+        pushed = bool(report.manifests)
         if report.uploaded or report.present:
             reporter.info(
                 f"store: {len(report.uploaded)} file(s) uploaded ({report.bytes} bytes), "
                 f"{len(report.present)} already in {state.store.url}"
             )
     finally:
-        render(root, catalog, state)
+        # What was composed early holds only while the push recorded nothing.
+        render(root, catalog, state, early=None if pushed else early)
         hubstore.drop_recorded_staged(root, state)
 
 
@@ -307,11 +325,14 @@ def reconcile(
             outcomes = build_missing(
                 upstream, todo, output, options, reporter, catalog, work, archive_root=bases
             )
-        for warning in record(state, listing, outcomes):
+        recorded = record(state, listing, outcomes)
+        for warning in recorded.warnings:
             reporter.warning(warning)
         with heap.burst():
-            # A build changed archive/: the early scan no longer holds.
+            # A build changed archive/, a listing state: what was taken early no longer holds.
             early = None if outcomes else early
+            if early is not None and recorded.changed:
+                early = early.scan_only()
             store_and_render(root, catalog, state, upstream.client, reporter, early)
     return ReconcileReport(the_plan, outcomes, listing)
 
@@ -406,7 +427,7 @@ def record_only(
     In an OCI store, what `btfhub merge` staged is pushed and recorded too.
     """
     listing, state, _ = discover_and_load(upstream, catalog, selection, force, root, store)
-    for warning in record(state, listing, outcomes):
+    for warning in record(state, listing, outcomes).warnings:
         reporter.warning(warning)
     store_and_render(root, catalog, state, upstream.client, reporter)
     return RecordReport(tuple(outcomes), listing)
