@@ -32,8 +32,10 @@ from typing import Any
 
 import pytest
 
+from generator import render as render_module
 from generator.demokit.bpftool import dump_c
 from generator.demokit.mirror import AptPackage
+from generator.hub import earlyscan
 from generator.store.hubstore import STAGING
 from tests.kit.hub import (
     Run,
@@ -166,15 +168,28 @@ def test_reconcile_puts_every_file_in_the_registry_and_a_rerun_asks_nothing(
         data = registry.blob_data(digest.removeprefix("sha256:")).read_bytes()
         assert hashlib.sha256(data).hexdigest() == digest.removeprefix("sha256:")
 
-    # A second run: nothing to build, and not one request to the registry.
+    # A second run: nothing to build, and not one request to the registry. README.md
+    # and index.json are composed once, while discovery asks upstream (hub/earlyscan.py).
     proxy.clear()
     before = len(package_requests(mirror_server))
     index_bytes = (hub / "index.json").read_bytes()
-    again = _reconcile(capsys, hub, mirror_server)
+    composed: list[int] = []
+    real_compose = render_module.compose_hub
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        composed.append(1)
+        return real_compose(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(earlyscan, "compose_hub", counted)
+        patch.setattr(render_module, "compose_hub", counted)
+        again = _reconcile(capsys, hub, mirror_server)
     assert again.code == 0, again.err
     assert proxy.seen == []
     assert len(package_requests(mirror_server)) == before
     assert (hub / "index.json").read_bytes() == index_bytes
+    assert len(composed) == 1
+    assert btfhub(capsys, hub, "render", "--check").code == 0
 
     # A consumer with only index.json, in an empty directory, gets the raw BTF.
     consumer = tmp_path / "consumer"
