@@ -16,7 +16,7 @@ from generator.model import FileDigest
 from generator.render import BEGIN_MARKER, END_MARKER, compose_hub
 from generator.state import HubState
 from generator.store import hubstore
-from generator.store.setting import parse_store
+from generator.store.setting import Blob, parse_store
 from tests.kit.hubrepo import git
 
 UNAMES = ("5.4.0-1-generic", "5.4.0-2-generic")
@@ -83,7 +83,16 @@ def test_what_render_would_write_is_composed_early_and_dropped_with_scan_only(
     catalog = load_catalog(REPO_ROOT)
     early = EarlyScan.take(root, state, catalog)
     assert early.composed == compose_hub(root, catalog, state, _render_scan(root, state))
+    assert early.composed_for(state) == early.composed
     assert early.scan_only().composed is None
+    # A file recorded since (a push to an OCI store records its location): composed again.
+    state.locations["archive/ubuntu/20.04/x86_64/x.btf.tar.xz"] = Blob(
+        "archive/ubuntu/20.04/x86_64/x.btf.tar.xz", 1, "0" * 64
+    )
+    assert early.composed_for(state) is None
+    assert early.still(state) is None
+    del state.locations["archive/ubuntu/20.04/x86_64/x.btf.tar.xz"]
+    assert early.composed_for(state) == early.composed
     assert early.scan_only().still(state) == early.still(state)
     # A hub render refuses composes nothing early: render refuses it in its place.
     (root / "README.md").unlink()

@@ -10,9 +10,10 @@ they still hold: a scan is a function of archive/ (the same when nothing was
 built: the run holds the hub's lock) and of the digests the state records
 (compared in full before use); the composed README.md and index.json are a
 function of the catalog, the state and the scan, so they hold when nothing
-was built, no listing changed the state (hub/run.record says) and nothing
-was pushed (an OCI store). Render still compares them with the files and
-writes what differs, as always.
+was built, no listing changed the state (hub/run.record says) and the state
+still records the same files (a push to an OCI store records more).
+Render still compares them with the files and writes what differs, as
+always.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from generator.model import Catalog, FileDigest
 from generator.render import Composed, compose_hub
 from generator.state import HubState
 from generator.store import hubstore
+from generator.store.setting import Blob
 
 
 def render_scan(root: Path, state: HubState, verify: bool = False) -> ArchiveScan:
@@ -44,6 +46,7 @@ def render_scan(root: Path, state: HubState, verify: bool = False) -> ArchiveSca
 class EarlyScan:
     files: dict[str, FileDigest]  # state.files when scanned
     module_files: dict[str, dict[str, Any]]  # state.module_files when scanned
+    locations: dict[str, Blob]  # state.locations when scanned (an OCI store's files)
     scan: ArchiveScan | None  # None in an OCI store (render reads no file there)
     composed: Composed | None = None  # render's output for the state as loaded
 
@@ -58,21 +61,32 @@ class EarlyScan:
         with contextlib.suppress(BtfhubError):
             if catalog is not None:
                 composed = compose_hub(root, catalog, state, scan or render_scan(root, state))
-        return cls(files, modules, scan, composed)
+        return cls(files, modules, dict(state.locations), scan, composed)
 
     def scan_only(self) -> EarlyScan:
         """Without the composed output: the state changed since (a listing did)."""
-        return EarlyScan(self.files, self.module_files, self.scan)
+        return EarlyScan(self.files, self.module_files, self.locations, self.scan)
+
+    def _recorded(self, state: HubState) -> bool:
+        """Whether state records the files it recorded when taken (a push records more)."""
+        return (
+            state.files == self.files
+            and state.module_files == self.module_files
+            and state.locations == self.locations
+        )
 
     def still(self, state: HubState) -> ArchiveScan | None:
         """The scan, when state records what it was scanned with; else None (scan again).
 
         The caller vouches that archive/ did not change (nothing was built).
         """
-        unchanged = (
-            state.store is None
-            and self.scan is not None
-            and state.files == self.files
-            and state.module_files == self.module_files
-        )
+        unchanged = state.store is None and self.scan is not None and self._recorded(state)
         return self.scan if unchanged else None
+
+    def composed_for(self, state: HubState) -> Composed | None:
+        """What render would write, when state records the files it was composed with.
+
+        The caller vouches that nothing was built and no listing changed the
+        state since (scan_only() otherwise).
+        """
+        return self.composed if self.composed is not None and self._recorded(state) else None

@@ -179,13 +179,11 @@ def render(
     for them (no read); verify re-reads and hashes every file instead. In an
     OCI store the files are the locations state records (nothing is read).
     With $BTFHUB_SIGNING_KEY, index.json.asc is kept signing index.json.
-    early: archive/ scanned earlier in the run, used when it still holds.
+    early: archive/ scanned and README.md and index.json composed earlier in the run,
+    each used when it still holds (hub/earlyscan.py).
     """
     files = early.still(state) if early is not None and not verify else None
-    # What was composed early holds with the scan it was made from (git) or,
-    # in an OCI store, when the caller pushed nothing since (store_and_render).
-    oci = state.store is not None and not verify
-    composed = early.composed if early is not None and (files is not None or oci) else None
+    composed = early.composed_for(state) if early is not None and not verify else None
     if files is None and composed is None:
         files = render_scan(root, state, verify)
     with signing_key() as key:  # BTFHUB_SIGNING_KEY: index.json.asc signs it
@@ -218,18 +216,17 @@ def store_and_render(
         render(root, catalog, state, early=early)
         return
     registry = RegistryClient(client, state.store)
-    pushed = True  # a push that failed midway may have recorded some directories
     try:
         report = hubstore.push_staged(root, state, registry, reporter)
-        pushed = bool(report.manifests)
         if report.uploaded or report.present:
             reporter.info(
                 f"store: {len(report.uploaded)} file(s) uploaded ({report.bytes} bytes), "
                 f"{len(report.present)} already in {state.store.url}"
             )
     finally:
-        # What was composed early holds only while the push recorded nothing.
-        render(root, catalog, state, early=None if pushed else early)
+        # What was composed early is used only while the state records what it did
+        # (EarlyScan.composed_for): not once the push recorded a file.
+        render(root, catalog, state, early=early)
         hubstore.drop_recorded_staged(root, state)
 
 
