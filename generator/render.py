@@ -176,7 +176,6 @@ class RenderResult:
     # produces: written unless check, reported stale when check.
     changed: tuple[str, ...]
     diffs: tuple[str, ...]  # unified diffs of the changed files (check mode only)
-    index: dict[str, Any]  # the index.json document
     unassigned: tuple[str, ...]  # archive files no release claims
 
     @property
@@ -200,7 +199,7 @@ class Composed:
     """README.md and index.json as render would write them, not yet compared or written."""
 
     outputs: dict[str, bytes]  # README_FILE, INDEX_FILE
-    index: dict[str, Any]
+    unassigned: tuple[str, ...]  # archive files no release claims
 
 
 def compose_hub(root: Path, catalog: Catalog, state: HubState, archive: ArchiveScan) -> Composed:
@@ -230,7 +229,7 @@ def compose_hub(root: Path, catalog: Catalog, state: HubState, archive: ArchiveS
         README_FILE: render_readme(readme_text, tables).encode("utf-8"),
         INDEX_FILE: dump_json(index),
     }
-    return Composed(outputs, index)
+    return Composed(outputs, tuple(f["path"] for f in index["unassigned"]))
 
 
 def render_hub(
@@ -258,7 +257,7 @@ def render_hub(
         if archive is None:
             archive = scan_archive(root, state.files, clean_blobs, state.module_files)
         composed = compose_hub(root, catalog, state, archive)
-    index, outputs = composed.index, dict(composed.outputs)
+    outputs = dict(composed.outputs)
     changed: list[str] = []
     diffs: list[str] = []
     for name, data in outputs.items():
@@ -284,5 +283,4 @@ def render_hub(
                 write_if_changed(root / name, outputs[name])
             else:  # a signature of an index.json that is no more
                 (root / name).unlink()
-    unassigned = tuple(f["path"] for f in index["unassigned"])
-    return RenderResult(tuple(changed), tuple(diffs), index, unassigned)
+    return RenderResult(tuple(changed), tuple(diffs), composed.unassigned)

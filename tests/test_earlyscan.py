@@ -17,27 +17,14 @@ from generator.render import BEGIN_MARKER, END_MARKER, compose_hub
 from generator.state import HubState
 from generator.store import hubstore
 from generator.store.setting import Blob, parse_store
-from tests.kit.hubrepo import git
+from tests.kit.hubrepo import archive_checkout
 
 UNAMES = ("5.4.0-1-generic", "5.4.0-2-generic")
 REPO_ROOT = Path(__file__).resolve().parent.parent  # its catalog/
 
 
 def _hub(tmp_path: Path) -> tuple[Path, HubState]:
-    """A checkout with two committed archive files, and a state recording them as render does."""
-    root = tmp_path / "hub"
-    directory = root / "archive/ubuntu/20.04/x86_64"
-    directory.mkdir(parents=True)
-    for uname in UNAMES:
-        (directory / f"{uname}.btf.tar.xz").write_bytes(uname.encode())
-    git(tmp_path, "init", "-q", "-b", "main", str(root))
-    git(root, "add", "-A")
-    git(root, "-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-qm", "files")
-    blobs = gitops.clean_blobs(root)
-    state = HubState()
-    for entry in hubstore.hub_files(root, None, state, blobs).entries:
-        state.files[entry.path] = FileDigest(entry.size, entry.sha256, blobs[entry.path])
-    return root, state
+    return archive_checkout(tmp_path, UNAMES)
 
 
 def _render_scan(root: Path, state: HubState) -> ArchiveScan:

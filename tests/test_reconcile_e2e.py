@@ -28,7 +28,9 @@ from generator.demokit.bpftool import dump_c
 from generator.demokit.elf import STRUCT_NAMES
 from generator.demokit.mirror import AptPackage, RpmPackage, write_release
 from generator.hub import earlyscan, run
+from generator.hub.rendermemo import MEMO
 from generator.lock import LOCK_NAME
+from generator.render import BEGIN_MARKER
 from generator.store import hubstore
 from tests.kit.hub import (
     FEDORA_LINUX,
@@ -425,6 +427,8 @@ def test_failed_download_is_recorded_then_retried(
 
 # -- 6. idempotency: a rerun downloads nothing and changes nothing ------------------
 
+RENDER_MEMO = MEMO.as_posix()
+
 
 def assert_quiet_reruns(
     capsys: pytest.CaptureFixture[str],
@@ -440,15 +444,23 @@ def assert_quiet_reruns(
     absent: optional files asked for and answered 404 (repomd.xml.asc where
     the upstream publishes none).
     """
-    # The index cache counts here: a rerun must not rewrite it either.
+    # The index cache counts here: a rerun must not rewrite it either. The first
+    # no-op keeps that README.md and index.json are settled (hub/rendermemo.py),
+    # and the next one writes nothing at all.
     before = tree_digest(hub, skip=(LOCK_NAME,))
+    before.pop(RENDER_MEMO, None)
+    settled: dict[str, str] = {}
     for _ in range(2):
         server.clear_log()
         again = reconcile(capsys, hub, server, *args)
         assert again.code == 0, again.err
         assert summary in again.out
         assert package_requests(server) == []
-        assert tree_digest(hub, skip=(LOCK_NAME,)) == before
+        after = tree_digest(hub, skip=(LOCK_NAME,))
+        assert {k: v for k, v in after.items() if k != RENDER_MEMO} == before
+        assert RENDER_MEMO in after
+        assert after == (settled or after)
+        settled = after
         # The top indexes (InRelease, repomd.xml) are revalidated and answered
         # 304; the ones they list come from the cache by their checksum.
         assert {r.path for r in server.log} == index_paths | absent
@@ -495,14 +507,42 @@ def test_rerun_downloads_nothing_and_changes_nothing(
 
         return step
 
-    # README.md and index.json are composed then too (earlyscan.py), and not again.
+    # README.md and index.json were found settled by the last rerun (hub/rendermemo.py):
+    # nothing is composed. Without the memo they are composed then too
+    # (earlyscan.py), and not again, and the memo is kept as it was.
     monkeypatch.setattr(hubstore, "hub_files", spied("scan", hubstore.hub_files))
     monkeypatch.setattr(earlyscan, "compose_hub", spied("compose", earlyscan.compose_hub))
     monkeypatch.setattr(render_module, "compose_hub", spied("compose", render_module.compose_hub))
     monkeypatch.setattr(run, "plan", spied("plan", run.plan))
     assert reconcile(capsys, hub, mirror_server, *FOCAL).code == 0
+    assert steps == ["scan", "plan"]
+    assert tree_digest(hub, skip=(LOCK_NAME,)) == settled
+    (hub / RENDER_MEMO).unlink()
+    steps.clear()
+    assert reconcile(capsys, hub, mirror_server, *FOCAL).code == 0
     assert steps == ["scan", "compose", "plan"]
     assert tree_digest(hub, skip=(LOCK_NAME,)) == settled
+
+
+def test_a_settled_readme_edited_by_hand_is_rendered_again(
+    capsys: pytest.CaptureFixture[str],
+    mirror_server: FaultyMirror,
+    hub: Path,
+    debs: dict[str, AptPackage],
+) -> None:
+    """With README.md and index.json found settled (hub/rendermemo.py), a hand edit
+    of a table is another input: the next no-op composes and restores it."""
+    write_ubuntu(mirror_server, focal_suites([debs["u26"], debs["s26"]], [], []))
+    for _ in range(2):
+        assert reconcile(capsys, hub, mirror_server, *FOCAL).code == 0
+    assert (hub / RENDER_MEMO).is_file()
+    rendered = (hub / "README.md").read_text()
+    edited = rendered.replace(BEGIN_MARKER, f"{BEGIN_MARKER}\n| a hand edit |", 1)
+    (hub / "README.md").write_text(edited)
+    again = reconcile(capsys, hub, mirror_server, *FOCAL)
+    assert again.code == 0, again.err
+    assert (hub / "README.md").read_text() == rendered
+    assert btfhub(capsys, hub, "render", "--check").code == 0
 
 
 def test_a_listing_that_changed_with_nothing_to_build_is_rendered_afresh(

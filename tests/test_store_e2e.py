@@ -190,6 +190,14 @@ def test_reconcile_puts_every_file_in_the_registry_and_a_rerun_asks_nothing(
     assert (hub / "index.json").read_bytes() == index_bytes
     assert len(composed) == 1
     assert btfhub(capsys, hub, "render", "--check").code == 0
+    # That run found both files as composed: the next composes nothing (hub/rendermemo.py).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(earlyscan, "compose_hub", counted)
+        patch.setattr(render_module, "compose_hub", counted)
+        assert _reconcile(capsys, hub, mirror_server).code == 0
+    assert len(composed) == 1
+    assert proxy.seen == []
+    assert (hub / "index.json").read_bytes() == index_bytes
 
     # A consumer with only index.json, in an empty directory, gets the raw BTF.
     consumer = tmp_path / "consumer"

@@ -13,7 +13,10 @@ function of the catalog, the state and the scan, so they hold when nothing
 was built, no listing changed the state (hub/run.record says) and the state
 still records the same files (a push to an OCI store records more).
 Render still compares them with the files and writes what differs, as
-always.
+always. When the memo (hub/rendermemo.py) vouches that README.md and
+index.json already are what composing these inputs gives, they are taken as
+they are, composed from nothing; a run that composed and found them so keeps
+that in the memo for the next.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from typing import Any
 from generator import gitops
 from generator.archive import ArchiveScan
 from generator.errors import BtfhubError
+from generator.hub import rendermemo
 from generator.model import Catalog, FileDigest
-from generator.render import Composed, compose_hub
-from generator.state import HubState
+from generator.render import README_FILE, Composed, RenderResult, compose_hub
+from generator.state import INDEX_FILE, HubState
 from generator.store import hubstore
 from generator.store.setting import Blob
 
@@ -49,23 +53,39 @@ class EarlyScan:
     locations: dict[str, Blob]  # state.locations when scanned (an OCI store's files)
     scan: ArchiveScan | None  # None in an OCI store (render reads no file there)
     composed: Composed | None = None  # render's output for the state as loaded
+    inputs: str | None = None  # the digest of what composed was composed from (rendermemo)
 
     @classmethod
     def take(cls, root: Path, state: HubState, catalog: Catalog | None = None) -> EarlyScan:
         """The scan render would make now; with catalog, what render would write too."""
         files, modules = dict(state.files), copy.deepcopy(state.module_files)
         scan = render_scan(root, state) if state.store is None else None
-        composed = None
+        composed, inputs = None, None
         # A hub render refuses (no README.md, a stray file) is refused by render in
         # its place, after the run's own work.
         with contextlib.suppress(BtfhubError):
             if catalog is not None:
-                composed = compose_hub(root, catalog, state, scan or render_scan(root, state))
-        return cls(files, modules, dict(state.locations), scan, composed)
+                # An OCI hub's files are its state's locations: the state is an input already.
+                inputs = rendermemo.inputs_digest(catalog, state.store, scan)
+                found = rendermemo.found(root, inputs)
+                if found is not None:
+                    composed = Composed(found.outputs, found.unassigned)
+                else:
+                    composed = compose_hub(root, catalog, state, scan or render_scan(root, state))
+        return cls(files, modules, dict(state.locations), scan, composed, inputs)
 
     def scan_only(self) -> EarlyScan:
         """Without the composed output: the state changed since (a listing did)."""
         return EarlyScan(self.files, self.module_files, self.locations, self.scan)
+
+    def settled(self, root: Path, result: RenderResult) -> None:
+        """Render used what was composed and found both files holding it: a fixed point,
+        kept in the memo for the next run (hub/rendermemo.py)."""
+        if self.composed is None or self.inputs is None:
+            return
+        if README_FILE in result.changed or INDEX_FILE in result.changed:
+            return
+        rendermemo.remember(root, self.inputs, self.composed.outputs, self.composed.unassigned)
 
     def _recorded(self, state: HubState) -> bool:
         """Whether state records the files it recorded when taken (a push records more)."""

@@ -187,9 +187,12 @@ def render(
     if files is None and composed is None:
         files = render_scan(root, state, verify)
     with signing_key() as key:  # BTFHUB_SIGNING_KEY: index.json.asc signs it
-        return render_hub(
+        result = render_hub(
             root, catalog, state, check=check, archive=files, signing_key=key, composed=composed
         )
+    if early is not None and composed is not None and not check:
+        early.settled(root, result)
+    return result
 
 
 def load_state(root: Path, store: StoreChoice) -> HubState:

@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 
 from generator import jsonschemas
+from generator.codedigest import code_digest
 from generator.fsutil import atomic_write
 from generator.model import KernelPackage, Repository, Source
 from generator.upstream.indexcache import conditional_headers
@@ -104,11 +105,7 @@ def parser_digest() -> str:
     import generator.model
     import generator.upstream
 
-    digest = hashlib.sha256(f"format {FORMAT}".encode())
-    for package in (generator.upstream, generator.kinds, generator.model):
-        for path in sorted(Path(package.__path__[0]).glob("*.py")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    return code_digest(f"format {FORMAT}", (generator.upstream, generator.kinds, generator.model))
 
 
 def memo_key(repo: Repository, source: Source, arch: str, keyring: str) -> str:

@@ -14,8 +14,12 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from generator import gitops
 from generator.demokit.mirror import write_apt_repo
+from generator.model import FileDigest
 from generator.render import BEGIN_MARKER, END_MARKER
+from generator.state import HubState
+from generator.store import hubstore
 from tests.kit.mirror import LAUNCHPAD_API, LAUNCHPAD_DIR
 from tests.kit.shelf import build_deb
 
@@ -122,6 +126,24 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
     ).stdout.rstrip("\n")
+
+
+def archive_checkout(tmp_path: Path, unames: Iterable[str]) -> tuple[Path, HubState]:
+    """A git checkout with one committed archive file per uname (ubuntu 20.04 x86_64),
+    and a state recording them as render does."""
+    root = tmp_path / "hub"
+    directory = root / "archive/ubuntu/20.04/x86_64"
+    directory.mkdir(parents=True)
+    for uname in unames:
+        (directory / f"{uname}.btf.tar.xz").write_bytes(uname.encode())
+    git(tmp_path, "init", "-q", "-b", "main", str(root))
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-qm", "files")
+    blobs = gitops.clean_blobs(root)
+    state = HubState()
+    for entry in hubstore.hub_files(root, None, state, blobs).entries:
+        state.files[entry.path] = FileDigest(entry.size, entry.sha256, blobs[entry.path])
+    return root, state
 
 
 def make_remote(tmp_path: Path, extra: dict[str, str] | None = None) -> Path:
