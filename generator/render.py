@@ -14,9 +14,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from generator.archive import ArchiveLayoutError, ArchiveScan, scan_archive
 from generator.catalog import TEXT_FIELDS
@@ -28,6 +26,9 @@ from generator.openpgp import SigningKey
 from generator.provenance.signing import INDEX_SIGNATURE, update_signature
 from generator.resources import PACKAGE
 from generator.state import INDEX_FILE, HubState
+
+if TYPE_CHECKING:
+    import jinja2
 
 BEGIN_MARKER = "<!-- BEGIN GENERATED: support tables -->"
 END_MARKER = "<!-- END GENERATED: support tables -->"
@@ -127,6 +128,10 @@ def build_table(distro: Distribution, releases_index: Mapping[str, Any]) -> Tabl
 def _environment() -> jinja2.Environment:
     # One per process, as Jinja intends: it keeps the compiled template (10 ms
     # a render otherwise; a sync renders more than once, the tests hundreds of times).
+    # Imported here: a no-op whose files are settled (hub/rendermemo.py) renders
+    # nothing, and Jinja takes about 0.05 s to import.
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader(PACKAGE, TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
