@@ -8,6 +8,9 @@ index.json) or a memo that is not one makes the next run compose again.
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +173,38 @@ def test_a_memo_that_cannot_be_written_is_no_error(tmp_path: Path) -> None:
     early.settled(root, UNCHANGED)
     assert early.inputs is not None
     assert rendermemo.found(root, early.inputs) is None
+
+
+def test_the_inputs_digest_is_the_same_in_another_process(tmp_path: Path) -> None:
+    """A memo is read by the next run, another process with other string hashes:
+    nothing in the digest may depend on them (a set's order would)."""
+    root, state = archive_checkout(tmp_path, UNAMES)
+    scan = EarlyScan.take(root, state).scan
+    here = rendermemo.inputs_digest(load_catalog(REPO_ROOT), state.store, scan)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from generator import gitops\n"
+        "from generator.catalog import load_catalog\n"
+        "from generator.hub import rendermemo\n"
+        "from generator.hub.earlyscan import EarlyScan\n"
+        "from generator.model import FileDigest\n"
+        "from generator.state import HubState\n"
+        "from generator.store import hubstore\n"
+        "root = Path(sys.argv[1])\n"
+        "blobs = gitops.clean_blobs(root)\n"
+        "state = HubState()\n"
+        "for e in hubstore.hub_files(root, None, state, blobs).entries:\n"
+        "    state.files[e.path] = FileDigest(e.size, e.sha256, blobs[e.path])\n"
+        "scan = EarlyScan.take(root, state).scan\n"
+        "print(rendermemo.inputs_digest(load_catalog(Path(sys.argv[2])), state.store, scan))\n"
+    )
+    for seed in ("1", "2"):
+        there = subprocess.run(
+            [sys.executable, "-c", script, str(root), str(REPO_ROOT)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert there == here
