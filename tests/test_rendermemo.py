@@ -24,6 +24,7 @@ from generator.render import BEGIN_MARKER, END_MARKER, README_FILE, RenderResult
 from generator.state import INDEX_FILE, HubState, load_hub_state
 from generator.store.setting import parse_store
 from tests.kit.hubrepo import archive_checkout
+from tests.kit.processes import file_size_limit
 
 UNAMES = ("5.4.0-1-generic", "5.4.0-2-generic")
 REPO_ROOT = Path(__file__).resolve().parent.parent  # its catalog/
@@ -167,11 +168,14 @@ def test_a_memo_that_is_not_one_is_none(tmp_path: Path, memo: bytes) -> None:
 
 def test_a_memo_that_cannot_be_written_is_no_error(tmp_path: Path) -> None:
     root, catalog, state = _settled_hub(tmp_path)
-    (root / rendermemo.MEMO.parent).mkdir(parents=True, exist_ok=True)
-    (root / rendermemo.MEMO).mkdir()  # a directory where the file goes
     early = EarlyScan.take(root, state, catalog)
-    early.settled(root, UNCHANGED)
     assert early.inputs is not None
+    with file_size_limit(16):  # a full disk: StorageError from atomic_write
+        early.settled(root, UNCHANGED)
+    assert rendermemo.found(root, early.inputs) is None
+    assert list((root / rendermemo.MEMO.parent).glob("*.tmp")) == []
+    (root / rendermemo.MEMO).mkdir()  # a directory where the file goes
+    early.settled(root, UNCHANGED)
     assert rendermemo.found(root, early.inputs) is None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from generator.errors import StorageError
 from generator.fsutil import atomic_write
 from generator.lock import claim, is_claimed
 from generator.workdir import OWNER, WORK_DIR, WorkArea, sweep
-from tests.kit.processes import alive, children, comm
+from tests.kit.processes import alive, children, comm, file_size_limit
 
 # A child process that takes a work area (printing its path) and then waits to be killed.
 HOLDER = """
@@ -136,16 +135,6 @@ def test_run_child_reports_like_subprocess() -> None:
     assert run_child(["cat"], input=b"through stdin").stdout == b"through stdin"
     with pytest.raises(FileNotFoundError):
         run_child(["btfhub-no-such-tool"])
-
-
-@contextmanager
-def file_size_limit(limit: int) -> Iterator[None]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def test_atomic_write_on_a_full_disk_is_a_storage_error(tmp_path: Path) -> None:

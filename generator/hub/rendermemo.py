@@ -35,6 +35,7 @@ import orjson
 import generator
 from generator.archive import ArchiveScan
 from generator.codedigest import code_digest
+from generator.errors import StorageError
 from generator.fsutil import write_if_changed
 from generator.model import Catalog
 from generator.render import README_FILE
@@ -97,9 +98,10 @@ def remember(
 ) -> None:
     """Keep that composing from inputs gave outputs, which the hub's files hold.
 
-    A memo that cannot be written is no memo: the next run composes.
+    A memo that cannot be written (a read-only or full disk) is no memo: the
+    next run composes, and this one, whose files are right, does not fail.
     """
     memo = {"format": FORMAT, "key": _key(inputs, outputs), "unassigned": list(unassigned)}
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, StorageError):
         (root / MEMO).parent.mkdir(parents=True, exist_ok=True)
         write_if_changed(root / MEMO, orjson.dumps(memo) + b"\n")

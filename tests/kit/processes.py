@@ -6,15 +6,19 @@ starts); every process it starts inherits the mark, daemons included
 with). left_behind() lists the marked processes still alive, so the run can
 fail when one outlives it. Tests that must leave no process behind (a
 browser's, a tool outliving its parent) check by process id, never by name:
-other work runs on the machine.
+other work runs on the machine. And a limit on the files a process writes
+(file_size_limit), which is how a test runs out of disk without mounting one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 RUN_MARKER = "BTFHUB_TEST_RUN"
@@ -129,3 +133,15 @@ def end_all(pids: set[int], timeout: float = 10.0) -> set[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return left
+
+
+@contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """This process may write no file beyond limit bytes (a full disk, as writes see it:
+    EFBIG, as Python ignores SIGXFSZ)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
