@@ -102,6 +102,5 @@ def remember(
     next run composes, and this one, whose files are right, does not fail.
     """
     memo = {"format": FORMAT, "key": _key(inputs, outputs), "unassigned": list(unassigned)}
-    with contextlib.suppress(OSError, StorageError):
-        (root / MEMO).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError, StorageError):  # atomic_write makes .btfhub-cache/
         write_if_changed(root / MEMO, orjson.dumps(memo) + b"\n")
