@@ -390,7 +390,7 @@ def test_the_sink_keeps_modules_zstd_compressed_until_they_are_encoded(
     Debian 6.1 kernel): compressed, each the module's exact bytes once unpacked."""
     from generator.model import ModuleSelection
     from generator.packages import ModuleSink, walk_package
-    from generator.packages.decompress import unspool
+    from generator.packages.modules import unspool
 
     sink = ModuleSink(UNAME, ModuleSelection(all=True), tmp_path)
     with ddeb.path.open("rb") as f:

@@ -62,7 +62,9 @@ def test_ddeb_is_a_deb(tmp_path: Path, fixture_elf: Path) -> None:
     assert dest.read_bytes() == fixture_elf.read_bytes()
 
 
-@pytest.mark.parametrize("compression", ["xz", "zst", "gz", "none"])
+# xz: dpkg-deb's layout depends on its version (one block, or Debian 12's many,
+# which are spooled whole); tests/test_xzblocks.py builds each layout explicitly.
+@pytest.mark.parametrize("compression", ["zst", "gz", "none"])
 def test_deb_stops_reading_after_vmlinux(
     tmp_path: Path, fixture_elf: Path, compression: str
 ) -> None:

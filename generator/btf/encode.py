@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.btf.elf import dump_section, find_section
 from generator.children import run_child, usable_cores
+from generator.elf import dump_section, find_section
 from generator.errors import EncodeError, MissingToolError
 
 PAHOLE = "pahole"

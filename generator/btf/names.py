@@ -25,7 +25,7 @@ from generator.btf.check import (
     check_btf,
     sections,
 )
-from generator.btf.elf import read_section
+from generator.elf import read_section
 from generator.errors import EncodeError
 
 # (kind, essential name): enum64 is looked for as enum, as libbpf matches them.

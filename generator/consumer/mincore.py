@@ -29,7 +29,6 @@ from typing import Any
 
 from generator import jsonschemas
 from generator.btf.check import check_btf
-from generator.btf.elf import find_section
 from generator.btf.merge import merge_split
 from generator.btf.names import TypeKey, core_relocation_types, named_types
 from generator.children import run_child
@@ -37,6 +36,7 @@ from generator.consumer.btffile import read_btf_member
 from generator.consumer.download import file_sha256
 from generator.consumer.fetch import FileSource
 from generator.consumer.hubindex import HubFile, find_modules
+from generator.elf import find_section
 from generator.errors import BtfhubError, EncodeError
 from generator.fsutil import dump_json, write_if_changed
 from generator.model import ModuleSelection

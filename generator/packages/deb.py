@@ -21,6 +21,7 @@ from generator.packages.ar import iter_members
 from generator.packages.decompress import decompressed, sniffed
 from generator.packages.modules import ModuleSink
 from generator.packages.stream import CHUNK, ForwardReader, Readable, as_binary, copy_to_file
+from generator.packages.xzblocks import BlockFile, extract_sparse, list_blocks, multi_block, peek
 
 # data.tar suffix -> compression; verified against the magic bytes too.
 DATA_TAR_COMPRESSION: dict[str, str | None] = {
@@ -104,10 +105,33 @@ def walk_deb(
                 f".deb member {member.name!r} does not hold {expected or 'plain tar'} data"
                 f" (magic says {found or 'not compressed'})"
             )
+        if expected == "xz" and modules is None:
+            head, body = peek(body)
+            if multi_block(head):
+                yield from _walk_spooled(body, member.size, uname, dest, member.name)
+                return
         with decompressed(body, expected, member.name) as reader:
             yield from _walk_tar(reader, uname, dest, modules)
         return
     raise PackageError("not a .deb package: no data.tar member")
+
+
+def _walk_spooled(
+    body: Readable, size: int, uname: str, dest: Path, what: str
+) -> Generator[None, None, None]:
+    """vmlinux out of a multi-block data.tar.xz, spooled beside dest (packages/xzblocks.py)."""
+    spool = dest.with_name(f"{dest.name}.{what}")
+    try:
+        copy_to_file(body, size, spool, what)
+        blocks = list_blocks(spool)
+        if blocks is not None:
+            with BlockFile(spool, blocks, what) as view:
+                yield from _walk_tar(view, uname, dest, None)
+            return
+        with spool.open("rb") as source, decompressed(source, "xz", what) as reader:
+            yield from _walk_tar(reader, uname, dest, None)
+    finally:
+        spool.unlink(missing_ok=True)
 
 
 def _check_member(info: tarfile.TarInfo, wanted: set[str], seen: set[str]) -> bool:
@@ -186,18 +210,23 @@ def _extract_from_tar(data: Readable, uname: str, dest: Path) -> None:
 def _walk_tar(
     data: Readable, uname: str, dest: Path, modules: ModuleSink | None
 ) -> Generator[None, None, None]:
+    """data: a stream, or a BlockFile, whose vmlinux is written with holes (xzblocks)."""
     wanted = set(vmlinux_paths(uname))
     seen: set[str] = set()
     done = False
-    forward = ForwardReader(data, "data.tar")
+    forward = data if isinstance(data, BlockFile) else ForwardReader(data, "data.tar")
     try:
         with tarfile.open(fileobj=as_binary(forward), mode="r:", tarinfo=_BoundedTarInfo) as tar:
             for info in tar:
                 # First regular file at any candidate path wins: in a stream
                 # there is no going back, and the candidates are one file.
                 if _check_member(info, set() if done else wanted, seen):
-                    forward.seek(info.offset_data)
-                    copy_to_file(forward, info.size, dest, f"tar member {info.name!r}")
+                    what = f"tar member {info.name!r}"
+                    if isinstance(forward, BlockFile):
+                        extract_sparse(forward, info.offset_data, info.size, dest, what)
+                    else:
+                        forward.seek(info.offset_data)
+                        copy_to_file(forward, info.size, dest, what)
                     done = True
                     yield
                     if modules is None:

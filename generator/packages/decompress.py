@@ -33,7 +33,7 @@ import lzma
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
@@ -234,6 +234,11 @@ def xz_command() -> str:
     return str(PROJECT_XZ) if os.access(PROJECT_XZ, os.X_OK) else "xz"
 
 
+def xz_env() -> dict[str, str]:
+    """This process's environment without the user's xz settings."""
+    return {k: v for k, v in os.environ.items() if k not in XZ_ENV_CLEARED}
+
+
 @functools.cache
 def xz_version() -> str:
     """`xz --version`'s first line for the xz in use, for benchmarks and reports."""
@@ -256,16 +261,19 @@ class XzReader(Reader):
     child's error message; a stream cut short is the error reading it gave.
     """
 
-    def __init__(self, stream: Readable, what: str, threads: int | None = None) -> None:
+    def __init__(
+        self, stream: Readable, what: str, threads: int | None = None, raw: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self._stream = stream
         self._what = what
-        threads = threads or tool_threads()
-        env = {k: v for k, v in os.environ.items() if k not in XZ_ENV_CLEARED}
-        # --single-stream: bytes after the stream are ignored, as the other
-        # decoders do; the archive format above knows its own end.
-        cmd = [xz_command(), f"-T{threads}", "-dc", "--single-stream"]
-        self._proc = start_child(cmd, env=env, stdout_size=PIPE_SIZE)  # stdin: 64 KiB read ahead
+        if raw:  # one block's LZMA2 data, no container: its filter chain (packages/xzblocks.py)
+            cmd = [xz_command(), "--format=raw", *raw, "-dc"]
+        else:
+            # --single-stream: bytes after the stream are ignored, as the other
+            # decoders do; the archive format above knows its own end.
+            cmd = [xz_command(), f"-T{threads or tool_threads()}", "-dc", "--single-stream"]
+        self._proc = start_child(cmd, env=xz_env(), stdout_size=PIPE_SIZE)  # stdin: 64 KiB ahead
         self._stop = threading.Event()
         self._feed_error: BaseException | None = None
         self._feeder = threading.Thread(target=self._feed, name="xz-feed", daemon=True)
@@ -378,15 +386,6 @@ def sniffed(stream: Readable, what: str) -> tuple[str | None, Readable]:
 # -- index bodies: in memory -------------------------------------------------------------
 
 IN_CHUNK = 1 << 16
-
-
-def unspool(src: Path, dest: Path) -> None:
-    """A file zstd-compressed by the module sink (packages/modules.py), decompressed to dest."""
-    with src.open("rb") as packed, dest.open("wb") as out:
-        try:
-            zstandard.ZstdDecompressor().copy_stream(packed, out)
-        except zstandard.ZstdError as exc:
-            raise _corrupt(src.name, str(exc)) from None
 
 
 def decompress_all(body: bytes) -> Iterator[bytes]:

@@ -9,7 +9,7 @@ ever becomes a path, each module is written as <name>.ko.zst. zstd at its
 fastest level (about 4x smaller for a module's DWARF, for a few seconds of CPU
 per GB) because the modules wait on disk until the whole package has
 verified: for `modules: all`, every .ko of a Debian 6.1 kernel, 1.2 GB raw.
-btf/modules.py has each decompressed (decompress.unspool) just before pahole reads it.
+btf/modules.py has each decompressed (unspool) just before pahole reads it.
 
 A module's name is the kernel's: the file name up to ".ko", "-" made "_"
 (dm-mod.ko is dm_mod), as lsmod and /sys/kernel/btf/<name> spell it.
@@ -28,7 +28,7 @@ from generator.model import MODULE_NAME_RE, ModuleSelection
 from generator.packages.stream import CHUNK, Readable, skip
 
 MODULE_SUFFIXES = (".ko", ".ko.debug")
-SPOOL_SUFFIX = ".ko.zst"  # unpacked by decompress.unspool
+SPOOL_SUFFIX = ".ko.zst"  # unpacked by unspool
 SPOOL_LEVEL = 1  # zstd's fastest: the spool is about saving disk, not bytes at any cost
 
 
@@ -107,3 +107,12 @@ class ModuleSink:
     def absent(self) -> tuple[str, ...]:
         """The modules named in the selection that the package does not hold, sorted."""
         return tuple(n for n in self.selection.names if n not in self.found)
+
+
+def unspool(src: Path, dest: Path) -> None:
+    """A module file the sink zstd-compressed, decompressed to dest."""
+    with src.open("rb") as packed, dest.open("wb") as out:
+        try:
+            zstandard.ZstdDecompressor().copy_stream(packed, out)
+        except zstandard.ZstdError as exc:
+            raise PackageError(f"corrupt compressed data in {src.name}: {exc}") from None

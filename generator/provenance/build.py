@@ -21,7 +21,7 @@ from generator.btf.modules import BuiltModules, build_modules
 from generator.model import KernelPackage, ModuleSelection, Provenance
 from generator.openpgp import Keyring
 from generator.packages import ModuleSink
-from generator.packages.decompress import unspool
+from generator.packages.modules import unspool
 from generator.upstream.http import UpstreamClient
 from generator.verify import VerifiedPackage
 

@@ -26,7 +26,7 @@ from generator.btf.modules import read_modules_file
 from generator.cli import main
 from generator.model import ModuleSelection
 from generator.packages import ModuleSink, walk_package
-from generator.packages.decompress import unspool
+from generator.packages.modules import unspool
 from tests.kit.bpfobj import (
     L4PROTO_PROGRAM,
     build_loader,

@@ -1,0 +1,330 @@
+"""A .deb's data.tar.xz spooled to disk, decoded block by block where it is read.
+
+Half of a Debian 12 kernel's 590 MB debug vmlinux is relocation sections
+(.rela.debug_info alone is 255 MB): the kernel is linked with --emit-relocs
+to build its KASLR tables, and the -dbg package keeps them. pahole never
+reads them: libdw relocates relocatable objects (ET_REL) only, and a vmlinux
+is an executable. Debian 12's dpkg compresses with liblzma's multi-threaded
+encoder, which cuts data.tar.xz into 24 MiB blocks that decode on their own
+and lists them in the stream's index. So a vmlinux's blocks that hold
+nothing but relocations are never decoded (11 of the real kernel's 24, a
+third of the decoding's CPU: bench/README.md, "Session 12"); they stay
+holes in the vmlinux file, zeros that take no disk.
+
+Only for a .deb: the signed index's SHA-256 vouches for its whole file, so
+the vmlinux needs no digest of its own, while an RPM's signed header lists
+the vmlinux file's digest, which a file with holes cannot match.
+
+No xz container is parsed here. The multi-threaded encoder writes each
+block's compressed size into its header, which the single-threaded one
+cannot: that one flag (multi_block(), read like a magic number) says
+whether to spool, and a single-threaded stream is decoded as it downloads,
+as before. `xz --robot --list -vv` lists the spooled file's blocks (offsets,
+sizes, filter chain) and `xz --format=raw <filters> -dc` decodes one
+block's data. A listing this does not trust (more than one stream, a block
+over MAX_BLOCK, filters other than LZMA2 and BCJ/delta) has the spooled
+file decoded whole, as a stream.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.children import run_child, tool_threads
+from generator.elf import SHT_NOBITS, SHT_REL, SHT_RELA, layout_in
+from generator.errors import EncodeError, PackageError
+from generator.packages.decompress import XzReader, xz_command, xz_env
+from generator.packages.stream import (
+    LimitedReader,
+    PrefixedReader,
+    Readable,
+    as_binary,
+    move_exactly,
+    read_upto,
+    skip,
+)
+
+STREAM_HEADER = 12
+COMPRESSED_SIZE_FLAG = 0x40  # in a block header's flags byte
+PEEK = STREAM_HEADER + 2
+# A block is held in memory while tarfile reads headers in it: liblzma's
+# encoder makes them 3 dictionaries long (24 MiB at preset 6, 192 MiB at 9e).
+MAX_BLOCK = 256 << 20
+# The ELF header and program headers: never left out.
+ELF_HEAD = 4096
+_FILTER = re.compile(
+    r"--(?:lzma2=dict=[0-9]+(?:KiB|MiB|GiB)?"
+    r"|(?:x86|arm|arm64|armthumb|powerpc|ia64|sparc|riscv)(?:=start=[0-9]+)?"
+    r"|delta=dist=[0-9]+)"
+)
+LIST_TIMEOUT = 120
+
+
+def multi_block(head: bytes) -> bool:
+    """True when an xz stream's first block header records its compressed size.
+
+    head: the stream's first PEEK bytes. Only a multi-threaded encoder knows
+    that size when it writes the header (the spec's "Block Flags", bit 6).
+    """
+    return (
+        len(head) >= PEEK
+        and head[STREAM_HEADER] != 0  # 0 would be the index: an empty stream
+        and bool(head[STREAM_HEADER + 1] & COMPRESSED_SIZE_FLAG)
+    )
+
+
+def peek(stream: Readable) -> tuple[bytes, Readable]:
+    """The first PEEK bytes of stream, and a reader that still starts at them."""
+    head = read_upto(stream, PEEK)
+    return head, PrefixedReader(head, stream)
+
+
+@dataclass(frozen=True)
+class Block:
+    start: int  # where its header begins in the file
+    header: int  # its header's length
+    packed: int  # its compressed data's length
+    offset: int  # where its output begins in the decoded stream
+    size: int  # its output's length
+    filters: tuple[str, ...]
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+def list_blocks(path: Path) -> tuple[Block, ...] | None:
+    """The blocks of a one-stream xz file, as `xz --robot --list -vv` lists them; None if odd."""
+    out = run_child(
+        [xz_command(), "--robot", "--list", "-vv", "--", str(path)],
+        env=xz_env(),
+        timeout=LIST_TIMEOUT,
+    )
+    if out.returncode != 0:
+        return None
+    blocks: list[Block] = []
+    streams = 0
+    for line in out.stdout.decode("ascii", "replace").splitlines():
+        fields = line.split("\t")
+        streams += fields[0] == "stream"
+        if fields[0] == "block":
+            block = _block(fields)
+            if block is None:
+                return None
+            blocks.append(block)
+    length = path.stat().st_size
+    offset = 0
+    for block in blocks:
+        if block.offset != offset or block.start + block.header + block.packed > length:
+            return None
+        offset = block.end
+    return tuple(blocks) if streams == 1 and blocks else None
+
+
+def _block(fields: list[str]) -> Block | None:
+    # block, stream, block in stream, block in file, compressed offset,
+    # uncompressed offset, total size, uncompressed size, ratio, check,
+    # check value, header size, flags, compressed size, memory, filters
+    if len(fields) < 16:
+        return None
+    filters = tuple(fields[15].split())
+    try:
+        start, offset, size = int(fields[4]), int(fields[5]), int(fields[7])
+        header, packed = int(fields[11]), int(fields[13])
+    except ValueError:
+        return None
+    usable = (
+        filters
+        and all(_FILTER.fullmatch(f) for f in filters)
+        and filters[-1].startswith("--lzma2=")
+        and 0 < size <= MAX_BLOCK
+        and 8 <= header <= 1024
+        and packed > 0
+    )
+    return Block(start, header, packed, offset, size, filters) if usable else None
+
+
+class BlockFile(io.RawIOBase):
+    """The decoded stream of a spooled xz file: seekable, each block decoded as far as read.
+
+    tarfile reads its headers through this. The two blocks read last stay
+    open: their output so far in memory, their xz child waiting to go on
+    (a tar header and the vmlinux's ELF header share the first). No block
+    is decoded further than what is read of it: bytes after the vmlinux
+    are only hashed, as when the package is decoded as a stream.
+    """
+
+    def __init__(self, path: Path, blocks: tuple[Block, ...], what: str) -> None:
+        super().__init__()
+        self.path = path
+        self.blocks = blocks
+        self._what = what
+        self._starts = [b.offset for b in blocks]
+        self._position = 0
+        self._open: dict[int, _Decoding] = {}
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.blocks[-1].end}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def read(self, n: int | None = -1, /) -> bytes:
+        if self._position >= self.blocks[-1].end:
+            return b""
+        index = bisect.bisect_right(self._starts, self._position) - 1
+        block = self.blocks[index]
+        at = self._position - block.offset
+        count = block.size - at if n is None or n < 0 else min(n, block.size - at)
+        data = self.decoding(index).upto(at + count)
+        self._position += count
+        return bytes(data[at : at + count])
+
+    def is_open(self, index: int) -> bool:
+        return index in self._open
+
+    def decoding(self, index: int) -> _Decoding:
+        """Block `index` being decoded (the two used last are kept open)."""
+        if index not in self._open:
+            while len(self._open) >= 2:
+                self._open.pop(next(iter(self._open))).close()
+            self._open[index] = _Decoding(self.path, self.blocks[index], self._what)
+        return self._open[index]
+
+    def write_block(self, index: int, lo: int, hi: int, fd: int, at: int) -> None:
+        """Decoded bytes [lo, hi) of block `index` (stream offsets) to fd at offset `at`."""
+        block = self.blocks[index]
+        if index in self._open:
+            view = memoryview(self._open[index].upto(hi - block.offset))
+            view = view[lo - block.offset : hi - block.offset]
+            while view:
+                written = os.pwrite(fd, view, at)
+                view, at = view[written:], at + written
+            return
+        with _BlockDecoder(self.path, block, self._what) as reader:
+            skip(reader, lo - block.offset, self._what)
+            os.lseek(fd, at, os.SEEK_SET)
+            move_exactly(reader, fd, hi - lo, self._what)
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+        super().close()
+
+
+class _BlockDecoder(XzReader):
+    """One block's compressed data, read from the spooled file, decoded by `xz --format=raw`."""
+
+    def __init__(self, path: Path, block: Block, what: str) -> None:
+        self._file = path.open("rb")
+        self._file.seek(block.start + block.header)
+        super().__init__(LimitedReader(self._file, block.packed, what), what, raw=block.filters)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._file.close()
+
+
+class _Decoding:
+    """A block's output so far, and the xz child that decodes more when it is wanted."""
+
+    def __init__(self, path: Path, block: Block, what: str) -> None:
+        self._reader = _BlockDecoder(path, block, what)
+        self._size = block.size
+        self._what = what
+        self.data = bytearray()
+
+    def upto(self, n: int) -> bytearray:
+        """The first n bytes (at least) of the block's output."""
+        while len(self.data) < min(n, self._size):
+            chunk = self._reader.read(min(n, self._size) - len(self.data))
+            if not chunk:  # the child ended well, but early (an error would have raised)
+                raise PackageError(f"corrupt compressed data in {self._what}: a block ends early")
+            self.data += chunk
+        return self.data
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def extract_sparse(view: BlockFile, base: int, size: int, dest: Path, what: str) -> int:
+    """Write the ELF file at [base, base + size) of the view to dest, holes where unread.
+
+    A block is left out when its part of the file is relocation sections
+    only; every other block is decoded and written, on this build's share
+    of the cores. Returns how many blocks were decoded. No partial dest is
+    left behind.
+    """
+    wanted = _wanted_blocks(view, base, size, what)
+
+    def write(index: int) -> None:
+        block = view.blocks[index]
+        lo, hi = max(block.offset, base), min(block.end, base + size)
+        with dest.open("r+b", buffering=0) as out:  # a file offset of its own per thread
+            view.write_block(index, lo, hi, out.fileno(), lo - base)
+
+    try:
+        with dest.open("wb") as out:
+            out.truncate(size)
+        # Blocks the view has open first, from this thread (the view is this
+        # thread's); the rest decoded by xz children side by side.
+        for index in [i for i in wanted if view.is_open(i)]:
+            write(index)
+        rest = [i for i in wanted if not view.is_open(i)]
+        with ThreadPoolExecutor(max(1, tool_threads()), thread_name_prefix="xz-block") as pool:
+            for _ in pool.map(write, rest):
+                pass
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return len(wanted)
+
+
+def _wanted_blocks(view: BlockFile, base: int, size: int, what: str) -> list[int]:
+    """The blocks holding any of the file but its relocation sections (all, if its ELF is odd)."""
+    touched = [i for i, b in enumerate(view.blocks) if b.offset < base + size and b.end > base]
+    try:
+        layout = layout_in(as_binary(view), what, base, size)
+    except EncodeError:
+        return touched  # pahole will say what is wrong with it
+    dropped: list[tuple[int, int]] = []
+    kept = [(0, ELF_HEAD), (layout.table[0], layout.table[0] + layout.table[1])]
+    for s in layout.sections:
+        if s.type in (SHT_REL, SHT_RELA):
+            dropped.append((s.offset, s.offset + s.size))
+        elif s.type != SHT_NOBITS and s.size:
+            kept.append((s.offset, s.offset + s.size))
+    wanted = []
+    for i in touched:
+        block = view.blocks[i]
+        lo, hi = max(block.offset, base) - base, min(block.end, base + size) - base
+        if any(a < hi and lo < b for a, b in kept) or not _covered(lo, hi, dropped):
+            wanted.append(i)
+    return wanted
+
+
+def _covered(lo: int, hi: int, ranges: list[tuple[int, int]]) -> bool:
+    """True when [lo, hi) lies wholly inside the union of ranges."""
+    for a, b in sorted(ranges):
+        if a > lo:
+            return False
+        lo = max(lo, b)
+        if lo >= hi:
+            return True
+    return lo >= hi
