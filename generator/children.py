@@ -94,19 +94,24 @@ def _check_installed(cmd: Sequence[str], env: Mapping[str, str] | None) -> None:
 
 
 def start_child(
-    cmd: Sequence[str], *, env: Mapping[str, str] | None = None, stdout_size: int | None = None
+    cmd: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout_size: int | None = None,
+    stdin: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start cmd tied to this process, its stdin, stdout and stderr pipes (unbuffered).
 
     For a tool that streams (xz decoding a package as it downloads). The
     caller waits for it from the thread that started it (see above) and
     kills it when it wants no more. stdout_size: what its stdout pipe holds
-    (Linux's default is 64 KiB), where the system allows.
+    (Linux's default is 64 KiB), where the system allows. stdin: a file
+    descriptor the tool reads itself, instead of a pipe.
     """
     _check_installed(cmd, env)
     proc = subprocess.Popen(
         tied_command(cmd),
-        stdin=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin is None else stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         bufsize=0,

@@ -5,15 +5,12 @@ repository indexes (Packages.xz, primary.xml.zst) use the same four codecs,
 recognised by their first bytes, never by a file name: mirrors and proxies
 have been known to re-encode indexes, and a rewritten URL says nothing.
 
-Two uses, two shapes:
-
 - a package member is a forward-only stream far bigger than memory, read
   only as far as its vmlinux: decompressed() gives a reader that decodes
-  as it is read and stops decoding the moment it is closed. xz, the big
-  one (Debian's ~600 MB of data.tar.xz ahead of a vmlinux), is decoded by
-  the `xz` command with a thread per core (`xz -T N -dc`), started through
-  generator.children; zstd by zstandard's stream_reader; gzip and bzip2 by
-  their incremental decoders with bounded output.
+  as it is read and stops decoding the moment it is closed. xz is decoded
+  by the `xz` command (`xz -T N -dc`, started through generator.children;
+  a multi-block .deb member is spooled first: xzblocks.py); zstd by
+  zstandard's stream_reader; gzip and bzip2 by their bounded decoders.
 - an index body is already in memory and small: decompress_all() and
   open_decompressed() decode it in this process (no process per index).
 
@@ -259,25 +256,28 @@ class XzReader(Reader):
     `stream`: the caller may then read the rest of `stream` itself (as the
     package verification does, without decoding). Corrupt data is the
     child's error message; a stream cut short is the error reading it gave.
+    stream may be a file descriptor at the data instead, read by the child
+    itself; raw: a filter chain, for one block's bare data (xzblocks.py).
     """
 
     def __init__(
-        self, stream: Readable, what: str, threads: int | None = None, raw: Sequence[str] = ()
+        self, stream: Readable | int, what: str, threads: int | None = None, raw: Sequence[str] = ()
     ) -> None:
         super().__init__()
-        self._stream = stream
         self._what = what
-        if raw:  # one block's LZMA2 data, no container: its filter chain (packages/xzblocks.py)
-            cmd = [xz_command(), "--format=raw", *raw, "-dc"]
-        else:
-            # --single-stream: bytes after the stream are ignored, as the other
-            # decoders do; the archive format above knows its own end.
-            cmd = [xz_command(), f"-T{threads or tool_threads()}", "-dc", "--single-stream"]
-        self._proc = start_child(cmd, env=xz_env(), stdout_size=PIPE_SIZE)  # stdin: 64 KiB ahead
+        # --single-stream: xz stops at the end marker and ignores what follows,
+        # as the other decoders do; the archive format above knows its own end.
+        options = ["--format=raw", *raw] if raw else [f"-T{threads or tool_threads()}"]
+        cmd = [xz_command(), *options, "-dc", "--single-stream"]
+        direct = stream if isinstance(stream, int) else None
+        self._proc = start_child(cmd, env=xz_env(), stdout_size=PIPE_SIZE, stdin=direct)
         self._stop = threading.Event()
         self._feed_error: BaseException | None = None
-        self._feeder = threading.Thread(target=self._feed, name="xz-feed", daemon=True)
-        self._feeder.start()
+        self._feeder: threading.Thread | None = None
+        if not isinstance(stream, int):  # stdin: a pipe, 64 KiB ahead
+            self._stream = stream
+            self._feeder = threading.Thread(target=self._feed, name="xz-feed", daemon=True)
+            self._feeder.start()
 
     def _feed(self) -> None:
         stdin = self._proc.stdin
@@ -328,7 +328,8 @@ class XzReader(Reader):
     def _ended(self) -> None:
         """xz's output ended: raise what went wrong, if anything did."""
         self._proc.wait()
-        self._feeder.join()
+        if self._feeder is not None:
+            self._feeder.join()
         if self._feed_error is not None:
             raise self._feed_error
         if self._proc.returncode != 0:
@@ -344,7 +345,8 @@ class XzReader(Reader):
             if self._proc.poll() is None:
                 self._proc.kill()  # stop decoding now: nothing more is wanted
             self._proc.wait()
-            self._feeder.join()  # it no longer reads the stream once this returns
+            if self._feeder is not None:
+                self._feeder.join()  # it no longer reads the stream once this returns
             for pipe in (self._proc.stdout, self._proc.stderr):
                 if pipe is not None:
                     pipe.close()

@@ -41,7 +41,6 @@ from generator.elf import SHT_NOBITS, SHT_REL, SHT_RELA, layout_in
 from generator.errors import EncodeError, PackageError
 from generator.packages.decompress import XzReader, xz_command, xz_env
 from generator.packages.stream import (
-    LimitedReader,
     PrefixedReader,
     Readable,
     as_binary,
@@ -227,18 +226,24 @@ class BlockFile(io.RawIOBase):
 
 
 class _BlockDecoder(XzReader):
-    """One block's compressed data, read from the spooled file, decoded by `xz --format=raw`."""
+    """One block's data, decoded by `xz --format=raw` reading the spooled file itself."""
 
     def __init__(self, path: Path, block: Block, what: str) -> None:
-        self._file = path.open("rb")
-        self._file.seek(block.start + block.header)
-        super().__init__(LimitedReader(self._file, block.packed, what), what, raw=block.filters)
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.lseek(self._fd, block.start + block.header, os.SEEK_SET)
+            super().__init__(self._fd, what, raw=block.filters)
+        except BaseException:
+            os.close(self._fd)
+            raise
 
     def close(self) -> None:
         try:
             super().close()
         finally:
-            self._file.close()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 class _Decoding:
