@@ -147,8 +147,12 @@ def _tree(root: int) -> list[int]:
 
 
 def _disk(paths: list[Path]) -> int:
-    """Bytes in files under paths (st_size: a file being written can show blocks
-    reserved ahead of its data in st_blocks, twice its size on ext4 mid-write)."""
+    """Bytes in files under paths: each file's size, or the blocks it holds when fewer.
+
+    Not st_blocks alone: a file being written can show blocks reserved ahead
+    of its data, twice its size on ext4 mid-write. Not st_size alone: a
+    vmlinux with holes (packages/xzblocks.py) holds only its data's blocks.
+    """
     total = 0
     # A directory inside another one given is counted once.
     stack = [str(p) for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
@@ -162,7 +166,8 @@ def _disk(paths: list[Path]) -> int:
                 if e.is_dir(follow_symlinks=False):
                     stack.append(e.path)
                 elif e.is_file(follow_symlinks=False):
-                    total += e.stat(follow_symlinks=False).st_size
+                    st = e.stat(follow_symlinks=False)
+                    total += min(st.st_size, st.st_blocks * 512)
             except OSError:
                 continue
     return total
