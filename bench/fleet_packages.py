@@ -128,11 +128,14 @@ def rename_first_block(stream: bytes, old: str, new: str) -> bytes:
     renamed = _rename_tar_headers(tar, old.encode(), new.encode())
     if not renamed:
         raise SystemExit(f"no tar header in the first xz block names {old}")
-    check = {b"\x00\x01": lzma.CHECK_CRC32, b"\x00\x04": lzma.CHECK_CRC64}[flags]
-    one = lzma.compress(bytes(tar), format=lzma.FORMAT_XZ, check=check, preset=6)
+    check = {b"\x00\x01": "crc32", b"\x00\x04": "crc64"}[flags]
+    # xz's multi-threaded encoder, as dpkg's: it records the block's sizes in its
+    # header, which btfhub looks for before spooling (generator/packages/xzblocks.py).
+    encode = [xz_command(), "-6", "-T2", f"--block-size={first_size}", f"--check={check}", "-c"]
+    one = subprocess.run(encode, input=bytes(tar), capture_output=True, check=True).stdout
     (unpadded, size), *more = xz_records(one)
     if more or size != first_size:
-        raise SystemExit("python's lzma did not write the block as one block")
+        raise SystemExit("xz did not write the first block as one block")
     block = one[STREAM_HEADER : STREAM_HEADER + unpadded + _pad4(unpadded)]
     rest_end = len(stream) - STREAM_FOOTER - (struct.unpack("<I", stream[-8:-4])[0] + 1) * 4
     body = stream[:STREAM_HEADER] + block + stream[first_end:rest_end]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from generator.packages.decompress import xz_command
+from generator.packages.xzblocks import PEEK, multi_block
 from tests.kit.benchmod import load_bench
 
 OLD, NEW = "6.1.0-57-cloud-amd64", "6.1.0-99-cloud-amd64"
@@ -58,6 +59,7 @@ def test_first_block_renamed_and_the_other_blocks_kept(check: str) -> None:
 
     new_records = fleet.xz_records(renamed)
     assert new_records[1:] == records[1:]  # later blocks untouched ...
+    assert multi_block(renamed[:PEEK])  # ... and btfhub still spools it as Debian's
     tail = original[12 + records[0][0] + -records[0][0] % 4 :]
     assert tail[: len(tail) // 2] in renamed  # ... byte for byte
     decoded = subprocess.run(
