@@ -134,7 +134,7 @@ def test_multi_block_tells_the_encoders_apart(tmp_path: Path) -> None:
     assert not multi_block(empty.stdout[:PEEK])
 
 
-def test_list_blocks_reads_the_index(tmp_path: Path) -> None:
+def test_list_blocks_reads_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "d.xz"
     data = incompressible(3 * BLOCK + 5)
     path.write_bytes(subprocess.run(["xz", "-c", *MULTI], input=data, capture_output=True).stdout)
@@ -148,6 +148,8 @@ def test_list_blocks_reads_the_index(tmp_path: Path) -> None:
     assert list_blocks(two) is None
     (tmp_path / "bad.xz").write_bytes(b"not xz at all")
     assert list_blocks(tmp_path / "bad.xz") is None
+    monkeypatch.setattr(xzblocks, "MAX_BLOCKS", 3)  # more blocks than that: not listed at all
+    assert list_blocks(path) is None
 
 
 def _damaged(deb: Path, relocated: Path) -> bytes:
@@ -174,3 +176,42 @@ def test_a_damaged_block_is_a_package_error(tmp_path: Path, relocated: Path) -> 
         extract_vmlinux(as_io(stream), "deb", DEB_UNAME, dest)
     assert not dest.exists()
     assert not list(tmp_path.glob("vmlinux*"))
+
+
+def test_bytes_after_the_vmlinux_are_not_decoded(tmp_path: Path, relocated: Path) -> None:
+    """Damage after the vmlinux, even in its last block, is left to the package's SHA-256."""
+    for shift in range(0, BLOCK, BLOCK // 8):  # until the vmlinux ends well inside a block
+        deb = xz_deb(
+            tmp_path / "k.deb",
+            DEB_UNAME,
+            relocated.read_bytes(),
+            *MULTI,
+            before=b"x" * (shift + 1),
+            after=_text(3 * BLOCK),  # compressed: damage to it is a decoding error
+        )
+        data = bytearray(deb.read_bytes())
+        start = bytes(data).index(b"\xfd7zXZ\x00")
+        spool = tmp_path / "data.xz"
+        spool.write_bytes(bytes(data[start:]))
+        blocks = list_blocks(spool)
+        assert blocks is not None
+        with tarfile.open(fileobj=io.BytesIO(lzma.decompress(spool.read_bytes()))) as tar:
+            member = tar.getmember(f"./usr/lib/debug/boot/vmlinux-{DEB_UNAME}")
+        end = member.offset_data + member.size
+        last = next(b for b in blocks if b.offset < end <= b.end)
+        if last.end - end > BLOCK // 4:
+            break
+    else:
+        pytest.fail("the vmlinux never ended inside a block")
+    for block in (last, blocks[-1]):  # its last block's tail, and a block only of module
+        data[start + block.start + block.header + block.packed - 100] ^= 0x55
+    (tmp_path / "damaged.deb").write_bytes(bytes(data))
+    dest = tmp_path / "vmlinux"
+    _extract(tmp_path / "damaged.deb", dest)
+    for lo, hi in _content(relocated):
+        assert dest.read_bytes()[lo:hi] == relocated.read_bytes()[lo:hi]
+
+
+def _text(size: int) -> bytes:
+    lines = (f"ffffffff{i:08x} T symbol_{i}\n".encode() for i in range(size // 16))
+    return b"".join(lines)[:size]
