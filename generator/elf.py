@@ -24,7 +24,6 @@ SHT_NOBITS = 8
 SHT_REL = 9
 SHN_XINDEX = 0xFFFF
 MAX_SECTIONS = 1 << 16
-COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -61,17 +60,9 @@ def _layout(ident: bytes, label: str) -> _Layout:
 
 
 def _read_upto(f: BinaryIO, offset: int, size: int) -> bytes:
-    """Up to size bytes at offset, fewer only at the end (a decoder's reads come back short)."""
+    """Up to size bytes at offset: f's reads are whole but at its end (a file, a BlockFile)."""
     f.seek(offset)
-    parts: list[bytes] = []
-    left = size
-    while left > 0:
-        data = f.read(left)
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return b"".join(parts)
+    return f.read(size)
 
 
 def _read_at(f: BinaryIO, offset: int, size: int, label: str) -> bytes:
@@ -148,15 +139,9 @@ def dump_section(path: Path, section: ElfSection, out: Path) -> None:
     """Copy a section's bytes to `out` (the llvm-objcopy --dump-section equivalent)."""
     if section.type == SHT_NOBITS:
         raise EncodeError(f"{path.name}: section {section.name} holds no file data")
-    with path.open("rb") as f, out.open("wb") as dst:
-        f.seek(section.offset)
-        left = section.size
-        while left > 0:
-            chunk = f.read(min(left, COPY_CHUNK))
-            if not chunk:
-                raise EncodeError(f"{path.name}: section {section.name} runs past end of file")
-            dst.write(chunk)
-            left -= len(chunk)
+    with path.open("rb") as f:  # a .BTF section: a few MB
+        data = _read_at(f, section.offset, section.size, f"{path.name} section {section.name}")
+    out.write_bytes(data)
 
 
 def read_section(path: Path, name: str) -> bytes | None:

@@ -7,7 +7,9 @@ the verification must not give that up. VerifiedPackage owns the order:
    first (once: the payload reader takes its file list from the same
    parse), and its main header must carry a good signature by one of the
    repository's keys before a byte of the payload is read;
-2. extracted: vmlinux is written (decoding stops there), and the checks
+2. extracted: vmlinux is written (decoding stops there; a multi-block
+   .deb member was spooled whole first, and hashed as it was read: see
+   packages/xzblocks.py), and the checks
    of the rest start in a thread of their own while the caller runs pahole:
    the rest of the package read through the stream's SHA-256 (raw bytes,
    no decompression), and for a signed RPM the vmlinux's digest, taken from

@@ -7,7 +7,9 @@ through a forward-only reader (stream.ForwardReader: tarfile's "r:" mode,
 without the copies of its "r|" mode), and the vmlinux's bytes go from the
 decompressor to its file without passing through tarfile. Decoding stops
 once the vmlinux is written: on Ubuntu and Debian it is within the first
-dozen tar members, so most of a 1 GB package is never decoded.
+dozen tar members, so most of a 1 GB package is never decoded. A
+multi-block data.tar.xz (Debian 12's dpkg) is spooled whole instead and
+only the vmlinux's blocks pahole reads are decoded (xzblocks.py).
 """
 
 from __future__ import annotations

@@ -209,15 +209,20 @@ class BlockFile(io.RawIOBase):
         return self._position
 
     def read(self, n: int | None = -1, /) -> bytes:
-        if self._position >= self.blocks[-1].end:
-            return b""
-        index = bisect.bisect_right(self._starts, self._position) - 1
-        block = self.blocks[index]
-        at = self._position - block.offset
-        count = block.size - at if n is None or n < 0 else min(n, block.size - at)
-        data = self.decoding(index).upto(at + count)
-        self._position += count
-        return bytes(data[at : at + count])
+        """n bytes (fewer only at the end), across blocks; to the block's end when n < 0."""
+        parts: list[bytes] = []
+        while self._position < self.blocks[-1].end and (n is None or n < 0 or n > 0):
+            index = bisect.bisect_right(self._starts, self._position) - 1
+            block = self.blocks[index]
+            at = self._position - block.offset
+            count = block.size - at if n is None or n < 0 else min(n, block.size - at)
+            data = self.decoding(index).upto(at + count)
+            parts.append(bytes(data[at : at + count]))
+            self._position += count
+            if n is None or n < 0:
+                break
+            n -= count
+        return b"".join(parts)
 
     def is_open(self, index: int) -> bool:
         return index in self._open
