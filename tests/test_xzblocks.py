@@ -109,6 +109,23 @@ def test_a_one_block_stream_is_decoded_as_it_downloads(tmp_path: Path, relocated
     assert read < deb.stat().st_size - len(padding) // 2  # the module after it never read
 
 
+def test_a_member_arriving_slowly_is_decoded_as_it_downloads(
+    tmp_path: Path, relocated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below SPOOL_RATE the network is the limit: no waiting for the whole member."""
+    monkeypatch.setattr(xzblocks, "PROBE", 4096)
+    monkeypatch.setattr(xzblocks, "SPOOL_RATE", float("inf"))  # every stream is slow now
+    padding = incompressible(4 << 20)
+    deb = xz_deb(tmp_path / "k.deb", DEB_UNAME, relocated.read_bytes(), *MULTI, after=padding)
+    dest = tmp_path / "vmlinux"
+    read = _extract(deb, dest)
+    assert dest.read_bytes() == relocated.read_bytes()  # no holes: every byte decoded
+    assert read < deb.stat().st_size - len(padding) // 2  # the module after it never read
+    monkeypatch.setattr(xzblocks, "SPOOL_RATE", 0.0)  # and every stream fast enough
+    assert _extract(deb, dest) == deb.stat().st_size
+    assert dest.read_bytes() != relocated.read_bytes()  # holes
+
+
 def test_a_listing_it_does_not_trust_is_decoded_whole(
     tmp_path: Path, relocated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,8 +22,22 @@ from generator.errors import MalformedPackageError, PackageError
 from generator.packages.ar import iter_members
 from generator.packages.decompress import decompressed, sniffed
 from generator.packages.modules import ModuleSink
-from generator.packages.stream import CHUNK, ForwardReader, Readable, as_binary, copy_to_file
-from generator.packages.xzblocks import BlockFile, extract_sparse, list_blocks, multi_block, peek
+from generator.packages.stream import (
+    CHUNK,
+    ForwardReader,
+    PrefixedReader,
+    Readable,
+    as_binary,
+    copy_to_file,
+)
+from generator.packages.xzblocks import (
+    BlockFile,
+    arrives_fast,
+    extract_sparse,
+    list_blocks,
+    multi_block,
+    peek,
+)
 
 # data.tar suffix -> compression; verified against the magic bytes too.
 DATA_TAR_COMPRESSION: dict[str, str | None] = {
@@ -110,8 +124,11 @@ def walk_deb(
         if expected == "xz" and modules is None:
             head, body = peek(body)
             if multi_block(head):
-                yield from _walk_spooled(body, member.size, uname, dest, member.name)
-                return
+                first, fast = arrives_fast(body, member.size)
+                body = PrefixedReader(first, body)
+                if fast:
+                    yield from _walk_spooled(body, member.size, uname, dest, member.name)
+                    return
         with decompressed(body, expected, member.name) as reader:
             yield from _walk_tar(reader, uname, dest, modules)
         return
