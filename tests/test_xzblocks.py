@@ -116,7 +116,7 @@ def test_a_member_arriving_slowly_is_decoded_as_it_downloads(
     monkeypatch.setattr(xzblocks, "PROBE", 4096)
     monkeypatch.setattr(xzblocks, "SPOOL_RATE", float("inf"))  # every stream is slow now
     padding = incompressible(4 << 20)
-    deb = xz_deb(tmp_path / "k.deb", DEB_UNAME, relocated.read_bytes(), *MULTI, after=padding)
+    deb = xz_deb(tmp_path / "k.deb", DEB_UNAME, relocated.read_bytes(), *MULTI, "-0", after=padding)
     dest = tmp_path / "vmlinux"
     read = _extract(deb, dest)
     assert dest.read_bytes() == relocated.read_bytes()  # no holes: every byte decoded
