@@ -30,14 +30,7 @@ from generator.packages.stream import (
     as_binary,
     copy_to_file,
 )
-from generator.packages.xzblocks import (
-    BlockFile,
-    arrives_fast,
-    extract_sparse,
-    list_blocks,
-    multi_block,
-    peek,
-)
+from generator.packages.xzblocks import BlockFile, extract_sparse, list_blocks, spool_pays
 
 # data.tar suffix -> compression; verified against the magic bytes too.
 DATA_TAR_COMPRESSION: dict[str, str | None] = {
@@ -122,13 +115,11 @@ def walk_deb(
                 f" (magic says {found or 'not compressed'})"
             )
         if expected == "xz" and modules is None:
-            head, body = peek(body)
-            if multi_block(head):
-                first, fast = arrives_fast(body, member.size)
-                body = PrefixedReader(first, body)
-                if fast:
-                    yield from _walk_spooled(body, member.size, uname, dest, member.name)
-                    return
+            first, spool = spool_pays(body, member.size)
+            body = PrefixedReader(first, body)
+            if spool:
+                yield from _walk_spooled(body, member.size, uname, dest, member.name)
+                return
         with decompressed(body, expected, member.name) as reader:
             yield from _walk_tar(reader, uname, dest, modules)
         return

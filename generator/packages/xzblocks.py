@@ -17,7 +17,7 @@ the vmlinux file's digest, which a file with holes cannot match.
 
 Spooling waits for the whole member before decoding, so a member whose
 first PROBE bytes arrive slower than SPOOL_RATE is decoded as it downloads,
-as before (arrives_fast()).
+as before (spool_pays()).
 
 No xz container is parsed here. The multi-threaded encoder writes each
 block's compressed size into its header, which the single-threaded one
@@ -47,7 +47,6 @@ from generator.elf import SHT_NOBITS, SHT_REL, SHT_RELA, layout_in
 from generator.errors import EncodeError, PackageError
 from generator.packages.decompress import XzReader, xz_command, xz_env
 from generator.packages.stream import (
-    PrefixedReader,
     Readable,
     as_binary,
     move_exactly,
@@ -70,7 +69,7 @@ _FILTER = re.compile(
     r"|delta=dist=[0-9]+)"
 )
 # How much of a member is read to time its arrival, and the rate from which
-# it is spooled (bytes a second, for each decoding thread): arrives_fast().
+# it is spooled (bytes a second, for each decoding thread): spool_pays().
 PROBE = 8 << 20
 SPOOL_RATE = 60e6
 LIST_TIMEOUT = 120
@@ -91,27 +90,26 @@ def multi_block(head: bytes) -> bool:
     )
 
 
-def arrives_fast(stream: Readable, size: int) -> tuple[bytes, bool]:
-    """The member's first PROBE bytes, and whether they came fast enough to spool the rest.
+def spool_pays(stream: Readable, size: int) -> tuple[bytes, bool]:
+    """The member's first bytes read, and whether to spool it: multi-block and arriving fast.
 
-    Spooling waits for the whole member (two thirds of it after the vmlinux)
-    before a block is decoded; a stream is decoded as it arrives, paced by
-    the decoder (about 15 MB/s of compressed input a thread) once the
-    network is faster. So spooling pays only above a few times that: from
-    SPOOL_RATE a decoding thread on, where it saves a third of the
-    decoding, not below (the fleet bench at 50 MB/s built 30% fewer kernels
-    an hour spooling everything). A whole member read already is spooled.
+    A single-threaded stream (multi_block() false) is decided on its first
+    PEEK bytes. Otherwise up to PROBE bytes are read and timed: spooling
+    waits for the whole member (two thirds of it after the vmlinux) before a
+    block is decoded; a stream is decoded as it arrives, paced by the
+    decoder (about 15 MB/s of compressed input a thread) once the network
+    is faster. So spooling pays only above a few times that: from SPOOL_RATE
+    a decoding thread on, where it saves a third of the decoding, not below
+    (the fleet bench at 50 MB/s built 30% fewer kernels an hour spooling
+    everything). A whole member read already is spooled.
     """
+    head = read_upto(stream, min(size, PEEK))
+    if not multi_block(head):
+        return head, False
     started = time.monotonic()
-    head = read_upto(stream, min(size, PROBE))
+    head += read_upto(stream, min(size, PROBE) - len(head))
     took = time.monotonic() - started
     return head, len(head) >= size or len(head) >= took * SPOOL_RATE * tool_threads()
-
-
-def peek(stream: Readable) -> tuple[bytes, Readable]:
-    """The first PEEK bytes of stream, and a reader that still starts at them."""
-    head = read_upto(stream, PEEK)
-    return head, PrefixedReader(head, stream)
 
 
 @dataclass(frozen=True)
@@ -237,18 +235,20 @@ class BlockFile(io.RawIOBase):
 
     def read(self, n: int | None = -1, /) -> bytes:
         """n bytes (fewer only at the end), across blocks; to the block's end when n < 0."""
+        whole = n is None or n < 0
+        left = 0 if n is None or whole else n
         parts: list[bytes] = []
-        while self._position < self.blocks[-1].end and (n is None or n < 0 or n > 0):
+        while self._position < self.blocks[-1].end and (whole or left > 0):
             index = bisect.bisect_right(self._starts, self._position) - 1
             block = self.blocks[index]
             at = self._position - block.offset
-            count = block.size - at if n is None or n < 0 else min(n, block.size - at)
+            count = block.size - at if whole else min(left, block.size - at)
             data = self.decoding(index).upto(at + count)
             parts.append(bytes(data[at : at + count]))
             self._position += count
-            if n is None or n < 0:
+            if whole:
                 break
-            n -= count
+            left -= count
         return b"".join(parts)
 
     def is_open(self, index: int) -> bool:
@@ -326,13 +326,12 @@ class _Decoding:
         self._reader.close()
 
 
-def extract_sparse(view: BlockFile, base: int, size: int, dest: Path, what: str) -> int:
+def extract_sparse(view: BlockFile, base: int, size: int, dest: Path, what: str) -> None:
     """Write the ELF file at [base, base + size) of the view to dest, holes where unread.
 
     A block is left out when its part of the file is relocation sections
     only; every other block is decoded and written, on this build's share
-    of the cores. Returns how many blocks were decoded. No partial dest is
-    left behind.
+    of the cores. No partial dest is left behind.
     """
     wanted = _wanted_blocks(view, base, size, what)
 
@@ -356,7 +355,6 @@ def extract_sparse(view: BlockFile, base: int, size: int, dest: Path, what: str)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
-    return len(wanted)
 
 
 def _wanted_blocks(view: BlockFile, base: int, size: int, what: str) -> list[int]:
