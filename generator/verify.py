@@ -8,8 +8,9 @@ the verification must not give that up. VerifiedPackage owns the order:
    parse), and its main header must carry a good signature by one of the
    repository's keys before a byte of the payload is read;
 2. extracted: vmlinux is written (decoding stops there; a multi-block
-   .deb member was spooled whole first, and hashed as it was read: see
-   packages/xzblocks.py), and the checks
+   .deb member is spooled as it is read and hashed, its blocks listed from
+   the package's last bytes read ahead, which the stream holds against its
+   own at its end: see packages/spool.py), and the checks
    of the rest start in a thread of their own while the caller runs pahole:
    the rest of the package read through the stream's SHA-256 (raw bytes,
    no decompression), and for a signed RPM the vmlinux's digest, taken from
@@ -132,6 +133,8 @@ class VerifiedPackage:
                 size=self._pkg.size,
                 rpm_headers=headers,
                 modules=self._modules,
+                # Its last bytes held against the package's own at its end (the drain).
+                read_tail=self._stream.read_tail if self._pkg.sha256 is not None else None,
             )
             next(walk)
             if self._modules is None:

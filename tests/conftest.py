@@ -249,6 +249,14 @@ def fixture_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def relocated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An executable whose relocation sections span many multi-block xz blocks (kit/elf.py)."""
+    from tests.kit.elf import build_relocated_elf
+
+    return shelf.once(run_directory(tmp_path_factory) / "relocated", build_relocated_elf)
+
+
+@pytest.fixture(scope="session")
 def fixture_elf_with_btf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same ELF with a .BTF section added by pahole -J: a kernel shipping its own BTF."""
     directory = run_directory(tmp_path_factory) / "elf-btf"

@@ -250,12 +250,17 @@ def test_ar_gnu_long_names(tmp_path: Path) -> None:
     table = b"a-very-long-member-name.bin/\nanother-long-member-name.txt/\n"
     members = [("//", table), ("/0", b"first"), ("/29", b"second!"), ("short.txt", b"odd")]
     data = write_ar(tmp_path / "x.a", members).read_bytes()
-    found = [(m.name, m.data.read(100)) for m in ar.iter_members(stream_of(data))]
-    assert found == [
+    # With the archive's length given, each member is checked against what is left,
+    # from where it really starts (not from its offset into the long-name table).
+    found = [(m.name, m.data.read(100), m.end) for m in ar.iter_members(stream_of(data), len(data))]
+    assert [(name, content) for name, content, _ in found] == [
         ("a-very-long-member-name.bin", b"first"),
         ("another-long-member-name.txt", b"second!"),
         ("short.txt", b"odd"),
     ]
+    for _, content, end in found:
+        assert data[end - len(content) : end] == content
+    assert found[-1][2] == len(data) - 1  # an odd member is padded to an even length
     listed = subprocess.run(["ar", "t", str(tmp_path / "x.a")], capture_output=True, check=True)
     assert listed.stdout.split() == [
         b"a-very-long-member-name.bin",

@@ -81,6 +81,54 @@ def test_a_package_that_changed_between_answers_fails_the_stream(package: bytes)
         read_package(server, package)
 
 
+def read_with_tail(server: PackageServer, data: bytes, n: int) -> tuple[bytes | None, bool]:
+    """The package's last n bytes read ahead, once 100 bytes are in; whether it verified."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    with (
+        UpstreamClient(cache_dir=None, backoff=0.0) as client,
+        client.open_stream(server.package_url, len(data), sha256) as stream,
+    ):
+        stream.read(100)
+        tail = stream.read_tail(n)
+        while stream.read(1 << 16):
+            pass
+        return tail, stream.verified
+
+
+def test_a_tail_read_ahead_is_the_package_s_last_bytes_and_checked_at_the_end(
+    package: bytes,
+) -> None:
+    with PackageServer([Answer(package)]) as server:
+        tail, verified = read_with_tail(server, package, 65536)
+    assert tail == package[-65536:]
+    assert verified
+    assert server.served[1].headers["Range"] == "bytes=-65536"
+    assert server.served[1].status == 206
+    # A stream that broke off and resumed (with Range from the byte reached) still checks it.
+    with PackageServer([Answer(package, cut=CUT), Answer(package)]) as server:
+        assert read_with_tail(server, package, 65536) == (package[-65536:], True)
+    resumed = [s.headers.get("Range", "") for s in server.served]
+    assert any(r.startswith("bytes=") and r.endswith("-") for r in resumed)
+
+
+def test_a_tail_that_is_not_the_package_s_own_fails_the_package(package: bytes) -> None:
+    """A mirror lying about the last bytes (which a .deb's blocks are listed from)."""
+    forged = package[:-1000] + bytes(1000)
+    with (
+        PackageServer([Answer(package)], forged_tail=forged) as server,
+        pytest.raises(PackageError, match=r"last 65536 bytes, fetched apart .* not the package"),
+    ):
+        read_with_tail(server, package, 65536)
+
+
+def test_no_tail_from_a_server_that_ignores_range(package: bytes) -> None:
+    with PackageServer([Answer(package), Answer(package, ranges=False)]) as server:
+        assert read_with_tail(server, package, 65536) == (None, True)
+    # Its whole-package answer was closed unread, not downloaded for 64 KiB.
+    assert server.served[1].status == 200
+    assert server.served[1].sent < SIZE
+
+
 def test_a_stream_that_keeps_breaking_gives_up_after_the_attempts(package: bytes) -> None:
     # Every answer breaks off after 100 kB: the retry policy's budget, not progress, ends it.
     with (
@@ -199,3 +247,28 @@ def test_the_demo_mirror_serves_only_its_directory_and_follows_links_added_later
         assert get("el/7/repomd.xml", **{"If-None-Match": etag}) == (304, b"")
         (mirror / "el" / "7" / "repomd.xml").write_bytes(b"<repomd>changed</repomd>")
         assert get("el/7/repomd.xml", **{"If-None-Match": etag})[0] == 200
+
+
+def test_the_demo_mirror_serves_one_range_as_a_real_mirror_does(tmp_path: Path) -> None:
+    """A range from a byte on (a resumed stream), between two, or the last bytes (a tail)."""
+    (tmp_path / "p.deb").write_bytes(bytes(range(100)))
+    pool = urllib3.PoolManager()
+    with MirrorServer(tmp_path) as server:
+
+        def get(**headers: str) -> tuple[int, str | None, bytes]:
+            answer = pool.request("GET", server.url + "p.deb", headers=headers)
+            return answer.status, answer.headers.get("Content-Range"), answer.data
+
+        assert get(Range="bytes=90-") == (206, "bytes 90-99/100", bytes(range(90, 100)))
+        assert get(Range="bytes=2-4") == (206, "bytes 2-4/100", bytes([2, 3, 4]))
+        assert get(Range="bytes=-3") == (206, "bytes 97-99/100", bytes([97, 98, 99]))
+        assert get(Range="bytes=-300")[:2] == (206, "bytes 0-99/100")
+        etag = pool.request("HEAD", server.url + "p.deb").headers["ETag"]
+        assert get(Range="bytes=-3", **{"If-Range": etag})[0] == 206
+        # Another version named, several ranges, none inside the file: the whole file.
+        for headers in (
+            {"Range": "bytes=-3", "If-Range": '"other"'},
+            {"Range": "bytes=0-1,5-6"},
+            {"Range": "bytes=200-"},
+        ):
+            assert get(**headers) == (200, None, bytes(range(100))), headers

@@ -9,6 +9,7 @@ compressed by the real xz in both layouts (one block as dpkg before Debian
 from __future__ import annotations
 
 import io
+import itertools
 import lzma
 import subprocess
 import tarfile
@@ -22,36 +23,11 @@ from generator.errors import PackageError
 from generator.packages import extract_vmlinux, xzblocks
 from generator.packages.xzblocks import PEEK, list_blocks, multi_block
 from tests.kit.debpkg import incompressible, xz_deb
+from tests.kit.elf import MULTI_BLOCK_XZ, XZ_BLOCK
 from tests.kit.streams import DEB_UNAME, as_io, stream_of
 
-BLOCK = 64 << 10
-MULTI = ("-T2", f"--block-size={BLOCK}")
-POINTERS = 30_000  # 24 bytes of .rela.data each: 720 KB, a dozen whole blocks
-
-
-def _build(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    source = directory / "relocated.c"
-    table = ",".join(["&base"] * POINTERS)
-    source.write_text(
-        "struct item { int id; const char *name; struct item *next; };\n"
-        "static struct item base;\n"
-        f"struct item *table[{POINTERS}] = {{{table}}};\n"
-        "int main(void) { return table[0] == 0; }\n"
-    )
-    elf = directory / "vmlinux-relocated"
-    subprocess.run(
-        ["gcc", "-g", "-O0", "-no-pie", "-Wl,--emit-relocs", "-o", str(elf), str(source)],
-        check=True,
-        capture_output=True,
-    )
-    return elf
-
-
-@pytest.fixture(scope="module")
-def relocated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An executable whose relocation sections span many 64 KiB blocks (built once a run)."""
-    return _build(tmp_path_factory.mktemp("relocated"))
+BLOCK = XZ_BLOCK
+MULTI = MULTI_BLOCK_XZ
 
 
 def _extract(deb: Path, dest: Path) -> int:
@@ -159,7 +135,14 @@ def test_list_blocks_reads_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert blocks is not None
     assert [b.size for b in blocks] == [BLOCK, BLOCK, BLOCK, 5]
     assert [b.offset for b in blocks] == [0, BLOCK, 2 * BLOCK, 3 * BLOCK]
-    assert all(b.filters[-1].startswith("--lzma2=dict=") for b in blocks)
+    assert blocks[0].start == 12  # just after the stream's header, each after the one before
+    assert all(a.stop == b.start for a, b in itertools.pairwise(blocks))
+    # Listed from the index alone: a file holding only the header and the end lists the same.
+    skeleton = bytearray(path.stat().st_size)
+    skeleton[:12] = path.read_bytes()[:12]
+    skeleton[blocks[-1].stop :] = path.read_bytes()[blocks[-1].stop :]
+    (tmp_path / "skeleton.xz").write_bytes(bytes(skeleton))
+    assert list_blocks(tmp_path / "skeleton.xz") == blocks
     two = tmp_path / "two.xz"  # two streams: not one index to trust
     two.write_bytes(path.read_bytes() * 2)
     assert list_blocks(two) is None
@@ -181,7 +164,7 @@ def _damaged(deb: Path, relocated: Path) -> bytes:
     with tarfile.open(fileobj=io.BytesIO(lzma.decompress(spool.read_bytes()))) as tar:
         base = tar.getmember(f"./usr/lib/debug/boot/vmlinux-{DEB_UNAME}").offset_data
     target = next(b for b in blocks if b.offset <= base + info.offset < b.end)
-    data[start + target.start + target.header + target.packed // 2] ^= 0x55
+    data[start + target.start + target.length // 2] ^= 0x55
     return bytes(data)
 
 
@@ -221,7 +204,7 @@ def test_bytes_after_the_vmlinux_are_not_decoded(tmp_path: Path, relocated: Path
     else:
         pytest.fail("the vmlinux never ended inside a block")
     for block in (last, blocks[-1]):  # its last block's tail, and a block only of module
-        data[start + block.start + block.header + block.packed - 100] ^= 0x55
+        data[start + block.stop - 100] ^= 0x55
     (tmp_path / "damaged.deb").write_bytes(bytes(data))
     dest = tmp_path / "vmlinux"
     _extract(tmp_path / "damaged.deb", dest)

@@ -1,16 +1,18 @@
 """The demo's upstream: an HTTP server on 127.0.0.1 serving a mirror directory.
 
 MirrorServer serves a directory the way ddebs.ubuntu.com or a CentOS mirror
-does (Content-Length, ETag, Last-Modified, 304 on conditional GET) and logs
-every request. It injects no failures and asks for no credentials; the
-tests' FaultyMirror (tests/kit/mirror.py) brings a handler of its own that
-does. The repository layouts it serves are written by demokit/mirror.py.
+does (Content-Length, ETag, Last-Modified, 304 on conditional GET, one byte
+range with Range and If-Range) and logs every request. It injects no
+failures and asks for no credentials; the tests' FaultyMirror
+(tests/kit/mirror.py) brings a handler of its own that does. The
+repository layouts it serves are written by demokit/mirror.py.
 """
 
 from __future__ import annotations
 
 import email.utils
 import os
+import re
 import stat
 import sys
 import threading
@@ -32,6 +34,10 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict, compare=False)
     sent: int = field(default=0, compare=False)  # body bytes written
     done: bool = field(default=False, compare=False)  # the handler finished writing
+
+
+# The one form of Range served: a single range, "a-b", "a-" or the last n bytes "-n".
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -258,14 +264,35 @@ class MirrorHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.mirror.done(request, 0)
             return
-        request = self._start(200)
-        self.send_response(200)
+        wanted = self._range(st.st_size, etag, last_modified)
+        start, stop = wanted or (0, st.st_size)
+        request = self._start(206 if wanted else 200)
+        self.send_response(206 if wanted else 200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(st.st_size))
+        self.send_header("Content-Length", str(stop - start))
+        if wanted:
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{st.st_size}")
         self.send_header("ETag", etag)
         self.send_header("Last-Modified", last_modified)
         self.end_headers()
-        self.mirror.done(request, self._copy(target) if body else 0)
+        self.mirror.done(request, self._copy(target, stop - start, start) if body else 0)
+
+    def _range(self, size: int, etag: str, last_modified: str) -> tuple[int, int] | None:
+        """[start, stop) of the file a Range header asks for; None for the whole file.
+
+        As Apache does: a range it cannot serve (several, or none inside the
+        file) and a Range whose If-Range names another version get the whole file.
+        """
+        found = _RANGE.fullmatch(self.headers.get("Range", "").strip())
+        if_range = self.headers.get("If-Range")
+        if found is None or (if_range is not None and if_range not in (etag, last_modified)):
+            return None
+        first, last = found.groups()
+        if not first:  # the last n bytes
+            start, stop = max(0, size - int(last or 0)), size
+        else:
+            start, stop = int(first), min(size, int(last) + 1 if last else size)
+        return (start, stop) if start < stop else None
 
     def _not_modified(self, etag: str, mtime: float) -> bool:
         # RFC 9110: If-None-Match, when present, takes precedence over If-Modified-Since.
@@ -281,10 +308,11 @@ class MirrorHandler(BaseHTTPRequestHandler):
             return int(mtime) <= since
         return False
 
-    def _copy(self, target: Path, limit: int | None = None) -> int:
-        """Write the file's bytes (the first `limit` only, if given); the count written."""
+    def _copy(self, target: Path, limit: int | None = None, start: int = 0) -> int:
+        """Write the file's bytes from `start` (`limit` of them, if given); the count written."""
         sent = 0
         with target.open("rb") as f:
+            f.seek(start)
             while limit is None or sent < limit:
                 want = 1 << 16 if limit is None else min(1 << 16, limit - sent)
                 chunk = f.read(want)

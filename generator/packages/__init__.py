@@ -10,7 +10,7 @@ followed and nothing is extracted but vmlinux and the wanted modules.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +33,7 @@ def walk_package(
     size: int | None = None,
     rpm_headers: RpmHeaders | None = None,
     modules: ModuleSink | None = None,
+    read_tail: Callable[[int], bytes | None] | None = None,
 ) -> Generator[None, None, None]:
     """Write the kernel's vmlinux from package `stream` to `dest`, yield, then the modules.
 
@@ -42,13 +43,15 @@ def walk_package(
     for a package dpkg or rpm would refuse. size: the package's length as
     its index lists it, checked against what its own headers say.
     rpm_headers: an RPM's lead and headers, already read off `stream` (to
-    check their signature); they are not read again.
+    check their signature); they are not read again. read_tail: the
+    package's last n bytes, read ahead (a .deb's multi-block data.tar.xz
+    lists its blocks there); the caller checks them against the package's own.
     """
     if not uname or "/" in uname or uname in (".", ".."):
         raise PackageError(f"invalid kernel release {uname!r}")
     try:
         if fmt in ("deb", "ddeb"):
-            yield from walk_deb(stream, uname, dest, size, modules)
+            yield from walk_deb(stream, uname, dest, size, modules, read_tail)
         elif fmt == "rpm":
             yield from walk_rpm(stream, uname, dest, size, rpm_headers, modules)
         else:
@@ -68,10 +71,18 @@ def extract_vmlinux(
     package: str = "",
     size: int | None = None,
     rpm_headers: RpmHeaders | None = None,
+    read_tail: Callable[[int], bytes | None] | None = None,
 ) -> None:
     """Write the kernel's vmlinux to `dest` and read no further (walk_package's errors)."""
     walk = walk_package(
-        stream, fmt, uname, dest, package=package, size=size, rpm_headers=rpm_headers
+        stream,
+        fmt,
+        uname,
+        dest,
+        package=package,
+        size=size,
+        rpm_headers=rpm_headers,
+        read_tail=read_tail,
     )
     next(walk)
     walk.close()

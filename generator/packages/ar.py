@@ -38,6 +38,7 @@ class ArMember:
     name: str
     size: int
     data: LimitedReader
+    end: int  # where its data ends in the archive (before any padding byte)
 
 
 def _field(header: bytes, start: int, end: int) -> str:
@@ -79,7 +80,8 @@ def iter_members(stream: Readable, total: int | None = None) -> Iterator[ArMembe
                 f"malformed package: ar member {raw_name!r} claims {size} bytes, "
                 f"the package has {max(total - offset, 0)} left"
             )
-        offset += size + size % 2
+        end = offset + size
+        offset = end + size % 2
         data = LimitedReader(stream, size, f"ar member {raw_name!r}")
         name = raw_name
         if raw_name.startswith("#1/") and raw_name[3:].isdigit():
@@ -106,15 +108,15 @@ def iter_members(stream: Readable, total: int | None = None) -> Iterator[ArMembe
         elif raw_name == "/" or raw_name == "/SYM64/":
             name = ""  # symbol table
         elif raw_name.startswith("/") and raw_name[1:].isdigit():
-            offset = int(raw_name[1:])
-            end = long_names.find(b"/\n", offset)
-            if offset >= len(long_names) or end < 0:
+            at = int(raw_name[1:])
+            stop = long_names.find(b"/\n", at)
+            if at >= len(long_names) or stop < 0:
                 raise PackageError(f"malformed ar archive: bad long name of member {index}")
-            name = long_names[offset:end].decode("utf-8", "replace")
+            name = long_names[at:stop].decode("utf-8", "replace")
         elif raw_name.endswith("/"):
             name = raw_name[:-1]
         if name:
-            yield ArMember(name=name, size=data.remaining, data=data)
+            yield ArMember(name=name, size=data.remaining, data=data, end=end)
         data.drain()
         if size % 2:
             skip(stream, 1, "ar padding")

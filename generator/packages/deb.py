@@ -8,20 +8,23 @@ without the copies of its "r|" mode), and the vmlinux's bytes go from the
 decompressor to its file without passing through tarfile. Decoding stops
 once the vmlinux is written: on Ubuntu and Debian it is within the first
 dozen tar members, so most of a 1 GB package is never decoded. A
-multi-block data.tar.xz (Debian 12's dpkg) is spooled whole instead and
-only the vmlinux's blocks pahole reads are decoded (xzblocks.py).
+multi-block data.tar.xz (Debian 12's dpkg) is spooled instead and only the
+vmlinux's blocks pahole reads are decoded (xzblocks.py): as they arrive
+when the package's last bytes can be read ahead (spool.py), else once the
+whole member is spooled.
 """
 
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 from generator.errors import MalformedPackageError, PackageError
 from generator.packages.ar import iter_members
 from generator.packages.decompress import decompressed, sniffed
 from generator.packages.modules import ModuleSink
+from generator.packages.spool import TAIL, ArrivingSpool
 from generator.packages.stream import (
     CHUNK,
     ForwardReader,
@@ -29,8 +32,21 @@ from generator.packages.stream import (
     Readable,
     as_binary,
     copy_to_file,
+    read_upto,
 )
-from generator.packages.xzblocks import BlockFile, extract_sparse, list_blocks, spool_pays
+from generator.packages.xzblocks import (
+    PEEK,
+    STREAM_HEADER,
+    Block,
+    BlockFile,
+    extract_sparse,
+    list_blocks,
+    multi_block,
+    spool_pays,
+)
+
+# The package's last n bytes, fetched ahead of the rest (PackageStream.read_tail); None if not.
+TailReader = Callable[[int], bytes | None]
 
 # data.tar suffix -> compression; verified against the magic bytes too.
 DATA_TAR_COMPRESSION: dict[str, str | None] = {
@@ -73,11 +89,14 @@ def walk_deb(
     dest: Path,
     size: int | None = None,
     modules: ModuleSink | None = None,
+    read_tail: TailReader | None = None,
 ) -> Generator[None, None, None]:
     """Write vmlinux to dest, yield once, then (resumed) take the modules that follow.
 
     Closing the generator at its yield stops decoding there (an xz child is
-    killed), which is all a build without modules does.
+    killed), which is all a build without modules does. read_tail: how to
+    read the package's last bytes ahead, which a multi-block data.tar.xz
+    lists its blocks in.
     """
     position = 0
     for member in iter_members(stream, size):
@@ -115,6 +134,16 @@ def walk_deb(
                 f" (magic says {found or 'not compressed'})"
             )
         if expected == "xz" and modules is None:
+            head = read_upto(body, min(member.size, PEEK))
+            body = PrefixedReader(head, body)
+            last = size is not None and size - member.end in (0, 1)  # (1: ar's padding)
+            if read_tail is not None and size is not None and last and multi_block(head):
+                arriving = _arriving(
+                    read_tail, size - member.end, member.size, head, dest, member.name
+                )
+                if arriving is not None:
+                    yield from _walk_arriving(body, *arriving, uname, dest, member.name)
+                    return
             first, spool = spool_pays(body, member.size)
             body = PrefixedReader(first, body)
             if spool:
@@ -142,6 +171,43 @@ def _walk_spooled(
             yield from _walk_tar(reader, uname, dest, None)
     finally:
         spool.unlink(missing_ok=True)
+
+
+def _arriving(
+    read_tail: TailReader, padding: int, size: int, head: bytes, dest: Path, what: str
+) -> tuple[ArrivingSpool, tuple[Block, ...]] | None:
+    """A spool for the member (the package's last one) and its blocks, listed from its end.
+
+    None when the package's last bytes cannot be read ahead or do not end
+    in an xz index this trusts: the member is then spooled whole.
+    """
+    tail = read_tail(TAIL + padding)
+    if tail is None or not STREAM_HEADER < len(tail) - padding <= size - STREAM_HEADER:
+        return None
+    spool = ArrivingSpool(dest.with_name(f"{dest.name}.{what}"), size, what)
+    blocks = spool.skeleton(head, tail[: len(tail) - padding])
+    if blocks is None:
+        spool.path.unlink(missing_ok=True)
+        return None
+    return spool, blocks
+
+
+def _walk_arriving(
+    body: Readable,
+    spool: ArrivingSpool,
+    blocks: tuple[Block, ...],
+    uname: str,
+    dest: Path,
+    what: str,
+) -> Generator[None, None, None]:
+    """vmlinux out of a multi-block data.tar.xz, each block decoded once it has arrived."""
+    try:
+        spool.start(body)
+        with BlockFile(spool.path, blocks, what, spool) as view:
+            yield from _walk_tar(view, uname, dest, None)
+    finally:
+        spool.stop()
+        spool.path.unlink(missing_ok=True)
 
 
 def _check_member(info: tarfile.TarInfo, wanted: set[str], seen: set[str]) -> bool:

@@ -30,7 +30,7 @@ import lzma
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
@@ -257,18 +257,15 @@ class XzReader(Reader):
     package verification does, without decoding). Corrupt data is the
     child's error message; a stream cut short is the error reading it gave.
     stream may be a file descriptor at the data instead, read by the child
-    itself; raw: a filter chain, for one block's bare data (xzblocks.py).
+    itself.
     """
 
-    def __init__(
-        self, stream: Readable | int, what: str, threads: int | None = None, raw: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, stream: Readable | int, what: str, threads: int | None = None) -> None:
         super().__init__()
         self._what = what
         # --single-stream: xz stops at the end marker and ignores what follows,
         # as the other decoders do; the archive format above knows its own end.
-        options = ["--format=raw", *raw] if raw else [f"-T{threads or tool_threads()}"]
-        cmd = [xz_command(), *options, "-dc", "--single-stream"]
+        cmd = [xz_command(), f"-T{threads or tool_threads()}", "-dc", "--single-stream"]
         direct = stream if isinstance(stream, int) else None
         self._proc = start_child(cmd, env=xz_env(), stdout_size=PIPE_SIZE, stdin=direct)
         self._stop = threading.Event()

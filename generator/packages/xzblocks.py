@@ -15,19 +15,24 @@ Only for a .deb: the signed index's SHA-256 vouches for its whole file, so
 the vmlinux needs no digest of its own, while an RPM's signed header lists
 the vmlinux file's digest, which a file with holes cannot match.
 
-Spooling waits for the whole member before decoding, so a member whose
-first PROBE bytes arrive slower than SPOOL_RATE is decoded as it downloads,
-as before (spool_pays()).
+The blocks are listed from the stream's index, at its end. When the
+package's last bytes can be fetched ahead (packages/spool.py), the member
+is spooled as it arrives, each block decoded once it is there, and nothing
+after the vmlinux's last block is written to disk. Otherwise spooling waits
+for the whole member, so a member whose first PROBE bytes arrive slower
+than SPOOL_RATE is decoded as it downloads (spool_pays()).
 
 No xz container is parsed here. The multi-threaded encoder writes each
 block's compressed size into its header, which the single-threaded one
 cannot: that one flag (multi_block(), read like a magic number) says
 whether to spool, and a single-threaded stream is decoded as it downloads,
-as before. `xz --robot --list -vv` lists the spooled file's blocks (offsets,
-sizes, filter chain) and `xz --format=raw <filters> -dc` decodes one
-block's data. A listing this does not trust (more than one stream, a block
-over MAX_BLOCK, filters other than LZMA2 and BCJ/delta) has the spooled
-file decoded whole, as a stream.
+as before. `xz --robot --list -v` lists the blocks (where each begins and
+ends, in the file and in the output) from the index alone; `xz -dc`
+decodes one, given the stream's 12-byte header and the block's bytes: its
+first `size` bytes out are the block's output (xz would go on to the
+index, which it is not given). A listing this does not trust (more than
+one stream, blocks that do not follow each other, one over MAX_BLOCK) has
+the member decoded whole, as a stream.
 """
 
 from __future__ import annotations
@@ -35,18 +40,20 @@ from __future__ import annotations
 import bisect
 import io
 import os
-import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from generator.children import run_child, tool_threads
 from generator.elf import SHT_NOBITS, SHT_REL, SHT_RELA, layout_in
 from generator.errors import EncodeError, PackageError
 from generator.packages.decompress import XzReader, xz_command, xz_env
 from generator.packages.stream import (
+    INPUT_CHUNK,
+    PrefixedReader,
     Readable,
     as_binary,
     move_exactly,
@@ -63,11 +70,6 @@ PEEK = STREAM_HEADER + 2
 MAX_BLOCK = 64 << 20
 # The ELF header and program headers: never left out.
 ELF_HEAD = 4096
-_FILTER = re.compile(
-    r"--(?:lzma2=dict=[0-9]+(?:KiB|MiB|GiB)?"
-    r"|(?:x86|arm|arm64|armthumb|powerpc|ia64|sparc|riscv)(?:=start=[0-9]+)?"
-    r"|delta=dist=[0-9]+)"
-)
 # How much of a member is read to time its arrival, and the rate from which
 # it is spooled (bytes a second, for each decoding thread): spool_pays().
 PROBE = 8 << 20
@@ -114,23 +116,28 @@ def spool_pays(stream: Readable, size: int) -> tuple[bytes, bool]:
 
 @dataclass(frozen=True)
 class Block:
-    start: int  # where its header begins in the file
-    header: int  # its header's length
-    packed: int  # its compressed data's length
+    start: int  # where it begins in the file (its header)
+    length: int  # its bytes in the file: header, data, padding, check
     offset: int  # where its output begins in the decoded stream
     size: int  # its output's length
-    filters: tuple[str, ...]
 
     @property
     def end(self) -> int:
         return self.offset + self.size
 
+    @property
+    def stop(self) -> int:
+        """Where it ends in the file."""
+        return self.start + self.length
+
 
 def list_blocks(path: Path) -> tuple[Block, ...] | None:
-    """The blocks of a one-stream xz file, as `xz --robot --list -vv` lists them; None if odd.
+    """The blocks of a one-stream xz file, as its index lists them; None if odd.
 
-    Counted first: -vv's line per block must stay small in memory (a hostile
-    file of tiny blocks would make millions).
+    Only the stream's header, index and footer are read (`xz --robot --list
+    -v`): the blocks themselves may not be there yet. Counted first: -v's
+    line per block must stay small in memory (a hostile file of tiny blocks
+    would make millions).
     """
     summary = _robot_list(path)
     if summary is None:
@@ -140,7 +147,7 @@ def list_blocks(path: Path) -> tuple[Block, ...] | None:
         return None
     if not 0 < int(files[0][2]) <= MAX_BLOCKS:
         return None
-    listing = _robot_list(path, "-vv")
+    listing = _robot_list(path, "-v")
     if listing is None:
         return None
     blocks: list[Block] = []
@@ -153,12 +160,11 @@ def list_blocks(path: Path) -> tuple[Block, ...] | None:
             if block is None:
                 return None
             blocks.append(block)
-    length = path.stat().st_size
-    offset = 0
-    for block in blocks:
-        if block.offset != offset or block.start + block.header + block.packed > length:
+    start, offset = STREAM_HEADER, 0
+    for block in blocks:  # each where the one before ends, in the file and in the output
+        if block.start != start or block.offset != offset:
             return None
-        offset = block.end
+        start, offset = block.stop, block.end
     return tuple(blocks) if streams == 1 and blocks else None
 
 
@@ -179,25 +185,27 @@ def _robot_list(path: Path, *verbose: str) -> list[str] | None:
 
 def _block(fields: list[str]) -> Block | None:
     # block, stream, block in stream, block in file, compressed offset,
-    # uncompressed offset, total size, uncompressed size, ratio, check,
-    # check value, header size, flags, compressed size, memory, filters
-    if len(fields) < 16:
+    # uncompressed offset, total size, uncompressed size, ratio, check
+    if len(fields) < 8:
         return None
-    filters = tuple(fields[15].split())
     try:
-        start, offset, size = int(fields[4]), int(fields[5]), int(fields[7])
-        header, packed = int(fields[11]), int(fields[13])
+        start, offset, length, size = (int(f) for f in fields[4:8])
     except ValueError:
         return None
-    usable = (
-        filters
-        and all(_FILTER.fullmatch(f) for f in filters)
-        and filters[-1].startswith("--lzma2=")
-        and 0 < size <= MAX_BLOCK
-        and 8 <= header <= 1024
-        and packed > 0
-    )
-    return Block(start, header, packed, offset, size, filters) if usable else None
+    return Block(start, length, offset, size) if 0 < size <= MAX_BLOCK and length > 0 else None
+
+
+class Arriving(Protocol):
+    """A file being written from the start as its bytes arrive (packages/spool.py)."""
+
+    def wait(self, end: int) -> None:
+        """Return once the file holds its first `end` bytes; PackageError if it never will."""
+
+    def keep_only(self, end: int) -> None:
+        """Nothing past `end` will be read from the file: write no more than that."""
+
+    def hand_back(self) -> None:
+        """Stop reading the member: whoever reads the package next reads on from there."""
 
 
 class BlockFile(io.RawIOBase):
@@ -210,11 +218,15 @@ class BlockFile(io.RawIOBase):
     are only hashed, as when the package is decoded as a stream.
     """
 
-    def __init__(self, path: Path, blocks: tuple[Block, ...], what: str) -> None:
+    def __init__(
+        self, path: Path, blocks: tuple[Block, ...], what: str, arriving: Arriving | None = None
+    ) -> None:
         super().__init__()
         self.path = path
         self.blocks = blocks
+        self.arriving = arriving
         self._what = what
+        self._header = b""  # the stream's, read once its first block is there
         self._starts = [b.offset for b in blocks]
         self._position = 0
         self._open: dict[int, _Decoding] = {}
@@ -259,8 +271,18 @@ class BlockFile(io.RawIOBase):
         if index not in self._open:
             while len(self._open) >= 2:
                 self._open.pop(next(iter(self._open))).close()
-            self._open[index] = _Decoding(self.path, self.blocks[index], self._what)
+            self._open[index] = _Decoding(self.decoder(index), self.blocks[index].size, self._what)
         return self._open[index]
+
+    def decoder(self, index: int) -> _BlockDecoder:
+        """An xz child decoding block `index`, once the file holds all of it."""
+        block = self.blocks[index]
+        if self.arriving is not None:
+            self.arriving.wait(block.stop)
+        if not self._header:
+            with self.path.open("rb") as f:
+                self._header = f.read(STREAM_HEADER)
+        return _BlockDecoder(self.path, self._header, block, self._what)
 
     def write_block(self, index: int, lo: int, hi: int, fd: int, at: int) -> None:
         """Decoded bytes [lo, hi) of block `index` (stream offsets) to fd at offset `at`."""
@@ -272,7 +294,7 @@ class BlockFile(io.RawIOBase):
                 written = os.pwrite(fd, view, at)
                 view, at = view[written:], at + written
             return
-        with _BlockDecoder(self.path, block, self._what) as reader:
+        with self.decoder(index) as reader:
             skip(reader, lo - block.offset, self._what)
             os.lseek(fd, at, os.SEEK_SET)
             move_exactly(reader, fd, hi - lo, self._what)
@@ -284,32 +306,51 @@ class BlockFile(io.RawIOBase):
 
 
 class _BlockDecoder(XzReader):
-    """One block's data, decoded by `xz --format=raw` reading the spooled file itself."""
+    """One block's output, from `xz -dc` fed the stream's header and the block's bytes.
 
-    def __init__(self, path: Path, block: Block, what: str) -> None:
+    Only the block's `size` bytes are ever read from it: xz, looking for the
+    next block or the index after it, would find the end of its input.
+    """
+
+    def __init__(self, path: Path, header: bytes, block: Block, what: str) -> None:
         self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            os.lseek(self._fd, block.start + block.header, os.SEEK_SET)
-            super().__init__(self._fd, what, raw=block.filters)
+            source = PrefixedReader(header, _FileRange(self._fd, block.start, block.stop))
+            super().__init__(source, what, threads=1)
         except BaseException:
             os.close(self._fd)
             raise
 
     def close(self) -> None:
         try:
-            super().close()
+            super().close()  # the feeding thread has stopped reading the file once it returns
         finally:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
 
 
+class _FileRange:
+    """Bytes [start, stop) of an open file, read forward (a block's, for its decoder)."""
+
+    def __init__(self, fd: int, start: int, stop: int) -> None:
+        self._fd = fd
+        self._at = start
+        self._stop = stop
+
+    def read(self, n: int = -1, /) -> bytes:
+        n = INPUT_CHUNK if n < 0 else min(n, INPUT_CHUNK)
+        data = os.pread(self._fd, min(n, self._stop - self._at), self._at)
+        self._at += len(data)
+        return data
+
+
 class _Decoding:
     """A block's output so far, and the xz child that decodes more when it is wanted."""
 
-    def __init__(self, path: Path, block: Block, what: str) -> None:
-        self._reader = _BlockDecoder(path, block, what)
-        self._size = block.size
+    def __init__(self, reader: _BlockDecoder, size: int, what: str) -> None:
+        self._reader = reader
+        self._size = size
         self._what = what
         self.data = bytearray()
 
@@ -331,9 +372,14 @@ def extract_sparse(view: BlockFile, base: int, size: int, dest: Path, what: str)
 
     A block is left out when its part of the file is relocation sections
     only; every other block is decoded and written, on this build's share
-    of the cores. No partial dest is left behind.
+    of the cores. No partial dest is left behind. A member still arriving
+    is written to disk no further than the file's last block, and handed
+    back once the file is out.
     """
-    wanted = _wanted_blocks(view, base, size, what)
+    touched = [i for i, b in enumerate(view.blocks) if b.offset < base + size and b.end > base]
+    if view.arriving is not None and touched:
+        view.arriving.keep_only(view.blocks[touched[-1]].stop)
+    wanted = _wanted_blocks(view, touched, base, size, what)
 
     def write(index: int) -> None:
         block = view.blocks[index]
@@ -352,14 +398,20 @@ def extract_sparse(view: BlockFile, base: int, size: int, dest: Path, what: str)
         with ThreadPoolExecutor(max(1, tool_threads()), thread_name_prefix="xz-block") as pool:
             for _ in pool.map(write, rest):
                 pass
+        if view.arriving is not None:
+            view.arriving.hand_back()
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
 
 
-def _wanted_blocks(view: BlockFile, base: int, size: int, what: str) -> list[int]:
-    """The blocks holding any of the file but its relocation sections (all, if its ELF is odd)."""
-    touched = [i for i, b in enumerate(view.blocks) if b.offset < base + size and b.end > base]
+def _wanted_blocks(
+    view: BlockFile, touched: list[int], base: int, size: int, what: str
+) -> list[int]:
+    """Of the blocks the file touches, those holding any of it but its relocation sections.
+
+    All of them if its ELF is odd.
+    """
     try:
         layout = layout_in(as_binary(view), what, base, size)
     except EncodeError:

@@ -16,6 +16,11 @@ with `If-Range` naming the version already read. A server that answers
 file changed) starts the hash over from zero, reading again, unseen by the
 reader, the bytes it already handed out, and fails the stream unless they
 are the same bytes.
+
+A reader may ask for the package's last bytes ahead of the rest (read_tail:
+a .deb's data.tar.xz lists its blocks there). They are fetched apart, with
+`Range: bytes=-N`, and held against the stream's own last bytes when it
+reaches its end: a mismatch fails the package as a wrong SHA-256 does.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class PackageBody(io.RawIOBase):
         self._if_range: str | None = None  # the version read: strong ETag, else Last-Modified
         self._eof = False
         self._response: BaseHTTPResponse | None = None
+        self._tail: bytes | None = None  # the last bytes, as read_tail() fetched them
+        self._own_tail = bytearray()  # the same bytes, as the stream itself hashes them
         self._connect()
 
     def _fail(self, message: str) -> PackageError:
@@ -185,9 +192,18 @@ class PackageBody(io.RawIOBase):
         self._on_bytes(len(data))
         if self.expected_size is not None and self.handed > self.expected_size:
             raise self._fail(f"more than the {self.expected_size} bytes the index says")
-        self._hash.update(data)
+        self._hashed(data, self.position - len(data))
         view[: len(data)] = data
         return len(data)
+
+    def _hashed(self, data: bytes, at: int) -> None:
+        """Hash the bytes at offset `at`, keeping those that fall in the tail read ahead."""
+        self._hash.update(data)
+        if self._tail is not None and self.expected_size is not None:
+            first = self.expected_size - len(self._tail)
+            if at + len(data) > first:
+                lo = max(first, at)
+                self._own_tail[lo - first : lo - first + len(data)] = data[lo - at :]
 
     def _catch_up(self) -> None:
         """After a restart: hash again the bytes the reader has, and check they are the same."""
@@ -197,7 +213,7 @@ class PackageBody(io.RawIOBase):
                 continue
             if not data:
                 raise self._fail(f"{self.position} bytes, but {self.handed} were read before")
-            self._hash.update(data)
+            self._hashed(data, self.position)
             self.position += len(data)
         if self._prefix_digest is not None:
             if self._hash.copy().hexdigest() != self._prefix_digest:
@@ -215,7 +231,52 @@ class PackageBody(io.RawIOBase):
             raise self._fail(
                 f"sha256 {digest} does not match {self.expected_sha256} from the index"
             )
+        if self._tail is not None and bytes(self._own_tail) != self._tail:
+            raise self._fail(
+                f"its last {len(self._tail)} bytes, fetched apart ahead of the rest, "
+                "are not the package's own"
+            )
         self.verified = True
+
+    def read_tail(self, n: int) -> bytes | None:
+        """The package's last n bytes (fewer for a smaller one), fetched apart; None if not.
+
+        None when the package's size is unknown, the stream read them
+        already, a tail was fetched before, or the server does not send
+        exactly those bytes (it ignores Range, or fails). What is returned
+        is checked at the stream's end (see _verify).
+        """
+        size = self.expected_size
+        if size is None or self._tail is not None or self.handed > size - min(n, size):
+            return None
+        n = min(n, size)
+        try:
+            response = self._open({"Range": f"bytes=-{n}"}, self._retry)
+        except PackageError:
+            return None
+        try:
+            found = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+            if (
+                response.status != 206
+                or found is None
+                or found.groups()
+                != (
+                    str(size - n),
+                    str(size - 1),
+                    str(size),
+                )
+            ):
+                return None  # closed unread: never the whole package for its last bytes
+            data: bytes = response.read(n + 1, decode_content=False)
+        except TRANSIENT:
+            return None
+        finally:
+            response.close()
+        if len(data) != n:
+            return None
+        self._tail = data
+        self._own_tail = bytearray(n)
+        return data
 
     def close(self) -> None:
         if self._response is not None:
@@ -240,6 +301,10 @@ class PackageStream(io.BufferedReader):
     @property
     def verified(self) -> bool:
         return self._package.verified
+
+    def read_tail(self, n: int) -> bytes | None:
+        """The package's last n bytes, fetched apart and checked at the end (PackageBody)."""
+        return self._package.read_tail(n)
 
     @property
     def bytes_received(self) -> int:

@@ -1,10 +1,33 @@
-"""A large ELF for tests that need pahole to take seconds (kill safety, timing)."""
+"""ELF files for tests: a large one for pahole to take seconds (kill safety, timing), and
+one linked as a kernel is (relocation sections kept) for the multi-block xz tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from generator.demokit.tools import run
+
+# The multi-block xz tests' blocks: Debian 12's dpkg makes 24 MiB ones, these are small
+# enough for a test's package, and many span relocation sections only.
+XZ_BLOCK = 64 << 10
+MULTI_BLOCK_XZ = ("-T2", f"--block-size={XZ_BLOCK}")
+POINTERS = 30_000  # 24 bytes of .rela.data each: 720 KB, a dozen whole blocks
+
+
+def build_relocated_elf(directory: Path) -> Path:
+    """A gcc -g executable linked with --emit-relocs, as a kernel is: mostly .rela.* bytes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / "relocated.c"
+    table = ",".join(["&base"] * POINTERS)
+    source.write_text(
+        "struct item { int id; const char *name; struct item *next; };\n"
+        "static struct item base;\n"
+        f"struct item *table[{POINTERS}] = {{{table}}};\n"
+        "int main(void) { return table[0] == 0; }\n"
+    )
+    elf = directory / "vmlinux-relocated"
+    run(["gcc", "-g", "-O0", "-no-pie", "-Wl,--emit-relocs", "-o", str(elf), str(source)])
+    return elf
 
 
 def large_source(types: int) -> str:

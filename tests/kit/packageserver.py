@@ -1,10 +1,10 @@
 """Small HTTP servers on 127.0.0.1 for the transport's tests.
 
-PackageServer serves one package the way a real mirror does (Range: 206
-with Content-Range, If-Range against its ETag) and can cut an answer short
-by closing the connection mid-body, or answer as a server that ignores
-Range. Redirector answers every request with a redirect elsewhere and
-records the headers it was sent.
+PackageServer serves one package the way a real mirror does (Range from a
+byte on or the last bytes: 206 with Content-Range, If-Range against its
+ETag) and can cut an answer short by closing the connection mid-body, or
+answer as a server that ignores Range. Redirector answers every request
+with a redirect elsewhere and records the headers it was sent.
 """
 
 from __future__ import annotations
@@ -43,10 +43,15 @@ class Served:
 
 
 class PackageServer(LocalServer):
-    """Serves /package: the i-th request gets answers[i] (the last one from then on)."""
+    """Serves /package: the i-th request gets answers[i] (the last one from then on).
 
-    def __init__(self, answers: list[Answer]) -> None:
+    forged_tail: what a request for the last bytes ("Range: bytes=-N") is
+    answered from instead, as a lying mirror would.
+    """
+
+    def __init__(self, answers: list[Answer], forged_tail: bytes | None = None) -> None:
         self.answers = answers
+        self.forged_tail = forged_tail
         self.served: list[Served] = []
         self._lock = threading.Lock()
         super().__init__(_package_handler(self))
@@ -69,12 +74,19 @@ def _package_handler(server: PackageServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             answer = server._answer()
             data = answer.body
+            if server.forged_tail is not None and self.headers.get("Range", "").startswith(
+                "bytes=-"
+            ):
+                data = server.forged_tail
             etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
             wanted = self.headers.get("Range") if answer.ranges else None
             if_range = self.headers.get("If-Range")
             start, status = 0, 200
             if wanted is not None and if_range in (None, etag):
-                start, status = int(wanted.removeprefix("bytes=").removesuffix("-")), 206
+                first, _, last = wanted.removeprefix("bytes=").partition("-")
+                # "N-": from byte N on (a resumed stream); "-N": the last N bytes (a tail)
+                start = int(first) if first else max(0, len(data) - int(last))
+                status = 206
                 self.send_response(status)
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             else:
