@@ -243,15 +243,19 @@ class PackageBody(io.RawIOBase):
 
         None when the package's size is unknown, the stream read them
         already, a tail was fetched before, or the server does not send
-        exactly those bytes (it ignores Range, or fails). What is returned
-        is checked at the stream's end (see _verify).
+        exactly those bytes of the version being read (it ignores Range,
+        the file changed, or it fails). What is returned is checked at the
+        stream's end (see _verify).
         """
         size = self.expected_size
         if size is None or self._tail is not None or self.handed > size - min(n, size):
             return None
         n = min(n, size)
+        headers = {"Range": f"bytes=-{n}"}
+        if self._if_range is not None:  # a file changed since answers whole: no tail then
+            headers["If-Range"] = self._if_range
         try:
-            response = self._open({"Range": f"bytes=-{n}"}, self._retry)
+            response = self._open(headers, self._retry)
         except PackageError:
             return None
         try:
