@@ -49,6 +49,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -59,7 +60,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fleet_packages import fleet_unames, renamed_package
-from real_kernel_bench import children_cpu, floor, watch
+from real_kernel_bench import children_cpu, exit_on_sigterm, floor, watch
 
 from generator.children import usable_cores
 from generator.demokit.mirror import AptPackage, pool_dir, write_apt_repo
@@ -203,16 +204,33 @@ def run_classic(
 def classic_fleet(jobs: int, work: Path, kernels: list[str]) -> None:
     """The classic pipeline for each URL=UNAME, `jobs` at a time (run as the watched child)."""
 
+    running: list[subprocess.Popen[bytes]] = []
+    stopping = threading.Event()
+
     def one(i: int) -> None:
+        if stopping.is_set():
+            return
         url, uname = kernels[i].rsplit("=", 1)
         out = work / f"kernel-{i}"
         out.mkdir(parents=True)
         cmd = [sys.executable, str(REAL_BENCH), "--classic-worker", url, str(out), uname]
-        subprocess.run(cmd, check=True, capture_output=True)
+        with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+            running.append(proc)
+            _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=err)
         shutil.rmtree(out)  # as the classic scripts do once a kernel is stored
 
-    with ThreadPoolExecutor(jobs) as pool:
+    pool = ThreadPoolExecutor(jobs)
+    try:
         list(pool.map(one, range(len(kernels))))
+    except BaseException:  # stopped (a SIGTERM) or failed: the other workers stop too
+        stopping.set()
+        for proc in running:
+            proc.terminate()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def overlap(doc: dict[str, Any]) -> float:
@@ -292,6 +310,7 @@ def goals(
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--rates",

@@ -49,6 +49,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -227,10 +228,27 @@ def watch(proc: subprocess.Popen[bytes], disk_paths: list[Path], baseline: int) 
     thread.start()
     try:
         proc.wait()
+    except BaseException:  # the bench stopped (exit_on_sigterm, ^C): so does what it runs
+        proc.terminate()  # btfhub and the classic worker clean up after a SIGTERM
+        proc.wait()
+        raise
     finally:
         stop.set()
         thread.join()
     return w
+
+
+def exit_on_sigterm() -> None:
+    """A SIGTERM unwinds the bench like ^C: its work directory and children go too.
+
+    Python's default for SIGTERM is to die at once, leaving gigabytes of
+    packages, vmlinux files and a running btfhub behind.
+    """
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 @dataclass
@@ -526,6 +544,7 @@ def cpu_hog() -> subprocess.Popen[bytes]:
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--workdir", type=Path, help="work here (default: a new temp dir)")
