@@ -186,10 +186,7 @@ def _arriving(
         return None
     spool = ArrivingSpool(dest.with_name(f"{dest.name}.{what}"), size, what)
     blocks = spool.skeleton(head, tail[: len(tail) - padding])
-    if blocks is None:
-        spool.path.unlink(missing_ok=True)
-        return None
-    return spool, blocks
+    return None if blocks is None else (spool, blocks)
 
 
 def _walk_arriving(

@@ -49,12 +49,22 @@ class ArrivingSpool:
         self._thread: threading.Thread | None = None
 
     def skeleton(self, header: bytes, tail: bytes) -> tuple[Block, ...] | None:
-        """Write the stream's header and its last bytes; the blocks its index lists, or None."""
-        with self.path.open("wb") as out:
-            out.truncate(self._size)
-            os.pwrite(out.fileno(), header[:STREAM_HEADER], 0)
-            os.pwrite(out.fileno(), tail, self._size - len(tail))
-        return list_blocks(self.path)
+        """Write the stream's header and its last bytes; the blocks its index lists, or None.
+
+        The file is removed again when it lists none (or cannot be written).
+        """
+        try:
+            with self.path.open("wb") as out:
+                out.truncate(self._size)
+                os.pwrite(out.fileno(), header[:STREAM_HEADER], 0)
+                os.pwrite(out.fileno(), tail, self._size - len(tail))
+            blocks = list_blocks(self.path)
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            raise
+        if blocks is None:
+            self.path.unlink(missing_ok=True)
+        return blocks
 
     def start(self, member: Readable) -> None:
         """Read `member` (all `size` bytes, from the start) into the file, in a thread."""

@@ -95,6 +95,7 @@ def multi_block(head: bytes) -> bool:
 def spool_pays(stream: Readable, size: int) -> tuple[bytes, bool]:
     """The member's first bytes read, and whether to spool it: multi-block and arriving fast.
 
+    Only when the package's last bytes could not be read ahead (spool.py).
     A single-threaded stream (multi_block() false) is decided on its first
     PEEK bytes. Otherwise up to PROBE bytes are read and timed: spooling
     waits for the whole member (two thirds of it after the vmlinux) before a
