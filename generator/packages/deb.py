@@ -135,16 +135,16 @@ def walk_deb(
             )
         if expected == "xz" and modules is None:
             head = read_upto(body, min(member.size, PEEK))
-            body = PrefixedReader(head, body)
             last = size is not None and size - member.end in (0, 1)  # (1: ar's padding)
             if read_tail is not None and size is not None and last and multi_block(head):
                 arriving = _arriving(
                     read_tail, size - member.end, member.size, head, dest, member.name
                 )
                 if arriving is not None:
+                    body = PrefixedReader(head, body)
                     yield from _walk_arriving(body, *arriving, uname, dest, member.name)
                     return
-            first, spool = spool_pays(body, member.size)
+            first, spool = spool_pays(head, body, member.size)
             body = PrefixedReader(first, body)
             if spool:
                 yield from _walk_spooled(body, member.size, uname, dest, member.name)

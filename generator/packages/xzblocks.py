@@ -52,7 +52,7 @@ from generator.elf import SHT_NOBITS, SHT_REL, SHT_RELA, layout_in
 from generator.errors import EncodeError, PackageError
 from generator.packages.decompress import XzReader, xz_command, xz_env
 from generator.packages.stream import (
-    INPUT_CHUNK,
+    LimitedReader,
     PrefixedReader,
     Readable,
     as_binary,
@@ -92,12 +92,13 @@ def multi_block(head: bytes) -> bool:
     )
 
 
-def spool_pays(stream: Readable, size: int) -> tuple[bytes, bool]:
+def spool_pays(head: bytes, stream: Readable, size: int) -> tuple[bytes, bool]:
     """The member's first bytes read, and whether to spool it: multi-block and arriving fast.
 
     Only when the package's last bytes could not be read ahead (spool.py).
-    A single-threaded stream (multi_block() false) is decided on its first
-    PEEK bytes. Otherwise up to PROBE bytes are read and timed: spooling
+    head: the member's first PEEK bytes, read already; stream: the rest.
+    A single-threaded stream (multi_block() false) is decided on head.
+    Otherwise up to PROBE bytes are read and timed: spooling
     waits for the whole member (two thirds of it after the vmlinux) before a
     block is decoded; a stream is decoded as it arrives, paced by the
     decoder (about 15 MB/s of compressed input a thread) once the network
@@ -106,7 +107,6 @@ def spool_pays(stream: Readable, size: int) -> tuple[bytes, bool]:
     (the fleet bench at 50 MB/s built 30% fewer kernels an hour spooling
     everything). A whole member read already is spooled.
     """
-    head = read_upto(stream, min(size, PEEK))
     if not multi_block(head):
         return head, False
     started = time.monotonic()
@@ -314,36 +314,20 @@ class _BlockDecoder(XzReader):
     """
 
     def __init__(self, path: Path, header: bytes, block: Block, what: str) -> None:
-        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._file = path.open("rb", buffering=0)
         try:
-            source = PrefixedReader(header, _FileRange(self._fd, block.start, block.stop))
+            self._file.seek(block.start)
+            source = PrefixedReader(header, LimitedReader(self._file, block.length, what))
             super().__init__(source, what, threads=1)
         except BaseException:
-            os.close(self._fd)
+            self._file.close()
             raise
 
     def close(self) -> None:
         try:
             super().close()  # the feeding thread has stopped reading the file once it returns
         finally:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-
-
-class _FileRange:
-    """Bytes [start, stop) of an open file, read forward (a block's, for its decoder)."""
-
-    def __init__(self, fd: int, start: int, stop: int) -> None:
-        self._fd = fd
-        self._at = start
-        self._stop = stop
-
-    def read(self, n: int = -1, /) -> bytes:
-        n = INPUT_CHUNK if n < 0 else min(n, INPUT_CHUNK)
-        data = os.pread(self._fd, min(n, self._stop - self._at), self._at)
-        self._at += len(data)
-        return data
+            self._file.close()
 
 
 class _Decoding:
